@@ -1,0 +1,210 @@
+"""The WebGPU device: adapter choice, the one GPU thread with its asyncio bridge, and counters.
+
+Every wgpu call runs on the device's own thread. Coroutines ``await device.run(fn, ...)``; the
+event loop never waits on the GPU itself. One thread keeps submissions in order and matches
+wgpu-py's per-thread error capture.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import os
+import tempfile
+import threading
+import weakref
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+import wgpu
+
+OPTIONAL_FEATURES = ("shader-f16", "shader-f64", "timestamp-query", "subgroup")
+POWER_PREFERENCES = ("high-performance", "low-power")
+NO_ADAPTER_HELP = (
+    "no WebGPU adapter was found. Install a GPU driver with Vulkan, Metal or D3D12 support; on a "
+    "machine without a GPU install Mesa's software Vulkan driver "
+    "(Debian/Ubuntu: `apt-get install mesa-vulkan-drivers`)."
+)
+Result = TypeVar("Result")
+
+
+class NoAdapterError(RuntimeError):
+    """Raised when no WebGPU adapter (GPU driver or software Vulkan) is available."""
+
+
+class Stats(dict):
+    """Counters of GPU work, readable like a dict: ``device.stats["dispatches"]``.
+
+    ``dispatches``, ``submits``, ``readbacks`` and ``uploads`` count events since the last
+    ``reset()``; ``live_buffers`` is a gauge (buffers currently alive) and is never reset.
+    """
+
+    COUNTERS = ("dispatches", "submits", "readbacks", "uploads")
+
+    def __init__(self) -> None:
+        super().__init__({name: 0 for name in self.COUNTERS}, live_buffers=0)
+
+    def reset(self) -> None:
+        for name in self.COUNTERS:
+            self[name] = 0
+
+
+def _count_release(stats: Stats) -> None:
+    stats["live_buffers"] -= 1
+
+
+def _ensure_runtime_dir() -> None:
+    # Mesa prints "XDG_RUNTIME_DIR is invalid" on every device when the variable is unset.
+    path = os.environ.get("XDG_RUNTIME_DIR")
+    if not path or not os.path.isdir(path):
+        os.environ["XDG_RUNTIME_DIR"] = tempfile.mkdtemp(prefix="intricate-xdg-")
+
+
+def _choose_adapter(power_preference: str, adapter_name: str | None) -> wgpu.GPUAdapter:
+    _ensure_runtime_dir()
+    if adapter_name is None:
+        try:
+            adapter = wgpu.gpu.request_adapter_sync(power_preference=power_preference)
+        except Exception as error:  # wgpu-native reports "no adapter" as a RuntimeError
+            raise NoAdapterError(f"{NO_ADAPTER_HELP} (wgpu said: {error})") from error
+        if adapter is None:
+            raise NoAdapterError(NO_ADAPTER_HELP)
+        return adapter
+    adapters = wgpu.gpu.enumerate_adapters_sync()
+    if not adapters:
+        raise NoAdapterError(NO_ADAPTER_HELP)
+    # The same GPU can appear once per backend; prefer the native ones over OpenGL.
+    adapters.sort(key=lambda a: a.info.get("backend_type", "") == "OpenGL")
+    for adapter in adapters:
+        if adapter_name.lower() in adapter.info.get("device", "").lower():
+            return adapter
+    names = sorted({a.info.get("device", "?") for a in adapters})
+    raise ValueError(
+        f"adapter_name: expected part of one of the adapter names {names}, "
+        f"received {adapter_name!r}. Pick one of those names or leave adapter_name=None."
+    )
+
+
+def _open_device(
+    executor: ThreadPoolExecutor, power_preference: str, adapter_name: str | None
+) -> Device:
+    adapter = _choose_adapter(power_preference, adapter_name)
+    features = [f for f in OPTIONAL_FEATURES if f in adapter.features]
+    handle = adapter.request_device_sync(
+        label="intricate", required_features=features, required_limits=dict(adapter.limits)
+    )
+    return Device(executor, adapter, handle)
+
+
+async def setup_device(
+    power_preference: str = "high-performance", adapter_name: str | None = None
+) -> Device:
+    """Choose an adapter and open a device on it (the original's ``setup_device_and_queue``).
+
+    Args:
+        power_preference: "high-performance" (a discrete GPU when there is one) or "low-power".
+        adapter_name: part of an adapter's name (case-insensitive), e.g. "H100" or "llvmpipe";
+            overrides ``power_preference``.
+
+    Returns:
+        A ``Device`` with the adapter's real limits and whichever of shader-f16, shader-f64,
+        timestamp-query and subgroup the adapter offers.
+
+    Raises:
+        ValueError: unknown power_preference, or no adapter matches adapter_name.
+        NoAdapterError: there is no WebGPU adapter at all.
+    """
+    if power_preference not in POWER_PREFERENCES:
+        raise ValueError(
+            f"power_preference: expected one of {POWER_PREFERENCES}, received {power_preference!r}"
+        )
+    if adapter_name is not None and (not isinstance(adapter_name, str) or not adapter_name):
+        raise ValueError(f"adapter_name: expected a non-empty string, received {adapter_name!r}")
+    executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="intricate-gpu")
+    loop = asyncio.get_running_loop()
+    try:
+        return await loop.run_in_executor(
+            executor, _open_device, executor, power_preference, adapter_name
+        )
+    except BaseException:
+        executor.shutdown(wait=False)
+        raise
+
+
+class Device:
+    """One WebGPU device, the thread that talks to it, and its counters.
+
+    Attributes:
+        handle: the ``wgpu.GPUDevice``; touch it only from the GPU thread (``run``/``run_sync``).
+        adapter_info: the adapter's description (name, backend, type).
+        features: the optional features this device was opened with.
+        limits: the adapter's real limits, hyphenated keys as in WebGPU.
+        stats: counters of dispatches, submits, readbacks, uploads and live buffers.
+    """
+
+    def __init__(self, executor: ThreadPoolExecutor, adapter: wgpu.GPUAdapter, handle) -> None:
+        self._executor = executor
+        self._thread_id = threading.get_ident()  # setup_device builds us on the GPU thread
+        self.handle = handle
+        self.queue = handle.queue
+        self.adapter_info = dict(adapter.info)
+        self.features = frozenset(handle.features)
+        self.limits = dict(handle.limits)
+        self.stats = Stats()
+        self.cache: dict[Any, Any] = {}  # pipelines and other per-device objects, see shaders.py
+        self._free_staging: list[wgpu.GPUBuffer] = []
+
+    @property
+    def name(self) -> str:
+        return self.adapter_info.get("device", "unknown")
+
+    def __repr__(self) -> str:
+        backend = self.adapter_info.get("backend_type", "?")
+        return f"Device({self.name!r}, backend={backend!r}, features={sorted(self.features)})"
+
+    async def run(self, fn: Callable[..., Result], *args: Any, **kwargs: Any) -> Result:
+        """Run ``fn(*args, **kwargs)`` on the GPU thread and await its result."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, functools.partial(fn, *args, **kwargs))
+
+    def run_sync(self, fn: Callable[..., Result], *args: Any, **kwargs: Any) -> Result:
+        """Run ``fn`` on the GPU thread and block until it returns (for synchronous APIs)."""
+        if threading.get_ident() == self._thread_id:
+            return fn(*args, **kwargs)
+        return self._executor.submit(fn, *args, **kwargs).result()
+
+    def on_gpu_thread(self) -> bool:
+        return threading.get_ident() == self._thread_id
+
+    # Buffers -------------------------------------------------------------------------------
+    def create_buffer(self, nbytes: int, usage: int, label: str = "") -> wgpu.GPUBuffer:
+        """Create a buffer (sizes rounded up to 4 bytes) and count it in ``live_buffers``."""
+        size = max(4, -(-int(nbytes) // 4) * 4)
+        limit = self.limits["max-buffer-size"]
+        if size > limit:
+            raise ValueError(
+                f"buffer {label or ''}: needs {size} bytes but this device allows at most {limit}; "
+                "use smaller batches or a smaller model"
+            )
+        buffer = self.handle.create_buffer(size=size, usage=usage, label=label)
+        self.stats["live_buffers"] += 1
+        # wgpu-py frees the buffer when its last Python reference goes; count that moment.
+        weakref.finalize(buffer, _count_release, self.stats)
+        return buffer
+
+    def submit(self, encoder: wgpu.GPUCommandEncoder) -> None:
+        self.queue.submit([encoder.finish()])
+        self.stats["submits"] += 1
+
+    def take_staging(self, nbytes: int) -> wgpu.GPUBuffer:
+        """A reused MAP_READ buffer of at least ``nbytes`` (give it back with ``give_staging``)."""
+        for index, buffer in enumerate(self._free_staging):
+            if buffer.size >= nbytes:
+                return self._free_staging.pop(index)
+        size = 1 << max(8, (int(nbytes) - 1).bit_length())
+        usage = wgpu.BufferUsage.MAP_READ | wgpu.BufferUsage.COPY_DST
+        return self.create_buffer(size, usage, label="staging")
+
+    def give_staging(self, buffer: wgpu.GPUBuffer) -> None:
+        self._free_staging.append(buffer)

@@ -1,0 +1,152 @@
+"""Programs: GPU work recorded once (pipelines, bind groups, params) and encoded on every submit.
+
+WebGPU command buffers can't be submitted twice, so a training step is recorded as a list of
+ready-made (pipeline, bind group, grid) triples and re-encoded into each epoch's encoder: the
+per-epoch host work is a loop of ``set_pipeline``/``set_bind_group``/``dispatch_workgroups``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import wgpu
+
+from . import arrays
+from .arrays import GPUArray
+from .device import Device
+from .shaders import kernel
+
+MAX_GROUPS = 65535  # WebGPU's guaranteed maximum workgroups per grid dimension
+
+
+def fold_grid(groups: int, max_groups: int = MAX_GROUPS) -> tuple[int, int, int]:
+    """Spread ``groups`` workgroups over x and y so neither exceeds ``max_groups``.
+
+    Shaders rebuild the linear workgroup index as ``wid.x + wid.y * num_workgroups.x`` and
+    skip indices past the logical size.
+    """
+    if groups <= max_groups:
+        return (max(1, groups), 1, 1)
+    rows = math.ceil(groups / max_groups)
+    if rows > max_groups:
+        raise ValueError(f"grid: {groups} workgroups exceed {max_groups}² for one dispatch")
+    return (max_groups, rows, 1)
+
+
+@dataclass
+class Dispatch:
+    pipeline: wgpu.GPUComputePipeline
+    bind_group: wgpu.GPUBindGroup
+    grid: tuple[int, int, int]
+    label: str
+    uniform: wgpu.GPUBuffer | None = None  # kept alive (and counted) as long as the dispatch
+
+
+@dataclass
+class Copy:
+    source: GPUArray
+    destination: GPUArray
+
+
+class Workspace:
+    """Activation and gradient arrays of one batch size, kept across programs and fits."""
+
+    def __init__(self, device: Device, batch_size: int):
+        self.device = device
+        self.batch_size = batch_size
+        self._arrays: dict[tuple, GPUArray] = {}
+
+    def array(self, owner: object, role: str, shape: tuple[int, ...], dtype=np.float32) -> GPUArray:
+        key = (id(owner), role, tuple(shape), np.dtype(dtype))
+        if key not in self._arrays:
+            self._arrays[key] = arrays.empty(self.device, shape, dtype, label=role)
+        return self._arrays[key]
+
+
+class Program:
+    """A recorded sequence of dispatches and copies for one batch size.
+
+    Layers add to it in ``propagate``/``back_propagate``; the model encodes it once per step.
+    """
+
+    def __init__(self, workspace: Workspace):
+        self.workspace = workspace
+        self.device = workspace.device
+        self.batch_size = workspace.batch_size
+        self.steps: list[Dispatch | Copy] = []
+
+    @property
+    def dispatch_count(self) -> int:
+        return sum(isinstance(step, Dispatch) for step in self.steps)
+
+    def array(self, owner: object, role: str, shape: Sequence[int], dtype=np.float32) -> GPUArray:
+        """A workspace array owned by ``owner`` (reused by every program of this batch size)."""
+        return self.workspace.array(owner, role, tuple(shape), dtype)
+
+    def dispatch(self, shader: str, entry: str, *, threads: int | None = None,
+                 groups: int | tuple[int, int, int] | None = None,
+                 params: dict[str, float] | None = None, workgroup_size: int | None = None,
+                 template: dict[str, object] | None = None, **bound: GPUArray) -> None:
+        """Record one dispatch of ``shader``'s ``entry``.
+
+        Args:
+            threads: invocations needed for a 1-D kernel (one per element); the grid is folded.
+            groups: workgroups instead of threads: an int (folded) or an explicit (x, y, z).
+            params: values of the shader's ``Params`` fields.
+            bound: arrays bound to the shader's storage variables, by variable name.
+        """
+        template = {"dtype": "f32", **(template or {})}
+        compiled = kernel(self.device, shader, entry, workgroup_size, **template)
+        names = set(compiled.bindings) - {"params"}
+        if names != bound.keys():
+            raise ValueError(f"{shader}:{entry} binds {sorted(names)}, received {sorted(bound)}")
+        entries = [{"binding": compiled.bindings[n], "resource": a.binding()} for n, a in bound.items()]
+        uniform = None
+        if "params" in compiled.bindings:
+            data = compiled.pack_params(params or {})
+            uniform = self.device.create_buffer(
+                len(data), wgpu.BufferUsage.UNIFORM | wgpu.BufferUsage.COPY_DST, label="params")
+            self.device.queue.write_buffer(uniform, 0, data)
+            entries.append({"binding": compiled.bindings["params"],
+                            "resource": {"buffer": uniform, "offset": 0, "size": len(data)}})
+        bind_group = self.device.handle.create_bind_group(
+            layout=compiled.pipeline.get_bind_group_layout(0), entries=entries)
+        if threads is not None:
+            grid = fold_grid(math.ceil(threads / compiled.workgroup_size))
+        elif isinstance(groups, int):
+            grid = fold_grid(groups)
+        elif groups is not None:
+            grid = tuple(groups)
+        else:
+            raise ValueError("dispatch: give threads= or groups=")
+        self.steps.append(
+            Dispatch(compiled.pipeline, bind_group, grid, f"{shader}:{entry}", uniform))
+
+    def copy(self, source: GPUArray, destination: GPUArray) -> None:
+        if source.nbytes != destination.nbytes:
+            raise ValueError(f"copy: {source} and {destination} differ in size")
+        self.steps.append(Copy(source, destination))
+
+    def encode(self, encoder: wgpu.GPUCommandEncoder) -> None:
+        """Encode every step; consecutive dispatches share one compute pass."""
+        compute_pass = None
+        for step in self.steps:
+            if isinstance(step, Dispatch):
+                if compute_pass is None:
+                    compute_pass = encoder.begin_compute_pass()
+                compute_pass.set_pipeline(step.pipeline)
+                compute_pass.set_bind_group(0, step.bind_group)
+                compute_pass.dispatch_workgroups(*step.grid)
+            else:
+                if compute_pass is not None:
+                    compute_pass.end()
+                    compute_pass = None
+                encoder.copy_buffer_to_buffer(step.source.buffer, step.source.offset,
+                                              step.destination.buffer, step.destination.offset,
+                                              step.source.binding()["size"])
+        if compute_pass is not None:
+            compute_pass.end()
+        self.device.stats["dispatches"] += self.dispatch_count
