@@ -5,14 +5,14 @@
 //   0 a            read        {{ dtype }}  [m, k] read as a[row * a_row_stride + i * a_col_stride]
 //   1 b            read        {{ dtype }}  [k, n] read as b[i * b_row_stride + col * b_col_stride]
 //   2 bias         read        {{ dtype }}  [n]           (forward only)
-//   3 grad_outputs read        {{ dtype }}  [m, n]        (grad_bias only)
+//   3 grad_outputs read        {{ dtype }}  [m, n]        (sum_rows only)
 //   4 c            read_write  {{ dtype }}  [m, n] row-major
-//   5 grad_bias    read_write  {{ dtype }}  [n]           (grad_bias only)
+//   5 grad_bias    read_write  {{ dtype }}  [n]           (sum_rows only)
 //   6 params       uniform     Params
 //
 // forward, matmul: workgroup TILE×TILE ({{ tile }}×{{ tile }}), one invocation per output;
 //   grid (ceil(n / TILE), ceil(m / TILE) folded over y and z). NumPy: c = a @ b (+ bias).
-// grad_bias: workgroup `workgroup_size`, one workgroup per column j of grad_outputs, folded grid;
+// sum_rows: workgroup `workgroup_size`, one workgroup per column j of grad_outputs, folded grid;
 //   NumPy: grad_bias = grad_outputs.sum(axis=0).
 
 struct Params {
@@ -95,7 +95,7 @@ fn matmul(@builtin(workgroup_id) group: vec3<u32>, @builtin(num_workgroups) grou
 }
 
 @compute @workgroup_size(workgroup_size)
-fn grad_bias(@builtin(workgroup_id) group: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>,
+fn sum_rows(@builtin(workgroup_id) group: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>,
              @builtin(local_invocation_index) lane: u32) {
     let col = group.x + group.y * groups.x;
     var sum: {{ dtype }} = 0.0;

@@ -61,6 +61,10 @@ def empty(device: Device, shape: tuple[int, ...], dtype=np.float32, label: str =
     """A new zero-filled array with its own buffer (freed when no array or bind group uses it)."""
     dtype = np.dtype(dtype)
     nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    limit = device.limits["max-storage-buffer-binding-size"]
+    if nbytes > limit:
+        raise ValueError(f"{label or 'array'}: shape {tuple(shape)} needs {nbytes} bytes, more than "
+                         f"this device binds at once ({limit}); use fewer samples per call")
     buffer = device.create_buffer(nbytes, STORAGE_USAGE, label=label)
     return GPUArray(device, buffer, tuple(int(s) for s in shape), dtype)
 

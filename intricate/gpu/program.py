@@ -77,6 +77,8 @@ class Program:
         self.device = workspace.device
         self.batch_size = workspace.batch_size
         self.steps: list[Dispatch | Copy] = []
+        self.outputs: GPUArray | None = None  # the model's predictions, once recorded
+        self.loss: GPUArray | None = None  # the loss scalar of a training program
 
     @property
     def dispatch_count(self) -> int:

@@ -1,0 +1,17 @@
+"""intricate: Keras-like neural networks whose layers run hand-written WGSL on any GPU.
+
+    model = Model([Dense(2, 3), TanH(), Dense(3, 1), TanH()], seed=0)
+    history = await model.fit(x, y, TrainingOptions(learning_rate=0.1, epochs=1000))
+    outputs = await model.predict(x)
+"""
+
+from . import gpu, layers, losses, optimizers
+from .gpu import Device, NoAdapterError, ShaderError, setup_device
+from .model import Model
+from .training import History, TrainingOptions
+
+__version__ = "0.3.0"
+__all__ = [
+    "Device", "History", "Model", "NoAdapterError", "ShaderError", "TrainingOptions", "gpu",
+    "layers", "losses", "optimizers", "setup_device",
+]

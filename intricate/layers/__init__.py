@@ -1,0 +1,7 @@
+"""Layers: each propagates inputs to outputs and back-propagates dE/dO into dE/dI."""
+
+from .activations import Activation, ReLU, Sigmoid, SoftMax, TanH
+from .base import Layer
+from .dense import Dense
+
+__all__ = ["Activation", "Dense", "Layer", "ReLU", "Sigmoid", "SoftMax", "TanH"]

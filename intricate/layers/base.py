@@ -1,0 +1,71 @@
+"""The layer protocol: ``propagate`` inputs to outputs, ``back_propagate`` dE/dO into dE/dI.
+
+    dE/dI <- layer <- dE/dO
+
+A layer records GPU work into a ``Program`` (built once per batch size, then re-encoded every
+step) instead of computing eagerly; it keeps the arrays of its last propagate, as the original
+kept ``last_inputs``/``last_outputs``, so ``back_propagate`` can use them. Parameter gradients go
+into the model's flat gradient buffer; the optimizer updates all parameters in one dispatch.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..gpu import GPUArray, Program
+
+
+class Layer:
+    """Base class. ``__init__`` validates and allocates nothing; GPU buffers come from the model.
+
+    Subclasses set ``input_size``/``output_size`` (None: same as their input) and may declare
+    parameters through ``parameter_shapes``.
+    """
+
+    input_size: int | None = None
+    last_inputs: GPUArray | None = None
+    last_outputs: GPUArray | None = None
+
+    def __init__(self) -> None:
+        self.parameters: list[GPUArray] = []  # views into the model's flat parameter buffer
+        self.gradients: list[GPUArray] = []  # views into the model's flat gradient buffer
+
+    def output_size_for(self, input_size: int) -> int:
+        """Features out, given ``input_size`` features in."""
+        return input_size
+
+    def parameter_shapes(self) -> list[tuple[str, tuple[int, ...]]]:
+        """(name, shape) of each trainable array, in Keras order."""
+        return []
+
+    def initial_parameters(self, rng: np.random.Generator) -> list[np.ndarray]:
+        return []
+
+    def propagate(self, program: Program, inputs: GPUArray) -> GPUArray:
+        """Record the forward pass of ``inputs`` [batch, in]; return the outputs [batch, out]."""
+        raise NotImplementedError
+
+    def back_propagate(self, program: Program, grad_outputs: GPUArray,
+                       need_grad_inputs: bool = True) -> GPUArray | None:
+        """Record dE/dI from dE/dO [batch, out] (and the parameter gradients); return dE/dI.
+
+        ``need_grad_inputs`` is False for the first layer, whose dE/dI nobody uses.
+        """
+        raise NotImplementedError
+
+    def get_config(self) -> dict[str, Any]:
+        """Constructor arguments, enough to build the same layer again."""
+        return {}
+
+    def __repr__(self) -> str:
+        arguments = ", ".join(repr(value) for value in self.get_config().values())
+        return f"{type(self).__name__}({arguments})"
+
+
+def check_size(name: str, value: object) -> int:
+    """A positive int argument, or a ValueError naming it."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name}: expected a positive integer, received {value!r}")
+    return int(value)

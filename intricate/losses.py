@@ -1,0 +1,92 @@
+"""Loss functions: the value is reduced on the GPU, the gradient dL/dŷ computed by a shader.
+
+Formulas (mean over the batch, like Keras) are in shaders/losses.wgsl's header.
+"""
+
+from __future__ import annotations
+
+from .gpu import GPUArray, Program
+
+SHADER = "losses.wgsl"
+
+
+class Loss:
+    """Base class: ``entry`` names the pair ``{entry}_value`` / ``{entry}_gradient``."""
+
+    entry = ""
+    aliases: tuple[str, ...] = ()
+
+    def record_value(self, program: Program, predictions: GPUArray, targets: GPUArray,
+                     loss: GPUArray) -> None:
+        """Record loss[0] = L(predictions, targets) with one single-workgroup dispatch."""
+        program.dispatch(SHADER, f"{self.entry}_value", groups=1,
+                         params=_sizes(predictions), predictions=predictions, targets=targets,
+                         loss=loss)
+
+    def record_gradient(self, program: Program, predictions: GPUArray, targets: GPUArray,
+                        grad_predictions: GPUArray, through_softmax: bool = False) -> None:
+        """Record dL/dŷ; with ``through_softmax`` (SoftMax + CategoricalCrossEntropy only) the
+        gradient into the SoftMax's inputs instead: (ŷ - y) / batch."""
+        entry = "softmax_crossentropy" if through_softmax else self.entry
+        program.dispatch(SHADER, f"{entry}_gradient", threads=predictions.size,
+                         params=_sizes(predictions), predictions=predictions, targets=targets,
+                         grad_predictions=grad_predictions)
+
+    def get_config(self) -> dict:
+        return {}
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
+
+
+def _sizes(predictions: GPUArray) -> dict[str, int]:
+    return {"count": predictions.size, "batch": predictions.shape[0]}
+
+
+class MeanSquared(Loss):
+    """mean((ŷ - y)²) over the batch and the outputs."""
+
+    entry = "mean_squared"
+    aliases = ("mse", "mean_squared_error")
+
+
+class MeanAbsolute(Loss):
+    """mean(|ŷ - y|) over the batch and the outputs."""
+
+    entry = "mean_absolute"
+    aliases = ("mae", "mean_absolute_error")
+
+
+class BinaryCrossEntropy(Loss):
+    """mean(-(y log ŷ + (1 - y) log(1 - ŷ))), ŷ clipped to [1e-7, 1 - 1e-7]; ŷ are probabilities
+    (e.g. after Sigmoid)."""
+
+    entry = "binary_crossentropy"
+    aliases = ("bce",)
+
+
+class CategoricalCrossEntropy(Loss):
+    """Σ(-y log ŷ) / batch with one-hot (or probability) rows y, ŷ clipped to [1e-7, 1 - 1e-7].
+
+    After a SoftMax layer the model uses the fused gradient (ŷ - y) / batch."""
+
+    entry = "categorical_crossentropy"
+    aliases = ("cce",)
+
+
+LOSSES = (MeanSquared, MeanAbsolute, BinaryCrossEntropy, CategoricalCrossEntropy)
+
+
+def get(loss: Loss | str) -> Loss:
+    """A Loss instance from an instance or a Keras-style name ("mse", "categorical_crossentropy")."""
+    if isinstance(loss, Loss):
+        return loss
+    if isinstance(loss, type) and issubclass(loss, Loss):
+        return loss()
+    if isinstance(loss, str):
+        for kind in LOSSES:
+            if loss.lower() in (kind.entry, kind.__name__.lower(), *kind.aliases):
+                return kind()
+    names = [kind.__name__ for kind in LOSSES]
+    raise ValueError(f"loss_algorithm: expected a Loss such as {names} or one of their names, "
+                     f"received {loss!r}")
