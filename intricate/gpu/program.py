@@ -22,12 +22,13 @@ from .shaders import kernel
 MAX_GROUPS = 65535  # WebGPU's guaranteed maximum workgroups per grid dimension
 
 
-def fold_grid(groups: int, max_groups: int = MAX_GROUPS) -> tuple[int, int, int]:
-    """Spread ``groups`` workgroups over x and y so neither exceeds ``max_groups``.
+def fold_grid(groups: int) -> tuple[int, int, int]:
+    """Spread ``groups`` workgroups over x and y so neither exceeds ``MAX_GROUPS``.
 
     Shaders rebuild the linear workgroup index as ``wid.x + wid.y * num_workgroups.x`` and
     skip indices past the logical size.
     """
+    max_groups = MAX_GROUPS  # read at call time, so tests can lower it to exercise folding
     if groups <= max_groups:
         return (max(1, groups), 1, 1)
     rows = math.ceil(groups / max_groups)

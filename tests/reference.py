@@ -1,0 +1,150 @@
+"""The NumPy float64 oracle: every op of the library, forward beside backward.
+
+Backward functions take dE/dO and return dE/dI (and parameter gradients), exactly as the layers
+and shaders do. Tests compare the shaders against these, and these against finite differences.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+EPSILON = 1e-7  # the probability clip of the cross-entropy losses (Keras' epsilon)
+
+
+# Dense -----------------------------------------------------------------------------------------
+def dense_forward(x, kernel, bias):
+    return x @ kernel + bias
+
+
+def dense_backward(x, kernel, grad_outputs):
+    """(dE/dx, dE/dkernel, dE/dbias)."""
+    return grad_outputs @ kernel.T, x.T @ grad_outputs, grad_outputs.sum(axis=0)
+
+
+# Activations: forward(x) -> o, backward(o, dE/dO) -> dE/dI -------------------------------------
+def tanh_forward(x):
+    return np.tanh(x)
+
+
+def tanh_backward(outputs, grad_outputs):
+    return grad_outputs * (1 - outputs**2)
+
+
+def sigmoid_forward(x):
+    return 1 / (1 + np.exp(-x))
+
+
+def sigmoid_backward(outputs, grad_outputs):
+    return grad_outputs * outputs * (1 - outputs)
+
+
+def relu_forward(x):
+    return np.maximum(x, 0)
+
+
+def relu_backward(outputs, grad_outputs):
+    return np.where(outputs > 0, grad_outputs, 0.0)
+
+
+def softmax_forward(x):
+    e = np.exp(x - x.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def softmax_backward(outputs, grad_outputs):
+    dot = (grad_outputs * outputs).sum(axis=1, keepdims=True)
+    return outputs * (grad_outputs - dot)
+
+
+# Losses: value(ŷ, y) -> scalar, gradient(ŷ, y) -> dL/dŷ --------------------------------------
+def mean_squared_value(predictions, targets):
+    return np.mean((predictions - targets) ** 2)
+
+
+def mean_squared_gradient(predictions, targets):
+    return 2 * (predictions - targets) / predictions.size
+
+
+def mean_absolute_value(predictions, targets):
+    return np.mean(np.abs(predictions - targets))
+
+
+def mean_absolute_gradient(predictions, targets):
+    return np.sign(predictions - targets) / predictions.size
+
+
+def binary_crossentropy_value(predictions, targets):
+    p = np.clip(predictions, EPSILON, 1 - EPSILON)
+    return np.mean(-(targets * np.log(p) + (1 - targets) * np.log(1 - p)))
+
+
+def binary_crossentropy_gradient(predictions, targets):
+    p = predictions
+    inside = (p >= EPSILON) & (p <= 1 - EPSILON)
+    return np.where(inside, (p - targets) / (p * (1 - p)), 0.0) / p.size
+
+
+def categorical_crossentropy_value(predictions, targets):
+    p = np.clip(predictions, EPSILON, 1 - EPSILON)
+    return np.sum(-targets * np.log(p)) / len(predictions)
+
+
+def categorical_crossentropy_gradient(predictions, targets):
+    p = predictions
+    inside = (p >= EPSILON) & (p <= 1 - EPSILON)
+    return np.where(inside, -targets / p, 0.0) / len(p)
+
+
+def softmax_crossentropy_gradient(predictions, targets):
+    """dL/dz for L = CCE(softmax(z), y): the fused gradient (ŷ - y) / batch."""
+    return (predictions - targets) / len(predictions)
+
+
+# Optimizers --------------------------------------------------------------------------------------
+def sgd(parameters, gradients, learning_rate):
+    return parameters - learning_rate * gradients
+
+
+# A whole model -----------------------------------------------------------------------------------
+ACTIVATIONS = {
+    "TanH": (tanh_forward, tanh_backward),
+    "Sigmoid": (sigmoid_forward, sigmoid_backward),
+    "ReLU": (relu_forward, relu_backward),
+    "SoftMax": (softmax_forward, softmax_backward),
+}
+LOSSES = {
+    "MeanSquared": (mean_squared_value, mean_squared_gradient),
+    "MeanAbsolute": (mean_absolute_value, mean_absolute_gradient),
+    "BinaryCrossEntropy": (binary_crossentropy_value, binary_crossentropy_gradient),
+    "CategoricalCrossEntropy": (categorical_crossentropy_value, categorical_crossentropy_gradient),
+}
+
+
+def train_step(layer_names, weights, x, y, loss_name, learning_rate):
+    """One full-batch SGD step of a model given as layer names ("Dense" or an activation).
+
+    Returns (loss before the step, the updated weights [W0, b0, ...]).
+    """
+    weights = [np.asarray(w, np.float64) for w in weights]
+    activations, dense_index = [np.asarray(x, np.float64)], 0
+    for name in layer_names:
+        if name == "Dense":
+            kernel, bias = weights[2 * dense_index], weights[2 * dense_index + 1]
+            activations.append(dense_forward(activations[-1], kernel, bias))
+            dense_index += 1
+        else:
+            activations.append(ACTIVATIONS[name][0](activations[-1]))
+    value, gradient = LOSSES[loss_name]
+    loss = value(activations[-1], y)
+    grad = gradient(activations[-1], y)
+    gradients = [None] * len(weights)
+    for index in reversed(range(len(layer_names))):
+        name = layer_names[index]
+        if name == "Dense":
+            dense_index -= 1
+            kernel = weights[2 * dense_index]
+            grad, gradients[2 * dense_index], gradients[2 * dense_index + 1] = dense_backward(
+                activations[index], kernel, grad)
+        else:
+            grad = ACTIVATIONS[name][1](activations[index + 1], grad)
+    return loss, [sgd(w, g, learning_rate) for w, g in zip(weights, gradients)]

@@ -1,0 +1,157 @@
+"""Every shader against the float64 reference at edge sizes (rtol 1e-4, float32).
+
+Edges: 1, a workgroup (256 for 1-D kernels, a 16×16 tile for the GEMM) minus one, exactly and plus
+one, sizes that don't divide, K ≫ M·N, and batch 1.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import reference
+from harness import assert_close, run_programs
+from intricate import gpu, losses, optimizers
+from intricate.gpu import program as program_module
+from intricate.layers import Dense, ReLU, Sigmoid, SoftMax, TanH
+
+DENSE_SHAPES = [  # (batch, inputs, outputs)
+    (1, 1, 1),
+    (15, 16, 17),  # tile - 1, tile, tile + 1
+    (17, 33, 5),  # nothing divides
+    (2, 1000, 1),  # K ≫ M·N in the forward and in dX
+    (700, 3, 2),  # K ≫ M·N in dW and in the bias sum (rows > workgroup)
+    (64, 8, 300),
+]
+
+
+def dense_record(layer: Dense):
+    def record(program, a):
+        layer.parameters = [a["kernel"], a["bias"]]
+        layer.gradients = [gpu.empty(program.device, a["kernel"].shape),
+                           gpu.empty(program.device, a["bias"].shape)]
+        outputs = layer.propagate(program, a["x"])
+        grad_inputs = layer.back_propagate(program, a["grad_outputs"])
+        return [outputs, grad_inputs, *layer.gradients]
+
+    return record
+
+
+@pytest.mark.parametrize("batch,inputs,outputs", DENSE_SHAPES)
+async def test_dense_forward_and_backward_match_reference(device, rng, batch, inputs, outputs):
+    arrays = {
+        "x": rng.uniform(-1, 1, (batch, inputs)).astype(np.float32),
+        "kernel": rng.uniform(-1, 1, (inputs, outputs)).astype(np.float32),
+        "bias": rng.uniform(-1, 1, outputs).astype(np.float32),
+        "grad_outputs": rng.uniform(-1, 1, (batch, outputs)).astype(np.float32),
+    }
+    got = await run_programs(device, dense_record(Dense(inputs, outputs)), arrays, batch)
+    x, kernel, bias, dy = (arrays[k].astype(np.float64) for k in arrays)
+    assert_close(got[0], reference.dense_forward(x, kernel, bias))
+    for result, want in zip(got[1:], reference.dense_backward(x, kernel, dy)):
+        assert_close(result, want)
+
+
+ACTIVATIONS = [TanH, Sigmoid, ReLU, SoftMax]
+ACTIVATION_SHAPES = [(1, 1), (1, 255), (256, 1), (257, 1), (3, 100), (129, 7)]
+
+
+def activation_record(layer):
+    def record(program, a):
+        outputs = layer.propagate(program, a["x"])
+        return [outputs, layer.back_propagate(program, a["grad_outputs"])]
+
+    return record
+
+
+@pytest.mark.parametrize("kind", ACTIVATIONS, ids=lambda kind: kind.__name__)
+@pytest.mark.parametrize("rows,width", ACTIVATION_SHAPES)
+async def test_activation_forward_and_backward_match_reference(device, rng, kind, rows, width):
+    x = rng.uniform(-4, 4, (rows, width)).astype(np.float32)
+    x.flat[0] = 60.0  # saturating inputs must give 1 (or 0), never NaN
+    x.flat[-1] = -60.0
+    dy = rng.uniform(-1, 1, (rows, width)).astype(np.float32)
+    got = await run_programs(device, activation_record(kind()), {"x": x, "grad_outputs": dy}, rows)
+    forward, backward = reference.ACTIVATIONS[kind.__name__]
+    want = forward(x.astype(np.float64))
+    assert_close(got[0], want)
+    assert_close(got[1], backward(want, dy.astype(np.float64)))
+
+
+def loss_record(loss, through_softmax=False):
+    def record(program, a):
+        value = gpu.empty(program.device, (1,))
+        grad = gpu.empty(program.device, a["predictions"].shape)
+        loss.record_value(program, a["predictions"], a["targets"], value)
+        loss.record_gradient(program, a["predictions"], a["targets"], grad, through_softmax)
+        return [value, grad]
+
+    return record
+
+
+def loss_data(rng, name, rows, width):
+    if name == "CategoricalCrossEntropy":
+        predictions = reference.softmax_forward(rng.normal(size=(rows, width)))
+        targets = np.eye(width)[rng.integers(0, width, rows)]
+    else:
+        predictions = rng.uniform(0.01, 0.99, (rows, width))
+        targets = rng.integers(0, 2, (rows, width)).astype(np.float64)
+    return predictions.astype(np.float32), targets.astype(np.float32)
+
+
+LOSS_SHAPES = [(1, 1), (1, 255), (256, 1), (257, 1), (3, 1000), (100, 10)]
+
+
+@pytest.mark.parametrize("kind", losses.LOSSES, ids=lambda kind: kind.__name__)
+@pytest.mark.parametrize("rows,width", LOSS_SHAPES)
+async def test_loss_value_and_gradient_match_reference(device, rng, kind, rows, width):
+    predictions, targets = loss_data(rng, kind.__name__, rows, width)
+    got = await run_programs(device, loss_record(kind()),
+                             {"predictions": predictions, "targets": targets}, rows)
+    value, gradient = reference.LOSSES[kind.__name__]
+    p, y = predictions.astype(np.float64), targets.astype(np.float64)
+    assert_close(got[0][0], value(p, y))
+    assert_close(got[1], gradient(p, y))
+
+
+@pytest.mark.parametrize("rows,width", [(1, 1), (257, 3), (2, 300)])
+async def test_fused_softmax_crossentropy_gradient_matches_reference(device, rng, rows, width):
+    predictions, targets = loss_data(rng, "CategoricalCrossEntropy", rows, width)
+    got = await run_programs(device, loss_record(losses.CategoricalCrossEntropy(), True),
+                             {"predictions": predictions, "targets": targets}, rows)
+    assert_close(got[1], reference.softmax_crossentropy_gradient(
+        predictions.astype(np.float64), targets.astype(np.float64)))
+
+
+@pytest.mark.parametrize("count", [1, 255, 256, 257, 1000])
+async def test_sgd_update_matches_reference(device, rng, count):
+    parameters = rng.normal(size=count).astype(np.float32)
+    gradients = rng.normal(size=count).astype(np.float32)
+
+    def record(program, a):
+        optimizers.SGD(0.05).record_update(program, a["parameters"], a["gradients"])
+        return [a["parameters"]]
+
+    got = await run_programs(device, record, {"parameters": parameters, "gradients": gradients}, 1)
+    assert_close(got[0], reference.sgd(parameters.astype(np.float64), gradients, 0.05))
+
+
+async def test_grids_fold_past_the_workgroup_limit(device, rng, monkeypatch):
+    # Lower the per-dimension limit so folding over y (1-D kernels) and z (GEMM rows) happens
+    # at test sizes; the results must not change.
+    monkeypatch.setattr(program_module, "MAX_GROUPS", 3)
+    assert gpu.fold_grid(7) == (3, 3, 1)
+    batch, inputs, outputs = 70, 5, 4  # 5 row tiles → folded; 70·4 = 280 elements → 2 groups
+    arrays = {
+        "x": rng.uniform(-1, 1, (batch, inputs)).astype(np.float32),
+        "kernel": rng.uniform(-1, 1, (inputs, outputs)).astype(np.float32),
+        "bias": rng.uniform(-1, 1, outputs).astype(np.float32),
+        "grad_outputs": rng.uniform(-1, 1, (batch, outputs)).astype(np.float32),
+    }
+    got = await run_programs(device, dense_record(Dense(inputs, outputs)), arrays, batch)
+    x, kernel, bias, dy = (arrays[k].astype(np.float64) for k in arrays)
+    assert_close(got[0], reference.dense_forward(x, kernel, bias))
+    assert_close(got[1], reference.dense_backward(x, kernel, dy)[0])
+    x = rng.uniform(-2, 2, (1, 1000)).astype(np.float32)  # 4 groups of 256 → (3, 2, 1)
+    got = await run_programs(device, activation_record(ReLU()), {"x": x, "grad_outputs": x}, 1)
+    assert_close(got[0], reference.relu_forward(x))
