@@ -1,0 +1,101 @@
+"""The runtime: adapter choice, strict shader templating, binding by name, errors, counters."""
+
+from __future__ import annotations
+
+import gc
+
+import numpy as np
+import pytest
+import wgpu
+
+import intricate
+from intricate import gpu
+from intricate.gpu import shaders
+
+
+async def test_setup_device_rejects_bad_arguments_before_touching_wgpu():
+    with pytest.raises(ValueError, match="power_preference: expected one of"):
+        await intricate.setup_device(power_preference="fast")
+    with pytest.raises(ValueError, match="adapter_name: expected a non-empty string"):
+        await intricate.setup_device(adapter_name="")
+
+
+async def test_adapter_chosen_by_name():
+    device = await intricate.setup_device(adapter_name="LLVMPIPE")  # case-insensitive substring
+    assert "llvmpipe" in device.name
+    assert device.adapter_info["backend_type"] != "OpenGL"  # native backend preferred
+    with pytest.raises(ValueError, match=r"adapter_name: expected part of one of the adapter"):
+        await intricate.setup_device(adapter_name="no such gpu")
+
+
+async def test_no_adapter_says_how_to_get_one(monkeypatch):
+    monkeypatch.setattr(wgpu.gpu, "request_adapter_sync", lambda **kwargs: None)
+    with pytest.raises(intricate.NoAdapterError, match="mesa-vulkan-drivers"):
+        await intricate.setup_device()
+    monkeypatch.setattr(wgpu.gpu, "enumerate_adapters_sync", lambda: [])
+    with pytest.raises(intricate.NoAdapterError, match="GPU driver"):
+        await intricate.setup_device(adapter_name="any")
+
+
+def test_templating_is_strict():
+    with pytest.raises(intricate.ShaderError, match=r"missing values \['tile'\]"):
+        shaders.render("dense.wgsl", {"dtype": "f32"})
+    with pytest.raises(intricate.ShaderError, match=r"values given for no placeholder \['tyle'\]"):
+        shaders.render("dense.wgsl", {"dtype": "f32", "tile": 16, "tyle": 8})
+    text = shaders.render("activations.wgsl", {"dtype": "f16"})
+    assert text.startswith("enable f16; //") and "{{" not in text
+    assert "enable f16" not in shaders.render("activations.wgsl", {"dtype": "f32"})
+
+
+async def test_compile_errors_name_the_file_and_line(device, tmp_path, monkeypatch):
+    broken = tmp_path / "broken_for_test.wgsl"
+    broken.write_text("// a shader with a type error on line 3\n\nfn main() { let x: f32 = 1u; }\n")
+    monkeypatch.setattr(shaders, "SHADER_DIRS", (tmp_path,))
+    with pytest.raises(intricate.ShaderError, match=r"broken_for_test\.wgsl:3:"):
+        await device.run(shaders.kernel, device, "broken_for_test.wgsl", "main")
+    with pytest.raises(intricate.ShaderError, match="not found"):
+        shaders.shader_path("missing.wgsl")
+
+
+async def test_kernels_bind_by_name_and_check_params(device):
+    def record_with(**bound):
+        program = gpu.Program(gpu.Workspace(device, 1))
+        program.dispatch("optimizers.wgsl", "sgd", threads=4,
+                         params={"count": 4, "learning_rate": 0.1}, **bound)
+
+    array = await device.run(gpu.empty, device, (4,))
+    with pytest.raises(ValueError, match=r"binds \['gradients', 'parameters'\], received"):
+        await device.run(record_with, parameters=array, gradient=array)
+    compiled = await device.run(shaders.kernel, device, "optimizers.wgsl", "sgd", dtype="f32")
+    assert compiled.bindings == {"gradients": 0, "parameters": 1, "params": 2}
+    assert compiled.workgroup_size == 256
+    with pytest.raises(ValueError, match=r"missing \['learning_rate'\], unknown \['lr'\]"):
+        compiled.pack_params({"count": 4, "lr": 0.1})
+    # A kernel is built once per device and template.
+    again = await device.run(shaders.kernel, device, "optimizers.wgsl", "sgd", dtype="f32")
+    assert again is compiled
+
+
+async def test_counters_count_and_reset(device):
+    values = np.arange(10, dtype=np.float32)
+    device.stats.reset()
+    assert device.stats["dispatches"] == device.stats["submits"] == 0
+    array = await device.run(gpu.from_numpy, device, values)
+    (back,) = await device.run(gpu.read, array)
+    assert np.array_equal(back, values)
+    assert device.stats["uploads"] == 1 and device.stats["submits"] == 1
+    assert device.stats["readbacks"] == 1
+    live = device.stats["live_buffers"]
+    await device.run(gpu.read, array)  # the staging buffer is reused, not made again
+    assert device.stats["live_buffers"] == live
+    del array
+    gc.collect()
+    assert device.stats["live_buffers"] == live - 1
+    device.stats.reset()
+    assert device.stats["readbacks"] == 0 and device.stats["live_buffers"] == live - 1
+
+
+async def test_arrays_larger_than_a_binding_are_refused_before_gpu_work(device):
+    limit = device.limits["max-storage-buffer-binding-size"]
+    with pytest.raises(ValueError, match="more than this device binds at once"):
+        await device.run(gpu.empty, device, (limit // 4 + 1,), label="huge")
