@@ -1,0 +1,143 @@
+"""fit: XoR converges, GPU work is counted per step/epoch/fit, the event loop never stalls, and
+cancelling stops at a step boundary."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import math
+import time
+
+import numpy as np
+import pytest
+
+import reference
+from harness import assert_close
+from intricate import Model, TrainingOptions
+from intricate.layers import Dense, ReLU, SoftMax, TanH
+from intricate.losses import CategoricalCrossEntropy, MeanSquared
+from intricate.model import loss_read_interval
+
+XOR_X = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=np.float32)
+XOR_Y = np.array([[0], [1], [1], [0]], dtype=np.float32)
+# Per XoR step: 2 Dense forwards + 2 TanH forwards, loss value + gradient, 2 TanH backwards,
+# 3 for the second Dense (dW, db, dX), 2 for the first (dW, db: nobody needs its dX), 1 SGD.
+XOR_DISPATCHES_PER_STEP = 4 + 2 + 2 + 3 + 2 + 1
+
+
+def xor_model(device) -> Model:
+    return Model([Dense(2, 3), TanH(), Dense(3, 1), TanH()], device=device, seed=0)
+
+
+class Ticker:
+    """Ticks on the event loop every millisecond and remembers the longest gap between ticks."""
+
+    def __init__(self) -> None:
+        self.longest_gap = 0.0
+        self.ticks = 0
+
+    async def run(self) -> None:
+        last = time.perf_counter()
+        while True:
+            await asyncio.sleep(0.001)
+            now = time.perf_counter()
+            self.longest_gap = max(self.longest_gap, now - last)
+            self.ticks += 1
+            last = now
+
+
+async def fit_while_ticking(model, x, y, options):
+    """Fit while a Ticker runs on the same loop.
+
+    A full garbage collection of pytest's own heap (~70k objects) holds the GIL for ~30 ms on a
+    2-core machine whatever code runs, so the objects that exist before the fit are frozen out of
+    collection: the ticker then measures intricate's blocking, not pytest's heap.
+    """
+    gc.collect()
+    gc.freeze()
+    ticker = Ticker()
+    task = asyncio.create_task(ticker.run())
+    try:
+        history = await model.fit(x, y, options)
+    finally:
+        task.cancel()
+        gc.unfreeze()
+    return history, ticker
+
+
+async def test_xor_converges_with_counted_gpu_work_and_no_event_loop_stall(device):
+    model = xor_model(device)
+    epochs = 10000
+    device.stats.reset()
+    history, ticker = await fit_while_ticking(model, XOR_X, XOR_Y, TrainingOptions(
+        learning_rate=0.1, loss_algorithm=MeanSquared(), epochs=epochs, instantiate_gpu=False))
+    predictions = await model.predict(XOR_X)
+    assert len(history.loss) == epochs and history.history["loss"] is history.loss
+    assert history.loss[-1] < 0.01
+    assert np.array_equal(np.round(predictions), XOR_Y)
+    # One submit per epoch and the loss read ~100 times, never once per epoch; predict adds one
+    # submit, one readback and one forward pass (4 dispatches).
+    reads = math.ceil(epochs / loss_read_interval(epochs))
+    assert reads == 100
+    assert device.stats["submits"] == epochs + 1
+    assert device.stats["readbacks"] == reads + 1
+    assert device.stats["dispatches"] == XOR_DISPATCHES_PER_STEP * epochs + 4
+    # The parameters once (when the model first meets the device), x and y once per fit,
+    # x once per predict.
+    assert device.stats["uploads"] == 1 + 2 + 1
+    assert ticker.ticks > 100
+    print(f"longest event-loop gap during the XoR fit: {ticker.longest_gap * 1000:.1f} ms")
+    assert ticker.longest_gap < 0.05
+
+
+async def test_wide_fit_keeps_the_event_loop_running(device, rng):
+    model = Model([Dense(784, 128), ReLU(), Dense(128, 10), SoftMax()], device=device, seed=0)
+    x = rng.uniform(0, 1, (2048, 784)).astype(np.float32)
+    y = np.eye(10, dtype=np.float32)[rng.integers(0, 10, 2048)]
+    device.stats.reset()
+    history, ticker = await fit_while_ticking(model, x, y, TrainingOptions(
+        learning_rate=0.1, loss_algorithm=CategoricalCrossEntropy(), epochs=3))
+    # SoftMax + CCE is fused: 4 forwards, loss value, fused gradient, Dense(128,10) dW db dX,
+    # ReLU backward, Dense(784,128) dW db, SGD: 13 per step.
+    assert device.stats["dispatches"] == 3 * 13
+    assert device.stats["submits"] == 3 and device.stats["readbacks"] == 3
+    assert history.loss[-1] < history.loss[0]
+    print(f"longest event-loop gap during the 784-128-10 fit: {ticker.longest_gap * 1000:.1f} ms")
+    assert ticker.longest_gap < 0.05
+
+
+@pytest.mark.parametrize("epochs,interval", [(1, 1), (100, 1), (101, 2), (10000, 100)])
+def test_loss_read_interval(epochs, interval):
+    assert loss_read_interval(epochs) == interval
+
+
+async def test_loss_history_is_read_in_batches_for_short_epochs(device):
+    model = xor_model(device)
+    device.stats.reset()
+    history = await model.fit(XOR_X, XOR_Y, TrainingOptions(learning_rate=0.1, epochs=250))
+    assert len(history.loss) == 250
+    assert device.stats["submits"] == 250
+    assert device.stats["readbacks"] == math.ceil(250 / 3)
+    assert device.stats["dispatches"] == 250 * XOR_DISPATCHES_PER_STEP
+
+
+async def test_cancelling_fit_stops_at_a_step_boundary(device):
+    model = xor_model(device)
+    task = asyncio.create_task(model.fit(XOR_X, XOR_Y, TrainingOptions(
+        learning_rate=0.1, epochs=1_000_000)))
+    await asyncio.sleep(0.5)
+    device.stats.reset()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    predictions = await model.predict(XOR_X)  # queued behind the epoch in flight
+    steps_after_cancel = (device.stats["dispatches"] - 4) / XOR_DISPATCHES_PER_STEP
+    assert steps_after_cancel == int(steps_after_cancel) and steps_after_cancel <= 1
+    weights = [w.astype(np.float64) for w in model.get_weights()]
+    hidden = reference.tanh_forward(reference.dense_forward(XOR_X, weights[0], weights[1]))
+    want = reference.tanh_forward(reference.dense_forward(hidden, weights[2], weights[3]))
+    assert_close(predictions, want)  # the weights predict() used are the ones we read
+    assert len(model.history.loss) < 1_000_000
+    # And the model trains on afterwards.
+    history = await model.fit(XOR_X, XOR_Y, TrainingOptions(learning_rate=0.1, epochs=3))
+    assert len(history.loss) == 3
