@@ -7,6 +7,8 @@ import gc
 import numpy as np
 import pytest
 import wgpu
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import intricate
 from intricate import gpu
@@ -99,3 +101,10 @@ async def test_arrays_larger_than_a_binding_are_refused_before_gpu_work(device):
     limit = device.limits["max-storage-buffer-binding-size"]
     with pytest.raises(ValueError, match="more than this device binds at once"):
         await device.run(gpu.empty, device, (limit // 4 + 1,), label="huge")
+
+
+@given(st.integers(1, 65535 * 65535))
+def test_fold_grid_covers_every_group_within_the_limit(groups):
+    x, y, z = gpu.fold_grid(groups)
+    assert max(x, y) <= 65535 and z == 1
+    assert x * y >= groups > x * (y - 1)  # enough groups, and never a whole spare row

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import reference
 from harness import assert_close, run_programs
@@ -39,6 +41,25 @@ def dense_record(layer: Dense):
 
 @pytest.mark.parametrize("batch,inputs,outputs", DENSE_SHAPES)
 async def test_dense_forward_and_backward_match_reference(device, rng, batch, inputs, outputs):
+    arrays = {
+        "x": rng.uniform(-1, 1, (batch, inputs)).astype(np.float32),
+        "kernel": rng.uniform(-1, 1, (inputs, outputs)).astype(np.float32),
+        "bias": rng.uniform(-1, 1, outputs).astype(np.float32),
+        "grad_outputs": rng.uniform(-1, 1, (batch, outputs)).astype(np.float32),
+    }
+    got = await run_programs(device, dense_record(Dense(inputs, outputs)), arrays, batch)
+    x, kernel, bias, dy = (arrays[k].astype(np.float64) for k in arrays)
+    assert_close(got[0], reference.dense_forward(x, kernel, bias))
+    for result, want in zip(got[1:], reference.dense_backward(x, kernel, dy)):
+        assert_close(result, want)
+
+
+@settings(max_examples=20, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(batch=st.integers(1, 40), inputs=st.integers(1, 40), outputs=st.integers(1, 40),
+       seed=st.integers(0, 2**32 - 1))
+async def test_dense_matches_reference_at_any_shape(device, batch, inputs, outputs, seed):
+    rng = np.random.default_rng(seed)
     arrays = {
         "x": rng.uniform(-1, 1, (batch, inputs)).astype(np.float32),
         "kernel": rng.uniform(-1, 1, (inputs, outputs)).astype(np.float32),
