@@ -22,11 +22,11 @@ import numpy as np
 import wgpu
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-import reference  # noqa: E402
+import intricate
+from intricate import Model, TrainingOptions
+from intricate.layers import Dense, ReLU, SoftMax, TanH
 
-import intricate  # noqa: E402
-from intricate import Model, TrainingOptions  # noqa: E402
-from intricate.layers import Dense, ReLU, SoftMax, TanH  # noqa: E402
+import reference
 
 
 async def timed_fit(model, x, y, options, device):

@@ -78,7 +78,7 @@ LOSSES = (MeanSquared, MeanAbsolute, BinaryCrossEntropy, CategoricalCrossEntropy
 
 
 def get(loss: Loss | str) -> Loss:
-    """A Loss instance from an instance or a Keras-style name ("mse", "categorical_crossentropy")."""
+    """A Loss from an instance, a class or a Keras name ("mse", "categorical_crossentropy")."""
     if isinstance(loss, Loss):
         return loss
     if isinstance(loss, type) and issubclass(loss, Loss):

@@ -246,7 +246,8 @@ class Model:
         for layer in self.layers:
             size = layer.output_size_for(size)
             widest = max(widest, size)
-        rows_per_chunk = max(1, self.device.limits["max-storage-buffer-binding-size"] // (4 * widest))
+        limit = self.device.limits["max-storage-buffer-binding-size"]
+        rows_per_chunk = max(1, limit // (4 * widest))
         results = []
         for start in range(0, len(x), rows_per_chunk):
             chunk = x[start:start + rows_per_chunk]

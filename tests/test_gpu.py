@@ -7,7 +7,7 @@ import gc
 import numpy as np
 import pytest
 import wgpu
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 import intricate

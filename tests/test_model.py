@@ -7,10 +7,11 @@ import pytest
 import wgpu
 
 import intricate
-import reference
-from harness import assert_close
 from intricate import Model, TrainingOptions, losses
 from intricate.layers import Dense, ReLU, Sigmoid, SoftMax, TanH
+
+import reference
+from harness import assert_close
 
 MODELS = {  # name: (layers, loss)
     "dense+mse": (lambda: [Dense(3, 4)], "MeanSquared"),

@@ -11,11 +11,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import reference
-from harness import assert_close, run_programs
 from intricate import gpu, losses, optimizers
 from intricate.gpu import program as program_module
 from intricate.layers import Dense, ReLU, Sigmoid, SoftMax, TanH
+
+import reference
+from harness import assert_close, run_programs
 
 DENSE_SHAPES = [  # (batch, inputs, outputs)
     (1, 1, 1),

@@ -11,12 +11,13 @@ import time
 import numpy as np
 import pytest
 
-import reference
-from harness import assert_close
 from intricate import Model, TrainingOptions
 from intricate.layers import Dense, ReLU, SoftMax, TanH
 from intricate.losses import CategoricalCrossEntropy, MeanSquared
 from intricate.model import loss_read_interval
+
+import reference
+from harness import assert_close
 
 XOR_X = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=np.float32)
 XOR_Y = np.array([[0], [1], [1], [0]], dtype=np.float32)

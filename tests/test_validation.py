@@ -19,7 +19,8 @@ INF_Y[3, 0] = np.inf
 BAD_DATA = {  # name: (x, y, message regex)
     "sample counts differ": (X, Y[:3], r"x and y: expected the same number of samples, "
                                        r"received 4 in x and 3 in y"),
-    "features != inputs": (np.zeros((4, 3)), Y, r"x: expected 2 features .* received shape \(4, 3\)"),
+    "features != inputs": (np.zeros((4, 3)), Y,
+                           r"x: expected 2 features .* received shape \(4, 3\)"),
     "y width != outputs": (X, np.zeros((4, 2)), r"y: expected 1 values .* received shape \(4, 2\)"),
     "empty x": (np.zeros((0, 2)), np.zeros((0, 1)), r"x: expected at least one sample"),
     "1-D x": (np.zeros(2), Y, r"x: expected a 2-D array \[samples, 2\], received shape \(2,\)"),

@@ -46,7 +46,8 @@ class GPUArray:
 
     def binding(self) -> dict:
         """The resource of a bind-group entry (sizes rounded up to the 4-byte binding unit)."""
-        return {"buffer": self.buffer, "offset": self.offset, "size": max(4, -(-self.nbytes // 4) * 4)}
+        size = max(4, -(-self.nbytes // 4) * 4)
+        return {"buffer": self.buffer, "offset": self.offset, "size": size}
 
     def view(self, start: int, shape: tuple[int, ...]) -> GPUArray:
         """The elements ``[start, start + prod(shape))`` as a new array (start must be aligned)."""
@@ -63,8 +64,8 @@ def empty(device: Device, shape: tuple[int, ...], dtype=np.float32, label: str =
     nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
     limit = device.limits["max-storage-buffer-binding-size"]
     if nbytes > limit:
-        raise ValueError(f"{label or 'array'}: shape {tuple(shape)} needs {nbytes} bytes, more than "
-                         f"this device binds at once ({limit}); use fewer samples per call")
+        raise ValueError(f"{label or 'array'}: shape {tuple(shape)} needs {nbytes} bytes, more "
+                         f"than this device binds at once ({limit}); use fewer samples per call")
     buffer = device.create_buffer(nbytes, STORAGE_USAGE, label=label)
     return GPUArray(device, buffer, tuple(int(s) for s in shape), dtype)
 

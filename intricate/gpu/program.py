@@ -106,7 +106,8 @@ class Program:
         names = set(compiled.bindings) - {"params"}
         if names != bound.keys():
             raise ValueError(f"{shader}:{entry} binds {sorted(names)}, received {sorted(bound)}")
-        entries = [{"binding": compiled.bindings[n], "resource": a.binding()} for n, a in bound.items()]
+        entries = [{"binding": compiled.bindings[name], "resource": array.binding()}
+                   for name, array in bound.items()]
         uniform = None
         if "params" in compiled.bindings:
             data = compiled.pack_params(params or {})

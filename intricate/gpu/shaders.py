@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import struct
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import wgpu
@@ -42,7 +42,7 @@ def shader_path(name: str) -> Path:
                       "reinstall intricate (the wheel carries intricate/shaders/)")
 
 
-@lru_cache(maxsize=None)
+@cache
 def _source(name: str) -> str:
     return shader_path(name).read_text()
 
@@ -111,7 +111,7 @@ class Kernel:
         if missing or unknown:
             raise ValueError(f"{self.name}:{self.entry} params: missing {sorted(missing)}, "
                              f"unknown {sorted(unknown)}")
-        data = b"".join(struct.pack("<" + _PACK[kind], values[field]) for field, kind in self.params)
+        data = b"".join(struct.pack("<" + _PACK[kind], values[name]) for name, kind in self.params)
         return data + bytes(-len(data) % 16)
 
 
