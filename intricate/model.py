@@ -52,6 +52,7 @@ class Model:
         self._workspaces: dict[int, Workspace] = {}
         self._forward_programs: dict[int, Program] = {}
         self.history: History | None = None
+        self._fitting = False  # two fits at once would share (and corrupt) the workspace
 
     # Device and parameters -------------------------------------------------------------------
     async def _ready_device(self, instantiate_gpu: bool) -> Device:
@@ -187,6 +188,15 @@ class Model:
         if not isinstance(options, TrainingOptions):
             raise ValueError(f"options: expected TrainingOptions, received {options!r}")
         x, y = check_dataset(x, y, self.input_size, self.output_size)
+        if self._fitting:
+            raise RuntimeError("fit: this model is already training; await that fit first")
+        self._fitting = True
+        try:
+            return await self._fit(x, y, options)
+        finally:
+            self._fitting = False
+
+    async def _fit(self, x: np.ndarray, y: np.ndarray, options: TrainingOptions) -> History:
         device = await self._ready_device(options.instantiate_gpu)
         optimizer = SGD(options.learning_rate)
         program, loss_log = await device.run(self._prepare_fit, x, y, options, optimizer)

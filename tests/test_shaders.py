@@ -40,8 +40,8 @@ def dense_record(layer: Dense):
     return record
 
 
-@pytest.mark.parametrize("batch,inputs,outputs", DENSE_SHAPES)
-async def test_dense_forward_and_backward_match_reference(device, rng, batch, inputs, outputs):
+async def check_dense(device, rng, batch, inputs, outputs):
+    """Run Dense forward + backward once; compare y, dX, dW and db with the reference."""
     arrays = {
         "x": rng.uniform(-1, 1, (batch, inputs)).astype(np.float32),
         "kernel": rng.uniform(-1, 1, (inputs, outputs)).astype(np.float32),
@@ -51,8 +51,13 @@ async def test_dense_forward_and_backward_match_reference(device, rng, batch, in
     got = await run_programs(device, dense_record(Dense(inputs, outputs)), arrays, batch)
     x, kernel, bias, dy = (arrays[k].astype(np.float64) for k in arrays)
     assert_close(got[0], reference.dense_forward(x, kernel, bias))
-    for result, want in zip(got[1:], reference.dense_backward(x, kernel, dy)):
+    for result, want in zip(got[1:], reference.dense_backward(x, kernel, dy), strict=True):
         assert_close(result, want)
+
+
+@pytest.mark.parametrize("batch,inputs,outputs", DENSE_SHAPES)
+async def test_dense_forward_and_backward_match_reference(device, rng, batch, inputs, outputs):
+    await check_dense(device, rng, batch, inputs, outputs)
 
 
 @settings(max_examples=20, deadline=None,
@@ -60,18 +65,7 @@ async def test_dense_forward_and_backward_match_reference(device, rng, batch, in
 @given(batch=st.integers(1, 40), inputs=st.integers(1, 40), outputs=st.integers(1, 40),
        seed=st.integers(0, 2**32 - 1))
 async def test_dense_matches_reference_at_any_shape(device, batch, inputs, outputs, seed):
-    rng = np.random.default_rng(seed)
-    arrays = {
-        "x": rng.uniform(-1, 1, (batch, inputs)).astype(np.float32),
-        "kernel": rng.uniform(-1, 1, (inputs, outputs)).astype(np.float32),
-        "bias": rng.uniform(-1, 1, outputs).astype(np.float32),
-        "grad_outputs": rng.uniform(-1, 1, (batch, outputs)).astype(np.float32),
-    }
-    got = await run_programs(device, dense_record(Dense(inputs, outputs)), arrays, batch)
-    x, kernel, bias, dy = (arrays[k].astype(np.float64) for k in arrays)
-    assert_close(got[0], reference.dense_forward(x, kernel, bias))
-    for result, want in zip(got[1:], reference.dense_backward(x, kernel, dy)):
-        assert_close(result, want)
+    await check_dense(device, np.random.default_rng(seed), batch, inputs, outputs)
 
 
 ACTIVATIONS = [TanH, Sigmoid, ReLU, SoftMax]
@@ -163,17 +157,7 @@ async def test_grids_fold_past_the_workgroup_limit(device, rng, monkeypatch):
     # at test sizes; the results must not change.
     monkeypatch.setattr(program_module, "MAX_GROUPS", 3)
     assert gpu.fold_grid(7) == (3, 3, 1)
-    batch, inputs, outputs = 70, 5, 4  # 5 row tiles → folded; 70·4 = 280 elements → 2 groups
-    arrays = {
-        "x": rng.uniform(-1, 1, (batch, inputs)).astype(np.float32),
-        "kernel": rng.uniform(-1, 1, (inputs, outputs)).astype(np.float32),
-        "bias": rng.uniform(-1, 1, outputs).astype(np.float32),
-        "grad_outputs": rng.uniform(-1, 1, (batch, outputs)).astype(np.float32),
-    }
-    got = await run_programs(device, dense_record(Dense(inputs, outputs)), arrays, batch)
-    x, kernel, bias, dy = (arrays[k].astype(np.float64) for k in arrays)
-    assert_close(got[0], reference.dense_forward(x, kernel, bias))
-    assert_close(got[1], reference.dense_backward(x, kernel, dy)[0])
+    await check_dense(device, rng, 70, 5, 4)  # 5 row tiles; 70·4 = 280 elements, 2 groups
     x = rng.uniform(-2, 2, (1, 1000)).astype(np.float32)  # 4 groups of 256 → (3, 2, 1)
     got = await run_programs(device, activation_record(ReLU()), {"x": x, "grad_outputs": x}, 1)
     assert_close(got[0], reference.relu_forward(x))

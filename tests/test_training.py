@@ -139,6 +139,11 @@ async def test_cancelling_fit_stops_at_a_step_boundary(device):
     want = reference.tanh_forward(reference.dense_forward(hidden, weights[2], weights[3]))
     assert_close(predictions, want)  # the weights predict() used are the ones we read
     assert len(model.history.loss) < 1_000_000
-    # And the model trains on afterwards.
+    # And the model trains on afterwards, one fit at a time.
+    first = asyncio.create_task(model.fit(XOR_X, XOR_Y, TrainingOptions(epochs=50)))
+    await asyncio.sleep(0)
+    with pytest.raises(RuntimeError, match="already training"):
+        await model.fit(XOR_X, XOR_Y, TrainingOptions(epochs=1))
+    await first
     history = await model.fit(XOR_X, XOR_Y, TrainingOptions(learning_rate=0.1, epochs=3))
     assert len(history.loss) == 3
