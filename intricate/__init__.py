@@ -5,13 +5,14 @@
     outputs = await model.predict(x)
 """
 
-from . import gpu, layers, losses, optimizers
+from . import callbacks, gpu, initializers, layers, losses, metrics, optimizers
 from .gpu import Device, NoAdapterError, ShaderError, setup_device
 from .model import Model
 from .training import History, TrainingOptions
 
 __version__ = "0.3.0"
 __all__ = [
-    "Device", "History", "Model", "NoAdapterError", "ShaderError", "TrainingOptions", "gpu",
-    "layers", "losses", "optimizers", "setup_device",
+    "Device", "History", "Model", "NoAdapterError", "ShaderError", "TrainingOptions",
+    "callbacks", "gpu", "initializers", "layers", "losses", "metrics", "optimizers",
+    "setup_device",
 ]

@@ -16,12 +16,13 @@ class Loss:
     entry = ""
     aliases: tuple[str, ...] = ()
 
-    def record_value(self, program: Program, predictions: GPUArray, targets: GPUArray,
-                     loss: GPUArray) -> None:
-        """Record loss[0] = L(predictions, targets) with one single-workgroup dispatch."""
+    def record_statistics(self, program: Program, predictions: GPUArray, targets: GPUArray,
+                          statistics: GPUArray, slot: int = 0, accuracy: int = 0) -> None:
+        """Record statistics[slot:slot + 3] += (L · rows, correct rows, Σ per-row MAE) for this
+        batch, with one single-workgroup dispatch (accuracy: 0 none, 1 binary, 2 categorical)."""
         program.dispatch(SHADER, f"{self.entry}_value", groups=1,
-                         params=_sizes(predictions), predictions=predictions, targets=targets,
-                         loss=loss)
+                         params=_sizes(predictions, slot, accuracy), predictions=predictions,
+                         targets=targets, statistics=statistics)
 
     def record_gradient(self, program: Program, predictions: GPUArray, targets: GPUArray,
                         grad_predictions: GPUArray, through_softmax: bool = False) -> None:
@@ -39,8 +40,19 @@ class Loss:
         return f"{type(self).__name__}()"
 
 
-def _sizes(predictions: GPUArray) -> dict[str, int]:
-    return {"count": predictions.size, "batch": predictions.shape[0]}
+def _sizes(predictions: GPUArray, slot: int = 0, accuracy: int = 0) -> dict[str, int]:
+    rows, width = predictions.shape
+    return {"count": rows * width, "batch": rows, "width": width, "slot": slot,
+            "accuracy": accuracy, "train_count": 0, "val_count": 0}
+
+
+def record_finish_epoch(program: Program, statistics: GPUArray, epoch_result: GPUArray,
+                        train_count: int, val_count: int) -> None:
+    """Record epoch_result = statistics / samples (train 0..3, validation 4..7); zero the sums."""
+    program.dispatch(SHADER, "finish_epoch", groups=1, statistics=statistics,
+                     epoch_result=epoch_result,
+                     params={"count": 0, "batch": 0, "width": 0, "slot": 0, "accuracy": 0,
+                             "train_count": train_count, "val_count": val_count})
 
 
 class MeanSquared(Loss):

@@ -9,18 +9,20 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from . import gpu
+from . import callbacks as callback_hooks
+from . import gpu, losses
 from .gpu import Device, GPUArray, Program, StagedRead, Workspace
-from .layers import Layer, SoftMax
-from .losses import CategoricalCrossEntropy, Loss
-from .optimizers import SGD
+from .layers import Layer
+from .metrics import resolve as resolve_metrics
+from .progress import Progress
+from .trainer import STATISTICS, Epochs, Programs, Resident, batches, encode_evaluation
 from .training import History, TrainingOptions, check_array, check_dataset
 
-LOSS_READS_PER_FIT = 100  # very short epochs: read the loss in ~100 batches, not every epoch
+LOSS_READS_PER_FIT = 100  # very short epochs: read the statistics ~100 times, not every epoch
 
 
 def loss_read_interval(epochs: int) -> int:
-    """Epochs between two loss readbacks: 1 for short fits, ``epochs / 100`` for long ones."""
+    """Epochs between two readbacks: 1 for short fits, ``epochs / 100`` for long ones."""
     return max(1, math.ceil(epochs / LOSS_READS_PER_FIT))
 
 
@@ -47,12 +49,17 @@ class Model:
         self.device = device
         rng = np.random.default_rng(seed)
         self._host_weights = [w for layer in self.layers for w in layer.initial_parameters(rng)]
-        self._parameters: GPUArray | None = None  # every parameter, one flat buffer
-        self._gradients: GPUArray | None = None  # laid out like _parameters
+        # On the GPU once the model meets its device (internal; used by intricate.trainer):
+        self.parameters: GPUArray | None = None  # every parameter, one flat buffer
+        self.gradients: GPUArray | None = None  # laid out like parameters
+        self.statistics: GPUArray | None = None  # running loss/metric sums
+        self.epoch_result: GPUArray | None = None  # one epoch's means
         self._workspaces: dict[int, Workspace] = {}
-        self._forward_programs: dict[int, Program] = {}
+        self._predicting: dict[int, Program] = {}
+        self._fitting = False  # two fits at once would share (and corrupt) the workspaces
+        self._last_fit: TrainingOptions | None = None
         self.history: History | None = None
-        self._fitting = False  # two fits at once would share (and corrupt) the workspace
+        self.stop_training = False
 
     # Device and parameters -------------------------------------------------------------------
     async def _ready_device(self, instantiate_gpu: bool) -> Device:
@@ -62,7 +69,7 @@ class Model:
                                  "or build the model with Model(layers, device=await "
                                  "intricate.setup_device())")
             self.device = await gpu.setup_device()
-        if self._parameters is None:
+        if self.parameters is None:
             await self.device.run(self._upload_parameters)
         return self.device
 
@@ -76,27 +83,33 @@ class Model:
         flat = np.zeros(max(total, 1), np.float32)
         for start, weights in zip(starts, self._host_weights):
             flat[start:start + weights.size] = weights.reshape(-1)
-        self._parameters = gpu.from_numpy(self.device, flat, label="parameters")
-        self._gradients = gpu.empty(self.device, flat.shape, label="gradients")
+        self.parameters = gpu.from_numpy(self.device, flat, label="parameters")
+        self.gradients = gpu.empty(self.device, flat.shape, label="gradients")
+        self.statistics = gpu.empty(self.device, (STATISTICS,), label="statistics")
+        self.epoch_result = gpu.empty(self.device, (STATISTICS,), label="epoch_result")
         views = iter(zip(starts, shapes))
         for layer in self.layers:
             layer.parameters, layer.gradients = [], []
             for _ in layer.parameter_shapes():
                 start, shape = next(views)
-                layer.parameters.append(self._parameters.view(start, shape))
-                layer.gradients.append(self._gradients.view(start, shape))
+                layer.parameters.append(self.parameters.view(start, shape))
+                layer.gradients.append(self.gradients.view(start, shape))
 
-    def _parameter_views(self) -> list[GPUArray]:
-        return [view for layer in self.layers for view in layer.parameters]
+    def workspace(self, rows: int) -> Workspace:
+        """The activation/gradient arrays for batches of ``rows`` (GPU thread)."""
+        if rows not in self._workspaces:
+            self._workspaces[rows] = Workspace(self.device, rows)
+        return self._workspaces[rows]
 
     def get_weights(self) -> list[np.ndarray]:
         """Every parameter as numpy, Keras order [W0, b0, W1, b1, ...], kernels [in, out].
 
         Reads the GPU copy (one readback) once the model has trained or predicted.
         """
-        if self._parameters is None:
+        if self.parameters is None:
             return [w.copy() for w in self._host_weights]
-        return self.device.run_sync(gpu.read, *self._parameter_views())
+        views = [view for layer in self.layers for view in layer.parameters]
+        return self.device.run_sync(gpu.read, *views)
 
     def set_weights(self, weights: Sequence[np.ndarray]) -> None:
         """Replace every parameter; ``weights`` as returned by ``get_weights``.
@@ -118,157 +131,206 @@ class Model:
                 raise ValueError(f"weights[{index}]: expected finite values")
             checked.append(np.array(array, dtype=np.float32))
         self._host_weights = checked
-        if self._parameters is not None:
-            for view, values in zip(self._parameter_views(), checked):
+        if self.parameters is not None:
+            views = [view for layer in self.layers for view in layer.parameters]
+            for view, values in zip(views, checked):
                 self.device.run_sync(gpu.upload, view, values)
 
-    # Programs (GPU thread) ---------------------------------------------------------------------
-    def _workspace(self, batch_size: int) -> Workspace:
-        if batch_size not in self._workspaces:
-            self._workspaces[batch_size] = Workspace(self.device, batch_size)
-        return self._workspaces[batch_size]
+    def snapshot_weights(self, snapshot: GPUArray | None = None) -> GPUArray:
+        """Copy the parameters into ``snapshot`` (new if None) on the GPU: no readback."""
+        return self.device.run_sync(self._copy_parameters, snapshot, to_snapshot=True)
 
-    def _io(self, workspace: Workspace) -> tuple[GPUArray, GPUArray]:
-        batch = workspace.batch_size
-        return (workspace.array(self, "inputs", (batch, self.input_size)),
-                workspace.array(self, "targets", (batch, self.output_size)))
+    def restore_weights(self, snapshot: GPUArray) -> None:
+        """Put back parameters saved by ``snapshot_weights``."""
+        self.device.run_sync(self._copy_parameters, snapshot, to_snapshot=False)
 
-    def _forward(self, program: Program, inputs: GPUArray) -> GPUArray:
-        for layer in self.layers:
-            inputs = layer.propagate(program, inputs)
-        return inputs
+    def _copy_parameters(self, snapshot: GPUArray | None, to_snapshot: bool) -> GPUArray:
+        if snapshot is None:
+            snapshot = gpu.empty(self.device, self.parameters.shape, label="snapshot")
+        source, target = (self.parameters, snapshot) if to_snapshot else (snapshot,
+                                                                          self.parameters)
+        encoder = self.device.handle.create_command_encoder()
+        encoder.copy_buffer_to_buffer(source.buffer, 0, target.buffer, 0, source.nbytes)
+        self.device.submit(encoder)
+        return snapshot
 
-    def _forward_program(self, batch_size: int) -> Program:
-        if batch_size not in self._forward_programs:
-            program = Program(self._workspace(batch_size))
-            program.outputs = self._forward(program, self._io(program.workspace)[0])
-            self._forward_programs[batch_size] = program
-        return self._forward_programs[batch_size]
-
-    def _training_program(self, batch_size: int, loss: Loss, optimizer: SGD) -> Program:
-        """forward → loss value → dL/dŷ → every layer's backward → one optimizer update."""
-        workspace = self._workspace(batch_size)
-        program = Program(workspace)
-        inputs, targets = self._io(workspace)
-        predictions = self._forward(program, inputs)
-        program.loss = workspace.array(self, "loss", (1,))
-        loss.record_value(program, predictions, targets, program.loss)
-        fused = isinstance(self.layers[-1], SoftMax) and isinstance(loss, CategoricalCrossEntropy)
-        grad = workspace.array(self, "grad_predictions", predictions.shape)
-        loss.record_gradient(program, predictions, targets, grad, through_softmax=fused)
-        backward = self.layers[:-1] if fused else self.layers
-        for index in reversed(range(len(backward))):
-            needed = any(layer.parameter_shapes() for layer in backward[:index])
-            grad = backward[index].back_propagate(program, grad, need_grad_inputs=needed)
-            if grad is None:
-                break
-        optimizer.record_update(program, self._parameters, self._gradients)
-        return program
+    def count_params(self) -> int:
+        return sum(math.prod(s) for layer in self.layers for _, s in layer.parameter_shapes())
 
     # Training ----------------------------------------------------------------------------------
     async def fit(self, x: np.ndarray, y: np.ndarray,
                   options: TrainingOptions | None = None) -> History:
-        """Train on the whole dataset for ``options.epochs`` epochs (full batch).
+        """Train for ``options.epochs`` epochs; see TrainingOptions for batching, optimizers,
+        metrics, validation and callbacks.
 
         Args:
             x: inputs [samples, first layer's inputs]; y: targets [samples, model outputs].
             options: TrainingOptions; defaults to TrainingOptions().
 
         Returns:
-            History with one loss per epoch (``history.loss``, ``history.history["loss"]``).
+            History: ``history.history`` holds per-epoch lists ("loss", metrics, "val_*").
 
         Raises:
             ValueError: bad x, y or options, before any GPU work.
 
-        The dataset is uploaded once; each epoch is one command encoder and one submit; the loss
-        stays on the GPU and is read back once every ``loss_read_interval(epochs)`` epochs.
-        Cancelling the task stops training after the step in flight.
+        The dataset is uploaded once; each epoch is one command encoder and one submit; loss and
+        metrics stay on the GPU and are read once per epoch (every ``loss_read_interval(epochs)``
+        epochs when no callback needs each epoch). Cancelling the task stops training after the
+        step in flight.
         """
         options = TrainingOptions() if options is None else options
         if not isinstance(options, TrainingOptions):
             raise ValueError(f"options: expected TrainingOptions, received {options!r}")
         x, y = check_dataset(x, y, self.input_size, self.output_size)
+        validation = self._validation(x, y, options)
+        if options.validation_data is None and validation is not None:
+            x, y = x[:-len(validation[0])], y[:-len(validation[0])]
         if self._fitting:
             raise RuntimeError("fit: this model is already training; await that fit first")
         self._fitting = True
         try:
-            return await self._fit(x, y, options)
+            return await self._fit(x, y, validation, options)
         finally:
             self._fitting = False
 
-    async def _fit(self, x: np.ndarray, y: np.ndarray, options: TrainingOptions) -> History:
+    def _validation(self, x, y, options: TrainingOptions):
+        if options.validation_data is not None:
+            return check_dataset(*options.validation_data, self.input_size, self.output_size,
+                                 names=("validation_data x", "validation_data y"))
+        if options.validation_split == 0:
+            return None
+        held_out = int(len(x) * options.validation_split)
+        if held_out == 0 or held_out == len(x):
+            raise ValueError(f"validation_split: {options.validation_split} of {len(x)} samples "
+                             f"holds out {held_out}; expected at least one sample on each side")
+        return x[-held_out:], y[-held_out:]
+
+    async def _fit(self, x, y, validation, options: TrainingOptions) -> History:
+        chosen = resolve_metrics(options.metrics, self.output_size)
         device = await self._ready_device(options.instantiate_gpu)
-        optimizer = SGD(options.learning_rate)
-        program, loss_log = await device.run(self._prepare_fit, x, y, options, optimizer)
+        hooks = options.callbacks
+        interval = 1 if hooks else loss_read_interval(options.epochs)
+        epochs = await device.run(Epochs, self, x, y, validation, options, chosen.accuracy,
+                                  interval)
+        self._last_fit = options
         history = self.history = History()
-        stop = threading.Event()
-        interval = loss_read_interval(options.epochs)
+        self.stop_training = False
+        for hook in hooks:
+            hook.model = self
+        await callback_hooks.call(hooks, "on_train_begin", {})
+        shuffler = np.random.default_rng(options.seed)
+        stop, progress, logs = threading.Event(), Progress(options.verbose, options.epochs), {}
         try:
-            while len(history.loss) < options.epochs:
-                count = min(interval, options.epochs - len(history.loss))
-                losses = await device.run(self._run_epochs, program, loss_log, count, stop)
-                history.loss.extend(float(value) for value in losses)
-                if options.should_print_information:
-                    _print_progress(history, options.epochs, interval)
+            while len(history.epoch) < options.epochs and not self.stop_training:
+                count = min(interval, options.epochs - len(history.epoch))
+                await callback_hooks.call(hooks, "on_epoch_begin", len(history.epoch), {})
+                orders = [shuffler.permutation(len(x)).astype(np.uint32) if options.shuffle
+                          else None for _ in range(count)]
+                for values in await device.run(epochs.run, orders, stop):
+                    logs = chosen.logs(values[:3])
+                    if validation is not None:
+                        logs |= chosen.logs(values[4:7], prefix="val_")
+                    epoch = len(history.epoch)
+                    history.append(logs)
+                    progress.update(epoch, logs)
+                    await callback_hooks.call(hooks, "on_epoch_end", epoch, logs)
         except asyncio.CancelledError:
             stop.set()  # the GPU thread finishes the epoch in flight, then stops
             raise
+        finally:
+            progress.close()
+        await callback_hooks.call(hooks, "on_train_end", logs)
         return history
 
-    def _prepare_fit(self, x: np.ndarray, y: np.ndarray, options: TrainingOptions,
-                     optimizer: SGD) -> tuple[Program, GPUArray]:
-        program = self._training_program(len(x), options.loss_algorithm, optimizer)
-        inputs, targets = self._io(program.workspace)
-        gpu.upload(inputs, x)
-        gpu.upload(targets, y)
-        interval = loss_read_interval(options.epochs)
-        loss_log = program.workspace.array(self, "loss_log", (interval,))
-        return program, loss_log
+    # Evaluation and inference --------------------------------------------------------------------
+    async def evaluate(self, x: np.ndarray, y: np.ndarray, batch_size: int | None = None,
+                       loss_algorithm: losses.Loss | str | None = None,
+                       metrics: Sequence[str] | None = None, return_dict: bool = False):
+        """Loss and metrics over (x, y), computed on the GPU in batches of ``batch_size``
+        (None: all at once). The loss and metrics default to those of the last fit.
 
-    def _run_epochs(self, program: Program, loss_log: GPUArray, count: int,
-                    stop: threading.Event) -> np.ndarray:
-        """Encode and submit ``count`` epochs, one submit each; read their losses once."""
-        staged = None
-        for epoch in range(count):
-            if stop.is_set():
-                return np.zeros(0, np.float32)
-            encoder = self.device.handle.create_command_encoder()
-            program.encode(encoder)
-            encoder.copy_buffer_to_buffer(program.loss.buffer, program.loss.offset,
-                                          loss_log.buffer, loss_log.offset + 4 * epoch, 4)
-            if epoch == count - 1:
-                staged = StagedRead(self.device, encoder, [loss_log.view(0, (count,))])
-            self.device.submit(encoder)
+        Returns:
+            The loss if there are no metrics, else [loss, *metrics] (Keras' order), or a dict
+            {"loss": ..., name: ...} with ``return_dict=True``.
+        """
+        last = self._last_fit
+        loss = losses.get(loss_algorithm or (last.loss_algorithm if last else "mse"))
+        chosen = resolve_metrics(metrics if metrics is not None else
+                                 (last.metrics if last else ()), self.output_size)
+        if batch_size is not None:
+            TrainingOptions(batch_size=batch_size)  # the same checks as fit's
+        x, y = check_dataset(x, y, self.input_size, self.output_size)
+        device = await self._ready_device(instantiate_gpu=True)
+        values = await device.run(self._evaluate_now, x, y, batch_size, loss, chosen.accuracy)
+        logs = chosen.logs(values)
+        if return_dict:
+            return logs
+        return logs["loss"] if len(logs) == 1 else list(logs.values())
+
+    def _evaluate_now(self, x, y, batch_size, loss, accuracy) -> np.ndarray:
+        data = Resident.upload(self.device, x, y, bindable=False)
+        steps = batches(len(x), batch_size)
+        programs = {rows: Programs(self).evaluation(rows, loss, accuracy, 0) for _, rows in steps}
+        finish = Program(self.workspace(1))
+        losses.record_finish_epoch(finish, self.statistics, self.epoch_result, len(x), 0)
+        encoder = self.device.handle.create_command_encoder()
+        encode_evaluation(encoder, data, steps, programs)
+        finish.encode(encoder)
+        staged = StagedRead(self.device, encoder, [self.epoch_result])
+        self.device.submit(encoder)
+        return staged.collect()[0][:3]
+
+    async def predict(self, x: np.ndarray, batch_size: int | None = None) -> np.ndarray:
+        """Outputs [samples, model outputs] for inputs x [samples, first layer's inputs],
+        computed in batches of ``batch_size`` (None: as large as the device binds at once), with
+        one submit and one readback. Opens a device first if the model has none."""
+        x = check_array("x", x, self.input_size, "features (the first layer's inputs)")
+        if batch_size is not None:
+            TrainingOptions(batch_size=batch_size)
+        device = await self._ready_device(instantiate_gpu=True)
+        return await device.run(self._predict_now, x, batch_size)
+
+    def _predict_now(self, x: np.ndarray, batch_size: int | None) -> np.ndarray:
+        if batch_size is None:
+            widest = size = self.input_size
+            for layer in self.layers:
+                size = layer.output_size_for(size)
+                widest = max(widest, size)
+            limit = self.device.limits["max-storage-buffer-binding-size"]
+            batch_size = max(1, limit // (4 * widest))
+        steps = batches(len(x), batch_size)
+        for _, rows in steps:
+            if rows not in self._predicting:
+                program = Programs(self).program(rows)
+                Programs(self).forward(program)
+                self._predicting[rows] = program
+        outputs = gpu.empty(self.device, (len(x), self.output_size), label="predictions",
+                            bindable=False)
+        encoder = self.device.handle.create_command_encoder()
+        encode_evaluation(encoder, Resident.upload(self.device, x, None, bindable=False), steps,
+                          self._predicting, outputs)
+        staged = StagedRead(self.device, encoder, [outputs])
+        self.device.submit(encoder)
         return staged.collect()[0]
 
-    # Inference ---------------------------------------------------------------------------------
-    async def predict(self, x: np.ndarray) -> np.ndarray:
-        """Outputs [samples, model outputs] for inputs x [samples, first layer's inputs].
-
-        Opens a device first if the model has none (as ``instantiate_gpu=True`` would).
-        """
-        x = check_array("x", x, self.input_size, "features (the first layer's inputs)")
-        device = await self._ready_device(instantiate_gpu=True)
-        return await device.run(self._predict_now, x)
-
-    def _predict_now(self, x: np.ndarray) -> np.ndarray:
-        widest = size = self.input_size
-        for layer in self.layers:
+    def summary(self) -> str:
+        """Print (and return) a Keras-style table: layers, output shapes, parameter counts."""
+        rows, size = [], self.input_size
+        for index, layer in enumerate(self.layers):
             size = layer.output_size_for(size)
-            widest = max(widest, size)
-        limit = self.device.limits["max-storage-buffer-binding-size"]
-        rows_per_chunk = max(1, limit // (4 * widest))
-        results = []
-        for start in range(0, len(x), rows_per_chunk):
-            chunk = x[start:start + rows_per_chunk]
-            program = self._forward_program(len(chunk))
-            gpu.upload(self._io(program.workspace)[0], chunk)
-            encoder = self.device.handle.create_command_encoder()
-            program.encode(encoder)
-            staged = StagedRead(self.device, encoder, [program.outputs])
-            self.device.submit(encoder)
-            results.append(staged.collect()[0])
-        return np.concatenate(results)
+            count = sum(math.prod(s) for _, s in layer.parameter_shapes())
+            rows.append((f"{type(layer).__name__.lower()}_{index} ({type(layer).__name__})",
+                         f"(None, {size})", f"{count:,}"))
+        widths = [max(len(r[i]) for r in rows + [("Layer (type)", "Output Shape", "Param #")])
+                  for i in range(3)]
+        line = "  ".join("{:<%d}" % w for w in widths)
+        rule = "-" * (sum(widths) + 4)
+        text = "\n".join([f"Model: {len(self.layers)} layers, input (None, {self.input_size})",
+                          rule, line.format("Layer (type)", "Output Shape", "Param #"), rule,
+                          *(line.format(*r) for r in rows), rule,
+                          f"Total params: {self.count_params():,} (all trainable)"])
+        print(text)
+        return text
 
     def __repr__(self) -> str:
         return f"Model({self.layers!r})"
@@ -282,23 +344,15 @@ def _check_chain(layers: list[Layer]) -> tuple[int, int]:
         if not isinstance(layer, Layer):
             raise ValueError(f"layers[{index}]: expected a Layer (e.g. Dense(2, 3)), "
                              f"received {layer!r}")
-    sized = [(i, layer) for i, layer in enumerate(layers) if layer.input_size is not None]
+    sized = [layer for layer in layers if layer.input_size is not None]
     if not sized:
         raise ValueError("layers: expected a layer with a known input size (e.g. Dense) so the "
                          f"model knows its inputs, received {layers!r}")
-    first = sized[0][1]
-    size, previous = first.input_size, None
+    size, previous = sized[0].input_size, None
     for index, layer in enumerate(layers):
         if layer.input_size is not None and layer.input_size != size:
             raise ValueError(
                 f"layers[{index}] {layer!r} expects {layer.input_size} inputs, but "
                 f"layers[{index - 1}] {previous!r} outputs {size}; make them agree")
         size, previous = layer.output_size_for(size), layer
-    return first.input_size, size
-
-
-def _print_progress(history: History, epochs: int, interval: int) -> None:
-    done = len(history.loss)
-    tenth = max(interval, epochs // 10)
-    if done == epochs or done // tenth != (done - interval) // tenth:
-        print(f"epoch {done}/{epochs} - loss: {history.loss[-1]:.6f}", flush=True)
+    return sized[0].input_size, size

@@ -2,65 +2,127 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import losses
+from . import losses, metrics, optimizers
+from .callbacks import Callback
 from .losses import Loss
-from .optimizers import check_learning_rate
+from .optimizers import Optimizer, check_number
 
 
 @dataclass
 class TrainingOptions:
-    """How ``Model.fit`` trains (the original's field names).
+    """How ``Model.fit`` trains. The first five fields are the original's names.
 
     Args:
-        learning_rate: SGD step size, a finite number > 0.
+        learning_rate: step size of the optimizer named by ``optimizer`` (SGD by default, 0.01
+            when None); give the rate on the optimizer instead when passing an instance.
         loss_algorithm: a Loss (``MeanSquared()``) or its name ("mse").
-        should_print_information: print the loss as training goes.
+        should_print_information: show progress (same as ``verbose=1``).
         instantiate_gpu: let ``fit`` open a device when the model has none; with False the
             model must have been given one (``Model(layers, device=...)``).
         epochs: passes over the dataset, at least 1.
+        batch_size: samples per step; None trains on the whole dataset at once (the original's
+            behaviour). A final partial batch is trained too.
+        shuffle: a new order every epoch, applied on the GPU; None means True when batching.
+        optimizer: an ``intricate.optimizers`` instance or name ("adam").
+        validation_data: (x, y) evaluated after every epoch ("val_" logs).
+        validation_split: the fraction of samples, taken from the end before shuffling, held out
+            for validation (as Keras does). Ignored when validation_data is given.
+        metrics: names such as ["accuracy", "mae"], computed on the GPU.
+        callbacks: ``intricate.callbacks.Callback`` instances.
+        seed: seeds the shuffling, so the same seed gives the same order.
+        verbose: 0 silent, 1 a progress bar, 2 one line per epoch; None follows
+            should_print_information.
 
     Raises:
         ValueError: an option is out of range; nothing has touched the GPU yet.
     """
 
-    learning_rate: float = 0.01
+    learning_rate: float | None = None
     loss_algorithm: Loss | str = field(default_factory=losses.MeanSquared)
     should_print_information: bool = False
     instantiate_gpu: bool = True
     epochs: int = 1
+    batch_size: int | None = None
+    shuffle: bool | None = None
+    optimizer: Optimizer | str | None = None
+    validation_data: tuple | None = None
+    validation_split: float = 0.0
+    metrics: Sequence[str] = ()
+    callbacks: Sequence[Callback] = ()
+    seed: int | None = None
+    verbose: int | None = None
 
     def __post_init__(self) -> None:
-        self.learning_rate = check_learning_rate(self.learning_rate)
+        self.optimizer = optimizers.get(self.optimizer, self.learning_rate)
+        self.learning_rate = self.optimizer.learning_rate
         self.loss_algorithm = losses.get(self.loss_algorithm)
-        if isinstance(self.epochs, bool) or not isinstance(self.epochs, (int, np.integer)) or (
-            self.epochs < 1
-        ):
-            raise ValueError(f"epochs: expected an integer >= 1, received {self.epochs!r}")
-        self.epochs = int(self.epochs)
+        self.epochs = _check_int("epochs", self.epochs, 1)
+        if self.batch_size is not None:
+            self.batch_size = _check_int("batch_size", self.batch_size, 1)
         for name in ("should_print_information", "instantiate_gpu"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"{name}: expected True or False, "
                                  f"received {getattr(self, name)!r}")
+        if self.shuffle is None:
+            self.shuffle = self.batch_size is not None
+        elif not isinstance(self.shuffle, bool):
+            raise ValueError(f"shuffle: expected True, False or None, received {self.shuffle!r}")
+        self.validation_split = check_number("validation_split", self.validation_split, 0.0, 1.0,
+                                             high_inclusive=False)
+        if self.validation_data is not None and (
+                not isinstance(self.validation_data, (tuple, list)) or
+                len(self.validation_data) != 2):
+            raise ValueError(f"validation_data: expected a pair (x, y), received "
+                             f"{type(self.validation_data).__name__}")
+        self.metrics = tuple(metrics.resolve(self.metrics).names)
+        self.callbacks = list(self.callbacks)
+        for index, callback in enumerate(self.callbacks):
+            if not isinstance(callback, Callback):
+                raise ValueError(f"callbacks[{index}]: expected an intricate Callback, "
+                                 f"received {callback!r}")
+        if self.seed is not None:
+            self.seed = _check_int("seed", self.seed, 0)
+        if self.verbose is None:
+            self.verbose = 1 if self.should_print_information else 0
+        elif self.verbose not in (0, 1, 2) or isinstance(self.verbose, bool):
+            raise ValueError(f"verbose: expected 0, 1 or 2, received {self.verbose!r}")
 
 
-@dataclass
+def _check_int(name: str, value: object, low: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+        raise ValueError(f"{name}: expected an integer >= {low}, received {value!r}")
+    return int(value)
+
+
 class History:
-    """What ``fit`` returns: ``loss`` holds one float per finished epoch."""
+    """What ``fit`` returns (also kept as ``model.history``).
 
-    loss: list[float] = field(default_factory=list)
+    Attributes:
+        history: Keras-style dict of per-epoch lists: "loss", each metric, "val_loss", ...
+        epoch: the epoch numbers recorded, from 0.
+    """
+
+    def __init__(self) -> None:
+        self.history: dict[str, list[float]] = {"loss": []}
+        self.epoch: list[int] = []
 
     @property
-    def history(self) -> dict[str, list[float]]:
-        """Keras-style: {"loss": [...]}."""
-        return {"loss": self.loss}
+    def loss(self) -> list[float]:
+        """One training loss per finished epoch."""
+        return self.history["loss"]
 
-    @property
-    def epoch(self) -> list[int]:
-        return list(range(len(self.loss)))
+    def append(self, logs: dict[str, float]) -> None:
+        self.epoch.append(len(self.epoch))
+        for key, value in logs.items():
+            self.history.setdefault(key, []).append(value)
+
+    def __repr__(self) -> str:
+        return f"History(epochs={len(self.epoch)}, keys={sorted(self.history)})"
 
 
 def check_array(name: str, values: object, width: int, width_meaning: str) -> np.ndarray:
@@ -85,13 +147,14 @@ def check_array(name: str, values: object, width: int, width_meaning: str) -> np
     return array
 
 
-def check_dataset(x: object, y: object, inputs: int, outputs: int) -> tuple[np.ndarray, np.ndarray]:
+def check_dataset(x: object, y: object, inputs: int, outputs: int,
+                  names: tuple[str, str] = ("x", "y")) -> tuple[np.ndarray, np.ndarray]:
     """Checks for ``fit``: x [samples, inputs], y [samples, outputs], finite numbers."""
-    x_array = check_array("x", x, inputs, "features (the first layer's inputs)")
+    x_array = check_array(names[0], x, inputs, "features (the first layer's inputs)")
     if outputs == 1 and np.ndim(y) == 1:  # Keras accepts y of shape [samples] for one output
         y = np.reshape(y, (-1, 1))
-    y_array = check_array("y", y, outputs, "values (the model's outputs)")
+    y_array = check_array(names[1], y, outputs, "values (the model's outputs)")
     if len(x_array) != len(y_array):
-        raise ValueError(f"x and y: expected the same number of samples, received "
-                         f"{len(x_array)} in x and {len(y_array)} in y")
+        raise ValueError(f"{names[0]} and {names[1]}: expected the same number of samples, "
+                         f"received {len(x_array)} in {names[0]} and {len(y_array)} in {names[1]}")
     return x_array, y_array

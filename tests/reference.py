@@ -100,9 +100,53 @@ def softmax_crossentropy_gradient(predictions, targets):
     return (predictions - targets) / len(predictions)
 
 
+# Metrics: per-sample values; an epoch reports their mean over samples ---------------------------
+def binary_accuracy(predictions, targets):
+    return np.mean((predictions > 0.5) == (targets > 0.5), axis=1)
+
+
+def categorical_accuracy(predictions, targets):
+    return (predictions.argmax(axis=1) == targets.argmax(axis=1)).astype(np.float64)
+
+
+def mean_absolute_error(predictions, targets):
+    return np.mean(np.abs(predictions - targets), axis=1)
+
+
 # Optimizers --------------------------------------------------------------------------------------
 def sgd(parameters, gradients, learning_rate):
     return parameters - learning_rate * gradients
+
+
+class OptimizerReference:
+    """torch.optim's update rules in float64, step by step: ``step(θ, g) -> θ``."""
+
+    def __init__(self, name, learning_rate, momentum=0.9, beta_1=0.9, beta_2=0.999,
+                 epsilon=None, weight_decay=0.01):
+        self.name, self.lr, self.mu = name, learning_rate, momentum
+        self.b1, self.b2, self.wd = beta_1, beta_2, weight_decay
+        self.eps = epsilon if epsilon is not None else (1e-10 if name == "adagrad" else 1e-8)
+        self.m = self.v = 0.0
+        self.t = 0
+
+    def step(self, theta, g):
+        theta, g = np.asarray(theta, np.float64), np.asarray(g, np.float64)
+        self.t += 1
+        if self.name == "sgd":
+            return theta - self.lr * g
+        if self.name in ("momentum", "nesterov"):
+            self.m = self.mu * self.m + g
+            step = g + self.mu * self.m if self.name == "nesterov" else self.m
+            return theta - self.lr * step
+        if self.name == "adagrad":
+            self.m = self.m + g * g
+            return theta - self.lr * g / (np.sqrt(self.m) + self.eps)
+        if self.name == "adamw":
+            theta = theta * (1 - self.lr * self.wd)
+        self.m = self.b1 * self.m + (1 - self.b1) * g
+        self.v = self.b2 * self.v + (1 - self.b2) * g * g
+        m_hat, v_hat = self.m / (1 - self.b1**self.t), self.v / (1 - self.b2**self.t)
+        return theta - self.lr * m_hat / (np.sqrt(v_hat) + self.eps)
 
 
 # A whole model -----------------------------------------------------------------------------------

@@ -94,13 +94,14 @@ async def test_activation_forward_and_backward_match_reference(device, rng, kind
     assert_close(got[1], backward(want, dy.astype(np.float64)))
 
 
-def loss_record(loss, through_softmax=False):
+def loss_record(loss, accuracy=0, through_softmax=False):
+    """Statistics of one batch into slot 4 (validation's) and the gradient."""
     def record(program, a):
-        value = gpu.empty(program.device, (1,))
+        statistics = gpu.empty(program.device, (8,))
         grad = gpu.empty(program.device, a["predictions"].shape)
-        loss.record_value(program, a["predictions"], a["targets"], value)
+        loss.record_statistics(program, a["predictions"], a["targets"], statistics, 4, accuracy)
         loss.record_gradient(program, a["predictions"], a["targets"], grad, through_softmax)
-        return [value, grad]
+        return [statistics, grad]
 
     return record
 
@@ -120,36 +121,90 @@ LOSS_SHAPES = [(1, 1), (1, 255), (256, 1), (257, 1), (3, 1000), (100, 10)]
 
 @pytest.mark.parametrize("kind", losses.LOSSES, ids=lambda kind: kind.__name__)
 @pytest.mark.parametrize("rows,width", LOSS_SHAPES)
-async def test_loss_value_and_gradient_match_reference(device, rng, kind, rows, width):
+async def test_loss_statistics_and_gradient_match_reference(device, rng, kind, rows, width):
     predictions, targets = loss_data(rng, kind.__name__, rows, width)
-    got = await run_programs(device, loss_record(kind()),
+    categorical = kind is losses.CategoricalCrossEntropy
+    got = await run_programs(device, loss_record(kind(), accuracy=2 if categorical else 1),
                              {"predictions": predictions, "targets": targets}, rows)
     value, gradient = reference.LOSSES[kind.__name__]
     p, y = predictions.astype(np.float64), targets.astype(np.float64)
-    assert_close(got[0][0], value(p, y))
+    accuracy = reference.categorical_accuracy if categorical else reference.binary_accuracy
+    # Sample-weighted sums: loss · rows, correct rows, Σ per-row MAE; the train slot untouched.
+    assert_close(got[0][4:7], [value(p, y) * rows, accuracy(p, y).sum(),
+                               reference.mean_absolute_error(p, y).sum()])
+    assert not got[0][:4].any() and got[0][7] == 0
     assert_close(got[1], gradient(p, y))
 
 
 @pytest.mark.parametrize("rows,width", [(1, 1), (257, 3), (2, 300)])
 async def test_fused_softmax_crossentropy_gradient_matches_reference(device, rng, rows, width):
     predictions, targets = loss_data(rng, "CategoricalCrossEntropy", rows, width)
-    got = await run_programs(device, loss_record(losses.CategoricalCrossEntropy(), True),
+    got = await run_programs(device, loss_record(losses.CategoricalCrossEntropy(), 0, True),
                              {"predictions": predictions, "targets": targets}, rows)
     assert_close(got[1], reference.softmax_crossentropy_gradient(
         predictions.astype(np.float64), targets.astype(np.float64)))
 
 
+OPTIMIZERS = ["sgd", "momentum", "nesterov", "adagrad", "adam", "adamw"]
+
+
+@pytest.mark.parametrize("name", OPTIMIZERS)
 @pytest.mark.parametrize("count", [1, 255, 256, 257, 1000])
-async def test_sgd_update_matches_reference(device, rng, count):
+async def test_optimizer_steps_match_reference(device, rng, name, count):
+    """One and then several updates (state carried on the GPU) equal torch.optim's rules."""
     parameters = rng.normal(size=count).astype(np.float32)
-    gradients = rng.normal(size=count).astype(np.float32)
+    gradients = [rng.normal(size=count).astype(np.float32) for _ in range(4)]
+    optimizer = optimizers.OPTIMIZERS[name](learning_rate=0.05)
+    expected = reference.OptimizerReference(name, 0.05)
+    want = parameters.astype(np.float64)
 
     def record(program, a):
-        optimizers.SGD(0.05).record_update(program, a["parameters"], a["gradients"])
+        for index in range(4):  # four steps, each with its own gradients
+            optimizer.record_update(program, a["parameters"], a[f"gradients{index}"])
         return [a["parameters"]]
 
-    got = await run_programs(device, record, {"parameters": parameters, "gradients": gradients}, 1)
-    assert_close(got[0], reference.sgd(parameters.astype(np.float64), gradients, 0.05))
+    arrays = {"parameters": parameters} | {f"gradients{i}": g for i, g in enumerate(gradients)}
+    got = await run_programs(device, record, arrays, 1)
+    for g in gradients:
+        want = expected.step(want, g)
+    np.testing.assert_allclose(got[0], want, rtol=1e-5, atol=1e-6)
+    one = await run_programs(device, lambda program, a: (
+        optimizers.OPTIMIZERS[name](learning_rate=0.05).record_update(
+            program, a["parameters"], a["gradients0"]), [a["parameters"]])[1],
+        {"parameters": parameters, "gradients0": gradients[0]}, 1)
+    first = reference.OptimizerReference(name, 0.05).step(parameters, gradients[0])
+    np.testing.assert_allclose(one[0], first, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("samples,rows,x_width,y_width", [(1, 1, 1, 1), (300, 257, 3, 2),
+                                                         (10, 4, 300, 1)])
+async def test_gather_rows_matches_numpy_indexing(device, rng, samples, rows, x_width, y_width):
+    source_x = rng.normal(size=(samples, x_width)).astype(np.float32)
+    source_y = rng.normal(size=(samples, y_width)).astype(np.float32)
+    indices = rng.integers(0, samples, rows).astype(np.uint32)
+
+    def record(program, a):
+        batch_x = gpu.empty(program.device, (rows, x_width))
+        batch_y = gpu.empty(program.device, (rows, y_width))
+        program.dispatch("data.wgsl", "gather_rows", threads=rows * (x_width + y_width),
+                         params={"rows": rows, "x_width": x_width, "y_width": y_width},
+                         indices=a["indices"], source_x=a["x"], source_y=a["y"],
+                         batch_x=batch_x, batch_y=batch_y)
+        return [batch_x, batch_y]
+
+    def work():
+        program = gpu.Program(gpu.Workspace(device, rows))
+        uploaded = {"x": gpu.from_numpy(device, source_x), "y": gpu.from_numpy(device, source_y),
+                    "indices": gpu.from_numpy(device, indices, np.uint32)}
+        outputs = record(program, uploaded)
+        encoder = device.handle.create_command_encoder()
+        program.encode(encoder)
+        staged = gpu.StagedRead(device, encoder, outputs)
+        device.submit(encoder)
+        return staged.collect()
+
+    got = await device.run(work)
+    assert np.array_equal(got[0], source_x[indices]) and np.array_equal(got[1], source_y[indices])
 
 
 async def test_grids_fold_past_the_workgroup_limit(device, rng, monkeypatch):

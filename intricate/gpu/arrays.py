@@ -58,12 +58,17 @@ class GPUArray:
         return f"GPUArray(shape={self.shape}, dtype={self.dtype.name}, offset={self.offset})"
 
 
-def empty(device: Device, shape: tuple[int, ...], dtype=np.float32, label: str = "") -> GPUArray:
-    """A new zero-filled array with its own buffer (freed when no array or bind group uses it)."""
+def empty(device: Device, shape: tuple[int, ...], dtype=np.float32, label: str = "",
+          bindable: bool = True) -> GPUArray:
+    """A new zero-filled array with its own buffer (freed when no array or bind group uses it).
+
+    ``bindable=False`` is for arrays only copied from or to, never bound to a shader: they may
+    exceed the storage binding limit.
+    """
     dtype = np.dtype(dtype)
     nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
     limit = device.limits["max-storage-buffer-binding-size"]
-    if nbytes > limit:
+    if bindable and nbytes > limit:
         raise ValueError(f"{label or 'array'}: shape {tuple(shape)} needs {nbytes} bytes, more "
                          f"than this device binds at once ({limit}); use fewer samples per call")
     buffer = device.create_buffer(nbytes, STORAGE_USAGE, label=label)
@@ -81,8 +86,9 @@ def upload(array: GPUArray, values: np.ndarray) -> None:
     array.device.stats["uploads"] += 1
 
 
-def from_numpy(device: Device, values: np.ndarray, dtype=np.float32, label: str = "") -> GPUArray:
-    array = empty(device, np.shape(values), dtype, label)
+def from_numpy(device: Device, values: np.ndarray, dtype=np.float32, label: str = "",
+               bindable: bool = True) -> GPUArray:
+    array = empty(device, np.shape(values), dtype, label, bindable)
     upload(array, values)
     return array
 

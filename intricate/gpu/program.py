@@ -78,8 +78,10 @@ class Program:
         self.device = workspace.device
         self.batch_size = workspace.batch_size
         self.steps: list[Dispatch | Copy] = []
-        self.outputs: GPUArray | None = None  # the model's predictions, once recorded
-        self.loss: GPUArray | None = None  # the loss scalar of a training program
+        # Where a model's program takes its batch and leaves its predictions.
+        self.inputs: GPUArray | None = None
+        self.targets: GPUArray | None = None
+        self.outputs: GPUArray | None = None
 
     @property
     def dispatch_count(self) -> int:

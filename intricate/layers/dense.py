@@ -7,7 +7,9 @@ from typing import Any
 
 import numpy as np
 
+from .. import initializers
 from ..gpu import GPUArray, Program, fold_grid
+from ..initializers import Initializer
 from .base import Layer, check_size
 
 TILE = 16  # the GEMM's square tile: workgroups of TILE × TILE invocations
@@ -35,15 +37,21 @@ class Dense(Layer):
     Args:
         inputs: features in (the original's ``inputs_amount``).
         outputs: features out (``outputs_amount``).
+        kernel_initializer: an ``intricate.initializers`` instance or Keras name.
+        bias_initializer: likewise.
 
     Shapes: propagate [batch, inputs] → [batch, outputs]. Parameters: kernel [inputs, outputs]
-    (Glorot-uniform), bias [outputs] (zeros).
+    (Glorot-uniform by default), bias [outputs] (zeros by default).
     """
 
-    def __init__(self, inputs: int, outputs: int) -> None:
+    def __init__(self, inputs: int, outputs: int,
+                 kernel_initializer: Initializer | str = "glorot_uniform",
+                 bias_initializer: Initializer | str = "zeros") -> None:
         super().__init__()
         self.input_size = check_size("inputs", inputs)
         self.output_size = check_size("outputs", outputs)
+        self.kernel_initializer = initializers.get(kernel_initializer, "kernel_initializer")
+        self.bias_initializer = initializers.get(bias_initializer, "bias_initializer")
 
     def output_size_for(self, input_size: int) -> int:
         return self.output_size
@@ -52,9 +60,8 @@ class Dense(Layer):
         return [("kernel", (self.input_size, self.output_size)), ("bias", (self.output_size,))]
 
     def initial_parameters(self, rng: np.random.Generator) -> list[np.ndarray]:
-        limit = math.sqrt(6.0 / (self.input_size + self.output_size))  # Glorot uniform
-        kernel = rng.uniform(-limit, limit, (self.input_size, self.output_size))
-        return [kernel.astype(np.float32), np.zeros(self.output_size, np.float32)]
+        return [self.kernel_initializer((self.input_size, self.output_size), rng),
+                self.bias_initializer((self.output_size,), rng)]
 
     def propagate(self, program: Program, inputs: GPUArray) -> GPUArray:
         kernel, bias = self.parameters
@@ -85,4 +92,9 @@ class Dense(Layer):
         return grad_inputs
 
     def get_config(self) -> dict[str, Any]:
-        return {"inputs": self.input_size, "outputs": self.output_size}
+        return {"inputs": self.input_size, "outputs": self.output_size,
+                "kernel_initializer": self.kernel_initializer,
+                "bias_initializer": self.bias_initializer}
+
+    def __repr__(self) -> str:
+        return f"Dense({self.input_size}, {self.output_size})"

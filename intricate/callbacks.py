@@ -1,0 +1,176 @@
+"""Callbacks: hooks that ``fit`` calls at the start and end of training and of every epoch.
+
+Epochs are numbered from 0, as in Keras; ``logs`` hold the epoch's "loss", its metrics and the
+"val_" ones. A hook may be a coroutine function: ``fit`` awaits it. Setting
+``model.stop_training = True`` ends training after the current epoch.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+Logs = dict[str, float]
+
+
+class Callback:
+    """Base class; ``self.model`` is set by ``fit`` before ``on_train_begin``."""
+
+    model: Any = None
+
+    def on_train_begin(self, logs: Logs | None = None) -> Any: ...
+    def on_train_end(self, logs: Logs | None = None) -> Any: ...
+    def on_epoch_begin(self, epoch: int, logs: Logs | None = None) -> Any: ...
+    def on_epoch_end(self, epoch: int, logs: Logs | None = None) -> Any: ...
+
+
+async def call(callbacks: list[Callback], hook: str, *args: Any) -> None:
+    """Call ``hook`` on every callback, awaiting those that return awaitables."""
+    for callback in callbacks:
+        result = getattr(callback, hook)(*args)
+        if inspect.isawaitable(result):
+            await result
+
+
+class Monitor:
+    """Tracks the best value of one log key; "min" mode wants it lower, "max" higher."""
+
+    def __init__(self, key: str, mode: str, min_delta: float, who: str) -> None:
+        if mode not in ("auto", "min", "max"):
+            raise ValueError(f"mode: expected 'auto', 'min' or 'max', received {mode!r}")
+        self.key, self.min_delta, self.who = key, abs(float(min_delta)), who
+        self.maximize = mode == "max" or (mode == "auto" and "acc" in key)
+        self.best: float | None = None
+
+    def improved(self, logs: Logs) -> bool:
+        """Whether logs[key] beats the best by more than min_delta (then it becomes the best)."""
+        if self.key not in logs:
+            raise ValueError(f"{self.who}: monitor {self.key!r} is not among the logged values "
+                             f"{sorted(logs)}; pick one of those (val_* needs validation data)")
+        value = logs[self.key]
+        if not math.isfinite(value):
+            return False
+        if self.best is not None:
+            margin = value - self.best if self.maximize else self.best - value
+            if margin <= self.min_delta:
+                return False
+        self.best = value
+        return True
+
+
+class EarlyStopping(Callback):
+    """Stop when ``monitor`` has not improved by more than ``min_delta`` for ``patience`` epochs.
+
+    Args:
+        monitor: a log key, e.g. "val_loss" or "val_accuracy".
+        min_delta: the smallest change that counts as an improvement.
+        patience: epochs without improvement before stopping.
+        mode: "min", "max", or "auto" (max for accuracies, min otherwise).
+        restore_best_weights: at the end, put back the weights of the best epoch (kept by a GPU
+            copy, not a readback).
+    """
+
+    def __init__(self, monitor: str = "val_loss", min_delta: float = 0.0, patience: int = 0,
+                 mode: str = "auto", restore_best_weights: bool = False) -> None:
+        if isinstance(patience, bool) or not isinstance(patience, int) or patience < 0:
+            raise ValueError(f"patience: expected an integer >= 0, received {patience!r}")
+        self.monitor, self.mode, self.min_delta = monitor, mode, min_delta
+        self.patience, self.restore_best_weights = patience, restore_best_weights
+        Monitor(monitor, mode, min_delta, "EarlyStopping")  # check the arguments now
+        self.stopped_epoch: int | None = None
+        self.best_epoch: int | None = None
+
+    def on_train_begin(self, logs=None):
+        self._monitor = Monitor(self.monitor, self.mode, self.min_delta, "EarlyStopping")
+        self.best_epoch, self.wait, self.stopped_epoch, self._snapshot = None, 0, None, None
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self._monitor.improved(logs or {}):
+            self.best_epoch, self.wait = epoch, 0
+            if self.restore_best_weights:
+                self._snapshot = self.model.snapshot_weights(self._snapshot)
+            return
+        self.wait += 1
+        if self.wait >= self.patience:
+            self.stopped_epoch = epoch
+            self.model.stop_training = True
+
+    def on_train_end(self, logs=None):
+        if self.restore_best_weights and self._snapshot is not None:
+            self.model.restore_weights(self._snapshot)
+
+
+class TerminateOnNaN(Callback):
+    """Stop in the epoch whose loss is NaN or infinite.
+
+    Args:
+        raise_error: raise ``FloatingPointError`` naming the epoch instead of stopping quietly.
+    """
+
+    def __init__(self, raise_error: bool = False) -> None:
+        self.raise_error = raise_error
+        self.stopped_epoch: int | None = None
+
+    def on_epoch_end(self, epoch, logs=None):
+        loss = (logs or {}).get("loss", 0.0)
+        if not np.isfinite(loss):
+            self.stopped_epoch = epoch
+            self.model.stop_training = True
+            if self.raise_error:
+                raise FloatingPointError(f"TerminateOnNaN: the loss became {loss} in epoch "
+                                         f"{epoch}; lower the learning rate or check the data")
+
+
+class ModelCheckpoint(Callback):
+    """Save the model after epochs, every time or only when ``monitor`` improves.
+
+    Args:
+        filepath: where to save; may contain ``{epoch}`` and log keys, e.g.
+            "model-{epoch:03d}-{val_loss:.3f}.safetensors".
+        save: how to save, ``save(model, path)``; None uses ``model.save(path)``.
+        monitor, mode: as in EarlyStopping.
+        save_best_only: save only when ``monitor`` improves on the best so far.
+    """
+
+    def __init__(self, filepath: str, save: Callable[[Any, str], Any] | None = None,
+                 monitor: str = "val_loss", mode: str = "auto",
+                 save_best_only: bool = False) -> None:
+        self.filepath, self.saver, self.save_best_only = str(filepath), save, save_best_only
+        self._monitor = Monitor(monitor, mode, 0.0, "ModelCheckpoint")
+        self.saved: list[str] = []
+
+    def on_train_begin(self, logs=None):
+        if self.saver is None and not hasattr(self.model, "save"):
+            raise ValueError("ModelCheckpoint: this model has no save(); pass "
+                             "save=lambda model, path: ... to ModelCheckpoint")
+
+    async def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        if self.save_best_only and not self._monitor.improved(logs):
+            return
+        path = self.filepath.format(epoch=epoch, **logs)
+        result = self.saver(self.model, path) if self.saver else self.model.save(path)
+        if inspect.isawaitable(result):
+            await result
+        self.saved.append(path)
+
+
+class LambdaCallback(Callback):
+    """A callback from functions (plain or async), each optional:
+    ``on_train_begin(logs)``, ``on_train_end(logs)``, ``on_epoch_begin(epoch, logs)``,
+    ``on_epoch_end(epoch, logs)``."""
+
+    def __init__(self, on_train_begin=None, on_train_end=None, on_epoch_begin=None,
+                 on_epoch_end=None) -> None:
+        for name, function in (("on_train_begin", on_train_begin),
+                               ("on_train_end", on_train_end),
+                               ("on_epoch_begin", on_epoch_begin),
+                               ("on_epoch_end", on_epoch_end)):
+            if function is not None:
+                if not callable(function):
+                    raise ValueError(f"{name}: expected a function, received {function!r}")
+                setattr(self, name, function)

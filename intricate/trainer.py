@@ -1,0 +1,212 @@
+"""The GPU side of fit / evaluate / predict: programs per batch size, and epochs encoded into as
+few submits as possible. Everything here runs on the device's GPU thread.
+
+One training step (program per batch size):
+    gather the batch from the resident dataset → forward → loss + metrics into running sums →
+    dL/dŷ → every layer's backward → one optimizer update
+An epoch: for each batch, copy its slice of the permutation into the batch's index array and
+encode the step; then the validation batches (copied rows → forward → sums); then one dispatch
+turns the sums into the epoch's means and a copy files them in the loss log. The host reads the
+log once per ``interval`` epochs.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import gpu, losses
+from .gpu import GPUArray, Program, StagedRead
+from .layers import SoftMax
+from .losses import CategoricalCrossEntropy, Loss
+from .optimizers import Optimizer
+
+MAX_DISPATCHES_PER_SUBMIT = 4096  # longer epochs are split into chunks of whole steps
+STATISTICS = 8  # training (loss, accuracy, mae, -) then validation (loss, accuracy, mae, -)
+
+
+def batches(samples: int, batch_size: int | None) -> list[tuple[int, int]]:
+    """(first sample, rows) of each batch; the last one may be partial."""
+    size = samples if batch_size is None else min(batch_size, samples)
+    return [(start, min(size, samples - start)) for start in range(0, samples, size)]
+
+
+@dataclass
+class Resident:
+    """A dataset uploaded once: x [samples, inputs], y [samples, outputs] (y may be None)."""
+
+    x: GPUArray
+    y: GPUArray | None
+    samples: int
+
+    @classmethod
+    def upload(cls, device, x: np.ndarray, y: np.ndarray | None, bindable: bool) -> Resident:
+        return cls(gpu.from_numpy(device, x, label="dataset_x", bindable=bindable),
+                   None if y is None else gpu.from_numpy(device, y, label="dataset_y",
+                                                         bindable=bindable), len(x))
+
+
+def copy_rows(encoder, source: GPUArray, start: int, destination: GPUArray) -> None:
+    """Copy rows [start, start + destination rows) of ``source`` into ``destination``."""
+    width = source.shape[1] * source.dtype.itemsize
+    encoder.copy_buffer_to_buffer(source.buffer, source.offset + start * width,
+                                  destination.buffer, destination.offset, destination.nbytes)
+
+
+class Programs:
+    """The model's recorded programs; ``model`` supplies layers, parameters and workspaces."""
+
+    def __init__(self, model) -> None:
+        self.model = model
+
+    def io(self, rows: int) -> tuple[GPUArray, GPUArray, GPUArray]:
+        """The batch inputs, targets and sample indices of the workspace for ``rows``."""
+        workspace, model = self.model.workspace(rows), self.model
+        return (workspace.array(model, "inputs", (rows, model.input_size)),
+                workspace.array(model, "targets", (rows, model.output_size)),
+                workspace.array(model, "indices", (rows,), np.uint32))
+
+    def program(self, rows: int) -> Program:
+        """An empty program for batches of ``rows``, with its inputs and targets arrays."""
+        program = Program(self.model.workspace(rows))
+        program.inputs, program.targets, _ = self.io(rows)
+        return program
+
+    def forward(self, program: Program) -> GPUArray:
+        """Record the forward pass of ``program.inputs``; return (and keep) the predictions."""
+        outputs = program.inputs
+        for layer in self.model.layers:
+            outputs = layer.propagate(program, outputs)
+        program.outputs = outputs
+        return outputs
+
+    def evaluation(self, rows: int, loss: Loss, accuracy: int, slot: int) -> Program:
+        """forward → loss and metrics added to the statistics at ``slot``."""
+        program = self.program(rows)
+        predictions = self.forward(program)
+        loss.record_statistics(program, predictions, program.targets, self.model.statistics,
+                               slot, accuracy)
+        return program
+
+    def training(self, rows: int, data: Resident | None, loss: Loss, optimizer: Optimizer,
+                 accuracy: int) -> Program:
+        """[gather] → forward → statistics → dL/dŷ → backward → one optimizer update.
+
+        With ``data`` the batch is gathered from it by ``indices`` (shuffled training); without,
+        the caller copies the batch's rows into ``program.inputs``/``targets`` first.
+        """
+        model, program = self.model, self.program(rows)
+        inputs, targets, indices = self.io(rows)
+        if data is not None:
+            program.dispatch("data.wgsl", "gather_rows",
+                             threads=rows * (inputs.shape[1] + targets.shape[1]),
+                             params={"rows": rows, "x_width": inputs.shape[1],
+                                     "y_width": targets.shape[1]},
+                             indices=indices, source_x=data.x, source_y=data.y, batch_x=inputs,
+                             batch_y=targets)
+        predictions = self.forward(program)
+        loss.record_statistics(program, predictions, targets, model.statistics, 0, accuracy)
+        fused = isinstance(model.layers[-1], SoftMax) and isinstance(loss, CategoricalCrossEntropy)
+        grad = program.array(model, "grad_predictions", predictions.shape)
+        loss.record_gradient(program, predictions, targets, grad, through_softmax=fused)
+        backward = model.layers[:-1] if fused else model.layers
+        for index in reversed(range(len(backward))):
+            needed = any(layer.parameter_shapes() for layer in backward[:index])
+            grad = backward[index].back_propagate(program, grad, need_grad_inputs=needed)
+            if grad is None:
+                break
+        optimizer.record_update(program, model.parameters, model.gradients)
+        return program
+
+
+class Epochs:
+    """Everything one fit needs on the GPU, and the loop that encodes and submits its epochs."""
+
+    def __init__(self, model, x, y, validation, options, accuracy: int, interval: int) -> None:
+        self.device = model.device
+        programs = Programs(model)
+        self.shuffle = options.shuffle
+        self.train = Resident.upload(self.device, x, y, bindable=self.shuffle)
+        self.steps = batches(len(x), options.batch_size)
+        loss, gather_from = options.loss_algorithm, self.train if self.shuffle else None
+        self.training = {rows: programs.training(rows, gather_from, loss, options.optimizer,
+                                                 accuracy) for _, rows in self.steps}
+        self.indices = {rows: programs.io(rows)[2] for _, rows in self.steps}
+        self.validation, self.val_steps, self.evaluating = None, [], {}
+        if validation is not None:
+            self.validation = Resident.upload(self.device, *validation, bindable=False)
+            self.val_steps = batches(len(validation[0]), options.batch_size)
+            self.evaluating = {rows: programs.evaluation(rows, loss, accuracy, 4)
+                               for _, rows in self.val_steps}
+        self.finish = Program(model.workspace(1))
+        losses.record_finish_epoch(self.finish, model.statistics, model.epoch_result, len(x),
+                                   0 if validation is None else len(validation[0]))
+        self.permutation = gpu.empty(self.device, (len(x),), np.uint32, label="permutation",
+                                     bindable=False) if self.shuffle else None
+        self.log = gpu.empty(self.device, (interval, STATISTICS), label="epoch_log",
+                             bindable=False)
+        self.epoch_result = model.epoch_result
+
+    def run(self, permutations: list[np.ndarray | None], stop: threading.Event) -> np.ndarray:
+        """Train one epoch per entry of ``permutations`` (ignored without shuffle), one submit per
+        epoch (more for epochs over MAX_DISPATCHES_PER_SUBMIT); return their statistics
+        [epochs, 8] with one readback. Returns fewer rows if ``stop`` is set midway."""
+        staged = None
+        for slot, permutation in enumerate(permutations):
+            if stop.is_set():
+                break
+            if self.shuffle:
+                gpu.upload(self.permutation, permutation)
+            encoder = self.encode_epoch(slot)
+            if slot == len(permutations) - 1:
+                staged = StagedRead(self.device, encoder, [self.log.view(0, (slot + 1,
+                                                                              STATISTICS))])
+            self.device.submit(encoder)
+        return staged.collect()[0] if staged else np.zeros((0, STATISTICS), np.float32)
+
+    def encode_epoch(self, slot: int):
+        """Encode one epoch; submits (and restarts) the encoder whenever it grows too long."""
+        device = self.device
+        encoder, dispatches = device.handle.create_command_encoder(), 0
+        for start, rows in self.steps:
+            if dispatches >= MAX_DISPATCHES_PER_SUBMIT:
+                device.submit(encoder)
+                encoder, dispatches = device.handle.create_command_encoder(), 0
+            program = self.training[rows]
+            if self.shuffle:
+                indices = self.indices[rows]
+                encoder.copy_buffer_to_buffer(self.permutation.buffer, start * 4, indices.buffer,
+                                              indices.offset, rows * 4)
+            else:
+                copy_rows(encoder, self.train.x, start, program.inputs)
+                copy_rows(encoder, self.train.y, start, program.targets)
+            program.encode(encoder)
+            dispatches += program.dispatch_count
+        encode_evaluation(encoder, self.validation, self.val_steps, self.evaluating)
+        self.finish.encode(encoder)
+        row_bytes = STATISTICS * 4
+        encoder.copy_buffer_to_buffer(self.epoch_result.buffer, self.epoch_result.offset,
+                                      self.log.buffer, self.log.offset + slot * row_bytes,
+                                      row_bytes)
+        return encoder
+
+
+def encode_evaluation(encoder, data: Resident | None, steps, programs: dict[int, Program],
+                      outputs: GPUArray | None = None) -> None:
+    """Encode forward passes over ``data`` batch by batch (rows copied into the workspace);
+    ``outputs`` [samples, width] collects the predictions when given."""
+    if data is None:
+        return
+    for start, rows in steps:
+        program = programs[rows]
+        copy_rows(encoder, data.x, start, program.inputs)
+        if data.y is not None:
+            copy_rows(encoder, data.y, start, program.targets)
+        program.encode(encoder)
+        if outputs is not None:
+            row = outputs.shape[1] * 4
+            encoder.copy_buffer_to_buffer(program.outputs.buffer, program.outputs.offset,
+                                          outputs.buffer, outputs.offset + start * row,
+                                          rows * row)

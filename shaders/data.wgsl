@@ -1,0 +1,43 @@
+// data.wgsl: assembling a mini-batch on the GPU from the resident dataset.
+//
+// Bindings (group 0), by variable name:
+//   0 indices       read        u32          [rows]           sample numbers of this batch
+//   1 source_x      read        {{ dtype }}  [samples, x_width]  the whole training inputs
+//   2 source_y      read        {{ dtype }}  [samples, y_width]  the whole training targets
+//   3 batch_x       read_write  {{ dtype }}  [rows, x_width]
+//   4 batch_y       read_write  {{ dtype }}  [rows, y_width]
+//   5 params        uniform     Params
+// Params: rows, x_width, y_width.
+// gather_rows: one invocation per element of batch_x then batch_y (rows * (x_width + y_width)),
+//   workgroup `workgroup_size`, grid folded over x and y.
+//   NumPy: batch_x = source_x[indices]; batch_y = source_y[indices]
+
+struct Params {
+    rows: u32,
+    x_width: u32,
+    y_width: u32,
+}
+
+@group(0) @binding(0) var<storage, read> indices: array<u32>;
+@group(0) @binding(1) var<storage, read> source_x: array<{{ dtype }}>;
+@group(0) @binding(2) var<storage, read> source_y: array<{{ dtype }}>;
+@group(0) @binding(3) var<storage, read_write> batch_x: array<{{ dtype }}>;
+@group(0) @binding(4) var<storage, read_write> batch_y: array<{{ dtype }}>;
+@group(0) @binding(5) var<uniform> params: Params;
+
+override workgroup_size: u32 = 256;
+
+@compute @workgroup_size(workgroup_size)
+fn gather_rows(@builtin(workgroup_id) group: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>,
+               @builtin(local_invocation_index) lane: u32) {
+    let i = (group.x + group.y * groups.x) * workgroup_size + lane;
+    let x_count = params.rows * params.x_width;
+    if (i < x_count) {
+        let row = i / params.x_width;
+        batch_x[i] = source_x[indices[row] * params.x_width + i % params.x_width];
+    } else if (i < x_count + params.rows * params.y_width) {
+        let j = i - x_count;
+        let row = j / params.y_width;
+        batch_y[j] = source_y[indices[row] * params.y_width + j % params.y_width];
+    }
+}
