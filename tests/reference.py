@@ -164,11 +164,9 @@ LOSSES = {
 }
 
 
-def train_step(layer_names, weights, x, y, loss_name, learning_rate):
-    """One full-batch SGD step of a model given as layer names ("Dense" or an activation).
-
-    Returns (loss before the step, the updated weights [W0, b0, ...]).
-    """
+def loss_and_gradients(layer_names, weights, x, y, loss_name):
+    """(loss, [dL/dW0, dL/db0, ...]) of a model given as layer names ("Dense" or an activation),
+    full batch, float64."""
     weights = [np.asarray(w, np.float64) for w in weights]
     activations, dense_index = [np.asarray(x, np.float64)], 0
     for name in layer_names:
@@ -191,4 +189,39 @@ def train_step(layer_names, weights, x, y, loss_name, learning_rate):
                 activations[index], kernel, grad)
         else:
             grad = ACTIVATIONS[name][1](activations[index + 1], grad)
-    return loss, [sgd(w, g, learning_rate) for w, g in zip(weights, gradients)]
+    return loss, gradients
+
+
+def train_step(layer_names, weights, x, y, loss_name, learning_rate):
+    """One full-batch SGD step: (loss before the step, the updated weights [W0, b0, ...])."""
+    loss, gradients = loss_and_gradients(layer_names, weights, x, y, loss_name)
+    return loss, [sgd(np.asarray(w, np.float64), g, learning_rate)
+                  for w, g in zip(weights, gradients)]
+
+
+def train_epochs(layer_names, weights, x, y, loss_name, optimizer, orders, batch_size):
+    """Mini-batch training: for each epoch's sample order, batches of ``batch_size`` (the last
+    may be partial), one ``optimizer`` step each (an OptimizerReference over the flat
+    parameters). Returns (the per-epoch mean losses weighted by batch rows, the weights)."""
+    shapes = [np.shape(w) for w in weights]
+    flat = np.concatenate([np.ravel(w) for w in weights]).astype(np.float64)
+
+    def unflatten(vector):
+        parts, start = [], 0
+        for shape in shapes:
+            size = int(np.prod(shape))
+            parts.append(vector[start:start + size].reshape(shape))
+            start += size
+        return parts
+
+    epoch_losses = []
+    for order in orders:
+        total = 0.0
+        for start in range(0, len(order), batch_size):
+            batch = order[start:start + batch_size]
+            loss, gradients = loss_and_gradients(layer_names, unflatten(flat), x[batch],
+                                                 y[batch], loss_name)
+            total += loss * len(batch)
+            flat = optimizer.step(flat, np.concatenate([np.ravel(g) for g in gradients]))
+        epoch_losses.append(total / len(order))
+    return epoch_losses, unflatten(flat)
