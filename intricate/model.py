@@ -199,7 +199,7 @@ class Model:
                                  names=("validation_data x", "validation_data y"))
         if options.validation_split == 0:
             return None
-        held_out = int(len(x) * options.validation_split)
+        held_out = len(x) - int(len(x) * (1.0 - options.validation_split))  # Keras' rounding
         if held_out == 0 or held_out == len(x):
             raise ValueError(f"validation_split: {options.validation_split} of {len(x)} samples "
                              f"holds out {held_out}; expected at least one sample on each side")
@@ -323,7 +323,7 @@ class Model:
                          f"(None, {size})", f"{count:,}"))
         widths = [max(len(r[i]) for r in rows + [("Layer (type)", "Output Shape", "Param #")])
                   for i in range(3)]
-        line = "  ".join("{:<%d}" % w for w in widths)
+        line = "  ".join(f"{{:<{width}}}" for width in widths)
         rule = "-" * (sum(widths) + 4)
         text = "\n".join([f"Model: {len(self.layers)} layers, input (None, {self.input_size})",
                           rule, line.format("Layer (type)", "Output Shape", "Param #"), rule,

@@ -6,10 +6,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import reference
-from harness import assert_close
 from intricate import Model, TrainingOptions, optimizers, trainer
 from intricate.layers import Dense, ReLU, Sigmoid, SoftMax, TanH
+
+import reference
+from harness import assert_close
 
 LAYERS = ["Dense", "TanH", "Dense", "Sigmoid"]
 
@@ -248,6 +249,6 @@ async def test_bad_validation_is_refused_before_gpu_work(device, rng):
     device.stats.reset()
     with pytest.raises(ValueError, match=r"validation_data x: expected 3 features"):
         await model.fit(x, y, TrainingOptions(validation_data=(np.zeros((2, 4)), y[:2])))
-    with pytest.raises(ValueError, match=r"validation_split: 0.05 of 10 samples holds out 0"):
-        await model.fit(x, y, TrainingOptions(validation_split=0.05))
+    with pytest.raises(ValueError, match=r"validation_split: 0.95 of 10 samples holds out 10"):
+        await model.fit(x, y, TrainingOptions(validation_split=0.95))
     assert device.stats["dispatches"] == device.stats["uploads"] == 0
