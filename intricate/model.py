@@ -11,11 +11,11 @@ import numpy as np
 
 from . import callbacks as callback_hooks
 from . import gpu, losses
-from .gpu import Device, GPUArray, Program, StagedRead, Workspace
-from .layers import Layer
+from .gpu import Device, GPUArray, Workspace
+from .layers import Layer, check_chain
 from .metrics import resolve as resolve_metrics
 from .progress import Progress
-from .trainer import STATISTICS, Epochs, Programs, Resident, batches, encode_evaluation
+from .trainer import STATISTICS, Epochs, evaluate_now, predict_now
 from .training import History, TrainingOptions, check_array, check_dataset
 
 LOSS_READS_PER_FIT = 100  # very short epochs: read the statistics ~100 times, not every epoch
@@ -42,7 +42,7 @@ class Model:
     def __init__(self, layers: Sequence[Layer], device: Device | None = None,
                  seed: int | None = None) -> None:
         self.layers = list(layers)
-        self.input_size, self.output_size = _check_chain(self.layers)
+        self.input_size, self.output_size = check_chain(self.layers)
         if device is not None and not isinstance(device, Device):
             raise ValueError(f"device: expected an intricate Device from "
                              f"`await intricate.setup_device()`, received {device!r}")
@@ -55,7 +55,7 @@ class Model:
         self.statistics: GPUArray | None = None  # running loss/metric sums
         self.epoch_result: GPUArray | None = None  # one epoch's means
         self._workspaces: dict[int, Workspace] = {}
-        self._predicting: dict[int, Program] = {}
+        self.predicting: dict = {}  # forward programs of predict, per batch size
         self._fitting = False  # two fits at once would share (and corrupt) the workspaces
         self._last_fit: TrainingOptions | None = None
         self.history: History | None = None
@@ -261,24 +261,11 @@ class Model:
             TrainingOptions(batch_size=batch_size)  # the same checks as fit's
         x, y = check_dataset(x, y, self.input_size, self.output_size)
         device = await self._ready_device(instantiate_gpu=True)
-        values = await device.run(self._evaluate_now, x, y, batch_size, loss, chosen.accuracy)
+        values = await device.run(evaluate_now, self, x, y, batch_size, loss, chosen.accuracy)
         logs = chosen.logs(values)
         if return_dict:
             return logs
         return logs["loss"] if len(logs) == 1 else list(logs.values())
-
-    def _evaluate_now(self, x, y, batch_size, loss, accuracy) -> np.ndarray:
-        data = Resident.upload(self.device, x, y, bindable=False)
-        steps = batches(len(x), batch_size)
-        programs = {rows: Programs(self).evaluation(rows, loss, accuracy, 0) for _, rows in steps}
-        finish = Program(self.workspace(1))
-        losses.record_finish_epoch(finish, self.statistics, self.epoch_result, len(x), 0)
-        encoder = self.device.handle.create_command_encoder()
-        encode_evaluation(encoder, data, steps, programs)
-        finish.encode(encoder)
-        staged = StagedRead(self.device, encoder, [self.epoch_result])
-        self.device.submit(encoder)
-        return staged.collect()[0][:3]
 
     async def predict(self, x: np.ndarray, batch_size: int | None = None) -> np.ndarray:
         """Outputs [samples, model outputs] for inputs x [samples, first layer's inputs],
@@ -288,30 +275,7 @@ class Model:
         if batch_size is not None:
             TrainingOptions(batch_size=batch_size)
         device = await self._ready_device(instantiate_gpu=True)
-        return await device.run(self._predict_now, x, batch_size)
-
-    def _predict_now(self, x: np.ndarray, batch_size: int | None) -> np.ndarray:
-        if batch_size is None:
-            widest = size = self.input_size
-            for layer in self.layers:
-                size = layer.output_size_for(size)
-                widest = max(widest, size)
-            limit = self.device.limits["max-storage-buffer-binding-size"]
-            batch_size = max(1, limit // (4 * widest))
-        steps = batches(len(x), batch_size)
-        for _, rows in steps:
-            if rows not in self._predicting:
-                program = Programs(self).program(rows)
-                Programs(self).forward(program)
-                self._predicting[rows] = program
-        outputs = gpu.empty(self.device, (len(x), self.output_size), label="predictions",
-                            bindable=False)
-        encoder = self.device.handle.create_command_encoder()
-        encode_evaluation(encoder, Resident.upload(self.device, x, None, bindable=False), steps,
-                          self._predicting, outputs)
-        staged = StagedRead(self.device, encoder, [outputs])
-        self.device.submit(encoder)
-        return staged.collect()[0]
+        return await device.run(predict_now, self, x, batch_size)
 
     def summary(self) -> str:
         """Print (and return) a Keras-style table: layers, output shapes, parameter counts."""
@@ -334,25 +298,3 @@ class Model:
 
     def __repr__(self) -> str:
         return f"Model({self.layers!r})"
-
-
-def _check_chain(layers: list[Layer]) -> tuple[int, int]:
-    """(input size, output size) of a layer list whose sizes chain, else a ValueError."""
-    if not layers:
-        raise ValueError("layers: expected at least one layer, received none")
-    for index, layer in enumerate(layers):
-        if not isinstance(layer, Layer):
-            raise ValueError(f"layers[{index}]: expected a Layer (e.g. Dense(2, 3)), "
-                             f"received {layer!r}")
-    sized = [layer for layer in layers if layer.input_size is not None]
-    if not sized:
-        raise ValueError("layers: expected a layer with a known input size (e.g. Dense) so the "
-                         f"model knows its inputs, received {layers!r}")
-    size, previous = sized[0].input_size, None
-    for index, layer in enumerate(layers):
-        if layer.input_size is not None and layer.input_size != size:
-            raise ValueError(
-                f"layers[{index}] {layer!r} expects {layer.input_size} inputs, but "
-                f"layers[{index - 1}] {previous!r} outputs {size}; make them agree")
-        size, previous = layer.output_size_for(size), layer
-    return sized[0].input_size, size
