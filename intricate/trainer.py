@@ -128,16 +128,26 @@ class Epochs:
         self.device = model.device
         programs = Programs(model)
         self.shuffle = options.shuffle
-        self.train = Resident.upload(self.device, x, y, bindable=self.shuffle)
         self.steps = batches(len(x), options.batch_size)
+        self.val_steps = [] if validation is None else batches(len(validation[0]),
+                                                                options.batch_size)
+        # One unshuffled batch that no validation batch shares a workspace with (the original's
+        # full-batch training): upload it straight into the batch arrays, copy nothing per epoch.
+        self.in_place = not self.shuffle and len(self.steps) == 1 and (
+            self.steps[0][1] not in {rows for _, rows in self.val_steps})
+        if self.in_place:
+            inputs, targets, _ = programs.io(len(x))
+            gpu.upload(inputs, x)
+            gpu.upload(targets, y)
+        else:
+            self.train = Resident.upload(self.device, x, y, bindable=self.shuffle)
         loss, gather_from = options.loss_algorithm, self.train if self.shuffle else None
         self.training = {rows: programs.training(rows, gather_from, loss, options.optimizer,
                                                  accuracy) for _, rows in self.steps}
         self.indices = {rows: programs.io(rows)[2] for _, rows in self.steps}
-        self.validation, self.val_steps, self.evaluating = None, [], {}
+        self.validation, self.evaluating = None, {}
         if validation is not None:
             self.validation = Resident.upload(self.device, *validation, bindable=False)
-            self.val_steps = batches(len(validation[0]), options.batch_size)
             self.evaluating = {rows: programs.evaluation(rows, loss, accuracy, 4)
                                for _, rows in self.val_steps}
         self.finish = Program(model.workspace(1))
@@ -179,7 +189,7 @@ class Epochs:
                 indices = self.indices[rows]
                 encoder.copy_buffer_to_buffer(self.permutation.buffer, start * 4, indices.buffer,
                                               indices.offset, rows * 4)
-            else:
+            elif not self.in_place:
                 copy_rows(encoder, self.train.x, start, program.inputs)
                 copy_rows(encoder, self.train.y, start, program.targets)
             program.encode(encoder)
