@@ -122,6 +122,9 @@ INITIALIZERS = {"zeros": Zeros, "constant": Constant, "uniform": Uniform, "norma
                 "he_uniform": HeUniform, "he_normal": HeNormal}
 
 
+INITIALIZERS_BY_CLASS = {kind.__name__: kind for kind in INITIALIZERS.values()}
+
+
 def get(initializer: Initializer | str, name: str) -> Initializer:
     """An Initializer from an instance or a Keras name ("he_normal"); ``name`` is the argument."""
     if isinstance(initializer, Initializer):

@@ -10,13 +10,13 @@ from collections.abc import Sequence
 import numpy as np
 
 from . import callbacks as callback_hooks
-from . import gpu, losses
+from . import gpu, losses, saving
 from .gpu import Device, GPUArray, Workspace
 from .layers import Layer, check_chain
 from .metrics import resolve as resolve_metrics
 from .progress import Progress
-from .trainer import STATISTICS, Epochs, evaluate_now, predict_now
-from .training import History, TrainingOptions, check_array, check_dataset
+from .trainer import STATISTICS, Epochs, copy_parameters, evaluate_now, predict_now
+from .training import History, TrainingOptions, check_array, check_dataset, split_validation
 
 LOSS_READS_PER_FIT = 100  # very short epochs: read the statistics ~100 times, not every epoch
 
@@ -48,7 +48,9 @@ class Model:
                              f"`await intricate.setup_device()`, received {device!r}")
         self.device = device
         rng = np.random.default_rng(seed)
-        self._host_weights = [w for layer in self.layers for w in layer.initial_parameters(rng)]
+        for layer in self.layers:
+            if layer.host_weights is None:  # not loaded from a file: initialise
+                layer.host_weights = layer.initial_parameters(rng)
         # On the GPU once the model meets its device (internal; used by intricate.trainer):
         self.parameters: GPUArray | None = None  # every parameter, one flat buffer
         self.gradients: GPUArray | None = None  # laid out like parameters
@@ -60,6 +62,8 @@ class Model:
         self._last_fit: TrainingOptions | None = None
         self.history: History | None = None
         self.stop_training = False
+        self.optimizer = None  # the last fit's (or a loaded file's): pass it to resume training
+        self.pending_optimizer_state: dict[str, np.ndarray] | None = None  # loaded, not uploaded
 
     # Device and parameters -------------------------------------------------------------------
     async def _ready_device(self, instantiate_gpu: bool) -> Device:
@@ -81,7 +85,8 @@ class Model:
             starts.append(total)
             total += math.ceil(math.prod(shape) / align) * align
         flat = np.zeros(max(total, 1), np.float32)
-        for start, weights in zip(starts, self._host_weights):
+        host_weights = [w for layer in self.layers for w in layer.host_weights]
+        for start, weights in zip(starts, host_weights):
             flat[start:start + weights.size] = weights.reshape(-1)
         self.parameters = gpu.from_numpy(self.device, flat, label="parameters")
         self.gradients = gpu.empty(self.device, flat.shape, label="gradients")
@@ -94,6 +99,9 @@ class Model:
                 start, shape = next(views)
                 layer.parameters.append(self.parameters.view(start, shape))
                 layer.gradients.append(self.gradients.view(start, shape))
+        if self.pending_optimizer_state is not None:  # from a file saved with the optimizer
+            saving.write_optimizer_state(self, self.pending_optimizer_state)
+            self.pending_optimizer_state = None
 
     def workspace(self, rows: int) -> Workspace:
         """The activation/gradient arrays for batches of ``rows`` (GPU thread)."""
@@ -107,7 +115,7 @@ class Model:
         Reads the GPU copy (one readback) once the model has trained or predicted.
         """
         if self.parameters is None:
-            return [w.copy() for w in self._host_weights]
+            return [w.copy() for layer in self.layers for w in layer.host_weights]
         views = [view for layer in self.layers for view in layer.parameters]
         return self.device.run_sync(gpu.read, *views)
 
@@ -130,7 +138,9 @@ class Model:
             if not np.isfinite(array).all():
                 raise ValueError(f"weights[{index}]: expected finite values")
             checked.append(np.array(array, dtype=np.float32))
-        self._host_weights = checked
+        remaining = iter(checked)
+        for layer in self.layers:
+            layer.host_weights = [next(remaining) for _ in layer.parameter_shapes()]
         if self.parameters is not None:
             views = [view for layer in self.layers for view in layer.parameters]
             for view, values in zip(views, checked):
@@ -138,21 +148,15 @@ class Model:
 
     def snapshot_weights(self, snapshot: GPUArray | None = None) -> GPUArray:
         """Copy the parameters into ``snapshot`` (new if None) on the GPU: no readback."""
-        return self.device.run_sync(self._copy_parameters, snapshot, to_snapshot=True)
+        return self.device.run_sync(copy_parameters, self, snapshot, to_snapshot=True)
 
     def restore_weights(self, snapshot: GPUArray) -> None:
         """Put back parameters saved by ``snapshot_weights``."""
-        self.device.run_sync(self._copy_parameters, snapshot, to_snapshot=False)
+        self.device.run_sync(copy_parameters, self, snapshot, to_snapshot=False)
 
-    def _copy_parameters(self, snapshot: GPUArray | None, to_snapshot: bool) -> GPUArray:
-        if snapshot is None:
-            snapshot = gpu.empty(self.device, self.parameters.shape, label="snapshot")
-        source, target = (self.parameters, snapshot) if to_snapshot else (snapshot,
-                                                                          self.parameters)
-        encoder = self.device.handle.create_command_encoder()
-        encoder.copy_buffer_to_buffer(source.buffer, 0, target.buffer, 0, source.nbytes)
-        self.device.submit(encoder)
-        return snapshot
+    def optimizer_state(self) -> dict[str, np.ndarray]:
+        """The optimizer's moments (and step count) per parameter, as numpy."""
+        return saving.optimizer_state(self)
 
     def count_params(self) -> int:
         return sum(math.prod(s) for layer in self.layers for _, s in layer.parameter_shapes())
@@ -182,9 +186,7 @@ class Model:
         if not isinstance(options, TrainingOptions):
             raise ValueError(f"options: expected TrainingOptions, received {options!r}")
         x, y = check_dataset(x, y, self.input_size, self.output_size)
-        validation = self._validation(x, y, options)
-        if options.validation_data is None and validation is not None:
-            x, y = x[:-len(validation[0])], y[:-len(validation[0])]
+        x, y, validation = split_validation(x, y, options, self.input_size, self.output_size)
         if self._fitting:
             raise RuntimeError("fit: this model is already training; await that fit first")
         self._fitting = True
@@ -193,18 +195,6 @@ class Model:
         finally:
             self._fitting = False
 
-    def _validation(self, x, y, options: TrainingOptions):
-        if options.validation_data is not None:
-            return check_dataset(*options.validation_data, self.input_size, self.output_size,
-                                 names=("validation_data x", "validation_data y"))
-        if options.validation_split == 0:
-            return None
-        held_out = len(x) - int(len(x) * (1.0 - options.validation_split))  # Keras' rounding
-        if held_out == 0 or held_out == len(x):
-            raise ValueError(f"validation_split: {options.validation_split} of {len(x)} samples "
-                             f"holds out {held_out}; expected at least one sample on each side")
-        return x[-held_out:], y[-held_out:]
-
     async def _fit(self, x, y, validation, options: TrainingOptions) -> History:
         chosen = resolve_metrics(options.metrics, self.output_size)
         device = await self._ready_device(options.instantiate_gpu)
@@ -212,7 +202,7 @@ class Model:
         interval = 1 if hooks else loss_read_interval(options.epochs)
         epochs = await device.run(Epochs, self, x, y, validation, options, chosen.accuracy,
                                   interval)
-        self._last_fit = options
+        self._last_fit, self.optimizer = options, options.optimizer
         history = self.history = History()
         self.stop_training = False
         for hook in hooks:
@@ -276,6 +266,47 @@ class Model:
             TrainingOptions(batch_size=batch_size)
         device = await self._ready_device(instantiate_gpu=True)
         return await device.run(predict_now, self, x, batch_size)
+
+    # Files -------------------------------------------------------------------------------------
+    def save(self, path: str, include_optimizer: bool = False, layout: str = "intricate") -> None:
+        """Write the model (config + weights) to a safetensors file, atomically.
+
+        Args:
+            include_optimizer: also store the optimizer and its state, so that
+                ``fit(..., TrainingOptions(optimizer=loaded.optimizer))`` resumes exactly.
+            layout: "intricate", or "torch" to write ``{i}.weight`` [out, in] / ``{i}.bias`` for
+                ``nn.Sequential.load_state_dict(safetensors.torch.load_file(path))``.
+        """
+        tensors, metadata = saving.model_file(self, include_optimizer, layout)
+        saving.write_atomically(path, saving.encode(tensors, metadata))
+
+    async def save_async(self, path: str, include_optimizer: bool = False,
+                         layout: str = "intricate") -> None:
+        """``save`` without blocking the event loop."""
+        await asyncio.to_thread(self.save, path, include_optimizer, layout)
+
+    @classmethod
+    def load(cls, path: str, device: Device | None = None) -> Model:
+        """A model from a file written by ``save``; it predicts bit-identically to the saved one.
+
+        Raises:
+            ModelFileError (a ValueError): missing, broken, hostile or newer-format file.
+        """
+        return saving.load_model(cls, path, device)
+
+    @classmethod
+    async def load_async(cls, path: str, device: Device | None = None) -> Model:
+        """``load`` without blocking the event loop."""
+        return await asyncio.to_thread(saving.load_model, cls, path, device)
+
+    @classmethod
+    def from_torch_state_dict(cls, path_or_dict, layers: Sequence[Layer],
+                              device: Device | None = None) -> Model:
+        """A model of ``layers`` whose Dense layers take, in order, the ``nn.Linear`` weights of
+        a PyTorch ``nn.Sequential`` state dict (or its safetensors file), transposed."""
+        model = cls(layers, device=device)
+        model.set_weights(saving.torch_weights(path_or_dict, model.layers))
+        return model
 
     def summary(self) -> str:
         """Print (and return) a Keras-style table: layers, output shapes, parameter counts."""

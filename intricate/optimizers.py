@@ -57,7 +57,7 @@ class Optimizer:
         """The Params values of the update shader (hyperparameters, and derived ones)."""
         return self.hyperparameters()
 
-    def _state_for(self, parameters: GPUArray) -> list[GPUArray]:
+    def state_for(self, parameters: GPUArray) -> list[GPUArray]:
         """Zero-initialised moments and step counters for one model's parameters."""
         key = id(parameters.buffer)
         if key not in self._state:
@@ -72,7 +72,7 @@ class Optimizer:
 
     def record_update(self, program: Program, parameters: GPUArray, gradients: GPUArray) -> None:
         """Record one update of all ``parameters`` from ``gradients`` (same flat layout)."""
-        state = self._state_for(parameters)
+        state = self.state_for(parameters)
         bound = dict(zip(("first_moment", "second_moment")[:self.moments], state))
         if self.counts_steps:
             bound["step_in"], bound["step_out"] = state[-2], state[-1]

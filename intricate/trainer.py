@@ -262,3 +262,15 @@ def predict_now(model, x: np.ndarray, batch_size: int | None) -> np.ndarray:
     staged = StagedRead(model.device, encoder, [outputs])
     model.device.submit(encoder)
     return staged.collect()[0]
+
+
+def copy_parameters(model, snapshot: GPUArray | None, to_snapshot: bool) -> GPUArray:
+    """Copy the parameters into ``snapshot`` (new if None) or back, on the GPU."""
+    if snapshot is None:
+        snapshot = gpu.empty(model.device, model.parameters.shape, label="snapshot")
+    source, target = (model.parameters, snapshot) if to_snapshot else (snapshot,
+                                                                       model.parameters)
+    encoder = model.device.handle.create_command_encoder()
+    encoder.copy_buffer_to_buffer(source.buffer, 0, target.buffer, 0, source.nbytes)
+    model.device.submit(encoder)
+    return snapshot

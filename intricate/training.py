@@ -158,3 +158,18 @@ def check_dataset(x: object, y: object, inputs: int, outputs: int,
         raise ValueError(f"{names[0]} and {names[1]}: expected the same number of samples, "
                          f"received {len(x_array)} in {names[0]} and {len(y_array)} in {names[1]}")
     return x_array, y_array
+
+
+def split_validation(x, y, options: TrainingOptions, inputs: int, outputs: int):
+    """(x, y, validation or None): validation_data checked, or the last validation_split of
+    the samples held out (Keras' rounding)."""
+    if options.validation_data is not None:
+        return x, y, check_dataset(*options.validation_data, inputs, outputs,
+                                   names=("validation_data x", "validation_data y"))
+    if options.validation_split == 0:
+        return x, y, None
+    held_out = len(x) - int(len(x) * (1.0 - options.validation_split))  # Keras' rounding
+    if held_out == 0 or held_out == len(x):
+        raise ValueError(f"validation_split: {options.validation_split} of {len(x)} samples "
+                         f"holds out {held_out}; expected at least one sample on each side")
+    return x[:-held_out], y[:-held_out], (x[-held_out:], y[-held_out:])

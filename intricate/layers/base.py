@@ -31,6 +31,8 @@ class Layer:
     def __init__(self) -> None:
         self.parameters: list[GPUArray] = []  # views into the model's flat parameter buffer
         self.gradients: list[GPUArray] = []  # views into the model's flat gradient buffer
+        # Host values until the model uploads them: initial, loaded or set.
+        self.host_weights: list[np.ndarray] | None = None
 
     def output_size_for(self, input_size: int) -> int:
         """Features out, given ``input_size`` features in."""
@@ -58,6 +60,55 @@ class Layer:
     def get_config(self) -> dict[str, Any]:
         """Constructor arguments, enough to build the same layer again."""
         return {}
+
+    # Files (the original's per-layer save/load) ----------------------------------------------
+    def current_weights(self) -> list[np.ndarray]:
+        """This layer's parameters as numpy (read from the GPU once they live there)."""
+        if self.parameters:
+            from .. import gpu
+
+            device = self.parameters[0].device
+            return device.run_sync(gpu.read, *self.parameters)
+        return [w.copy() for w in self.host_weights or []]
+
+    def save(self, path: str) -> None:
+        """Write this layer (type, sizes, weights) to a safetensors file, atomically."""
+        from ..saving import save_layer
+
+        save_layer(self, path)
+
+    def load(self, path: str) -> None:
+        """Load weights saved by ``save`` into this layer, which must be of the same type and
+        sizes (like the original's ``dummy()`` + ``load``; ``Layer.from_file`` builds one).
+
+        Raises:
+            ModelFileError (a ValueError): a broken file, or one for another type or size.
+        """
+        from .. import gpu
+        from ..saving import ModelFileError, read_layer
+
+        stored, weights = read_layer(path)
+        if type(stored) is not type(self) or stored.parameter_shapes() != self.parameter_shapes():
+            theirs = [shape for _, shape in stored.parameter_shapes()]
+            ours = [shape for _, shape in self.parameter_shapes()]
+            raise ModelFileError(path, f"holds {stored!r} weights {theirs}, but this layer is "
+                                       f"{self!r} {ours}")
+        self.host_weights = weights
+        if self.parameters:
+            device = self.parameters[0].device
+            for view, values in zip(self.parameters, weights):
+                device.run_sync(gpu.upload, view, values)
+
+    @classmethod
+    def from_file(cls, path: str) -> Layer:
+        """A new layer built from a file written by ``layer.save`` (type, sizes and weights)."""
+        from ..saving import ModelFileError, read_layer
+
+        layer, weights = read_layer(path)
+        if not isinstance(layer, cls):
+            raise ModelFileError(path, f"holds a {type(layer).__name__}, not a {cls.__name__}")
+        layer.host_weights = weights
+        return layer
 
     def __repr__(self) -> str:
         arguments = ", ".join(repr(value) for value in self.get_config().values())
