@@ -166,9 +166,10 @@ def _config_of(path, metadata: dict[str, str]) -> dict:
         raise ModelFileError(path, f"format_version {metadata.get('format_version')!r} is "
                                    "not a number") from None
     if version > FORMAT_VERSION:
+        written_by = metadata.get("library_version", "a newer version")
         raise ModelFileError(path, f"written in format {version} by a newer intricate "
-                                   f"({metadata.get('library_version')}); this one reads format "
-                                   f"{FORMAT_VERSION} and older: upgrade intricate")
+                                   f"({written_by}); this one reads format {FORMAT_VERSION} and "
+                                   "older: upgrade intricate")
     try:
         config = json.loads(metadata["config"])
     except (KeyError, json.JSONDecodeError) as error:
