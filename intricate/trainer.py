@@ -19,7 +19,7 @@ import numpy as np
 
 from . import gpu, losses
 from .gpu import GPUArray, Program, StagedRead
-from .layers import SoftMax
+from .layers import Dense, SoftMax
 from .losses import CategoricalCrossEntropy, Loss
 from .optimizers import Optimizer
 
@@ -75,10 +75,20 @@ class Programs:
         return program
 
     def forward(self, program: Program) -> GPUArray:
-        """Record the forward pass of ``program.inputs``; return (and keep) the predictions."""
-        outputs = program.inputs
-        for layer in self.model.layers:
-            outputs = layer.propagate(program, outputs)
+        """Record the forward pass of ``program.inputs``; return (and keep) the predictions.
+
+        A Dense layer followed by ReLU, TanH or Sigmoid applies it in its GEMM's epilogue: one
+        dispatch for the pair."""
+        outputs, layers, index = program.inputs, self.model.layers, 0
+        while index < len(layers):
+            layer = layers[index]
+            following = layers[index + 1] if index + 1 < len(layers) else None
+            if isinstance(layer, Dense) and Dense.fuses(following):
+                outputs = layer.propagate(program, outputs, activation=following)
+                index += 2
+            else:
+                outputs = layer.propagate(program, outputs)
+                index += 1
         program.outputs = outputs
         return outputs
 

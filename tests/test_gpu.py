@@ -41,10 +41,10 @@ async def test_no_adapter_says_how_to_get_one(monkeypatch):
 
 
 def test_templating_is_strict():
-    with pytest.raises(intricate.ShaderError, match=r"missing values \['tile'\]"):
-        shaders.render("dense.wgsl", {"dtype": "f32"})
-    with pytest.raises(intricate.ShaderError, match=r"values given for no placeholder \['tyle'\]"):
-        shaders.render("dense.wgsl", {"dtype": "f32", "tile": 16, "tyle": 8})
+    with pytest.raises(intricate.ShaderError, match=r"missing values \['a_coordinates', .*'bk'"):
+        shaders.render("gemm.wgsl", {"dtype": "f32"})
+    with pytest.raises(intricate.ShaderError, match=r"values given for no placeholder \['tile'\]"):
+        shaders.render("dense.wgsl", {"dtype": "f32", "tile": 16})
     text = shaders.render("activations.wgsl", {"dtype": "f16"})
     assert text.startswith("enable f16; //") and "{{" not in text
     assert "enable f16" not in shaders.render("activations.wgsl", {"dtype": "f32"})

@@ -2,33 +2,18 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
 
 from .. import initializers
-from ..gpu import GPUArray, Program, fold_grid
+from ..gemm import record_gemm
+from ..gpu import GPUArray, Program
 from ..initializers import Initializer
+from .activations import Activation
 from .base import Layer, check_size
 
-TILE = 16  # the GEMM's square tile: workgroups of TILE × TILE invocations
-# sum_rows shares dense.wgsl's Params with the GEMMs but reads only m and n.
-_NO_GEMM = {"k": 0, "a_row_stride": 0, "a_col_stride": 0, "b_row_stride": 0, "b_col_stride": 0}
-
-
-def matmul(program: Program, entry: str, a: GPUArray, b: GPUArray, c: GPUArray,
-           m: int, n: int, k: int, a_strides: tuple[int, int], b_strides: tuple[int, int],
-           **extra: GPUArray) -> None:
-    """Record c[m, n] = a · b where a[row, i] = a[row * a_strides[0] + i * a_strides[1]], etc."""
-    row_groups = fold_grid(math.ceil(m / TILE))
-    program.dispatch(
-        "dense.wgsl", entry, groups=(math.ceil(n / TILE), row_groups[0], row_groups[1]),
-        template={"tile": TILE}, a=a, b=b, c=c, **extra,
-        params={"m": m, "n": n, "k": k, "a_row_stride": a_strides[0],
-                "a_col_stride": a_strides[1], "b_row_stride": b_strides[0],
-                "b_col_stride": b_strides[1]},
-    )
+FUSABLE = ("relu", "tanh", "sigmoid")  # activations the forward GEMM can apply as it stores
 
 
 class Dense(Layer):
@@ -63,14 +48,26 @@ class Dense(Layer):
         return [self.kernel_initializer((self.input_size, self.output_size), rng),
                 self.bias_initializer((self.output_size,), rng)]
 
-    def propagate(self, program: Program, inputs: GPUArray) -> GPUArray:
+    def propagate(self, program: Program, inputs: GPUArray,
+                  activation: Activation | None = None) -> GPUArray:
+        """y = x·W + b; with ``activation`` (ReLU, TanH or Sigmoid: see ``fuses``) the GEMM
+        applies it as it stores, writes the activation layer's outputs and hands them to it."""
         kernel, bias = self.parameters
         rows = inputs.shape[0]
-        outputs = program.array(self, "outputs", (rows, self.output_size))
-        matmul(program, "forward", inputs, kernel, outputs, rows, self.output_size,
-               self.input_size, (self.input_size, 1), (self.output_size, 1), bias=bias)
+        owner = self if activation is None else activation
+        outputs = program.array(owner, "outputs", (rows, self.output_size))
+        record_gemm(program, inputs, kernel, outputs, rows, self.output_size, self.input_size,
+                    (self.input_size, 1), (self.output_size, 1), bias=bias,
+                    activation=None if activation is None else activation.entry)
         self.last_inputs, self.last_outputs = inputs, outputs
+        if activation is not None:
+            activation.last_inputs, activation.last_outputs = None, outputs
         return outputs
+
+    @staticmethod
+    def fuses(layer: Layer | None) -> bool:
+        """Whether ``propagate`` can apply ``layer`` (the next one) in its epilogue."""
+        return isinstance(layer, Activation) and layer.entry in FUSABLE
 
     def back_propagate(self, program: Program, grad_outputs: GPUArray,
                        need_grad_inputs: bool = True) -> GPUArray | None:
@@ -78,17 +75,17 @@ class Dense(Layer):
         grad_kernel, grad_bias = self.gradients
         rows, ins, outs = grad_outputs.shape[0], self.input_size, self.output_size
         # dW = xᵀ · dY: a = x read transposed, b = dY.
-        matmul(program, "matmul", self.last_inputs, grad_outputs, grad_kernel, ins, outs, rows,
-               (1, ins), (outs, 1))
-        program.dispatch("dense.wgsl", "sum_rows", groups=outs, template={"tile": TILE},
-                         grad_outputs=grad_outputs, grad_bias=grad_bias,
-                         params={"m": rows, "n": outs, **_NO_GEMM})
+        record_gemm(program, self.last_inputs, grad_outputs, grad_kernel, ins, outs, rows,
+                    (1, ins), (outs, 1))
+        program.dispatch("dense.wgsl", "sum_rows", groups=outs,
+                         params={"rows": rows, "columns": outs},
+                         grad_outputs=grad_outputs, grad_bias=grad_bias)
         if not need_grad_inputs:
             return None
         # dX = dY · Wᵀ: b = W read transposed.
         grad_inputs = program.array(self, "grad_inputs", (rows, ins))
-        matmul(program, "matmul", grad_outputs, kernel, grad_inputs, rows, ins, outs,
-               (outs, 1), (1, outs))
+        record_gemm(program, grad_outputs, kernel, grad_inputs, rows, ins, outs,
+                    (outs, 1), (1, outs))
         return grad_inputs
 
     def get_config(self) -> dict[str, Any]:

@@ -1,0 +1,93 @@
+// gemm.wgsl: the register-blocked GEMM of the Dense layer, c = epilogue(a · b), for all three
+// forms it needs (x·W forward, dY·Wᵀ input gradient, xᵀ·dY weight gradient): strides express the
+// transposes, so no transposed copy is ever made.
+//
+// Bindings (group 0), by variable name ({{ dtype }} must be f32: the accumulators are f32):
+//   0 a       read        f32  a(m, i) = a[m * a_row_stride + i * a_col_stride], [M, K]
+//   1 b       read        f32  b(i, n) = b[i * b_row_stride + n * b_col_stride], [K, N]
+//   2 bias    read        f32  [N]      only when the epilogue adds a bias
+//   3 c       read_write  f32  [M, N]   row-major
+//   4 params  uniform     Params
+// Params: m, n, k and the four strides above.
+// Workgroup 256 invocations as 16 × 16; each owns a TM × TN block of c laid out as
+// (TM / 4) × (TN / 4) groups of 4 × 4 spaced 64 apart, so its workgroup-memory reads are whole
+// vec4s that neighbouring invocations take side by side. Block tile BM × BN = {{ bm }} × {{ bn }},
+// K slab BK = {{ bk }}; a slab of a is stored k-major (a_tile[i][m]) like b's (b_tile[i][n]).
+// Grid: (ceil(N / BN), ceil(M / BM) folded over y and z).
+// NumPy: c = activation(a @ b + bias) for forward, c = a @ b for matmul.
+// The generated code (fragment loads, FMAs, stores) is spliced in by intricate/gemm.py.
+
+struct Params {
+    m: u32,
+    n: u32,
+    k: u32,
+    a_row_stride: u32,
+    a_col_stride: u32,
+    b_row_stride: u32,
+    b_col_stride: u32,
+}
+
+@group(0) @binding(0) var<storage, read> a: array<{{ dtype }}>;
+@group(0) @binding(1) var<storage, read> b: array<{{ dtype }}>;
+@group(0) @binding(2) var<storage, read> bias: array<{{ dtype }}>;
+@group(0) @binding(3) var<storage, read_write> c: array<{{ dtype }}>;
+@group(0) @binding(4) var<uniform> params: Params;
+
+const BM: u32 = {{ bm }}u;
+const BN: u32 = {{ bn }}u;
+const BK: u32 = {{ bk }}u;
+
+var<workgroup> a_tile: array<vec4<f32>, BK * BM / 4u>;  // a_tile[(i * BM + m) / 4][m % 4]
+var<workgroup> b_tile: array<vec4<f32>, BK * BN / 4u>;  // b_tile[(i * BN + n) / 4][n % 4]
+
+fn load_a(row: u32, i: u32) -> f32 {
+    if (row < params.m && i < params.k) {
+        return a[row * params.a_row_stride + i * params.a_col_stride];
+    }
+    return 0.0;
+}
+
+fn load_b(i: u32, col: u32) -> f32 {
+    if (i < params.k && col < params.n) {
+        return b[i * params.b_row_stride + col * params.b_col_stride];
+    }
+    return 0.0;
+}
+
+fn activate(x: f32) -> f32 {
+    {{ activation }}
+}
+
+fn store(row: u32, col: u32, value: f32) {
+    if (row < params.m && col < params.n) {
+        c[row * params.n + col] = {{ epilogue }};
+    }
+}
+
+@compute @workgroup_size(256)
+fn gemm(@builtin(workgroup_id) group: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>,
+        @builtin(local_invocation_index) lane: u32) {
+    let tx = lane % 16u;
+    let ty = lane / 16u;
+    let row0 = (group.y + group.z * groups.y) * BM;
+    let col0 = group.x * BN;
+{{ declare_accumulators }}
+    for (var start = 0u; start < params.k; start += BK) {
+        // Stage the slabs: each invocation loads BM·BK/256 elements of a and BN·BK/256 of b,
+        // neighbouring invocations reading neighbouring addresses of global memory.
+        for (var e = lane; e < BM * BK; e += 256u) {
+{{ a_coordinates }}
+            a_tile[(i * BM + m) / 4u][m % 4u] = load_a(row0 + m, start + i);
+        }
+        for (var e = lane; e < BN * BK; e += 256u) {
+{{ b_coordinates }}
+            b_tile[(i * BN + n) / 4u][n % 4u] = load_b(start + i, col0 + n);
+        }
+        workgroupBarrier();
+        for (var i = 0u; i < BK; i++) {
+{{ inner_product }}
+        }
+        workgroupBarrier();
+    }
+{{ stores }}
+}

@@ -1,0 +1,81 @@
+"""The GEMM kernel: every tile configuration and every operand layout against the float64
+reference at edge shapes, and the fused epilogues against the unfused path."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import reference
+from harness import assert_close, run_programs
+from intricate import gemm, gpu
+from intricate.gemm import CONFIGS, GemmConfig, record_gemm
+
+SHAPES = [  # (m, n, k) named after the edge they probe
+    pytest.param(1, 1, 1, id="one_by_one_by_one"),
+    pytest.param(65, 63, 17, id="blocks_divide_shapes_unevenly"),
+    pytest.param(2, 3, 1000, id="k_much_larger_than_m_times_n"),
+    pytest.param(300, 1, 5, id="tall_and_skinny"),
+    pytest.param(129, 130, 33, id="one_past_a_big_tile"),
+]
+LAYOUTS = {  # a(m, i), b(i, n) strides for the Dense layer's three GEMM forms
+    "forward x·W": (lambda m, n, k: (k, 1), lambda m, n, k: (n, 1)),
+    "input gradient dY·Wᵀ": (lambda m, n, k: (k, 1), lambda m, n, k: (1, k)),
+    "weight gradient xᵀ·dY": (lambda m, n, k: (1, m), lambda m, n, k: (n, 1)),
+}
+
+
+def strided(values: np.ndarray, strides: tuple[int, int], rows: int, cols: int) -> np.ndarray:
+    """The flat buffer in which values[r, c] sits at r * strides[0] + c * strides[1]."""
+    flat = np.zeros(rows * cols, np.float32)
+    for r in range(rows):
+        flat[r * strides[0] + np.arange(cols) * strides[1]] = values[r]
+    return flat
+
+
+async def run_gemm(device, rng, m, n, k, layout, config=None, bias=False, activation=None):
+    a_strides, b_strides = (f(m, n, k) for f in LAYOUTS[layout])
+    a = rng.uniform(-1, 1, (m, k)).astype(np.float32)
+    b = rng.uniform(-1, 1, (k, n)).astype(np.float32)
+    arrays = {"a": strided(a, a_strides, m, k), "b": strided(b, b_strides, k, n),
+              "bias": rng.uniform(-1, 1, n).astype(np.float32)}
+
+    def record(program, uploaded):
+        c = gpu.empty(program.device, (m, n))
+        record_gemm(program, uploaded["a"], uploaded["b"], c, m, n, k, a_strides, b_strides,
+                    bias=uploaded["bias"] if bias else None, activation=activation,
+                    config=config)
+        return [c]
+
+    (got,) = await run_programs(device, record, arrays, m)
+    want = a.astype(np.float64) @ b.astype(np.float64)
+    return got, want, arrays["bias"].astype(np.float64)
+
+
+@pytest.mark.parametrize("config", CONFIGS, ids=lambda c: f"{c.bm}x{c.bn}x{c.bk}")
+@pytest.mark.parametrize("layout", sorted(LAYOUTS))
+@pytest.mark.parametrize("m,n,k", SHAPES)
+async def test_every_config_and_layout_matches_reference(device, rng, config, layout, m, n, k):
+    if config.workgroup_bytes > device.limits["max-compute-workgroup-storage-size"]:
+        pytest.skip(f"{config} needs more workgroup storage than this adapter has")
+    got, want, _ = await run_gemm(device, rng, m, n, k, layout, config)
+    assert_close(got, want)
+
+
+@pytest.mark.parametrize("activation", [None, "relu", "tanh", "sigmoid"])
+async def test_fused_bias_and_activation_equal_the_unfused_path(device, rng, activation):
+    got, want, bias = await run_gemm(device, rng, 70, 33, 20, "forward x·W", bias=True,
+                                     activation=activation)
+    forward = {None: lambda v: v, "relu": reference.relu_forward,
+               "tanh": reference.tanh_forward, "sigmoid": reference.sigmoid_forward}[activation]
+    assert_close(got, forward(want + bias))
+
+
+def test_config_choice_fits_the_device_and_the_shape():
+    assert gemm.choose(4096, 4096, 49152) == GemmConfig(128, 128, 16)
+    assert gemm.choose(4, 3, 49152) == GemmConfig(64, 64, 16)
+    assert gemm.choose(4096, 4096, 16384).workgroup_bytes <= 16384
+    with pytest.raises(ValueError, match="GemmConfig: expected bm, bn in"):
+        GemmConfig(32, 64, 16)
+    with pytest.raises(ValueError, match="activation: expected one of"):
+        gemm.record_gemm(None, None, None, None, 1, 1, 1, (1, 1), (1, 1), activation="gelu")
