@@ -19,7 +19,8 @@ ACTIVATIONS = {
     None: "return x;",
     "relu": "return max(x, 0.0);",
     "tanh": "let t = exp(-2.0 * abs(x));\n    return sign(x) * (1.0 - t) / (1.0 + t);",
-    "sigmoid": "let e = exp(-abs(x));\n    return select(e / (1.0 + e), 1.0 / (1.0 + e), x >= 0.0);",
+    "sigmoid": ("let e = exp(-abs(x));\n"
+                "    return select(e / (1.0 + e), 1.0 / (1.0 + e), x >= 0.0);"),
 }
 
 
@@ -55,19 +56,59 @@ def choose(m: int, n: int, device_limit: int) -> GemmConfig:
     return next(c for c in fitting if (c.bm, c.bn) == (64, 64))
 
 
+def _loads(operand: str, tile: str, width: int, bk: int, contiguous_k: bool,
+           inside: bool) -> list[str]:
+    """Unrolled staging of one slab of ``operand`` ("a": width = BM rows; "b": BN columns).
+
+    Invocation ``lane`` takes the elements lane, lane + 256, ... of the slab, numbered so that
+    neighbouring lanes read neighbouring global addresses: along i when the operand is
+    contiguous in i (k), along the row/column otherwise."""
+    pad, lines = " " * 12, []
+    for j in range(width * bk // 256):
+        # The lane's slow coordinate advances by 256 / (length of the fast one) per element.
+        step = 256 // bk if contiguous_k else 256 // width
+        outer, inner = f"{operand}_outer + {j * step}u", f"{operand}_inner"
+        o, i = (outer, inner) if contiguous_k else (inner, outer)  # i fastest, or o fastest
+        slot = f"{tile}[(({i}) * {width}u + {o}) / 4u][({o}) % 4u]"
+        if operand == "a":
+            row, k = f"row0 + {o}", f"start + {i}"
+            if not inside:
+                lines.append(f"{pad}{slot} = load_a({row}, {k});")
+            elif contiguous_k:
+                lines.append(f"{pad}{slot} = a[({row}) * params.a_row_stride + {k}];")
+            else:
+                lines.append(f"{pad}{slot} = a[({k}) * params.a_col_stride + {row}];")
+        else:
+            k, col = f"start + {i}", f"col0 + {o}"
+            if not inside:
+                lines.append(f"{pad}{slot} = load_b({k}, {col});")
+            elif contiguous_k:
+                lines.append(f"{pad}{slot} = b[({col}) * params.b_col_stride + {k}];")
+            else:
+                lines.append(f"{pad}{slot} = b[({k}) * params.b_row_stride + {col}];")
+    return lines
+
+
 def template(config: GemmConfig, a_k_contiguous: bool, b_n_contiguous: bool,
              bias: bool, activation: str | None) -> dict[str, str]:
     """The placeholder values of gemm.wgsl: unrolled accumulators, loads, FMAs and stores."""
-    rows, cols = config.bm // 16, config.bn // 16  # outputs per invocation: rows × cols
-    pad = " " * 12
+    bm, bn, bk = config.bm, config.bn, config.bk
+    rows, cols = bm // 16, bn // 16  # outputs per invocation: rows × cols
+    pad = " " * 8
     accumulators = "\n".join(f"    var acc_{r}_{g} = vec4<f32>(0.0);"
                              for r in range(rows) for g in range(cols // 4))
-    fragments = [f"{pad}let a{g} = a_tile[(i * BM + {64 * g}u + ty * 4u) / 4u];"
-                 for g in range(rows // 4)]
-    fragments += [f"{pad}let b{g} = b_tile[(i * BN + {64 * g}u + tx * 4u) / 4u];"
-                  for g in range(cols // 4)]
-    products = [f"{pad}acc_{r}_{g} += a{r // 4}[{r % 4}] * b{g};"
-                for r in range(rows) for g in range(cols // 4)]
+    b_k_contiguous = not b_n_contiguous
+    a_fast, b_fast = (bk if a_k_contiguous else bm), (bk if b_k_contiguous else bn)
+    coordinates = [f"    let a_outer = lane / {a_fast}u;", f"    let a_inner = lane % {a_fast}u;",
+                   f"    let b_outer = lane / {b_fast}u;", f"    let b_inner = lane % {b_fast}u;"]
+    products = []
+    for i in range(bk):  # the whole slab, unrolled: fragment loads then rank-1 updates
+        products += [f"{pad}let a{i}_{g} = a_tile[{i * bm // 4 + 16 * g}u + ty];"
+                     for g in range(rows // 4)]
+        products += [f"{pad}let b{i}_{g} = b_tile[{i * bn // 4 + 16 * g}u + tx];"
+                     for g in range(cols // 4)]
+        products += [f"{pad}acc_{r}_{g} += a{i}_{r // 4}[{r % 4}] * b{i}_{g};"
+                     for r in range(rows) for g in range(cols // 4)]
     stores = []
     for r in range(rows):
         for g in range(cols // 4):
@@ -76,13 +117,14 @@ def template(config: GemmConfig, a_k_contiguous: bool, b_n_contiguous: bool,
                 stores.append(f"    store({row}, col0 + {64 * g + lane}u + tx * 4u, "
                               f"acc_{r}_{g}[{lane}]);")
     return {
-        "bm": config.bm, "bn": config.bn, "bk": config.bk,
+        "bm": bm, "bn": bn, "bk": bk,
         "declare_accumulators": accumulators,
-        "a_coordinates": (f"{pad}let m = e / BK;\n{pad}let i = e % BK;" if a_k_contiguous
-                          else f"{pad}let i = e / BM;\n{pad}let m = e % BM;"),
-        "b_coordinates": (f"{pad}let i = e / BN;\n{pad}let n = e % BN;" if b_n_contiguous
-                          else f"{pad}let n = e / BK;\n{pad}let i = e % BK;"),
-        "inner_product": "\n".join(fragments + products),
+        "load_coordinates": "\n".join(coordinates),
+        "load_inside": "\n".join(_loads("a", "a_tile", bm, bk, a_k_contiguous, True) +
+                                 _loads("b", "b_tile", bn, bk, b_k_contiguous, True)),
+        "load_edge": "\n".join(_loads("a", "a_tile", bm, bk, a_k_contiguous, False) +
+                               _loads("b", "b_tile", bn, bk, b_k_contiguous, False)),
+        "inner_product": "\n".join(products),
         "stores": "\n".join(stores),
         "activation": ACTIVATIONS[activation],
         "epilogue": "activate(value + bias[col])" if bias else "activate(value)",

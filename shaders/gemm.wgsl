@@ -40,6 +40,7 @@ const BK: u32 = {{ bk }}u;
 var<workgroup> a_tile: array<vec4<f32>, BK * BM / 4u>;  // a_tile[(i * BM + m) / 4][m % 4]
 var<workgroup> b_tile: array<vec4<f32>, BK * BN / 4u>;  // b_tile[(i * BN + n) / 4][n % 4]
 
+// Edge tiles: zero outside the matrices, so partial tiles add nothing.
 fn load_a(row: u32, i: u32) -> f32 {
     if (row < params.m && i < params.k) {
         return a[row * params.a_row_stride + i * params.a_col_stride];
@@ -72,21 +73,18 @@ fn gemm(@builtin(workgroup_id) group: vec3<u32>, @builtin(num_workgroups) groups
     let row0 = (group.y + group.z * groups.y) * BM;
     let col0 = group.x * BN;
 {{ declare_accumulators }}
+{{ load_coordinates }}
+    let inside = row0 + BM <= params.m && col0 + BN <= params.n;
     for (var start = 0u; start < params.k; start += BK) {
-        // Stage the slabs: each invocation loads BM·BK/256 elements of a and BN·BK/256 of b,
-        // neighbouring invocations reading neighbouring addresses of global memory.
-        for (var e = lane; e < BM * BK; e += 256u) {
-{{ a_coordinates }}
-            a_tile[(i * BM + m) / 4u][m % 4u] = load_a(row0 + m, start + i);
-        }
-        for (var e = lane; e < BN * BK; e += 256u) {
-{{ b_coordinates }}
-            b_tile[(i * BN + n) / 4u][n % 4u] = load_b(start + i, col0 + n);
+        // Stage the slabs (neighbouring invocations read neighbouring addresses). Whole tiles,
+        // the common case, skip the bounds checks; the test is uniform across the workgroup.
+        if (inside && start + BK <= params.k) {
+{{ load_inside }}
+        } else {
+{{ load_edge }}
         }
         workgroupBarrier();
-        for (var i = 0u; i < BK; i++) {
 {{ inner_product }}
-        }
         workgroupBarrier();
     }
 {{ stores }}

@@ -6,10 +6,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import reference
-from harness import assert_close, run_programs
 from intricate import gemm, gpu
 from intricate.gemm import CONFIGS, GemmConfig, record_gemm
+
+import reference
+from harness import assert_close, run_programs
 
 SHAPES = [  # (m, n, k) named after the edge they probe
     pytest.param(1, 1, 1, id="one_by_one_by_one"),

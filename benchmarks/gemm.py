@@ -1,0 +1,174 @@
+"""GEMM throughput: our WGSL GEMM in each Dense form vs numpy (CPU) and, when importable, torch on
+CUDA with TF32 off, in the same run. Prints a table and writes JSON.
+
+Our kernel is timed with GPU timestamps around a compute pass that runs it ``--repeats`` times,
+median of ``--samples`` passes after a warm-up (wall-clock time of the same passes is kept too).
+
+    python benchmarks/gemm.py [--sizes 256 1024 4096] [--json out.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import platform
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+import wgpu
+
+import intricate
+from intricate import gemm, gpu
+
+FORMS = {  # name: a strides, b strides for an (m, n, k) product, as the Dense layer uses them
+    "forward": (lambda m, n, k: (k, 1), lambda m, n, k: (n, 1)),
+    "input_grad": (lambda m, n, k: (k, 1), lambda m, n, k: (1, k)),
+    "weight_grad": (lambda m, n, k: (1, m), lambda m, n, k: (n, 1)),
+}
+# (m, n, k) of the MLP training steps in benchmarks/mlp.py: forward, dX and dW of each layer.
+TRAINING_SHAPES = [(128, 512, 784), (128, 784, 512), (784, 512, 128), (128, 512, 512),
+                   (4096, 512, 784), (784, 512, 4096), (1024, 4096, 4096), (4096, 4096, 1024)]
+
+
+def time_ours(device, m, n, k, form, repeats, samples, config=None):
+    a_strides, b_strides = (f(m, n, k) for f in FORMS[form])
+    rng = np.random.default_rng(0)
+    a = gpu.from_numpy(device, rng.uniform(-1, 1, m * k).astype(np.float32))
+    b = gpu.from_numpy(device, rng.uniform(-1, 1, k * n).astype(np.float32))
+    c = gpu.empty(device, (m, n))
+    program = gpu.Program(gpu.Workspace(device, m))
+    gemm.record_gemm(program, a, b, c, m, n, k, a_strides, b_strides, config=config)
+    step = program.steps[0]
+    queries = device.handle.create_query_set(type=wgpu.QueryType.timestamp, count=2)
+    resolved = device.create_buffer(16, wgpu.BufferUsage.QUERY_RESOLVE | wgpu.BufferUsage.COPY_SRC)
+    stamps = gpu.GPUArray(device, resolved, (2,), np.dtype(np.uint64))
+    gpu_times, wall_times = [], []
+    for sample in range(samples + 2):  # two warm-up passes
+        encoder = device.handle.create_command_encoder()
+        compute = encoder.begin_compute_pass(timestamp_writes={
+            "query_set": queries, "beginning_of_pass_write_index": 0,
+            "end_of_pass_write_index": 1})
+        for _ in range(repeats):
+            compute.set_pipeline(step.pipeline)
+            compute.set_bind_group(0, step.bind_group)
+            compute.dispatch_workgroups(*step.grid)
+        compute.end()
+        encoder.resolve_query_set(queries, 0, 2, resolved, 0)
+        staged = gpu.StagedRead(device, encoder, [stamps])
+        start = time.perf_counter()
+        device.submit(encoder)
+        begin, end = staged.collect()[0]
+        wall = time.perf_counter() - start
+        if sample >= 2:
+            gpu_times.append((int(end) - int(begin)) * 1e-9 / repeats)
+            wall_times.append(wall / repeats)
+    return statistics.median(gpu_times), statistics.median(wall_times)
+
+
+def time_numpy(m, n, k, samples):
+    rng = np.random.default_rng(0)
+    a, b = rng.random((m, k), np.float32), rng.random((k, n), np.float32)
+    times = []
+    for _ in range(samples):
+        start = time.perf_counter()
+        a @ b
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def time_torch(m, n, k, samples):
+    try:
+        import torch
+    except ImportError:
+        return None
+    if not torch.cuda.is_available():
+        return None
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+    a = torch.rand(m, k, device="cuda")
+    b = torch.rand(k, n, device="cuda")
+    for _ in range(3):
+        a @ b
+    times = []
+    for _ in range(samples):
+        begin, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        begin.record()
+        for _ in range(10):
+            a @ b
+        end.record()
+        torch.cuda.synchronize()
+        times.append(begin.elapsed_time(end) / 1000 / 10)
+    return statistics.median(times)
+
+
+def card_name() -> str:
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            return torch.cuda.get_device_name()
+    except ImportError:
+        pass
+    return "no CUDA device"
+
+
+async def main(args) -> dict:
+    device = await intricate.setup_device()
+    rows = []
+    shapes = [(s, s, s) for s in args.sizes] + ([] if args.no_training_shapes
+                                                else TRAINING_SHAPES)
+    limit = device.limits["max-storage-buffer-binding-size"]
+    print(f"adapter: {device.name} ({device.adapter_info.get('backend_type')}); card: "
+          f"{card_name()}")
+    print(f"{'m':>6} {'n':>6} {'k':>6} {'form':>12} {'ours GF/s':>10} {'wall GF/s':>10} "
+          f"{'numpy GF/s':>10} {'torch GF/s':>10} {'ours/torch':>10}")
+    for m, n, k in shapes:
+        if 4 * max(m * k, k * n, m * n) > limit:
+            continue
+        flops = 2.0 * m * n * k
+        repeats = max(1, min(50, int(2e10 / flops)))
+        numpy_s = time_numpy(m, n, k, 3) if flops <= 2 * 4096**3 else None
+        torch_s = time_torch(m, n, k, args.samples)
+        for form in FORMS:
+            if form != "forward" and (m, n, k) in [(s, s, s) for s in args.sizes] and \
+                    not args.all_forms:
+                continue
+            ours_s, wall_s = await device.run(time_ours, device, m, n, k, form, repeats,
+                                              args.samples)
+            row = {"m": m, "n": n, "k": k, "form": form, "ours_gflops": flops / ours_s / 1e9,
+                   "ours_wall_gflops": flops / wall_s / 1e9,
+                   "numpy_gflops": numpy_s and flops / numpy_s / 1e9,
+                   "torch_gflops": torch_s and flops / torch_s / 1e9,
+                   "config": str(gemm.choose(m, n, device.limits[
+                       "max-compute-workgroup-storage-size"]))}
+            ratio = row["torch_gflops"] and row["ours_gflops"] / row["torch_gflops"]
+            row["ours_over_torch"] = ratio
+            rows.append(row)
+
+            def show(value, digits=0):
+                return f"{value:10.{digits}f}" if value else f"{'-':>10}"
+
+            print(f"{m:>6} {n:>6} {k:>6} {form:>12} {show(row['ours_gflops'])} "
+                  f"{show(row['ours_wall_gflops'])} {show(row['numpy_gflops'])} "
+                  f"{show(row['torch_gflops'])} {show(ratio, 2)}", flush=True)
+    return {"date": time.strftime("%Y-%m-%d"), "adapter": device.adapter_info,
+            "card": card_name(), "versions": {"intricate": intricate.__version__,
+                                              "wgpu": wgpu.__version__, "numpy": np.__version__,
+                                              "python": platform.python_version()},
+            "rows": rows}
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="*", default=[256, 512, 1024, 2048, 4096, 8192])
+    parser.add_argument("--samples", type=int, default=20)
+    parser.add_argument("--all-forms", action="store_true", help="all three forms for squares")
+    parser.add_argument("--no-training-shapes", action="store_true")
+    parser.add_argument("--json", type=Path)
+    arguments = parser.parse_args()
+    results = asyncio.run(main(arguments))
+    if arguments.json:
+        arguments.json.write_text(json.dumps(results, indent=2, default=str))
