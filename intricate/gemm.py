@@ -26,16 +26,21 @@ ACTIVATIONS = {
 
 @dataclass(frozen=True)
 class GemmConfig:
-    """A block tile of BM × BN outputs per workgroup of 256, K consumed BK at a time."""
+    """A block tile of BM × BN outputs per workgroup of side × side invocations, K consumed BK at
+    a time; each invocation owns (BM / side) × (BN / side) outputs, in groups of 4 × 4."""
 
     bm: int
     bn: int
     bk: int
+    side: int = 16
 
     def __post_init__(self) -> None:
-        if self.bm not in (64, 128) or self.bn not in (64, 128) or self.bk not in (8, 16, 32):
-            raise ValueError(f"GemmConfig: expected bm, bn in (64, 128) and bk in (8, 16, 32), "
-                             f"received {self}")
+        threads = self.side * self.side
+        if (self.side not in (8, 16) or self.bm % (4 * self.side) or self.bn % (4 * self.side)
+                or self.bk not in (8, 16, 32) or (self.bm * self.bk) % threads
+                or (self.bn * self.bk) % threads or max(self.bm, self.bn) > min(128, threads)):
+            raise ValueError(f"GemmConfig: expected side 8 or 16, bm and bn multiples of "
+                             f"4·side up to min(128, side²), bk in (8, 16, 32), received {self}")
 
     @property
     def workgroup_bytes(self) -> int:
@@ -44,29 +49,32 @@ class GemmConfig:
 
 CONFIGS = (GemmConfig(128, 128, 16), GemmConfig(128, 128, 8), GemmConfig(64, 64, 16),
            GemmConfig(128, 64, 16), GemmConfig(64, 128, 16), GemmConfig(128, 128, 32),
-           GemmConfig(64, 64, 32))
+           GemmConfig(64, 64, 32), GemmConfig(32, 32, 16, side=8), GemmConfig(64, 64, 16, side=8))
+ENOUGH_WORKGROUPS = 128  # about one per streaming multiprocessor of a large GPU
 
 
 def choose(m: int, n: int, device_limit: int) -> GemmConfig:
-    """The configuration for an m × n output: big tiles when there are enough of them to fill
-    a GPU, 64 × 64 otherwise; always within the device's workgroup storage."""
+    """The configuration for an m × n output: the largest tile that still gives enough
+    workgroups to fill a large GPU (small outputs get small tiles); always within the device's
+    workgroup storage."""
     fitting = [c for c in CONFIGS if c.workgroup_bytes <= device_limit]
-    if math.ceil(m / 128) * math.ceil(n / 128) >= 64:
-        return fitting[0]
-    return next(c for c in fitting if (c.bm, c.bn) == (64, 64))
+    for bm, bn, side in ((128, 128, 16), (64, 64, 16), (64, 64, 8)):
+        if math.ceil(m / bm) * math.ceil(n / bn) >= ENOUGH_WORKGROUPS:
+            return next(c for c in fitting if (c.bm, c.bn, c.side) == (bm, bn, side))
+    return next(c for c in fitting if (c.bm, c.bn) == (32, 32))
 
 
 def _loads(operand: str, tile: str, width: int, bk: int, contiguous_k: bool,
-           inside: bool) -> list[str]:
+           inside: bool, threads: int) -> list[str]:
     """Unrolled staging of one slab of ``operand`` ("a": width = BM rows; "b": BN columns).
 
-    Invocation ``lane`` takes the elements lane, lane + 256, ... of the slab, numbered so that
+    Invocation ``lane`` takes the elements lane, lane + threads, ... of the slab, numbered so that
     neighbouring lanes read neighbouring global addresses: along i when the operand is
     contiguous in i (k), along the row/column otherwise."""
     pad, lines = " " * 12, []
-    for j in range(width * bk // 256):
-        # The lane's slow coordinate advances by 256 / (length of the fast one) per element.
-        step = 256 // bk if contiguous_k else 256 // width
+    for j in range(width * bk // threads):
+        # The lane's slow coordinate advances by threads / (length of the fast one) per element.
+        step = threads // bk if contiguous_k else threads // width
         outer, inner = f"{operand}_outer + {j * step}u", f"{operand}_inner"
         o, i = (outer, inner) if contiguous_k else (inner, outer)  # i fastest, or o fastest
         slot = f"{tile}[(({i}) * {width}u + {o}) / 4u][({o}) % 4u]"
@@ -92,8 +100,9 @@ def _loads(operand: str, tile: str, width: int, bk: int, contiguous_k: bool,
 def template(config: GemmConfig, a_k_contiguous: bool, b_n_contiguous: bool,
              bias: bool, activation: str | None) -> dict[str, str]:
     """The placeholder values of gemm.wgsl: unrolled accumulators, loads, FMAs and stores."""
-    bm, bn, bk = config.bm, config.bn, config.bk
-    rows, cols = bm // 16, bn // 16  # outputs per invocation: rows × cols
+    bm, bn, bk, side = config.bm, config.bn, config.bk, config.side
+    threads, spacing = side * side, 4 * side  # 4 × 4 groups lie 4·side apart
+    rows, cols = bm // side, bn // side  # outputs per invocation: rows × cols
     pad = " " * 8
     accumulators = "\n".join(f"    var acc_{r}_{g} = vec4<f32>(0.0);"
                              for r in range(rows) for g in range(cols // 4))
@@ -103,27 +112,27 @@ def template(config: GemmConfig, a_k_contiguous: bool, b_n_contiguous: bool,
                    f"    let b_outer = lane / {b_fast}u;", f"    let b_inner = lane % {b_fast}u;"]
     products = []
     for i in range(bk):  # the whole slab, unrolled: fragment loads then rank-1 updates
-        products += [f"{pad}let a{i}_{g} = a_tile[{i * bm // 4 + 16 * g}u + ty];"
+        products += [f"{pad}let a{i}_{g} = a_tile[{(i * bm + spacing * g) // 4}u + ty];"
                      for g in range(rows // 4)]
-        products += [f"{pad}let b{i}_{g} = b_tile[{i * bn // 4 + 16 * g}u + tx];"
+        products += [f"{pad}let b{i}_{g} = b_tile[{(i * bn + spacing * g) // 4}u + tx];"
                      for g in range(cols // 4)]
         products += [f"{pad}acc_{r}_{g} += a{i}_{r // 4}[{r % 4}] * b{i}_{g};"
                      for r in range(rows) for g in range(cols // 4)]
     stores = []
     for r in range(rows):
         for g in range(cols // 4):
-            row = f"row0 + {64 * (r // 4) + r % 4}u + ty * 4u"
+            row = f"row0 + {spacing * (r // 4) + r % 4}u + ty * 4u"
             for lane in range(4):
-                stores.append(f"    store({row}, col0 + {64 * g + lane}u + tx * 4u, "
+                stores.append(f"    store({row}, col0 + {spacing * g + lane}u + tx * 4u, "
                               f"acc_{r}_{g}[{lane}]);")
     return {
-        "bm": bm, "bn": bn, "bk": bk,
+        "bm": bm, "bn": bn, "bk": bk, "side": side,
         "declare_accumulators": accumulators,
         "load_coordinates": "\n".join(coordinates),
-        "load_inside": "\n".join(_loads("a", "a_tile", bm, bk, a_k_contiguous, True) +
-                                 _loads("b", "b_tile", bn, bk, b_k_contiguous, True)),
-        "load_edge": "\n".join(_loads("a", "a_tile", bm, bk, a_k_contiguous, False) +
-                               _loads("b", "b_tile", bn, bk, b_k_contiguous, False)),
+        "load_inside": "\n".join(_loads("a", "a_tile", bm, bk, a_k_contiguous, True, threads) +
+                                 _loads("b", "b_tile", bn, bk, b_k_contiguous, True, threads)),
+        "load_edge": "\n".join(_loads("a", "a_tile", bm, bk, a_k_contiguous, False, threads) +
+                               _loads("b", "b_tile", bn, bk, b_k_contiguous, False, threads)),
         "inner_product": "\n".join(products),
         "stores": "\n".join(stores),
         "activation": ACTIVATIONS[activation],

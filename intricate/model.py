@@ -210,20 +210,37 @@ class Model:
         await callback_hooks.call(hooks, "on_train_begin", {})
         shuffler = np.random.default_rng(options.seed)
         stop, progress, logs = threading.Event(), Progress(options.verbose, options.epochs), {}
+        scheduled, pending = 0, []  # epochs submitted; their statistics not yet read
+
+        async def read_pending() -> None:
+            nonlocal logs
+            staged = pending.pop(0)
+            if staged is None:  # stopped midway
+                return
+            (rows,) = await device.run(staged.collect)
+            for values in rows:
+                logs = chosen.logs(values[:3])
+                if validation is not None:
+                    logs |= chosen.logs(values[4:7], prefix="val_")
+                epoch = len(history.epoch)
+                history.append(logs)
+                progress.update(epoch, logs)
+                await callback_hooks.call(hooks, "on_epoch_end", epoch, logs)
+
         try:
-            while len(history.epoch) < options.epochs and not self.stop_training:
-                count = min(interval, options.epochs - len(history.epoch))
-                await callback_hooks.call(hooks, "on_epoch_begin", len(history.epoch), {})
+            while scheduled < options.epochs and not self.stop_training:
+                count = min(interval, options.epochs - scheduled)
+                await callback_hooks.call(hooks, "on_epoch_begin", scheduled, {})
                 orders = [shuffler.permutation(len(x)).astype(np.uint32) if options.shuffle
                           else None for _ in range(count)]
-                for values in await device.run(epochs.run, orders, stop):
-                    logs = chosen.logs(values[:3])
-                    if validation is not None:
-                        logs |= chosen.logs(values[4:7], prefix="val_")
-                    epoch = len(history.epoch)
-                    history.append(logs)
-                    progress.update(epoch, logs)
-                    await callback_hooks.call(hooks, "on_epoch_end", epoch, logs)
+                pending.append(await device.run(epochs.submit, orders, stop))
+                scheduled += count
+                # Without callbacks the next window is encoded while the GPU runs this one;
+                # callbacks see each epoch before the next starts (they may stop training).
+                if hooks or len(pending) > 1:
+                    await read_pending()
+            while pending:
+                await read_pending()
         except asyncio.CancelledError:
             stop.set()  # the GPU thread finishes the epoch in flight, then stops
             raise

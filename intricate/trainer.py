@@ -169,22 +169,27 @@ class Epochs:
                              bindable=False)
         self.epoch_result = model.epoch_result
 
-    def run(self, permutations: list[np.ndarray | None], stop: threading.Event) -> np.ndarray:
+    def submit(self, permutations: list[np.ndarray | None],
+               stop: threading.Event) -> StagedRead | None:
         """Train one epoch per entry of ``permutations`` (ignored without shuffle), one submit per
-        epoch (more for epochs over MAX_DISPATCHES_PER_SUBMIT); return their statistics
-        [epochs, 8] with one readback. Returns fewer rows if ``stop`` is set midway."""
-        staged = None
+        epoch (more for epochs over MAX_DISPATCHES_PER_SUBMIT), without waiting for the GPU.
+
+        Returns the staged read of their statistics [epochs, 8] (``collect`` it later, so the
+        next window can be encoded while the GPU works), or None if ``stop`` was set midway.
+        The log is reused by the next window safely: its copy to the staging buffer comes first
+        in queue order."""
         for slot, permutation in enumerate(permutations):
             if stop.is_set():
-                break
+                return None
             if self.shuffle:
                 gpu.upload(self.permutation, permutation)
             encoder = self.encode_epoch(slot)
+            staged = None
             if slot == len(permutations) - 1:
                 staged = StagedRead(self.device, encoder, [self.log.view(0, (slot + 1,
                                                                               STATISTICS))])
             self.device.submit(encoder)
-        return staged.collect()[0] if staged else np.zeros((0, STATISTICS), np.float32)
+        return staged
 
     def encode_epoch(self, slot: int):
         """Encode one epoch; submits (and restarts) the encoder whenever it grows too long."""

@@ -9,8 +9,8 @@
 //   3 c       read_write  f32  [M, N]   row-major
 //   4 params  uniform     Params
 // Params: m, n, k and the four strides above.
-// Workgroup 256 invocations as 16 × 16; each owns a TM × TN block of c laid out as
-// (TM / 4) × (TN / 4) groups of 4 × 4 spaced 64 apart, so its workgroup-memory reads are whole
+// Workgroup S × S invocations (S = {{ side }}); each owns a TM × TN block of c laid out as
+// (TM / 4) × (TN / 4) groups of 4 × 4 spaced 4·S apart, so its workgroup-memory reads are whole
 // vec4s that neighbouring invocations take side by side. Block tile BM × BN = {{ bm }} × {{ bn }},
 // K slab BK = {{ bk }}; a slab of a is stored k-major (a_tile[i][m]) like b's (b_tile[i][n]).
 // Grid: (ceil(N / BN), ceil(M / BM) folded over y and z).
@@ -65,11 +65,11 @@ fn store(row: u32, col: u32, value: f32) {
     }
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size({{ side }}, {{ side }})
 fn gemm(@builtin(workgroup_id) group: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>,
         @builtin(local_invocation_index) lane: u32) {
-    let tx = lane % 16u;
-    let ty = lane / 16u;
+    let tx = lane % {{ side }}u;
+    let ty = lane / {{ side }}u;
     let row0 = (group.y + group.z * groups.y) * BM;
     let col0 = group.x * BN;
 {{ declare_accumulators }}

@@ -53,7 +53,7 @@ async def run_gemm(device, rng, m, n, k, layout, config=None, bias=False, activa
     return got, want, arrays["bias"].astype(np.float64)
 
 
-@pytest.mark.parametrize("config", CONFIGS, ids=lambda c: f"{c.bm}x{c.bn}x{c.bk}")
+@pytest.mark.parametrize("config", CONFIGS, ids=lambda c: f"{c.bm}x{c.bn}x{c.bk}s{c.side}")
 @pytest.mark.parametrize("layout", sorted(LAYOUTS))
 @pytest.mark.parametrize("m,n,k", SHAPES)
 async def test_every_config_and_layout_matches_reference(device, rng, config, layout, m, n, k):
@@ -74,9 +74,12 @@ async def test_fused_bias_and_activation_equal_the_unfused_path(device, rng, act
 
 def test_config_choice_fits_the_device_and_the_shape():
     assert gemm.choose(4096, 4096, 49152) == GemmConfig(128, 128, 16)
-    assert gemm.choose(4, 3, 49152) == GemmConfig(64, 64, 16)
+    assert gemm.choose(4, 3, 49152) == GemmConfig(32, 32, 16, side=8)
+    assert gemm.choose(1024, 1024, 49152) == GemmConfig(64, 64, 16)  # 256 tiles of 64²
     assert gemm.choose(4096, 4096, 16384).workgroup_bytes <= 16384
-    with pytest.raises(ValueError, match="GemmConfig: expected bm, bn in"):
+    with pytest.raises(ValueError, match="GemmConfig: expected side 8 or 16"):
         GemmConfig(32, 64, 16)
+    with pytest.raises(ValueError, match="GemmConfig: expected side 8 or 16"):
+        GemmConfig(128, 128, 16, side=8)
     with pytest.raises(ValueError, match="activation: expected one of"):
         gemm.record_gemm(None, None, None, None, 1, 1, 1, (1, 1), (1, 1), activation="gelu")

@@ -1,0 +1,160 @@
+"""MLP training throughput: our fit vs PyTorch eager on the same machine in the same run (CUDA when
+present, CPU otherwise; TF32 off), data resident on the device, shuffled mini-batches, ReLU hidden
+layers with SoftMax + cross-entropy. Prints samples/s, the ratio, our dispatches per step and
+submits/readbacks per epoch; writes JSON.
+
+    python benchmarks/mlp.py [--quick] [--json out.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import platform
+import time
+from pathlib import Path
+
+import numpy as np
+import wgpu
+
+import intricate
+from intricate import Model, TrainingOptions
+from intricate.layers import Dense, ReLU, Sigmoid, SoftMax
+
+CASES = [  # (name, sizes, batch, steps per epoch)
+    ("2-3-1", [2, 3, 1], 4, 200),
+    ("784-128-10", [784, 128, 10], 128, 100),
+    ("784-512-512-10", [784, 512, 512, 10], 128, 100),
+    ("784-512-512-10", [784, 512, 512, 10], 4096, 20),
+    ("4096-4096-4096-10", [4096, 4096, 4096, 10], 1024, 20),
+]
+
+
+def layers_for(sizes):
+    """ReLU hidden layers; SoftMax (+ cross-entropy) over several outputs, Sigmoid (+ binary
+    cross-entropy) for one."""
+    layers = []
+    for ins, outs in zip(sizes, sizes[1:]):
+        layers += [Dense(ins, outs), ReLU()]
+    layers[-1] = SoftMax() if sizes[-1] > 1 else Sigmoid()
+    return layers
+
+
+def data_for(sizes, samples):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(samples, sizes[0])).astype(np.float32)
+    if sizes[-1] == 1:
+        return x, rng.integers(0, 2, (samples, 1)).astype(np.float32)
+    y = np.eye(sizes[-1], dtype=np.float32)[rng.integers(0, sizes[-1], samples)]
+    return x, y
+
+
+async def time_ours(device, sizes, batch, samples, optimizer, epochs):
+    x, y = data_for(sizes, samples)
+    model = Model(layers_for(sizes), device=device, seed=0)
+    loss = "categorical_crossentropy" if sizes[-1] > 1 else "binary_crossentropy"
+    options = dict(optimizer=optimizer, learning_rate=0.01, loss_algorithm=loss,
+                   batch_size=batch, seed=0)
+    await model.fit(x, y, TrainingOptions(epochs=1, **options))  # compile the pipelines
+    # fit(epochs + 1) minus fit(1): the dataset upload and program building of a fit (once per
+    # fit) cancel out, as PyTorch's data is already on the device.
+    start = time.perf_counter()
+    await model.fit(x, y, TrainingOptions(epochs=1, **options))
+    one = time.perf_counter() - start
+    device.stats.reset()
+    start = time.perf_counter()
+    await model.fit(x, y, TrainingOptions(epochs=epochs + 1, **options))
+    seconds = time.perf_counter() - start - one
+    stats = dict(device.stats)
+    steps = (epochs + 1) * -(-samples // batch)
+    per_step = (stats["dispatches"] - epochs - 1) / steps  # one finish dispatch per epoch
+    return samples * epochs / seconds, per_step, stats["submits"] / (epochs + 1), \
+        stats["readbacks"] / (epochs + 1)
+
+
+def time_torch(sizes, batch, samples, optimizer, epochs, threads):
+    try:
+        import torch
+    except ImportError:
+        return None, "torch not installed"
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cpu":
+        torch.set_num_threads(threads)
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+    torch.manual_seed(0)
+    modules = []
+    for ins, outs in zip(sizes, sizes[1:]):
+        modules += [torch.nn.Linear(ins, outs), torch.nn.ReLU()]
+    if sizes[-1] == 1:
+        modules[-1] = torch.nn.Sigmoid()
+    else:
+        modules.pop()  # CrossEntropyLoss applies the softmax itself
+    network = torch.nn.Sequential(*modules).to(device)
+    x, y = data_for(sizes, samples)
+    x = torch.from_numpy(x).to(device)
+    labels = torch.from_numpy(y.argmax(axis=1)).to(device)
+    kind = torch.optim.SGD if optimizer == "sgd" else torch.optim.Adam
+    optim = kind(network.parameters(), lr=0.01)
+    loss_fn = torch.nn.CrossEntropyLoss() if sizes[-1] > 1 else torch.nn.BCELoss()
+    targets = labels if sizes[-1] > 1 else torch.from_numpy(y).to(device)
+
+    def epoch():
+        order = torch.randperm(samples, device=device)
+        for start in range(0, samples, batch):
+            index = order[start:start + batch]
+            optim.zero_grad(set_to_none=True)
+            loss_fn(network(x[index]), targets[index]).backward()
+            optim.step()
+
+    epoch()
+    if device == "cuda":
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    for _ in range(epochs):
+        epoch()
+    if device == "cuda":
+        torch.cuda.synchronize()
+    return samples * epochs / (time.perf_counter() - start), device
+
+
+async def main(args) -> dict:
+    device = await intricate.setup_device()
+    print(f"adapter: {device.name} ({device.adapter_info.get('backend_type')})")
+    print(f"{'model':>20} {'batch':>6} {'opt':>5} {'ours samples/s':>15} {'torch samples/s':>16} "
+          f"{'ratio':>6} {'disp/step':>9} {'submit/ep':>9} {'read/ep':>7}")
+    rows = []
+    cases = CASES[:3] if args.quick else CASES
+    for name, sizes, batch, steps in cases:
+        samples = batch * (steps // 5 if args.quick else steps)
+        for optimizer in ("sgd", "adam"):
+            ours, per_step, submits, reads = await time_ours(device, sizes, batch, samples,
+                                                             optimizer, args.epochs)
+            theirs, where = time_torch(sizes, batch, samples, optimizer, args.epochs,
+                                       args.threads)
+            ratio = theirs and ours / theirs
+            rows.append({"model": name, "batch": batch, "optimizer": optimizer,
+                         "ours_samples_per_s": ours, "torch_samples_per_s": theirs,
+                         "torch_device": where, "ratio": ratio, "dispatches_per_step": per_step,
+                         "submits_per_epoch": submits, "readbacks_per_epoch": reads})
+            print(f"{name:>20} {batch:>6} {optimizer:>5} {ours:>15,.0f} "
+                  f"{(f'{theirs:,.0f}' if theirs else where):>16} "
+                  f"{(f'{ratio:.2f}' if ratio else '-'):>6} {per_step:>9.1f} {submits:>9.1f} "
+                  f"{reads:>7.1f}", flush=True)
+    return {"date": time.strftime("%Y-%m-%d"), "adapter": device.adapter_info,
+            "versions": {"intricate": intricate.__version__, "wgpu": wgpu.__version__,
+                         "numpy": np.__version__, "python": platform.python_version()},
+            "rows": rows}
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small models, fewer steps")
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=2, help="PyTorch CPU threads")
+    parser.add_argument("--json", type=Path)
+    arguments = parser.parse_args()
+    results = asyncio.run(main(arguments))
+    if arguments.json:
+        arguments.json.write_text(json.dumps(results, indent=2, default=str))
