@@ -10,28 +10,51 @@ from .gpu import GPUArray, Program
 SHADER = "losses.wgsl"
 
 
+FUSED_LIMIT = 1 << 16  # outputs per batch up to which one workgroup also writes the gradient
+
+
 class Loss:
-    """Base class: ``entry`` names the pair ``{entry}_value`` / ``{entry}_gradient``."""
+    """Base class: ``entry`` names the loss's element function in losses.wgsl.
+
+    ``mean_over_outputs``: the loss is a mean over the batch and the outputs (else a sum over
+    the outputs, mean over the batch, as categorical cross-entropy)."""
 
     entry = ""
     aliases: tuple[str, ...] = ()
+    mean_over_outputs = True
+
+    def _params(self, predictions: GPUArray, slot: int, accuracy: int) -> dict:
+        rows, width = predictions.shape
+        return {"count": rows * width, "batch": rows, "width": width, "slot": slot,
+                "accuracy": accuracy,
+                "loss_scale": 1.0 / width if self.mean_over_outputs else 1.0,
+                "gradient_scale": 1.0 / (rows * width if self.mean_over_outputs else rows)}
 
     def record_statistics(self, program: Program, predictions: GPUArray, targets: GPUArray,
                           statistics: GPUArray, slot: int = 0, accuracy: int = 0) -> None:
         """Record statistics[slot:slot + 3] += (L · rows, correct rows, Σ per-row MAE) for this
         batch, with one single-workgroup dispatch (accuracy: 0 none, 1 binary, 2 categorical)."""
-        program.dispatch(SHADER, f"{self.entry}_value", groups=1,
-                         params=_sizes(predictions, slot, accuracy), predictions=predictions,
-                         targets=targets, statistics=statistics)
+        program.dispatch(SHADER, "statistics_only", groups=1, template={"loss": self.entry},
+                         params=self._params(predictions, slot, accuracy),
+                         predictions=predictions, targets=targets, statistics=statistics)
 
-    def record_gradient(self, program: Program, predictions: GPUArray, targets: GPUArray,
-                        grad_predictions: GPUArray, through_softmax: bool = False) -> None:
-        """Record dL/dŷ; with ``through_softmax`` (SoftMax + CategoricalCrossEntropy only) the
-        gradient into the SoftMax's inputs instead: (ŷ - y) / batch."""
+    def record_training(self, program: Program, predictions: GPUArray, targets: GPUArray,
+                        statistics: GPUArray, grad_predictions: GPUArray, accuracy: int = 0,
+                        through_softmax: bool = False) -> None:
+        """Record the batch's statistics (slot 0) and dL/dŷ: one dispatch while one workgroup
+        can write the whole gradient, else two. ``through_softmax`` (SoftMax + categorical
+        cross-entropy only) gives the gradient into the SoftMax's inputs: (ŷ - y) / batch."""
         entry = "softmax_crossentropy" if through_softmax else self.entry
-        program.dispatch(SHADER, f"{entry}_gradient", threads=predictions.size,
-                         params=_sizes(predictions), predictions=predictions, targets=targets,
-                         grad_predictions=grad_predictions)
+        params = self._params(predictions, 0, accuracy)
+        bound = {"predictions": predictions, "targets": targets}
+        if predictions.size <= FUSED_LIMIT:
+            program.dispatch(SHADER, "statistics_and_gradient", groups=1,
+                             template={"loss": entry}, params=params, statistics=statistics,
+                             grad_predictions=grad_predictions, **bound)
+            return
+        self.record_statistics(program, predictions, targets, statistics, 0, accuracy)
+        program.dispatch(SHADER, "gradient", threads=predictions.size, template={"loss": entry},
+                         params=params, grad_predictions=grad_predictions, **bound)
 
     def get_config(self) -> dict:
         return {}
@@ -40,19 +63,12 @@ class Loss:
         return f"{type(self).__name__}()"
 
 
-def _sizes(predictions: GPUArray, slot: int = 0, accuracy: int = 0) -> dict[str, int]:
-    rows, width = predictions.shape
-    return {"count": rows * width, "batch": rows, "width": width, "slot": slot,
-            "accuracy": accuracy, "train_count": 0, "val_count": 0}
-
-
 def record_finish_epoch(program: Program, statistics: GPUArray, epoch_result: GPUArray,
                         train_count: int, val_count: int) -> None:
     """Record epoch_result = statistics / samples (train 0..3, validation 4..7); zero the sums."""
-    program.dispatch(SHADER, "finish_epoch", groups=1, statistics=statistics,
+    program.dispatch("metrics.wgsl", "finish_epoch", groups=1, statistics=statistics,
                      epoch_result=epoch_result,
-                     params={"count": 0, "batch": 0, "width": 0, "slot": 0, "accuracy": 0,
-                             "train_count": train_count, "val_count": val_count})
+                     params={"train_count": train_count, "val_count": val_count})
 
 
 class MeanSquared(Loss):
@@ -84,6 +100,7 @@ class CategoricalCrossEntropy(Loss):
 
     entry = "categorical_crossentropy"
     aliases = ("cce",)
+    mean_over_outputs = False
 
 
 LOSSES = (MeanSquared, MeanAbsolute, BinaryCrossEntropy, CategoricalCrossEntropy)

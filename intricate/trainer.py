@@ -117,10 +117,10 @@ class Programs:
                              indices=indices, source_x=data.x, source_y=data.y, batch_x=inputs,
                              batch_y=targets)
         predictions = self.forward(program)
-        loss.record_statistics(program, predictions, targets, model.statistics, 0, accuracy)
         fused = isinstance(model.layers[-1], SoftMax) and isinstance(loss, CategoricalCrossEntropy)
         grad = program.array(model, "grad_predictions", predictions.shape)
-        loss.record_gradient(program, predictions, targets, grad, through_softmax=fused)
+        loss.record_training(program, predictions, targets, model.statistics, grad, accuracy,
+                             through_softmax=fused)
         backward = model.layers[:-1] if fused else model.layers
         for index in reversed(range(len(backward))):
             needed = any(layer.parameter_shapes() for layer in backward[:index])

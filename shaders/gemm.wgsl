@@ -2,7 +2,7 @@
 // forms it needs (x·W forward, dY·Wᵀ input gradient, xᵀ·dY weight gradient): strides express the
 // transposes, so no transposed copy is ever made.
 //
-// Bindings (group 0), by variable name ({{ dtype }} must be f32: the accumulators are f32):
+// Bindings (group 0), by variable name (f32 only: the accumulators are f32):
 //   0 a       read        f32  a(m, i) = a[m * a_row_stride + i * a_col_stride], [M, K]
 //   1 b       read        f32  b(i, n) = b[i * b_row_stride + n * b_col_stride], [K, N]
 //   2 bias    read        f32  [N]      only when the epilogue adds a bias
@@ -27,10 +27,10 @@ struct Params {
     b_col_stride: u32,
 }
 
-@group(0) @binding(0) var<storage, read> a: array<{{ dtype }}>;
-@group(0) @binding(1) var<storage, read> b: array<{{ dtype }}>;
-@group(0) @binding(2) var<storage, read> bias: array<{{ dtype }}>;
-@group(0) @binding(3) var<storage, read_write> c: array<{{ dtype }}>;
+@group(0) @binding(0) var<storage, read> a: array<f32>;
+@group(0) @binding(1) var<storage, read> b: array<f32>;
+@group(0) @binding(2) var<storage, read> bias: array<f32>;
+@group(0) @binding(3) var<storage, read_write> c: array<f32>;
 @group(0) @binding(4) var<uniform> params: Params;
 
 const BM: u32 = {{ bm }}u;

@@ -50,11 +50,12 @@ def _source(name: str) -> str:
 def render(name: str, values: dict[str, object]) -> str:
     """The source of shader ``name`` with every ``{{ key }}`` replaced by ``values[key]``.
 
-    Raises ShaderError when the file uses a key that is not given, or a given key is unused.
+    Raises ShaderError when the file uses a key that is not given, or a given key is unused
+    (except ``dtype``, which every dispatch passes and f32-only files don't use).
     """
     source = _source(name)
     used = set(_PLACEHOLDER.findall(source))
-    missing, unused = used - values.keys(), values.keys() - used
+    missing, unused = used - values.keys(), values.keys() - used - {"dtype"}
     if missing or unused:
         raise ShaderError(f"{name}: placeholders missing values {sorted(missing)}, "
                           f"values given for no placeholder {sorted(unused)}")
@@ -88,9 +89,9 @@ def _used_names(source: str, entry: str) -> set[str]:
         if function in seen:
             continue
         seen.add(function)
-        words = set(re.findall(r"\b\w+\b", bodies[function]))
-        names |= words
-        todo.extend(words & bodies.keys())
+        names |= set(re.findall(r"\b\w+\b", bodies[function]))
+        calls = set(re.findall(r"\b(\w+)\s*\(", bodies[function]))  # not same-named locals
+        todo.extend(calls & bodies.keys())
     return names
 
 
