@@ -154,6 +154,18 @@ async def main(args) -> dict:
             print(f"{m:>6} {n:>6} {k:>6} {form:>12} {show(row['ours_gflops'])} "
                   f"{show(row['ours_wall_gflops'])} {show(row['numpy_gflops'])} "
                   f"{show(row['torch_gflops'])} {show(ratio, 2)}", flush=True)
+    if args.sweep:
+        print(f"config sweep, forward {args.sweep}³:")
+        limit = device.limits["max-compute-workgroup-storage-size"]
+        for config in gemm.CONFIGS:
+            if config.workgroup_bytes > limit:
+                continue
+            size = args.sweep
+            seconds, _ = await device.run(time_ours, device, size, size, size, "forward", 5,
+                                          args.samples, config)
+            rows.append({"m": size, "n": size, "k": size, "form": "forward",
+                         "config": str(config), "ours_gflops": 2.0 * size**3 / seconds / 1e9})
+            print(f"  {config}: {rows[-1]['ours_gflops']:.0f} GF/s", flush=True)
     return {"date": time.strftime("%Y-%m-%d"), "adapter": device.adapter_info,
             "card": card_name(), "versions": {"intricate": intricate.__version__,
                                               "wgpu": wgpu.__version__, "numpy": np.__version__,
@@ -167,6 +179,7 @@ if __name__ == "__main__":
     parser.add_argument("--samples", type=int, default=20)
     parser.add_argument("--all-forms", action="store_true", help="all three forms for squares")
     parser.add_argument("--no-training-shapes", action="store_true")
+    parser.add_argument("--sweep", type=int, default=0, help="time every tile config at N³")
     parser.add_argument("--json", type=Path)
     arguments = parser.parse_args()
     results = asyncio.run(main(arguments))

@@ -24,6 +24,15 @@ ACTIVATIONS = {
 }
 
 
+# d(activation)/dx from the activation's output o, for the backward epilogue.
+DERIVATIVES = {
+    None: "return 1.0;",
+    "relu": "return select(0.0, 1.0, o > 0.0);",
+    "tanh": "return 1.0 - o * o;",
+    "sigmoid": "return o * (1.0 - o);",
+}
+
+
 @dataclass(frozen=True)
 class GemmConfig:
     """A block tile of BM × BN outputs per workgroup of side × side invocations, K consumed BK at
@@ -98,7 +107,8 @@ def _loads(operand: str, tile: str, width: int, bk: int, contiguous_k: bool,
 
 
 def template(config: GemmConfig, a_k_contiguous: bool, b_n_contiguous: bool,
-             bias: bool, activation: str | None) -> dict[str, str]:
+             bias: bool, activation: str | None, derivative: str | None = None,
+             column_sums: bool = False) -> dict[str, str]:
     """The placeholder values of gemm.wgsl: unrolled accumulators, loads, FMAs and stores."""
     bm, bn, bk, side = config.bm, config.bn, config.bk, config.side
     threads, spacing = side * side, 4 * side  # 4 × 4 groups lie 4·side apart
@@ -118,6 +128,8 @@ def template(config: GemmConfig, a_k_contiguous: bool, b_n_contiguous: bool,
                      for g in range(cols // 4)]
         products += [f"{pad}acc_{r}_{g} += a{i}_{r // 4}[{r % 4}] * b{i}_{g};"
                      for r in range(rows) for g in range(cols // 4)]
+        if column_sums:
+            products += [f"{pad}column_sum_{g} += b{i}_{g};" for g in range(cols // 4)]
     stores = []
     for r in range(rows):
         for g in range(cols // 4):
@@ -125,8 +137,25 @@ def template(config: GemmConfig, a_k_contiguous: bool, b_n_contiguous: bool,
             for lane in range(4):
                 stores.append(f"    store({row}, col0 + {spacing * g + lane}u + tx * 4u, "
                               f"acc_{r}_{g}[{lane}]);")
+    sums_stores = []
+    if column_sums:  # the first row of workgroups writes; the others summed the same slabs
+        sums_stores.append("    if (row0 == 0u && ty == 0u) {")
+        for g in range(cols // 4):
+            for lane in range(4):
+                column = f"col0 + {spacing * g + lane}u + tx * 4u"
+                sums_stores.append(f"        if ({column} < params.n) {{ grad_bias[{column}] = "
+                                   f"column_sum_{g}[{lane}]; }}")
+        sums_stores.append("    }")
+    if derivative is not None:
+        epilogue = "value * derivative(activation_outputs[row * params.n + col])"
+    else:
+        epilogue = "activate(value + bias[col])" if bias else "activate(value)"
     return {
         "bm": bm, "bn": bn, "bk": bk, "side": side,
+        "declare_column_sums": "\n".join(f"    var column_sum_{g} = vec4<f32>(0.0);"
+                                         for g in range(cols // 4)) if column_sums else "",
+        "store_column_sums": "\n".join(sums_stores),
+        "derivative": DERIVATIVES[derivative],
         "declare_accumulators": accumulators,
         "load_coordinates": "\n".join(coordinates),
         "load_inside": "\n".join(_loads("a", "a_tile", bm, bk, a_k_contiguous, True, threads) +
@@ -136,28 +165,40 @@ def template(config: GemmConfig, a_k_contiguous: bool, b_n_contiguous: bool,
         "inner_product": "\n".join(products),
         "stores": "\n".join(stores),
         "activation": ACTIVATIONS[activation],
-        "epilogue": "activate(value + bias[col])" if bias else "activate(value)",
+        "epilogue": epilogue,
     }
 
 
 def record_gemm(program: Program, a: GPUArray, b: GPUArray, c: GPUArray, m: int, n: int, k: int,
                 a_strides: tuple[int, int], b_strides: tuple[int, int],
                 bias: GPUArray | None = None, activation: str | None = None,
-                config: GemmConfig | None = None) -> None:
-    """Record c[m, n] = activation(a · b (+ bias)) with strided a and b (see module docstring).
+                derivative: tuple[str, GPUArray] | None = None,
+                grad_bias: GPUArray | None = None, config: GemmConfig | None = None) -> None:
+    """Record c[m, n] = epilogue(a · b) with strided a and b (see module docstring).
 
+    Epilogues: ``activation(a·b + bias)`` (forward); ``a·b * f'(o)`` with
+    ``derivative=(activation name, o)``, the activation's backward fused into the dX that feeds
+    it. ``grad_bias`` also writes the column sums of b (the bias gradient beside dW = xᵀ·dY).
     ``config`` forces a tile configuration; by default ``choose`` picks one.
     """
     if activation not in ACTIVATIONS:
         raise ValueError(f"activation: expected one of {sorted(map(str, ACTIVATIONS))}, "
                          f"received {activation!r}")
+    if derivative is not None and derivative[0] not in DERIVATIVES:
+        raise ValueError(f"derivative: expected one of {sorted(map(str, DERIVATIVES))}, "
+                         f"received {derivative[0]!r}")
     limit = program.device.limits["max-compute-workgroup-storage-size"]
     config = config or choose(m, n, limit)
     values = template(config, a_k_contiguous=a_strides[1] == 1,
                       b_n_contiguous=b_strides[1] == 1, bias=bias is not None,
-                      activation=activation)
+                      activation=activation, derivative=derivative and derivative[0],
+                      column_sums=grad_bias is not None)
     row_groups = fold_grid(math.ceil(m / config.bm))
     extra = {"bias": bias} if bias is not None else {}
+    if derivative is not None:
+        extra["activation_outputs"] = derivative[1]
+    if grad_bias is not None:
+        extra["grad_bias"] = grad_bias
     program.dispatch(
         "gemm.wgsl", "gemm", groups=(math.ceil(n / config.bn), row_groups[0], row_groups[1]),
         template=values, a=a, b=b, c=c, **extra,

@@ -122,11 +122,17 @@ class Programs:
         loss.record_training(program, predictions, targets, model.statistics, grad, accuracy,
                              through_softmax=fused)
         backward = model.layers[:-1] if fused else model.layers
-        for index in reversed(range(len(backward))):
-            needed = any(layer.parameter_shapes() for layer in backward[:index])
-            grad = backward[index].back_propagate(program, grad, need_grad_inputs=needed)
-            if grad is None:
-                break
+        index = len(backward) - 1
+        while index >= 0 and grad is not None:
+            layer, below = backward[index], backward[index - 1] if index else None
+            needed = any(lower.parameter_shapes() for lower in backward[:index])
+            if isinstance(layer, Dense) and needed and Dense.fuses(below):
+                # The Dense's dX GEMM applies the activation's derivative: one dispatch for both.
+                grad = layer.back_propagate(program, grad, activation=below)
+                index -= 2
+            else:
+                grad = layer.back_propagate(program, grad, need_grad_inputs=needed)
+                index -= 1
         optimizer.record_update(program, model.parameters, model.gradients)
         return program
 

@@ -5,9 +5,14 @@
 // Bindings (group 0), by variable name (f32 only: the accumulators are f32):
 //   0 a       read        f32  a(m, i) = a[m * a_row_stride + i * a_col_stride], [M, K]
 //   1 b       read        f32  b(i, n) = b[i * b_row_stride + n * b_col_stride], [K, N]
-//   2 bias    read        f32  [N]      only when the epilogue adds a bias
-//   3 c       read_write  f32  [M, N]   row-major
-//   4 params  uniform     Params
+//   2 bias                read        f32  [N]     only when the epilogue adds a bias
+//   3 activation_outputs  read        f32  [M, N]  only when the epilogue multiplies by an
+//                                                  activation's derivative (dX of the layer
+//                                                  above it: the activation's backward, fused)
+//   4 c                   read_write  f32  [M, N]  row-major
+//   5 grad_bias           read_write  f32  [N]     only with column sums: Σ_i b(i, n), the bias
+//                                                  gradient beside dW = xᵀ·dY (b = dY)
+//   6 params              uniform     Params
 // Params: m, n, k and the four strides above.
 // Workgroup S × S invocations (S = {{ side }}); each owns a TM × TN block of c laid out as
 // (TM / 4) × (TN / 4) groups of 4 × 4 spaced 4·S apart, so its workgroup-memory reads are whole
@@ -30,8 +35,10 @@ struct Params {
 @group(0) @binding(0) var<storage, read> a: array<f32>;
 @group(0) @binding(1) var<storage, read> b: array<f32>;
 @group(0) @binding(2) var<storage, read> bias: array<f32>;
-@group(0) @binding(3) var<storage, read_write> c: array<f32>;
-@group(0) @binding(4) var<uniform> params: Params;
+@group(0) @binding(3) var<storage, read> activation_outputs: array<f32>;
+@group(0) @binding(4) var<storage, read_write> c: array<f32>;
+@group(0) @binding(5) var<storage, read_write> grad_bias: array<f32>;
+@group(0) @binding(6) var<uniform> params: Params;
 
 const BM: u32 = {{ bm }}u;
 const BN: u32 = {{ bn }}u;
@@ -59,6 +66,11 @@ fn activate(x: f32) -> f32 {
     {{ activation }}
 }
 
+// The derivative of an activation from its output o (the backward epilogue's factor).
+fn derivative(o: f32) -> f32 {
+    {{ derivative }}
+}
+
 fn store(row: u32, col: u32, value: f32) {
     if (row < params.m && col < params.n) {
         c[row * params.n + col] = {{ epilogue }};
@@ -73,6 +85,7 @@ fn gemm(@builtin(workgroup_id) group: vec3<u32>, @builtin(num_workgroups) groups
     let row0 = (group.y + group.z * groups.y) * BM;
     let col0 = group.x * BN;
 {{ declare_accumulators }}
+{{ declare_column_sums }}
 {{ load_coordinates }}
     let inside = row0 + BM <= params.m && col0 + BN <= params.n;
     for (var start = 0u; start < params.k; start += BK) {
@@ -88,4 +101,5 @@ fn gemm(@builtin(workgroup_id) group: vec3<u32>, @builtin(num_workgroups) groups
         workgroupBarrier();
     }
 {{ stores }}
+{{ store_column_sums }}
 }

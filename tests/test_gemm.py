@@ -34,23 +34,31 @@ def strided(values: np.ndarray, strides: tuple[int, int], rows: int, cols: int) 
     return flat
 
 
-async def run_gemm(device, rng, m, n, k, layout, config=None, bias=False, activation=None):
+async def run_gemm(device, rng, m, n, k, layout, config=None, bias=False, activation=None,
+                   derivative=None, column_sums=False):
+    """Our GEMM and the float64 a @ b; also the bias, the activation outputs o given to a
+    ``derivative`` epilogue, and the column sums of b when asked for."""
     a_strides, b_strides = (f(m, n, k) for f in LAYOUTS[layout])
     a = rng.uniform(-1, 1, (m, k)).astype(np.float32)
     b = rng.uniform(-1, 1, (k, n)).astype(np.float32)
     arrays = {"a": strided(a, a_strides, m, k), "b": strided(b, b_strides, k, n),
-              "bias": rng.uniform(-1, 1, n).astype(np.float32)}
+              "bias": rng.uniform(-1, 1, n).astype(np.float32),
+              "outputs": rng.uniform(-1, 1, (m, n)).astype(np.float32)}
 
     def record(program, uploaded):
         c = gpu.empty(program.device, (m, n))
+        sums = gpu.empty(program.device, (n,))
         record_gemm(program, uploaded["a"], uploaded["b"], c, m, n, k, a_strides, b_strides,
                     bias=uploaded["bias"] if bias else None, activation=activation,
-                    config=config)
-        return [c]
+                    derivative=derivative and (derivative, uploaded["outputs"]),
+                    grad_bias=sums if column_sums else None, config=config)
+        return [c, sums]
 
-    (got,) = await run_programs(device, record, arrays, m)
+    got, sums = await run_programs(device, record, arrays, m)
     want = a.astype(np.float64) @ b.astype(np.float64)
-    return got, want, arrays["bias"].astype(np.float64)
+    if column_sums:
+        assert_close(sums, b.astype(np.float64).sum(axis=0))
+    return got, want, arrays["bias"].astype(np.float64), arrays["outputs"].astype(np.float64)
 
 
 @pytest.mark.parametrize("config", CONFIGS, ids=lambda c: f"{c.bm}x{c.bn}x{c.bk}s{c.side}")
@@ -59,17 +67,29 @@ async def run_gemm(device, rng, m, n, k, layout, config=None, bias=False, activa
 async def test_every_config_and_layout_matches_reference(device, rng, config, layout, m, n, k):
     if config.workgroup_bytes > device.limits["max-compute-workgroup-storage-size"]:
         pytest.skip(f"{config} needs more workgroup storage than this adapter has")
-    got, want, _ = await run_gemm(device, rng, m, n, k, layout, config)
+    got, want, _, _ = await run_gemm(device, rng, m, n, k, layout, config,
+                                     column_sums=layout == "weight gradient xᵀ·dY")
     assert_close(got, want)
 
 
 @pytest.mark.parametrize("activation", [None, "relu", "tanh", "sigmoid"])
 async def test_fused_bias_and_activation_equal_the_unfused_path(device, rng, activation):
-    got, want, bias = await run_gemm(device, rng, 70, 33, 20, "forward x·W", bias=True,
-                                     activation=activation)
+    got, want, bias, _ = await run_gemm(device, rng, 70, 33, 20, "forward x·W", bias=True,
+                                        activation=activation)
     forward = {None: lambda v: v, "relu": reference.relu_forward,
                "tanh": reference.tanh_forward, "sigmoid": reference.sigmoid_forward}[activation]
     assert_close(got, forward(want + bias))
+
+
+@pytest.mark.parametrize("activation", ["relu", "tanh", "sigmoid"])
+async def test_fused_activation_derivative_equals_the_activation_backward(device, rng, activation):
+    got, want, _, outputs = await run_gemm(device, rng, 70, 33, 20, "input gradient dY·Wᵀ",
+                                           derivative=activation)
+    if activation == "relu":
+        outputs = np.maximum(outputs, 0)  # ReLU outputs are never negative
+    backward = {"relu": reference.relu_backward, "tanh": reference.tanh_backward,
+                "sigmoid": reference.sigmoid_backward}[activation]
+    assert_close(got, backward(outputs, want))
 
 
 def test_config_choice_fits_the_device_and_the_shape():

@@ -44,7 +44,7 @@ def test_templating_is_strict():
     with pytest.raises(intricate.ShaderError, match=r"missing values \['activation', 'bk', 'bm'"):
         shaders.render("gemm.wgsl", {"dtype": "f32"})
     with pytest.raises(intricate.ShaderError, match=r"values given for no placeholder \['tile'\]"):
-        shaders.render("dense.wgsl", {"dtype": "f32", "tile": 16})
+        shaders.render("activations.wgsl", {"dtype": "f32", "tile": 16})
     text = shaders.render("activations.wgsl", {"dtype": "f16"})
     assert text.startswith("enable f16; //") and "{{" not in text
     assert "enable f16" not in shaders.render("activations.wgsl", {"dtype": "f32"})

@@ -66,26 +66,32 @@ class Dense(Layer):
 
     @staticmethod
     def fuses(layer: Layer | None) -> bool:
-        """Whether ``propagate`` can apply ``layer`` (the next one) in its epilogue."""
+        """Whether ``propagate`` can apply ``layer`` (the next one) in its epilogue, and
+        ``back_propagate`` its derivative (when it is the layer below)."""
         return isinstance(layer, Activation) and layer.entry in FUSABLE
 
     def back_propagate(self, program: Program, grad_outputs: GPUArray,
-                       need_grad_inputs: bool = True) -> GPUArray | None:
+                       need_grad_inputs: bool = True,
+                       activation: Activation | None = None) -> GPUArray | None:
+        """dW = xᵀ·dY with db = Σ dY in the same GEMM, then dX = dY·Wᵀ.
+
+        With ``activation`` (the layer below, ReLU, TanH or Sigmoid: see ``fuses``) the dX GEMM
+        multiplies by its derivative as it stores and returns the activation's dE/dI: that
+        layer's backward is done too."""
         kernel, _ = self.parameters
         grad_kernel, grad_bias = self.gradients
         rows, ins, outs = grad_outputs.shape[0], self.input_size, self.output_size
-        # dW = xᵀ · dY: a = x read transposed, b = dY.
+        # a = x read transposed, b = dY; the column sums of dY are the bias gradient.
         record_gemm(program, self.last_inputs, grad_outputs, grad_kernel, ins, outs, rows,
-                    (1, ins), (outs, 1))
-        program.dispatch("dense.wgsl", "sum_rows", groups=outs,
-                         params={"rows": rows, "columns": outs},
-                         grad_outputs=grad_outputs, grad_bias=grad_bias)
+                    (1, ins), (outs, 1), grad_bias=grad_bias)
         if not need_grad_inputs:
             return None
-        # dX = dY · Wᵀ: b = W read transposed.
-        grad_inputs = program.array(self, "grad_inputs", (rows, ins))
+        owner = self if activation is None else activation
+        grad_inputs = program.array(owner, "grad_inputs", (rows, ins))
+        derivative = None if activation is None else (activation.entry, activation.last_outputs)
+        # b = W read transposed.
         record_gemm(program, grad_outputs, kernel, grad_inputs, rows, ins, outs,
-                    (outs, 1), (1, outs))
+                    (outs, 1), (1, outs), derivative=derivative)
         return grad_inputs
 
     def get_config(self) -> dict[str, Any]:
