@@ -106,9 +106,44 @@ def _loads(operand: str, tile: str, width: int, bk: int, contiguous_k: bool,
     return lines
 
 
+def _vector_loads(operand: str, tile: str, width: int, bk: int, contiguous_k: bool,
+                  threads: int) -> list[str]:
+    """Whole-tile staging with 16-byte loads: four consecutive elements along the operand's
+    contiguous dimension per load (the caller checked alignment)."""
+    pad, lines = " " * 12, []
+    along = bk if contiguous_k else width  # elements of one slab row in the fast dimension
+    lanes_per_row = along // 4
+    for j in range(width * bk // 4 // threads):
+        slow = f"lane / {lanes_per_row}u + {j * threads // lanes_per_row}u"
+        fast = f"(lane % {lanes_per_row}u) * 4u"
+        if operand == "a":
+            if contiguous_k:  # slow = m, fast = i
+                address = f"((row0 + {slow}) * params.a_row_stride + start + {fast}) / 4u"
+            else:  # slow = i, fast = m
+                address = f"((start + {slow}) * params.a_col_stride + row0 + {fast}) / 4u"
+        elif contiguous_k:  # b: slow = n, fast = i
+            address = f"((col0 + {slow}) * params.b_col_stride + start + {fast}) / 4u"
+        else:  # b: slow = i, fast = n
+            address = f"((start + {slow}) * params.b_row_stride + col0 + {fast}) / 4u"
+        lines.append(f"{pad}let {operand}_quad{j} = {operand}4[{address}];")
+        if contiguous_k:  # four k's of one row/column: four scalar slots
+            for c in range(4):
+                lines.append(f"{pad}{tile}[(({fast} + {c}u) * {width}u + {slow}) / 4u]"
+                             f"[({slow}) % 4u] = {operand}_quad{j}[{c}];")
+        else:  # four rows/columns of one k: one whole vec4 slot
+            lines.append(f"{pad}{tile}[(({slow}) * {width}u + {fast}) / 4u] = {operand}_quad{j};")
+    return lines
+
+
+def vector_loads_fit(config: GemmConfig, width: int) -> bool:
+    """Whether a slab of ``width`` rows/columns splits evenly into 16-byte loads per invocation."""
+    return (width * config.bk // 4) % (config.side * config.side) == 0
+
+
 def template(config: GemmConfig, a_k_contiguous: bool, b_n_contiguous: bool,
              bias: bool, activation: str | None, derivative: str | None = None,
-             column_sums: bool = False) -> dict[str, str]:
+             column_sums: bool = False, a_vec4: bool = False,
+             b_vec4: bool = False) -> dict[str, str]:
     """The placeholder values of gemm.wgsl: unrolled accumulators, loads, FMAs and stores."""
     bm, bn, bk, side = config.bm, config.bn, config.bk, config.side
     threads, spacing = side * side, 4 * side  # 4 × 4 groups lie 4·side apart
@@ -158,8 +193,11 @@ def template(config: GemmConfig, a_k_contiguous: bool, b_n_contiguous: bool,
         "derivative": DERIVATIVES[derivative],
         "declare_accumulators": accumulators,
         "load_coordinates": "\n".join(coordinates),
-        "load_inside": "\n".join(_loads("a", "a_tile", bm, bk, a_k_contiguous, True, threads) +
-                                 _loads("b", "b_tile", bn, bk, b_k_contiguous, True, threads)),
+        "load_inside": "\n".join(
+            (_vector_loads("a", "a_tile", bm, bk, a_k_contiguous, threads) if a_vec4 else
+             _loads("a", "a_tile", bm, bk, a_k_contiguous, True, threads)) +
+            (_vector_loads("b", "b_tile", bn, bk, b_k_contiguous, threads) if b_vec4 else
+             _loads("b", "b_tile", bn, bk, b_k_contiguous, True, threads))),
         "load_edge": "\n".join(_loads("a", "a_tile", bm, bk, a_k_contiguous, False, threads) +
                                _loads("b", "b_tile", bn, bk, b_k_contiguous, False, threads)),
         "inner_product": "\n".join(products),
@@ -189,12 +227,22 @@ def record_gemm(program: Program, a: GPUArray, b: GPUArray, c: GPUArray, m: int,
                          f"received {derivative[0]!r}")
     limit = program.device.limits["max-compute-workgroup-storage-size"]
     config = config or choose(m, n, limit)
+    # 16-byte loads need every tile row to start on a 16-byte boundary: the operand's other
+    # stride a multiple of 4 elements, and the binding offset aligned.
+    a_vec4 = (max(a_strides) % 4 == 0 and min(a_strides) == 1 and a.offset % 16 == 0
+              and vector_loads_fit(config, config.bm))
+    b_vec4 = (max(b_strides) % 4 == 0 and min(b_strides) == 1 and b.offset % 16 == 0
+              and vector_loads_fit(config, config.bn))
     values = template(config, a_k_contiguous=a_strides[1] == 1,
                       b_n_contiguous=b_strides[1] == 1, bias=bias is not None,
                       activation=activation, derivative=derivative and derivative[0],
-                      column_sums=grad_bias is not None)
+                      column_sums=grad_bias is not None, a_vec4=a_vec4, b_vec4=b_vec4)
     row_groups = fold_grid(math.ceil(m / config.bm))
     extra = {"bias": bias} if bias is not None else {}
+    if a_vec4:
+        extra["a4"] = a
+    if b_vec4:
+        extra["b4"] = b
     if derivative is not None:
         extra["activation_outputs"] = derivative[1]
     if grad_bias is not None:

@@ -5,6 +5,8 @@
 // Bindings (group 0), by variable name (f32 only: the accumulators are f32):
 //   0 a       read        f32  a(m, i) = a[m * a_row_stride + i * a_col_stride], [M, K]
 //   1 b       read        f32  b(i, n) = b[i * b_row_stride + n * b_col_stride], [K, N]
+//   7 a4, 8 b4            read        vec4<f32>    a and b again, for 16-byte loads of whole
+//                                                  tiles when the layout allows (see gemm.py)
 //   2 bias                read        f32  [N]     only when the epilogue adds a bias
 //   3 activation_outputs  read        f32  [M, N]  only when the epilogue multiplies by an
 //                                                  activation's derivative (dX of the layer
@@ -39,6 +41,8 @@ struct Params {
 @group(0) @binding(4) var<storage, read_write> c: array<f32>;
 @group(0) @binding(5) var<storage, read_write> grad_bias: array<f32>;
 @group(0) @binding(6) var<uniform> params: Params;
+@group(0) @binding(7) var<storage, read> a4: array<vec4<f32>>;
+@group(0) @binding(8) var<storage, read> b4: array<vec4<f32>>;
 
 const BM: u32 = {{ bm }}u;
 const BN: u32 = {{ bn }}u;

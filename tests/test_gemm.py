@@ -8,6 +8,7 @@ import pytest
 
 from intricate import gemm, gpu
 from intricate.gemm import CONFIGS, GemmConfig, record_gemm
+from intricate.gpu import shaders
 
 import reference
 from harness import assert_close, run_programs
@@ -18,6 +19,8 @@ SHAPES = [  # (m, n, k) named after the edge they probe
     pytest.param(2, 3, 1000, id="k_much_larger_than_m_times_n"),
     pytest.param(300, 1, 5, id="tall_and_skinny"),
     pytest.param(129, 130, 33, id="one_past_a_big_tile"),
+    pytest.param(256, 256, 64, id="whole_tiles_with_16_byte_loads"),
+    pytest.param(192, 96, 40, id="aligned_with_partial_tiles"),
 ]
 LAYOUTS = {  # a(m, i), b(i, n) strides for the Dense layer's three GEMM forms
     "forward x·W": (lambda m, n, k: (k, 1), lambda m, n, k: (n, 1)),
@@ -70,6 +73,21 @@ async def test_every_config_and_layout_matches_reference(device, rng, config, la
     got, want, _, _ = await run_gemm(device, rng, m, n, k, layout, config,
                                      column_sums=layout == "weight gradient xᵀ·dY")
     assert_close(got, want)
+
+
+@pytest.mark.parametrize("layout", sorted(LAYOUTS))
+async def test_aligned_operands_take_the_16_byte_loads(device, layout):
+    m = n = k = 256
+    a_strides, b_strides = (f(m, n, k) for f in LAYOUTS[layout])
+
+    config = GemmConfig(128, 128, 16)
+    values = gemm.template(config, a_strides[1] == 1, b_strides[1] == 1, False, None,
+                           a_vec4=True, b_vec4=True)
+    compiled = await device.run(shaders.kernel, device, "gemm.wgsl", "gemm", dtype="f32",
+                                **values)
+    assert {"a4", "b4"} <= compiled.bindings.keys()
+    assert "a4[" in values["load_inside"] and "b4[" in values["load_inside"]
+    assert "a4[" not in values["load_edge"]  # edge tiles keep their bounds-checked loads
 
 
 @pytest.mark.parametrize("activation", [None, "relu", "tanh", "sigmoid"])
