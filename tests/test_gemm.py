@@ -76,9 +76,23 @@ async def test_every_config_and_layout_matches_reference(device, rng, config, la
 
 
 @pytest.mark.parametrize("layout", sorted(LAYOUTS))
-async def test_aligned_operands_take_the_16_byte_loads(device, layout):
+async def test_aligned_operands_take_the_16_byte_loads(device, layout, monkeypatch):
     m = n = k = 256
     a_strides, b_strides = (f(m, n, k) for f in LAYOUTS[layout])
+    chosen, original = [], gemm.template
+    monkeypatch.setattr(gemm, "template", lambda *args, **kwargs: (
+        chosen.append((kwargs["a_vec4"], kwargs["b_vec4"])), original(*args, **kwargs))[1])
+
+    def record(aligned: int):
+        program = gpu.Program(gpu.Workspace(device, m))
+        a, b, c = (gpu.empty(device, (aligned, aligned)) for _ in range(3))
+        record_gemm(program, a, b, c, aligned, aligned, aligned,
+                    *(f(aligned, aligned, aligned) for f in LAYOUTS[layout]))
+
+    await device.run(record, 256)
+    await device.run(record, 255)  # rows that don't start on 16-byte boundaries
+    assert chosen == [(True, True), (False, False)]
+    monkeypatch.undo()
 
     config = GemmConfig(128, 128, 16)
     values = gemm.template(config, a_strides[1] == 1, b_strides[1] == 1, False, None,
