@@ -41,31 +41,11 @@ def time_ours(device, m, n, k, form, repeats, samples, config=None):
     c = gpu.empty(device, (m, n))
     program = gpu.Program(gpu.Workspace(device, m))
     gemm.record_gemm(program, a, b, c, m, n, k, a_strides, b_strides, config=config)
-    step = program.steps[0]
-    queries = device.handle.create_query_set(type=wgpu.QueryType.timestamp, count=2)
-    resolved = device.create_buffer(16, wgpu.BufferUsage.QUERY_RESOLVE | wgpu.BufferUsage.COPY_SRC)
-    stamps = gpu.GPUArray(device, resolved, (2,), np.dtype(np.uint64))
-    gpu_times, wall_times = [], []
-    for sample in range(samples + 2):  # two warm-up passes
-        encoder = device.handle.create_command_encoder()
-        compute = encoder.begin_compute_pass(timestamp_writes={
-            "query_set": queries, "beginning_of_pass_write_index": 0,
-            "end_of_pass_write_index": 1})
-        for _ in range(repeats):
-            compute.set_pipeline(step.pipeline)
-            compute.set_bind_group(0, step.bind_group)
-            compute.dispatch_workgroups(*step.grid)
-        compute.end()
-        encoder.resolve_query_set(queries, 0, 2, resolved, 0)
-        staged = gpu.StagedRead(device, encoder, [stamps])
-        start = time.perf_counter()
-        device.submit(encoder)
-        begin, end = staged.collect()[0]
-        wall = time.perf_counter() - start
-        if sample >= 2:
-            gpu_times.append((int(end) - int(begin)) * 1e-9 / repeats)
-            wall_times.append(wall / repeats)
-    return statistics.median(gpu_times), statistics.median(wall_times)
+    return gpu.time_dispatch(device, program.steps[0], repeats, samples)
+
+
+def scratch(device, m, n, k):
+    return gpu.empty(device, (m, k)), gpu.empty(device, (k, n)), gpu.empty(device, (m, n))
 
 
 def time_numpy(m, n, k, samples):
@@ -142,8 +122,9 @@ async def main(args) -> dict:
                    "ours_wall_gflops": flops / wall_s / 1e9,
                    "numpy_gflops": numpy_s and flops / numpy_s / 1e9,
                    "torch_gflops": torch_s and flops / torch_s / 1e9,
-                   "config": str(gemm.choose(m, n, device.limits[
-                       "max-compute-workgroup-storage-size"]))}
+                   "config": str(await device.run(
+                       gemm.select, device, *scratch(device, m, n, k), m, n, k,
+                       *(f(m, n, k) for f in FORMS[form])))}
             ratio = row["torch_gflops"] and row["ours_gflops"] / row["torch_gflops"]
             row["ours_over_torch"] = ratio
             rows.append(row)

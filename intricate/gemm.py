@@ -73,6 +73,19 @@ def choose(m: int, n: int, device_limit: int) -> GemmConfig:
     return next(c for c in fitting if (c.bm, c.bn) == (32, 32))
 
 
+def select(device, a: GPUArray, b: GPUArray, c: GPUArray, m: int, n: int, k: int,
+           a_strides: tuple[int, int], b_strides: tuple[int, int]) -> GemmConfig:
+    """The tile configuration for this GEMM: timed once per shape class and remembered (see
+    intricate.tuning), or ``choose``'s heuristic when tuning is off."""
+    from . import tuning
+
+    limit = device.limits["max-compute-workgroup-storage-size"]
+    if not tuning.enabled():
+        return choose(m, n, limit)
+    fitting = [config for config in CONFIGS if config.workgroup_bytes <= limit]
+    return tuning.Tuner.of(device).choose(a, b, c, m, n, k, a_strides, b_strides, fitting)
+
+
 def _loads(operand: str, tile: str, width: int, bk: int, contiguous_k: bool,
            inside: bool, threads: int) -> list[str]:
     """Unrolled staging of one slab of ``operand`` ("a": width = BM rows; "b": BN columns).
@@ -225,8 +238,7 @@ def record_gemm(program: Program, a: GPUArray, b: GPUArray, c: GPUArray, m: int,
     if derivative is not None and derivative[0] not in DERIVATIVES:
         raise ValueError(f"derivative: expected one of {sorted(map(str, DERIVATIVES))}, "
                          f"received {derivative[0]!r}")
-    limit = program.device.limits["max-compute-workgroup-storage-size"]
-    config = config or choose(m, n, limit)
+    config = config or select(program.device, a, b, c, m, n, k, a_strides, b_strides)
     # 16-byte loads need every tile row to start on a 16-byte boundary: the operand's other
     # stride a multiple of 4 elements, and the binding offset aligned.
     a_vec4 = (max(a_strides) % 4 == 0 and min(a_strides) == 1 and a.offset % 16 == 0

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 import pytest_asyncio
 
 import intricate
+
+# Tests never tune the GEMM (that times kernels and writes a cache file): the heuristic choice
+# is deterministic. Examples run by the tests inherit this.
+os.environ.setdefault("INTRICATE_GEMM_TUNING", "off")
 
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")

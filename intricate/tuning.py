@@ -1,0 +1,108 @@
+"""GEMM tile choice by timing at first use, remembered on disk per adapter.
+
+The first time a GEMM of a new shape class (operand layout, and m, n, k rounded up to powers of
+two) is recorded on a device, every tile configuration that fits the device is timed on the real
+operands (GPU timestamps where the adapter has them) and the fastest is kept. Choices are stored
+in ``<user cache dir>/intricate/gemm-tuning.json`` under a key naming the adapter, its driver
+and the library version, so a new driver or release tunes again.
+
+Set ``INTRICATE_GEMM_TUNING=off`` to skip timing and use ``gemm.choose``'s heuristic (the test
+suite does, so tests never tune); ``INTRICATE_CACHE_DIR`` moves the cache file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict
+from pathlib import Path
+
+import platformdirs
+
+from .gpu import Device, Program, Workspace, time_dispatch
+
+ENVIRONMENT = "INTRICATE_GEMM_TUNING"
+
+
+def enabled() -> bool:
+    return os.environ.get(ENVIRONMENT, "on").strip().lower() not in ("off", "0", "false", "no")
+
+
+def cache_path() -> Path:
+    folder = os.environ.get("INTRICATE_CACHE_DIR") or platformdirs.user_cache_dir("intricate")
+    return Path(folder) / "gemm-tuning.json"
+
+
+def shape_class(m: int, n: int, k: int, a_strides: tuple[int, int],
+                b_strides: tuple[int, int]) -> str:
+    """e.g. "kn:128x512x1024": a contiguous along k, b along n, sizes rounded up to powers of 2."""
+    def bucket(size: int) -> int:
+        return 1 << max(4, (size - 1).bit_length())
+
+    layout = ("k" if a_strides[1] == 1 else "m") + ("n" if b_strides[1] == 1 else "k")
+    return f"{layout}:{bucket(m)}x{bucket(n)}x{bucket(k)}"
+
+
+class Tuner:
+    """The remembered choices of one device (kept in ``device.cache``)."""
+
+    def __init__(self, device: Device) -> None:
+        from . import __version__
+
+        info = device.adapter_info
+        self.device = device
+        self.key = (f"{info.get('device')} | {info.get('description')} | "
+                    f"{info.get('backend_type')} | intricate {__version__}")
+        self.path = cache_path()
+        self.timed = 0  # shape classes this process has timed
+        try:
+            stored = json.loads(self.path.read_text())
+            self.table = dict(stored.get(self.key, {})) if isinstance(stored, dict) else {}
+        except (OSError, ValueError):
+            self.table = {}  # no cache yet, or a broken one: it will be rewritten
+
+    @classmethod
+    def of(cls, device: Device) -> Tuner:
+        if "gemm-tuner" not in device.cache:
+            device.cache["gemm-tuner"] = cls(device)
+        return device.cache["gemm-tuner"]
+
+    def choose(self, a, b, c, m, n, k, a_strides, b_strides, candidates):
+        """The fastest of ``candidates`` for this shape class: remembered, or timed now."""
+        from .gemm import GemmConfig, record_gemm
+
+        name = shape_class(m, n, k, a_strides, b_strides)
+        known = self.table.get(name)
+        if isinstance(known, dict):
+            try:
+                config = GemmConfig(**known)
+                if config in candidates:
+                    return config
+            except (TypeError, ValueError):
+                pass  # an entry from another version: time again
+        timings = []
+        for config in candidates:
+            scratch = Program(Workspace(self.device, m))
+            record_gemm(scratch, a, b, c, m, n, k, a_strides, b_strides, config=config)
+            seconds, _ = time_dispatch(self.device, scratch.steps[0], repeats=1, samples=3)
+            timings.append((seconds, candidates.index(config), config))
+        best = min(timings)[2]
+        self.table[name] = asdict(best)
+        self.timed += 1
+        self._save()
+        return best
+
+    def _save(self) -> None:
+        from .saving import write_atomically
+
+        try:
+            stored = json.loads(self.path.read_text())
+            stored = stored if isinstance(stored, dict) else {}
+        except (OSError, ValueError):
+            stored = {}
+        stored[self.key] = self.table
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            write_atomically(self.path, json.dumps(stored, indent=1).encode())
+        except (OSError, ValueError):
+            pass  # a read-only cache folder only costs tuning again next time

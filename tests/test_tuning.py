@@ -1,0 +1,68 @@
+"""GEMM tuning: timed once per shape class, remembered on disk per adapter, off in tests."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+from intricate import gemm, gpu, tuning
+from intricate.gemm import CONFIGS, GemmConfig
+
+from harness import assert_close, run_programs
+
+
+def test_the_test_suite_never_tunes():
+    assert not tuning.enabled()
+
+
+def test_shape_classes_round_up_to_powers_of_two():
+    assert tuning.shape_class(100, 512, 513, (513, 1), (512, 1)) == "kn:128x512x1024"
+    assert tuning.shape_class(1, 1, 1, (1, 100), (1, 5)) == "mk:16x16x16"
+
+
+async def test_first_use_times_candidates_then_remembers(device, tmp_path, monkeypatch, rng):
+    monkeypatch.setenv("INTRICATE_GEMM_TUNING", "on")
+    monkeypatch.setenv("INTRICATE_CACHE_DIR", str(tmp_path))
+    timed = []
+    real = tuning.time_dispatch
+
+    def counting(device, dispatch, repeats=1, samples=3):
+        timed.append(dispatch.label)
+        return real(device, dispatch, repeats, samples)
+
+    monkeypatch.setattr(tuning, "time_dispatch", counting)
+    m, n, k = 70, 40, 30
+    x = rng.uniform(-1, 1, (m, k)).astype(np.float32)
+    w = rng.uniform(-1, 1, (k, n)).astype(np.float32)
+
+    def record(program, a):
+        c = gpu.empty(program.device, (m, n))
+        gemm.record_gemm(program, a["x"], a["w"], c, m, n, k, (k, 1), (n, 1))
+        return [c]
+
+    tuner = tuning.Tuner(device)  # a fresh one, as in a new process
+    device.cache["gemm-tuner"] = tuner
+    try:
+        (got,) = await run_programs(device, record, {"x": x, "w": w}, m)
+        candidates = [c for c in CONFIGS
+                      if c.workgroup_bytes <= device.limits["max-compute-workgroup-storage-size"]]
+        assert len(timed) == len(candidates) and tuner.timed == 1
+        assert_close(got, x.astype(np.float64) @ w)
+        stored = json.loads((tmp_path / "gemm-tuning.json").read_text())
+        choice = stored[tuner.key]["kn:128x64x32"]
+        assert GemmConfig(**choice) in candidates
+        # Same shape class again, and a new process (a new Tuner reading the file): no timing.
+        await run_programs(device, record, {"x": x, "w": w}, m)
+        device.cache["gemm-tuner"] = tuning.Tuner(device)
+        await run_programs(device, record, {"x": x, "w": w}, m)
+        assert len(timed) == len(candidates)
+        assert device.cache["gemm-tuner"].table == tuner.table
+    finally:
+        del device.cache["gemm-tuner"]
+
+
+def test_a_broken_cache_file_is_ignored(device, tmp_path, monkeypatch):
+    monkeypatch.setenv("INTRICATE_CACHE_DIR", str(tmp_path))
+    (tmp_path / "gemm-tuning.json").write_text("{not json")
+    assert tuning.Tuner(device).table == {}
