@@ -120,10 +120,15 @@ def _loads(operand: str, tile: str, width: int, bk: int, contiguous_k: bool,
 
 
 def _vector_loads(operand: str, tile: str, width: int, bk: int, contiguous_k: bool,
-                  threads: int) -> list[str]:
+                  threads: int, start: str = "start", part: str = "both",
+                  pad: str = " " * 12) -> list[str]:
     """Whole-tile staging with 16-byte loads: four consecutive elements along the operand's
-    contiguous dimension per load (the caller checked alignment)."""
-    pad, lines = " " * 12, []
+    contiguous dimension per load (the caller checked alignment).
+
+    ``part``: "both" loads and stores to workgroup memory; "load" only assigns the registers
+    ``{operand}_quad{j}`` (declared by the caller) from the slab at ``start``; "store" only
+    writes those registers to workgroup memory (the double-buffered loop's two halves)."""
+    lines = []
     along = bk if contiguous_k else width  # elements of one slab row in the fast dimension
     lanes_per_row = along // 4
     for j in range(width * bk // 4 // threads):
@@ -131,21 +136,52 @@ def _vector_loads(operand: str, tile: str, width: int, bk: int, contiguous_k: bo
         fast = f"(lane % {lanes_per_row}u) * 4u"
         if operand == "a":
             if contiguous_k:  # slow = m, fast = i
-                address = f"((row0 + {slow}) * params.a_row_stride + start + {fast}) / 4u"
+                address = f"((row0 + {slow}) * params.a_row_stride + {start} + {fast}) / 4u"
             else:  # slow = i, fast = m
-                address = f"((start + {slow}) * params.a_col_stride + row0 + {fast}) / 4u"
+                address = f"(({start} + {slow}) * params.a_col_stride + row0 + {fast}) / 4u"
         elif contiguous_k:  # b: slow = n, fast = i
-            address = f"((col0 + {slow}) * params.b_col_stride + start + {fast}) / 4u"
+            address = f"((col0 + {slow}) * params.b_col_stride + {start} + {fast}) / 4u"
         else:  # b: slow = i, fast = n
-            address = f"((start + {slow}) * params.b_row_stride + col0 + {fast}) / 4u"
-        lines.append(f"{pad}let {operand}_quad{j} = {operand}4[{address}];")
+            address = f"(({start} + {slow}) * params.b_row_stride + col0 + {fast}) / 4u"
+        quad = f"{operand}_quad{j}"
+        if part == "both":
+            lines.append(f"{pad}let {quad} = {operand}4[{address}];")
+        elif part == "load":
+            lines.append(f"{pad}{quad} = {operand}4[{address}];")
+        if part == "load":
+            continue
         if contiguous_k:  # four k's of one row/column: four scalar slots
             for c in range(4):
                 lines.append(f"{pad}{tile}[(({fast} + {c}u) * {width}u + {slow}) / 4u]"
-                             f"[({slow}) % 4u] = {operand}_quad{j}[{c}];")
+                             f"[({slow}) % 4u] = {quad}[{c}];")
         else:  # four rows/columns of one k: one whole vec4 slot
-            lines.append(f"{pad}{tile}[(({slow}) * {width}u + {fast}) / 4u] = {operand}_quad{j};")
+            lines.append(f"{pad}{tile}[(({slow}) * {width}u + {fast}) / 4u] = {quad};")
     return lines
+
+
+def _pipelined_loop(config: GemmConfig, a_k_contiguous: bool, b_k_contiguous: bool,
+                    products: list[str]) -> str:
+    """For whole tiles with 16-byte loads and K a multiple of BK: the next slab's global loads
+    are issued into registers before the current slab's FMAs, hiding their latency."""
+    bm, bn, bk, threads = config.bm, config.bn, config.bk, config.side ** 2
+    pad = " " * 12
+    declare = [f"        var a_quad{j}: vec4<f32>;" for j in range(bm * bk // 4 // threads)]
+    declare += [f"        var b_quad{j}: vec4<f32>;" for j in range(bn * bk // 4 // threads)]
+
+    def half(part: str, start: str, indent: str) -> list[str]:
+        return (_vector_loads("a", "a_tile", bm, bk, a_k_contiguous, threads, start, part,
+                              indent) +
+                _vector_loads("b", "b_tile", bn, bk, b_k_contiguous, threads, start, part,
+                              indent))
+
+    lines = ["    if (inside && params.k % BK == 0u) {", *declare, "        var start = 0u;",
+             *half("load", "start", " " * 8), "        loop {", *half("store", "", pad),
+             f"{pad}workgroupBarrier();", f"{pad}let next = start + BK;",
+             f"{pad}if (next < params.k) {{", *half("load", "next", pad + "    "),
+             f"{pad}}}", *[pad + line.strip() for line in products],
+             f"{pad}workgroupBarrier();", f"{pad}start = next;",
+             f"{pad}if (start >= params.k) {{ break; }}", "        }", "    } else {"]
+    return "\n".join(lines)
 
 
 def vector_loads_fit(config: GemmConfig, width: int) -> bool:
@@ -198,8 +234,11 @@ def template(config: GemmConfig, a_k_contiguous: bool, b_n_contiguous: bool,
         epilogue = "value * derivative(activation_outputs[row * params.n + col])"
     else:
         epilogue = "activate(value + bias[col])" if bias else "activate(value)"
+    pipelined = a_vec4 and b_vec4
     return {
         "bm": bm, "bn": bn, "bk": bk, "side": side,
+        "pipelined_loop": (_pipelined_loop(config, a_k_contiguous, b_k_contiguous, products)
+                           if pipelined else "    {"),
         "declare_column_sums": "\n".join(f"    var column_sum_{g} = vec4<f32>(0.0);"
                                          for g in range(cols // 4)) if column_sums else "",
         "store_column_sums": "\n".join(sums_stores),

@@ -92,6 +92,7 @@ fn gemm(@builtin(workgroup_id) group: vec3<u32>, @builtin(num_workgroups) groups
 {{ declare_column_sums }}
 {{ load_coordinates }}
     let inside = row0 + BM <= params.m && col0 + BN <= params.n;
+{{ pipelined_loop }}
     for (var start = 0u; start < params.k; start += BK) {
         // Stage the slabs (neighbouring invocations read neighbouring addresses). Whole tiles,
         // the common case, skip the bounds checks; the test is uniform across the workgroup.
@@ -103,6 +104,7 @@ fn gemm(@builtin(workgroup_id) group: vec3<u32>, @builtin(num_workgroups) groups
         workgroupBarrier();
 {{ inner_product }}
         workgroupBarrier();
+    }
     }
 {{ stores }}
 {{ store_column_sums }}
