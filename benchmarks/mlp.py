@@ -127,6 +127,8 @@ async def main(args) -> dict:
           f"{'ratio':>6} {'disp/step':>9} {'submit/ep':>9} {'read/ep':>7}")
     rows = []
     cases = CASES[:3] if args.quick else CASES
+    if args.case:
+        cases = [case for case in CASES if f"{case[0]} b{case[2]}" == args.case]
     for name, sizes, batch, steps in cases:
         samples = batch * (steps // 5 if args.quick else steps)
         for optimizer in ("sgd", "adam"):
@@ -154,6 +156,7 @@ if __name__ == "__main__":
     parser.add_argument("--quick", action="store_true", help="small models, fewer steps")
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--threads", type=int, default=2, help="PyTorch CPU threads")
+    parser.add_argument("--case", help='only this one, e.g. "784-512-512-10 b4096"')
     parser.add_argument("--json", type=Path)
     arguments = parser.parse_args()
     results = asyncio.run(main(arguments))

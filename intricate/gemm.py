@@ -53,11 +53,11 @@ class GemmConfig:
 
     @property
     def workgroup_bytes(self) -> int:
-        return 4 * self.bk * (self.bm + self.bn)
+        return 4 * self.bk * (self.bm + self.bn + 8)  # with the bank-conflict padding
 
 
 CONFIGS = (GemmConfig(128, 128, 16), GemmConfig(128, 128, 8), GemmConfig(64, 64, 16),
-           GemmConfig(128, 64, 16), GemmConfig(64, 128, 16), GemmConfig(128, 128, 32),
+           GemmConfig(128, 64, 16), GemmConfig(64, 128, 16), GemmConfig(128, 64, 32),
            GemmConfig(64, 64, 32), GemmConfig(32, 32, 16, side=8), GemmConfig(64, 64, 16, side=8))
 ENOUGH_WORKGROUPS = 128  # about one per streaming multiprocessor of a large GPU
 
@@ -87,7 +87,7 @@ def select(device, a: GPUArray, b: GPUArray, c: GPUArray, m: int, n: int, k: int
 
 
 def _loads(operand: str, tile: str, width: int, bk: int, contiguous_k: bool,
-           inside: bool, threads: int) -> list[str]:
+           inside: bool, threads: int, stride: int) -> list[str]:
     """Unrolled staging of one slab of ``operand`` ("a": width = BM rows; "b": BN columns).
 
     Invocation ``lane`` takes the elements lane, lane + threads, ... of the slab, numbered so that
@@ -99,7 +99,7 @@ def _loads(operand: str, tile: str, width: int, bk: int, contiguous_k: bool,
         step = threads // bk if contiguous_k else threads // width
         outer, inner = f"{operand}_outer + {j * step}u", f"{operand}_inner"
         o, i = (outer, inner) if contiguous_k else (inner, outer)  # i fastest, or o fastest
-        slot = f"{tile}[(({i}) * {width}u + {o}) / 4u][({o}) % 4u]"
+        slot = f"{tile}[(({i}) * {stride}u + {o}) / 4u][({o}) % 4u]"
         if operand == "a":
             row, k = f"row0 + {o}", f"start + {i}"
             if not inside:
@@ -120,7 +120,7 @@ def _loads(operand: str, tile: str, width: int, bk: int, contiguous_k: bool,
 
 
 def _vector_loads(operand: str, tile: str, width: int, bk: int, contiguous_k: bool,
-                  threads: int, start: str = "start", part: str = "both",
+                  threads: int, stride: int, start: str = "start", part: str = "both",
                   pad: str = " " * 12) -> list[str]:
     """Whole-tile staging with 16-byte loads: four consecutive elements along the operand's
     contiguous dimension per load (the caller checked alignment).
@@ -152,15 +152,15 @@ def _vector_loads(operand: str, tile: str, width: int, bk: int, contiguous_k: bo
             continue
         if contiguous_k:  # four k's of one row/column: four scalar slots
             for c in range(4):
-                lines.append(f"{pad}{tile}[(({fast} + {c}u) * {width}u + {slow}) / 4u]"
+                lines.append(f"{pad}{tile}[(({fast} + {c}u) * {stride}u + {slow}) / 4u]"
                              f"[({slow}) % 4u] = {quad}[{c}];")
         else:  # four rows/columns of one k: one whole vec4 slot
-            lines.append(f"{pad}{tile}[(({slow}) * {width}u + {fast}) / 4u] = {quad};")
+            lines.append(f"{pad}{tile}[(({slow}) * {stride}u + {fast}) / 4u] = {quad};")
     return lines
 
 
 def _pipelined_loop(config: GemmConfig, a_k_contiguous: bool, b_k_contiguous: bool,
-                    products: list[str]) -> str:
+                    products: list[str], strides: tuple[int, int]) -> str:
     """For whole tiles with 16-byte loads and K a multiple of BK: the next slab's global loads
     are issued into registers before the current slab's FMAs, hiding their latency."""
     bm, bn, bk, threads = config.bm, config.bn, config.bk, config.side ** 2
@@ -169,10 +169,10 @@ def _pipelined_loop(config: GemmConfig, a_k_contiguous: bool, b_k_contiguous: bo
     declare += [f"        var b_quad{j}: vec4<f32>;" for j in range(bn * bk // 4 // threads)]
 
     def half(part: str, start: str, indent: str) -> list[str]:
-        return (_vector_loads("a", "a_tile", bm, bk, a_k_contiguous, threads, start, part,
-                              indent) +
-                _vector_loads("b", "b_tile", bn, bk, b_k_contiguous, threads, start, part,
-                              indent))
+        return (_vector_loads("a", "a_tile", bm, bk, a_k_contiguous, threads, strides[0],
+                              start, part, indent) +
+                _vector_loads("b", "b_tile", bn, bk, b_k_contiguous, threads, strides[1],
+                              start, part, indent))
 
     lines = ["    if (inside && params.k % BK == 0u) {", *declare, "        var start = 0u;",
              *half("load", "start", " " * 8), "        loop {", *half("store", "", pad),
@@ -196,19 +196,22 @@ def template(config: GemmConfig, a_k_contiguous: bool, b_n_contiguous: bool,
     """The placeholder values of gemm.wgsl: unrolled accumulators, loads, FMAs and stores."""
     bm, bn, bk, side = config.bm, config.bn, config.bk, config.side
     threads, spacing = side * side, 4 * side  # 4 × 4 groups lie 4·side apart
+    b_k_contiguous = not b_n_contiguous
+    # A slab written one k at a time per invocation lands on one memory bank for every lane of a
+    # row; 4 floats of padding per k row spread those writes over the banks.
+    a_stride, b_stride = bm + 4 * a_k_contiguous, bn + 4 * b_k_contiguous
     rows, cols = bm // side, bn // side  # outputs per invocation: rows × cols
     pad = " " * 8
     accumulators = "\n".join(f"    var acc_{r}_{g} = vec4<f32>(0.0);"
                              for r in range(rows) for g in range(cols // 4))
-    b_k_contiguous = not b_n_contiguous
     a_fast, b_fast = (bk if a_k_contiguous else bm), (bk if b_k_contiguous else bn)
     coordinates = [f"    let a_outer = lane / {a_fast}u;", f"    let a_inner = lane % {a_fast}u;",
                    f"    let b_outer = lane / {b_fast}u;", f"    let b_inner = lane % {b_fast}u;"]
     products = []
     for i in range(bk):  # the whole slab, unrolled: fragment loads then rank-1 updates
-        products += [f"{pad}let a{i}_{g} = a_tile[{(i * bm + spacing * g) // 4}u + ty];"
+        products += [f"{pad}let a{i}_{g} = a_tile[{(i * a_stride + spacing * g) // 4}u + ty];"
                      for g in range(rows // 4)]
-        products += [f"{pad}let b{i}_{g} = b_tile[{(i * bn + spacing * g) // 4}u + tx];"
+        products += [f"{pad}let b{i}_{g} = b_tile[{(i * b_stride + spacing * g) // 4}u + tx];"
                      for g in range(cols // 4)]
         products += [f"{pad}acc_{r}_{g} += a{i}_{r // 4}[{r % 4}] * b{i}_{g};"
                      for r in range(rows) for g in range(cols // 4)]
@@ -236,9 +239,9 @@ def template(config: GemmConfig, a_k_contiguous: bool, b_n_contiguous: bool,
         epilogue = "activate(value + bias[col])" if bias else "activate(value)"
     pipelined = a_vec4 and b_vec4
     return {
-        "bm": bm, "bn": bn, "bk": bk, "side": side,
-        "pipelined_loop": (_pipelined_loop(config, a_k_contiguous, b_k_contiguous, products)
-                           if pipelined else "    {"),
+        "bm": bm, "bn": bn, "bk": bk, "side": side, "a_stride": a_stride, "b_stride": b_stride,
+        "pipelined_loop": (_pipelined_loop(config, a_k_contiguous, b_k_contiguous, products,
+                                           (a_stride, b_stride)) if pipelined else "    {"),
         "declare_column_sums": "\n".join(f"    var column_sum_{g} = vec4<f32>(0.0);"
                                          for g in range(cols // 4)) if column_sums else "",
         "store_column_sums": "\n".join(sums_stores),
@@ -246,12 +249,13 @@ def template(config: GemmConfig, a_k_contiguous: bool, b_n_contiguous: bool,
         "declare_accumulators": accumulators,
         "load_coordinates": "\n".join(coordinates),
         "load_inside": "\n".join(
-            (_vector_loads("a", "a_tile", bm, bk, a_k_contiguous, threads) if a_vec4 else
-             _loads("a", "a_tile", bm, bk, a_k_contiguous, True, threads)) +
-            (_vector_loads("b", "b_tile", bn, bk, b_k_contiguous, threads) if b_vec4 else
-             _loads("b", "b_tile", bn, bk, b_k_contiguous, True, threads))),
-        "load_edge": "\n".join(_loads("a", "a_tile", bm, bk, a_k_contiguous, False, threads) +
-                               _loads("b", "b_tile", bn, bk, b_k_contiguous, False, threads)),
+            (_vector_loads("a", "a_tile", bm, bk, a_k_contiguous, threads, a_stride) if a_vec4
+             else _loads("a", "a_tile", bm, bk, a_k_contiguous, True, threads, a_stride)) +
+            (_vector_loads("b", "b_tile", bn, bk, b_k_contiguous, threads, b_stride) if b_vec4
+             else _loads("b", "b_tile", bn, bk, b_k_contiguous, True, threads, b_stride))),
+        "load_edge": "\n".join(
+            _loads("a", "a_tile", bm, bk, a_k_contiguous, False, threads, a_stride) +
+            _loads("b", "b_tile", bn, bk, b_k_contiguous, False, threads, b_stride)),
         "inner_product": "\n".join(products),
         "stores": "\n".join(stores),
         "activation": ACTIVATIONS[activation],

@@ -156,6 +156,13 @@ class Epochs:
             gpu.upload(inputs, x)
             gpu.upload(targets, y)
         else:
+            limit = self.device.limits["max-storage-buffer-binding-size"]
+            if self.shuffle and max(x.nbytes, y.nbytes) > limit:
+                raise ValueError(
+                    f"x: {x.shape[0]}×{x.shape[1]} floats ({x.nbytes / 2**20:.0f} MiB) exceed "
+                    f"this adapter's storage binding limit ({limit / 2**20:.0f} MiB), which "
+                    "shuffled training needs (the gather shader binds the whole dataset); pass "
+                    "shuffle=False (batches are then copied, not bound) or fewer samples")
             self.train = Resident.upload(self.device, x, y, bindable=self.shuffle)
         loss, gather_from = options.loss_algorithm, self.train if self.shuffle else None
         self.training = {rows: programs.training(rows, gather_from, loss, options.optimizer,

@@ -48,8 +48,11 @@ const BM: u32 = {{ bm }}u;
 const BN: u32 = {{ bn }}u;
 const BK: u32 = {{ bk }}u;
 
-var<workgroup> a_tile: array<vec4<f32>, BK * BM / 4u>;  // a_tile[(i * BM + m) / 4][m % 4]
-var<workgroup> b_tile: array<vec4<f32>, BK * BN / 4u>;  // b_tile[(i * BN + n) / 4][n % 4]
+// Row strides of the slabs: BM or BN, plus 4 when the slab is written one k at a time.
+const A_STRIDE: u32 = {{ a_stride }}u;
+const B_STRIDE: u32 = {{ b_stride }}u;
+var<workgroup> a_tile: array<vec4<f32>, BK * A_STRIDE / 4u>;  // [(i * A_STRIDE + m) / 4][m % 4]
+var<workgroup> b_tile: array<vec4<f32>, BK * B_STRIDE / 4u>;  // [(i * B_STRIDE + n) / 4][n % 4]
 
 // Edge tiles: zero outside the matrices, so partial tiles add nothing.
 fn load_a(row: u32, i: u32) -> f32 {
