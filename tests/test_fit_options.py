@@ -254,3 +254,18 @@ async def test_bad_validation_is_refused_before_gpu_work(device, rng):
     with pytest.raises(ValueError, match=r"validation_split: 0.95 of 10 samples holds out 10"):
         await model.fit(x, y, TrainingOptions(validation_split=0.95))
     assert device.stats["dispatches"] == device.stats["uploads"] == 0
+
+
+async def test_shuffling_a_dataset_over_the_binding_limit_says_what_to_do(device, rng,
+                                                                         monkeypatch):
+    x, y = small_data(rng, samples=100)  # 1200 bytes of x
+    model = small_model(device)
+    await model.predict(x[:1])
+    monkeypatch.setitem(device.limits, "max-storage-buffer-binding-size", 1000)
+    device.stats.reset()
+    with pytest.raises(ValueError, match=r"exceed this adapter's storage binding limit .* pass "
+                                         r"shuffle=False"):
+        await model.fit(x, y, TrainingOptions(batch_size=10))
+    assert device.stats["dispatches"] == 0
+    history = await model.fit(x, y, TrainingOptions(batch_size=10, shuffle=False))
+    assert len(history.loss) == 1  # unshuffled batches are copied, never bound whole
