@@ -27,7 +27,7 @@ async def test_first_use_times_candidates_then_remembers(device, tmp_path, monke
     timed = []
     real = tuning.time_dispatch
 
-    def counting(device, dispatch, repeats=1, samples=3):
+    def counting(device, dispatch, repeats=1, samples=2):
         timed.append(dispatch.label)
         return real(device, dispatch, repeats, samples)
 
