@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from . import callbacks as callback_hooks
-from . import gpu, losses, saving
+from . import gpu, losses, saving, torch_interop
 from .gpu import Device, GPUArray, Workspace
 from .layers import Layer, check_chain
 from .metrics import resolve as resolve_metrics
@@ -322,7 +322,7 @@ class Model:
         """A model of ``layers`` whose Dense layers take, in order, the ``nn.Linear`` weights of
         a PyTorch ``nn.Sequential`` state dict (or its safetensors file), transposed."""
         model = cls(layers, device=device)
-        model.set_weights(saving.torch_weights(path_or_dict, model.layers))
+        model.set_weights(torch_interop.torch_weights(path_or_dict, model.layers))
         return model
 
     def summary(self) -> str:
