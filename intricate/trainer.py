@@ -1,9 +1,6 @@
-"""The GPU side of fit / evaluate / predict: programs per batch size, and epochs encoded into as
-few submits as possible. Everything here runs on the device's GPU thread.
+"""The GPU side of fit / evaluate / predict: epochs encoded into as few submits as possible
+(the programs they run are in programs.py). Everything here runs on the device's GPU thread.
 
-One training step (program per batch size):
-    gather the batch from the resident dataset → forward → loss + metrics into running sums →
-    dL/dŷ → every layer's backward → one optimizer update
 An epoch: for each batch, copy its slice of the permutation into the batch's index array and
 encode the step; then the validation batches (copied rows → forward → sums); then one dispatch
 turns the sums into the epoch's means and a copy files them in the loss log. The host reads the
@@ -19,9 +16,7 @@ import numpy as np
 
 from . import gpu, losses
 from .gpu import GPUArray, Program, StagedRead
-from .layers import Dense, SoftMax
-from .losses import CategoricalCrossEntropy, Loss
-from .optimizers import Optimizer
+from .programs import Programs
 
 MAX_DISPATCHES_PER_SUBMIT = 4096  # longer epochs are split into chunks of whole steps
 STATISTICS = 8  # training (loss, accuracy, mae, -) then validation (loss, accuracy, mae, -)
@@ -53,88 +48,6 @@ def copy_rows(encoder, source: GPUArray, start: int, destination: GPUArray) -> N
     width = source.shape[1] * source.dtype.itemsize
     encoder.copy_buffer_to_buffer(source.buffer, source.offset + start * width,
                                   destination.buffer, destination.offset, destination.nbytes)
-
-
-class Programs:
-    """The model's recorded programs; ``model`` supplies layers, parameters and workspaces."""
-
-    def __init__(self, model) -> None:
-        self.model = model
-
-    def io(self, rows: int) -> tuple[GPUArray, GPUArray, GPUArray]:
-        """The batch inputs, targets and sample indices of the workspace for ``rows``."""
-        workspace, model = self.model.workspace(rows), self.model
-        return (workspace.array(model, "inputs", (rows, model.input_size)),
-                workspace.array(model, "targets", (rows, model.output_size)),
-                workspace.array(model, "indices", (rows,), np.uint32))
-
-    def program(self, rows: int) -> Program:
-        """An empty program for batches of ``rows``, with its inputs and targets arrays."""
-        program = Program(self.model.workspace(rows))
-        program.inputs, program.targets, _ = self.io(rows)
-        return program
-
-    def forward(self, program: Program) -> GPUArray:
-        """Record the forward pass of ``program.inputs``; return (and keep) the predictions.
-
-        A Dense layer followed by ReLU, TanH or Sigmoid applies it in its GEMM's epilogue: one
-        dispatch for the pair."""
-        outputs, layers, index = program.inputs, self.model.layers, 0
-        while index < len(layers):
-            layer = layers[index]
-            following = layers[index + 1] if index + 1 < len(layers) else None
-            if isinstance(layer, Dense) and Dense.fuses(following):
-                outputs = layer.propagate(program, outputs, activation=following)
-                index += 2
-            else:
-                outputs = layer.propagate(program, outputs)
-                index += 1
-        program.outputs = outputs
-        return outputs
-
-    def evaluation(self, rows: int, loss: Loss, accuracy: int, slot: int) -> Program:
-        """forward → loss and metrics added to the statistics at ``slot``."""
-        program = self.program(rows)
-        predictions = self.forward(program)
-        loss.record_statistics(program, predictions, program.targets, self.model.statistics,
-                               slot, accuracy)
-        return program
-
-    def training(self, rows: int, data: Resident | None, loss: Loss, optimizer: Optimizer,
-                 accuracy: int) -> Program:
-        """[gather] → forward → statistics → dL/dŷ → backward → one optimizer update.
-
-        With ``data`` the batch is gathered from it by ``indices`` (shuffled training); without,
-        the caller copies the batch's rows into ``program.inputs``/``targets`` first.
-        """
-        model, program = self.model, self.program(rows)
-        inputs, targets, indices = self.io(rows)
-        if data is not None:
-            program.dispatch("data.wgsl", "gather_rows",
-                             threads=rows * (inputs.shape[1] + targets.shape[1]),
-                             params={"rows": rows, "x_width": inputs.shape[1],
-                                     "y_width": targets.shape[1]},
-                             indices=indices, source_x=data.x, source_y=data.y, batch_x=inputs,
-                             batch_y=targets)
-        predictions = self.forward(program)
-        fused = isinstance(model.layers[-1], SoftMax) and isinstance(loss, CategoricalCrossEntropy)
-        grad = program.array(model, "grad_predictions", predictions.shape)
-        loss.record_training(program, predictions, targets, model.statistics, grad, accuracy,
-                             through_softmax=fused)
-        backward = model.layers[:-1] if fused else model.layers
-        index = len(backward) - 1
-        while index >= 0 and grad is not None:
-            layer, below = backward[index], backward[index - 1] if index else None
-            needed = any(lower.parameter_shapes() for lower in backward[:index])
-            if isinstance(layer, Dense) and needed and Dense.fuses(below):
-                # The Dense's dX GEMM applies the activation's derivative: one dispatch for both.
-                grad = layer.back_propagate(program, grad, activation=below)
-                index -= 2
-            else:
-                grad = layer.back_propagate(program, grad, need_grad_inputs=needed)
-                index -= 1
-        optimizer.record_update(program, model.parameters, model.gradients)
-        return program
 
 
 class Epochs:
