@@ -47,9 +47,9 @@ class GemmConfig:
         threads = self.side * self.side
         if (self.side not in (8, 16) or self.bm % (4 * self.side) or self.bn % (4 * self.side)
                 or self.bk not in (8, 16, 32) or (self.bm * self.bk) % threads
-                or (self.bn * self.bk) % threads or max(self.bm, self.bn) > min(128, threads)):
+                or (self.bn * self.bk) % threads or max(self.bm, self.bn) > min(256, threads)):
             raise ValueError(f"GemmConfig: expected side 8 or 16, bm and bn multiples of "
-                             f"4·side up to min(128, side²), bk in (8, 16, 32), received {self}")
+                             f"4·side up to min(256, side²), bk in (8, 16, 32), received {self}")
 
     @property
     def workgroup_bytes(self) -> int:
@@ -58,7 +58,8 @@ class GemmConfig:
 
 CONFIGS = (GemmConfig(128, 128, 16), GemmConfig(128, 128, 8), GemmConfig(64, 64, 16),
            GemmConfig(128, 64, 16), GemmConfig(64, 128, 16), GemmConfig(128, 64, 32),
-           GemmConfig(64, 64, 32), GemmConfig(32, 32, 16, side=8), GemmConfig(64, 64, 16, side=8))
+           GemmConfig(64, 64, 32), GemmConfig(32, 32, 16, side=8), GemmConfig(64, 64, 16, side=8),
+           GemmConfig(256, 128, 16), GemmConfig(128, 256, 16), GemmConfig(256, 128, 8))
 ENOUGH_WORKGROUPS = 128  # about one per streaming multiprocessor of a large GPU
 
 

@@ -133,5 +133,7 @@ def test_config_choice_fits_the_device_and_the_shape():
         GemmConfig(32, 64, 16)
     with pytest.raises(ValueError, match="GemmConfig: expected side 8 or 16"):
         GemmConfig(128, 128, 16, side=8)
+    with pytest.raises(ValueError, match="GemmConfig: expected side 8 or 16"):
+        GemmConfig(512, 128, 16)
     with pytest.raises(ValueError, match="activation: expected one of"):
         gemm.record_gemm(None, None, None, None, 1, 1, 1, (1, 1), (1, 1), activation="gelu")
