@@ -20,8 +20,8 @@ HYPERPARAMETERS = ("learning_rate", "momentum", "beta_1", "beta_2", "epsilon", "
                    "one_minus_beta_1", "one_minus_beta_2", "log_beta_1", "log_beta_2")
 
 
-def check_learning_rate(value: object, name: str = "learning_rate") -> float:
-    return check_number(name, value, low=0.0, low_inclusive=False)
+def check_learning_rate(value: object) -> float:
+    return check_number("learning_rate", value, low=0.0, low_inclusive=False)
 
 
 def check_number(name: str, value: object, low: float = 0.0, high: float = math.inf,

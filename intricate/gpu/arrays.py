@@ -15,7 +15,6 @@ from .device import Device
 STORAGE_USAGE = (
     wgpu.BufferUsage.STORAGE | wgpu.BufferUsage.COPY_SRC | wgpu.BufferUsage.COPY_DST
 )
-DTYPES = {np.dtype(np.float32): "f32", np.dtype(np.float16): "f16", np.dtype(np.uint32): "u32"}
 
 
 @dataclass(eq=False)
@@ -39,10 +38,6 @@ class GPUArray:
     @property
     def nbytes(self) -> int:
         return self.size * self.dtype.itemsize
-
-    @property
-    def wgsl_type(self) -> str:
-        return DTYPES[self.dtype]
 
     def binding(self) -> dict:
         """The resource of a bind-group entry (sizes rounded up to the 4-byte binding unit)."""

@@ -174,9 +174,6 @@ class Device:
             return fn(*args, **kwargs)
         return self._executor.submit(fn, *args, **kwargs).result()
 
-    def on_gpu_thread(self) -> bool:
-        return threading.get_ident() == self._thread_id
-
     # Buffers -------------------------------------------------------------------------------
     def create_buffer(self, nbytes: int, usage: int, label: str = "") -> wgpu.GPUBuffer:
         """Create a buffer (sizes rounded up to 4 bytes) and count it in ``live_buffers``."""
