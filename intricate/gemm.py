@@ -77,11 +77,12 @@ def choose(m: int, n: int, device_limit: int) -> GemmConfig:
 def select(device, a: GPUArray, b: GPUArray, c: GPUArray, m: int, n: int, k: int,
            a_strides: tuple[int, int], b_strides: tuple[int, int]) -> GemmConfig:
     """The tile configuration for this GEMM: timed once per shape class and remembered (see
-    intricate.tuning), or ``choose``'s heuristic when tuning is off."""
+    intricate.tuning), or ``choose``'s heuristic when tuning is off or the GEMM is small (its
+    time is then launch overhead, and timing would cost more than it could save)."""
     from . import tuning
 
     limit = device.limits["max-compute-workgroup-storage-size"]
-    if not tuning.enabled():
+    if not tuning.enabled() or m * n * k < tuning.SMALLEST_TUNED:
         return choose(m, n, limit)
     fitting = [config for config in CONFIGS if config.workgroup_bytes <= limit]
     return tuning.Tuner.of(device).choose(a, b, c, m, n, k, a_strides, b_strides, fitting)

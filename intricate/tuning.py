@@ -1,8 +1,9 @@
 """GEMM tile choice by timing at first use, remembered on disk per adapter.
 
 The first time a GEMM of a new shape class (operand layout, and m, n, k rounded up to powers of
-two) is recorded on a device, every tile configuration that fits the device is timed on the real
-operands (GPU timestamps where the adapter has them) and the fastest is kept. Choices are stored
+two) of at least ``SMALLEST_TUNED`` multiply-adds is recorded on a device, every tile
+configuration that fits the device is timed on the real operands (GPU timestamps where the
+adapter has them) and the fastest is kept. Choices are stored
 in ``<user cache dir>/intricate/gemm-tuning.json`` under a key naming the adapter, its driver
 and the library version, so a new driver or release tunes again.
 
@@ -22,6 +23,9 @@ import platformdirs
 from .gpu import Device, Program, Workspace, time_dispatch
 
 ENVIRONMENT = "INTRICATE_GEMM_TUNING"
+# GEMMs below this many multiply-adds (512³) keep the heuristic tile: they are launch-bound, and
+# compiling and timing every configuration (seconds on first use) would not pay back.
+SMALLEST_TUNED = 512 ** 3
 
 
 def enabled() -> bool:

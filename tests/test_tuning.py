@@ -32,6 +32,7 @@ async def test_first_use_times_candidates_then_remembers(device, tmp_path, monke
         return real(device, dispatch, repeats, samples)
 
     monkeypatch.setattr(tuning, "time_dispatch", counting)
+    monkeypatch.setattr(tuning, "SMALLEST_TUNED", 0)  # tune even this small GEMM
     m, n, k = 70, 40, 30
     x = rng.uniform(-1, 1, (m, k)).astype(np.float32)
     w = rng.uniform(-1, 1, (k, n)).astype(np.float32)
@@ -60,6 +61,14 @@ async def test_first_use_times_candidates_then_remembers(device, tmp_path, monke
         assert device.cache["gemm-tuner"].table == tuner.table
     finally:
         del device.cache["gemm-tuner"]
+
+
+async def test_small_gemms_keep_the_heuristic(device, monkeypatch):
+    monkeypatch.setenv("INTRICATE_GEMM_TUNING", "on")
+    a, b, c = [await device.run(gpu.empty, device, (64, 64)) for _ in range(3)]
+    chosen = await device.run(gemm.select, device, a, b, c, 64, 64, 64, (64, 1), (64, 1))
+    assert chosen == gemm.choose(64, 64, device.limits["max-compute-workgroup-storage-size"])
+    assert "gemm-tuner" not in device.cache
 
 
 def test_a_broken_cache_file_is_ignored(device, tmp_path, monkeypatch):
