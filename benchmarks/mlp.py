@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import platform
 import time
 from pathlib import Path
@@ -56,23 +57,20 @@ async def time_ours(device, sizes, batch, samples, optimizer, epochs):
     loss = "categorical_crossentropy" if sizes[-1] > 1 else "binary_crossentropy"
     options = dict(optimizer=optimizer, learning_rate=0.01, loss_algorithm=loss,
                    batch_size=batch, seed=0)
-    await model.fit(x, y, TrainingOptions(epochs=1, **options))  # compile the pipelines
-    # fit(epochs + 1) minus fit(1): the dataset upload and program building of a fit (once per
-    # fit) cancel out, as PyTorch's data is already on the device.
-    async def fit_seconds(count):
-        start = time.perf_counter()
-        await model.fit(x, y, TrainingOptions(epochs=count, **options))
-        return time.perf_counter() - start
-
-    one = min([await fit_seconds(1) for _ in range(3)])  # the least disturbed of three
+    await model.fit(x, y, TrainingOptions(epochs=1, **options))  # compile (and tune) first
+    # Enough epochs for ~3 s, so the once-per-fit dataset upload and program building are a
+    # small part of the time; they stay in it (a conservative number).
+    start = time.perf_counter()
+    await model.fit(x, y, TrainingOptions(epochs=2, **options))
+    epochs = max(epochs, math.ceil(3.0 / ((time.perf_counter() - start) / 2)))
     device.stats.reset()
-    many = min([await fit_seconds(epochs + 1) for _ in range(2)])
-    seconds = many - one if many > 2 * one else many * epochs / (epochs + 1)  # noise guard
+    start = time.perf_counter()
+    await model.fit(x, y, TrainingOptions(epochs=epochs, **options))
+    seconds = time.perf_counter() - start
     stats = dict(device.stats)
-    fits = 2 * (epochs + 1)  # the counters cover both long fits
-    per_step = (stats["dispatches"] - fits) / (fits * -(-samples // batch))  # 1 finish / epoch
-    return samples * epochs / seconds, per_step, stats["submits"] / fits, \
-        stats["readbacks"] / fits
+    per_step = (stats["dispatches"] - epochs) / (epochs * -(-samples // batch))  # 1 finish/epoch
+    return samples * epochs / seconds, per_step, stats["submits"] / epochs, \
+        stats["readbacks"] / epochs
 
 
 def time_torch(sizes, batch, samples, optimizer, epochs, threads):
@@ -113,6 +111,11 @@ def time_torch(sizes, batch, samples, optimizer, epochs, threads):
     epoch()
     if device == "cuda":
         torch.cuda.synchronize()
+    start = time.perf_counter()
+    epoch()
+    if device == "cuda":
+        torch.cuda.synchronize()
+    epochs = max(epochs, math.ceil(3.0 / (time.perf_counter() - start)))  # ~3 s, as ours
     start = time.perf_counter()
     for _ in range(epochs):
         epoch()

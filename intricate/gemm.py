@@ -78,7 +78,7 @@ def select(device, a: GPUArray, b: GPUArray, c: GPUArray, m: int, n: int, k: int
            a_strides: tuple[int, int], b_strides: tuple[int, int]) -> GemmConfig:
     """The tile configuration for this GEMM: timed once per shape class and remembered (see
     intricate.tuning), or ``choose``'s heuristic when tuning is off or the GEMM is small (its
-    time is then launch overhead, and timing would cost more than it could save)."""
+    time is then mostly launch overhead, and timing would cost more than it could save)."""
     from . import tuning
 
     limit = device.limits["max-compute-workgroup-storage-size"]

@@ -23,9 +23,9 @@ import platformdirs
 from .gpu import Device, Program, Workspace, time_dispatch
 
 ENVIRONMENT = "INTRICATE_GEMM_TUNING"
-# GEMMs below this many multiply-adds (512³) keep the heuristic tile: they are launch-bound, and
+# GEMMs below this many multiply-adds (256³) keep the heuristic tile: they are launch-bound, and
 # compiling and timing every configuration (seconds on first use) would not pay back.
-SMALLEST_TUNED = 512 ** 3
+SMALLEST_TUNED = 256 ** 3
 
 
 def enabled() -> bool:
