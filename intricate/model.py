@@ -14,8 +14,9 @@ from . import gpu, losses, saving, torch_interop
 from .gpu import Device, GPUArray, Workspace
 from .layers import Layer, check_chain
 from .metrics import resolve as resolve_metrics
-from .progress import Progress
-from .trainer import STATISTICS, Epochs, copy_parameters, evaluate_now, predict_now
+from .optimizers import optimizer_state
+from .progress import Progress, summary_table
+from .trainer import Epochs, copy_parameters, evaluate_now, predict_now, upload_parameters
 from .training import History, TrainingOptions, check_array, check_dataset, split_validation
 
 LOSS_READS_PER_FIT = 100  # very short epochs: read the statistics ~100 times, not every epoch
@@ -74,34 +75,8 @@ class Model:
                                  "intricate.setup_device())")
             self.device = await gpu.setup_device()
         if self.parameters is None:
-            await self.device.run(self._upload_parameters)
+            await self.device.run(upload_parameters, self)
         return self.device
-
-    def _upload_parameters(self) -> None:
-        align = max(1, self.device.limits["min-storage-buffer-offset-alignment"] // 4)
-        shapes = [shape for layer in self.layers for _, shape in layer.parameter_shapes()]
-        starts, total = [], 0
-        for shape in shapes:
-            starts.append(total)
-            total += math.ceil(math.prod(shape) / align) * align
-        flat = np.zeros(max(total, 1), np.float32)
-        host_weights = [w for layer in self.layers for w in layer.host_weights]
-        for start, weights in zip(starts, host_weights):
-            flat[start:start + weights.size] = weights.reshape(-1)
-        self.parameters = gpu.from_numpy(self.device, flat, label="parameters")
-        self.gradients = gpu.empty(self.device, flat.shape, label="gradients")
-        self.statistics = gpu.empty(self.device, (STATISTICS,), label="statistics")
-        self.epoch_result = gpu.empty(self.device, (STATISTICS,), label="epoch_result")
-        views = iter(zip(starts, shapes))
-        for layer in self.layers:
-            layer.parameters, layer.gradients = [], []
-            for _ in layer.parameter_shapes():
-                start, shape = next(views)
-                layer.parameters.append(self.parameters.view(start, shape))
-                layer.gradients.append(self.gradients.view(start, shape))
-        if self.pending_optimizer_state is not None:  # from a file saved with the optimizer
-            saving.write_optimizer_state(self, self.pending_optimizer_state)
-            self.pending_optimizer_state = None
 
     def workspace(self, rows: int) -> Workspace:
         """The activation/gradient arrays for batches of ``rows`` (GPU thread)."""
@@ -156,7 +131,7 @@ class Model:
 
     def optimizer_state(self) -> dict[str, np.ndarray]:
         """The optimizer's moments (and step count) per parameter, as numpy."""
-        return saving.optimizer_state(self)
+        return optimizer_state(self)
 
     def count_params(self) -> int:
         return sum(math.prod(s) for layer in self.layers for _, s in layer.parameter_shapes())
@@ -327,20 +302,7 @@ class Model:
 
     def summary(self) -> str:
         """Print (and return) a Keras-style table: layers, output shapes, parameter counts."""
-        rows, size = [], self.input_size
-        for index, layer in enumerate(self.layers):
-            size = layer.output_size_for(size)
-            count = sum(math.prod(s) for _, s in layer.parameter_shapes())
-            rows.append((f"{type(layer).__name__.lower()}_{index} ({type(layer).__name__})",
-                         f"(None, {size})", f"{count:,}"))
-        widths = [max(len(r[i]) for r in rows + [("Layer (type)", "Output Shape", "Param #")])
-                  for i in range(3)]
-        line = "  ".join(f"{{:<{width}}}" for width in widths)
-        rule = "-" * (sum(widths) + 4)
-        text = "\n".join([f"Model: {len(self.layers)} layers, input (None, {self.input_size})",
-                          rule, line.format("Layer (type)", "Output Shape", "Param #"), rule,
-                          *(line.format(*r) for r in rows), rule,
-                          f"Total params: {self.count_params():,} (all trainable)"])
+        text = summary_table(self.layers, self.input_size)
         print(text)
         return text
 

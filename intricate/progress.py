@@ -1,10 +1,11 @@
-"""Progress output for fit: a tqdm bar over epochs (verbose=1) or one line per epoch (verbose=2).
-
-Updated only when the host reads the epoch statistics anyway, so progress never costs a readback.
+"""What fit and summary show: a tqdm bar over epochs (verbose=1) or one line per epoch
+(verbose=2), updated only when the host reads the epoch statistics anyway (progress never costs
+a readback); and the Keras-style summary table.
 """
 
 from __future__ import annotations
 
+import math
 import sys
 
 from tqdm.auto import tqdm
@@ -30,3 +31,21 @@ class Progress:
     def close(self) -> None:
         if self.bar is not None:
             self.bar.close()
+
+
+def summary_table(layers, input_size: int) -> str:
+    """Layers, output shapes and parameter counts, as Keras' ``model.summary()`` lists them."""
+    rows, size, total = [], input_size, 0
+    for index, layer in enumerate(layers):
+        size = layer.output_size_for(size)
+        count = sum(math.prod(shape) for _, shape in layer.parameter_shapes())
+        total += count
+        rows.append((f"{type(layer).__name__.lower()}_{index} ({type(layer).__name__})",
+                     f"(None, {size})", f"{count:,}"))
+    heading = ("Layer (type)", "Output Shape", "Param #")
+    widths = [max(len(row[i]) for row in [*rows, heading]) for i in range(3)]
+    line = "  ".join(f"{{:<{width}}}" for width in widths)
+    rule = "-" * (sum(widths) + 4)
+    return "\n".join([f"Model: {len(layers)} layers, input (None, {input_size})", rule,
+                      line.format(*heading), rule, *(line.format(*row) for row in rows), rule,
+                      f"Total params: {total:,} (all trainable)"])

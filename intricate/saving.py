@@ -25,7 +25,7 @@ import numpy as np
 from safetensors import SafetensorError, safe_open
 from safetensors.numpy import save as encode_safetensors
 
-from . import gpu, initializers, layers, optimizers
+from . import initializers, layers, optimizers
 from .initializers import Initializer
 
 FORMAT = "intricate"
@@ -296,35 +296,3 @@ def read_layer(path) -> tuple[layers.Layer, list[np.ndarray]]:
     if tensors:
         raise ModelFileError(path, f"unexpected tensors {sorted(tensors)[:5]}")
     return layer, weights
-
-
-# Optimizer state -------------------------------------------------------------------------------
-def _state_views(model) -> dict:
-    """The optimizer's GPU state per parameter, named as in model files (GPU thread)."""
-    optimizer, views = model.optimizer, {}
-    state = optimizer.state_for(model.parameters)
-    for index, layer in enumerate(model.layers):
-        for (name, shape), view in zip(layer.parameter_shapes(), layer.parameters):
-            start = (view.offset - model.parameters.offset) // 4
-            for moment, array in zip(("first_moment", "second_moment"),
-                                     state[:optimizer.moments]):
-                views[f"layers.{index}.{name}.{moment}"] = array.view(start, shape)
-    if optimizer.counts_steps:
-        views["step"] = state[-2]
-    return views
-
-def optimizer_state(model) -> dict[str, np.ndarray]:
-    """The optimizer's moments (and step count) per parameter, as numpy."""
-    if model.pending_optimizer_state is not None or model.parameters is None:
-        return dict(model.pending_optimizer_state or {})
-    views = model.device.run_sync(_state_views, model)
-    return dict(zip(views, model.device.run_sync(gpu.read, *views.values())))
-
-
-def write_optimizer_state(model, state: dict[str, np.ndarray]) -> None:
-    """Upload loaded optimizer state into the optimizer's GPU arrays (GPU thread)."""
-    views = _state_views(model)
-    for name, values in state.items():
-        gpu.upload(views[name], values)
-    if "step" in state:
-        gpu.upload(model.optimizer.state_for(model.parameters)[-1], state["step"])

@@ -1,0 +1,197 @@
+"""The generated part of shaders/gemm.wgsl: unrolled loads, FMAs, stores and epilogues for one
+tile configuration and operand layout (gemm.py picks the configuration and records the
+dispatch). Each function returns WGSL lines; ``template`` returns the placeholder values.
+"""
+
+from __future__ import annotations
+
+# Epilogue activations, fused into the forward GEMM's store (the activation layer then only
+# adopts the result). Same formulas as shaders/activations.wgsl.
+ACTIVATIONS = {
+    None: "return x;",
+    "relu": "return max(x, 0.0);",
+    "tanh": "let t = exp(-2.0 * abs(x));\n    return sign(x) * (1.0 - t) / (1.0 + t);",
+    "sigmoid": ("let e = exp(-abs(x));\n"
+                "    return select(e / (1.0 + e), 1.0 / (1.0 + e), x >= 0.0);"),
+}
+
+
+# d(activation)/dx from the activation's output o, for the backward epilogue.
+DERIVATIVES = {
+    None: "return 1.0;",
+    "relu": "return select(0.0, 1.0, o > 0.0);",
+    "tanh": "return 1.0 - o * o;",
+    "sigmoid": "return o * (1.0 - o);",
+}
+
+
+def _loads(operand: str, tile: str, width: int, bk: int, contiguous_k: bool,
+           inside: bool, threads: int, stride: int) -> list[str]:
+    """Unrolled staging of one slab of ``operand`` ("a": width = BM rows; "b": BN columns).
+
+    Invocation ``lane`` takes the elements lane, lane + threads, ... of the slab, numbered so that
+    neighbouring lanes read neighbouring global addresses: along i when the operand is
+    contiguous in i (k), along the row/column otherwise."""
+    pad, lines = " " * 12, []
+    for j in range(width * bk // threads):
+        # The lane's slow coordinate advances by threads / (length of the fast one) per element.
+        step = threads // bk if contiguous_k else threads // width
+        outer, inner = f"{operand}_outer + {j * step}u", f"{operand}_inner"
+        o, i = (outer, inner) if contiguous_k else (inner, outer)  # i fastest, or o fastest
+        slot = f"{tile}[(({i}) * {stride}u + {o}) / 4u][({o}) % 4u]"
+        if operand == "a":
+            row, k = f"row0 + {o}", f"start + {i}"
+            if not inside:
+                lines.append(f"{pad}{slot} = load_a({row}, {k});")
+            elif contiguous_k:
+                lines.append(f"{pad}{slot} = a[({row}) * params.a_row_stride + {k}];")
+            else:
+                lines.append(f"{pad}{slot} = a[({k}) * params.a_col_stride + {row}];")
+        else:
+            k, col = f"start + {i}", f"col0 + {o}"
+            if not inside:
+                lines.append(f"{pad}{slot} = load_b({k}, {col});")
+            elif contiguous_k:
+                lines.append(f"{pad}{slot} = b[({col}) * params.b_col_stride + {k}];")
+            else:
+                lines.append(f"{pad}{slot} = b[({k}) * params.b_row_stride + {col}];")
+    return lines
+
+
+def _vector_loads(operand: str, tile: str, width: int, bk: int, contiguous_k: bool,
+                  threads: int, stride: int, start: str = "start", part: str = "both",
+                  pad: str = " " * 12) -> list[str]:
+    """Whole-tile staging with 16-byte loads: four consecutive elements along the operand's
+    contiguous dimension per load (the caller checked alignment).
+
+    ``part``: "both" loads and stores to workgroup memory; "load" only assigns the registers
+    ``{operand}_quad{j}`` (declared by the caller) from the slab at ``start``; "store" only
+    writes those registers to workgroup memory (the double-buffered loop's two halves)."""
+    lines = []
+    along = bk if contiguous_k else width  # elements of one slab row in the fast dimension
+    lanes_per_row = along // 4
+    for j in range(width * bk // 4 // threads):
+        slow = f"lane / {lanes_per_row}u + {j * threads // lanes_per_row}u"
+        fast = f"(lane % {lanes_per_row}u) * 4u"
+        if operand == "a":
+            if contiguous_k:  # slow = m, fast = i
+                address = f"((row0 + {slow}) * params.a_row_stride + {start} + {fast}) / 4u"
+            else:  # slow = i, fast = m
+                address = f"(({start} + {slow}) * params.a_col_stride + row0 + {fast}) / 4u"
+        elif contiguous_k:  # b: slow = n, fast = i
+            address = f"((col0 + {slow}) * params.b_col_stride + {start} + {fast}) / 4u"
+        else:  # b: slow = i, fast = n
+            address = f"(({start} + {slow}) * params.b_row_stride + col0 + {fast}) / 4u"
+        quad = f"{operand}_quad{j}"
+        if part == "both":
+            lines.append(f"{pad}let {quad} = {operand}4[{address}];")
+        elif part == "load":
+            lines.append(f"{pad}{quad} = {operand}4[{address}];")
+        if part == "load":
+            continue
+        if contiguous_k:  # four k's of one row/column: four scalar slots
+            for c in range(4):
+                lines.append(f"{pad}{tile}[(({fast} + {c}u) * {stride}u + {slow}) / 4u]"
+                             f"[({slow}) % 4u] = {quad}[{c}];")
+        else:  # four rows/columns of one k: one whole vec4 slot
+            lines.append(f"{pad}{tile}[(({slow}) * {stride}u + {fast}) / 4u] = {quad};")
+    return lines
+
+
+def _pipelined_loop(config, a_k_contiguous: bool, b_k_contiguous: bool,
+                    products: list[str], strides: tuple[int, int]) -> str:
+    """For whole tiles with 16-byte loads and K a multiple of BK: the next slab's global loads
+    are issued into registers before the current slab's FMAs, hiding their latency."""
+    bm, bn, bk, threads = config.bm, config.bn, config.bk, config.side ** 2
+    pad = " " * 12
+    declare = [f"        var a_quad{j}: vec4<f32>;" for j in range(bm * bk // 4 // threads)]
+    declare += [f"        var b_quad{j}: vec4<f32>;" for j in range(bn * bk // 4 // threads)]
+
+    def half(part: str, start: str, indent: str) -> list[str]:
+        return (_vector_loads("a", "a_tile", bm, bk, a_k_contiguous, threads, strides[0],
+                              start, part, indent) +
+                _vector_loads("b", "b_tile", bn, bk, b_k_contiguous, threads, strides[1],
+                              start, part, indent))
+
+    lines = ["    if (inside && params.k % BK == 0u) {", *declare, "        var start = 0u;",
+             *half("load", "start", " " * 8), "        loop {", *half("store", "", pad),
+             f"{pad}workgroupBarrier();", f"{pad}let next = start + BK;",
+             f"{pad}if (next < params.k) {{", *half("load", "next", pad + "    "),
+             f"{pad}}}", *[pad + line.strip() for line in products],
+             f"{pad}workgroupBarrier();", f"{pad}start = next;",
+             f"{pad}if (start >= params.k) {{ break; }}", "        }", "    } else {"]
+    return "\n".join(lines)
+
+
+def template(config, a_k_contiguous: bool, b_n_contiguous: bool,
+             bias: bool, activation: str | None, derivative: str | None = None,
+             column_sums: bool = False, a_vec4: bool = False,
+             b_vec4: bool = False) -> dict[str, str]:
+    """The placeholder values of gemm.wgsl: unrolled accumulators, loads, FMAs and stores."""
+    bm, bn, bk, side = config.bm, config.bn, config.bk, config.side
+    threads, spacing = side * side, 4 * side  # 4 × 4 groups lie 4·side apart
+    b_k_contiguous = not b_n_contiguous
+    # A slab written one k at a time per invocation lands on one memory bank for every lane of a
+    # row; 4 floats of padding per k row spread those writes over the banks.
+    a_stride, b_stride = bm + 4 * a_k_contiguous, bn + 4 * b_k_contiguous
+    rows, cols = bm // side, bn // side  # outputs per invocation: rows × cols
+    pad = " " * 8
+    accumulators = "\n".join(f"    var acc_{r}_{g} = vec4<f32>(0.0);"
+                             for r in range(rows) for g in range(cols // 4))
+    a_fast, b_fast = (bk if a_k_contiguous else bm), (bk if b_k_contiguous else bn)
+    coordinates = [f"    let a_outer = lane / {a_fast}u;", f"    let a_inner = lane % {a_fast}u;",
+                   f"    let b_outer = lane / {b_fast}u;", f"    let b_inner = lane % {b_fast}u;"]
+    products = []
+    for i in range(bk):  # the whole slab, unrolled: fragment loads then rank-1 updates
+        products += [f"{pad}let a{i}_{g} = a_tile[{(i * a_stride + spacing * g) // 4}u + ty];"
+                     for g in range(rows // 4)]
+        products += [f"{pad}let b{i}_{g} = b_tile[{(i * b_stride + spacing * g) // 4}u + tx];"
+                     for g in range(cols // 4)]
+        products += [f"{pad}acc_{r}_{g} += a{i}_{r // 4}[{r % 4}] * b{i}_{g};"
+                     for r in range(rows) for g in range(cols // 4)]
+        if column_sums:
+            products += [f"{pad}column_sum_{g} += b{i}_{g};" for g in range(cols // 4)]
+    stores = []
+    for r in range(rows):
+        for g in range(cols // 4):
+            row = f"row0 + {spacing * (r // 4) + r % 4}u + ty * 4u"
+            for lane in range(4):
+                stores.append(f"    store({row}, col0 + {spacing * g + lane}u + tx * 4u, "
+                              f"acc_{r}_{g}[{lane}]);")
+    sums_stores = []
+    if column_sums:  # the first row of workgroups writes; the others summed the same slabs
+        sums_stores.append("    if (row0 == 0u && ty == 0u) {")
+        for g in range(cols // 4):
+            for lane in range(4):
+                column = f"col0 + {spacing * g + lane}u + tx * 4u"
+                sums_stores.append(f"        if ({column} < params.n) {{ grad_bias[{column}] = "
+                                   f"column_sum_{g}[{lane}]; }}")
+        sums_stores.append("    }")
+    if derivative is not None:
+        epilogue = "value * derivative(activation_outputs[row * params.n + col])"
+    else:
+        epilogue = "activate(value + bias[col])" if bias else "activate(value)"
+    pipelined = a_vec4 and b_vec4
+    return {
+        "bm": bm, "bn": bn, "bk": bk, "side": side, "a_stride": a_stride, "b_stride": b_stride,
+        "pipelined_loop": (_pipelined_loop(config, a_k_contiguous, b_k_contiguous, products,
+                                           (a_stride, b_stride)) if pipelined else "    {"),
+        "declare_column_sums": "\n".join(f"    var column_sum_{g} = vec4<f32>(0.0);"
+                                         for g in range(cols // 4)) if column_sums else "",
+        "store_column_sums": "\n".join(sums_stores),
+        "derivative": DERIVATIVES[derivative],
+        "declare_accumulators": accumulators,
+        "load_coordinates": "\n".join(coordinates),
+        "load_inside": "\n".join(
+            (_vector_loads("a", "a_tile", bm, bk, a_k_contiguous, threads, a_stride) if a_vec4
+             else _loads("a", "a_tile", bm, bk, a_k_contiguous, True, threads, a_stride)) +
+            (_vector_loads("b", "b_tile", bn, bk, b_k_contiguous, threads, b_stride) if b_vec4
+             else _loads("b", "b_tile", bn, bk, b_k_contiguous, True, threads, b_stride))),
+        "load_edge": "\n".join(
+            _loads("a", "a_tile", bm, bk, a_k_contiguous, False, threads, a_stride) +
+            _loads("b", "b_tile", bn, bk, b_k_contiguous, False, threads, b_stride)),
+        "inner_product": "\n".join(products),
+        "stores": "\n".join(stores),
+        "activation": ACTIVATIONS[activation],
+        "epilogue": epilogue,
+    }
