@@ -50,6 +50,7 @@ class Dispatch:
 class Copy:
     source: GPUArray
     destination: GPUArray
+    nbytes: int  # rounded up to whole 4-byte words, as copies require
 
 
 class Workspace:
@@ -78,14 +79,11 @@ class Program:
         self.device = workspace.device
         self.batch_size = workspace.batch_size
         self.steps: list[Dispatch | Copy] = []
+        self.dispatch_count = 0  # kept as steps are recorded: encode runs once per step
         # Where a model's program takes its batch and leaves its predictions.
         self.inputs: GPUArray | None = None
         self.targets: GPUArray | None = None
         self.outputs: GPUArray | None = None
-
-    @property
-    def dispatch_count(self) -> int:
-        return sum(isinstance(step, Dispatch) for step in self.steps)
 
     def array(self, owner: object, role: str, shape: Sequence[int], dtype=np.float32) -> GPUArray:
         """A workspace array owned by ``owner`` (reused by every program of this batch size)."""
@@ -130,11 +128,12 @@ class Program:
             raise ValueError("dispatch: give threads= or groups=")
         self.steps.append(
             Dispatch(compiled.pipeline, bind_group, grid, f"{shader}:{entry}", uniform))
+        self.dispatch_count += 1
 
     def copy(self, source: GPUArray, destination: GPUArray) -> None:
         if source.nbytes != destination.nbytes:
             raise ValueError(f"copy: {source} and {destination} differ in size")
-        self.steps.append(Copy(source, destination))
+        self.steps.append(Copy(source, destination, source.binding()["size"]))
 
     def encode(self, encoder: wgpu.GPUCommandEncoder) -> None:
         """Encode every step; consecutive dispatches share one compute pass."""
@@ -152,7 +151,7 @@ class Program:
                     compute_pass = None
                 encoder.copy_buffer_to_buffer(step.source.buffer, step.source.offset,
                                               step.destination.buffer, step.destination.offset,
-                                              step.source.binding()["size"])
+                                              step.nbytes)
         if compute_pass is not None:
             compute_pass.end()
         self.device.stats["dispatches"] += self.dispatch_count
