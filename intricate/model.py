@@ -17,7 +17,14 @@ from .metrics import resolve as resolve_metrics
 from .optimizers import optimizer_state
 from .progress import Progress, summary_table
 from .trainer import Epochs, copy_parameters, evaluate_now, predict_now, upload_parameters
-from .training import History, TrainingOptions, check_array, check_dataset, split_validation
+from .training import (
+    History,
+    TrainingOptions,
+    check_array,
+    check_dataset,
+    check_weights,
+    split_validation,
+)
 
 LOSS_READS_PER_FIT = 100  # very short epochs: read the statistics ~100 times, not every epoch
 
@@ -100,26 +107,14 @@ class Model:
         Raises:
             ValueError: wrong count, shape, or non-numeric/non-finite values; nothing changes.
         """
-        shapes = [shape for layer in self.layers for _, shape in layer.parameter_shapes()]
-        if len(weights) != len(shapes):
-            raise ValueError(f"weights: expected {len(shapes)} arrays (shapes {shapes}), "
-                             f"received {len(weights)}")
-        checked = []
-        for index, (values, shape) in enumerate(zip(weights, shapes)):
-            array = np.asarray(values)
-            if array.shape != shape or array.dtype.kind not in "biuf":
-                raise ValueError(f"weights[{index}]: expected numbers of shape {shape}, received "
-                                 f"{array.dtype} of shape {array.shape}")
-            if not np.isfinite(array).all():
-                raise ValueError(f"weights[{index}]: expected finite values")
-            checked.append(np.array(array, dtype=np.float32))
+        checked = check_weights(weights, [shape for layer in self.layers
+                                          for _, shape in layer.parameter_shapes()])
         remaining = iter(checked)
         for layer in self.layers:
             layer.host_weights = [next(remaining) for _ in layer.parameter_shapes()]
         if self.parameters is not None:
             views = [view for layer in self.layers for view in layer.parameters]
-            for view, values in zip(views, checked):
-                self.device.run_sync(gpu.upload, view, values)
+            self.device.run_sync(lambda: [gpu.upload(v, w) for v, w in zip(views, checked)])
 
     def snapshot_weights(self, snapshot: GPUArray | None = None) -> GPUArray:
         """Copy the parameters into ``snapshot`` (new if None) on the GPU: no readback."""

@@ -160,6 +160,23 @@ def check_dataset(x: object, y: object, inputs: int, outputs: int,
     return x_array, y_array
 
 
+def check_weights(weights: Sequence[np.ndarray], shapes: list[tuple[int, ...]]) -> list[np.ndarray]:
+    """``weights`` as float32 arrays of ``shapes``, or a ValueError naming the bad one."""
+    if len(weights) != len(shapes):
+        raise ValueError(f"weights: expected {len(shapes)} arrays (shapes {shapes}), "
+                         f"received {len(weights)}")
+    checked = []
+    for index, (values, shape) in enumerate(zip(weights, shapes)):
+        array = np.asarray(values)
+        if array.shape != shape or array.dtype.kind not in "biuf":
+            raise ValueError(f"weights[{index}]: expected numbers of shape {shape}, received "
+                             f"{array.dtype} of shape {array.shape}")
+        if not np.isfinite(array).all():
+            raise ValueError(f"weights[{index}]: expected finite values")
+        checked.append(np.array(array, dtype=np.float32))
+    return checked
+
+
 def split_validation(x, y, options: TrainingOptions, inputs: int, outputs: int):
     """(x, y, validation or None): validation_data checked, or the last validation_split of
     the samples held out (Keras' rounding)."""
