@@ -33,28 +33,23 @@ def _loads(operand: str, tile: str, width: int, bk: int, contiguous_k: bool,
     neighbouring lanes read neighbouring global addresses: along i when the operand is
     contiguous in i (k), along the row/column otherwise."""
     pad, lines = " " * 12, []
+    # o is a's row (m) or b's column (n); the stride that steps o, and the one that steps k.
+    origin, o_stride, k_stride = (("row0", "a_row_stride", "a_col_stride") if operand == "a"
+                                  else ("col0", "b_col_stride", "b_row_stride"))
     for j in range(width * bk // threads):
         # The lane's slow coordinate advances by threads / (length of the fast one) per element.
         step = threads // bk if contiguous_k else threads // width
         outer, inner = f"{operand}_outer + {j * step}u", f"{operand}_inner"
         o, i = (outer, inner) if contiguous_k else (inner, outer)  # i fastest, or o fastest
         slot = f"{tile}[(({i}) * {stride}u + {o}) / 4u][({o}) % 4u]"
-        if operand == "a":
-            row, k = f"row0 + {o}", f"start + {i}"
-            if not inside:
-                lines.append(f"{pad}{slot} = load_a({row}, {k});")
-            elif contiguous_k:
-                lines.append(f"{pad}{slot} = a[({row}) * params.a_row_stride + {k}];")
-            else:
-                lines.append(f"{pad}{slot} = a[({k}) * params.a_col_stride + {row}];")
+        position, k = f"{origin} + {o}", f"start + {i}"
+        if not inside:  # bounds-checked: load_a(row, k) / load_b(k, column)
+            value = f"load_a({position}, {k})" if operand == "a" else f"load_b({k}, {position})"
+        elif contiguous_k:
+            value = f"{operand}[({position}) * params.{o_stride} + {k}]"
         else:
-            k, col = f"start + {i}", f"col0 + {o}"
-            if not inside:
-                lines.append(f"{pad}{slot} = load_b({k}, {col});")
-            elif contiguous_k:
-                lines.append(f"{pad}{slot} = b[({col}) * params.b_col_stride + {k}];")
-            else:
-                lines.append(f"{pad}{slot} = b[({k}) * params.b_row_stride + {col}];")
+            value = f"{operand}[({k}) * params.{k_stride} + {position}]"
+        lines.append(f"{pad}{slot} = {value};")
     return lines
 
 
