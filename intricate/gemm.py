@@ -25,21 +25,25 @@ class GemmConfig:
     bn: int
     bk: int
     side: int = 16
+    stages: int = 1  # 2: two slabs in workgroup memory, one barrier per slab (see gemm_codegen)
 
     def __post_init__(self) -> None:
         threads = self.side * self.side
         if (self.side not in (8, 16) or self.bm % (4 * self.side) or self.bn % (4 * self.side)
                 or self.bk not in (8, 16, 32) or (self.bm * self.bk) % threads
-                or (self.bn * self.bk) % threads or max(self.bm, self.bn) > min(256, threads)):
+                or (self.bn * self.bk) % threads or max(self.bm, self.bn) > min(256, threads)
+                or self.stages not in (1, 2)):
             raise ValueError(f"GemmConfig: expected side 8 or 16, bm and bn multiples of "
-                             f"4·side up to min(256, side²), bk in (8, 16, 32), received {self}")
+                             f"4·side up to min(256, side²), bk in (8, 16, 32), stages 1 or 2, "
+                             f"received {self}")
 
     @property
     def workgroup_bytes(self) -> int:
-        return 4 * self.bk * (self.bm + self.bn + 8)  # with the bank-conflict padding
+        return 4 * self.bk * (self.bm + self.bn + 8) * self.stages  # with the padding
 
 
-CONFIGS = (GemmConfig(128, 128, 16), GemmConfig(128, 128, 8), GemmConfig(64, 64, 16),
+CONFIGS = (GemmConfig(128, 128, 16, stages=2), GemmConfig(128, 128, 8, stages=2),
+           GemmConfig(128, 128, 16), GemmConfig(128, 128, 8), GemmConfig(64, 64, 16),
            GemmConfig(128, 64, 16), GemmConfig(64, 128, 16), GemmConfig(128, 64, 32),
            GemmConfig(64, 64, 32), GemmConfig(32, 32, 16, side=8), GemmConfig(64, 64, 16, side=8),
            GemmConfig(256, 128, 16), GemmConfig(128, 256, 16), GemmConfig(256, 128, 8))
@@ -48,8 +52,8 @@ ENOUGH_WORKGROUPS = 128  # about one per streaming multiprocessor of a large GPU
 
 def choose(m: int, n: int, device_limit: int) -> GemmConfig:
     """The configuration for an m × n output: the largest tile that still gives enough
-    workgroups to fill a large GPU (small outputs get small tiles); always within the device's
-    workgroup storage."""
+    workgroups to fill a large GPU (small outputs get small tiles), two-stage when the device's
+    workgroup storage holds it; always within that storage."""
     fitting = [c for c in CONFIGS if c.workgroup_bytes <= device_limit]
     for bm, bn, side in ((128, 128, 16), (64, 64, 16), (64, 64, 8)):
         if math.ceil(m / bm) * math.ceil(n / bn) >= ENOUGH_WORKGROUPS:

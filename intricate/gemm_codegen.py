@@ -55,13 +55,14 @@ def _loads(operand: str, tile: str, width: int, bk: int, contiguous_k: bool,
 
 def _vector_loads(operand: str, tile: str, width: int, bk: int, contiguous_k: bool,
                   threads: int, stride: int, start: str = "start", part: str = "both",
-                  pad: str = " " * 12) -> list[str]:
+                  pad: str = " " * 12, slab: str = "") -> list[str]:
     """Whole-tile staging with 16-byte loads: four consecutive elements along the operand's
     contiguous dimension per load (the caller checked alignment).
 
     ``part``: "both" loads and stores to workgroup memory; "load" only assigns the registers
     ``{operand}_quad{j}`` (declared by the caller) from the slab at ``start``; "store" only
-    writes those registers to workgroup memory (the double-buffered loop's two halves)."""
+    writes those registers to workgroup memory (the pipelined loop's two halves), at
+    ``slab`` + the usual index when given (the two-stage loop's other slab)."""
     lines = []
     along = bk if contiguous_k else width  # elements of one slab row in the fast dimension
     lanes_per_row = along // 4
@@ -86,35 +87,53 @@ def _vector_loads(operand: str, tile: str, width: int, bk: int, contiguous_k: bo
             continue
         if contiguous_k:  # four k's of one row/column: four scalar slots
             for c in range(4):
-                lines.append(f"{pad}{tile}[(({fast} + {c}u) * {stride}u + {slow}) / 4u]"
+                lines.append(f"{pad}{tile}[{slab}(({fast} + {c}u) * {stride}u + {slow}) / 4u]"
                              f"[({slow}) % 4u] = {quad}[{c}];")
         else:  # four rows/columns of one k: one whole vec4 slot
-            lines.append(f"{pad}{tile}[(({slow}) * {stride}u + {fast}) / 4u] = {quad};")
+            lines.append(f"{pad}{tile}[{slab}(({slow}) * {stride}u + {fast}) / 4u] = {quad};")
     return lines
 
 
 def _pipelined_loop(config, a_k_contiguous: bool, b_k_contiguous: bool,
                     products: list[str], strides: tuple[int, int]) -> str:
     """For whole tiles with 16-byte loads and K a multiple of BK: the next slab's global loads
-    are issued into registers before the current slab's FMAs, hiding their latency."""
+    are issued into registers before the current slab's FMAs, hiding their latency.
+
+    One stage: the registers are stored after the FMAs, between two barriers. Two stages: they
+    are stored into the other slab of workgroup memory while no one reads it, so one barrier per
+    slab suffices (every invocation has finished reading a slab before the barrier that follows
+    its FMAs, and only after that barrier is the slab overwritten)."""
     bm, bn, bk, threads = config.bm, config.bn, config.bk, config.side ** 2
     pad = " " * 12
     declare = [f"        var a_quad{j}: vec4<f32>;" for j in range(bm * bk // 4 // threads)]
     declare += [f"        var b_quad{j}: vec4<f32>;" for j in range(bn * bk // 4 // threads)]
 
-    def half(part: str, start: str, indent: str) -> list[str]:
+    def half(part: str, start: str, indent: str, slabs: tuple[str, str] = ("", "")) -> list[str]:
         return (_vector_loads("a", "a_tile", bm, bk, a_k_contiguous, threads, strides[0],
-                              start, part, indent) +
+                              start, part, indent, slabs[0]) +
                 _vector_loads("b", "b_tile", bn, bk, b_k_contiguous, threads, strides[1],
-                              start, part, indent))
+                              start, part, indent, slabs[1]))
 
+    products = [pad + line.strip() for line in products]
+    load_next = [f"{pad}let next = start + BK;", f"{pad}if (next < params.k) {{",
+                 *half("load", "next", pad + "    "), f"{pad}}}"]
+    if config.stages == 1:
+        body = [*half("store", "", pad), f"{pad}workgroupBarrier();", *load_next, *products,
+                f"{pad}workgroupBarrier();", f"{pad}start = next;",
+                f"{pad}if (start >= params.k) {{ break; }}"]
+        prologue = []
+    else:  # unrolled twice, so that each half reads and writes slabs at constant offsets
+        body, prologue = [], [*half("store", "", " " * 8), "        workgroupBarrier();"]
+        for reads, writes in ((("ty", "tx"), ("A_SLAB + ", "B_SLAB + ")),
+                              (("ty + A_SLAB", "tx + B_SLAB"), ("", ""))):
+            body += [f"{pad}{{", *load_next, f"{pad}let a_at = {reads[0]};",
+                     f"{pad}let b_at = {reads[1]};", *products,
+                     f"{pad}if (next >= params.k) {{ break; }}",
+                     *half("store", "", pad, writes),
+                     f"{pad}workgroupBarrier();", f"{pad}start = next;", f"{pad}}}"]
     lines = ["    if (inside && params.k % BK == 0u) {", *declare, "        var start = 0u;",
-             *half("load", "start", " " * 8), "        loop {", *half("store", "", pad),
-             f"{pad}workgroupBarrier();", f"{pad}let next = start + BK;",
-             f"{pad}if (next < params.k) {{", *half("load", "next", pad + "    "),
-             f"{pad}}}", *[pad + line.strip() for line in products],
-             f"{pad}workgroupBarrier();", f"{pad}start = next;",
-             f"{pad}if (start >= params.k) {{ break; }}", "        }", "    } else {"]
+             *half("load", "start", " " * 8), *prologue, "        loop {", *body,
+             "        }", "    } else {"]
     return "\n".join(lines)
 
 
@@ -138,9 +157,9 @@ def template(config, a_k_contiguous: bool, b_n_contiguous: bool,
                    f"    let b_outer = lane / {b_fast}u;", f"    let b_inner = lane % {b_fast}u;"]
     products = []
     for i in range(bk):  # the whole slab, unrolled: fragment loads then rank-1 updates
-        products += [f"{pad}let a{i}_{g} = a_tile[{(i * a_stride + spacing * g) // 4}u + ty];"
+        products += [f"{pad}let a{i}_{g} = a_tile[{(i * a_stride + spacing * g) // 4}u + a_at];"
                      for g in range(rows // 4)]
-        products += [f"{pad}let b{i}_{g} = b_tile[{(i * b_stride + spacing * g) // 4}u + tx];"
+        products += [f"{pad}let b{i}_{g} = b_tile[{(i * b_stride + spacing * g) // 4}u + b_at];"
                      for g in range(cols // 4)]
         products += [f"{pad}acc_{r}_{g} += a{i}_{r // 4}[{r % 4}] * b{i}_{g};"
                      for r in range(rows) for g in range(cols // 4)]
@@ -169,6 +188,7 @@ def template(config, a_k_contiguous: bool, b_n_contiguous: bool,
     pipelined = a_vec4 and b_vec4
     return {
         "bm": bm, "bn": bn, "bk": bk, "side": side, "a_stride": a_stride, "b_stride": b_stride,
+        "stages": config.stages,
         "pipelined_loop": (_pipelined_loop(config, a_k_contiguous, b_k_contiguous, products,
                                            (a_stride, b_stride)) if pipelined else "    {"),
         "declare_column_sums": "\n".join(f"    var column_sum_{g} = vec4<f32>(0.0);"

@@ -51,8 +51,11 @@ const BK: u32 = {{ bk }}u;
 // Row strides of the slabs: BM or BN, plus 4 when the slab is written one k at a time.
 const A_STRIDE: u32 = {{ a_stride }}u;
 const B_STRIDE: u32 = {{ b_stride }}u;
-var<workgroup> a_tile: array<vec4<f32>, BK * A_STRIDE / 4u>;  // [(i * A_STRIDE + m) / 4][m % 4]
-var<workgroup> b_tile: array<vec4<f32>, BK * B_STRIDE / 4u>;  // [(i * B_STRIDE + n) / 4][n % 4]
+// STAGES slabs of each (2: the pipelined loop fills one while the FMAs read the other).
+const A_SLAB: u32 = BK * A_STRIDE / 4u;
+const B_SLAB: u32 = BK * B_STRIDE / 4u;
+var<workgroup> a_tile: array<vec4<f32>, {{ stages }}u * A_SLAB>;  // [(i * A_STRIDE + m) / 4][m % 4]
+var<workgroup> b_tile: array<vec4<f32>, {{ stages }}u * B_SLAB>;  // [(i * B_STRIDE + n) / 4][n % 4]
 
 // Edge tiles: zero outside the matrices, so partial tiles add nothing.
 fn load_a(row: u32, i: u32) -> f32 {
@@ -87,8 +90,12 @@ fn store(row: u32, col: u32, value: f32) {
 @compute @workgroup_size({{ side }}, {{ side }})
 fn gemm(@builtin(workgroup_id) group: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>,
         @builtin(local_invocation_index) lane: u32) {
-    let tx = lane % {{ side }}u;
-    let ty = lane / {{ side }}u;
+    // A warp's 32 lanes cover 8 × 4 invocations rather than 16 × 2: its fragment reads then
+    // touch 4 distinct vec4s of a_tile and 8 of b_tile (fewer workgroup-memory wavefronts).
+    let tx = lane % 8u + (lane / 32u) % ({{ side }}u / 8u) * 8u;
+    let ty = (lane / 8u) % 4u + lane / (4u * {{ side }}u) * 4u;
+    let a_at = ty;  // where this invocation's fragments start in a_tile / b_tile
+    let b_at = tx;
     let row0 = (group.y + group.z * groups.y) * BM;
     let col0 = group.x * BN;
 {{ declare_accumulators }}

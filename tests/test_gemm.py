@@ -20,6 +20,7 @@ SHAPES = [  # (m, n, k) named after the edge they probe
     pytest.param(300, 1, 5, id="tall_and_skinny"),
     pytest.param(129, 130, 33, id="one_past_a_big_tile"),
     pytest.param(256, 256, 64, id="whole_tiles_with_16_byte_loads"),
+    pytest.param(256, 128, 48, id="whole_tiles_odd_number_of_slabs"),
     pytest.param(192, 96, 40, id="aligned_with_partial_tiles"),
 ]
 LAYOUTS = {  # a(m, i), b(i, n) strides for the Dense layer's three GEMM forms
@@ -125,7 +126,8 @@ async def test_fused_activation_derivative_equals_the_activation_backward(device
 
 
 def test_config_choice_fits_the_device_and_the_shape():
-    assert gemm.choose(4096, 4096, 49152) == GemmConfig(128, 128, 16)
+    assert gemm.choose(4096, 4096, 49152) == GemmConfig(128, 128, 16, stages=2)
+    assert gemm.choose(4096, 4096, 32768) == GemmConfig(128, 128, 8, stages=2)
     assert gemm.choose(4, 3, 49152) == GemmConfig(32, 32, 16, side=8)
     assert gemm.choose(1024, 1024, 49152) == GemmConfig(64, 64, 16)  # 256 tiles of 64²
     assert gemm.choose(4096, 4096, 16384).workgroup_bytes <= 16384
@@ -135,5 +137,23 @@ def test_config_choice_fits_the_device_and_the_shape():
         GemmConfig(128, 128, 16, side=8)
     with pytest.raises(ValueError, match="GemmConfig: expected side 8 or 16"):
         GemmConfig(512, 128, 16)
+    with pytest.raises(ValueError, match="stages 1 or 2"):
+        GemmConfig(128, 128, 16, stages=3)
     with pytest.raises(ValueError, match="activation: expected one of"):
         gemm.record_gemm(None, None, None, None, 1, 1, 1, (1, 1), (1, 1), activation="gelu")
+
+
+async def test_gemm_compiles_without_runtime_checks_unless_asked(device, monkeypatch):
+    """gemm.wgsl is built by wgpu-native's trusted entry point (no index clamps); the
+    INTRICATE_SHADER_CHECKS switch brings the checked path back."""
+    built = []
+    original = shaders._unchecked_module
+    monkeypatch.setattr(shaders, "_unchecked_module", lambda *args: built.append(
+        original(*args)) or built[-1])
+    source = "@compute @workgroup_size(1) fn main() {}"
+    assert await device.run(shaders._module, device.handle, "gemm.wgsl", source) is built[0]
+    assert built[0] is not None  # this wgpu-native has wgpuDeviceCreateShaderModuleTrusted
+    monkeypatch.setenv("INTRICATE_SHADER_CHECKS", "on")
+    await device.run(shaders._module, device.handle, "gemm.wgsl", source)
+    await device.run(shaders._module, device.handle, "dense.wgsl", source)
+    assert len(built) == 1
