@@ -48,6 +48,9 @@ CONFIGS = (GemmConfig(128, 128, 16, stages=2), GemmConfig(128, 128, 8, stages=2)
            GemmConfig(64, 64, 32), GemmConfig(32, 32, 16, side=8), GemmConfig(64, 64, 16, side=8),
            GemmConfig(256, 128, 16), GemmConfig(128, 256, 16), GemmConfig(256, 128, 8))
 ENOUGH_WORKGROUPS = 128  # about one per streaming multiprocessor of a large GPU
+# Split K only from SPLIT_FROM_K on (below, a workgroup's serial K loop is short, and the extra
+# dispatch costs more than it saves), in chunks of at least SPLIT_MIN_K (16 slabs of 16).
+SPLIT_FROM_K, SPLIT_MIN_K = 1024, 256
 
 
 def choose(m: int, n: int, device_limit: int) -> GemmConfig:
@@ -105,24 +108,49 @@ def record_gemm(program: Program, a: GPUArray, b: GPUArray, c: GPUArray, m: int,
               and vector_loads_fit(config, config.bm))
     b_vec4 = (max(b_strides) % 4 == 0 and min(b_strides) == 1 and b.offset % 16 == 0
               and vector_loads_fit(config, config.bn))
+    splits, k_chunk = split_k(config, m, n, k)
     values = template(config, a_k_contiguous=a_strides[1] == 1,
                       b_n_contiguous=b_strides[1] == 1, bias=bias is not None,
                       activation=activation, derivative=derivative and derivative[0],
-                      column_sums=grad_bias is not None, a_vec4=a_vec4, b_vec4=b_vec4)
-    row_groups = fold_grid(math.ceil(m / config.bm))
-    extra = {"bias": bias} if bias is not None else {}
-    if a_vec4:
-        extra["a4"] = a
-    if b_vec4:
-        extra["b4"] = b
+                      column_sums=grad_bias is not None, a_vec4=a_vec4, b_vec4=b_vec4,
+                      split=splits > 1)
+    params = {"m": m, "n": n, "k": k, "a_row_stride": a_strides[0], "a_col_stride": a_strides[1],
+              "b_row_stride": b_strides[0], "b_col_stride": b_strides[1], "k_chunk": k_chunk,
+              "splits": splits}
+    epilogue = {"bias": bias} if bias is not None else {}
     if derivative is not None:
-        extra["activation_outputs"] = derivative[1]
-    if grad_bias is not None:
-        extra["grad_bias"] = grad_bias
-    program.dispatch(
-        "gemm.wgsl", "gemm", groups=(math.ceil(n / config.bn), row_groups[0], row_groups[1]),
-        template=values, a=a, b=b, c=c, **extra,
-        params={"m": m, "n": n, "k": k, "a_row_stride": a_strides[0],
-                "a_col_stride": a_strides[1], "b_row_stride": b_strides[0],
-                "b_col_stride": b_strides[1]},
-    )
+        epilogue["activation_outputs"] = derivative[1]
+    sums = {"grad_bias": grad_bias} if grad_bias is not None else {}
+    operands = {"a": a, "b": b}
+    if a_vec4:
+        operands["a4"] = a
+    if b_vec4:
+        operands["b4"] = b
+    row_groups = fold_grid(math.ceil(m / config.bm) * splits)
+    groups = (math.ceil(n / config.bn), row_groups[0], row_groups[1])
+    if splits == 1:
+        program.dispatch("gemm.wgsl", "gemm", groups=groups, template=values, c=c, params=params,
+                         **operands, **epilogue, **sums)
+        return
+    # Split K: chunk sums into scratch (shared by every split GEMM of this shape and batch size:
+    # each is summed before the next one runs), then one pass adds them up.
+    partials = program.array(record_gemm, "split_partials", (splits, m, n))
+    partial_sums = ({"grad_bias": program.array(record_gemm, "split_sums", (splits, n))}
+                    if grad_bias is not None else {})
+    program.dispatch("gemm.wgsl", "gemm", groups=groups, template=values, c=partials,
+                     params=params, **operands, **partial_sums)
+    program.dispatch("gemm.wgsl", "sum_splits", groups=fold_grid(math.ceil(m * n / 256)),
+                     template=values, partials=partials, c=c, params=params, **epilogue, **sums,
+                     **({"partial_sums": partial_sums["grad_bias"]} if partial_sums else {}))
+
+
+def split_k(config: GemmConfig, m: int, n: int, k: int) -> tuple[int, int]:
+    """(splits, k_chunk): a long K cut into chunks (multiples of BK, at least SPLIT_MIN_K long)
+    when the output has too few tiles to fill a large GPU, up to about 2 · ENOUGH_WORKGROUPS
+    workgroups; (1, k) otherwise."""
+    tiles = math.ceil(m / config.bm) * math.ceil(n / config.bn)
+    if tiles >= ENOUGH_WORKGROUPS or k < SPLIT_FROM_K:
+        return 1, k
+    splits = min(math.ceil(2 * ENOUGH_WORKGROUPS / tiles), k // SPLIT_MIN_K)
+    chunk = math.ceil(math.ceil(k / splits) / config.bk) * config.bk
+    return math.ceil(k / chunk), chunk

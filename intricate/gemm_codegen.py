@@ -44,7 +44,8 @@ def _loads(operand: str, tile: str, width: int, bk: int, contiguous_k: bool,
         slot = f"{tile}[(({i}) * {stride}u + {o}) / 4u][({o}) % 4u]"
         position, k = f"{origin} + {o}", f"start + {i}"
         if not inside:  # bounds-checked: load_a(row, k) / load_b(k, column)
-            value = f"load_a({position}, {k})" if operand == "a" else f"load_b({k}, {position})"
+            value = (f"load_a({position}, {k}, k_end)" if operand == "a"
+                     else f"load_b({k}, {position}, k_end)")
         elif contiguous_k:
             value = f"{operand}[({position}) * params.{o_stride} + {k}]"
         else:
@@ -115,12 +116,12 @@ def _pipelined_loop(config, a_k_contiguous: bool, b_k_contiguous: bool,
                               start, part, indent, slabs[1]))
 
     products = [pad + line.strip() for line in products]
-    load_next = [f"{pad}let next = start + BK;", f"{pad}if (next < params.k) {{",
+    load_next = [f"{pad}let next = start + BK;", f"{pad}if (next < k_end) {{",
                  *half("load", "next", pad + "    "), f"{pad}}}"]
     if config.stages == 1:
         body = [*half("store", "", pad), f"{pad}workgroupBarrier();", *load_next, *products,
                 f"{pad}workgroupBarrier();", f"{pad}start = next;",
-                f"{pad}if (start >= params.k) {{ break; }}"]
+                f"{pad}if (start >= k_end) {{ break; }}"]
         prologue = []
     else:  # unrolled twice, so that each half reads and writes slabs at constant offsets
         body, prologue = [], [*half("store", "", " " * 8), "        workgroupBarrier();"]
@@ -128,10 +129,11 @@ def _pipelined_loop(config, a_k_contiguous: bool, b_k_contiguous: bool,
                               (("ty + A_SLAB", "tx + B_SLAB"), ("", ""))):
             body += [f"{pad}{{", *load_next, f"{pad}let a_at = {reads[0]};",
                      f"{pad}let b_at = {reads[1]};", *products,
-                     f"{pad}if (next >= params.k) {{ break; }}",
+                     f"{pad}if (next >= k_end) {{ break; }}",
                      *half("store", "", pad, writes),
                      f"{pad}workgroupBarrier();", f"{pad}start = next;", f"{pad}}}"]
-    lines = ["    if (inside && params.k % BK == 0u) {", *declare, "        var start = 0u;",
+    lines = ["    if (inside && (k_end - k_begin) % BK == 0u) {", *declare,
+             "        var start = k_begin;",
              *half("load", "start", " " * 8), *prologue, "        loop {", *body,
              "        }", "    } else {"]
     return "\n".join(lines)
@@ -140,7 +142,7 @@ def _pipelined_loop(config, a_k_contiguous: bool, b_k_contiguous: bool,
 def template(config, a_k_contiguous: bool, b_n_contiguous: bool,
              bias: bool, activation: str | None, derivative: str | None = None,
              column_sums: bool = False, a_vec4: bool = False,
-             b_vec4: bool = False) -> dict[str, str]:
+             b_vec4: bool = False, split: bool = False) -> dict[str, str]:
     """The placeholder values of gemm.wgsl: unrolled accumulators, loads, FMAs and stores."""
     bm, bn, bk, side = config.bm, config.bn, config.bk, config.side
     threads, spacing = side * side, 4 * side  # 4 × 4 groups lie 4·side apart
@@ -170,7 +172,7 @@ def template(config, a_k_contiguous: bool, b_n_contiguous: bool,
         for g in range(cols // 4):
             row = f"row0 + {spacing * (r // 4) + r % 4}u + ty * 4u"
             for lane in range(4):
-                stores.append(f"    store({row}, col0 + {spacing * g + lane}u + tx * 4u, "
+                stores.append(f"    store(split, {row}, col0 + {spacing * g + lane}u + tx * 4u, "
                               f"acc_{r}_{g}[{lane}]);")
     sums_stores = []
     if column_sums:  # the first row of workgroups writes; the others summed the same slabs
@@ -178,8 +180,8 @@ def template(config, a_k_contiguous: bool, b_n_contiguous: bool,
         for g in range(cols // 4):
             for lane in range(4):
                 column = f"col0 + {spacing * g + lane}u + tx * 4u"
-                sums_stores.append(f"        if ({column} < params.n) {{ grad_bias[{column}] = "
-                                   f"column_sum_{g}[{lane}]; }}")
+                sums_stores.append(f"        if ({column} < params.n) {{ grad_bias[split * "
+                                   f"params.n + {column}] = column_sum_{g}[{lane}]; }}")
         sums_stores.append("    }")
     if derivative is not None:
         epilogue = "value * derivative(activation_outputs[row * params.n + col])"
@@ -209,4 +211,11 @@ def template(config, a_k_contiguous: bool, b_n_contiguous: bool,
         "stores": "\n".join(stores),
         "activation": ACTIVATIONS[activation],
         "epilogue": epilogue,
+        # Split K: the gemm entry stores plain chunk sums, sum_splits applies the epilogue.
+        "store_value": "value" if split else "epilogue(row, col, value)",
+        "sum_column_partials": "\n".join([
+            "    if (i < params.n) {", "        var column = 0.0;",
+            "        for (var split = 0u; split < params.splits; split++) {",
+            "            column += partial_sums[split * params.n + i];", "        }",
+            "        grad_bias[i] = column;", "    }"]) if column_sums else "",
     }

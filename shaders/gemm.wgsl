@@ -15,7 +15,13 @@
 //   5 grad_bias           read_write  f32  [N]     only with column sums: Σ_i b(i, n), the bias
 //                                                  gradient beside dW = xᵀ·dY (b = dY)
 //   6 params              uniform     Params
-// Params: m, n, k and the four strides above.
+//   9 partials            read        f32  [splits, M, N]  split-K: each K chunk's a · b
+//   10 partial_sums       read        f32  [splits, N]     and its column sums of b
+// Params: m, n, k, the four strides above, and the split of K: ``splits`` chunks of ``k_chunk``
+// (a multiple of BK). With splits > 1 the gemm entry writes each chunk's plain a · b (and column
+// sums) at c[split · M · N + ...] (grad_bias[split · N + ...]), and sum_splits adds the chunks in
+// a fixed order and applies the epilogue: deterministic, and many more workgroups when M · N is
+// small and K large (the weight gradient of a big batch).
 // Workgroup S × S invocations (S = {{ side }}); each owns a TM × TN block of c laid out as
 // (TM / 4) × (TN / 4) groups of 4 × 4 spaced 4·S apart, so its workgroup-memory reads are whole
 // vec4s that neighbouring invocations take side by side. Block tile BM × BN = {{ bm }} × {{ bn }},
@@ -32,6 +38,8 @@ struct Params {
     a_col_stride: u32,
     b_row_stride: u32,
     b_col_stride: u32,
+    k_chunk: u32,
+    splits: u32,
 }
 
 @group(0) @binding(0) var<storage, read> a: array<f32>;
@@ -43,6 +51,8 @@ struct Params {
 @group(0) @binding(6) var<uniform> params: Params;
 @group(0) @binding(7) var<storage, read> a4: array<vec4<f32>>;
 @group(0) @binding(8) var<storage, read> b4: array<vec4<f32>>;
+@group(0) @binding(9) var<storage, read> partials: array<f32>;
+@group(0) @binding(10) var<storage, read> partial_sums: array<f32>;
 
 const BM: u32 = {{ bm }}u;
 const BN: u32 = {{ bn }}u;
@@ -58,15 +68,15 @@ var<workgroup> a_tile: array<vec4<f32>, {{ stages }}u * A_SLAB>;  // [(i * A_STR
 var<workgroup> b_tile: array<vec4<f32>, {{ stages }}u * B_SLAB>;  // [(i * B_STRIDE + n) / 4][n % 4]
 
 // Edge tiles: zero outside the matrices, so partial tiles add nothing.
-fn load_a(row: u32, i: u32) -> f32 {
-    if (row < params.m && i < params.k) {
+fn load_a(row: u32, i: u32, k_end: u32) -> f32 {
+    if (row < params.m && i < k_end) {
         return a[row * params.a_row_stride + i * params.a_col_stride];
     }
     return 0.0;
 }
 
-fn load_b(i: u32, col: u32) -> f32 {
-    if (i < params.k && col < params.n) {
+fn load_b(i: u32, col: u32, k_end: u32) -> f32 {
+    if (i < k_end && col < params.n) {
         return b[i * params.b_row_stride + col * params.b_col_stride];
     }
     return 0.0;
@@ -81,9 +91,14 @@ fn derivative(o: f32) -> f32 {
     {{ derivative }}
 }
 
-fn store(row: u32, col: u32, value: f32) {
+fn epilogue(row: u32, col: u32, value: f32) -> f32 {
+    return {{ epilogue }};
+}
+
+// With splits > 1: the plain sum of the workgroup's K chunk, at its split's slice of c.
+fn store(split: u32, row: u32, col: u32, value: f32) {
     if (row < params.m && col < params.n) {
-        c[row * params.n + col] = {{ epilogue }};
+        c[split * params.m * params.n + row * params.n + col] = {{ store_value }};
     }
 }
 
@@ -96,17 +111,24 @@ fn gemm(@builtin(workgroup_id) group: vec3<u32>, @builtin(num_workgroups) groups
     let ty = (lane / 8u) % 4u + lane / (4u * {{ side }}u) * 4u;
     let a_at = ty;  // where this invocation's fragments start in a_tile / b_tile
     let b_at = tx;
-    let row0 = (group.y + group.z * groups.y) * BM;
+    // Row-tile groups (folded over y and z) run split after split of K; groups past the last
+    // split (a folded grid) get row0 outside c: no loads, no stores.
+    let row_tiles = (params.m + BM - 1u) / BM;
+    let row_group = group.y + group.z * groups.y;
+    let split = row_group / row_tiles;
+    let row0 = select(row_group % row_tiles * BM, params.m, split >= params.splits);
     let col0 = group.x * BN;
+    let k_begin = split * params.k_chunk;
+    let k_end = min(params.k, k_begin + params.k_chunk);
 {{ declare_accumulators }}
 {{ declare_column_sums }}
 {{ load_coordinates }}
     let inside = row0 + BM <= params.m && col0 + BN <= params.n;
 {{ pipelined_loop }}
-    for (var start = 0u; start < params.k; start += BK) {
+    for (var start = k_begin; start < k_end; start += BK) {
         // Stage the slabs (neighbouring invocations read neighbouring addresses). Whole tiles,
         // the common case, skip the bounds checks; the test is uniform across the workgroup.
-        if (inside && start + BK <= params.k) {
+        if (inside && start + BK <= k_end) {
 {{ load_inside }}
         } else {
 {{ load_edge }}
@@ -118,4 +140,22 @@ fn gemm(@builtin(workgroup_id) group: vec3<u32>, @builtin(num_workgroups) groups
     }
 {{ stores }}
 {{ store_column_sums }}
+}
+
+// Split-K's second half: c = epilogue(Σ over splits of partials), and the column sums likewise,
+// summed in split order. One invocation per element of c (grid folded over x and y).
+@compute @workgroup_size(256)
+fn sum_splits(@builtin(global_invocation_id) id: vec3<u32>,
+              @builtin(num_workgroups) groups: vec3<u32>) {
+    let i = id.x + id.y * groups.x * 256u;
+    let size = params.m * params.n;
+    if (i >= size) {
+        return;
+    }
+    var total = 0.0;
+    for (var split = 0u; split < params.splits; split++) {
+        total += partials[split * size + i];
+    }
+    c[i] = epilogue(i / params.n, i % params.n, total);
+{{ sum_column_partials }}
 }

@@ -18,6 +18,7 @@ SHAPES = [  # (m, n, k) named after the edge they probe
     pytest.param(65, 63, 17, id="blocks_divide_shapes_unevenly"),
     pytest.param(2, 3, 1000, id="k_much_larger_than_m_times_n"),
     pytest.param(300, 1, 5, id="tall_and_skinny"),
+    pytest.param(64, 40, 2064, id="split_k_with_16_byte_loads_and_a_short_last_chunk"),
     pytest.param(129, 130, 33, id="one_past_a_big_tile"),
     pytest.param(256, 256, 64, id="whole_tiles_with_16_byte_loads"),
     pytest.param(256, 128, 48, id="whole_tiles_odd_number_of_slabs"),
@@ -105,18 +106,25 @@ async def test_aligned_operands_take_the_16_byte_loads(device, layout, monkeypat
     assert "a4[" not in values["load_edge"]  # edge tiles keep their bounds-checked loads
 
 
+EPILOGUE_SHAPES = [pytest.param((70, 33, 20), id="one_pass"),
+                   pytest.param((70, 33, 1100), id="split_k")]  # the epilogue in sum_splits
+
+
+@pytest.mark.parametrize("shape", EPILOGUE_SHAPES)
 @pytest.mark.parametrize("activation", [None, "relu", "tanh", "sigmoid"])
-async def test_fused_bias_and_activation_equal_the_unfused_path(device, rng, activation):
-    got, want, bias, _ = await run_gemm(device, rng, 70, 33, 20, "forward x·W", bias=True,
+async def test_fused_bias_and_activation_equal_the_unfused_path(device, rng, activation, shape):
+    got, want, bias, _ = await run_gemm(device, rng, *shape, "forward x·W", bias=True,
                                         activation=activation)
     forward = {None: lambda v: v, "relu": reference.relu_forward,
                "tanh": reference.tanh_forward, "sigmoid": reference.sigmoid_forward}[activation]
     assert_close(got, forward(want + bias))
 
 
+@pytest.mark.parametrize("shape", EPILOGUE_SHAPES)
 @pytest.mark.parametrize("activation", ["relu", "tanh", "sigmoid"])
-async def test_fused_activation_derivative_equals_the_activation_backward(device, rng, activation):
-    got, want, _, outputs = await run_gemm(device, rng, 70, 33, 20, "input gradient dY·Wᵀ",
+async def test_fused_activation_derivative_equals_the_activation_backward(device, rng, activation,
+                                                                          shape):
+    got, want, _, outputs = await run_gemm(device, rng, *shape, "input gradient dY·Wᵀ",
                                            derivative=activation)
     if activation == "relu":
         outputs = np.maximum(outputs, 0)  # ReLU outputs are never negative
@@ -137,6 +145,13 @@ def test_config_choice_fits_the_device_and_the_shape():
         GemmConfig(128, 128, 16, side=8)
     with pytest.raises(ValueError, match="GemmConfig: expected side 8 or 16"):
         GemmConfig(512, 128, 16)
+    # K is split only when it is long and the output has few tiles; the chunks cover K.
+    assert gemm.split_k(GemmConfig(64, 64, 16), 4096, 4096, 4096) == (1, 4096)
+    assert gemm.split_k(GemmConfig(64, 64, 16), 128, 512, 784) == (1, 784)
+    for config in CONFIGS:
+        splits, chunk = gemm.split_k(config, 64, 40, 2064)  # the split-K edge shape above
+        assert splits > 1 and chunk % config.bk == 0 and (splits - 1) * chunk < 2064 <= \
+            splits * chunk
     with pytest.raises(ValueError, match="stages 1 or 2"):
         GemmConfig(128, 128, 16, stages=3)
     with pytest.raises(ValueError, match="activation: expected one of"):
