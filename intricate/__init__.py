@@ -6,13 +6,14 @@
 """
 
 from . import callbacks, gpu, initializers, layers, losses, metrics, optimizers
+from .dataset import Dataset
 from .gpu import Device, NoAdapterError, ShaderError, setup_device
 from .model import Model
 from .training import History, TrainingOptions
 
 __version__ = "0.3.0"
 __all__ = [
-    "Device", "History", "Model", "NoAdapterError", "ShaderError", "TrainingOptions",
+    "Dataset", "Device", "History", "Model", "NoAdapterError", "ShaderError", "TrainingOptions",
     "callbacks", "gpu", "initializers", "layers", "losses", "metrics", "optimizers",
     "setup_device",
 ]

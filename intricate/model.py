@@ -11,6 +11,7 @@ import numpy as np
 
 from . import callbacks as callback_hooks
 from . import gpu, losses, saving, torch_interop
+from .dataset import Dataset
 from .gpu import Device, GPUArray, Workspace
 from .layers import Layer, check_chain
 from .metrics import resolve as resolve_metrics
@@ -132,13 +133,27 @@ class Model:
         return sum(math.prod(s) for layer in self.layers for _, s in layer.parameter_shapes())
 
     # Training ----------------------------------------------------------------------------------
-    async def fit(self, x: np.ndarray, y: np.ndarray,
+    async def upload(self, x: np.ndarray, y: np.ndarray | None = None) -> Dataset:
+        """x (and y), checked as ``fit`` checks them, put on the model's device once: ``fit``,
+        ``evaluate`` and ``predict`` then take the Dataset without uploading again. Opens a
+        device first if the model has none."""
+        if y is None:
+            x = check_array("x", x, self.input_size, "features (the first layer's inputs)")
+        else:
+            x, y = check_dataset(x, y, self.input_size, self.output_size)
+        device = await self._ready_device(instantiate_gpu=True)
+        limit = device.limits["max-storage-buffer-binding-size"]
+        bindable = max(x.nbytes, 0 if y is None else y.nbytes) <= limit
+        return await device.run(Dataset.upload, device, x, y, bindable)
+
+    async def fit(self, x: np.ndarray | Dataset, y: np.ndarray | None = None,
                   options: TrainingOptions | None = None) -> History:
         """Train for ``options.epochs`` epochs; see TrainingOptions for batching, optimizers,
         metrics, validation and callbacks.
 
         Args:
             x: inputs [samples, first layer's inputs]; y: targets [samples, model outputs].
+                Or x a Dataset from ``upload`` (already on the GPU) and no y.
             options: TrainingOptions; defaults to TrainingOptions().
 
         Returns:
@@ -155,7 +170,7 @@ class Model:
         options = TrainingOptions() if options is None else options
         if not isinstance(options, TrainingOptions):
             raise ValueError(f"options: expected TrainingOptions, received {options!r}")
-        x, y = check_dataset(x, y, self.input_size, self.output_size)
+        x, y = self._check_data("x", x, y)
         x, y, validation = split_validation(x, y, options, self.input_size, self.output_size)
         if self._fitting:
             raise RuntimeError("fit: this model is already training; await that fit first")
@@ -165,9 +180,22 @@ class Model:
         finally:
             self._fitting = False
 
+    def _check_data(self, name: str, x, y):
+        """(x, y) checked for fit/evaluate: arrays, or a Dataset x and no y (the Dataset itself
+        is checked against the model once the model has its device)."""
+        if not isinstance(x, Dataset):
+            return check_dataset(x, y, self.input_size, self.output_size)
+        if y is not None:
+            raise ValueError(f"y: a Dataset carries its targets; pass the Dataset as {name} "
+                             "and no y")
+        return x, None
+
     async def _fit(self, x, y, validation, options: TrainingOptions) -> History:
         chosen = resolve_metrics(options.metrics, self.output_size)
         device = await self._ready_device(options.instantiate_gpu)
+        for name, data in (("x", x), ("validation_data", validation)):
+            if isinstance(data, Dataset):
+                data.check_for(name, self)
         hooks = options.callbacks
         interval = 1 if hooks else loss_read_interval(options.epochs)
         epochs = await device.run(Epochs, self, x, y, validation, options, chosen.accuracy,
@@ -220,7 +248,8 @@ class Model:
         return history
 
     # Evaluation and inference --------------------------------------------------------------------
-    async def evaluate(self, x: np.ndarray, y: np.ndarray, batch_size: int | None = None,
+    async def evaluate(self, x: np.ndarray | Dataset, y: np.ndarray | None = None,
+                       batch_size: int | None = None,
                        loss_algorithm: losses.Loss | str | None = None,
                        metrics: Sequence[str] | None = None, return_dict: bool = False):
         """Loss and metrics over (x, y), computed on the GPU in batches of ``batch_size``
@@ -236,22 +265,28 @@ class Model:
                                  (last.metrics if last else ()), self.output_size)
         if batch_size is not None:
             TrainingOptions(batch_size=batch_size)  # the same checks as fit's
-        x, y = check_dataset(x, y, self.input_size, self.output_size)
+        x, y = self._check_data("x", x, y)
         device = await self._ready_device(instantiate_gpu=True)
+        if isinstance(x, Dataset):
+            x.check_for("x", self)
         values = await device.run(evaluate_now, self, x, y, batch_size, loss, chosen.accuracy)
         logs = chosen.logs(values)
         if return_dict:
             return logs
         return logs["loss"] if len(logs) == 1 else list(logs.values())
 
-    async def predict(self, x: np.ndarray, batch_size: int | None = None) -> np.ndarray:
-        """Outputs [samples, model outputs] for inputs x [samples, first layer's inputs],
-        computed in batches of ``batch_size`` (None: as large as the device binds at once), with
-        one submit and one readback. Opens a device first if the model has none."""
-        x = check_array("x", x, self.input_size, "features (the first layer's inputs)")
+    async def predict(self, x: np.ndarray | Dataset, batch_size: int | None = None) -> np.ndarray:
+        """Outputs [samples, model outputs] for inputs x [samples, first layer's inputs] (or a
+        Dataset's x), computed in batches of ``batch_size`` (None: as large as the device binds
+        at once), with one submit and one readback. Opens a device first if the model has
+        none."""
+        if not isinstance(x, Dataset):
+            x = check_array("x", x, self.input_size, "features (the first layer's inputs)")
         if batch_size is not None:
             TrainingOptions(batch_size=batch_size)
         device = await self._ready_device(instantiate_gpu=True)
+        if isinstance(x, Dataset):
+            x.check_for("x", self, needs_targets=False)
         return await device.run(predict_now, self, x, batch_size)
 
     # Files -------------------------------------------------------------------------------------

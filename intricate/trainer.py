@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import math
 import threading
-from dataclasses import dataclass
 
 import numpy as np
 
 from . import gpu, losses
+from .dataset import Dataset
 from .gpu import GPUArray, Program, StagedRead
 from .optimizers import write_optimizer_state
 from .programs import Programs
@@ -30,21 +30,6 @@ def batches(samples: int, batch_size: int | None) -> list[tuple[int, int]]:
     return [(start, min(size, samples - start)) for start in range(0, samples, size)]
 
 
-@dataclass
-class Resident:
-    """A dataset uploaded once: x [samples, inputs], y [samples, outputs] (y may be None)."""
-
-    x: GPUArray
-    y: GPUArray | None
-    samples: int
-
-    @classmethod
-    def upload(cls, device, x: np.ndarray, y: np.ndarray | None, bindable: bool) -> Resident:
-        return cls(gpu.from_numpy(device, x, label="dataset_x", bindable=bindable),
-                   None if y is None else gpu.from_numpy(device, y, label="dataset_y",
-                                                         bindable=bindable), len(x))
-
-
 def copy_rows(encoder, source: GPUArray, start: int, destination: GPUArray) -> None:
     """Copy rows [start, start + destination rows) of ``source`` into ``destination``."""
     width = source.shape[1] * source.dtype.itemsize
@@ -56,42 +41,56 @@ class Epochs:
     """Everything one fit needs on the GPU, and the loop that encodes and submits its epochs."""
 
     def __init__(self, model, x, y, validation, options, accuracy: int, interval: int) -> None:
+        """x, y: checked arrays, or a Dataset x (y None); validation likewise: (x, y), a
+        Dataset, or None."""
         self.device = model.device
         programs = Programs(model)
         self.shuffle = options.shuffle
-        self.steps = batches(len(x), options.batch_size)
-        self.val_steps = [] if validation is None else batches(len(validation[0]),
+        samples = len(x)
+        if validation is not None and not isinstance(validation, Dataset):
+            validation = Dataset.upload(self.device, *validation, bindable=False)
+        self.steps = batches(samples, options.batch_size)
+        self.val_steps = [] if validation is None else batches(len(validation),
                                                                 options.batch_size)
         # One unshuffled batch that no validation batch shares a workspace with (the original's
         # full-batch training): upload it straight into the batch arrays, copy nothing per epoch.
         self.in_place = not self.shuffle and len(self.steps) == 1 and (
             self.steps[0][1] not in {rows for _, rows in self.val_steps})
-        if self.in_place:
-            inputs, targets, _ = programs.io(len(x))
+        if self.in_place and isinstance(x, Dataset):  # the batch arrays take it once
+            inputs, targets, _ = programs.io(samples)
+            encoder = self.device.handle.create_command_encoder()
+            copy_rows(encoder, x.x, 0, inputs)
+            copy_rows(encoder, x.y, 0, targets)
+            self.device.submit(encoder)
+        elif self.in_place:
+            inputs, targets, _ = programs.io(samples)
             gpu.upload(inputs, x)
             gpu.upload(targets, y)
         else:
             limit = self.device.limits["max-storage-buffer-binding-size"]
-            if self.shuffle and max(x.nbytes, y.nbytes) > limit:
+            arrays = (x.x, x.y) if isinstance(x, Dataset) else (x, y)
+            nbytes = max(array.nbytes for array in arrays)
+            if self.shuffle and (nbytes > limit or isinstance(x, Dataset) and not x.bindable):
                 raise ValueError(
-                    f"x: {x.shape[0]}×{x.shape[1]} floats ({x.nbytes / 2**20:.0f} MiB) exceed "
+                    f"x: {samples}×{model.input_size} floats ({nbytes / 2**20:.0f} MiB) exceed "
                     f"this adapter's storage binding limit ({limit / 2**20:.0f} MiB), which "
                     "shuffled training needs (the gather shader binds the whole dataset); pass "
                     "shuffle=False (batches are then copied, not bound) or fewer samples")
-            self.train = Resident.upload(self.device, x, y, bindable=self.shuffle)
+            self.train = x if isinstance(x, Dataset) else Dataset.upload(
+                self.device, x, y, bindable=self.shuffle)
         loss, gather_from = options.loss_algorithm, self.train if self.shuffle else None
         self.training = {rows: programs.training(rows, gather_from, loss, options.optimizer,
                                                  accuracy) for _, rows in self.steps}
         self.indices = {rows: programs.io(rows)[2] for _, rows in self.steps}
         self.validation, self.evaluating = None, {}
         if validation is not None:
-            self.validation = Resident.upload(self.device, *validation, bindable=False)
+            self.validation = validation
             self.evaluating = {rows: programs.evaluation(rows, loss, accuracy, 4)
                                for _, rows in self.val_steps}
         self.finish = Program(model.workspace(1))
-        losses.record_finish_epoch(self.finish, model.statistics, model.epoch_result, len(x),
-                                   0 if validation is None else len(validation[0]))
-        self.permutation = gpu.empty(self.device, (len(x),), np.uint32, label="permutation",
+        losses.record_finish_epoch(self.finish, model.statistics, model.epoch_result, samples,
+                                   0 if validation is None else len(validation))
+        self.permutation = gpu.empty(self.device, (samples,), np.uint32, label="permutation",
                                      bindable=False) if self.shuffle else None
         self.log = gpu.empty(self.device, (interval, STATISTICS), label="epoch_log",
                              bindable=False)
@@ -146,7 +145,7 @@ class Epochs:
         return encoder
 
 
-def encode_evaluation(encoder, data: Resident | None, steps, programs: dict[int, Program],
+def encode_evaluation(encoder, data: Dataset | None, steps, programs: dict[int, Program],
                       outputs: GPUArray | None = None) -> None:
     """Encode forward passes over ``data`` batch by batch (rows copied into the workspace);
     ``outputs`` [samples, width] collects the predictions when given."""
@@ -168,7 +167,7 @@ def encode_evaluation(encoder, data: Resident | None, steps, programs: dict[int,
 def evaluate_now(model, x, y, batch_size, loss, accuracy) -> np.ndarray:
     """(loss, accuracy, mae) over (x, y): batches of forward + statistics, one submit, one
     readback."""
-    data = Resident.upload(model.device, x, y, bindable=False)
+    data = x if isinstance(x, Dataset) else Dataset.upload(model.device, x, y, bindable=False)
     steps = batches(len(x), batch_size)
     programs = {rows: Programs(model).evaluation(rows, loss, accuracy, 0) for _, rows in steps}
     finish = Program(model.workspace(1))
@@ -200,8 +199,8 @@ def predict_now(model, x: np.ndarray, batch_size: int | None) -> np.ndarray:
     outputs = gpu.empty(model.device, (len(x), model.output_size), label="predictions",
                         bindable=False)
     encoder = model.device.handle.create_command_encoder()
-    encode_evaluation(encoder, Resident.upload(model.device, x, None, bindable=False), steps,
-                      model.predicting, outputs)
+    data = x if isinstance(x, Dataset) else Dataset.upload(model.device, x, None, bindable=False)
+    encode_evaluation(encoder, data, steps, model.predicting, outputs)
     staged = StagedRead(model.device, encoder, [outputs])
     model.device.submit(encoder)
     return staged.collect()[0]

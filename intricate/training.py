@@ -9,6 +9,7 @@ import numpy as np
 
 from . import losses, metrics, optimizers
 from .callbacks import Callback
+from .dataset import Dataset
 from .losses import Loss
 from .optimizers import Optimizer, check_number
 
@@ -29,7 +30,8 @@ class TrainingOptions:
             behaviour). A final partial batch is trained too.
         shuffle: a new order every epoch, applied on the GPU; None means True when batching.
         optimizer: an ``intricate.optimizers`` instance or name ("adam").
-        validation_data: (x, y) evaluated after every epoch ("val_" logs).
+        validation_data: (x, y), or a Dataset from ``model.upload``, evaluated after every
+            epoch ("val_" logs).
         validation_split: the fraction of samples, taken from the end before shuffling, held out
             for validation (as Keras does). Ignored when validation_data is given.
         metrics: names such as ["accuracy", "mae"], computed on the GPU.
@@ -50,7 +52,7 @@ class TrainingOptions:
     batch_size: int | None = None
     shuffle: bool | None = None
     optimizer: Optimizer | str | None = None
-    validation_data: tuple | None = None
+    validation_data: tuple | Dataset | None = None
     validation_split: float = 0.0
     metrics: Sequence[str] = ()
     callbacks: Sequence[Callback] = ()
@@ -74,10 +76,10 @@ class TrainingOptions:
             raise ValueError(f"shuffle: expected True, False or None, received {self.shuffle!r}")
         self.validation_split = check_number("validation_split", self.validation_split, 0.0, 1.0,
                                              high_inclusive=False)
-        if self.validation_data is not None and (
-                not isinstance(self.validation_data, (tuple, list)) or
-                len(self.validation_data) != 2):
-            raise ValueError(f"validation_data: expected a pair (x, y), received "
+        if self.validation_data is not None and not isinstance(self.validation_data, Dataset) \
+                and (not isinstance(self.validation_data, (tuple, list))
+                     or len(self.validation_data) != 2):
+            raise ValueError(f"validation_data: expected a pair (x, y) or a Dataset, received "
                              f"{type(self.validation_data).__name__}")
         self.metrics = tuple(metrics.resolve(self.metrics).names)
         self.callbacks = list(self.callbacks)
@@ -179,7 +181,10 @@ def check_weights(weights: Sequence[np.ndarray], shapes: list[tuple[int, ...]]) 
 
 def split_validation(x, y, options: TrainingOptions, inputs: int, outputs: int):
     """(x, y, validation or None): validation_data checked, or the last validation_split of
-    the samples held out (Keras' rounding)."""
+    the samples held out (Keras' rounding). A Dataset x (y None) is split into two Datasets
+    (views, no copy); a Dataset validation_data is passed on (fit checks it on the device)."""
+    if isinstance(options.validation_data, Dataset):
+        return x, y, options.validation_data
     if options.validation_data is not None:
         return x, y, check_dataset(*options.validation_data, inputs, outputs,
                                    names=("validation_data x", "validation_data y"))
@@ -189,4 +194,6 @@ def split_validation(x, y, options: TrainingOptions, inputs: int, outputs: int):
     if held_out == 0 or held_out == len(x):
         raise ValueError(f"validation_split: {options.validation_split} of {len(x)} samples "
                          f"holds out {held_out}; expected at least one sample on each side")
+    if isinstance(x, Dataset):
+        return x.rows(0, len(x) - held_out), None, x.rows(len(x) - held_out, held_out)
     return x[:-held_out], y[:-held_out], (x[-held_out:], y[-held_out:])

@@ -136,9 +136,12 @@ async def test_cancelling_fit_stops_at_a_step_boundary(device):
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
-    predictions = await model.predict(XOR_X)  # queued behind the epoch in flight
-    steps_after_cancel = (device.stats["dispatches"] - 2) / XOR_DISPATCHES_PER_EPOCH
-    assert steps_after_cancel == int(steps_after_cancel) and steps_after_cancel <= 1
+    after_cancel = await device.run(lambda: device.stats["dispatches"])  # behind the epoch
+    predictions = await model.predict(XOR_X)
+    # Whole epochs only; the GPU thread sees the stop within a few (~0.1 ms each) epochs.
+    assert after_cancel % XOR_DISPATCHES_PER_EPOCH == 0
+    assert after_cancel <= 20 * XOR_DISPATCHES_PER_EPOCH
+    assert device.stats["dispatches"] == after_cancel + 2  # predict: two fused Dense+TanH
     weights = [w.astype(np.float64) for w in model.get_weights()]
     hidden = reference.tanh_forward(reference.dense_forward(XOR_X, weights[0], weights[1]))
     want = reference.tanh_forward(reference.dense_forward(hidden, weights[2], weights[3]))
