@@ -26,7 +26,7 @@
 // (TM / 4) × (TN / 4) groups of 4 × 4 spaced 4·S apart, so its workgroup-memory reads are whole
 // vec4s that neighbouring invocations take side by side. Block tile BM × BN = {{ bm }} × {{ bn }},
 // K slab BK = {{ bk }}; a slab of a is stored k-major (a_tile[i][m]) like b's (b_tile[i][n]).
-// Grid: (ceil(N / BN), ceil(M / BM) folded over y and z).
+// Grid: (ceil(N / BN), ceil(M / BM) · splits folded over y and z).
 // NumPy: c = activation(a @ b + bias) for forward, c = a @ b for matmul.
 // The generated code (fragment loads, FMAs, stores) is spliced in by intricate/gemm.py.
 
