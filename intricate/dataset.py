@@ -34,8 +34,13 @@ class Dataset:
     bindable: bool = True
 
     @classmethod
-    def upload(cls, device, x: np.ndarray, y: np.ndarray | None, bindable: bool) -> Dataset:
-        """x and y (already checked) in new buffers (GPU thread)."""
+    def upload(cls, device, x: np.ndarray, y: np.ndarray | None,
+               bindable: bool | None = None) -> Dataset:
+        """x and y (already checked) in new buffers (GPU thread); bindable by default when they
+        fit the adapter's binding limit."""
+        if bindable is None:
+            largest = max(x.nbytes, 0 if y is None else y.nbytes)
+            bindable = largest <= device.limits["max-storage-buffer-binding-size"]
         return cls(gpu.from_numpy(device, x, label="dataset_x", bindable=bindable),
                    None if y is None else gpu.from_numpy(device, y, label="dataset_y",
                                                          bindable=bindable),

@@ -22,6 +22,7 @@ from .training import (
     History,
     TrainingOptions,
     check_array,
+    check_data,
     check_dataset,
     check_weights,
     split_validation,
@@ -142,9 +143,7 @@ class Model:
         else:
             x, y = check_dataset(x, y, self.input_size, self.output_size)
         device = await self._ready_device(instantiate_gpu=True)
-        limit = device.limits["max-storage-buffer-binding-size"]
-        bindable = max(x.nbytes, 0 if y is None else y.nbytes) <= limit
-        return await device.run(Dataset.upload, device, x, y, bindable)
+        return await device.run(Dataset.upload, device, x, y)
 
     async def fit(self, x: np.ndarray | Dataset, y: np.ndarray | None = None,
                   options: TrainingOptions | None = None) -> History:
@@ -170,7 +169,7 @@ class Model:
         options = TrainingOptions() if options is None else options
         if not isinstance(options, TrainingOptions):
             raise ValueError(f"options: expected TrainingOptions, received {options!r}")
-        x, y = self._check_data("x", x, y)
+        x, y = check_data(x, y, self.input_size, self.output_size)
         x, y, validation = split_validation(x, y, options, self.input_size, self.output_size)
         if self._fitting:
             raise RuntimeError("fit: this model is already training; await that fit first")
@@ -179,16 +178,6 @@ class Model:
             return await self._fit(x, y, validation, options)
         finally:
             self._fitting = False
-
-    def _check_data(self, name: str, x, y):
-        """(x, y) checked for fit/evaluate: arrays, or a Dataset x and no y (the Dataset itself
-        is checked against the model once the model has its device)."""
-        if not isinstance(x, Dataset):
-            return check_dataset(x, y, self.input_size, self.output_size)
-        if y is not None:
-            raise ValueError(f"y: a Dataset carries its targets; pass the Dataset as {name} "
-                             "and no y")
-        return x, None
 
     async def _fit(self, x, y, validation, options: TrainingOptions) -> History:
         chosen = resolve_metrics(options.metrics, self.output_size)
@@ -265,7 +254,7 @@ class Model:
                                  (last.metrics if last else ()), self.output_size)
         if batch_size is not None:
             TrainingOptions(batch_size=batch_size)  # the same checks as fit's
-        x, y = self._check_data("x", x, y)
+        x, y = check_data(x, y, self.input_size, self.output_size)
         device = await self._ready_device(instantiate_gpu=True)
         if isinstance(x, Dataset):
             x.check_for("x", self)

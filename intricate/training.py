@@ -179,6 +179,16 @@ def check_weights(weights: Sequence[np.ndarray], shapes: list[tuple[int, ...]]) 
     return checked
 
 
+def check_data(x: object, y: object, inputs: int, outputs: int):
+    """fit's and evaluate's (x, y): checked arrays, or a Dataset x and no y (the Dataset is
+    checked against the model once the model has its device)."""
+    if not isinstance(x, Dataset):
+        return check_dataset(x, y, inputs, outputs)
+    if y is not None:
+        raise ValueError("y: a Dataset carries its targets; pass the Dataset as x and no y")
+    return x, None
+
+
 def split_validation(x, y, options: TrainingOptions, inputs: int, outputs: int):
     """(x, y, validation or None): validation_data checked, or the last validation_split of
     the samples held out (Keras' rounding). A Dataset x (y None) is split into two Datasets
