@@ -11,7 +11,7 @@ from .gpu import Device, NoAdapterError, ShaderError, setup_device
 from .model import Model
 from .training import History, TrainingOptions
 
-__version__ = "0.3.0"
+__version__ = "0.4.0"
 __all__ = [
     "Dataset", "Device", "History", "Model", "NoAdapterError", "ShaderError", "TrainingOptions",
     "callbacks", "gpu", "initializers", "layers", "losses", "metrics", "optimizers",
