@@ -30,6 +30,11 @@ def batches(samples: int, batch_size: int | None) -> list[tuple[int, int]]:
     return [(start, min(size, samples - start)) for start in range(0, samples, size)]
 
 
+def batch_sizes(steps: list[tuple[int, int]]) -> list[int]:
+    """The distinct batch sizes of ``steps`` (at most two): one program is recorded for each."""
+    return sorted({rows for _, rows in steps})
+
+
 def copy_rows(encoder, source: GPUArray, start: int, destination: GPUArray) -> None:
     """Copy rows [start, start + destination rows) of ``source`` into ``destination``."""
     width = source.shape[1] * source.dtype.itemsize
@@ -80,13 +85,13 @@ class Epochs:
                 self.device, x, y, bindable=self.shuffle)
         loss, gather_from = options.loss_algorithm, self.train if self.shuffle else None
         self.training = {rows: programs.training(rows, gather_from, loss, options.optimizer,
-                                                 accuracy) for _, rows in self.steps}
-        self.indices = {rows: programs.io(rows)[2] for _, rows in self.steps}
+                                                 accuracy) for rows in batch_sizes(self.steps)}
+        self.indices = {rows: programs.io(rows)[2] for rows in batch_sizes(self.steps)}
         self.validation, self.evaluating = None, {}
         if validation is not None:
             self.validation = validation
             self.evaluating = {rows: programs.evaluation(rows, loss, accuracy, 4)
-                               for _, rows in self.val_steps}
+                               for rows in batch_sizes(self.val_steps)}
         self.finish = Program(model.workspace(1))
         losses.record_finish_epoch(self.finish, model.statistics, model.epoch_result, samples,
                                    0 if validation is None else len(validation))
@@ -169,7 +174,8 @@ def evaluate_now(model, x, y, batch_size, loss, accuracy) -> np.ndarray:
     readback."""
     data = x if isinstance(x, Dataset) else Dataset.upload(model.device, x, y, bindable=False)
     steps = batches(len(x), batch_size)
-    programs = {rows: Programs(model).evaluation(rows, loss, accuracy, 0) for _, rows in steps}
+    programs = {rows: Programs(model).evaluation(rows, loss, accuracy, 0)
+                for rows in batch_sizes(steps)}
     finish = Program(model.workspace(1))
     losses.record_finish_epoch(finish, model.statistics, model.epoch_result, len(x), 0)
     encoder = model.device.handle.create_command_encoder()

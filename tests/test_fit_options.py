@@ -269,3 +269,22 @@ async def test_shuffling_a_dataset_over_the_binding_limit_says_what_to_do(device
     assert device.stats["dispatches"] == 0
     history = await model.fit(x, y, TrainingOptions(batch_size=10, shuffle=False))
     assert len(history.loss) == 1  # unshuffled batches are copied, never bound whole
+
+
+async def test_a_fit_records_one_program_per_batch_size(device, rng, monkeypatch):
+    """10 samples in batches of 3 are 4 steps of two sizes (3 and 1): two training programs and,
+    for 4 validation samples, two evaluation programs are recorded, not one per step."""
+    from intricate import programs
+
+    recorded = []
+    for name in ("training", "evaluation"):
+        original = getattr(programs.Programs, name)
+        monkeypatch.setattr(programs.Programs, name, lambda self, rows, *args, _name=name,
+                            _original=original: recorded.append((_name, rows)) or
+                            _original(self, rows, *args))
+    x, y = small_data(rng)
+    vx, vy = small_data(rng, samples=4)
+    await small_model(device).fit(x, y, TrainingOptions(
+        loss_algorithm="bce", epochs=2, batch_size=3, validation_data=(vx, vy)))
+    assert sorted(recorded) == [("evaluation", 1), ("evaluation", 3), ("training", 1),
+                                ("training", 3)]
