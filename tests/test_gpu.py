@@ -83,6 +83,20 @@ async def test_kernels_bind_by_name_and_check_params(device):
     assert again is compiled
 
 
+async def test_words_in_comments_bind_nothing(device, tmp_path, monkeypatch):
+    """An entry point binds what its code (and the functions it calls) uses, not what its
+    comments mention."""
+    (tmp_path / "commented_for_test.wgsl").write_text(
+        "@group(0) @binding(0) var<storage, read_write> used: array<f32>;\n"
+        "@group(0) @binding(1) var<storage, read_write> unused: array<f32>;\n"
+        "fn helper() { used[0] = 1.0; }  // not unused\n"
+        "@compute @workgroup_size(1)\n"
+        "fn main() {\n    // the unused array stays unbound\n    helper();\n}\n")
+    monkeypatch.setattr(shaders, "SHADER_DIRS", (tmp_path,))
+    compiled = await device.run(shaders.kernel, device, "commented_for_test.wgsl", "main")
+    assert compiled.bindings == {"used": 0}
+
+
 async def test_counters_count_and_reset(device):
     gc.collect()  # buffers other tests left for the collector must not be counted below
     values = np.arange(10, dtype=np.float32)

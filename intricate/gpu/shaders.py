@@ -95,8 +95,9 @@ def _used_names(source: str, entry: str) -> set[str]:
         if function in seen:
             continue
         seen.add(function)
-        names |= set(re.findall(r"\b\w+\b", bodies[function]))
-        calls = set(re.findall(r"\b(\w+)\s*\(", bodies[function]))  # not same-named locals
+        body = re.sub(r"//[^\n]*", "", bodies[function])  # words in comments bind nothing
+        names |= set(re.findall(r"\b\w+\b", body))
+        calls = set(re.findall(r"\b(\w+)\s*\(", body))  # not same-named locals
         todo.extend(calls & bodies.keys())
     return names
 
