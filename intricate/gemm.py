@@ -64,14 +64,32 @@ def choose(m: int, n: int, device_limit: int) -> GemmConfig:
     return next(c for c in fitting if (c.bm, c.bn) == (32, 32))
 
 
+# Software adapters (lavapipe): the biggest single-stage tiles that the output fills, largest
+# first. llvmpipe runs a workgroup on one CPU thread, and bigger tiles reuse more of what it loads
+# (at 512³: 256×128×16 12 GF/s, 128×128×16 9, two-stage 128×128×8 7, 64×64×16 5); compiling and
+# timing every configuration there would take minutes on first use, so it doesn't tune (unless
+# INTRICATE_GEMM_TUNING=on says so).
+CPU_CONFIGS = (GemmConfig(256, 128, 16), GemmConfig(128, 128, 16),
+               GemmConfig(64, 64, 16, side=8), GemmConfig(32, 32, 16, side=8))
+
+
+def choose_on_cpu(m: int, n: int, device_limit: int) -> GemmConfig:
+    """The configuration for an m × n output on a software adapter (see CPU_CONFIGS)."""
+    fitting = [c for c in CPU_CONFIGS if c.workgroup_bytes <= device_limit]
+    return next((c for c in fitting if c.bm <= m and c.bn <= n), fitting[-1])
+
+
 def select(device, a: GPUArray, b: GPUArray, c: GPUArray, m: int, n: int, k: int,
            a_strides: tuple[int, int], b_strides: tuple[int, int]) -> GemmConfig:
     """The tile configuration for this GEMM: timed once per shape class and remembered (see
     intricate.tuning), or ``choose``'s heuristic when tuning is off or the GEMM is small (its
-    time is then mostly launch overhead, and timing would cost more than it could save)."""
+    time is then mostly launch overhead, and timing would cost more than it could save);
+    ``choose_on_cpu``'s on software adapters."""
     from . import tuning
 
     limit = device.limits["max-compute-workgroup-storage-size"]
+    if device.adapter_info.get("adapter_type") == "CPU" and not tuning.forced():
+        return choose_on_cpu(m, n, limit)
     if not tuning.enabled() or m * n * k < tuning.SMALLEST_TUNED:
         return choose(m, n, limit)
     fitting = [config for config in CONFIGS if config.workgroup_bytes <= limit]

@@ -7,6 +7,8 @@ adapter has them) and the fastest is kept. Choices are stored
 in ``<user cache dir>/intricate/gemm-tuning.json`` under a key naming the adapter, its driver
 and the library version, so a new driver or release tunes again.
 
+Software adapters (lavapipe) don't tune unless ``INTRICATE_GEMM_TUNING=on`` is set explicitly:
+compiling every configuration there takes minutes (gemm.choose_on_cpu picks instead).
 Set ``INTRICATE_GEMM_TUNING=off`` to skip timing and use ``gemm.choose``'s heuristic (the test
 suite does, so tests never tune); ``INTRICATE_CACHE_DIR`` moves the cache file.
 """
@@ -30,6 +32,11 @@ SMALLEST_TUNED = 256 ** 3
 
 def enabled() -> bool:
     return os.environ.get(ENVIRONMENT, "on").strip().lower() not in ("off", "0", "false", "no")
+
+
+def forced() -> bool:
+    """Set explicitly to "on": tune on software adapters too (which by default never do)."""
+    return os.environ.get(ENVIRONMENT, "").strip().lower() in ("on", "1", "true", "yes")
 
 
 def cache_path() -> Path:

@@ -145,6 +145,11 @@ def test_config_choice_fits_the_device_and_the_shape():
         GemmConfig(128, 128, 16, side=8)
     with pytest.raises(ValueError, match="GemmConfig: expected side 8 or 16"):
         GemmConfig(512, 128, 16)
+    # Software adapters: the biggest tile the output fills, never a tuning run.
+    assert gemm.choose_on_cpu(4096, 512, 32768) == GemmConfig(256, 128, 16)
+    assert gemm.choose_on_cpu(128, 512, 32768) == GemmConfig(128, 128, 16)
+    assert gemm.choose_on_cpu(128, 10, 32768) == GemmConfig(32, 32, 16, side=8)
+    assert gemm.choose_on_cpu(4096, 4096, 16384).workgroup_bytes <= 16384
     # K is split only when it is long and the output has few tiles; the chunks cover K.
     assert gemm.split_k(GemmConfig(64, 64, 16), 4096, 4096, 4096) == (1, 4096)
     assert gemm.split_k(GemmConfig(64, 64, 16), 128, 512, 784) == (1, 784)
@@ -172,3 +177,16 @@ async def test_gemm_compiles_without_runtime_checks_unless_asked(device, monkeyp
     await device.run(shaders._module, device.handle, "gemm.wgsl", source)
     await device.run(shaders._module, device.handle, "dense.wgsl", source)
     assert len(built) == 1
+
+
+async def test_software_adapters_never_tune(device, monkeypatch):
+    if device.adapter_info.get("adapter_type") != "CPU":
+        pytest.skip("a hardware adapter tunes")
+    from intricate import tuning
+
+    monkeypatch.delenv(tuning.ENVIRONMENT)  # the default: tuning on, but not here
+    monkeypatch.setattr(tuning.Tuner, "of", lambda device: pytest.fail("tuned on a CPU adapter"))
+    a, b, c = [await device.run(gpu.empty, device, (512, 512)) for _ in range(3)]
+    chosen = gemm.select(device, a, b, c, 512, 512, 512, (512, 1), (512, 1))
+    assert chosen == gemm.choose_on_cpu(512, 512,
+                                        device.limits["max-compute-workgroup-storage-size"])

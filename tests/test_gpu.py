@@ -111,6 +111,9 @@ async def test_counters_count_and_reset(device):
     await device.run(gpu.read, array)  # the staging buffer is reused, not made again
     assert device.stats["live_buffers"] == live
     del array
+    # The GPU thread drops its last job (which held the array) only after handing back the
+    # result: one more job guarantees it has.
+    await device.run(lambda: None)
     gc.collect()
     assert device.stats["live_buffers"] == live - 1
     device.stats.reset()
