@@ -4,20 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import math
-import threading
 from collections.abc import Sequence
 
 import numpy as np
 
-from . import callbacks as callback_hooks
 from . import gpu, losses, saving, torch_interop
 from .dataset import Dataset
+from .fitting import run_fit
 from .gpu import Device, GPUArray, Workspace
 from .layers import Layer, check_chain
 from .metrics import resolve as resolve_metrics
 from .optimizers import optimizer_state
-from .progress import Progress, summary_table
-from .trainer import Epochs, copy_parameters, evaluate_now, predict_now, upload_parameters
+from .progress import summary_table
+from .trainer import copy_parameters, evaluate_now, predict_now, upload_parameters
 from .training import (
     History,
     TrainingOptions,
@@ -27,13 +26,6 @@ from .training import (
     check_weights,
     split_validation,
 )
-
-LOSS_READS_PER_FIT = 100  # very short epochs: read the statistics ~100 times, not every epoch
-
-
-def loss_read_interval(epochs: int) -> int:
-    """Epochs between two readbacks: 1 for short fits, ``epochs / 100`` for long ones."""
-    return max(1, math.ceil(epochs / LOSS_READS_PER_FIT))
 
 
 class Model:
@@ -175,66 +167,9 @@ class Model:
             raise RuntimeError("fit: this model is already training; await that fit first")
         self._fitting = True
         try:
-            return await self._fit(x, y, validation, options)
+            return await run_fit(self, x, y, validation, options)
         finally:
             self._fitting = False
-
-    async def _fit(self, x, y, validation, options: TrainingOptions) -> History:
-        chosen = resolve_metrics(options.metrics, self.output_size)
-        device = await self._ready_device(options.instantiate_gpu)
-        for name, data in (("x", x), ("validation_data", validation)):
-            if isinstance(data, Dataset):
-                data.check_for(name, self)
-        hooks = options.callbacks
-        interval = 1 if hooks else loss_read_interval(options.epochs)
-        epochs = await device.run(Epochs, self, x, y, validation, options, chosen.accuracy,
-                                  interval)
-        self._last_fit, self.optimizer = options, options.optimizer
-        history = self.history = History()
-        self.stop_training = False
-        for hook in hooks:
-            hook.model = self
-        await callback_hooks.call(hooks, "on_train_begin", {})
-        shuffler = np.random.default_rng(options.seed)
-        stop, progress, logs = threading.Event(), Progress(options.verbose, options.epochs), {}
-        scheduled, pending = 0, []  # epochs submitted; their statistics not yet read
-
-        async def read_pending() -> None:
-            nonlocal logs
-            staged = pending.pop(0)
-            if staged is None:  # stopped midway
-                return
-            (rows,) = await device.run(staged.collect)
-            for values in rows:
-                logs = chosen.logs(values[:3])
-                if validation is not None:
-                    logs |= chosen.logs(values[4:7], prefix="val_")
-                epoch = len(history.epoch)
-                history.append(logs)
-                progress.update(epoch, logs)
-                await callback_hooks.call(hooks, "on_epoch_end", epoch, logs)
-
-        try:
-            while scheduled < options.epochs and not self.stop_training:
-                count = min(interval, options.epochs - scheduled)
-                await callback_hooks.call(hooks, "on_epoch_begin", scheduled, {})
-                orders = [shuffler.permutation(len(x)).astype(np.uint32) if options.shuffle
-                          else None for _ in range(count)]
-                pending.append(await device.run(epochs.submit, orders, stop))
-                scheduled += count
-                # Without callbacks the next window is encoded while the GPU runs this one;
-                # callbacks see each epoch before the next starts (they may stop training).
-                if hooks or len(pending) > 1:
-                    await read_pending()
-            while pending:
-                await read_pending()
-        except asyncio.CancelledError:
-            stop.set()  # the GPU thread finishes the epoch in flight, then stops
-            raise
-        finally:
-            progress.close()
-        await callback_hooks.call(hooks, "on_train_end", logs)
-        return history
 
     # Evaluation and inference --------------------------------------------------------------------
     async def evaluate(self, x: np.ndarray | Dataset, y: np.ndarray | None = None,

@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 
 from intricate import Model, TrainingOptions
+from intricate.fitting import loss_read_interval
 from intricate.layers import Dense, ReLU, SoftMax, TanH
 from intricate.losses import CategoricalCrossEntropy, MeanSquared
-from intricate.model import loss_read_interval
 
 import reference
 from harness import assert_close
