@@ -1,11 +1,13 @@
-"""The shared test harness: float32-vs-float64 comparison and a one-submit program runner."""
+"""The shared test harness: float32-vs-float64 comparison, a one-submit program runner, and
+the small model and data the training tests share."""
 
 from __future__ import annotations
 
 import numpy as np
 
 import intricate
-from intricate import gpu
+from intricate import Model, gpu
+from intricate.layers import Dense, Sigmoid, TanH
 
 
 def assert_close(got, want, rtol: float = 1e-4) -> None:
@@ -32,3 +34,15 @@ def run_programs(device: intricate.Device, record, arrays: dict[str, np.ndarray]
         return staged.collect()
 
     return device.run(work)
+
+
+def small_model(device, seed=0) -> Model:
+    """3 → 5 (TanH) → 2 (Sigmoid): small enough for any batching to be checked exactly."""
+    return Model([Dense(3, 5), TanH(), Dense(5, 2), Sigmoid()], device=device, seed=seed)
+
+
+def small_data(rng, samples=10) -> tuple[np.ndarray, np.ndarray]:
+    """Normal inputs [samples, 3] and 0/1 targets [samples, 2] for ``small_model``."""
+    x = rng.normal(size=(samples, 3)).astype(np.float32)
+    y = rng.uniform(0, 1, (samples, 2)).round().astype(np.float32)
+    return x, y

@@ -7,22 +7,12 @@ import numpy as np
 import pytest
 
 from intricate import Model, TrainingOptions, optimizers, trainer
-from intricate.layers import Dense, ReLU, Sigmoid, SoftMax, TanH
+from intricate.layers import Dense, ReLU, Sigmoid, SoftMax
 
 import reference
-from harness import assert_close
+from harness import assert_close, small_data, small_model
 
 LAYERS = ["Dense", "TanH", "Dense", "Sigmoid"]
-
-
-def small_model(device, seed=0):
-    return Model([Dense(3, 5), TanH(), Dense(5, 2), Sigmoid()], device=device, seed=seed)
-
-
-def small_data(rng, samples=10):
-    x = rng.normal(size=(samples, 3)).astype(np.float32)
-    y = rng.uniform(0, 1, (samples, 2)).round().astype(np.float32)
-    return x, y
 
 
 @pytest.mark.parametrize("batch_size", [1, 3, 10])
