@@ -52,11 +52,10 @@ class Epochs:
         programs = Programs(model)
         self.shuffle = options.shuffle
         samples = len(x)
-        if validation is not None and not isinstance(validation, Dataset):
-            validation = Dataset.upload(self.device, *validation, bindable=False)
+        val_samples = 0 if validation is None else len(
+            validation if isinstance(validation, Dataset) else validation[0])
         self.steps = batches(samples, options.batch_size)
-        self.val_steps = [] if validation is None else batches(len(validation),
-                                                                options.batch_size)
+        self.val_steps = [] if validation is None else batches(val_samples, options.batch_size)
         # One unshuffled batch that no validation batch shares a workspace with (the original's
         # full-batch training): upload it straight into the batch arrays, copy nothing per epoch.
         self.in_place = not self.shuffle and len(self.steps) == 1 and (
@@ -88,13 +87,14 @@ class Epochs:
                                                  accuracy) for rows in batch_sizes(self.steps)}
         self.indices = {rows: programs.io(rows)[2] for rows in batch_sizes(self.steps)}
         self.validation, self.evaluating = None, {}
-        if validation is not None:
-            self.validation = validation
+        if validation is not None:  # uploaded after the checks above, so a refusal costs nothing
+            self.validation = validation if isinstance(validation, Dataset) else Dataset.upload(
+                self.device, *validation, bindable=False)
             self.evaluating = {rows: programs.evaluation(rows, loss, accuracy, 4)
                                for rows in batch_sizes(self.val_steps)}
         self.finish = Program(model.workspace(1))
         losses.record_finish_epoch(self.finish, model.statistics, model.epoch_result, samples,
-                                   0 if validation is None else len(validation))
+                                   val_samples)
         self.permutation = gpu.empty(self.device, (samples,), np.uint32, label="permutation",
                                      bindable=False) if self.shuffle else None
         self.log = gpu.empty(self.device, (interval, STATISTICS), label="epoch_log",
