@@ -12,7 +12,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from . import gemm_subgroup
 from .gemm_codegen import ACTIVATIONS, DERIVATIVES, template
+from .gemm_subgroup import SubgroupConfig
 from .gpu import GPUArray, Program, fold_grid
 
 
@@ -80,15 +82,19 @@ def choose_on_cpu(m: int, n: int, device_limit: int) -> GemmConfig:
 
 
 def select(device, a: GPUArray, b: GPUArray, c: GPUArray, m: int, n: int, k: int,
-           a_strides: tuple[int, int], b_strides: tuple[int, int]) -> GemmConfig:
-    """The tile configuration for this GEMM: timed once per shape class and remembered (see
+           a_strides: tuple[int, int], b_strides: tuple[int, int]
+           ) -> GemmConfig | SubgroupConfig:
+    """The configuration for this GEMM: timed once per shape class and remembered (see
     intricate.tuning), or ``choose``'s heuristic when tuning is off or the GEMM is small (its
-    time is then mostly launch overhead, and timing would cost more than it could save);
-    ``choose_on_cpu``'s on software adapters."""
+    time is then mostly launch overhead, and timing would cost more than it could save). On
+    software adapters: the subgroup kernel (gemm_subgroup.py) when they have subgroups, else
+    ``choose_on_cpu``'s tile."""
     from . import tuning
 
     limit = device.limits["max-compute-workgroup-storage-size"]
     if device.adapter_info.get("adapter_type") == "CPU" and not tuning.forced():
+        if gemm_subgroup.usable(device):
+            return gemm_subgroup.choose(n, gemm_subgroup.width(device))
         return choose_on_cpu(m, n, limit)
     if not tuning.enabled() or m * n * k < tuning.SMALLEST_TUNED:
         return choose(m, n, limit)
@@ -105,13 +111,15 @@ def record_gemm(program: Program, a: GPUArray, b: GPUArray, c: GPUArray, m: int,
                 a_strides: tuple[int, int], b_strides: tuple[int, int],
                 bias: GPUArray | None = None, activation: str | None = None,
                 derivative: tuple[str, GPUArray] | None = None,
-                grad_bias: GPUArray | None = None, config: GemmConfig | None = None) -> None:
+                grad_bias: GPUArray | None = None,
+                config: GemmConfig | SubgroupConfig | None = None) -> None:
     """Record c[m, n] = epilogue(a · b) with strided a and b (see module docstring).
 
     Epilogues: ``activation(a·b + bias)`` (forward); ``a·b * f'(o)`` with
     ``derivative=(activation name, o)``, the activation's backward fused into the dX that feeds
     it. ``grad_bias`` also writes the column sums of b (the bias gradient beside dW = xᵀ·dY).
-    ``config`` forces a tile configuration; by default ``choose`` picks one.
+    ``config`` forces a configuration (a GemmConfig tile, or a SubgroupConfig on a software
+    adapter); by default ``select`` picks one.
     """
     if activation not in ACTIVATIONS:
         raise ValueError(f"activation: expected one of {sorted(map(str, ACTIVATIONS))}, "
@@ -120,6 +128,11 @@ def record_gemm(program: Program, a: GPUArray, b: GPUArray, c: GPUArray, m: int,
         raise ValueError(f"derivative: expected one of {sorted(map(str, DERIVATIVES))}, "
                          f"received {derivative[0]!r}")
     config = config or select(program.device, a, b, c, m, n, k, a_strides, b_strides)
+    if isinstance(config, SubgroupConfig):
+        epilogue = {"bias": bias, "activation": activation, "derivative": derivative,
+                    "grad_bias": grad_bias}
+        gemm_subgroup.record(program, a, b, c, m, n, k, a_strides, b_strides, config, epilogue)
+        return
     # 16-byte loads need every tile row to start on a 16-byte boundary: the operand's other
     # stride a multiple of 4 elements, and the binding offset aligned.
     a_vec4 = (max(a_strides) % 4 == 0 and min(a_strides) == 1 and a.offset % 16 == 0

@@ -25,6 +25,20 @@ DERIVATIVES = {
 }
 
 
+def epilogue_functions(bias: bool, activation: str | None, derivative: str | None) -> str:
+    """WGSL ``activate``, ``derivative`` and ``epilogue(row, col, value)``: what both GEMM shaders
+    apply to a finished sum before c stores it."""
+    if derivative is not None:
+        epilogue = "value * derivative(activation_outputs[row * params.n + col])"
+    else:
+        epilogue = "activate(value + bias[col])" if bias else "activate(value)"
+    return "\n".join([
+        "fn activate(x: f32) -> f32 {", f"    {ACTIVATIONS[activation]}", "}", "",
+        "// The derivative of an activation from its output o (the backward epilogue's factor).",
+        "fn derivative(o: f32) -> f32 {", f"    {DERIVATIVES[derivative]}", "}", "",
+        "fn epilogue(row: u32, col: u32, value: f32) -> f32 {", f"    return {epilogue};", "}"])
+
+
 def _loads(operand: str, tile: str, width: int, bk: int, contiguous_k: bool,
            inside: bool, threads: int, stride: int) -> list[str]:
     """Unrolled staging of one slab of ``operand`` ("a": width = BM rows; "b": BN columns).
@@ -183,10 +197,6 @@ def template(config, a_k_contiguous: bool, b_n_contiguous: bool,
                 sums_stores.append(f"        if ({column} < params.n) {{ grad_bias[split * "
                                    f"params.n + {column}] = column_sum_{g}[{lane}]; }}")
         sums_stores.append("    }")
-    if derivative is not None:
-        epilogue = "value * derivative(activation_outputs[row * params.n + col])"
-    else:
-        epilogue = "activate(value + bias[col])" if bias else "activate(value)"
     pipelined = a_vec4 and b_vec4
     return {
         "bm": bm, "bn": bn, "bk": bk, "side": side, "a_stride": a_stride, "b_stride": b_stride,
@@ -196,7 +206,7 @@ def template(config, a_k_contiguous: bool, b_n_contiguous: bool,
         "declare_column_sums": "\n".join(f"    var column_sum_{g} = vec4<f32>(0.0);"
                                          for g in range(cols // 4)) if column_sums else "",
         "store_column_sums": "\n".join(sums_stores),
-        "derivative": DERIVATIVES[derivative],
+        "epilogue_functions": epilogue_functions(bias, activation, derivative),
         "declare_accumulators": accumulators,
         "load_coordinates": "\n".join(coordinates),
         "load_inside": "\n".join(
@@ -209,8 +219,6 @@ def template(config, a_k_contiguous: bool, b_n_contiguous: bool,
             _loads("b", "b_tile", bn, bk, b_k_contiguous, False, threads, b_stride)),
         "inner_product": "\n".join(products),
         "stores": "\n".join(stores),
-        "activation": ACTIVATIONS[activation],
-        "epilogue": epilogue,
         # Split K: the gemm entry stores plain chunk sums, sum_splits applies the epilogue.
         "store_value": "value" if split else "epilogue(row, col, value)",
         "sum_column_partials": "\n".join([

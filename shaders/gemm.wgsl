@@ -82,18 +82,7 @@ fn load_b(i: u32, col: u32, k_end: u32) -> f32 {
     return 0.0;
 }
 
-fn activate(x: f32) -> f32 {
-    {{ activation }}
-}
-
-// The derivative of an activation from its output o (the backward epilogue's factor).
-fn derivative(o: f32) -> f32 {
-    {{ derivative }}
-}
-
-fn epilogue(row: u32, col: u32, value: f32) -> f32 {
-    return {{ epilogue }};
-}
+{{ epilogue_functions }}
 
 // With splits > 1: the plain sum of the workgroup's K chunk, at its split's slice of c.
 fn store(split: u32, row: u32, col: u32, value: f32) {

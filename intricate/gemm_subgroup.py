@@ -1,0 +1,185 @@
+"""The GEMM for software adapters: shaders/gemm_subgroup.wgsl and the code spliced into it.
+
+Same contract as gemm.record_gemm (strided a and b, the same fused epilogues), built for
+llvmpipe, where a subgroup is one SIMD vector of a CPU core and every per-lane load is a scalar
+loop: each workgroup is one subgroup, a's values reach all lanes by ``subgroupBroadcast`` and only
+b is loaded per lane (see the shader's header). gemm.select takes it on CPU adapters with
+subgroups; on GPUs the tiled kernel of gemm.wgsl is far faster.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import wgpu
+
+from .gemm_codegen import epilogue_functions
+from .gpu import GPUArray, Program, fold_grid
+
+WIDTH_PROBE = """
+@group(0) @binding(0) var<storage, read_write> width: array<u32>;
+@compute @workgroup_size(64)
+fn main(@builtin(subgroup_size) size: u32, @builtin(local_invocation_index) i: u32) {
+    if (i == 0u) { width[0] = size; }
+}
+"""
+
+
+@dataclass(frozen=True)
+class SubgroupConfig:
+    """A workgroup of one subgroup owning ``rows`` rows of c and, per lane, ``quads`` vec4s of
+    columns. rows × quads × 4 accumulators per lane: llvmpipe keeps the ones that don't fit its
+    registers on the stack, which still costs less than loading b more often."""
+
+    rows: int = 32
+    quads: int = 2
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.rows <= 64 or self.quads not in (1, 2, 4):
+            raise ValueError(f"SubgroupConfig: expected rows from 1 to 64 and quads 1, 2 or 4, "
+                             f"received {self}")
+
+
+def choose(n: int, width: int) -> SubgroupConfig:
+    """24 rows and 2 vec4s of columns per lane, fewer vec4s when the output is narrower. On
+    llvmpipe (2 cores, 1024³, GF/s for forward / dY·Wᵀ / xᵀ·dY): 24 × 2 31 / 31 / 31; 16 × 4
+    32 / 21 / 27 (each lane streams more of Wᵀ's rows at once); 32 × 2 31 / 22 / 32; gemm.wgsl's
+    best tile 10 / 11 / 11."""
+    return SubgroupConfig(32, 1 if n <= 4 * width else 2)
+
+
+def width(device) -> int:
+    """The device's subgroup size (GPU thread only): asked once, by a one-workgroup dispatch that
+    the device's counters leave out (it is a question about the adapter, not the model's work)."""
+    if "subgroup-width" not in device.cache:
+        handle = device.handle
+        module = handle.create_shader_module(code=WIDTH_PROBE)
+        pipeline = handle.create_compute_pipeline(
+            layout="auto", compute={"module": module, "entry_point": "main"})
+        usage = wgpu.BufferUsage.STORAGE | wgpu.BufferUsage.COPY_SRC
+        buffer = handle.create_buffer(size=4, usage=usage)
+        bind_group = handle.create_bind_group(layout=pipeline.get_bind_group_layout(0), entries=[
+            {"binding": 0, "resource": {"buffer": buffer}}])
+        encoder = handle.create_command_encoder()
+        compute = encoder.begin_compute_pass()
+        compute.set_pipeline(pipeline)
+        compute.set_bind_group(0, bind_group)
+        compute.dispatch_workgroups(1)
+        compute.end()
+        handle.queue.submit([encoder.finish()])
+        answer = np.frombuffer(handle.queue.read_buffer(buffer), np.uint32)[0]
+        device.cache["subgroup-width"] = int(answer)
+    return device.cache["subgroup-width"]
+
+
+def usable(device) -> bool:
+    """Whether this kernel may run here: a software adapter with subgroups. (On GPUs whose
+    subgroup size varies per pipeline, a workgroup might not be one subgroup.)"""
+    return device.adapter_info.get("adapter_type") == "CPU" and "subgroup" in device.features
+
+
+def template(config: SubgroupConfig, width: int, b_vec4: str | None, bias: bool,
+             activation: str | None, derivative: str | None,
+             column_sums: bool) -> dict[str, object]:
+    """The placeholder values of gemm_subgroup.wgsl for one configuration and operand layout.
+
+    ``b_vec4``: "n" when b's rows are whole vec4s of columns (row-major, N a multiple of 4), "k"
+    when each column is contiguous in k with 16-byte alignment (b = Wᵀ): a lane then loads four
+    k's of a column at once, W / 4 vec4s per column for W steps; None: scalar loads."""
+    rows, quads = range(config.rows), range(config.quads)
+    declarations = [f"    let a_row_{r} = min(row0 + {r}u, last_row) * params.a_row_stride;"
+                    for r in rows]
+    declarations += [f"    let col_{q} = col0 + 4u * (lane + {q * width}u);" for q in quads]
+    if b_vec4 == "n":  # N is a multiple of 4: the last whole vec4 of a row starts at N - 4
+        declarations += [f"    let b_quad_{q} = min(col_{q}, params.n - 4u) / 4u;" for q in quads]
+    else:
+        declarations += [f"    let b_col_{q}_{j} = min(col_{q} + {j}u, last_col) * "
+                         f"params.b_col_stride;" for q in quads for j in range(4)]
+    declarations += [f"    var acc_{r}_{q} = vec4<f32>(0.0);" for r in rows for q in quads]
+    if column_sums:
+        declarations += [f"    var sum_{q} = vec4<f32>(0.0);" for q in quads]
+
+    def load_b(k: str, name: str, pad: str) -> list[str]:
+        if b_vec4 == "n":
+            return [f"{pad}let {name}_{q} = b4[({k}) * (params.b_row_stride / 4u) + b_quad_{q}];"
+                    for q in quads]
+        return [f"{pad}let {name}_{q} = vec4<f32>(" + ", ".join(
+            f"b[({k}) * params.b_row_stride + b_col_{q}_{j}]" for j in range(4)) + ");"
+            for q in quads]
+
+    def update(a_value: str, b_name: str, pad: str) -> list[str]:
+        lines = [f"{pad}acc_{r}_{q} = fma(vec4<f32>({a_value.format(r=r)}), {b_name}_{q}, "
+                 f"acc_{r}_{q});" for r in rows for q in quads]
+        if column_sums:
+            lines += [f"{pad}sum_{q} += {b_name}_{q};" for q in quads]
+        return lines
+
+    pad = " " * 8
+    whole = [f"{pad}let a_{r} = a[a_row_{r} + (k0 + lane) * params.a_col_stride];" for r in rows]
+    if b_vec4 == "k":  # b_col_stride and k0 are multiples of 4
+        whole += [f"{pad}let b_{q}_{j}_{p} = b4[(b_col_{q}_{j} + k0) / 4u + {p}u];"
+                  for q in quads for j in range(4) for p in range(width // 4)]
+    for j in range(width):
+        if b_vec4 == "k":
+            whole += [f"{pad}let b{j}_{q} = vec4<f32>(" + ", ".join(
+                f"b_{q}_{column}_{j // 4}[{j % 4}]" for column in range(4)) + ");" for q in quads]
+        else:
+            whole += load_b(f"k0 + {j}u", f"b{j}", pad)
+        if column_sums:
+            whole += [f"{pad}sum_{q} += b{j}_{q};" for q in quads]
+    # Row by row over the whole block of k: a row's accumulators stay in registers for W
+    # steps (llvmpipe spills most of them, and would otherwise store each one every step).
+    for r in rows:
+        whole += [f"{pad}let s{r}_{j} = subgroupBroadcast(a_{r}, {j}u);" for j in range(width)]
+        whole += [f"{pad}acc_{r}_{q} = fma(vec4<f32>(s{r}_{j}), b{j}_{q}, acc_{r}_{q});"
+                  for j in range(width) for q in quads]
+    last = load_b("i", "b_last", pad)
+    last += update("a[a_row_{r} + i * params.a_col_stride]", "b_last", pad)
+    stores = [f"    store(row0 + {r}u, col_{q} + {j}u, acc_{r}_{q}[{j}]);"
+              for r in rows for q in quads for j in range(4)]
+    if column_sums:  # the first row of workgroups writes; the others summed the same b
+        stores.append("    if (row0 == 0u) {")
+        stores += [f"        if (col_{q} + {j}u < params.n) {{ grad_bias[col_{q} + {j}u] = "
+                   f"sum_{q}[{j}]; }}" for q in quads for j in range(4)]
+        stores.append("    }")
+    return {"width": width, "rows": config.rows, "quads": config.quads,
+            "epilogue_functions": epilogue_functions(bias, activation, derivative),
+            "declarations": "\n".join(declarations), "whole_steps": "\n".join(whole),
+            "last_steps": "\n".join(last), "stores": "\n".join(stores)}
+
+
+def record(program: Program, a: GPUArray, b: GPUArray, c: GPUArray, m: int, n: int, k: int,
+           a_strides: tuple[int, int], b_strides: tuple[int, int], config: SubgroupConfig,
+           epilogue: dict[str, object]) -> None:
+    """Record c = epilogue(a · b) with this kernel (gemm.record_gemm's arguments; ``epilogue``
+    holds its bias, activation, derivative and grad_bias)."""
+    device = program.device
+    if not usable(device):
+        raise ValueError(f"{config}: the subgroup GEMM runs only on software adapters with "
+                         f"subgroups; {device.name} is not one. Leave config=None.")
+    lanes = width(device)
+    bias, derivative, grad_bias = (epilogue["bias"], epilogue["derivative"],
+                                   epilogue["grad_bias"])
+    b_vec4 = None
+    if b.offset % 16 == 0 and b_strides[1] == 1 and b_strides[0] % 4 == 0 and n % 4 == 0:
+        b_vec4 = "n"
+    elif b.offset % 16 == 0 and b_strides[0] == 1 and b_strides[1] % 4 == 0 and lanes % 4 == 0:
+        b_vec4 = "k"
+    values = template(config, lanes, b_vec4, bias is not None, epilogue["activation"],
+                      derivative and derivative[0], grad_bias is not None)
+    params = {"m": m, "n": n, "k": k, "a_row_stride": a_strides[0], "a_col_stride": a_strides[1],
+              "b_row_stride": b_strides[0], "b_col_stride": b_strides[1]}
+    # b4 for the vector loads; b for the scalar ones (and the last K mod W steps when "k")
+    arrays = {"a": a, **({"b4": b} if b_vec4 else {}), **({"b": b} if b_vec4 != "n" else {})}
+    if bias is not None:
+        arrays["bias"] = bias
+    if derivative is not None:
+        arrays["activation_outputs"] = derivative[1]
+    if grad_bias is not None:
+        arrays["grad_bias"] = grad_bias
+    row_groups = fold_grid(math.ceil(m / config.rows))
+    groups = (math.ceil(n / (4 * lanes * config.quads)), row_groups[0], row_groups[1])
+    program.dispatch("gemm_subgroup.wgsl", "gemm", groups=groups, template=values, c=c,
+                     params=params, **arrays)
