@@ -6,8 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from intricate import gemm, gpu
+from intricate import gemm, gemm_subgroup, gpu
 from intricate.gemm import CONFIGS, GemmConfig, record_gemm
+from intricate.gemm_subgroup import SubgroupConfig
 from intricate.gpu import shaders
 
 import reference
@@ -77,6 +78,53 @@ async def test_every_config_and_layout_matches_reference(device, rng, config, la
     assert_close(got, want)
 
 
+SUBGROUP_CONFIGS = [SubgroupConfig(), SubgroupConfig(3, 1), SubgroupConfig(16, 4)]
+
+
+def needs_subgroup_kernel(device) -> None:
+    if not gemm_subgroup.usable(device):
+        pytest.skip("the subgroup GEMM runs on software adapters with subgroups only")
+
+
+@pytest.mark.parametrize("config", SUBGROUP_CONFIGS, ids=lambda c: f"{c.rows}x{c.quads}")
+@pytest.mark.parametrize("layout", sorted(LAYOUTS))
+@pytest.mark.parametrize("m,n,k", SHAPES)
+async def test_subgroup_kernel_matches_reference(device, rng, config, layout, m, n, k):
+    needs_subgroup_kernel(device)
+    got, want, _, _ = await run_gemm(device, rng, m, n, k, layout, config,
+                                     column_sums=layout == "weight gradient xᵀ·dY")
+    assert_close(got, want)
+
+
+@pytest.mark.parametrize("layout", sorted(LAYOUTS))
+async def test_subgroup_kernel_takes_16_byte_loads_of_b_when_aligned(device, layout,
+                                                                    monkeypatch):
+    needs_subgroup_kernel(device)
+    chosen, original = [], gemm_subgroup.template
+    monkeypatch.setattr(gemm_subgroup, "template", lambda *args: (
+        chosen.append(args[2]), original(*args))[1])
+
+    def record(size: int):
+        program = gpu.Program(gpu.Workspace(device, size))
+        a, b, c = (gpu.empty(device, (size, size)) for _ in range(3))
+        record_gemm(program, a, b, c, size, size, size,
+                    *(f(size, size, size) for f in LAYOUTS[layout]), config=SubgroupConfig())
+
+    await device.run(record, 64)
+    await device.run(record, 63)  # rows that don't start on 16-byte boundaries
+    # b = W (row-major): vec4s of columns; b = Wᵀ: vec4s of k; misaligned: scalar loads
+    expected = "k" if layout == "input gradient dY·Wᵀ" else "n"
+    assert chosen == [expected, None]
+
+
+async def test_subgroup_kernel_refuses_hardware_adapters(device, monkeypatch):
+    monkeypatch.setattr(gemm_subgroup, "usable", lambda device: False)
+    program = gpu.Program(gpu.Workspace(device, 4))
+    a = await device.run(gpu.empty, device, (4, 4))
+    with pytest.raises(ValueError, match="runs only on software adapters with subgroups"):
+        record_gemm(program, a, a, a, 4, 4, 4, (4, 1), (4, 1), config=SubgroupConfig())
+
+
 @pytest.mark.parametrize("layout", sorted(LAYOUTS))
 async def test_aligned_operands_take_the_16_byte_loads(device, layout, monkeypatch):
     m = n = k = 256
@@ -88,8 +136,9 @@ async def test_aligned_operands_take_the_16_byte_loads(device, layout, monkeypat
     def record(aligned: int):
         program = gpu.Program(gpu.Workspace(device, m))
         a, b, c = (gpu.empty(device, (aligned, aligned)) for _ in range(3))
+        config = gemm.choose(aligned, aligned, device.limits["max-compute-workgroup-storage-size"])
         record_gemm(program, a, b, c, aligned, aligned, aligned,
-                    *(f(aligned, aligned, aligned) for f in LAYOUTS[layout]))
+                    *(f(aligned, aligned, aligned) for f in LAYOUTS[layout]), config=config)
 
     await device.run(record, 256)
     await device.run(record, 255)  # rows that don't start on 16-byte boundaries
@@ -106,25 +155,40 @@ async def test_aligned_operands_take_the_16_byte_loads(device, layout, monkeypat
     assert "a4[" not in values["load_edge"]  # edge tiles keep their bounds-checked loads
 
 
-EPILOGUE_SHAPES = [pytest.param((70, 33, 20), id="one_pass"),
-                   pytest.param((70, 33, 1100), id="split_k")]  # the epilogue in sum_splits
+EPILOGUE_CASES = [  # (shape, kernel)
+    pytest.param((70, 33, 20), "tiled", id="one_pass"),
+    pytest.param((70, 33, 1100), "tiled", id="split_k"),  # the epilogue in sum_splits
+    pytest.param((70, 33, 20), "subgroup", id="subgroup_kernel"),
+]
 
 
-@pytest.mark.parametrize("shape", EPILOGUE_SHAPES)
+def epilogue_config(device, shape, kernel):
+    """The configuration the epilogue tests force: the tiled kernel's heuristic choice, or the
+    subgroup kernel (skipped where it doesn't run)."""
+    if kernel == "subgroup":
+        needs_subgroup_kernel(device)
+        return SubgroupConfig()
+    return gemm.choose(shape[0], shape[1], device.limits["max-compute-workgroup-storage-size"])
+
+
+@pytest.mark.parametrize("shape,kernel", EPILOGUE_CASES)
 @pytest.mark.parametrize("activation", [None, "relu", "tanh", "sigmoid"])
-async def test_fused_bias_and_activation_equal_the_unfused_path(device, rng, activation, shape):
-    got, want, bias, _ = await run_gemm(device, rng, *shape, "forward x·W", bias=True,
+async def test_fused_bias_and_activation_equal_the_unfused_path(device, rng, activation, shape,
+                                                                kernel):
+    got, want, bias, _ = await run_gemm(device, rng, *shape, "forward x·W",
+                                        epilogue_config(device, shape, kernel), bias=True,
                                         activation=activation)
     forward = {None: lambda v: v, "relu": reference.relu_forward,
                "tanh": reference.tanh_forward, "sigmoid": reference.sigmoid_forward}[activation]
     assert_close(got, forward(want + bias))
 
 
-@pytest.mark.parametrize("shape", EPILOGUE_SHAPES)
+@pytest.mark.parametrize("shape,kernel", EPILOGUE_CASES)
 @pytest.mark.parametrize("activation", ["relu", "tanh", "sigmoid"])
 async def test_fused_activation_derivative_equals_the_activation_backward(device, rng, activation,
-                                                                          shape):
+                                                                          shape, kernel):
     got, want, _, outputs = await run_gemm(device, rng, *shape, "input gradient dY·Wᵀ",
+                                           epilogue_config(device, shape, kernel),
                                            derivative=activation)
     if activation == "relu":
         outputs = np.maximum(outputs, 0)  # ReLU outputs are never negative
@@ -161,6 +225,13 @@ def test_config_choice_fits_the_device_and_the_shape():
         GemmConfig(128, 128, 16, stages=3)
     with pytest.raises(ValueError, match="activation: expected one of"):
         gemm.record_gemm(None, None, None, None, 1, 1, 1, (1, 1), (1, 1), activation="gelu")
+    # The subgroup kernel: two vec4s of columns per lane, one when the output is narrower.
+    assert gemm_subgroup.choose(512, 8) == SubgroupConfig(32, 2)
+    assert gemm_subgroup.choose(10, 8) == SubgroupConfig(32, 1)
+    with pytest.raises(ValueError, match="SubgroupConfig: expected rows from 1 to 64"):
+        SubgroupConfig(0, 2)
+    with pytest.raises(ValueError, match="quads 1, 2 or 4"):
+        SubgroupConfig(16, 3)
 
 
 async def test_gemm_compiles_without_runtime_checks_unless_asked(device, monkeypatch):
@@ -188,5 +259,8 @@ async def test_software_adapters_never_tune(device, monkeypatch):
     monkeypatch.setattr(tuning.Tuner, "of", lambda device: pytest.fail("tuned on a CPU adapter"))
     a, b, c = [await device.run(gpu.empty, device, (512, 512)) for _ in range(3)]
     chosen = gemm.select(device, a, b, c, 512, 512, 512, (512, 1), (512, 1))
-    assert chosen == gemm.choose_on_cpu(512, 512,
-                                        device.limits["max-compute-workgroup-storage-size"])
+    if gemm_subgroup.usable(device):
+        assert chosen == gemm_subgroup.choose(512, gemm_subgroup.width(device))
+    else:
+        assert chosen == gemm.choose_on_cpu(512, 512,
+                                            device.limits["max-compute-workgroup-storage-size"])
