@@ -8,7 +8,8 @@ in ``<user cache dir>/intricate/gemm-tuning.json`` under a key naming the adapte
 and the library version, so a new driver or release tunes again.
 
 Software adapters (lavapipe) don't tune unless ``INTRICATE_GEMM_TUNING=on`` is set explicitly:
-compiling every configuration there takes minutes (gemm.choose_on_cpu picks instead).
+compiling every configuration there takes minutes; gemm.select gives them the subgroup
+kernel (gemm_subgroup.py), or gemm.choose_on_cpu's tile without subgroups.
 Set ``INTRICATE_GEMM_TUNING=off`` to skip timing and use ``gemm.choose``'s heuristic (the test
 suite does, so tests never tune); ``INTRICATE_CACHE_DIR`` moves the cache file.
 """
