@@ -67,8 +67,8 @@ def choose(m: int, n: int, device_limit: int) -> GemmConfig:
 
 
 # Software adapters (lavapipe) without subgroups (with them, gemm_subgroup's kernel is ~3.5×
-# faster): the biggest single-stage tiles that the output fills, largest
-# first. llvmpipe runs a workgroup on one CPU thread, and bigger tiles reuse more of what it loads
+# faster): the biggest single-stage tiles that the output fills, largest first. llvmpipe runs a
+# workgroup on one CPU thread, and bigger tiles reuse more of what it loads
 # (at 512³: 256×128×16 12 GF/s, 128×128×16 9, two-stage 128×128×8 7, 64×64×16 5); compiling and
 # timing every configuration there would take minutes on first use, so it doesn't tune (unless
 # INTRICATE_GEMM_TUNING=on says so).

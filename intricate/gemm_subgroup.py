@@ -43,10 +43,11 @@ class SubgroupConfig:
 
 
 def choose(n: int, width: int) -> SubgroupConfig:
-    """24 rows and 2 vec4s of columns per lane, fewer vec4s when the output is narrower. On
-    llvmpipe (2 cores, 1024³, GF/s for forward / dY·Wᵀ / xᵀ·dY): 24 × 2 31 / 31 / 31; 16 × 4
-    32 / 21 / 27 (each lane streams more of Wᵀ's rows at once); 32 × 2 31 / 22 / 32; gemm.wgsl's
-    best tile 10 / 11 / 11."""
+    """32 rows and 2 vec4s of columns per lane, one vec4 when the output is narrower. On
+    llvmpipe (2 cores, 1024³, GF/s for forward / dY·Wᵀ / xᵀ·dY, ±10% between runs): 32 × 2
+    38 / 41 / 40; 24 × 2 39 / 38 / 38; 48 × 2 37 / 43 / 42; 64 × 2 37 / 29 / 44; 16 × 4
+    37 / 32 / 35 (each lane streams more of Wᵀ's rows at once); gemm.wgsl's 256 × 128 × 16 tile
+    11 / 10 / 12."""
     return SubgroupConfig(32, 1 if n <= 4 * width else 2)
 
 
