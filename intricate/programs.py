@@ -9,9 +9,11 @@ Everything here runs on the device's GPU thread.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
-from .gpu import GPUArray, Program
+from .gpu import GPUArray, Program, fold_grid
 from .layers import Dense, SoftMax
 from .losses import CategoricalCrossEntropy, Loss
 from .optimizers import Optimizer
@@ -72,12 +74,7 @@ class Programs:
         model, program = self.model, self.program(rows)
         inputs, targets, indices = self.io(rows)
         if data is not None:
-            program.dispatch("data.wgsl", "gather_rows",
-                             threads=rows * (inputs.shape[1] + targets.shape[1]),
-                             params={"rows": rows, "x_width": inputs.shape[1],
-                                     "y_width": targets.shape[1]},
-                             indices=indices, source_x=data.x, source_y=data.y, batch_x=inputs,
-                             batch_y=targets)
+            record_gather(program, indices, data.x, data.y, inputs, targets)
         predictions = self.forward(program)
         fused = isinstance(model.layers[-1], SoftMax) and isinstance(loss, CategoricalCrossEntropy)
         grad = program.array(model, "grad_predictions", predictions.shape)
@@ -97,3 +94,19 @@ class Programs:
                 index -= 1
         optimizer.record_update(program, model.parameters, model.gradients)
         return program
+
+
+GATHER_WORKGROUP = 256  # data.wgsl's workgroup_size
+
+
+def record_gather(program: Program, indices: GPUArray, source_x: GPUArray, source_y: GPUArray,
+                  batch_x: GPUArray, batch_y: GPUArray) -> None:
+    """Record batch_x = source_x[indices], batch_y = source_y[indices] (data.wgsl: a workgroup
+    row per batch row, its columns across x)."""
+    (rows, x_width), y_width = batch_x.shape, batch_y.shape[1]
+    row_groups = fold_grid(rows)
+    groups = (math.ceil(max(x_width, y_width) / GATHER_WORKGROUP), row_groups[0], row_groups[1])
+    program.dispatch("data.wgsl", "gather_rows", groups=groups,
+                     params={"rows": rows, "x_width": x_width, "y_width": y_width},
+                     indices=indices, source_x=source_x, source_y=source_y, batch_x=batch_x,
+                     batch_y=batch_y)

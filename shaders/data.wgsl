@@ -8,8 +8,9 @@
 //   4 batch_y       read_write  {{ dtype }}  [rows, y_width]
 //   5 params        uniform     Params
 // Params: rows, x_width, y_width.
-// gather_rows: one invocation per element of batch_x then batch_y (rows * (x_width + y_width)),
-//   workgroup `workgroup_size`, grid folded over x and y.
+// gather_rows: one invocation per column of a batch row, x's and y's columns side by side;
+//   workgroup `workgroup_size`, grid (ceil(max(x_width, y_width) / workgroup_size), rows folded
+//   over y and z), so no invocation divides (a u32 division per element is slow on a CPU).
 //   NumPy: batch_x = source_x[indices]; batch_y = source_y[indices]
 
 struct Params {
@@ -30,14 +31,16 @@ override workgroup_size: u32 = 256;
 @compute @workgroup_size(workgroup_size)
 fn gather_rows(@builtin(workgroup_id) group: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>,
                @builtin(local_invocation_index) lane: u32) {
-    let i = (group.x + group.y * groups.x) * workgroup_size + lane;
-    let x_count = params.rows * params.x_width;
-    if (i < x_count) {
-        let row = i / params.x_width;
-        batch_x[i] = source_x[indices[row] * params.x_width + i % params.x_width];
-    } else if (i < x_count + params.rows * params.y_width) {
-        let j = i - x_count;
-        let row = j / params.y_width;
-        batch_y[j] = source_y[indices[row] * params.y_width + j % params.y_width];
+    let column = group.x * workgroup_size + lane;
+    let row = group.y + group.z * groups.y;
+    if (row >= params.rows) {
+        return;
+    }
+    let sample = indices[row];
+    if (column < params.x_width) {
+        batch_x[row * params.x_width + column] = source_x[sample * params.x_width + column];
+    }
+    if (column < params.y_width) {
+        batch_y[row * params.y_width + column] = source_y[sample * params.y_width + column];
     }
 }

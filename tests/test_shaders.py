@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from intricate import gpu, losses, optimizers
+from intricate import gpu, losses, optimizers, programs
 from intricate.gpu import program as program_module
 from intricate.layers import Dense, ReLU, Sigmoid, SoftMax, TanH
 
@@ -183,8 +183,12 @@ async def test_optimizer_steps_match_reference(device, rng, name, count):
 
 
 @pytest.mark.parametrize("samples,rows,x_width,y_width", [(1, 1, 1, 1), (300, 257, 3, 2),
-                                                         (10, 4, 300, 1)])
-async def test_gather_rows_matches_numpy_indexing(device, rng, samples, rows, x_width, y_width):
+                                                         (10, 4, 300, 1), (5, 3, 2, 600)])
+@pytest.mark.parametrize("fold", [False, True], ids=["one_grid_row", "rows_folded"])
+async def test_gather_rows_matches_numpy_indexing(device, rng, samples, rows, x_width, y_width,
+                                                  fold, monkeypatch):
+    if fold:  # batch rows spread over grid y and z, as batches past 65535 rows would be
+        monkeypatch.setattr(program_module, "MAX_GROUPS", 17)  # 257 rows: 17 × 16
     source_x = rng.normal(size=(samples, x_width)).astype(np.float32)
     source_y = rng.normal(size=(samples, y_width)).astype(np.float32)
     indices = rng.integers(0, samples, rows).astype(np.uint32)
@@ -192,10 +196,7 @@ async def test_gather_rows_matches_numpy_indexing(device, rng, samples, rows, x_
     def record(program, a):
         batch_x = gpu.empty(program.device, (rows, x_width))
         batch_y = gpu.empty(program.device, (rows, y_width))
-        program.dispatch("data.wgsl", "gather_rows", threads=rows * (x_width + y_width),
-                         params={"rows": rows, "x_width": x_width, "y_width": y_width},
-                         indices=a["indices"], source_x=a["x"], source_y=a["y"],
-                         batch_x=batch_x, batch_y=batch_y)
+        programs.record_gather(program, a["indices"], a["x"], a["y"], batch_x, batch_y)
         return [batch_x, batch_y]
 
     def work():
