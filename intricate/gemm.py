@@ -129,10 +129,16 @@ def record_gemm(program: Program, a: GPUArray, b: GPUArray, c: GPUArray, m: int,
         raise ValueError(f"derivative: expected one of {sorted(map(str, DERIVATIVES))}, "
                          f"received {derivative[0]!r}")
     config = config or select(program.device, a, b, c, m, n, k, a_strides, b_strides)
+    params = {"m": m, "n": n, "k": k, "a_row_stride": a_strides[0], "a_col_stride": a_strides[1],
+              "b_row_stride": b_strides[0], "b_col_stride": b_strides[1], "k_chunk": k,
+              "splits": 1}
+    epilogue = {"bias": bias} if bias is not None else {}
+    if derivative is not None:
+        epilogue["activation_outputs"] = derivative[1]
+    sums = {"grad_bias": grad_bias} if grad_bias is not None else {}
     if isinstance(config, SubgroupConfig):
-        epilogue = {"bias": bias, "activation": activation, "derivative": derivative,
-                    "grad_bias": grad_bias}
-        gemm_subgroup.record(program, a, b, c, m, n, k, a_strides, b_strides, config, epilogue)
+        gemm_subgroup.record(program, a, b, c, config, params, {**epilogue, **sums},
+                             activation, derivative and derivative[0])
         return
     # 16-byte loads need every tile row to start on a 16-byte boundary: the operand's other
     # stride a multiple of 4 elements, and the binding offset aligned.
@@ -140,19 +146,13 @@ def record_gemm(program: Program, a: GPUArray, b: GPUArray, c: GPUArray, m: int,
               and vector_loads_fit(config, config.bm))
     b_vec4 = (max(b_strides) % 4 == 0 and min(b_strides) == 1 and b.offset % 16 == 0
               and vector_loads_fit(config, config.bn))
-    splits, k_chunk = split_k(config, m, n, k)
+    splits, params["k_chunk"] = split_k(config, m, n, k)
+    params["splits"] = splits
     values = template(config, a_k_contiguous=a_strides[1] == 1,
                       b_n_contiguous=b_strides[1] == 1, bias=bias is not None,
                       activation=activation, derivative=derivative and derivative[0],
                       column_sums=grad_bias is not None, a_vec4=a_vec4, b_vec4=b_vec4,
                       split=splits > 1)
-    params = {"m": m, "n": n, "k": k, "a_row_stride": a_strides[0], "a_col_stride": a_strides[1],
-              "b_row_stride": b_strides[0], "b_col_stride": b_strides[1], "k_chunk": k_chunk,
-              "splits": splits}
-    epilogue = {"bias": bias} if bias is not None else {}
-    if derivative is not None:
-        epilogue["activation_outputs"] = derivative[1]
-    sums = {"grad_bias": grad_bias} if grad_bias is not None else {}
     operands = {"a": a, "b": b}
     if a_vec4:
         operands["a4"] = a

@@ -25,6 +25,34 @@ DERIVATIVES = {
 }
 
 
+# Params and bindings of both GEMM shaders (gemm.wgsl, gemm_subgroup.wgsl; their headers say
+# what each binding holds), spliced in as {{ interface }}: record_gemm binds either kernel with
+# the same names and the same Params.
+INTERFACE = """struct Params {
+    m: u32,
+    n: u32,
+    k: u32,
+    a_row_stride: u32,
+    a_col_stride: u32,
+    b_row_stride: u32,
+    b_col_stride: u32,
+    k_chunk: u32,
+    splits: u32,
+}
+
+@group(0) @binding(0) var<storage, read> a: array<f32>;
+@group(0) @binding(1) var<storage, read> b: array<f32>;
+@group(0) @binding(2) var<storage, read> bias: array<f32>;
+@group(0) @binding(3) var<storage, read> activation_outputs: array<f32>;
+@group(0) @binding(4) var<storage, read_write> c: array<f32>;
+@group(0) @binding(5) var<storage, read_write> grad_bias: array<f32>;
+@group(0) @binding(6) var<uniform> params: Params;
+@group(0) @binding(7) var<storage, read> a4: array<vec4<f32>>;
+@group(0) @binding(8) var<storage, read> b4: array<vec4<f32>>;
+@group(0) @binding(9) var<storage, read> partials: array<f32>;
+@group(0) @binding(10) var<storage, read> partial_sums: array<f32>;"""
+
+
 def epilogue_functions(bias: bool, activation: str | None, derivative: str | None) -> str:
     """WGSL ``activate``, ``derivative`` and ``epilogue(row, col, value)``: what both GEMM shaders
     apply to a finished sum before c stores it."""
@@ -206,6 +234,7 @@ def template(config, a_k_contiguous: bool, b_n_contiguous: bool,
         "declare_column_sums": "\n".join(f"    var column_sum_{g} = vec4<f32>(0.0);"
                                          for g in range(cols // 4)) if column_sums else "",
         "store_column_sums": "\n".join(sums_stores),
+        "interface": INTERFACE,
         "epilogue_functions": epilogue_functions(bias, activation, derivative),
         "declare_accumulators": accumulators,
         "load_coordinates": "\n".join(coordinates),

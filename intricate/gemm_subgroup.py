@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import wgpu
 
-from .gemm_codegen import epilogue_functions
+from .gemm_codegen import INTERFACE, epilogue_functions
 from .gpu import GPUArray, Program, fold_grid
 
 WIDTH_PROBE = """
@@ -145,42 +145,35 @@ def template(config: SubgroupConfig, width: int, b_vec4: str | None, bias: bool,
         stores += [f"        if (col_{q} + {j}u < params.n) {{ grad_bias[col_{q} + {j}u] = "
                    f"sum_{q}[{j}]; }}" for q in quads for j in range(4)]
         stores.append("    }")
-    return {"width": width, "rows": config.rows, "quads": config.quads,
+    return {"width": width, "rows": config.rows, "quads": config.quads, "interface": INTERFACE,
             "epilogue_functions": epilogue_functions(bias, activation, derivative),
             "declarations": "\n".join(declarations), "whole_steps": "\n".join(whole),
             "last_steps": "\n".join(last), "stores": "\n".join(stores)}
 
 
-def record(program: Program, a: GPUArray, b: GPUArray, c: GPUArray, m: int, n: int, k: int,
-           a_strides: tuple[int, int], b_strides: tuple[int, int], config: SubgroupConfig,
-           epilogue: dict[str, object]) -> None:
-    """Record c = epilogue(a · b) with this kernel (gemm.record_gemm's arguments; ``epilogue``
-    holds its bias, activation, derivative and grad_bias)."""
+def record(program: Program, a: GPUArray, b: GPUArray, c: GPUArray, config: SubgroupConfig,
+           params: dict[str, int], epilogue: dict[str, GPUArray], activation: str | None,
+           derivative: str | None) -> None:
+    """Record c = epilogue(a · b) with this kernel: ``params`` (sizes and strides) and
+    ``epilogue`` (whichever of bias, activation_outputs and grad_bias it uses) as record_gemm
+    builds them for either kernel."""
     device = program.device
     if not usable(device):
         raise ValueError(f"{config}: the subgroup GEMM runs only on software adapters with "
                          f"subgroups; {device.name} is not one. Leave config=None.")
     lanes = width(device)
-    bias, derivative, grad_bias = (epilogue["bias"], epilogue["derivative"],
-                                   epilogue["grad_bias"])
+    m, n = params["m"], params["n"]
+    b_row, b_col = params["b_row_stride"], params["b_col_stride"]
     b_vec4 = None
-    if b.offset % 16 == 0 and b_strides[1] == 1 and b_strides[0] % 4 == 0 and n % 4 == 0:
+    if b.offset % 16 == 0 and b_col == 1 and b_row % 4 == 0 and n % 4 == 0:
         b_vec4 = "n"
-    elif b.offset % 16 == 0 and b_strides[0] == 1 and b_strides[1] % 4 == 0 and lanes % 4 == 0:
+    elif b.offset % 16 == 0 and b_row == 1 and b_col % 4 == 0 and lanes % 4 == 0:
         b_vec4 = "k"
-    values = template(config, lanes, b_vec4, bias is not None, epilogue["activation"],
-                      derivative and derivative[0], grad_bias is not None)
-    params = {"m": m, "n": n, "k": k, "a_row_stride": a_strides[0], "a_col_stride": a_strides[1],
-              "b_row_stride": b_strides[0], "b_col_stride": b_strides[1]}
+    values = template(config, lanes, b_vec4, "bias" in epilogue, activation, derivative,
+                      "grad_bias" in epilogue)
     # b4 for the vector loads; b for the scalar ones (and the last K mod W steps when "k")
-    arrays = {"a": a, **({"b4": b} if b_vec4 else {}), **({"b": b} if b_vec4 != "n" else {})}
-    if bias is not None:
-        arrays["bias"] = bias
-    if derivative is not None:
-        arrays["activation_outputs"] = derivative[1]
-    if grad_bias is not None:
-        arrays["grad_bias"] = grad_bias
+    operands = {"a": a, **({"b4": b} if b_vec4 else {}), **({"b": b} if b_vec4 != "n" else {})}
     row_groups = fold_grid(math.ceil(m / config.rows))
     groups = (math.ceil(n / (4 * lanes * config.quads)), row_groups[0], row_groups[1])
     program.dispatch("gemm_subgroup.wgsl", "gemm", groups=groups, template=values, c=c,
-                     params=params, **arrays)
+                     params=params, **operands, **epilogue)

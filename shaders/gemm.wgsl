@@ -30,29 +30,7 @@
 // NumPy: c = activation(a @ b + bias) for forward, c = a @ b for matmul.
 // The generated code (fragment loads, FMAs, stores) is spliced in by intricate/gemm.py.
 
-struct Params {
-    m: u32,
-    n: u32,
-    k: u32,
-    a_row_stride: u32,
-    a_col_stride: u32,
-    b_row_stride: u32,
-    b_col_stride: u32,
-    k_chunk: u32,
-    splits: u32,
-}
-
-@group(0) @binding(0) var<storage, read> a: array<f32>;
-@group(0) @binding(1) var<storage, read> b: array<f32>;
-@group(0) @binding(2) var<storage, read> bias: array<f32>;
-@group(0) @binding(3) var<storage, read> activation_outputs: array<f32>;
-@group(0) @binding(4) var<storage, read_write> c: array<f32>;
-@group(0) @binding(5) var<storage, read_write> grad_bias: array<f32>;
-@group(0) @binding(6) var<uniform> params: Params;
-@group(0) @binding(7) var<storage, read> a4: array<vec4<f32>>;
-@group(0) @binding(8) var<storage, read> b4: array<vec4<f32>>;
-@group(0) @binding(9) var<storage, read> partials: array<f32>;
-@group(0) @binding(10) var<storage, read> partial_sums: array<f32>;
+{{ interface }}
 
 const BM: u32 = {{ bm }}u;
 const BN: u32 = {{ bn }}u;

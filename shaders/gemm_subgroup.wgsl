@@ -10,36 +10,15 @@
 // reaches every lane by subgroupBroadcast(·, j), a register shuffle; only b is loaded per lane,
 // each value feeding R FMAs.
 //
-// Bindings (group 0), by variable name, as in gemm.wgsl:
-//   0 a, 1 b              read        f32  a(m, i) = a[m * a_row_stride + i * a_col_stride],
-//                                          b(i, n) = b[i * b_row_stride + n * b_col_stride]
-//   8 b4                  read        vec4<f32>  b again, for 16-byte loads when b is
-//                                          row-major with N a multiple of 4 (see gemm_subgroup.py)
-//   2 bias, 3 activation_outputs, 4 c, 5 grad_bias: the epilogues' arrays, as in gemm.wgsl
-//   6 params              uniform     Params
+// Bindings and Params: gemm.wgsl's (a, b, a4/b4 for 16-byte loads of b when the layout allows,
+// the epilogues' bias, activation_outputs and grad_bias, c, params); k_chunk and splits are
+// unused: K is never split here.
 // Grid: (ceil(N / (4 · W · {{ quads }})), ceil(M / R) folded over y and z). Loads clamp rows and
 // columns into the matrices (what they fetch past the edge is never stored), so only the last
 // K mod W values of k take a separate, checked path.
 // NumPy: c = activation(a @ b + bias) for forward, c = a @ b for matmul.
 
-struct Params {
-    m: u32,
-    n: u32,
-    k: u32,
-    a_row_stride: u32,
-    a_col_stride: u32,
-    b_row_stride: u32,
-    b_col_stride: u32,
-}
-
-@group(0) @binding(0) var<storage, read> a: array<f32>;
-@group(0) @binding(1) var<storage, read> b: array<f32>;
-@group(0) @binding(2) var<storage, read> bias: array<f32>;
-@group(0) @binding(3) var<storage, read> activation_outputs: array<f32>;
-@group(0) @binding(4) var<storage, read_write> c: array<f32>;
-@group(0) @binding(5) var<storage, read_write> grad_bias: array<f32>;
-@group(0) @binding(6) var<uniform> params: Params;
-@group(0) @binding(8) var<storage, read> b4: array<vec4<f32>>;
+{{ interface }}
 
 const W: u32 = {{ width }}u;
 const R: u32 = {{ rows }}u;
