@@ -100,6 +100,8 @@ def select(device, a: GPUArray, b: GPUArray, c: GPUArray, m: int, n: int, k: int
     if not tuning.enabled() or m * n * k < tuning.SMALLEST_TUNED:
         return choose(m, n, limit)
     fitting = [config for config in CONFIGS if config.workgroup_bytes <= limit]
+    if gemm_subgroup.usable(device):  # tuning forced on a software adapter: its kernel competes
+        fitting.append(gemm_subgroup.choose(n, gemm_subgroup.width(device)))
     return tuning.Tuner.of(device).choose(a, b, c, m, n, k, a_strides, b_strides, fitting)
 
 

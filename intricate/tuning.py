@@ -9,7 +9,8 @@ and the library version, so a new driver or release tunes again.
 
 Software adapters (lavapipe) don't tune unless ``INTRICATE_GEMM_TUNING=on`` is set explicitly:
 compiling every configuration there takes minutes; gemm.select gives them the subgroup
-kernel (gemm_subgroup.py), or gemm.choose_on_cpu's tile without subgroups.
+kernel (gemm_subgroup.py), or gemm.choose_on_cpu's tile without subgroups. Forced, the subgroup
+kernel is timed beside the tiles.
 Set ``INTRICATE_GEMM_TUNING=off`` to skip timing and use ``gemm.choose``'s heuristic (the test
 suite does, so tests never tune); ``INTRICATE_CACHE_DIR`` moves the cache file.
 """
@@ -81,17 +82,17 @@ class Tuner:
 
     def choose(self, a, b, c, m, n, k, a_strides, b_strides, candidates):
         """The fastest of ``candidates`` for this shape class: remembered, or timed now."""
-        from .gemm import GemmConfig, record_gemm
+        from .gemm import GemmConfig, SubgroupConfig, record_gemm
 
         name = shape_class(m, n, k, a_strides, b_strides)
         known = self.table.get(name)
-        if isinstance(known, dict):
+        for kind in (GemmConfig, SubgroupConfig) if isinstance(known, dict) else ():
             try:
-                config = GemmConfig(**known)
-                if config in candidates:
-                    return config
+                config = kind(**known)
             except (TypeError, ValueError):
-                pass  # an entry from another version: time again
+                continue  # the other kind, or an entry from another version: time again
+            if config in candidates:
+                return config
         timings = []
         # Passes of ~0.2 ms or more at ~20 TFLOP/s, so launch jitter doesn't pick the tile.
         repeats = max(1, min(20, round(2e-4 / (2 * m * n * k / 2e13))))
