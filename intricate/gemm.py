@@ -95,13 +95,13 @@ def select(device, a: GPUArray, b: GPUArray, c: GPUArray, m: int, n: int, k: int
     limit = device.limits["max-compute-workgroup-storage-size"]
     if device.adapter_info.get("adapter_type") == "CPU" and not tuning.forced():
         if gemm_subgroup.usable(device):
-            return gemm_subgroup.choose(n, gemm_subgroup.width(device))
+            return gemm_subgroup.choose(m, n, k, gemm_subgroup.width(device))
         return choose_on_cpu(m, n, limit)
     if not tuning.enabled() or m * n * k < tuning.SMALLEST_TUNED:
         return choose(m, n, limit)
     fitting = [config for config in CONFIGS if config.workgroup_bytes <= limit]
     if gemm_subgroup.usable(device):  # tuning forced on a software adapter: its kernel competes
-        fitting.append(gemm_subgroup.choose(n, gemm_subgroup.width(device)))
+        fitting.append(gemm_subgroup.choose(m, n, k, gemm_subgroup.width(device)))
     return tuning.Tuner.of(device).choose(a, b, c, m, n, k, a_strides, b_strides, fitting)
 
 

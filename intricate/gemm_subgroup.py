@@ -10,13 +10,23 @@ subgroups; on GPUs the tiled kernel of gemm.wgsl is far faster.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 import wgpu
 
 from .gemm_codegen import INTERFACE, epilogue_functions
-from .gpu import GPUArray, Program, fold_grid
+from .gpu import GPUArray, Program, fold_grid, texels
+
+# Bindings of the texel reads (besides the shared INTERFACE): a and b copied into textures.
+TEXEL_BINDINGS = """
+@group(0) @binding(11) var a_texels: texture_2d<f32>;
+@group(0) @binding(12) var b_texels: texture_2d<f32>;"""
+
+# From this many multiply-adds on, a and b are copied into texels first (two buffer-to-texture
+# copies: below, their fixed cost outweighs the faster loads).
+TEXELS_FROM = 1 << 22
 
 WIDTH_PROBE = """
 @group(0) @binding(0) var<storage, read_write> width: array<u32>;
@@ -35,6 +45,7 @@ class SubgroupConfig:
 
     rows: int = 32
     quads: int = 2
+    texels: bool = False  # read a and b as texels when their layouts allow (see record)
 
     def __post_init__(self) -> None:
         if not 1 <= self.rows <= 64 or self.quads not in (1, 2, 4):
@@ -42,13 +53,15 @@ class SubgroupConfig:
                              f"received {self}")
 
 
-def choose(n: int, width: int) -> SubgroupConfig:
-    """32 rows and 2 vec4s of columns per lane, one vec4 when the output is narrower. On
-    llvmpipe (2 cores, 1024³, GF/s for forward / dY·Wᵀ / xᵀ·dY, ±10% between runs): 32 × 2
-    38 / 41 / 40; 24 × 2 39 / 38 / 38; 48 × 2 37 / 43 / 42; 64 × 2 37 / 29 / 44; 16 × 4
-    37 / 32 / 35 (each lane streams more of Wᵀ's rows at once); gemm.wgsl's 256 × 128 × 16 tile
-    11 / 10 / 12."""
-    return SubgroupConfig(32, 1 if n <= 4 * width else 2)
+def choose(m: int, n: int, k: int, width: int) -> SubgroupConfig:
+    """32 rows and 2 vec4s of columns per lane, one vec4 when the output is narrower; operands
+    read as texels from TEXELS_FROM multiply-adds on. On llvmpipe (2 cores, 1024³, GF/s for
+    forward / dY·Wᵀ / xᵀ·dY, ±10% between runs), from buffers: 32 × 2 38 / 41 / 40;
+    24 × 2 39 / 38 / 38; 48 × 2 37 / 43 / 42; 64 × 2 37 / 29 / 44; 16 × 4 37 / 32 / 35 (each
+    lane streams more of Wᵀ's rows at once); gemm.wgsl's 256 × 128 × 16 tile 11 / 10 / 12.
+    From texels (forward, 4096 × 512 × 784): 32 × 2 53; 48 × 2 49; 24 × 2 48; 16 × 4 46;
+    64 × 2 41."""
+    return SubgroupConfig(32, 1 if n <= 4 * width else 2, texels=m * n * k >= TEXELS_FROM)
 
 
 def width(device) -> int:
@@ -82,13 +95,17 @@ def usable(device) -> bool:
 
 
 def template(config: SubgroupConfig, width: int, b_vec4: str | None, bias: bool,
-             activation: str | None, derivative: str | None,
-             column_sums: bool) -> dict[str, object]:
+             activation: str | None, derivative: str | None, column_sums: bool,
+             a_texels: str | None = None) -> dict[str, object]:
     """The placeholder values of gemm_subgroup.wgsl for one configuration and operand layout.
 
     ``b_vec4``: "n" when b's rows are whole vec4s of columns (row-major, N a multiple of 4), "k"
     when each column is contiguous in k with 16-byte alignment (b = Wᵀ): a lane then loads four
-    k's of a column at once, W / 4 vec4s per column for W steps; None: scalar loads."""
+    k's of a column at once, W / 4 vec4s per column for W steps; None: scalar loads.
+    ``a_texels``: read a and b from texels (see gpu/texels.py) in blocks of 4·W k's, a's texels
+    holding four k's of a row ("k": a is contiguous in k) or four rows at one k ("m"); b's
+    texels as b_vec4 says (which must then not be None). The last K mod 4·W k's come from the
+    buffers either way."""
     rows, quads = range(config.rows), range(config.quads)
     declarations = [f"    let a_row_{r} = min(row0 + {r}u, last_row) * params.a_row_stride;"
                     for r in rows]
@@ -98,6 +115,9 @@ def template(config: SubgroupConfig, width: int, b_vec4: str | None, bias: bool,
     else:
         declarations += [f"    let b_col_{q}_{j} = min(col_{q} + {j}u, last_col) * "
                          f"params.b_col_stride;" for q in quads for j in range(4)]
+    if a_texels == "m":  # a's texels hold rows 4g … 4g + 3 (the last whole four: M - 1 rounded)
+        declarations += [f"    let a_quad_{g} = min(row0 + {4 * g}u, last_row & ~3u);"
+                         for g in range(config.rows // 4)]
     declarations += [f"    var acc_{r}_{q} = vec4<f32>(0.0);" for r in rows for q in quads]
     if column_sums:
         declarations += [f"    var sum_{q} = vec4<f32>(0.0);" for q in quads]
@@ -117,27 +137,46 @@ def template(config: SubgroupConfig, width: int, b_vec4: str | None, bias: bool,
             lines += [f"{pad}sum_{q} += {b_name}_{q};" for q in quads]
         return lines
 
-    pad = " " * 8
-    whole = [f"{pad}let a_{r} = a[a_row_{r} + (k0 + lane) * params.a_col_stride];" for r in rows]
-    if b_vec4 == "k":  # b_col_stride and k0 are multiples of 4
-        whole += [f"{pad}let b_{q}_{j}_{p} = b4[(b_col_{q}_{j} + k0) / 4u + {p}u];"
-                  for q in quads for j in range(4) for p in range(width // 4)]
-    for j in range(width):
-        if b_vec4 == "k":
-            whole += [f"{pad}let b{j}_{q} = vec4<f32>(" + ", ".join(
-                f"b_{q}_{column}_{j // 4}[{j % 4}]" for column in range(4)) + ");" for q in quads]
-        else:
-            whole += load_b(f"k0 + {j}u", f"b{j}", pad)
+    def products(steps: list[tuple[str, Callable[[int], str], int, int]], pad: str
+                 ) -> list[str]:
+        """Row by row over a block of k's, given as (step name, row → a's value there, lane
+        that holds it, k - k0): a row's accumulators stay in registers for the block (llvmpipe
+        spills most of them, and would otherwise store each one every step). b{step}_{q} are
+        loaded. From texels, the last block runs past K: a is zero there, and the column sums
+        skip those k's."""
+        lines = []
         if column_sums:
-            whole += [f"{pad}sum_{q} += b{j}_{q};" for q in quads]
-    # Row by row over the whole block of k: a row's accumulators stay in registers for W
-    # steps (llvmpipe spills most of them, and would otherwise store each one every step).
-    for r in rows:
-        whole += [f"{pad}let s{r}_{j} = subgroupBroadcast(a_{r}, {j}u);" for j in range(width)]
-        whole += [f"{pad}acc_{r}_{q} = fma(vec4<f32>(s{r}_{j}), b{j}_{q}, acc_{r}_{q});"
-                  for j in range(width) for q in quads]
-    last = load_b("i", "b_last", pad)
-    last += update("a[a_row_{r} + i * params.a_col_stride]", "b_last", pad)
+            lines += [f"{pad}sum_{q} += select(vec4<f32>(0.0), b{step}_{q}, k0 + {offset}u < "
+                      f"params.k);" if a_texels else f"{pad}sum_{q} += b{step}_{q};"
+                      for step, _, _, offset in steps for q in quads]
+        for r in rows:
+            lines += [f"{pad}let s{r}_{step} = subgroupBroadcast({value(r)}, {lane}u);"
+                      for step, value, lane, _ in steps]
+            lines += [f"{pad}acc_{r}_{q} = fma(vec4<f32>(s{r}_{step}), b{step}_{q}, acc_{r}_{q});"
+                      for step, _, _, _ in steps for q in quads]
+        return lines
+
+    pad = " " * 8
+    if a_texels:
+        whole = _texel_steps(config, width, a_texels, b_vec4, products, pad)
+    else:
+        whole = [f"{pad}let a_{r} = a[a_row_{r} + (k0 + lane) * params.a_col_stride];"
+                 for r in rows]
+        if b_vec4 == "k":  # b_col_stride and k0 are multiples of 4
+            whole += [f"{pad}let b_{q}_{j}_{p} = b4[(b_col_{q}_{j} + k0) / 4u + {p}u];"
+                      for q in quads for j in range(4) for p in range(width // 4)]
+        for j in range(width):
+            if b_vec4 == "k":
+                whole += [f"{pad}let b{j}_{q} = vec4<f32>(" + ", ".join(
+                    f"b_{q}_{column}_{j // 4}[{j % 4}]" for column in range(4)) + ");"
+                    for q in quads]
+            else:
+                whole += load_b(f"k0 + {j}u", f"b{j}", pad)
+        whole += products([(str(j), lambda r: f"a_{r}", j, j) for j in range(width)], pad)
+    last = []
+    if not a_texels:  # the last K mod W steps (from texels, the blocks cover them)
+        last = load_b("i", "b_last", pad)
+        last += update("a[a_row_{r} + i * params.a_col_stride]", "b_last", pad)
     stores = [f"    store(row0 + {r}u, col_{q} + {j}u, acc_{r}_{q}[{j}]);"
               for r in rows for q in quads for j in range(4)]
     if column_sums:  # the first row of workgroups writes; the others summed the same b
@@ -145,10 +184,60 @@ def template(config: SubgroupConfig, width: int, b_vec4: str | None, bias: bool,
         stores += [f"        if (col_{q} + {j}u < params.n) {{ grad_bias[col_{q} + {j}u] = "
                    f"sum_{q}[{j}]; }}" for q in quads for j in range(4)]
         stores.append("    }")
-    return {"width": width, "rows": config.rows, "quads": config.quads, "interface": INTERFACE,
+    return {"width": width, "rows": config.rows, "quads": config.quads,
+            "block": 4 * width if a_texels else width, "texel_row": texels.ROW,
+            # From texels, blocks of 4·W run past K; otherwise whole blocks of W, then the rest.
+            "blocks_end": "(params.k + BLOCK - 1u) / BLOCK * BLOCK" if a_texels
+            else "params.k - params.k % BLOCK",
+            "interface": INTERFACE + TEXEL_BINDINGS,
             "epilogue_functions": epilogue_functions(bias, activation, derivative),
             "declarations": "\n".join(declarations), "whole_steps": "\n".join(whole),
             "last_steps": "\n".join(last), "stores": "\n".join(stores)}
+
+
+def _texel_steps(config: SubgroupConfig, width: int, a_texels: str, b_texels: str,
+                 products, pad: str) -> list[str]:
+    """One block of 4·W k's from texels (k = k0 + offset): the a texels of the whole block
+    (one per row and lane for "k", one per four rows, lane and W k's for "m"), then, W k's at a
+    time, their b texels and the FMAs."""
+    def fetch(texture: str, index: str) -> str:
+        return f"textureLoad({texture}, texel({index}), 0)"
+
+    rows, quads = range(config.rows), range(config.quads)
+    zero = "vec4<f32>(0.0)"  # a past K (the last block): its texels hold other rows' values
+    if a_texels == "k":  # lane j holds k0 + 4j … 4j + 3 of each row: offset 4j + c
+        lines = [f"{pad}let a_valid = k0 + 4u * lane + vec4<u32>(0u, 1u, 2u, 3u) < "
+                 f"vec4<u32>(params.k);"]
+        lines += [f"{pad}let a_{r} = select({zero}, "
+                  f"{fetch('a_texels', f'a_row_{r} / 4u + k0 / 4u + lane')}, a_valid);"
+                  for r in rows]
+        steps = [(f"{j}_{c}", lambda r, c=c: f"a_{r}[{c}]", j, 4 * j + c)
+                 for j in range(width) for c in range(4)]
+    else:  # lane j holds k0 + W·p + j of rows 4g … 4g + 3: offset W·p + j
+        lines = [f"{pad}let a_{g}_{p} = select({zero}, " + fetch(
+            "a_texels", f"((k0 + {width * p}u + lane) * params.a_col_stride + a_quad_{g}) / 4u")
+            + f", k0 + {width * p}u + lane < params.k);"
+            for g in range(config.rows // 4) for p in range(4)]
+        steps = [(f"{p}_{j}", lambda r, p=p: f"a_{r // 4}_{p}[{r % 4}]", j, width * p + j)
+                 for p in range(4) for j in range(width)]
+    for chunk in range(0, 4 * width, width):  # W steps at a time: whole fours of k's
+        block = steps[chunk:chunk + width]
+        for step, _, _, offset in block:
+            if b_texels == "n":  # rows past K: the last one (a is zero there)
+                lines += [f"{pad}let b{step}_{q} = " + fetch(
+                    "b_texels", f"min(k0 + {offset}u, last_k) * (params.b_row_stride / 4u) + "
+                    f"b_quad_{q}") + ";" for q in quads]
+                continue
+            if offset % 4 == 0:  # one texel per column holds this k and the next three
+                lines += [f"{pad}let b_{q}_{j}_{offset} = " + fetch(
+                    "b_texels", f"(b_col_{q}_{j} + k0 + {offset}u) / 4u") + ";"
+                    for q in quads for j in range(4)]
+        if b_texels == "k":
+            lines += [f"{pad}let b{step}_{q} = vec4<f32>(" + ", ".join(
+                f"b_{q}_{j}_{offset - offset % 4}[{offset % 4}]" for j in range(4)) + ");"
+                for step, _, _, offset in block for q in quads]
+        lines += products(block, pad)
+    return lines
 
 
 def record(program: Program, a: GPUArray, b: GPUArray, c: GPUArray, config: SubgroupConfig,
@@ -156,7 +245,9 @@ def record(program: Program, a: GPUArray, b: GPUArray, c: GPUArray, config: Subg
            derivative: str | None) -> None:
     """Record c = epilogue(a · b) with this kernel: ``params`` (sizes and strides) and
     ``epilogue`` (whichever of bias, activation_outputs and grad_bias it uses) as record_gemm
-    builds them for either kernel."""
+    builds them for either kernel. With ``config.texels``, a and b are first copied into
+    texels (see gpu/texels.py) when both layouts allow: four consecutive elements of each along
+    its contiguous dimension, starting on a texel."""
     device = program.device
     if not usable(device):
         raise ValueError(f"{config}: the subgroup GEMM runs only on software adapters with "
@@ -169,10 +260,22 @@ def record(program: Program, a: GPUArray, b: GPUArray, c: GPUArray, config: Subg
         b_vec4 = "n"
     elif b.offset % 16 == 0 and b_row == 1 and b_col % 4 == 0 and lanes % 4 == 0:
         b_vec4 = "k"
+    a_row, a_col = params["a_row_stride"], params["a_col_stride"]
+    a_texels = None
+    if config.texels and b_vec4 and texels.fits(a) and texels.fits(b):
+        if a_col == 1 and a_row % 4 == 0:
+            a_texels = "k"
+        elif a_row == 1 and a_col % 4 == 0 and config.rows % 4 == 0:
+            a_texels = "m"
     values = template(config, lanes, b_vec4, "bias" in epilogue, activation, derivative,
-                      "grad_bias" in epilogue)
+                      "grad_bias" in epilogue, a_texels)
     # b4 for the vector loads; b for the scalar ones (and the last K mod W steps when "k")
-    operands = {"a": a, **({"b4": b} if b_vec4 else {}), **({"b": b} if b_vec4 != "n" else {})}
+    if a_texels:
+        operands = {"a_texels": program.texels(record, "a_texels", a),
+                    "b_texels": program.texels(record, "b_texels", b)}
+    else:
+        operands = {"a": a, **({"b4": b} if b_vec4 else {}),
+                    **({"b": b} if b_vec4 != "n" else {})}
     row_groups = fold_grid(math.ceil(m / config.rows))
     groups = (math.ceil(n / (4 * lanes * config.quads)), row_groups[0], row_groups[1])
     program.dispatch("gemm_subgroup.wgsl", "gemm", groups=groups, template=values, c=c,

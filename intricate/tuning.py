@@ -24,7 +24,7 @@ from pathlib import Path
 
 import platformdirs
 
-from .gpu import Device, Program, Workspace, time_dispatch
+from .gpu import Device, Program, Workspace, time_steps
 
 ENVIRONMENT = "INTRICATE_GEMM_TUNING"
 # GEMMs below this many multiply-adds (256³) keep the heuristic tile: they are launch-bound, and
@@ -99,8 +99,8 @@ class Tuner:
         for config in candidates:
             scratch = Program(Workspace(self.device, m))
             record_gemm(scratch, a, b, c, m, n, k, a_strides, b_strides, config=config)
-            seconds = sum(time_dispatch(self.device, step, repeats, samples=3)[0]
-                          for step in scratch.steps)  # the GEMM, and its split-K sum if any
+            # the GEMM, and its split-K sum or its operands' copies into texels if any
+            seconds = time_steps(self.device, scratch.steps, repeats, samples=3)[0]
             timings.append((seconds, candidates.index(config), config))
         best = min(timings)[2]
         self.table[name] = asdict(best)

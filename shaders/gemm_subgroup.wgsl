@@ -22,6 +22,13 @@
 
 const W: u32 = {{ width }}u;
 const R: u32 = {{ rows }}u;
+const BLOCK: u32 = {{ block }}u;  // k's per step of the main loop: W, or 4 · W from texels
+const TEXEL_ROW: u32 = {{ texel_row }}u;
+
+// Where texel ``index`` of a texels texture lies (gpu/texels.py: TEXEL_ROW texels per row).
+fn texel(index: u32) -> vec2<u32> {
+    return vec2<u32>(index % TEXEL_ROW, index / TEXEL_ROW);
+}
 
 {{ epilogue_functions }}
 
@@ -39,8 +46,9 @@ fn gemm(@builtin(workgroup_id) group: vec3<u32>, @builtin(num_workgroups) groups
     let last_row = params.m - 1u;
     let last_col = params.n - 1u;
 {{ declarations }}
-    let k_whole = params.k - params.k % W;
-    for (var k0 = 0u; k0 < k_whole; k0 += W) {
+    let last_k = params.k - 1u;
+    let k_whole = {{ blocks_end }};
+    for (var k0 = 0u; k0 < k_whole; k0 += BLOCK) {
 {{ whole_steps }}
     }
     for (var i = k_whole; i < params.k; i++) {

@@ -24,6 +24,7 @@ SHAPES = [  # (m, n, k) named after the edge they probe
     pytest.param(256, 256, 64, id="whole_tiles_with_16_byte_loads"),
     pytest.param(256, 128, 48, id="whole_tiles_odd_number_of_slabs"),
     pytest.param(192, 96, 40, id="aligned_with_partial_tiles"),
+    pytest.param(68, 36, 100, id="texel_blocks_with_a_short_last_one_and_partial_rows"),
 ]
 LAYOUTS = {  # a(m, i), b(i, n) strides for the Dense layer's three GEMM forms
     "forward x·W": (lambda m, n, k: (k, 1), lambda m, n, k: (n, 1)),
@@ -78,7 +79,10 @@ async def test_every_config_and_layout_matches_reference(device, rng, config, la
     assert_close(got, want)
 
 
-SUBGROUP_CONFIGS = [SubgroupConfig(), SubgroupConfig(3, 1), SubgroupConfig(16, 4)]
+# Texels: rows a multiple of 4 read a's texels of four rows too (xᵀ·dY); 3 rows can't.
+SUBGROUP_CONFIGS = [SubgroupConfig(), SubgroupConfig(3, 1), SubgroupConfig(16, 4),
+                    SubgroupConfig(texels=True), SubgroupConfig(12, 1, texels=True),
+                    SubgroupConfig(3, 1, texels=True)]
 
 
 def needs_subgroup_kernel(device) -> None:
@@ -86,7 +90,8 @@ def needs_subgroup_kernel(device) -> None:
         pytest.skip("the subgroup GEMM runs on software adapters with subgroups only")
 
 
-@pytest.mark.parametrize("config", SUBGROUP_CONFIGS, ids=lambda c: f"{c.rows}x{c.quads}")
+@pytest.mark.parametrize("config", SUBGROUP_CONFIGS,
+                         ids=lambda c: f"{c.rows}x{c.quads}{'_texels' * c.texels}")
 @pytest.mark.parametrize("layout", sorted(LAYOUTS))
 @pytest.mark.parametrize("m,n,k", SHAPES)
 async def test_subgroup_kernel_matches_reference(device, rng, config, layout, m, n, k):
@@ -97,24 +102,33 @@ async def test_subgroup_kernel_matches_reference(device, rng, config, layout, m,
 
 
 @pytest.mark.parametrize("layout", sorted(LAYOUTS))
-async def test_subgroup_kernel_takes_16_byte_loads_of_b_when_aligned(device, layout,
+async def test_subgroup_kernel_takes_16_byte_loads_and_texels_when_aligned(device, layout,
                                                                     monkeypatch):
     needs_subgroup_kernel(device)
     chosen, original = [], gemm_subgroup.template
     monkeypatch.setattr(gemm_subgroup, "template", lambda *args: (
-        chosen.append(args[2]), original(*args))[1])
+        chosen.append((args[2], args[7])), original(*args))[1])
 
-    def record(size: int):
+    def record(size: int, texels: bool) -> gpu.Program:
         program = gpu.Program(gpu.Workspace(device, size))
         a, b, c = (gpu.empty(device, (size, size)) for _ in range(3))
         record_gemm(program, a, b, c, size, size, size,
-                    *(f(size, size, size) for f in LAYOUTS[layout]), config=SubgroupConfig())
+                    *(f(size, size, size) for f in LAYOUTS[layout]),
+                    config=SubgroupConfig(texels=texels))
+        return program
 
-    await device.run(record, 64)
-    await device.run(record, 63)  # rows that don't start on 16-byte boundaries
-    # b = W (row-major): vec4s of columns; b = Wᵀ: vec4s of k; misaligned: scalar loads
-    expected = "k" if layout == "input gradient dY·Wᵀ" else "n"
-    assert chosen == [expected, None]
+    await device.run(record, 64, False)
+    await device.run(record, 63, False)  # rows that don't start on 16-byte boundaries
+    texel_program = await device.run(record, 64, True)
+    await device.run(record, 63, True)  # nor on texels: no copies
+    # b = W (row-major): vec4s of columns; b = Wᵀ: vec4s of k; misaligned: scalar loads.
+    # Texels: four k's of a row of a = x or dY; four rows of a = xᵀ at one k.
+    b_expected = "k" if layout == "input gradient dY·Wᵀ" else "n"
+    a_expected = "m" if layout == "weight gradient xᵀ·dY" else "k"
+    assert chosen == [(b_expected, None), (None, None), (b_expected, a_expected), (None, None)]
+    # The texel program copies both operands, then runs one dispatch.
+    kinds = [type(step).__name__ for step in texel_program.steps]
+    assert kinds == ["TexelCopy", "TexelCopy", "Dispatch"]
 
 
 async def test_subgroup_kernel_refuses_hardware_adapters(device, monkeypatch):
@@ -226,8 +240,10 @@ def test_config_choice_fits_the_device_and_the_shape():
     with pytest.raises(ValueError, match="activation: expected one of"):
         gemm.record_gemm(None, None, None, None, 1, 1, 1, (1, 1), (1, 1), activation="gelu")
     # The subgroup kernel: two vec4s of columns per lane, one when the output is narrower.
-    assert gemm_subgroup.choose(512, 8) == SubgroupConfig(32, 2)
-    assert gemm_subgroup.choose(10, 8) == SubgroupConfig(32, 1)
+    # Texels from TEXELS_FROM multiply-adds on.
+    assert gemm_subgroup.choose(128, 512, 64, 8) == SubgroupConfig(32, 2, texels=True)
+    assert gemm_subgroup.choose(128, 512, 63, 8) == SubgroupConfig(32, 2)
+    assert gemm_subgroup.choose(4096, 10, 512, 8) == SubgroupConfig(32, 1, texels=True)
     with pytest.raises(ValueError, match="SubgroupConfig: expected rows from 1 to 64"):
         SubgroupConfig(0, 2)
     with pytest.raises(ValueError, match="quads 1, 2 or 4"):
@@ -260,7 +276,7 @@ async def test_software_adapters_never_tune(device, monkeypatch):
     a, b, c = [await device.run(gpu.empty, device, (512, 512)) for _ in range(3)]
     chosen = gemm.select(device, a, b, c, 512, 512, 512, (512, 1), (512, 1))
     if gemm_subgroup.usable(device):
-        assert chosen == gemm_subgroup.choose(512, gemm_subgroup.width(device))
+        assert chosen == gemm_subgroup.choose(512, 512, 512, gemm_subgroup.width(device))
     else:
         assert chosen == gemm.choose_on_cpu(512, 512,
                                             device.limits["max-compute-workgroup-storage-size"])

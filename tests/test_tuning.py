@@ -26,13 +26,13 @@ async def test_first_use_times_candidates_then_remembers(device, tmp_path, monke
     monkeypatch.setenv("INTRICATE_GEMM_TUNING", "on")
     monkeypatch.setenv("INTRICATE_CACHE_DIR", str(tmp_path))
     timed = []
-    real = tuning.time_dispatch
+    real = tuning.time_steps
 
-    def counting(device, dispatch, repeats=1, samples=2):
-        timed.append(dispatch.label)
-        return real(device, dispatch, repeats, samples)
+    def counting(device, steps, repeats=1, samples=2):
+        timed.append(steps)
+        return real(device, steps, repeats, samples)
 
-    monkeypatch.setattr(tuning, "time_dispatch", counting)
+    monkeypatch.setattr(tuning, "time_steps", counting)
     monkeypatch.setattr(tuning, "SMALLEST_TUNED", 0)  # tune even this small GEMM
     m, n, k = 70, 40, 30
     x = rng.uniform(-1, 1, (m, k)).astype(np.float32)
@@ -50,7 +50,7 @@ async def test_first_use_times_candidates_then_remembers(device, tmp_path, monke
         candidates = [c for c in CONFIGS
                       if c.workgroup_bytes <= device.limits["max-compute-workgroup-storage-size"]]
         if gemm_subgroup.usable(device):  # a software adapter's own kernel competes too
-            candidates.append(gemm_subgroup.choose(n, await device.run(gemm_subgroup.width,
+            candidates.append(gemm_subgroup.choose(m, n, k, await device.run(gemm_subgroup.width,
                                                                         device)))
         assert len(timed) == len(candidates) and tuner.timed == 1
         assert_close(got, x.astype(np.float64) @ w)

@@ -4,10 +4,10 @@ from .arrays import GPUArray, StagedRead, empty, from_numpy, read, upload
 from .device import Device, NoAdapterError, Stats, setup_device
 from .program import Program, Workspace, fold_grid
 from .shaders import Kernel, ShaderError, kernel, render
-from .timing import time_dispatch
+from .timing import time_steps
 
 __all__ = [
     "Device", "GPUArray", "Kernel", "NoAdapterError", "Program", "ShaderError", "StagedRead",
     "Stats", "Workspace", "empty", "fold_grid", "from_numpy", "kernel", "read", "render",
-    "setup_device", "time_dispatch", "upload",
+    "setup_device", "time_steps", "upload",
 ]

@@ -18,6 +18,7 @@ from . import arrays
 from .arrays import GPUArray
 from .device import Device
 from .shaders import kernel
+from .texels import TEXEL_BYTES, Texels
 
 MAX_GROUPS = 65535  # WebGPU's guaranteed maximum workgroups per grid dimension
 
@@ -53,6 +54,12 @@ class Copy:
     nbytes: int  # rounded up to whole 4-byte words, as copies require
 
 
+@dataclass
+class TexelCopy:
+    source: GPUArray
+    destination: Texels
+
+
 class Workspace:
     """Activation and gradient arrays of one batch size, kept across programs and fits."""
 
@@ -60,12 +67,19 @@ class Workspace:
         self.device = device
         self.batch_size = batch_size
         self._arrays: dict[tuple, GPUArray] = {}
+        self._texels: dict[tuple, Texels] = {}
 
     def array(self, owner: object, role: str, shape: tuple[int, ...], dtype=np.float32) -> GPUArray:
         key = (id(owner), role, tuple(shape), np.dtype(dtype))
         if key not in self._arrays:
             self._arrays[key] = arrays.empty(self.device, shape, dtype, label=role)
         return self._arrays[key]
+
+    def texels(self, owner: object, role: str, count: int) -> Texels:
+        key = (id(owner), role, count)
+        if key not in self._texels:
+            self._texels[key] = Texels(self.device, count, label=role)
+        return self._texels[key]
 
 
 class Program:
@@ -78,7 +92,7 @@ class Program:
         self.workspace = workspace
         self.device = workspace.device
         self.batch_size = workspace.batch_size
-        self.steps: list[Dispatch | Copy] = []
+        self.steps: list[Dispatch | Copy | TexelCopy] = []
         self.dispatch_count = 0  # kept as steps are recorded: encode runs once per step
         # Where a model's program takes its batch and leaves its predictions.
         self.inputs: GPUArray | None = None
@@ -89,17 +103,25 @@ class Program:
         """A workspace array owned by ``owner`` (reused by every program of this batch size)."""
         return self.workspace.array(owner, role, tuple(shape), dtype)
 
+    def texels(self, owner: object, role: str, array: GPUArray) -> Texels:
+        """A workspace texture owned by ``owner`` that holds ``array``'s elements once the
+        program reaches this point: the copy is recorded here (see gpu/texels.py)."""
+        texels = self.workspace.texels(owner, role, array.nbytes // TEXEL_BYTES)
+        self.steps.append(TexelCopy(array, texels))
+        return texels
+
     def dispatch(self, shader: str, entry: str, *, threads: int | None = None,
                  groups: int | tuple[int, int, int] | None = None,
                  params: dict[str, float] | None = None, workgroup_size: int | None = None,
-                 template: dict[str, object] | None = None, **bound: GPUArray) -> None:
+                 template: dict[str, object] | None = None,
+                 **bound: GPUArray | Texels) -> None:
         """Record one dispatch of ``shader``'s ``entry``.
 
         Args:
             threads: invocations needed for a 1-D kernel (one per element); the grid is folded.
             groups: workgroups instead of threads: an int (folded) or an explicit (x, y, z).
             params: values of the shader's ``Params`` fields.
-            bound: arrays bound to the shader's storage variables, by variable name.
+            bound: arrays (or Texels) bound to the shader's variables, by variable name.
         """
         template = {"dtype": "f32", **(template or {})}
         compiled = kernel(self.device, shader, entry, workgroup_size, **template)
@@ -137,21 +159,30 @@ class Program:
 
     def encode(self, encoder: wgpu.GPUCommandEncoder) -> None:
         """Encode every step; consecutive dispatches share one compute pass."""
-        compute_pass = None
-        for step in self.steps:
-            if isinstance(step, Dispatch):
-                if compute_pass is None:
-                    compute_pass = encoder.begin_compute_pass()
-                compute_pass.set_pipeline(step.pipeline)
-                compute_pass.set_bind_group(0, step.bind_group)
-                compute_pass.dispatch_workgroups(*step.grid)
-            else:
-                if compute_pass is not None:
-                    compute_pass.end()
-                    compute_pass = None
-                encoder.copy_buffer_to_buffer(step.source.buffer, step.source.offset,
-                                              step.destination.buffer, step.destination.offset,
-                                              step.nbytes)
+        encode_steps(encoder, self.steps)
+        self.device.stats["dispatches"] += self.dispatch_count
+
+
+def encode_steps(encoder: wgpu.GPUCommandEncoder, steps: Sequence[Dispatch | Copy | TexelCopy]
+                 ) -> None:
+    """Encode recorded steps; consecutive dispatches share one compute pass."""
+    compute_pass = None
+    for step in steps:
+        if isinstance(step, Dispatch):
+            if compute_pass is None:
+                compute_pass = encoder.begin_compute_pass()
+            compute_pass.set_pipeline(step.pipeline)
+            compute_pass.set_bind_group(0, step.bind_group)
+            compute_pass.dispatch_workgroups(*step.grid)
+            continue
         if compute_pass is not None:
             compute_pass.end()
-        self.device.stats["dispatches"] += self.dispatch_count
+            compute_pass = None
+        if isinstance(step, TexelCopy):
+            step.destination.copy(encoder, step.source)
+        else:
+            encoder.copy_buffer_to_buffer(step.source.buffer, step.source.offset,
+                                          step.destination.buffer, step.destination.offset,
+                                          step.nbytes)
+    if compute_pass is not None:
+        compute_pass.end()

@@ -5,22 +5,24 @@ from __future__ import annotations
 
 import statistics
 import time
+from collections.abc import Sequence
 
 import numpy as np
 import wgpu
 
 from .arrays import GPUArray, StagedRead, empty, read
 from .device import Device
-from .program import Dispatch
+from .program import Copy, Dispatch, TexelCopy, encode_steps
 
 
-def time_dispatch(device: Device, dispatch: Dispatch, repeats: int = 1,
-                  samples: int = 3) -> tuple[float, float]:
-    """Median seconds per run of ``dispatch`` by GPU timestamps (wall clock when the device
-    has no timestamp-query), and by the wall clock around each waited submit.
+def time_steps(device: Device, steps: Sequence[Dispatch | Copy | TexelCopy], repeats: int = 1,
+               samples: int = 3) -> tuple[float, float]:
+    """Median seconds per run of ``steps`` (a program's recorded dispatches and copies) by GPU
+    timestamps (wall clock when the device has no timestamp-query), and by the wall clock around
+    each waited submit.
 
-    Each sample is one compute pass running the dispatch ``repeats`` times; one warm-up pass
-    comes first. Runs on the GPU thread.
+    Each sample encodes the steps ``repeats`` times between two empty compute passes that write
+    the timestamps; one warm-up sample comes first. Runs on the GPU thread.
     """
     timestamps = "timestamp-query" in device.features
     if timestamps:
@@ -31,14 +33,11 @@ def time_dispatch(device: Device, dispatch: Dispatch, repeats: int = 1,
     gpu_times, wall_times = [], []
     for sample in range(samples + 1):
         encoder = device.handle.create_command_encoder()
-        writes = {"query_set": queries, "beginning_of_pass_write_index": 0,
-                  "end_of_pass_write_index": 1} if timestamps else None
-        compute = encoder.begin_compute_pass(timestamp_writes=writes)
-        for _ in range(repeats):
-            compute.set_pipeline(dispatch.pipeline)
-            compute.set_bind_group(0, dispatch.bind_group)
-            compute.dispatch_workgroups(*dispatch.grid)
-        compute.end()
+        for index in (0, 1):
+            if index:
+                encode_steps(encoder, list(steps) * repeats)
+            writes = {"query_set": queries, "beginning_of_pass_write_index": index}
+            encoder.begin_compute_pass(timestamp_writes=writes if timestamps else None).end()
         if timestamps:
             encoder.resolve_query_set(queries, 0, 2, resolved, 0)
             staged = StagedRead(device, encoder, [stamps])
