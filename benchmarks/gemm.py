@@ -1,8 +1,9 @@
 """GEMM throughput: our WGSL GEMM in each Dense form vs numpy (CPU) and, when importable, torch on
 CUDA with TF32 off, in the same run. Prints a table and writes JSON.
 
-Our kernel is timed with GPU timestamps around a compute pass that runs it ``--repeats`` times,
-median of ``--samples`` passes after a warm-up (wall-clock time of the same passes is kept too).
+Our kernel is timed with GPU timestamps around its recorded steps (the GEMM, a split-K sum, and on
+software adapters the operands' copies into texels) encoded ``repeats`` times, median of
+``--samples`` after a warm-up (wall-clock time of the same submits is kept too).
 
     python benchmarks/gemm.py [--sizes 256 1024 4096] [--json out.json]
 """
