@@ -3,8 +3,10 @@
 Same contract as gemm.record_gemm (strided a and b, the same fused epilogues), built for
 llvmpipe, where a subgroup is one SIMD vector of a CPU core and every per-lane load is a scalar
 loop: each workgroup is one subgroup, a's values reach all lanes by ``subgroupBroadcast`` and only
-b is loaded per lane (see the shader's header). gemm.select takes it on CPU adapters with
-subgroups; on GPUs the tiled kernel of gemm.wgsl is far faster.
+b is loaded per lane (see the shader's header). Large GEMMs read a and b as texels instead
+(copied into textures first, see gpu/texels.py): llvmpipe fetches a texel per lane without that
+loop. gemm.select takes this kernel on CPU adapters with subgroups; on GPUs the tiled kernel of
+gemm.wgsl is far faster.
 """
 
 from __future__ import annotations

@@ -9,13 +9,19 @@
 // each W values of k, every lane loads a(row, k0 + lane) for its R rows, and the value of k0 + j
 // reaches every lane by subgroupBroadcast(·, j), a register shuffle; only b is loaded per lane,
 // each value feeding R FMAs.
+// From texels (BLOCK = 4 · W): a and b come from rgba32float textures holding their elements in
+// order, four per texel (intricate/gpu/texels.py), which llvmpipe fetches a whole texel per lane
+// at a time. A lane's texel of a holds four k's of a row (or four rows at one k), so one fetch
+// per row serves 4 · W k's; b's texels hold four columns at one k (or four k's of a column).
 //
 // Bindings and Params: gemm.wgsl's (a, b, a4/b4 for 16-byte loads of b when the layout allows,
-// the epilogues' bias, activation_outputs and grad_bias, c, params); k_chunk and splits are
+// the epilogues' bias, activation_outputs and grad_bias, c, params), and from texels
+// 11 a_texels, 12 b_texels (texture_2d<f32>) instead of a, b, a4, b4; k_chunk and splits are
 // unused: K is never split here.
 // Grid: (ceil(N / (4 · W · {{ quads }})), ceil(M / R) folded over y and z). Loads clamp rows and
-// columns into the matrices (what they fetch past the edge is never stored), so only the last
-// K mod W values of k take a separate, checked path.
+// columns into the matrices (what they fetch past the edge is never stored). From buffers the
+// last K mod W values of k take a separate, checked path; from texels the last block runs past
+// K with a's values there zeroed.
 // NumPy: c = activation(a @ b + bias) for forward, c = a @ b for matmul.
 
 {{ interface }}

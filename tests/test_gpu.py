@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 import intricate
 from intricate import gpu
-from intricate.gpu import shaders
+from intricate.gpu import shaders, texels
 
 
 async def test_setup_device_rejects_bad_arguments_before_touching_wgpu():
@@ -131,3 +131,46 @@ def test_fold_grid_covers_every_group_within_the_limit(groups):
     x, y, z = gpu.fold_grid(groups)
     assert max(x, y) <= 65535 and z == 1
     assert x * y >= groups > x * (y - 1)  # enough groups, and never a whole spare row
+
+
+@pytest.mark.parametrize("floats,start", [(4, 0), (4 * texels.ROW, 0), (8 * texels.ROW + 12, 4),
+                                          (3 * texels.ROW - 8, 8)],
+                         ids=["one_texel", "one_whole_row", "rows_and_a_partial_one_in_a_view",
+                              "a_partial_second_row"])
+async def test_texels_hold_an_arrays_elements_in_order(device, floats, start):
+    """What gemm_subgroup's texel reads rely on: element e at component e % 4 of texel e / 4,
+    ROW texels per texture row, wherever the array starts in its buffer (16-byte aligned)."""
+    values = np.arange(start + floats + 4, dtype=np.float32)
+
+    def copy_and_read_back() -> np.ndarray:
+        whole = gpu.from_numpy(device, values)
+        array = whole.view(start, (floats,))
+        program = gpu.Program(gpu.Workspace(device, 1))
+        held = program.texels(copy_and_read_back, "test", array)
+        rows = -(-floats // (4 * texels.ROW))
+        usage = wgpu.BufferUsage.COPY_DST | wgpu.BufferUsage.MAP_READ
+        out = device.handle.create_buffer(size=rows * texels.ROW * 16, usage=usage)
+        encoder = device.handle.create_command_encoder()
+        program.encode(encoder)
+        encoder.copy_texture_to_buffer({"texture": held.texture},
+                                       {"buffer": out, "bytes_per_row": texels.ROW * 16,
+                                        "rows_per_image": rows}, (texels.ROW, rows, 1))
+        device.submit(encoder)
+        out.map_sync(wgpu.MapMode.READ)
+        return np.frombuffer(out.read_mapped(), np.float32).copy()
+
+    got = await device.run(copy_and_read_back)
+    np.testing.assert_array_equal(got[:floats], values[start:start + floats])
+    assert not got[floats:].any()  # the rest of the last row stays zero
+
+
+async def test_texels_refuse_what_they_cannot_hold(device):
+    def check() -> list[bool]:
+        whole = gpu.empty(device, (64,))
+        tall = device.limits["max-texture-dimension-2d"] * texels.ROW * 4 + 4
+        return [texels.fits(whole), texels.fits(whole.view(4, (60,))),
+                texels.fits(whole.view(1, (60,))),  # starts inside a texel
+                texels.fits(whole.view(0, (62,))),  # ends inside one
+                texels.fits(gpu.GPUArray(device, whole.buffer, (tall,)))]  # too many rows
+
+    assert await device.run(check) == [True, True, False, False, False]

@@ -41,7 +41,8 @@ class Texels:
         size = (ROW, math.ceil(count / ROW), 1)
         self.texture = device.handle.create_texture(
             size=size, format="rgba32float", label=label,
-            usage=wgpu.TextureUsage.TEXTURE_BINDING | wgpu.TextureUsage.COPY_DST)
+            usage=wgpu.TextureUsage.TEXTURE_BINDING | wgpu.TextureUsage.COPY_DST
+            | wgpu.TextureUsage.COPY_SRC)  # COPY_SRC: readable back (tests, debugging)
         self.view = self.texture.create_view()
 
     def binding(self) -> wgpu.GPUTextureView:
@@ -54,8 +55,9 @@ class Texels:
         whole, rest = divmod(array.nbytes // TEXEL_BYTES, ROW)
         source = {"buffer": array.buffer, "bytes_per_row": ROW * TEXEL_BYTES}
         if whole:
-            encoder.copy_buffer_to_texture({**source, "offset": array.offset, "rows_per_image": whole},
-                                           {"texture": self.texture}, (ROW, whole, 1))
+            encoder.copy_buffer_to_texture(
+                {**source, "offset": array.offset, "rows_per_image": whole},
+                {"texture": self.texture}, (ROW, whole, 1))
         if rest:
             encoder.copy_buffer_to_texture(
                 {**source, "offset": array.offset + whole * ROW * TEXEL_BYTES},
