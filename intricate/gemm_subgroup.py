@@ -61,8 +61,8 @@ def choose(m: int, n: int, k: int, width: int) -> SubgroupConfig:
     forward / dY·Wᵀ / xᵀ·dY, ±10% between runs), from buffers: 32 × 2 38 / 41 / 40;
     24 × 2 39 / 38 / 38; 48 × 2 37 / 43 / 42; 64 × 2 37 / 29 / 44; 16 × 4 37 / 32 / 35 (each
     lane streams more of Wᵀ's rows at once); gemm.wgsl's 256 × 128 × 16 tile 11 / 10 / 12.
-    From texels (forward, 4096 × 512 × 784): 32 × 2 53; 48 × 2 49; 24 × 2 48; 16 × 4 46;
-    64 × 2 41."""
+    From texels (forward, 4096 × 512 × 768, best of 3): 32 × 2 53; 48 × 2 51; 64 × 2 51;
+    64 × 1 49; 16 × 4 45."""
     return SubgroupConfig(32, 1 if n <= 4 * width else 2, texels=m * n * k >= TEXELS_FROM)
 
 
@@ -106,8 +106,8 @@ def template(config: SubgroupConfig, width: int, b_vec4: str | None, bias: bool,
     k's of a column at once, W / 4 vec4s per column for W steps; None: scalar loads.
     ``a_texels``: read a and b from texels (see gpu/texels.py) in blocks of 4·W k's, a's texels
     holding four k's of a row ("k": a is contiguous in k) or four rows at one k ("m"); b's
-    texels as b_vec4 says (which must then not be None). The last K mod 4·W k's come from the
-    buffers either way."""
+    texels as b_vec4 says (which must then not be None). The last block runs past K, with a's
+    values there zeroed; from buffers, the last K mod W k's take a checked loop instead."""
     rows, quads = range(config.rows), range(config.quads)
     declarations = [f"    let a_row_{r} = min(row0 + {r}u, last_row) * params.a_row_stride;"
                     for r in rows]
@@ -271,11 +271,10 @@ def record(program: Program, a: GPUArray, b: GPUArray, c: GPUArray, config: Subg
             a_texels = "m"
     values = template(config, lanes, b_vec4, "bias" in epilogue, activation, derivative,
                       "grad_bias" in epilogue, a_texels)
-    # b4 for the vector loads; b for the scalar ones (and the last K mod W steps when "k")
     if a_texels:
         operands = {"a_texels": program.texels(record, "a_texels", a),
                     "b_texels": program.texels(record, "b_texels", b)}
-    else:
+    else:  # b4 for the vector loads; b for the scalar ones (and the last K mod W when "k")
         operands = {"a": a, **({"b4": b} if b_vec4 else {}),
                     **({"b": b} if b_vec4 != "n" else {})}
     row_groups = fold_grid(math.ceil(m / config.rows))

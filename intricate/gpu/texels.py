@@ -2,8 +2,8 @@
 shaders that read them with ``textureLoad`` (gemm_subgroup.wgsl on software adapters).
 
 Why: llvmpipe (Mesa 22.3) loads each lane's element of a storage buffer one at a time in a loop,
-but fetches whole texels for all lanes at once; its GEMM runs ~35% faster on texels, and the copy
-into the texture (``copy_buffer_to_texture``, a plain memory copy there) costs ~1% of that GEMM.
+but fetches a whole texel per lane at once; its GEMM runs 25-35% faster on texels, copies included
+(``copy_buffer_to_texture`` is a plain memory copy there: ~2% of the GEMM's time).
 
 Layout: the array's elements in order, ROW texels per texture row (4 · ROW floats); element e is
 component e % 4 of texel e / 4, at (column, row) = ((e / 4) % ROW, (e / 4) / ROW). A shader reads
