@@ -96,7 +96,7 @@ class Programs:
         return program
 
 
-GATHER_WORKGROUP = 256  # data.wgsl's workgroup_size
+GATHER_WORKGROUP = 256  # invocations per workgroup of data.wgsl:gather_rows (its override)
 
 
 def record_gather(program: Program, indices: GPUArray, source_x: GPUArray, source_y: GPUArray,
@@ -106,7 +106,7 @@ def record_gather(program: Program, indices: GPUArray, source_x: GPUArray, sourc
     (rows, x_width), y_width = batch_x.shape, batch_y.shape[1]
     row_groups = fold_grid(rows)
     groups = (math.ceil(max(x_width, y_width) / GATHER_WORKGROUP), row_groups[0], row_groups[1])
-    program.dispatch("data.wgsl", "gather_rows", groups=groups,
+    program.dispatch("data.wgsl", "gather_rows", groups=groups, workgroup_size=GATHER_WORKGROUP,
                      params={"rows": rows, "x_width": x_width, "y_width": y_width},
                      indices=indices, source_x=source_x, source_y=source_y, batch_x=batch_x,
                      batch_y=batch_y)
