@@ -22,7 +22,8 @@ import numpy as np
 import wgpu
 
 import intricate
-from intricate import gemm, gpu
+from intricate import gpu
+from intricate.ops.gemm import tiled as gemm
 
 FORMS = {  # name: a strides, b strides for an (m, n, k) product, as the Dense layer uses them
     "forward": (lambda m, n, k: (k, 1), lambda m, n, k: (n, 1)),

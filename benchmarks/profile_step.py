@@ -12,7 +12,8 @@ import time
 import numpy as np
 
 import intricate
-from intricate import Model, TrainingOptions, trainer
+from intricate import Model, TrainingOptions
+from intricate.engine import epochs as trainer
 from intricate.layers import Dense, ReLU, Sigmoid, SoftMax
 
 

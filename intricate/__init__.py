@@ -6,14 +6,15 @@
 """
 
 from . import callbacks, gpu, initializers, layers, losses, metrics, optimizers
+from ._version import __version__
 from .dataset import Dataset
 from .gpu import Device, NoAdapterError, ShaderError, setup_device
 from .model import Model
-from .training import History, TrainingOptions
+from .options import History, TrainingOptions
 
-__version__ = "0.4.0"
 __all__ = [
     "Dataset", "Device", "History", "Model", "NoAdapterError", "ShaderError", "TrainingOptions",
+    "__version__",
     "callbacks", "gpu", "initializers", "layers", "losses", "metrics", "optimizers",
     "setup_device",
 ]

@@ -63,14 +63,6 @@ class Loss:
         return f"{type(self).__name__}()"
 
 
-def record_finish_epoch(program: Program, statistics: GPUArray, epoch_result: GPUArray,
-                        train_count: int, val_count: int) -> None:
-    """Record epoch_result = statistics / samples (train 0..3, validation 4..7); zero the sums."""
-    program.dispatch("metrics.wgsl", "finish_epoch", groups=1, statistics=statistics,
-                     epoch_result=epoch_result,
-                     params={"train_count": train_count, "val_count": val_count})
-
-
 class MeanSquared(Loss):
     """mean((ŷ - y)²) over the batch and the outputs."""
 

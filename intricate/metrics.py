@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-NO_ACCURACY, BINARY, CATEGORICAL = 0, 1, 2
-LOSS, ACCURACY, MAE = 0, 1, 2  # positions in the statistics vector
+from .ops.statistics import ACCURACY, BINARY, CATEGORICAL, LOSS, MAE, NO_ACCURACY
+
 NAMES = {
     "accuracy": (ACCURACY, None), "acc": (ACCURACY, None),
     "binary_accuracy": (ACCURACY, BINARY), "categorical_accuracy": (ACCURACY, CATEGORICAL),

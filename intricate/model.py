@@ -8,24 +8,19 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from . import gpu, losses, saving, torch_interop
+from . import gpu, losses
 from .dataset import Dataset
-from .fitting import run_fit
+from .engine.fit import run_fit
+from .engine.inference import evaluate_now, predict_now
+from .engine.inputs import check_array, check_data, check_dataset, check_weights, split_validation
+from .engine.progress import summary_table
+from .engine.state import copy_parameters, upload_parameters
 from .gpu import Device, GPUArray, Workspace
+from .io import files, model_files, pytorch
 from .layers import Layer, check_chain
 from .metrics import resolve as resolve_metrics
 from .optimizers import optimizer_state
-from .progress import summary_table
-from .trainer import copy_parameters, evaluate_now, predict_now, upload_parameters
-from .training import (
-    History,
-    TrainingOptions,
-    check_array,
-    check_data,
-    check_dataset,
-    check_weights,
-    split_validation,
-)
+from .options import History, TrainingOptions
 
 
 class Model:
@@ -223,8 +218,8 @@ class Model:
             layout: "intricate", or "torch" to write ``{i}.weight`` [out, in] / ``{i}.bias`` for
                 ``nn.Sequential.load_state_dict(safetensors.torch.load_file(path))``.
         """
-        tensors, metadata = saving.model_file(self, include_optimizer, layout)
-        saving.write_atomically(path, saving.encode(tensors, metadata))
+        tensors, metadata = model_files.model_file(self, include_optimizer, layout)
+        files.write_atomically(path, files.encode(tensors, metadata))
 
     async def save_async(self, path: str, include_optimizer: bool = False,
                          layout: str = "intricate") -> None:
@@ -238,12 +233,12 @@ class Model:
         Raises:
             ModelFileError (a ValueError): missing, broken, hostile or newer-format file.
         """
-        return saving.load_model(cls, path, device)
+        return model_files.load_model(cls, path, device)
 
     @classmethod
     async def load_async(cls, path: str, device: Device | None = None) -> Model:
         """``load`` without blocking the event loop."""
-        return await asyncio.to_thread(saving.load_model, cls, path, device)
+        return await asyncio.to_thread(model_files.load_model, cls, path, device)
 
     @classmethod
     def from_torch_state_dict(cls, path_or_dict, layers: Sequence[Layer],
@@ -251,7 +246,7 @@ class Model:
         """A model of ``layers`` whose Dense layers take, in order, the ``nn.Linear`` weights of
         a PyTorch ``nn.Sequential`` state dict (or its safetensors file), transposed."""
         model = cls(layers, device=device)
-        model.set_weights(torch_interop.torch_weights(path_or_dict, model.layers))
+        model.set_weights(pytorch.torch_weights(path_or_dict, model.layers))
         return model
 
     def summary(self) -> str:

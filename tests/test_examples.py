@@ -32,8 +32,10 @@ def test_installed_wheel_finds_its_shaders(tmp_path):
     assert build.returncode == 0, build.stderr
     (wheel,) = (tmp_path / "dist").glob("intricate-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
-    shipped = {Path(n).name for n in names if n.startswith("intricate/shaders/")}
-    assert shipped == {p.name for p in (ROOT / "shaders").glob("*.wgsl")}
+    shipped = {n[len("intricate/shaders/"):] for n in names
+               if n.startswith("intricate/shaders/") and n.endswith(".wgsl")}
+    assert shipped == {p.relative_to(ROOT / "shaders").as_posix()
+                       for p in (ROOT / "shaders").rglob("*.wgsl")}
     zipfile.ZipFile(wheel).extractall(tmp_path / "site")
     # Run from an empty folder against the unpacked wheel alone: no source tree to fall back on.
     script = ("import asyncio, numpy as np, intricate\n"

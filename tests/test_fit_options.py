@@ -6,7 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from intricate import Model, TrainingOptions, optimizers, trainer
+from intricate import Model, TrainingOptions, optimizers
+from intricate.engine import epochs as trainer
 from intricate.layers import Dense, ReLU, Sigmoid, SoftMax
 
 import reference
@@ -264,7 +265,7 @@ async def test_shuffling_a_dataset_over_the_binding_limit_says_what_to_do(device
 async def test_a_fit_records_one_program_per_batch_size(device, rng, monkeypatch):
     """10 samples in batches of 3 are 4 steps of two sizes (3 and 1): two training programs and,
     for 4 validation samples, two evaluation programs are recorded, not one per step."""
-    from intricate import programs
+    from intricate.engine import programs
 
     recorded = []
     for name in ("training", "evaluation"):

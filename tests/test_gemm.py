@@ -6,10 +6,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from intricate import gemm, gemm_subgroup, gpu
-from intricate.gemm import CONFIGS, GemmConfig, record_gemm
-from intricate.gemm_subgroup import SubgroupConfig
+from intricate import gpu
 from intricate.gpu import shaders
+from intricate.ops.gemm import CONFIGS, GemmConfig, SubgroupConfig, record_gemm
+from intricate.ops.gemm import subgroup as gemm_subgroup
+from intricate.ops.gemm import tiled as gemm
 
 import reference
 from harness import assert_close, run_programs
@@ -162,7 +163,7 @@ async def test_aligned_operands_take_the_16_byte_loads(device, layout, monkeypat
     config = GemmConfig(128, 128, 16)
     values = gemm.template(config, a_strides[1] == 1, b_strides[1] == 1, False, None,
                            a_vec4=True, b_vec4=True)
-    compiled = await device.run(shaders.kernel, device, "gemm.wgsl", "gemm", dtype="f32",
+    compiled = await device.run(shaders.kernel, device, "ops/gemm/tiled.wgsl", "gemm", dtype="f32",
                                 **values)
     assert {"a4", "b4"} <= compiled.bindings.keys()
     assert "a4[" in values["load_inside"] and "b4[" in values["load_inside"]
@@ -258,10 +259,11 @@ async def test_gemm_compiles_without_runtime_checks_unless_asked(device, monkeyp
     monkeypatch.setattr(shaders, "_unchecked_module", lambda *args: built.append(
         original(*args)) or built[-1])
     source = "@compute @workgroup_size(1) fn main() {}"
-    assert await device.run(shaders._module, device.handle, "gemm.wgsl", source) is built[0]
+    tiled = "ops/gemm/tiled.wgsl"
+    assert await device.run(shaders._module, device.handle, tiled, source) is built[0]
     assert built[0] is not None  # this wgpu-native has wgpuDeviceCreateShaderModuleTrusted
     monkeypatch.setenv("INTRICATE_SHADER_CHECKS", "on")
-    await device.run(shaders._module, device.handle, "gemm.wgsl", source)
+    await device.run(shaders._module, device.handle, "ops/gemm/tiled.wgsl", source)
     await device.run(shaders._module, device.handle, "dense.wgsl", source)
     assert len(built) == 1
 
@@ -269,7 +271,7 @@ async def test_gemm_compiles_without_runtime_checks_unless_asked(device, monkeyp
 async def test_software_adapters_never_tune(device, monkeypatch):
     if device.adapter_info.get("adapter_type") != "CPU":
         pytest.skip("a hardware adapter tunes")
-    from intricate import tuning
+    from intricate.ops.gemm import tuning
 
     monkeypatch.delenv(tuning.ENVIRONMENT)  # the default: tuning on, but not here
     monkeypatch.setattr(tuning.Tuner, "of", lambda device: pytest.fail("tuned on a CPU adapter"))

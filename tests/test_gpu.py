@@ -42,12 +42,12 @@ async def test_no_adapter_says_how_to_get_one(monkeypatch):
 
 def test_templating_is_strict():
     with pytest.raises(intricate.ShaderError, match=r"missing values \['a_stride', 'b_stride'"):
-        shaders.render("gemm.wgsl", {"dtype": "f32"})
+        shaders.render("ops/gemm/tiled.wgsl", {"dtype": "f32"})
     with pytest.raises(intricate.ShaderError, match=r"values given for no placeholder \['tile'\]"):
-        shaders.render("activations.wgsl", {"dtype": "f32", "tile": 16})
-    text = shaders.render("activations.wgsl", {"dtype": "f16"})
+        shaders.render("layers/activations.wgsl", {"dtype": "f32", "tile": 16})
+    text = shaders.render("layers/activations.wgsl", {"dtype": "f16"})
     assert text.startswith("enable f16; //") and "{{" not in text
-    assert "enable f16" not in shaders.render("activations.wgsl", {"dtype": "f32"})
+    assert "enable f16" not in shaders.render("layers/activations.wgsl", {"dtype": "f32"})
 
 
 async def test_compile_errors_name_the_file_and_line(device, tmp_path, monkeypatch):
@@ -63,7 +63,7 @@ async def test_compile_errors_name_the_file_and_line(device, tmp_path, monkeypat
 async def test_kernels_bind_by_name_and_check_params(device):
     def record_with(**bound):
         program = gpu.Program(gpu.Workspace(device, 1))
-        program.dispatch("data.wgsl", "gather_rows", threads=4,
+        program.dispatch("ops/gather.wgsl", "gather_rows", threads=4,
                          params={"rows": 4, "x_width": 1, "y_width": 1}, **bound)
 
     array = await device.run(gpu.empty, device, (4,))
@@ -73,7 +73,7 @@ async def test_kernels_bind_by_name_and_check_params(device):
     compiled = await device.run(shaders.kernel, device, "optimizers.wgsl", "sgd", dtype="f32")
     assert compiled.bindings == {"gradients": 0, "parameters": 2, "params": 6}  # only sgd's
     assert compiled.workgroup_size == 256
-    gather = await device.run(shaders.kernel, device, "data.wgsl", "gather_rows", dtype="f32")
+    gather = await device.run(shaders.kernel, device, "ops/gather.wgsl", "gather_rows", dtype="f32")
     assert gather.params == [("rows", "u32"), ("x_width", "u32"), ("y_width", "u32")]
     assert len(gather.pack_params({"rows": 4, "x_width": 1, "y_width": 2})) == 16
     with pytest.raises(ValueError, match=r"missing \['y_width'\], unknown \['width'\]"):

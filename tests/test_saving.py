@@ -14,8 +14,8 @@ from safetensors.numpy import load_file, save_file
 
 from intricate import Model, TrainingOptions
 from intricate.callbacks import ModelCheckpoint
+from intricate.io.files import ModelFileError
 from intricate.layers import Dense, ReLU, Sigmoid, SoftMax, TanH
-from intricate.saving import ModelFileError
 
 X = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], np.float32)
 Y = np.array([[0], [1], [1], [0]], np.float32)

@@ -11,9 +11,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from intricate import gpu, losses, optimizers, programs
+from intricate import gpu, losses, optimizers
 from intricate.gpu import program as program_module
 from intricate.layers import Dense, ReLU, Sigmoid, SoftMax, TanH
+from intricate.ops import gather
 
 import reference
 from harness import assert_close, run_programs
@@ -196,7 +197,7 @@ async def test_gather_rows_matches_numpy_indexing(device, rng, samples, rows, x_
     def record(program, a):
         batch_x = gpu.empty(program.device, (rows, x_width))
         batch_y = gpu.empty(program.device, (rows, y_width))
-        programs.record_gather(program, a["indices"], a["x"], a["y"], batch_x, batch_y)
+        gather.record_gather(program, a["indices"], a["x"], a["y"], batch_x, batch_y)
         return [batch_x, batch_y]
 
     def work():

@@ -11,10 +11,11 @@ import time
 import numpy as np
 import pytest
 
-from intricate import Model, TrainingOptions, gemm_subgroup
-from intricate.fitting import loss_read_interval
+from intricate import Model, TrainingOptions
+from intricate.engine.fit import loss_read_interval
 from intricate.layers import Dense, ReLU, SoftMax, TanH
 from intricate.losses import CategoricalCrossEntropy, MeanSquared
+from intricate.ops.gemm import subgroup as gemm_subgroup
 
 import reference
 from harness import assert_close

@@ -6,9 +6,10 @@ import json
 
 import numpy as np
 
-from intricate import gemm, gemm_subgroup, gpu, tuning
-from intricate.gemm import CONFIGS, GemmConfig
-from intricate.gemm_subgroup import SubgroupConfig
+from intricate import gpu
+from intricate.ops.gemm import CONFIGS, GemmConfig, SubgroupConfig, tuning
+from intricate.ops.gemm import subgroup as gemm_subgroup
+from intricate.ops.gemm import tiled as gemm
 
 from harness import assert_close, run_programs
 

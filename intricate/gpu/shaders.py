@@ -32,7 +32,7 @@ _PACK = {"u32": "I", "i32": "i", "f32": "f"}
 # without naga's runtime checks. Those clamp each dynamic index into workgroup memory: an integer
 # min per fragment read that also stops the constant part of the index folding into the load
 # (the GEMM loses 8% at 8192³ on an H200 with them). INTRICATE_SHADER_CHECKS=on keeps them.
-UNCHECKED = frozenset({"gemm.wgsl", "gemm_subgroup.wgsl"})
+UNCHECKED = frozenset({"ops/gemm/tiled.wgsl", "ops/gemm/subgroup.wgsl"})
 
 
 class ShaderError(RuntimeError):

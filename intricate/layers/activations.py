@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ..gpu import GPUArray, Program
 from .base import Layer
+from .registry import register
 
 
 class Activation(Layer):
@@ -33,29 +34,33 @@ class Activation(Layer):
     def _record(self, program: Program, direction: str, shape: tuple[int, ...],
                 **bound: GPUArray) -> None:
         rows, width = shape
-        program.dispatch("activations.wgsl", f"{self.entry}_{direction}",
+        program.dispatch("layers/activations.wgsl", f"{self.entry}_{direction}",
                          threads=rows if self.per_row else rows * width,
                          params={"count": rows * width, "width": width}, **bound)
 
 
+@register
 class TanH(Activation):
     """o = tanh(x)."""
 
     entry = "tanh"
 
 
+@register
 class Sigmoid(Activation):
     """o = 1 / (1 + exp(-x))."""
 
     entry = "sigmoid"
 
 
+@register
 class ReLU(Activation):
     """o = max(x, 0)."""
 
     entry = "relu"
 
 
+@register
 class SoftMax(Activation):
     """o = exp(x) / Σ exp(x) over each sample's features. Followed by CategoricalCrossEntropy,
     the model skips its backward and uses the fused gradient (ŷ - y) / batch."""

@@ -14,7 +14,10 @@ from typing import Any
 
 import numpy as np
 
+from .. import gpu
 from ..gpu import GPUArray, Program
+from ..io.files import ModelFileError
+from .registry import read_layer, save_layer
 
 
 class Layer:
@@ -65,16 +68,12 @@ class Layer:
     def current_weights(self) -> list[np.ndarray]:
         """This layer's parameters as numpy (read from the GPU once they live there)."""
         if self.parameters:
-            from .. import gpu
-
             device = self.parameters[0].device
             return device.run_sync(gpu.read, *self.parameters)
         return [w.copy() for w in self.host_weights or []]
 
     def save(self, path: str) -> None:
         """Write this layer (type, sizes, weights) to a safetensors file, atomically."""
-        from ..saving import save_layer
-
         save_layer(self, path)
 
     def load(self, path: str) -> None:
@@ -84,9 +83,6 @@ class Layer:
         Raises:
             ModelFileError (a ValueError): a broken file, or one for another type or size.
         """
-        from .. import gpu
-        from ..saving import ModelFileError, read_layer
-
         stored, weights = read_layer(path)
         if type(stored) is not type(self) or stored.parameter_shapes() != self.parameter_shapes():
             theirs = [shape for _, shape in stored.parameter_shapes()]
@@ -102,8 +98,6 @@ class Layer:
     @classmethod
     def from_file(cls, path: str) -> Layer:
         """A new layer built from a file written by ``layer.save`` (type, sizes and weights)."""
-        from ..saving import ModelFileError, read_layer
-
         layer, weights = read_layer(path)
         if not isinstance(layer, cls):
             raise ModelFileError(path, f"holds a {type(layer).__name__}, not a {cls.__name__}")

@@ -7,15 +7,17 @@ from typing import Any
 import numpy as np
 
 from .. import initializers
-from ..gemm import record_gemm
 from ..gpu import GPUArray, Program
 from ..initializers import Initializer
+from ..ops.gemm import record_gemm
 from .activations import Activation
 from .base import Layer, check_size
+from .registry import register
 
 FUSABLE = ("relu", "tanh", "sigmoid")  # activations the forward GEMM can apply as it stores
 
 
+@register
 class Dense(Layer):
     """A fully connected layer.
 

@@ -1,4 +1,4 @@
-// data.wgsl: assembling a mini-batch on the GPU from the resident dataset.
+// ops/gather.wgsl: assembling a mini-batch on the GPU from the resident dataset.
 //
 // Bindings (group 0), by variable name:
 //   0 indices       read        u32          [rows]           sample numbers of this batch

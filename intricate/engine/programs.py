@@ -9,14 +9,13 @@ Everything here runs on the device's GPU thread.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
-from .gpu import GPUArray, Program, fold_grid
-from .layers import Dense, SoftMax
-from .losses import CategoricalCrossEntropy, Loss
-from .optimizers import Optimizer
+from ..gpu import GPUArray, Program
+from ..layers import Dense, SoftMax
+from ..losses import CategoricalCrossEntropy, Loss
+from ..ops.gather import record_gather
+from ..optimizers import Optimizer
 
 
 class Programs:
@@ -94,19 +93,3 @@ class Programs:
                 index -= 1
         optimizer.record_update(program, model.parameters, model.gradients)
         return program
-
-
-GATHER_WORKGROUP = 256  # invocations per workgroup of data.wgsl:gather_rows (its override)
-
-
-def record_gather(program: Program, indices: GPUArray, source_x: GPUArray, source_y: GPUArray,
-                  batch_x: GPUArray, batch_y: GPUArray) -> None:
-    """Record batch_x = source_x[indices], batch_y = source_y[indices] (data.wgsl: a workgroup
-    row per batch row, its columns across x)."""
-    (rows, x_width), y_width = batch_x.shape, batch_y.shape[1]
-    row_groups = fold_grid(rows)
-    groups = (math.ceil(max(x_width, y_width) / GATHER_WORKGROUP), row_groups[0], row_groups[1])
-    program.dispatch("data.wgsl", "gather_rows", groups=groups, workgroup_size=GATHER_WORKGROUP,
-                     params={"rows": rows, "x_width": x_width, "y_width": y_width},
-                     indices=indices, source_x=source_x, source_y=source_y, batch_x=batch_x,
-                     batch_y=batch_y)

@@ -24,7 +24,9 @@ from pathlib import Path
 
 import platformdirs
 
-from .gpu import Device, Program, Workspace, time_steps
+from ..._version import __version__
+from ...gpu import Device, Program, Workspace, time_steps
+from ...io.files import write_atomically
 
 ENVIRONMENT = "INTRICATE_GEMM_TUNING"
 # GEMMs below this many multiply-adds (256³) keep the heuristic tile: they are launch-bound, and
@@ -60,8 +62,6 @@ class Tuner:
     """The remembered choices of one device (kept in ``device.cache``)."""
 
     def __init__(self, device: Device) -> None:
-        from . import __version__
-
         info = device.adapter_info
         self.device = device
         self.key = (f"{info.get('device')} | {info.get('description')} | "
@@ -80,13 +80,13 @@ class Tuner:
             device.cache["gemm-tuner"] = cls(device)
         return device.cache["gemm-tuner"]
 
-    def choose(self, a, b, c, m, n, k, a_strides, b_strides, candidates):
-        """The fastest of ``candidates`` for this shape class: remembered, or timed now."""
-        from .gemm import GemmConfig, SubgroupConfig, record_gemm
+    def choose(self, a, b, c, m, n, k, a_strides, b_strides, candidates, record):
+        """The fastest of ``candidates`` for this shape class: remembered, or timed now by
+        recording each with ``record`` (gemm's record_gemm, passed in: no import cycle)."""
 
         name = shape_class(m, n, k, a_strides, b_strides)
         known = self.table.get(name)
-        for kind in (GemmConfig, SubgroupConfig) if isinstance(known, dict) else ():
+        for kind in {type(config) for config in candidates} if isinstance(known, dict) else ():
             try:
                 config = kind(**known)
             except (TypeError, ValueError):
@@ -98,7 +98,7 @@ class Tuner:
         repeats = max(1, min(20, round(2e-4 / (2 * m * n * k / 2e13))))
         for config in candidates:
             scratch = Program(Workspace(self.device, m))
-            record_gemm(scratch, a, b, c, m, n, k, a_strides, b_strides, config=config)
+            record(scratch, a, b, c, m, n, k, a_strides, b_strides, config=config)
             # the GEMM, and its split-K sum or its operands' copies into texels if any
             seconds = time_steps(self.device, scratch.steps, repeats, samples=3)[0]
             timings.append((seconds, candidates.index(config), config))
@@ -109,8 +109,6 @@ class Tuner:
         return best
 
     def _save(self) -> None:
-        from .saving import write_atomically
-
         try:
             stored = json.loads(self.path.read_text())
             stored = stored if isinstance(stored, dict) else {}

@@ -1,5 +1,5 @@
 """The host side of ``Model.fit``: epochs submitted in windows (the GPU side is
-trainer.Epochs), their statistics read back once per window, callbacks and progress.
+epochs.Epochs), their statistics read back once per window, callbacks and progress.
 
 Without callbacks, window n + 1 is encoded while the GPU runs window n; callbacks see each
 epoch before the next starts (they may stop training). Cancelling stops after the epoch in
@@ -14,12 +14,13 @@ import threading
 
 import numpy as np
 
-from . import callbacks as callback_hooks
-from .dataset import Dataset
-from .metrics import resolve as resolve_metrics
+from .. import callbacks as callback_hooks
+from ..dataset import Dataset
+from ..metrics import resolve as resolve_metrics
+from ..ops import statistics
+from ..options import History, TrainingOptions
+from .epochs import Epochs
 from .progress import Progress
-from .trainer import Epochs
-from .training import History, TrainingOptions
 
 LOSS_READS_PER_FIT = 100  # very short epochs: read the statistics ~100 times, not every epoch
 
@@ -57,9 +58,10 @@ async def run_fit(model, x, y, validation, options: TrainingOptions) -> History:
             return
         (rows,) = await device.run(staged.collect)
         for values in rows:
-            logs = chosen.logs(values[:3])
+            logs = chosen.logs(statistics.slot_values(values, statistics.TRAINING))
             if validation is not None:
-                logs |= chosen.logs(values[4:7], prefix="val_")
+                logs |= chosen.logs(statistics.slot_values(values, statistics.VALIDATION),
+                                     prefix="val_")
             epoch = len(history.epoch)
             history.append(logs)
             progress.update(epoch, logs)

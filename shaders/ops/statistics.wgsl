@@ -1,4 +1,4 @@
-// metrics.wgsl: an epoch's means from the running sums that losses.wgsl accumulates.
+// ops/statistics.wgsl: an epoch's means from the running sums that losses.wgsl accumulates.
 //
 // Bindings (group 0), by variable name:
 //   0 statistics    read_write  f32  [8]  sums: training (loss, accuracy, mae, -) 0..3, then

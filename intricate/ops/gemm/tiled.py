@@ -12,10 +12,13 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from . import gemm_subgroup
-from .gemm_codegen import ACTIVATIONS, DERIVATIVES, template
-from .gemm_subgroup import SubgroupConfig
-from .gpu import GPUArray, Program, fold_grid
+from ...gpu import GPUArray, Program, fold_grid
+from . import subgroup as gemm_subgroup
+from . import tuning
+from .codegen import ACTIVATIONS, DERIVATIVES, template
+from .subgroup import SubgroupConfig
+
+SHADER = "ops/gemm/tiled.wgsl"
 
 
 @dataclass(frozen=True)
@@ -90,8 +93,6 @@ def select(device, a: GPUArray, b: GPUArray, c: GPUArray, m: int, n: int, k: int
     time is then mostly launch overhead, and timing would cost more than it could save). On
     software adapters: the subgroup kernel (gemm_subgroup.py) when they have subgroups, else
     ``choose_on_cpu``'s tile."""
-    from . import tuning
-
     limit = device.limits["max-compute-workgroup-storage-size"]
     if device.adapter_info.get("adapter_type") == "CPU" and not tuning.forced():
         if gemm_subgroup.usable(device):
@@ -102,7 +103,8 @@ def select(device, a: GPUArray, b: GPUArray, c: GPUArray, m: int, n: int, k: int
     fitting = [config for config in CONFIGS if config.workgroup_bytes <= limit]
     if gemm_subgroup.usable(device):  # tuning forced on a software adapter: its kernel competes
         fitting.append(gemm_subgroup.choose(m, n, k, gemm_subgroup.width(device)))
-    return tuning.Tuner.of(device).choose(a, b, c, m, n, k, a_strides, b_strides, fitting)
+    return tuning.Tuner.of(device).choose(a, b, c, m, n, k, a_strides, b_strides, fitting,
+                                          record_gemm)
 
 
 def vector_loads_fit(config: GemmConfig, width: int) -> bool:
@@ -163,7 +165,7 @@ def record_gemm(program: Program, a: GPUArray, b: GPUArray, c: GPUArray, m: int,
     row_groups = fold_grid(math.ceil(m / config.bm) * splits)
     groups = (math.ceil(n / config.bn), row_groups[0], row_groups[1])
     if splits == 1:
-        program.dispatch("gemm.wgsl", "gemm", groups=groups, template=values, c=c, params=params,
+        program.dispatch(SHADER, "gemm", groups=groups, template=values, c=c, params=params,
                          **operands, **epilogue, **sums)
         return
     # Split K: chunk sums into scratch (shared by every split GEMM of this shape and batch size:
@@ -171,9 +173,9 @@ def record_gemm(program: Program, a: GPUArray, b: GPUArray, c: GPUArray, m: int,
     partials = program.array(record_gemm, "split_partials", (splits, m, n))
     partial_sums = ({"grad_bias": program.array(record_gemm, "split_sums", (splits, n))}
                     if grad_bias is not None else {})
-    program.dispatch("gemm.wgsl", "gemm", groups=groups, template=values, c=partials,
+    program.dispatch(SHADER, "gemm", groups=groups, template=values, c=partials,
                      params=params, **operands, **partial_sums)
-    program.dispatch("gemm.wgsl", "sum_splits", groups=fold_grid(math.ceil(m * n / 256)),
+    program.dispatch(SHADER, "sum_splits", groups=fold_grid(math.ceil(m * n / 256)),
                      template=values, partials=partials, c=c, params=params, **epilogue, **sums,
                      **({"partial_sums": partial_sums["grad_bias"]} if partial_sums else {}))
 

@@ -1,4 +1,4 @@
-// gemm.wgsl: the register-blocked GEMM of the Dense layer, c = epilogue(a · b), for all three
+// ops/gemm/tiled.wgsl: the register-blocked GEMM of the Dense layer, c = epilogue(a · b), for all three
 // forms it needs (x·W forward, dY·Wᵀ input gradient, xᵀ·dY weight gradient): strides express the
 // transposes, so no transposed copy is ever made.
 //

@@ -1,6 +1,6 @@
 """PyTorch interop: Dense weights from an ``nn.Sequential`` state dict (or its safetensors
 file). PyTorch stores ``nn.Linear.weight`` as [out, in]; intricate's kernels are [in, out].
-Writing the PyTorch layout is ``model.save(path, layout="torch")`` (intricate.saving)."""
+Writing the PyTorch layout is ``model.save(path, layout="torch")`` (intricate.io.model_files)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import re
 
 import numpy as np
 
-from . import layers
-from .saving import ModelFileError, read
+from .. import layers
+from .files import ModelFileError, read
 
 
 # PyTorch -----------------------------------------------------------------------------------------

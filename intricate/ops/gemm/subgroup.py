@@ -18,8 +18,8 @@ from dataclasses import dataclass
 import numpy as np
 import wgpu
 
-from .gemm_codegen import INTERFACE, epilogue_functions
-from .gpu import GPUArray, Program, fold_grid, texels
+from ...gpu import GPUArray, Program, fold_grid, texels
+from .codegen import INTERFACE, epilogue_functions
 
 # Bindings of the texel reads (besides the shared INTERFACE): a and b copied into textures.
 TEXEL_BINDINGS = """
@@ -279,5 +279,5 @@ def record(program: Program, a: GPUArray, b: GPUArray, c: GPUArray, config: Subg
                     **({"b": b} if b_vec4 != "n" else {})}
     row_groups = fold_grid(math.ceil(m / config.rows))
     groups = (math.ceil(n / (4 * lanes * config.quads)), row_groups[0], row_groups[1])
-    program.dispatch("gemm_subgroup.wgsl", "gemm", groups=groups, template=values, c=c,
+    program.dispatch("ops/gemm/subgroup.wgsl", "gemm", groups=groups, template=values, c=c,
                      params=params, **operands, **epilogue)

@@ -1,4 +1,4 @@
-// activations.wgsl: element-wise activations and SoftMax, each forward beside its backward.
+// layers/activations.wgsl: element-wise activations and SoftMax, each forward beside its backward.
 //
 // Bindings (group 0), by variable name:
 //   0 inputs        read        {{ dtype }}  [rows, width]  forward only

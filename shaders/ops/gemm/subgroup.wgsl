@@ -1,9 +1,9 @@
-// gemm_subgroup.wgsl: the Dense layer's GEMM for software adapters (llvmpipe/lavapipe), the same
-// c = epilogue(a · b) with strided operands as gemm.wgsl, shaped for a CPU's SIMD lanes.
+// ops/gemm/subgroup.wgsl: the Dense layer's GEMM for software adapters (llvmpipe/lavapipe), the same
+// c = epilogue(a · b) with strided operands as tiled.wgsl, shaped for a CPU's SIMD lanes.
 //
 // Why a second kernel: llvmpipe runs a subgroup's invocations as the lanes of one SIMD vector,
 // and (Mesa 22.3) loads every lane's element of a storage or workgroup buffer one at a time in a
-// loop, so loads, not FMAs, set a GEMM's speed there; gemm.wgsl's workgroup-memory tiles cost two
+// loop, so loads, not FMAs, set a GEMM's speed there; tiled.wgsl's workgroup-memory tiles cost two
 // such loads per FMA. Here a workgroup is one subgroup of W = {{ width }} lanes, owning R = {{ rows }}
 // rows of c and, per lane, {{ quads }} vec4s of columns (4 · W · {{ quads }} columns in all). For
 // each W values of k, every lane loads a(row, k0 + lane) for its R rows, and the value of k0 + j
@@ -14,7 +14,7 @@
 // at a time. A lane's texel of a holds four k's of a row (or four rows at one k), so one fetch
 // per row serves 4 · W k's; b's texels hold four columns at one k (or four k's of a column).
 //
-// Bindings and Params: gemm.wgsl's (a, b, a4/b4 for 16-byte loads of b when the layout allows,
+// Bindings and Params: tiled.wgsl's (a, b, a4/b4 for 16-byte loads of b when the layout allows,
 // the epilogues' bias, activation_outputs and grad_bias, c, params), and from texels
 // 11 a_texels, 12 b_texels (texture_2d<f32>) instead of a, b, a4, b4; k_chunk and splits are
 // unused: K is never split here.

@@ -1,0 +1,133 @@
+"""The GPU side of fit: epochs encoded into as few submits as possible (the programs they
+run are in programs.py; evaluate and predict in inference.py). Everything here runs on the
+device's GPU thread.
+
+An epoch: for each batch, copy its slice of the permutation into the batch's index array and
+encode the step; then the validation batches (copied rows → forward → sums); then one dispatch
+turns the sums into the epoch's means and a copy files them in the loss log. The host reads the
+log once per ``interval`` epochs.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+
+from .. import gpu
+from ..dataset import Dataset
+from ..gpu import Program, StagedRead
+from ..ops import statistics
+from ..ops.gather import batch_sizes, batches, copy_rows
+from .inference import encode_evaluation
+from .programs import Programs
+
+MAX_DISPATCHES_PER_SUBMIT = 4096  # longer epochs are split into chunks of whole steps
+
+
+class Epochs:
+    """Everything one fit needs on the GPU, and the loop that encodes and submits its epochs."""
+
+    def __init__(self, model, x, y, validation, options, accuracy: int, interval: int) -> None:
+        """x, y: checked arrays, or a Dataset x (y None); validation likewise: (x, y), a
+        Dataset, or None."""
+        self.device = model.device
+        programs = Programs(model)
+        self.shuffle = options.shuffle
+        samples = len(x)
+        val_samples = 0 if validation is None else len(
+            validation if isinstance(validation, Dataset) else validation[0])
+        self.steps = batches(samples, options.batch_size)
+        self.val_steps = [] if validation is None else batches(val_samples, options.batch_size)
+        # One unshuffled batch that no validation batch shares a workspace with (the original's
+        # full-batch training): upload it straight into the batch arrays, copy nothing per epoch.
+        self.in_place = not self.shuffle and len(self.steps) == 1 and (
+            self.steps[0][1] not in {rows for _, rows in self.val_steps})
+        if self.in_place and isinstance(x, Dataset):  # the batch arrays take it once
+            inputs, targets, _ = programs.io(samples)
+            encoder = self.device.handle.create_command_encoder()
+            copy_rows(encoder, x.x, 0, inputs)
+            copy_rows(encoder, x.y, 0, targets)
+            self.device.submit(encoder)
+        elif self.in_place:
+            inputs, targets, _ = programs.io(samples)
+            gpu.upload(inputs, x)
+            gpu.upload(targets, y)
+        else:
+            limit = self.device.limits["max-storage-buffer-binding-size"]
+            arrays = (x.x, x.y) if isinstance(x, Dataset) else (x, y)
+            nbytes = max(array.nbytes for array in arrays)
+            if self.shuffle and (nbytes > limit or isinstance(x, Dataset) and not x.bindable):
+                raise ValueError(
+                    f"x: {samples}×{model.input_size} floats ({nbytes / 2**20:.0f} MiB) exceed "
+                    f"this adapter's storage binding limit ({limit / 2**20:.0f} MiB), which "
+                    "shuffled training needs (the gather shader binds the whole dataset); pass "
+                    "shuffle=False (batches are then copied, not bound) or fewer samples")
+            self.train = x if isinstance(x, Dataset) else Dataset.upload(
+                self.device, x, y, bindable=self.shuffle)
+        loss, gather_from = options.loss_algorithm, self.train if self.shuffle else None
+        self.training = {rows: programs.training(rows, gather_from, loss, options.optimizer,
+                                                 accuracy) for rows in batch_sizes(self.steps)}
+        self.indices = {rows: programs.io(rows)[2] for rows in batch_sizes(self.steps)}
+        self.validation, self.evaluating = None, {}
+        if validation is not None:  # uploaded after the checks above, so a refusal costs nothing
+            self.validation = validation if isinstance(validation, Dataset) else Dataset.upload(
+                self.device, *validation, bindable=False)
+            self.evaluating = {rows: programs.evaluation(rows, loss, accuracy, 4)
+                               for rows in batch_sizes(self.val_steps)}
+        self.finish = Program(model.workspace(1))
+        statistics.record_finish_epoch(self.finish, model.statistics, model.epoch_result, samples,
+                                   val_samples)
+        self.permutation = gpu.empty(self.device, (samples,), np.uint32, label="permutation",
+                                     bindable=False) if self.shuffle else None
+        self.log = gpu.empty(self.device, (interval, statistics.SIZE), label="epoch_log",
+                             bindable=False)
+        self.epoch_result = model.epoch_result
+
+    def submit(self, permutations: list[np.ndarray | None],
+               stop: threading.Event) -> StagedRead | None:
+        """Train one epoch per entry of ``permutations`` (ignored without shuffle), one submit per
+        epoch (more for epochs over MAX_DISPATCHES_PER_SUBMIT), without waiting for the GPU.
+
+        Returns the staged read of their statistics [epochs, 8] (``collect`` it later, so the
+        next window can be encoded while the GPU works), or None if ``stop`` was set midway.
+        The log is reused by the next window safely: its copy to the staging buffer comes first
+        in queue order."""
+        for slot, permutation in enumerate(permutations):
+            if stop.is_set():
+                return None
+            if self.shuffle:
+                gpu.upload(self.permutation, permutation)
+            encoder = self.encode_epoch(slot)
+            staged = None
+            if slot == len(permutations) - 1:
+                staged = StagedRead(self.device, encoder, [self.log.view(0, (slot + 1,
+                                                                              statistics.SIZE))])
+            self.device.submit(encoder)
+        return staged
+
+    def encode_epoch(self, slot: int):
+        """Encode one epoch; submits (and restarts) the encoder whenever it grows too long."""
+        device = self.device
+        encoder, dispatches = device.handle.create_command_encoder(), 0
+        for start, rows in self.steps:
+            if dispatches >= MAX_DISPATCHES_PER_SUBMIT:
+                device.submit(encoder)
+                encoder, dispatches = device.handle.create_command_encoder(), 0
+            program = self.training[rows]
+            if self.shuffle:
+                indices = self.indices[rows]
+                encoder.copy_buffer_to_buffer(self.permutation.buffer, start * 4, indices.buffer,
+                                              indices.offset, rows * 4)
+            elif not self.in_place:
+                copy_rows(encoder, self.train.x, start, program.inputs)
+                copy_rows(encoder, self.train.y, start, program.targets)
+            program.encode(encoder)
+            dispatches += program.dispatch_count
+        encode_evaluation(encoder, self.validation, self.val_steps, self.evaluating)
+        self.finish.encode(encoder)
+        row_bytes = statistics.SIZE * 4
+        encoder.copy_buffer_to_buffer(self.epoch_result.buffer, self.epoch_result.offset,
+                                      self.log.buffer, self.log.offset + slot * row_bytes,
+                                      row_bytes)
+        return encoder

@@ -1,0 +1,86 @@
+"""The layer registry (as Keras' ``register_keras_serializable``): each layer class registers
+itself under its name where it is defined (``@register``), and files name layers that way; no
+central list of saveable layers. Also the per-layer files of the original (``layer.save``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .. import initializers
+from ..initializers import Initializer
+from ..io.files import ModelFileError, config_of, encode, metadata, read, take, write_atomically
+
+LAYERS: dict[str, type] = {}  # saved name → layer class, filled by @register
+
+
+def register(kind: type) -> type:
+    """Class decorator: files may name ``kind`` by its class name."""
+    name = kind.__name__
+    if LAYERS.get(name, kind) is not kind:
+        raise ValueError(f"layer name {name!r} is already registered to {LAYERS[name]!r}; "
+                         "give the new layer another class name")
+    LAYERS[name] = kind
+    return kind
+
+
+# Configs -----------------------------------------------------------------------------------------
+def _plain(value: Any) -> Any:
+    if isinstance(value, Initializer):
+        return {"class": type(value).__name__, "config": value.get_config()}
+    return value
+
+
+def layer_config(layer: Any) -> dict:
+    if LAYERS.get(type(layer).__name__) is not type(layer):
+        raise ValueError(f"layer {layer!r}: only registered layers {sorted(LAYERS)} can be "
+                         "saved; decorate its class with intricate.layers.register")
+    return {"type": type(layer).__name__,
+            "config": {key: _plain(value) for key, value in layer.get_config().items()}}
+
+
+def layer_from_config(entry: object, path, where: str) -> Any:
+    if not isinstance(entry, dict) or entry.get("type") not in LAYERS or not isinstance(
+            entry.get("config", {}), dict):
+        kind = entry.get("type") if isinstance(entry, dict) else entry
+        raise ModelFileError(path, f"{where}: unknown layer type {kind!r}; this version knows "
+                                   f"{sorted(LAYERS)}")
+    try:
+        arguments = {}
+        for key, value in entry.get("config", {}).items():
+            if isinstance(value, dict) and "class" in value:
+                kind = initializers.INITIALIZERS_BY_CLASS.get(value["class"])
+                if kind is None:
+                    raise ModelFileError(path, f"{where}: unknown initializer {value['class']!r}")
+                value = kind(**value.get("config", {}))
+            arguments[key] = value
+        return LAYERS[entry["type"]](**arguments)
+    except (TypeError, ValueError) as error:
+        if isinstance(error, ModelFileError):
+            raise
+        raise ModelFileError(path, f"{where}: bad arguments for {entry['type']} "
+                                   f"({error})") from None
+
+
+# Layers ------------------------------------------------------------------------------------------
+def save_layer(layer: Any, path) -> None:
+    values = layer.current_weights()
+    tensors = {name: value for (name, _), value in zip(layer.parameter_shapes(), values)}
+    write_atomically(path, encode(tensors, metadata({"layers": [layer_config(layer)]},
+                                                     "intricate")))
+
+
+def read_layer(path) -> tuple[Any, list[np.ndarray]]:
+    """The layer a per-layer file describes, and its weights (checked against it)."""
+    tensors, metadata = read(path)
+    config = config_of(path, metadata)
+    if len(config["layers"]) != 1:
+        raise ModelFileError(path, f"holds {len(config['layers'])} layers; load it with "
+                                   "Model.load")
+    layer = layer_from_config(config["layers"][0], path, "layer")
+    weights = [take(path, tensors, name, shape) for name, shape in layer.parameter_shapes()]
+    if tensors:
+        raise ModelFileError(path, f"unexpected tensors {sorted(tensors)[:5]}")
+    return layer, weights
