@@ -3,11 +3,11 @@
 from .arrays import GPUArray, StagedRead, empty, from_numpy, read, upload
 from .device import Device, NoAdapterError, Stats, setup_device
 from .program import Program, Workspace, fold_grid
-from .shaders import Kernel, ShaderError, kernel, render
+from .shaders import Kernel, ShaderError, dump_shaders, kernel, render
 from .timing import time_steps
 
 __all__ = [
     "Device", "GPUArray", "Kernel", "NoAdapterError", "Program", "ShaderError", "StagedRead",
-    "Stats", "Workspace", "empty", "fold_grid", "from_numpy", "kernel", "read", "render",
-    "setup_device", "time_steps", "upload",
+    "Stats", "Workspace", "dump_shaders", "empty", "fold_grid", "from_numpy", "kernel", "read",
+    "render", "setup_device", "time_steps", "upload",
 ]

@@ -1,13 +1,24 @@
-"""WGSL shader loading: find the .wgsl file, fill its placeholders strictly, build pipelines once.
+"""WGSL shader loading: find the .wgsl file, render its template strictly, build pipelines once.
 
-A shader file names its placeholders ``{{ name }}``; every placeholder must be given and every
-given value must be used, so a typo can't silently produce a different shader. Bindings are
-addressed by their WGSL variable names, and the ``Params`` uniform by its field names, both read
-from the source, so Python and WGSL can't drift apart.
+Shader files are Jinja2 templates (as pygfx's are): ``{{ name }}`` placeholders,
+``{% if name %}`` blocks and ``{% include "path/in/shaders.wgsl" %}`` for functions shared by
+several files (the activation formulas, the GEMM interface and epilogue), so no function body or
+brace comes from Python. Templating is strict: every placeholder a file (or a file it includes)
+names must be given, and every given value must be named by one, so a typo can't silently
+produce a different shader.
+
+Includes go at the END of a file: WGSL module-scope declarations are order-independent, so a
+file may use what it includes below, and compiler line numbers up to there stay the file's own
+(a multi-line value or a dropped ``{% if %}`` block above a line shifts it: read the rendered
+kernel, see ``dump_shaders`` and INTRICATE_DUMP_SHADERS=dir, which writes every kernel built).
+
+Bindings are addressed by their WGSL variable names, and the ``Params`` uniform by its field
+names, both read from the rendered source, so Python and WGSL can't drift apart.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import struct
@@ -15,6 +26,8 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
+import jinja2
+import jinja2.meta
 import wgpu
 
 from .device import Device
@@ -22,7 +35,7 @@ from .device import Device
 _PACKAGE = Path(__file__).resolve().parents[1]
 # Installed wheel: intricate/shaders/; source checkout: the top-level shaders/ beside intricate/.
 SHADER_DIRS = (_PACKAGE / "shaders", _PACKAGE.parent / "shaders")
-_PLACEHOLDER = re.compile(r"\{\{\s*(\w+)\s*\}\}")
+DUMP_VARIABLE = "INTRICATE_DUMP_SHADERS"  # a folder: every kernel built is written there
 _BINDING = re.compile(r"@group\(0\)\s*@binding\((\d+)\)\s*var(?:<[^>]*>)?\s+(\w+)")
 _PARAMS = re.compile(r"struct\s+Params\s*\{([^}]*)\}")
 _FUNCTION = re.compile(r"\bfn\s+(\w+)\s*\(")
@@ -40,6 +53,11 @@ class ShaderError(RuntimeError):
 
 
 def shader_path(name: str) -> Path:
+    """The file of shader ``name`` (e.g. "ops/gather.wgsl").
+
+    Raises:
+        ShaderError: no shader folder holds it.
+    """
     for folder in SHADER_DIRS:
         path = folder / name
         if path.is_file():
@@ -48,24 +66,74 @@ def shader_path(name: str) -> Path:
                       "reinstall intricate (the wheel carries intricate/shaders/)")
 
 
+class _Loader(jinja2.BaseLoader):
+    """Templates by their path under the shader folders (read through ``shader_path``)."""
+
+    def get_source(self, environment, template):
+        try:
+            path = shader_path(template)
+        except ShaderError as error:
+            raise jinja2.TemplateNotFound(template, str(error)) from None
+        return path.read_text(), str(path), lambda: True
+
+
 @cache
-def _source(name: str) -> str:
-    return shader_path(name).read_text()
+def _environment(folders: tuple[Path, ...]) -> jinja2.Environment:
+    # One per SHADER_DIRS value (tests point it elsewhere). Whitespace is kept as written, so a
+    # rendered line stays where it was in the file (up to the first multi-line value).
+    return jinja2.Environment(loader=_Loader(), undefined=jinja2.StrictUndefined,
+                              keep_trailing_newline=True, autoescape=False, cache_size=400)
+
+
+@cache
+def _placeholders(folders: tuple[Path, ...], name: str) -> frozenset[str]:
+    """The names ``name`` and the files it includes use, in any branch."""
+    environment = _environment(folders)
+    names, todo, seen = set(), [name], set()
+    while todo:
+        current = todo.pop()
+        if current in seen:
+            continue
+        seen.add(current)
+        source = environment.loader.get_source(environment, current)[0]
+        try:
+            tree = environment.parse(source, current)
+        except jinja2.TemplateSyntaxError as error:
+            raise ShaderError(f"{current}:{error.lineno}: template syntax: {error}") from None
+        names |= jinja2.meta.find_undeclared_variables(tree)
+        for included in jinja2.meta.find_referenced_templates(tree):
+            if included is None:
+                raise ShaderError(f"{current}: an include must name its file literally")
+            todo.append(included)
+    return frozenset(names)
 
 
 def render(name: str, values: dict[str, object]) -> str:
-    """The source of shader ``name`` with every ``{{ key }}`` replaced by ``values[key]``.
+    """The source of shader ``name`` rendered with ``values`` (its includes too).
 
-    Raises ShaderError when the file uses a key that is not given, or a given key is unused
-    (except ``dtype``, which every dispatch passes and f32-only files don't use).
+    Args:
+        name: file in shaders/, e.g. "ops/gather.wgsl".
+        values: a value for each placeholder; ``dtype`` may be given to files that don't use it.
+
+    Returns:
+        WGSL, with ``enable f16;`` on line 1 when a value is "f16".
+
+    Raises:
+        ShaderError: naming the file, when it (or an include) uses a key that is not given, a
+            given key is unused (except ``dtype``, which every dispatch passes and f32-only
+            files don't use), an include is missing, or the template is malformed.
     """
-    source = _source(name)
-    used = set(_PLACEHOLDER.findall(source))
+    folders = tuple(SHADER_DIRS)
+    shader_path(name)  # not found: a ShaderError saying where it looked
+    used = _placeholders(folders, name)
     missing, unused = used - values.keys(), values.keys() - used - {"dtype"}
     if missing or unused:
         raise ShaderError(f"{name}: placeholders missing values {sorted(missing)}, "
                           f"values given for no placeholder {sorted(unused)}")
-    text = _PLACEHOLDER.sub(lambda m: str(values[m.group(1)]), source)
+    try:
+        text = _environment(folders).get_template(name).render(values)
+    except jinja2.TemplateError as error:
+        raise ShaderError(f"{name}: {type(error).__name__}: {error}") from None
     if "f16" in values.values():
         text = "enable f16; " + text  # on line 1, so compiler line numbers stay the file's
     return text
@@ -112,6 +180,8 @@ class Kernel:
     bindings: dict[str, int]  # storage and uniform variables this entry uses → binding number
     params: list[tuple[str, str]]  # Params fields in order: (name, wgsl scalar type)
     workgroup_size: int
+    source: str = ""  # the rendered WGSL (see dump_shaders)
+    dump_name: str = ""  # its file name there: shader, entry and a hash of the template values
 
     def pack_params(self, values: dict[str, float]) -> bytes:
         fields = dict(self.params)
@@ -128,10 +198,16 @@ def kernel(device: Device, name: str, entry: str, workgroup_size: int | None = N
     """The cached kernel for entry point ``entry`` of shader file ``name`` (GPU thread only).
 
     Args:
-        name: file in shaders/, e.g. "dense.wgsl".
+        name: file in shaders/, e.g. "ops/gather.wgsl".
         entry: the @compute function.
         workgroup_size: value for the file's ``override workgroup_size``; None keeps its default.
         template: values for the file's ``{{ placeholders }}``, e.g. dtype="f32".
+
+    Returns:
+        The Kernel; with INTRICATE_DUMP_SHADERS=dir its rendered source is also written there.
+
+    Raises:
+        ShaderError: a template error (see ``render``) or a compile error naming file and line.
     """
     key = ("kernel", name, entry, workgroup_size, tuple(sorted(template.items())))
     if key not in device.cache:
@@ -142,6 +218,10 @@ def kernel(device: Device, name: str, entry: str, workgroup_size: int | None = N
 def _build(device: Device, name: str, entry: str, workgroup_size: int | None,
            template: dict) -> Kernel:
     source = render(name, template)
+    digest = hashlib.sha256(repr(sorted(template.items())).encode()).hexdigest()[:10]
+    dump_name = f"{name.removesuffix('.wgsl').replace('/', '.')}.{entry}.{digest}.wgsl"
+    if os.environ.get(DUMP_VARIABLE):
+        _write(Path(os.environ[DUMP_VARIABLE]), dump_name, source)
     used = _used_names(source, entry)
     bindings = {var: int(number) for number, var in _BINDING.findall(source) if var in used}
     params_match = _PARAMS.search(source)
@@ -163,9 +243,32 @@ def _build(device: Device, name: str, entry: str, workgroup_size: int | None,
         )
     except wgpu.GPUValidationError as error:
         message = str(error).replace("wgsl:", f"{shader_path(name)}:")
-        raise ShaderError(f"{name} ({entry}) failed to compile:\n{message}") from error
+        raise ShaderError(f"{name} ({entry}) failed to compile:\n{message}\n(the rendered "
+                          f"kernel: set {DUMP_VARIABLE}=dir to write it)") from error
     size = workgroup_size or int(defaults.get("workgroup_size", 1))
-    return Kernel(name, entry, pipeline, bindings, params, size)
+    return Kernel(name, entry, pipeline, bindings, params, size, source, dump_name)
+
+
+def _write(directory: Path, file_name: str, source: str) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / file_name
+    path.write_text(source)
+    return path
+
+
+def dump_shaders(device: Device, directory: str | os.PathLike) -> list[Path]:
+    """Write the rendered source of every kernel ``device`` has built so far, for reading.
+
+    Args:
+        device: the device whose kernel cache is read.
+        directory: created if needed; one file per kernel, named shader.entry.HASH.wgsl (HASH
+            from the template values, so each variant of a shader gets its own file).
+
+    Returns:
+        The files written.
+    """
+    kernels = [value for value in list(device.cache.values()) if isinstance(value, Kernel)]
+    return [_write(Path(directory), k.dump_name, k.source) for k in kernels]
 
 
 def _module(handle: wgpu.GPUDevice, name: str, source: str) -> wgpu.GPUShaderModule:
