@@ -23,7 +23,8 @@ async def profile(device, layers, x, y, batch, optimizer, shuffle):
                               shuffle=shuffle, epochs=1,
                               loss_algorithm="cce" if y.shape[1] > 1 else "bce")
     await model.fit(x, y, options)
-    epochs = await device.run(trainer.Epochs, model, x, y, None, options, 0, 1)
+    # The engine works on the model's GPU state (private: this profile looks inside).
+    epochs = await device.run(trainer.Epochs, model._state, x, y, None, options, 0, 1)
     order = np.random.default_rng(0).permutation(len(x)).astype(np.uint32)
 
     def run():

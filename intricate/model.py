@@ -14,12 +14,13 @@ from .engine.fit import run_fit
 from .engine.inference import evaluate_now, predict_now
 from .engine.inputs import check_array, check_data, check_dataset, check_weights, split_validation
 from .engine.progress import summary_table
-from .engine.state import copy_parameters, upload_parameters
-from .gpu import Device, GPUArray, Workspace
+from .engine.state import ModelState
+from .gpu import Device, GPUArray
 from .io import files, model_files, pytorch
 from .layers import Layer, check_chain
+from .layers.base import claim
 from .metrics import resolve as resolve_metrics
-from .optimizers import optimizer_state
+from .optimizers import Optimizer, state_views, write_state
 from .options import History, TrainingOptions
 
 
@@ -32,8 +33,11 @@ class Model:
             open one (``instantiate_gpu=True``). The model keeps it for its whole life.
         seed: seeds the weight initialisation; the same seed gives bit-identical weights.
 
+    A layer belongs to one model: pass ``layer.copy()`` to reuse one, or ``model.clone()``.
+
     Raises:
-        ValueError: no layers, a non-Layer, or layers whose sizes don't chain.
+        ValueError: no layers, a non-Layer, layers whose sizes don't chain, or a layer that is
+            already in a model (or twice in this one); then no layer is taken.
     """
 
     def __init__(self, layers: Sequence[Layer], device: Device | None = None,
@@ -44,23 +48,18 @@ class Model:
             raise ValueError(f"device: expected an intricate Device from "
                              f"`await intricate.setup_device()`, received {device!r}")
         self.device = device
+        claim(self.layers, self)  # the last check: a refusal leaves every layer free
         rng = np.random.default_rng(seed)
         for layer in self.layers:
             if layer.host_weights is None:  # not loaded from a file: initialise
                 layer.host_weights = layer.initial_parameters(rng)
-        # On the GPU once the model meets its device (internal; used by intricate.trainer):
-        self.parameters: GPUArray | None = None  # every parameter, one flat buffer
-        self.gradients: GPUArray | None = None  # laid out like parameters
-        self.statistics: GPUArray | None = None  # running loss/metric sums
-        self.epoch_result: GPUArray | None = None  # one epoch's means
-        self._workspaces: dict[int, Workspace] = {}
-        self.predicting: dict = {}  # forward programs of predict, per batch size
+        self._state: ModelState | None = None  # everything on the GPU, once it meets its device
         self._fitting = False  # two fits at once would share (and corrupt) the workspaces
         self._last_fit: TrainingOptions | None = None
+        self._pending_optimizer_state: dict[str, np.ndarray] | None = None  # loaded, not uploaded
         self.history: History | None = None
         self.stop_training = False
-        self.optimizer = None  # the last fit's (or a loaded file's): pass it to resume training
-        self.pending_optimizer_state: dict[str, np.ndarray] | None = None  # loaded, not uploaded
+        self.optimizer: Optimizer | None = None  # the last fit's (or a loaded file's)
 
     # Device and parameters -------------------------------------------------------------------
     async def _ready_device(self, instantiate_gpu: bool) -> Device:
@@ -70,25 +69,23 @@ class Model:
                                  "or build the model with Model(layers, device=await "
                                  "intricate.setup_device())")
             self.device = await gpu.setup_device()
-        if self.parameters is None:
-            await self.device.run(upload_parameters, self)
+        if self._state is None:
+            self._state = await self.device.run(ModelState, self.device, self.layers,
+                                                self.input_size, self.output_size)
+            if self._pending_optimizer_state is not None:  # from a file saved with it
+                await self.device.run(write_state, self.optimizer, self._state,
+                                      self._pending_optimizer_state)
+                self._pending_optimizer_state = None
         return self.device
-
-    def workspace(self, rows: int) -> Workspace:
-        """The activation/gradient arrays for batches of ``rows`` (GPU thread)."""
-        if rows not in self._workspaces:
-            self._workspaces[rows] = Workspace(self.device, rows)
-        return self._workspaces[rows]
 
     def get_weights(self) -> list[np.ndarray]:
         """Every parameter as numpy, Keras order [W0, b0, W1, b1, ...], kernels [in, out].
 
         Reads the GPU copy (one readback) once the model has trained or predicted.
         """
-        if self.parameters is None:
+        if self._state is None:
             return [w.copy() for layer in self.layers for w in layer.host_weights]
-        views = [view for layer in self.layers for view in layer.parameters]
-        return self.device.run_sync(gpu.read, *views)
+        return self.device.run_sync(gpu.read, *self._state.parameter_views())
 
     def set_weights(self, weights: Sequence[np.ndarray]) -> None:
         """Replace every parameter; ``weights`` as returned by ``get_weights``.
@@ -101,21 +98,47 @@ class Model:
         remaining = iter(checked)
         for layer in self.layers:
             layer.host_weights = [next(remaining) for _ in layer.parameter_shapes()]
-        if self.parameters is not None:
-            views = [view for layer in self.layers for view in layer.parameters]
+        if self._state is not None:
+            views = self._state.parameter_views()
             self.device.run_sync(lambda: [gpu.upload(v, w) for v, w in zip(views, checked)])
 
     def snapshot_weights(self, snapshot: GPUArray | None = None) -> GPUArray:
-        """Copy the parameters into ``snapshot`` (new if None) on the GPU: no readback."""
-        return self.device.run_sync(copy_parameters, self, snapshot, to_snapshot=True)
+        """Copy the parameters into ``snapshot`` (new if None) on the GPU: no readback.
+
+        Raises:
+            RuntimeError: the model has not met its device yet (fit or predict first).
+        """
+        return self.device.run_sync(self._gpu_state("snapshot_weights").copy_parameters,
+                                    snapshot, to_snapshot=True)
 
     def restore_weights(self, snapshot: GPUArray) -> None:
         """Put back parameters saved by ``snapshot_weights``."""
-        self.device.run_sync(copy_parameters, self, snapshot, to_snapshot=False)
+        self.device.run_sync(self._gpu_state("restore_weights").copy_parameters, snapshot,
+                             to_snapshot=False)
+
+    def _gpu_state(self, caller: str) -> ModelState:
+        if self._state is None:
+            raise RuntimeError(f"{caller}: the model has no GPU state yet; fit, predict or "
+                               "evaluate it first")
+        return self._state
 
     def optimizer_state(self) -> dict[str, np.ndarray]:
-        """The optimizer's moments (and step count) per parameter, as numpy."""
-        return optimizer_state(self)
+        """The optimizer's moments (and step count) per parameter, as numpy: ``{}`` before
+        the first fit (or the state loaded from a file, until it is uploaded)."""
+        if self._pending_optimizer_state is not None or self._state is None or (
+                self.optimizer is None):
+            return dict(self._pending_optimizer_state or {})
+        views = self.device.run_sync(state_views, self.optimizer, self._state)
+        return dict(zip(views, self.device.run_sync(gpu.read, *views.values())))
+
+    def clone(self) -> Model:
+        """A new model on the same device with copies of these layers and their current
+        weights (one readback once they live on the GPU); no optimizer state or history."""
+        weights = iter(self.get_weights())
+        twins = [layer.blank_copy() for layer in self.layers]
+        for twin, layer in zip(twins, self.layers):
+            twin.host_weights = [next(weights) for _ in layer.parameter_shapes()]
+        return type(self)(twins, device=self.device)
 
     def count_params(self) -> int:
         return sum(math.prod(s) for layer in self.layers for _, s in layer.parameter_shapes())
@@ -188,7 +211,8 @@ class Model:
         device = await self._ready_device(instantiate_gpu=True)
         if isinstance(x, Dataset):
             x.check_for("x", self)
-        values = await device.run(evaluate_now, self, x, y, batch_size, loss, chosen.accuracy)
+        values = await device.run(evaluate_now, self._state, x, y, batch_size, loss,
+                                  chosen.accuracy)
         logs = chosen.logs(values)
         if return_dict:
             return logs
@@ -197,8 +221,8 @@ class Model:
     async def predict(self, x: np.ndarray | Dataset, batch_size: int | None = None) -> np.ndarray:
         """Outputs [samples, model outputs] for inputs x [samples, first layer's inputs] (or a
         Dataset's x), computed in batches of ``batch_size`` (None: as large as the device binds
-        at once), with one submit and one readback. Opens a device first if the model has
-        none."""
+        at once), with one readback and one submit per ``MAX_DISPATCHES_PER_SUBMIT``
+        dispatches (engine/submits.py). Opens a device first if the model has none."""
         if not isinstance(x, Dataset):
             x = check_array("x", x, self.input_size, "features (the first layer's inputs)")
         if batch_size is not None:
@@ -206,7 +230,7 @@ class Model:
         device = await self._ready_device(instantiate_gpu=True)
         if isinstance(x, Dataset):
             x.check_for("x", self, needs_targets=False)
-        return await device.run(predict_now, self, x, batch_size)
+        return await device.run(predict_now, self._state, x, batch_size)
 
     # Files -------------------------------------------------------------------------------------
     def save(self, path: str, include_optimizer: bool = False, layout: str = "intricate") -> None:

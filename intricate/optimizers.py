@@ -3,13 +3,16 @@
 One dispatch per step updates every parameter of the model (shaders/optimizers.wgsl). The
 formulas are PyTorch's ``torch.optim`` ones (SGD with momentum/nesterov, Adagrad, Adam, AdamW),
 cited per class. State (velocities, moments, the step count) lives on the GPU, in the optimizer
-object: reuse the object across fits to continue training with the same state, as a compiled
-Keras model does.
+object, once per model: reuse the object across fits of one model to continue training with the
+same state, as a compiled Keras model does. Another model gets its own fresh state (zero moments,
+step 0); each model's state is keyed weakly by that model's parameter buffer, which only its
+``ModelState`` owns, so it is freed with the model and never inherited through a reused ``id()``.
 """
 
 from __future__ import annotations
 
 import math
+import weakref
 
 import numpy as np
 
@@ -48,7 +51,8 @@ class Optimizer:
 
     def __init__(self, learning_rate: float) -> None:
         self.learning_rate = check_learning_rate(learning_rate)
-        self._state: dict[int, list[GPUArray]] = {}
+        # parameter buffer -> moments and step counters; weak, so freed with the model's state
+        self._state: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
     def hyperparameters(self) -> dict[str, float]:
         return {"learning_rate": self.learning_rate}
@@ -58,8 +62,9 @@ class Optimizer:
         return self.hyperparameters()
 
     def state_for(self, parameters: GPUArray) -> list[GPUArray]:
-        """Zero-initialised moments and step counters for one model's parameters."""
-        key = id(parameters.buffer)
+        """The moments and step counters of one model's parameters (zero-initialised the first
+        time), kept until that model's parameter buffer is freed."""
+        key = parameters.buffer
         if key not in self._state:
             device = parameters.device
             arrays = [gpu.empty(device, parameters.shape, label=f"{self.entry}_moment")
@@ -206,33 +211,26 @@ def get(optimizer: Optimizer | str | None, learning_rate: float | None) -> Optim
 
 
 # The state of a model's optimizer, per parameter, as model files name it ------------------------
-def _state_views(model) -> dict:
-    """The optimizer's GPU state per parameter, named as in model files (GPU thread)."""
-    optimizer, views = model.optimizer, {}
-    state = optimizer.state_for(model.parameters)
-    for index, layer in enumerate(model.layers):
+def state_views(optimizer: Optimizer, state) -> dict[str, GPUArray]:
+    """``optimizer``'s GPU state for the model whose ``ModelState`` is ``state``, per parameter,
+    named as in model files (GPU thread)."""
+    views, moments = {}, optimizer.state_for(state.parameters)
+    for index, layer in enumerate(state.layers):
         for (name, shape), view in zip(layer.parameter_shapes(), layer.parameters):
-            start = (view.offset - model.parameters.offset) // 4
+            start = (view.offset - state.parameters.offset) // 4
             for moment, array in zip(("first_moment", "second_moment"),
-                                     state[:optimizer.moments]):
+                                     moments[:optimizer.moments]):
                 views[f"layers.{index}.{name}.{moment}"] = array.view(start, shape)
     if optimizer.counts_steps:
-        views["step"] = state[-2]
+        views["step"] = moments[-2]
     return views
 
 
-def optimizer_state(model) -> dict[str, np.ndarray]:
-    """The optimizer's moments (and step count) per parameter, as numpy."""
-    if model.pending_optimizer_state is not None or model.parameters is None:
-        return dict(model.pending_optimizer_state or {})
-    views = model.device.run_sync(_state_views, model)
-    return dict(zip(views, model.device.run_sync(gpu.read, *views.values())))
-
-
-def write_optimizer_state(model, state: dict[str, np.ndarray]) -> None:
-    """Upload loaded optimizer state into the optimizer's GPU arrays (GPU thread)."""
-    views = _state_views(model)
-    for name, values in state.items():
-        gpu.upload(views[name], values)
-    if "step" in state:
-        gpu.upload(model.optimizer.state_for(model.parameters)[-1], state["step"])
+def write_state(optimizer: Optimizer, state, values: dict[str, np.ndarray]) -> None:
+    """Upload loaded optimizer state (as ``state_views`` names it) into ``optimizer``'s GPU
+    arrays for the model whose ``ModelState`` is ``state`` (GPU thread)."""
+    views = state_views(optimizer, state)
+    for name, array in values.items():
+        gpu.upload(views[name], array)
+    if "step" in values:  # the shader reads step_in and writes step_out: both hold t
+        gpu.upload(optimizer.state_for(state.parameters)[-1], values["step"])

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from intricate import Model, TrainingOptions, optimizers
-from intricate.engine import epochs as trainer
+from intricate.engine import submits
 from intricate.layers import Dense, ReLU, Sigmoid, SoftMax
 
 import reference
@@ -175,7 +175,7 @@ async def test_long_epochs_are_split_into_several_submits(device, rng, monkeypat
     first, second = small_model(device), small_model(device)
     options = dict(epochs=2, batch_size=4, shuffle=False, learning_rate=0.1)
     await first.fit(x, y, TrainingOptions(**options))
-    monkeypatch.setattr(trainer, "MAX_DISPATCHES_PER_SUBMIT", 30)  # 8 dispatches per step
+    monkeypatch.setattr(submits, "MAX_DISPATCHES_PER_SUBMIT", 30)  # 8 dispatches per step
     device.stats.reset()
     await second.fit(x, y, TrainingOptions(**options))
     assert device.stats["submits"] == 2 * 3  # 10 steps: submitted after steps 4, 8 and 10

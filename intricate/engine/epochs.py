@@ -21,24 +21,24 @@ from ..ops import statistics
 from ..ops.gather import batch_sizes, batches, copy_rows
 from .inference import encode_evaluation
 from .programs import Programs
-
-MAX_DISPATCHES_PER_SUBMIT = 4096  # longer epochs are split into chunks of whole steps
+from .submits import ChunkedEncoder
 
 
 class Epochs:
     """Everything one fit needs on the GPU, and the loop that encodes and submits its epochs."""
 
-    def __init__(self, model, x, y, validation, options, accuracy: int, interval: int) -> None:
-        """x, y: checked arrays, or a Dataset x (y None); validation likewise: (x, y), a
-        Dataset, or None."""
-        self.device = model.device
-        programs = Programs(model)
+    def __init__(self, state, x, y, validation, options, accuracy: int, interval: int) -> None:
+        """state: the model's ModelState. x, y: checked arrays, or a Dataset x (y None);
+        validation likewise: (x, y), a Dataset, or None."""
+        self.device = state.device
+        programs = Programs(state)
         self.shuffle = options.shuffle
         samples = len(x)
         val_samples = 0 if validation is None else len(
             validation if isinstance(validation, Dataset) else validation[0])
         self.steps = batches(samples, options.batch_size)
         self.val_steps = [] if validation is None else batches(val_samples, options.batch_size)
+        state.keep_workspaces({1, *batch_sizes(self.steps), *batch_sizes(self.val_steps)})
         # One unshuffled batch that no validation batch shares a workspace with (the original's
         # full-batch training): upload it straight into the batch arrays, copy nothing per epoch.
         self.in_place = not self.shuffle and len(self.steps) == 1 and (
@@ -59,7 +59,7 @@ class Epochs:
             nbytes = max(array.nbytes for array in arrays)
             if self.shuffle and (nbytes > limit or isinstance(x, Dataset) and not x.bindable):
                 raise ValueError(
-                    f"x: {samples}×{model.input_size} floats ({nbytes / 2**20:.0f} MiB) exceed "
+                    f"x: {samples}×{state.input_size} floats ({nbytes / 2**20:.0f} MiB) exceed "
                     f"this adapter's storage binding limit ({limit / 2**20:.0f} MiB), which "
                     "shuffled training needs (the gather shader binds the whole dataset); pass "
                     "shuffle=False (batches are then copied, not bound) or fewer samples")
@@ -75,14 +75,14 @@ class Epochs:
                 self.device, *validation, bindable=False)
             self.evaluating = {rows: programs.evaluation(rows, loss, accuracy, 4)
                                for rows in batch_sizes(self.val_steps)}
-        self.finish = Program(model.workspace(1))
-        statistics.record_finish_epoch(self.finish, model.statistics, model.epoch_result, samples,
-                                   val_samples)
+        self.finish = Program(state.workspace(1))
+        statistics.record_finish_epoch(self.finish, state.statistics, state.epoch_result,
+                                       samples, val_samples)
         self.permutation = gpu.empty(self.device, (samples,), np.uint32, label="permutation",
                                      bindable=False) if self.shuffle else None
         self.log = gpu.empty(self.device, (interval, statistics.SIZE), label="epoch_log",
                              bindable=False)
-        self.epoch_result = model.epoch_result
+        self.epoch_result = state.epoch_result
 
     def submit(self, permutations: list[np.ndarray | None],
                stop: threading.Event) -> StagedRead | None:
@@ -107,14 +107,12 @@ class Epochs:
         return staged
 
     def encode_epoch(self, slot: int):
-        """Encode one epoch; submits (and restarts) the encoder whenever it grows too long."""
-        device = self.device
-        encoder, dispatches = device.handle.create_command_encoder(), 0
+        """Encode one epoch; submits (and restarts) the encoder whenever it grows past
+        MAX_DISPATCHES_PER_SUBMIT (see submits.py). Returns the last, unsubmitted encoder."""
+        chunks = ChunkedEncoder(self.device)
         for start, rows in self.steps:
-            if dispatches >= MAX_DISPATCHES_PER_SUBMIT:
-                device.submit(encoder)
-                encoder, dispatches = device.handle.create_command_encoder(), 0
             program = self.training[rows]
+            encoder = chunks.reserve(program.dispatch_count)
             if self.shuffle:
                 indices = self.indices[rows]
                 encoder.copy_buffer_to_buffer(self.permutation.buffer, start * 4, indices.buffer,
@@ -123,8 +121,8 @@ class Epochs:
                 copy_rows(encoder, self.train.x, start, program.inputs)
                 copy_rows(encoder, self.train.y, start, program.targets)
             program.encode(encoder)
-            dispatches += program.dispatch_count
-        encode_evaluation(encoder, self.validation, self.val_steps, self.evaluating)
+        encode_evaluation(chunks, self.validation, self.val_steps, self.evaluating)
+        encoder = chunks.reserve(self.finish.dispatch_count)
         self.finish.encode(encoder)
         row_bytes = statistics.SIZE * 4
         encoder.copy_buffer_to_buffer(self.epoch_result.buffer, self.epoch_result.offset,

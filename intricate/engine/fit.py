@@ -39,7 +39,7 @@ async def run_fit(model, x, y, validation, options: TrainingOptions) -> History:
             data.check_for(name, model)
     hooks = options.callbacks
     interval = 1 if hooks else loss_read_interval(options.epochs)
-    epochs = await device.run(Epochs, model, x, y, validation, options, chosen.accuracy,
+    epochs = await device.run(Epochs, model._state, x, y, validation, options, chosen.accuracy,
                               interval)
     model._last_fit, model.optimizer = options, options.optimizer
     history = model.history = History()

@@ -1,26 +1,113 @@
 """evaluate and predict on the GPU thread: forward passes over data batch by batch, loss and
-metrics summed on the GPU, predictions gathered into one array and read back once."""
+metrics summed on the GPU, predictions gathered into one array and read back once.
+
+Their programs and workspaces live in the model state's ``InferenceCache``: per request row
+count, apart from fit's arrays (a predict never touches a fit's batch or sums), least recently
+used first out once they weigh more than ``INFERENCE_CACHE_BYTES``. Long calls are split into
+several submits (``submits.MAX_DISPATCHES_PER_SUBMIT`` dispatches each).
+"""
 
 from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable, Iterable
 
 import numpy as np
 
 from .. import gpu
 from ..dataset import Dataset
-from ..gpu import GPUArray, Program, StagedRead
+from ..gpu import GPUArray, Program, StagedRead, Workspace
+from ..losses import Loss
 from ..ops import statistics
 from ..ops.gather import batch_sizes, batches, copy_rows
 from .programs import Programs
+from .submits import ChunkedEncoder
+
+# GPU bytes of programs and workspaces that evaluate/predict keep per model for reuse (each row
+# count a call batches by has its own). Past it the least recently used row counts are freed;
+# the ones a call uses are kept during it, however large. 256 MiB holds ~80 sizes of a
+# 784-512-512-10 MLP at batch 256; a freed size costs one re-recording (no compile) when it
+# comes back.
+INFERENCE_CACHE_BYTES = 256 * 2**20
 
 
-def encode_evaluation(encoder, data: Dataset | None, steps, programs: dict[int, Program],
-                      outputs: GPUArray | None = None) -> None:
+class _Recording:
+    """What ``Programs`` records one row count's inference programs against: the model's
+    layers and parameters, but a workspace and loss/metric sums of the inference cache's own."""
+
+    def __init__(self, state, rows: int, sums: GPUArray) -> None:
+        self.layers, self.input_size, self.output_size = (state.layers, state.input_size,
+                                                          state.output_size)
+        self.parameters, self.gradients, self.statistics = state.parameters, state.gradients, sums
+        self.own = Workspace(state.device, rows)
+        self.programs: dict[object, Program] = {}
+
+    def workspace(self, rows: int) -> Workspace:
+        return self.own
+
+    @property
+    def nbytes(self) -> int:
+        return self.own.nbytes + sum(program.nbytes for program in self.programs.values())
+
+
+class InferenceCache:
+    """evaluate's and predict's programs and workspaces per row count: an LRU bounded by
+    ``budget`` bytes (``INFERENCE_CACHE_BYTES`` when built). GPU thread only.
+
+    Attributes:
+        statistics, result: evaluate's loss/metric sums and means (never fit's).
+        recorded: how many programs it has recorded (tests count re-recordings).
+    """
+
+    def __init__(self, device) -> None:
+        self.budget = INFERENCE_CACHE_BYTES
+        self.statistics = gpu.empty(device, (statistics.SIZE,), label="eval_statistics")
+        self.result = gpu.empty(device, (statistics.SIZE,), label="eval_result")
+        self.recorded = 0
+        self._entries: OrderedDict[int, _Recording] = OrderedDict()
+
+    def programs(self, state, sizes: Iterable[int], key: object,
+                 record: Callable[[Programs, int], Program]) -> dict[int, Program]:
+        """The program ``key`` of the model whose ``ModelState`` is ``state`` (the cache's
+        owner: it holds no reference back) for each row count in ``sizes``, recorded by
+        ``record(programs, rows)`` if not cached; then frees least recently used row counts
+        other than ``sizes`` until the cache fits its budget."""
+        chosen = {}
+        for rows in sizes:
+            entry = self._entries.get(rows)
+            if entry is None:
+                entry = self._entries[rows] = _Recording(state, rows, self.statistics)
+            self._entries.move_to_end(rows)
+            if key not in entry.programs:
+                entry.programs[key] = record(Programs(entry), rows)
+                self.recorded += 1
+            chosen[rows] = entry.programs[key]
+        total = sum(entry.nbytes for entry in self._entries.values())
+        for rows in list(self._entries):
+            if total <= self.budget:
+                break
+            if rows not in chosen:
+                total -= self._entries.pop(rows).nbytes
+        return chosen
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    @property
+    def nbytes(self) -> int:
+        return sum(entry.nbytes for entry in self._entries.values())
+
+
+def encode_evaluation(chunks: ChunkedEncoder, data: Dataset | None, steps,
+                      programs: dict[int, Program], outputs: GPUArray | None = None) -> None:
     """Encode forward passes over ``data`` batch by batch (rows copied into the workspace);
-    ``outputs`` [samples, width] collects the predictions when given."""
+    ``outputs`` [samples, width] collects the predictions when given. ``chunks`` submits
+    whenever it is full."""
     if data is None:
         return
     for start, rows in steps:
         program = programs[rows]
+        encoder = chunks.reserve(program.dispatch_count)
         copy_rows(encoder, data.x, start, program.inputs)
         if data.y is not None:
             copy_rows(encoder, data.y, start, program.targets)
@@ -32,46 +119,49 @@ def encode_evaluation(encoder, data: Dataset | None, steps, programs: dict[int, 
                                           rows * row)
 
 
-def evaluate_now(model, x, y, batch_size, loss, accuracy) -> np.ndarray:
-    """(loss, accuracy, mae) over (x, y): batches of forward + statistics, one submit, one
-    readback."""
-    data = x if isinstance(x, Dataset) else Dataset.upload(model.device, x, y, bindable=False)
+def evaluate_now(state, x, y, batch_size: int | None, loss: Loss, accuracy: int) -> np.ndarray:
+    """(loss, accuracy, mae) over (x, y): batches of forward + statistics, one readback, one
+    submit per MAX_DISPATCHES_PER_SUBMIT dispatches."""
+    cache = state.inference
+    data = x if isinstance(x, Dataset) else Dataset.upload(state.device, x, y, bindable=False)
     steps = batches(len(x), batch_size)
-    programs = {rows: Programs(model).evaluation(rows, loss, accuracy, 0)
-                for rows in batch_sizes(steps)}
-    finish = Program(model.workspace(1))
-    statistics.record_finish_epoch(finish, model.statistics, model.epoch_result, len(x), 0)
-    encoder = model.device.handle.create_command_encoder()
-    encode_evaluation(encoder, data, steps, programs)
+    key = ("evaluation", type(loss), repr(loss.get_config()), accuracy)
+    programs = cache.programs(state, batch_sizes(steps), key, lambda recorder, rows:
+                              recorder.evaluation(rows, loss, accuracy, 0))
+    finish = Program(Workspace(state.device, 1))
+    statistics.record_finish_epoch(finish, cache.statistics, cache.result, len(x), 0)
+    chunks = ChunkedEncoder(state.device)
+    encode_evaluation(chunks, data, steps, programs)
+    encoder = chunks.reserve(finish.dispatch_count)
     finish.encode(encoder)
-    staged = StagedRead(model.device, encoder, [model.epoch_result])
-    model.device.submit(encoder)
+    staged = StagedRead(state.device, encoder, [cache.result])
+    chunks.submit()
     return staged.collect()[0][:3]
 
 
-def predict_now(model, x: np.ndarray, batch_size: int | None) -> np.ndarray:
-    """The model's outputs for x, in batches (programs cached per batch size), one submit and
-    one readback."""
+def predict_now(state, x: np.ndarray | Dataset, batch_size: int | None) -> np.ndarray:
+    """The model's outputs for x, in batches, one readback, one submit per
+    MAX_DISPATCHES_PER_SUBMIT dispatches."""
     if batch_size is None:
-        widest = size = model.input_size
-        for layer in model.layers:
+        widest = size = state.input_size
+        for layer in state.layers:
             size = layer.output_size_for(size)
             widest = max(widest, size)
-        limit = model.device.limits["max-storage-buffer-binding-size"]
+        limit = state.device.limits["max-storage-buffer-binding-size"]
         batch_size = max(1, limit // (4 * widest))
     steps = batches(len(x), batch_size)
-    programs = Programs(model)
-    for _, rows in steps:
-        if rows not in model.predicting:
-            model.predicting[rows] = programs.program(rows)
-            programs.forward(model.predicting[rows])
-    outputs = gpu.empty(model.device, (len(x), model.output_size), label="predictions",
+
+    def record(recorder: Programs, rows: int) -> Program:
+        program = recorder.program(rows)
+        recorder.forward(program)
+        return program
+
+    programs = state.inference.programs(state, batch_sizes(steps), "forward", record)
+    outputs = gpu.empty(state.device, (len(x), state.output_size), label="predictions",
                         bindable=False)
-    encoder = model.device.handle.create_command_encoder()
-    data = x if isinstance(x, Dataset) else Dataset.upload(model.device, x, None, bindable=False)
-    encode_evaluation(encoder, data, steps, model.predicting, outputs)
-    staged = StagedRead(model.device, encoder, [outputs])
-    model.device.submit(encoder)
+    data = x if isinstance(x, Dataset) else Dataset.upload(state.device, x, None, bindable=False)
+    chunks = ChunkedEncoder(state.device)
+    encode_evaluation(chunks, data, steps, programs, outputs)
+    staged = StagedRead(state.device, chunks.encoder, [outputs])
+    chunks.submit()
     return staged.collect()[0]
-
-

@@ -1,54 +1,107 @@
-"""The model's state on the GPU: its parameters in one flat buffer, gradients laid out alike,
-the loss/metric sums, and copies of the parameters (snapshots)."""
+"""A model's state on the GPU, in one owner: ``ModelState``.
+
+It holds the parameters in one flat buffer (each layer's tensors are views of it), gradients
+laid out alike, fit's loss/metric sums, fit's workspaces (one per batch size of the current
+fit) and the inference cache (evaluate/predict programs and workspaces, bounded by bytes, apart
+from fit's arrays). An optimizer's GPU state for this model is keyed weakly by ``parameters``'
+buffer (see optimizers.py). Dropping the ``ModelState`` (with its model) frees all of it.
+"""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 
 from .. import gpu
-from ..gpu import GPUArray
+from ..gpu import Device, GPUArray, Workspace
+from ..layers import Layer
 from ..ops import statistics
-from ..optimizers import write_optimizer_state
+from .inference import InferenceCache
 
 
-def copy_parameters(model, snapshot: GPUArray | None, to_snapshot: bool) -> GPUArray:
-    """Copy the parameters into ``snapshot`` (new if None) or back, on the GPU."""
-    if snapshot is None:
-        snapshot = gpu.empty(model.device, model.parameters.shape, label="snapshot")
-    source, target = (model.parameters, snapshot) if to_snapshot else (snapshot,
-                                                                       model.parameters)
-    encoder = model.device.handle.create_command_encoder()
-    encoder.copy_buffer_to_buffer(source.buffer, 0, target.buffer, 0, source.nbytes)
-    model.device.submit(encoder)
-    return snapshot
+class ModelState:
+    """Everything one model holds on the GPU (build it on the GPU thread: ``device.run``).
+
+    Args:
+        device: the model's device.
+        layers: the model's layers; their ``host_weights`` are uploaded, and their
+            ``parameters``/``gradients`` become views of this state's flat buffers.
+        input_size, output_size: the model's widths.
+
+    Attributes:
+        parameters, gradients: every parameter (and its gradient) in one flat buffer each.
+        statistics, epoch_result: fit's running loss/metric sums and one epoch's means.
+        inference: evaluate's and predict's programs and workspaces (an LRU, see inference.py).
+    """
+
+    def __init__(self, device: Device, layers: Sequence[Layer], input_size: int,
+                 output_size: int) -> None:
+        self.device = device
+        self.layers = list(layers)
+        self.input_size, self.output_size = input_size, output_size
+        self.parameters, self.gradients = _upload_parameters(device, self.layers)
+        self.statistics = gpu.empty(device, (statistics.SIZE,), label="statistics")
+        self.epoch_result = gpu.empty(device, (statistics.SIZE,), label="epoch_result")
+        self._workspaces: dict[int, Workspace] = {}  # fit's, per batch size
+        self.inference = InferenceCache(device)
+
+    def workspace(self, rows: int) -> Workspace:
+        """Fit's activation/gradient arrays for batches of ``rows`` (GPU thread)."""
+        if rows not in self._workspaces:
+            self._workspaces[rows] = Workspace(self.device, rows)
+        return self._workspaces[rows]
+
+    def keep_workspaces(self, sizes: Iterable[int]) -> None:
+        """Free fit's workspaces of batch sizes other than ``sizes`` (a new fit's), so fits with
+        ever new batch sizes don't pile them up; the kept ones are reused, not rebuilt."""
+        wanted = set(sizes)
+        self._workspaces = {rows: workspace for rows, workspace in self._workspaces.items()
+                            if rows in wanted}
+
+    def copy_parameters(self, snapshot: GPUArray | None, to_snapshot: bool) -> GPUArray:
+        """Copy the parameters into ``snapshot`` (new if None) or back, on the GPU (GPU
+        thread); returns the snapshot."""
+        if snapshot is None:
+            snapshot = gpu.empty(self.device, self.parameters.shape, label="snapshot")
+        if snapshot.shape != self.parameters.shape:
+            raise ValueError(f"snapshot: expected a snapshot_weights() array of this model, "
+                             f"shape {self.parameters.shape}, received shape {snapshot.shape}")
+        source, target = ((self.parameters, snapshot) if to_snapshot
+                          else (snapshot, self.parameters))
+        encoder = self.device.handle.create_command_encoder()
+        encoder.copy_buffer_to_buffer(source.buffer, source.offset, target.buffer,
+                                      target.offset, source.nbytes)
+        self.device.submit(encoder)
+        return snapshot
+
+    def parameter_views(self) -> list[GPUArray]:
+        """Every layer's parameter views, Keras order [W0, b0, W1, b1, ...]."""
+        return [view for layer in self.layers for view in layer.parameters]
 
 
-def upload_parameters(model) -> None:
-    """Put the model's parameters in one flat buffer (each tensor at an aligned offset, so
-    layers bind views of it), its gradients in another, and the loss/metric sums beside them."""
-    align = max(1, model.device.limits["min-storage-buffer-offset-alignment"] // 4)
-    shapes = [shape for layer in model.layers for _, shape in layer.parameter_shapes()]
+def _upload_parameters(device: Device, layers: list[Layer]) -> tuple[GPUArray, GPUArray]:
+    """The layers' host weights in one flat buffer (each tensor at an aligned offset, so layers
+    bind views of it) and a gradient buffer laid out alike; points each layer's
+    ``parameters``/``gradients`` at its views."""
+    align = max(1, device.limits["min-storage-buffer-offset-alignment"] // 4)
+    shapes = [shape for layer in layers for _, shape in layer.parameter_shapes()]
     starts, total = [], 0
     for shape in shapes:
         starts.append(total)
         total += math.ceil(math.prod(shape) / align) * align
     flat = np.zeros(max(total, 1), np.float32)
-    host_weights = [w for layer in model.layers for w in layer.host_weights]
+    host_weights = [w for layer in layers for w in layer.host_weights]
     for start, weights in zip(starts, host_weights):
         flat[start:start + weights.size] = weights.reshape(-1)
-    model.parameters = gpu.from_numpy(model.device, flat, label="parameters")
-    model.gradients = gpu.empty(model.device, flat.shape, label="gradients")
-    model.statistics = gpu.empty(model.device, (statistics.SIZE,), label="statistics")
-    model.epoch_result = gpu.empty(model.device, (statistics.SIZE,), label="epoch_result")
+    parameters = gpu.from_numpy(device, flat, label="parameters")
+    gradients = gpu.empty(device, flat.shape, label="gradients")
     views = iter(zip(starts, shapes))
-    for layer in model.layers:
+    for layer in layers:
         layer.parameters, layer.gradients = [], []
         for _ in layer.parameter_shapes():
             start, shape = next(views)
-            layer.parameters.append(model.parameters.view(start, shape))
-            layer.gradients.append(model.gradients.view(start, shape))
-    if model.pending_optimizer_state is not None:  # from a file saved with the optimizer
-        write_optimizer_state(model, model.pending_optimizer_state)
-        model.pending_optimizer_state = None
+            layer.parameters.append(parameters.view(start, shape))
+            layer.gradients.append(gradients.view(start, shape))
+    return parameters, gradients

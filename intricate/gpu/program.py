@@ -75,6 +75,13 @@ class Workspace:
             self._arrays[key] = arrays.empty(self.device, shape, dtype, label=role)
         return self._arrays[key]
 
+    @property
+    def nbytes(self) -> int:
+        """GPU memory held by this workspace's arrays and textures (bounded caches weigh it)."""
+        textures = sum(math.prod(texels.texture.size) * TEXEL_BYTES
+                       for texels in self._texels.values())
+        return sum(array.nbytes for array in self._arrays.values()) + textures
+
     def texels(self, owner: object, role: str, count: int) -> Texels:
         key = (id(owner), role, count)
         if key not in self._texels:
@@ -98,6 +105,13 @@ class Program:
         self.inputs: GPUArray | None = None
         self.targets: GPUArray | None = None
         self.outputs: GPUArray | None = None
+
+    @property
+    def nbytes(self) -> int:
+        """GPU memory this program holds itself (its params uniforms; arrays are the
+        workspace's)."""
+        return sum(step.uniform.size for step in self.steps
+                   if isinstance(step, Dispatch) and step.uniform is not None)
 
     def array(self, owner: object, role: str, shape: Sequence[int], dtype=np.float32) -> GPUArray:
         """A workspace array owned by ``owner`` (reused by every program of this batch size)."""

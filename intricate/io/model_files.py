@@ -71,7 +71,7 @@ def load_model(model_class, path, device=None):
         model.optimizer = _optimizer_from(path, config["optimizer"])
         state = {key[len("optimizer."):]: tensors.pop(key) for key in list(tensors)
                  if key.startswith("optimizer.")}
-        model.pending_optimizer_state = _check_state(path, model, state)
+        model._pending_optimizer_state = _check_state(path, model, state)
     if tensors:
         raise ModelFileError(path, f"unexpected tensors {sorted(tensors)[:5]} for this config")
     return model

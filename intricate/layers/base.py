@@ -10,6 +10,7 @@ into the model's flat gradient buffer; the optimizer updates all parameters in o
 
 from __future__ import annotations
 
+import weakref
 from typing import Any
 
 import numpy as np
@@ -30,6 +31,7 @@ class Layer:
     input_size: int | None = None
     last_inputs: GPUArray | None = None
     last_outputs: GPUArray | None = None
+    _owner: weakref.ref | None = None  # the model this layer belongs to, for good (see claim)
 
     def __init__(self) -> None:
         self.parameters: list[GPUArray] = []  # views into the model's flat parameter buffer
@@ -63,6 +65,24 @@ class Layer:
     def get_config(self) -> dict[str, Any]:
         """Constructor arguments, enough to build the same layer again."""
         return {}
+
+    def copy(self) -> Layer:
+        """A new layer with this one's config and current weights (read back from the GPU
+        once they live there) that belongs to no model yet: the way to put "the same" layer
+        into another model, or twice into one (with weights that then train apart).
+
+        Returns:
+            The copy; a layer not yet in any model copies without weights (its model will
+            initialise them).
+        """
+        twin = self.blank_copy()
+        if self.parameters or self.host_weights is not None:
+            twin.host_weights = self.current_weights()
+        return twin
+
+    def blank_copy(self) -> Layer:
+        """A new layer of this one's type and config, without weights and without a model."""
+        return type(self)(**self.get_config())
 
     # Files (the original's per-layer save/load) ----------------------------------------------
     def current_weights(self) -> list[np.ndarray]:
@@ -136,3 +156,30 @@ def check_chain(layers: list[Layer]) -> tuple[int, int]:
                 f"layers[{index - 1}] {previous!r} outputs {size}; make them agree")
         size, previous = layer.output_size_for(size), layer
     return sized[0].input_size, size
+
+
+def claim(layers: list[Layer], model: object) -> None:
+    """Make ``model`` the owner of every layer, for good: a layer's arrays, views and recorded
+    state are its model's, so a second model (or a second place in one model) would corrupt them.
+
+    Raises:
+        ValueError: a layer appears twice, or already belongs to a model; then no layer is
+            claimed, so the same layers may be passed again (corrected).
+    """
+    first_index: dict[int, int] = {}
+    for index, layer in enumerate(layers):
+        if id(layer) in first_index:
+            raise ValueError(
+                f"layers[{index}]: {layer!r} is the same object as "
+                f"layers[{first_index[id(layer)]}]; a layer can be in a model only once. Pass "
+                "layer.copy() (same config and weights, trained apart) or a new layer there")
+        first_index[id(layer)] = index
+        if layer._owner is not None:
+            owner = layer._owner()
+            where = "a model that no longer exists" if owner is None else repr(owner)
+            raise ValueError(
+                f"layers[{index}]: {layer!r} already belongs to {where}; a layer belongs to one "
+                "model. Pass layer.copy() (same config and current weights, no model), or copy "
+                "the whole model with model.clone()")
+    for layer in layers:
+        layer._owner = weakref.ref(model)
