@@ -187,19 +187,20 @@ def epilogue_config(device, shape, kernel):
 
 
 @pytest.mark.parametrize("shape,kernel", EPILOGUE_CASES)
-@pytest.mark.parametrize("activation", [None, "relu", "tanh", "sigmoid"])
+@pytest.mark.parametrize("activation", [None, "relu", "hyperbolic_tangent", "sigmoid"])
 async def test_fused_bias_and_activation_equal_the_unfused_path(device, rng, activation, shape,
                                                                 kernel):
     got, want, bias, _ = await run_gemm(device, rng, *shape, "forward x·W",
                                         epilogue_config(device, shape, kernel), bias=True,
                                         activation=activation)
     forward = {None: lambda v: v, "relu": reference.relu_forward,
-               "tanh": reference.tanh_forward, "sigmoid": reference.sigmoid_forward}[activation]
+               "hyperbolic_tangent": reference.tanh_forward,
+               "sigmoid": reference.sigmoid_forward}[activation]
     assert_close(got, forward(want + bias))
 
 
 @pytest.mark.parametrize("shape,kernel", EPILOGUE_CASES)
-@pytest.mark.parametrize("activation", ["relu", "tanh", "sigmoid"])
+@pytest.mark.parametrize("activation", ["relu", "hyperbolic_tangent", "sigmoid"])
 async def test_fused_activation_derivative_equals_the_activation_backward(device, rng, activation,
                                                                           shape, kernel):
     got, want, _, outputs = await run_gemm(device, rng, *shape, "input gradient dY·Wᵀ",
@@ -207,7 +208,7 @@ async def test_fused_activation_derivative_equals_the_activation_backward(device
                                            derivative=activation)
     if activation == "relu":
         outputs = np.maximum(outputs, 0)  # ReLU outputs are never negative
-    backward = {"relu": reference.relu_backward, "tanh": reference.tanh_backward,
+    backward = {"relu": reference.relu_backward, "hyperbolic_tangent": reference.tanh_backward,
                 "sigmoid": reference.sigmoid_backward}[activation]
     assert_close(got, backward(outputs, want))
 
@@ -239,7 +240,7 @@ def test_config_choice_fits_the_device_and_the_shape():
     with pytest.raises(ValueError, match="stages 1 or 2"):
         GemmConfig(128, 128, 16, stages=3)
     with pytest.raises(ValueError, match="activation: expected one of"):
-        gemm.record_gemm(None, None, None, None, 1, 1, 1, (1, 1), (1, 1), activation="gelu")
+        gemm.record_gemm(None, None, None, None, 1, 1, 1, (1, 1), (1, 1), activation="gelu_typo")
     # The subgroup kernel: two vec4s of columns per lane, one when the output is narrower.
     # Texels from TEXELS_FROM multiply-adds on.
     assert gemm_subgroup.choose(128, 512, 64, 8) == SubgroupConfig(32, 2, texels=True)

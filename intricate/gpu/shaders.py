@@ -139,6 +139,14 @@ def render(name: str, values: dict[str, object]) -> str:
     return text
 
 
+@cache
+def functions_of(name: str) -> frozenset[str]:
+    """The names of the WGSL functions that shader file ``name`` defines (e.g. the activation
+    library's), read from the file itself."""
+    code = re.sub(r"//[^\n]*", "", shader_path(name).read_text())
+    return frozenset(_FUNCTION.findall(code))
+
+
 def _function_bodies(source: str) -> dict[str, str]:
     bodies = {}
     for match in _FUNCTION.finditer(source):

@@ -1,127 +1,106 @@
-// layers/activations.wgsl: element-wise activations and SoftMax, each forward beside its backward.
+// layers/activations.wgsl: every element-wise activation's formula, written once: forward beside
+// derivative. A library of functions, no entry points: layers/activation.wgsl (the element-wise
+// kernels) and ops/gemm/epilogue.wgsl (fused into both GEMM kernels) include it.
 //
-// Bindings (group 0), by variable name:
-//   0 inputs        read        {{ dtype }}  [rows, width]  forward only
-//   1 grad_outputs  read        {{ dtype }}  [rows, width]  backward only: dE/dO
-//   2 outputs       read_write  {{ dtype }}  [rows, width]  written by forward, read by backward
-//   3 grad_inputs   read_write  {{ dtype }}  [rows, width]  backward only: dE/dI
-//   4 params        uniform     Params
-// Params: count = rows * width elements, width = row length (SoftMax's rows).
-// Workgroup `workgroup_size` (1-D). Grid folded over x and y (see program.fold_grid):
-//   element kernels: one invocation per element; softmax_*: one invocation per row.
-// The backward kernels use the outputs, not the inputs: every derivative here is a function of
-// the activation's own output, so the forward inputs need not be kept.
+// Bindings: none. Params: none. Workgroup and grid: those of the including kernel.
+// Contract, T = {{ dtype }}:
+//   fn NAME(x: T, alpha: T) -> T                   o = f(x)
+//   fn NAME_derivative(x: T, o: T, alpha: T) -> T  f'(x), from x (the input) and/or o (the output)
+// alpha is the activation's one hyperparameter (0 when it has none). An activation whose class
+// says derivative_uses_inputs = False is called with x = o (its derivative reads only o), so
+// its kernels keep no inputs; the others get the real x (stored by the fused forward GEMM).
+// Adding an activation: its two functions here, its class in intricate/layers/activations.py.
+// NumPy: each function's comment.
 
-struct Params {
-    count: u32,
-    width: u32,
+// identity: o = x (a GEMM with no activation).
+fn identity(x: {{ dtype }}, alpha: {{ dtype }}) -> {{ dtype }} {
+    return x;
 }
 
-@group(0) @binding(0) var<storage, read> inputs: array<{{ dtype }}>;
-@group(0) @binding(1) var<storage, read> grad_outputs: array<{{ dtype }}>;
-@group(0) @binding(2) var<storage, read_write> outputs: array<{{ dtype }}>;
-@group(0) @binding(3) var<storage, read_write> grad_inputs: array<{{ dtype }}>;
-@group(0) @binding(4) var<uniform> params: Params;
-
-override workgroup_size: u32 = 256;
-
-fn invocation(group: vec3<u32>, groups: vec3<u32>, lane: u32) -> u32 {
-    return (group.x + group.y * groups.x) * workgroup_size + lane;
+fn identity_derivative(x: {{ dtype }}, o: {{ dtype }}, alpha: {{ dtype }}) -> {{ dtype }} {
+    return 1.0;
 }
 
-// TanH: o = tanh(x), computed from exp(-2|x|) so large |x| gives ±1, never NaN.
-// Backward: dE/dI = dE/dO * (1 - o²).
-@compute @workgroup_size(workgroup_size)
-fn tanh_forward(@builtin(workgroup_id) group: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>,
-                @builtin(local_invocation_index) lane: u32) {
-    let i = invocation(group, groups, lane);
-    if (i >= params.count) { return; }
-    let x = inputs[i];
+// ReLU: o = np.maximum(x, 0); f' = (o > 0) (0 at x = 0, like PyTorch).
+fn relu(x: {{ dtype }}, alpha: {{ dtype }}) -> {{ dtype }} {
+    return max(x, 0.0);
+}
+
+fn relu_derivative(x: {{ dtype }}, o: {{ dtype }}, alpha: {{ dtype }}) -> {{ dtype }} {
+    return select(0.0, 1.0, o > 0.0);
+}
+
+// TanH: o = np.tanh(x), from exp(-2|x|) so that large |x| gives ±1, never NaN; f' = 1 - o².
+fn hyperbolic_tangent(x: {{ dtype }}, alpha: {{ dtype }}) -> {{ dtype }} {
     let t = exp(-2.0 * abs(x));
-    outputs[i] = sign(x) * (1.0 - t) / (1.0 + t);
+    return sign(x) * (1.0 - t) / (1.0 + t);
 }
 
-@compute @workgroup_size(workgroup_size)
-fn tanh_backward(@builtin(workgroup_id) group: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>,
-                 @builtin(local_invocation_index) lane: u32) {
-    let i = invocation(group, groups, lane);
-    if (i >= params.count) { return; }
-    let o = outputs[i];
-    grad_inputs[i] = grad_outputs[i] * (1.0 - o * o);
+fn hyperbolic_tangent_derivative(x: {{ dtype }}, o: {{ dtype }}, alpha: {{ dtype }}) -> {{ dtype }} {
+    return 1.0 - o * o;
 }
 
-// Sigmoid: o = 1 / (1 + exp(-x)), evaluated on the side where exp can't overflow.
-// Backward: dE/dI = dE/dO * o * (1 - o).
-@compute @workgroup_size(workgroup_size)
-fn sigmoid_forward(@builtin(workgroup_id) group: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>,
-                   @builtin(local_invocation_index) lane: u32) {
-    let i = invocation(group, groups, lane);
-    if (i >= params.count) { return; }
-    let x = inputs[i];
+// Sigmoid: o = 1 / (1 + np.exp(-x)), evaluated on the side where exp can't overflow;
+// f' = o (1 - o).
+fn sigmoid(x: {{ dtype }}, alpha: {{ dtype }}) -> {{ dtype }} {
     let e = exp(-abs(x));
-    outputs[i] = select(e / (1.0 + e), 1.0 / (1.0 + e), x >= 0.0);
+    return select(e / (1.0 + e), 1.0 / (1.0 + e), x >= 0.0);
 }
 
-@compute @workgroup_size(workgroup_size)
-fn sigmoid_backward(@builtin(workgroup_id) group: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>,
-                    @builtin(local_invocation_index) lane: u32) {
-    let i = invocation(group, groups, lane);
-    if (i >= params.count) { return; }
-    let o = outputs[i];
-    grad_inputs[i] = grad_outputs[i] * o * (1.0 - o);
+fn sigmoid_derivative(x: {{ dtype }}, o: {{ dtype }}, alpha: {{ dtype }}) -> {{ dtype }} {
+    return o * (1.0 - o);
 }
 
-// ReLU: o = max(x, 0). Backward: dE/dI = dE/dO where o > 0, else 0 (0 at x = 0, like PyTorch).
-@compute @workgroup_size(workgroup_size)
-fn relu_forward(@builtin(workgroup_id) group: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>,
-                @builtin(local_invocation_index) lane: u32) {
-    let i = invocation(group, groups, lane);
-    if (i >= params.count) { return; }
-    outputs[i] = max(inputs[i], 0.0);
+// LeakyReLU (alpha >= 0): o = np.where(x > 0, x, alpha x); f' = 1 where o > 0, else alpha
+// (o > 0 exactly where x > 0 when alpha >= 0).
+fn leaky_relu(x: {{ dtype }}, alpha: {{ dtype }}) -> {{ dtype }} {
+    return select(alpha * x, x, x > 0.0);
 }
 
-@compute @workgroup_size(workgroup_size)
-fn relu_backward(@builtin(workgroup_id) group: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>,
-                 @builtin(local_invocation_index) lane: u32) {
-    let i = invocation(group, groups, lane);
-    if (i >= params.count) { return; }
-    grad_inputs[i] = select(0.0, grad_outputs[i], outputs[i] > 0.0);
+fn leaky_relu_derivative(x: {{ dtype }}, o: {{ dtype }}, alpha: {{ dtype }}) -> {{ dtype }} {
+    return select(alpha, 1.0, o > 0.0);
 }
 
-// SoftMax over each row: o_j = exp(x_j - max x) / Σ_k exp(x_k - max x).
-// Backward: dE/dI_j = o_j * (dE/dO_j - Σ_k dE/dO_k * o_k).
-@compute @workgroup_size(workgroup_size)
-fn softmax_forward(@builtin(workgroup_id) group: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>,
-                   @builtin(local_invocation_index) lane: u32) {
-    let row = invocation(group, groups, lane);
-    if (row * params.width >= params.count) { return; }
-    let start = row * params.width;
-    var largest = inputs[start];
-    for (var j = 1u; j < params.width; j++) {
-        largest = max(largest, inputs[start + j]);
-    }
-    var total: {{ dtype }} = 0.0;
-    for (var j = 0u; j < params.width; j++) {
-        let e = exp(inputs[start + j] - largest);
-        outputs[start + j] = e;
-        total += e;
-    }
-    for (var j = 0u; j < params.width; j++) {
-        outputs[start + j] /= total;
-    }
+// ELU (alpha > 0): o = np.where(x > 0, x, alpha (exp(x) - 1)); f' = 1 where o > 0, else
+// alpha exp(x) = o + alpha (o lies in (-alpha, 0] there).
+fn elu(x: {{ dtype }}, alpha: {{ dtype }}) -> {{ dtype }} {
+    return select(alpha * (exp(min(x, 0.0)) - 1.0), x, x > 0.0);
 }
 
-@compute @workgroup_size(workgroup_size)
-fn softmax_backward(@builtin(workgroup_id) group: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>,
-                    @builtin(local_invocation_index) lane: u32) {
-    let row = invocation(group, groups, lane);
-    if (row * params.width >= params.count) { return; }
-    let start = row * params.width;
-    var dot: {{ dtype }} = 0.0;
-    for (var j = 0u; j < params.width; j++) {
-        dot += grad_outputs[start + j] * outputs[start + j];
-    }
-    for (var j = 0u; j < params.width; j++) {
-        grad_inputs[start + j] = outputs[start + j] * (grad_outputs[start + j] - dot);
-    }
+fn elu_derivative(x: {{ dtype }}, o: {{ dtype }}, alpha: {{ dtype }}) -> {{ dtype }} {
+    return select(o + alpha, 1.0, o > 0.0);
+}
+
+// GELU, tanh form (PyTorch's approximate="tanh"): u = sqrt(2/pi) (x + 0.044715 x³),
+// o = x (1 + tanh(u)) / 2; f' = (1 + tanh(u)) / 2 + x (1 - tanh(u)²) sqrt(2/pi) (1 + 3 · 0.044715 x²) / 2.
+fn gelu(x: {{ dtype }}, alpha: {{ dtype }}) -> {{ dtype }} {
+    let u = 0.7978845608028654 * (x + 0.044715 * x * x * x);
+    return 0.5 * x * (1.0 + hyperbolic_tangent(u, 0.0));
+}
+
+fn gelu_derivative(x: {{ dtype }}, o: {{ dtype }}, alpha: {{ dtype }}) -> {{ dtype }} {
+    let u = 0.7978845608028654 * (x + 0.044715 * x * x * x);
+    let t = hyperbolic_tangent(u, 0.0);
+    let du = 0.7978845608028654 * (1.0 + 0.134145 * x * x);
+    return 0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * du;
+}
+
+// SiLU (Swish): o = x · sigmoid(x); f' = s (1 + x (1 - s)) with s = sigmoid(x).
+fn silu(x: {{ dtype }}, alpha: {{ dtype }}) -> {{ dtype }} {
+    return x * sigmoid(x, 0.0);
+}
+
+fn silu_derivative(x: {{ dtype }}, o: {{ dtype }}, alpha: {{ dtype }}) -> {{ dtype }} {
+    let s = sigmoid(x, 0.0);
+    return s * (1.0 + x * (1.0 - s));
+}
+
+// Softplus: o = np.log1p(np.exp(x)), as max(x, 0) + log(1 + exp(-|x|)) so exp never
+// overflows; f' = sigmoid(x).
+fn softplus(x: {{ dtype }}, alpha: {{ dtype }}) -> {{ dtype }} {
+    return max(x, 0.0) + log(1.0 + exp(-abs(x)));
+}
+
+fn softplus_derivative(x: {{ dtype }}, o: {{ dtype }}, alpha: {{ dtype }}) -> {{ dtype }} {
+    return sigmoid(x, 0.0);
 }

@@ -1,70 +1,18 @@
-"""The generated part of shaders/gemm.wgsl: unrolled loads, FMAs, stores and epilogues for one
-tile configuration and operand layout (gemm.py picks the configuration and records the
-dispatch). Each function returns WGSL lines; ``template`` returns the placeholder values.
+"""The generated part of shaders/ops/gemm/tiled.wgsl: unrolled loads, FMAs and stores for one
+tile configuration and operand layout (tiled.py picks the configuration and records the
+dispatch). Each function returns WGSL statements, brace-balanced: every block and loop around
+them, the interface and the epilogue are WGSL (tiled.wgsl, interface.wgsl, epilogue.wgsl).
+``template`` returns the placeholder values.
 """
 
 from __future__ import annotations
 
-# Epilogue activations, fused into the forward GEMM's store (the activation layer then only
-# adopts the result). Same formulas as shaders/activations.wgsl.
-ACTIVATIONS = {
-    None: "return x;",
-    "relu": "return max(x, 0.0);",
-    "tanh": "let t = exp(-2.0 * abs(x));\n    return sign(x) * (1.0 - t) / (1.0 + t);",
-    "sigmoid": ("let e = exp(-abs(x));\n"
-                "    return select(e / (1.0 + e), 1.0 / (1.0 + e), x >= 0.0);"),
-}
 
-
-# d(activation)/dx from the activation's output o, for the backward epilogue.
-DERIVATIVES = {
-    None: "return 1.0;",
-    "relu": "return select(0.0, 1.0, o > 0.0);",
-    "tanh": "return 1.0 - o * o;",
-    "sigmoid": "return o * (1.0 - o);",
-}
-
-
-# Params and bindings of both GEMM shaders (gemm.wgsl, gemm_subgroup.wgsl; their headers say
-# what each binding holds), spliced in as {{ interface }}: record_gemm binds either kernel with
-# the same names and the same Params.
-INTERFACE = """struct Params {
-    m: u32,
-    n: u32,
-    k: u32,
-    a_row_stride: u32,
-    a_col_stride: u32,
-    b_row_stride: u32,
-    b_col_stride: u32,
-    k_chunk: u32,
-    splits: u32,
-}
-
-@group(0) @binding(0) var<storage, read> a: array<f32>;
-@group(0) @binding(1) var<storage, read> b: array<f32>;
-@group(0) @binding(2) var<storage, read> bias: array<f32>;
-@group(0) @binding(3) var<storage, read> activation_outputs: array<f32>;
-@group(0) @binding(4) var<storage, read_write> c: array<f32>;
-@group(0) @binding(5) var<storage, read_write> grad_bias: array<f32>;
-@group(0) @binding(6) var<uniform> params: Params;
-@group(0) @binding(7) var<storage, read> a4: array<vec4<f32>>;
-@group(0) @binding(8) var<storage, read> b4: array<vec4<f32>>;
-@group(0) @binding(9) var<storage, read> partials: array<f32>;
-@group(0) @binding(10) var<storage, read> partial_sums: array<f32>;"""
-
-
-def epilogue_functions(bias: bool, activation: str | None, derivative: str | None) -> str:
-    """WGSL ``activate``, ``derivative`` and ``epilogue(row, col, value)``: what both GEMM shaders
-    apply to a finished sum before c stores it."""
-    if derivative is not None:
-        epilogue = "value * derivative(activation_outputs[row * params.n + col])"
-    else:
-        epilogue = "activate(value + bias[col])" if bias else "activate(value)"
-    return "\n".join([
-        "fn activate(x: f32) -> f32 {", f"    {ACTIVATIONS[activation]}", "}", "",
-        "// The derivative of an activation from its output o (the backward epilogue's factor).",
-        "fn derivative(o: f32) -> f32 {", f"    {DERIVATIVES[derivative]}", "}", "",
-        "fn epilogue(row: u32, col: u32, value: f32) -> f32 {", f"    return {epilogue};", "}"])
+def epilogue_values(bias: bool, activation: str | None, derivative: str | None,
+                    inputs_kept: bool) -> dict[str, object]:
+    """The template values of ops/gemm/epilogue.wgsl (see its header), for both GEMM kernels."""
+    return {"bias": bias, "activation": activation or "identity", "derivative": derivative or "",
+            "inputs_kept": inputs_kept}
 
 
 def _loads(operand: str, tile: str, width: int, bk: int, contiguous_k: bool,
@@ -137,55 +85,26 @@ def _vector_loads(operand: str, tile: str, width: int, bk: int, contiguous_k: bo
     return lines
 
 
-def _pipelined_loop(config, a_k_contiguous: bool, b_k_contiguous: bool,
-                    products: list[str], strides: tuple[int, int]) -> str:
-    """For whole tiles with 16-byte loads and K a multiple of BK: the next slab's global loads
-    are issued into registers before the current slab's FMAs, hiding their latency.
-
-    One stage: the registers are stored after the FMAs, between two barriers. Two stages: they
-    are stored into the other slab of workgroup memory while no one reads it, so one barrier per
-    slab suffices (every invocation has finished reading a slab before the barrier that follows
-    its FMAs, and only after that barrier is the slab overwritten)."""
+def _quads(config, a_k_contiguous: bool, b_k_contiguous: bool, strides: tuple[int, int],
+           part: str, start: str = "", slabs: tuple[str, str] = ("", "")) -> str:
+    """The pipelined loop's register half of the 16-byte staging (see tiled.wgsl): "load" the
+    slab at ``start`` into a_quad{j}/b_quad{j}, or "store" them to workgroup memory at ``slabs``
+    + the usual index."""
     bm, bn, bk, threads = config.bm, config.bn, config.bk, config.side ** 2
-    pad = " " * 12
-    declare = [f"        var a_quad{j}: vec4<f32>;" for j in range(bm * bk // 4 // threads)]
-    declare += [f"        var b_quad{j}: vec4<f32>;" for j in range(bn * bk // 4 // threads)]
-
-    def half(part: str, start: str, indent: str, slabs: tuple[str, str] = ("", "")) -> list[str]:
-        return (_vector_loads("a", "a_tile", bm, bk, a_k_contiguous, threads, strides[0],
-                              start, part, indent, slabs[0]) +
-                _vector_loads("b", "b_tile", bn, bk, b_k_contiguous, threads, strides[1],
-                              start, part, indent, slabs[1]))
-
-    products = [pad + line.strip() for line in products]
-    load_next = [f"{pad}let next = start + BK;", f"{pad}if (next < k_end) {{",
-                 *half("load", "next", pad + "    "), f"{pad}}}"]
-    if config.stages == 1:
-        body = [*half("store", "", pad), f"{pad}workgroupBarrier();", *load_next, *products,
-                f"{pad}workgroupBarrier();", f"{pad}start = next;",
-                f"{pad}if (start >= k_end) {{ break; }}"]
-        prologue = []
-    else:  # unrolled twice, so that each half reads and writes slabs at constant offsets
-        body, prologue = [], [*half("store", "", " " * 8), "        workgroupBarrier();"]
-        for reads, writes in ((("ty", "tx"), ("A_SLAB + ", "B_SLAB + ")),
-                              (("ty + A_SLAB", "tx + B_SLAB"), ("", ""))):
-            body += [f"{pad}{{", *load_next, f"{pad}let a_at = {reads[0]};",
-                     f"{pad}let b_at = {reads[1]};", *products,
-                     f"{pad}if (next >= k_end) {{ break; }}",
-                     *half("store", "", pad, writes),
-                     f"{pad}workgroupBarrier();", f"{pad}start = next;", f"{pad}}}"]
-    lines = ["    if (inside && (k_end - k_begin) % BK == 0u) {", *declare,
-             "        var start = k_begin;",
-             *half("load", "start", " " * 8), *prologue, "        loop {", *body,
-             "        }", "    } else {"]
-    return "\n".join(lines)
+    return "\n".join(
+        _vector_loads("a", "a_tile", bm, bk, a_k_contiguous, threads, strides[0], start, part,
+                      " " * 12, slabs[0]) +
+        _vector_loads("b", "b_tile", bn, bk, b_k_contiguous, threads, strides[1], start, part,
+                      " " * 12, slabs[1]))
 
 
 def template(config, a_k_contiguous: bool, b_n_contiguous: bool,
              bias: bool, activation: str | None, derivative: str | None = None,
              column_sums: bool = False, a_vec4: bool = False,
-             b_vec4: bool = False, split: bool = False) -> dict[str, str]:
-    """The placeholder values of gemm.wgsl: unrolled accumulators, loads, FMAs and stores."""
+             b_vec4: bool = False, split: bool = False,
+             inputs_kept: bool = False) -> dict[str, object]:
+    """The placeholder values of tiled.wgsl: unrolled accumulators, loads, FMAs and stores, and
+    the epilogue's (see ``epilogue_values``)."""
     bm, bn, bk, side = config.bm, config.bn, config.bk, config.side
     threads, spacing = side * side, 4 * side  # 4 × 4 groups lie 4·side apart
     b_k_contiguous = not b_n_contiguous
@@ -226,16 +145,28 @@ def template(config, a_k_contiguous: bool, b_n_contiguous: bool,
                                    f"params.n + {column}] = column_sum_{g}[{lane}]; }}")
         sums_stores.append("    }")
     pipelined = a_vec4 and b_vec4
+
+    def quads(part: str, start: str = "", slabs: tuple[str, str] = ("", "")) -> str:
+        if not pipelined:
+            return ""
+        return _quads(config, a_k_contiguous, b_k_contiguous, (a_stride, b_stride), part,
+                      start, slabs)
+
     return {
         "bm": bm, "bn": bn, "bk": bk, "side": side, "a_stride": a_stride, "b_stride": b_stride,
         "stages": config.stages,
-        "pipelined_loop": (_pipelined_loop(config, a_k_contiguous, b_k_contiguous, products,
-                                           (a_stride, b_stride)) if pipelined else "    {"),
+        "pipelined": pipelined,
+        "declare_quads": "\n".join(
+            [f"        var a_quad{j}: vec4<f32>;" for j in range(bm * bk // 4 // threads)] +
+            [f"        var b_quad{j}: vec4<f32>;" for j in range(bn * bk // 4 // threads)]),
+        "load_quads_at_start": quads("load", "start"),
+        "load_quads_at_next": quads("load", "next"),
+        "store_quads": quads("store"),
+        "store_quads_upper": quads("store", slabs=("A_SLAB + ", "B_SLAB + ")),
         "declare_column_sums": "\n".join(f"    var column_sum_{g} = vec4<f32>(0.0);"
                                          for g in range(cols // 4)) if column_sums else "",
         "store_column_sums": "\n".join(sums_stores),
-        "interface": INTERFACE,
-        "epilogue_functions": epilogue_functions(bias, activation, derivative),
+        **epilogue_values(bias, activation, derivative, inputs_kept),
         "declare_accumulators": accumulators,
         "load_coordinates": "\n".join(coordinates),
         "load_inside": "\n".join(

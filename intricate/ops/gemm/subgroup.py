@@ -1,4 +1,4 @@
-"""The GEMM for software adapters: shaders/gemm_subgroup.wgsl and the code spliced into it.
+"""The GEMM for software adapters: shaders/ops/gemm/subgroup.wgsl and the code spliced into it.
 
 Same contract as gemm.record_gemm (strided a and b, the same fused epilogues), built for
 llvmpipe, where a subgroup is one SIMD vector of a CPU core and every per-lane load is a scalar
@@ -6,7 +6,7 @@ loop: each workgroup is one subgroup, a's values reach all lanes by ``subgroupBr
 b is loaded per lane (see the shader's header). Large GEMMs read a and b as texels instead
 (copied into textures first, see gpu/texels.py): llvmpipe fetches a texel per lane without that
 loop. gemm.select takes this kernel on CPU adapters with subgroups; on GPUs the tiled kernel of
-gemm.wgsl is far faster.
+tiled.wgsl is far faster.
 """
 
 from __future__ import annotations
@@ -19,12 +19,7 @@ import numpy as np
 import wgpu
 
 from ...gpu import GPUArray, Program, fold_grid, texels
-from .codegen import INTERFACE, epilogue_functions
-
-# Bindings of the texel reads (besides the shared INTERFACE): a and b copied into textures.
-TEXEL_BINDINGS = """
-@group(0) @binding(11) var a_texels: texture_2d<f32>;
-@group(0) @binding(12) var b_texels: texture_2d<f32>;"""
+from .codegen import epilogue_values
 
 # From this many multiply-adds on, a and b are copied into texels first (two buffer-to-texture
 # copies: below, their fixed cost outweighs the faster loads).
@@ -98,7 +93,7 @@ def usable(device) -> bool:
 
 def template(config: SubgroupConfig, width: int, b_vec4: str | None, bias: bool,
              activation: str | None, derivative: str | None, column_sums: bool,
-             a_texels: str | None = None) -> dict[str, object]:
+             a_texels: str | None = None, inputs_kept: bool = False) -> dict[str, object]:
     """The placeholder values of gemm_subgroup.wgsl for one configuration and operand layout.
 
     ``b_vec4``: "n" when b's rows are whole vec4s of columns (row-major, N a multiple of 4), "k"
@@ -191,8 +186,7 @@ def template(config: SubgroupConfig, width: int, b_vec4: str | None, bias: bool,
             # From texels, blocks of 4·W run past K; otherwise whole blocks of W, then the rest.
             "blocks_end": "(params.k + BLOCK - 1u) / BLOCK * BLOCK" if a_texels
             else "params.k - params.k % BLOCK",
-            "interface": INTERFACE + TEXEL_BINDINGS,
-            "epilogue_functions": epilogue_functions(bias, activation, derivative),
+            **epilogue_values(bias, activation, derivative, inputs_kept),
             "declarations": "\n".join(declarations), "whole_steps": "\n".join(whole),
             "last_steps": "\n".join(last), "stores": "\n".join(stores)}
 
@@ -243,10 +237,11 @@ def _texel_steps(config: SubgroupConfig, width: int, a_texels: str, b_texels: st
 
 
 def record(program: Program, a: GPUArray, b: GPUArray, c: GPUArray, config: SubgroupConfig,
-           params: dict[str, int], epilogue: dict[str, GPUArray], activation: str | None,
+           params: dict[str, float], epilogue: dict[str, GPUArray], activation: str | None,
            derivative: str | None) -> None:
     """Record c = epilogue(a · b) with this kernel: ``params`` (sizes and strides) and
-    ``epilogue`` (whichever of bias, activation_outputs and grad_bias it uses) as record_gemm
+    ``epilogue`` (whichever of bias, activation_outputs, activation_inputs, pre_activations and
+    grad_bias it uses) as record_gemm
     builds them for either kernel. With ``config.texels``, a and b are first copied into
     texels (see gpu/texels.py) when both layouts allow: four consecutive elements of each along
     its contiguous dimension, starting on a texel."""
@@ -269,8 +264,9 @@ def record(program: Program, a: GPUArray, b: GPUArray, c: GPUArray, config: Subg
             a_texels = "k"
         elif a_row == 1 and a_col % 4 == 0 and config.rows % 4 == 0:
             a_texels = "m"
+    inputs_kept = "pre_activations" in epilogue or "activation_inputs" in epilogue
     values = template(config, lanes, b_vec4, "bias" in epilogue, activation, derivative,
-                      "grad_bias" in epilogue, a_texels)
+                      "grad_bias" in epilogue, a_texels, inputs_kept)
     if a_texels:
         operands = {"a_texels": program.texels(record, "a_texels", a),
                     "b_texels": program.texels(record, "b_texels", b)}

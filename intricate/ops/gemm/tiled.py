@@ -1,10 +1,10 @@
-"""The Dense layer's GEMMs: shaders/gemm.wgsl plus the unrolled code spliced into it.
+"""The Dense layer's GEMMs: shaders/ops/gemm/tiled.wgsl plus the unrolled code spliced into it.
 
 c[m, n] = epilogue(Σ_i a(m, i) · b(i, n)) where a(m, i) = a[m·a_row_stride + i·a_col_stride] and
 b(i, n) = b[i·b_row_stride + n·b_col_stride]: the three GEMM forms of a Dense layer (x·W, dY·Wᵀ,
 xᵀ·dY) are the same kernel with other strides. Each configuration (block tile BM × BN, K slab BK)
 is a separate pipeline; ``select`` picks one per shape (timed, see intricate.tuning, or by
-``choose``'s heuristic). The WGSL text spliced into the shader comes from gemm_codegen.py.
+``choose``'s heuristic). The WGSL text spliced into the shader comes from codegen.py.
 """
 
 from __future__ import annotations
@@ -13,12 +13,14 @@ import math
 from dataclasses import dataclass
 
 from ...gpu import GPUArray, Program, fold_grid
+from ...gpu.shaders import functions_of
 from . import subgroup as gemm_subgroup
 from . import tuning
-from .codegen import ACTIVATIONS, DERIVATIVES, template
+from .codegen import template
 from .subgroup import SubgroupConfig
 
 SHADER = "ops/gemm/tiled.wgsl"
+ACTIVATION_LIBRARY = "layers/activations.wgsl"  # the functions an epilogue may apply
 
 
 @dataclass(frozen=True)
@@ -30,7 +32,7 @@ class GemmConfig:
     bn: int
     bk: int
     side: int = 16
-    stages: int = 1  # 2: two slabs in workgroup memory, one barrier per slab (see gemm_codegen)
+    stages: int = 1  # 2: two slabs in workgroup memory, one barrier per slab (see tiled.wgsl)
 
     def __post_init__(self) -> None:
         threads = self.side * self.side
@@ -115,30 +117,48 @@ def vector_loads_fit(config: GemmConfig, width: int) -> bool:
 def record_gemm(program: Program, a: GPUArray, b: GPUArray, c: GPUArray, m: int, n: int, k: int,
                 a_strides: tuple[int, int], b_strides: tuple[int, int],
                 bias: GPUArray | None = None, activation: str | None = None,
-                derivative: tuple[str, GPUArray] | None = None,
+                derivative: tuple[str, GPUArray] | tuple[str, GPUArray, GPUArray] | None = None,
                 grad_bias: GPUArray | None = None,
-                config: GemmConfig | SubgroupConfig | None = None) -> None:
+                config: GemmConfig | SubgroupConfig | None = None, alpha: float = 0.0,
+                pre_activations: GPUArray | None = None) -> None:
     """Record c[m, n] = epilogue(a · b) with strided a and b (see module docstring).
 
-    Epilogues: ``activation(a·b + bias)`` (forward); ``a·b * f'(o)`` with
-    ``derivative=(activation name, o)``, the activation's backward fused into the dX that feeds
-    it. ``grad_bias`` also writes the column sums of b (the bias gradient beside dW = xᵀ·dY).
-    ``config`` forces a configuration (a GemmConfig tile, or a SubgroupConfig on a software
-    adapter); by default ``select`` picks one.
+    Args:
+        bias, activation: the forward epilogue ``activation(a·b + bias)``; ``activation`` names
+            a function of shaders/layers/activations.wgsl (None: identity).
+        alpha: the activation's hyperparameter (its ``alpha``; 0 when it has none).
+        pre_activations: [m, n], where the forward also stores ``a·b + bias`` (the activation's
+            input x, for a derivative that reads x).
+        derivative: ``(activation function, o)`` or ``(activation function, o, x)``: the dX
+            epilogue ``a·b * f'(x, o)``, the activation's backward fused into the dX that feeds it
+            (x only for activations whose derivative reads it).
+        grad_bias: also write the column sums of b (the bias gradient beside dW = xᵀ·dY).
+        config: force a configuration (a GemmConfig tile, or a SubgroupConfig on a software
+            adapter); by default ``select`` picks one.
+
+    Shapes: a(m, k), b(k, n) through their strides; c [m, n].
+
+    Raises:
+        ValueError: an activation or derivative that activations.wgsl doesn't define.
     """
-    if activation not in ACTIVATIONS:
-        raise ValueError(f"activation: expected one of {sorted(map(str, ACTIVATIONS))}, "
-                         f"received {activation!r}")
-    if derivative is not None and derivative[0] not in DERIVATIVES:
-        raise ValueError(f"derivative: expected one of {sorted(map(str, DERIVATIVES))}, "
-                         f"received {derivative[0]!r}")
+    known = sorted(name for name in functions_of(ACTIVATION_LIBRARY)
+                   if not name.endswith("_derivative"))
+    if activation is not None and activation not in known:
+        raise ValueError(f"activation: expected one of {known}, received {activation!r}")
+    if derivative is not None and derivative[0] not in known:
+        raise ValueError(f"derivative: expected one of {known}, received {derivative[0]!r}")
     config = config or select(program.device, a, b, c, m, n, k, a_strides, b_strides)
     params = {"m": m, "n": n, "k": k, "a_row_stride": a_strides[0], "a_col_stride": a_strides[1],
               "b_row_stride": b_strides[0], "b_col_stride": b_strides[1], "k_chunk": k,
-              "splits": 1}
+              "splits": 1, "alpha": alpha}
     epilogue = {"bias": bias} if bias is not None else {}
+    if pre_activations is not None:
+        epilogue["pre_activations"] = pre_activations
     if derivative is not None:
         epilogue["activation_outputs"] = derivative[1]
+        if len(derivative) > 2 and derivative[2] is not None:
+            epilogue["activation_inputs"] = derivative[2]
+    inputs_kept = "pre_activations" in epilogue or "activation_inputs" in epilogue
     sums = {"grad_bias": grad_bias} if grad_bias is not None else {}
     if isinstance(config, SubgroupConfig):
         gemm_subgroup.record(program, a, b, c, config, params, {**epilogue, **sums},
@@ -156,7 +176,7 @@ def record_gemm(program: Program, a: GPUArray, b: GPUArray, c: GPUArray, m: int,
                       b_n_contiguous=b_strides[1] == 1, bias=bias is not None,
                       activation=activation, derivative=derivative and derivative[0],
                       column_sums=grad_bias is not None, a_vec4=a_vec4, b_vec4=b_vec4,
-                      split=splits > 1)
+                      split=splits > 1, inputs_kept=inputs_kept)
     operands = {"a": a, "b": b}
     if a_vec4:
         operands["a4"] = a

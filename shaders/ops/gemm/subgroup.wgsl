@@ -14,8 +14,9 @@
 // at a time. A lane's texel of a holds four k's of a row (or four rows at one k), so one fetch
 // per row serves 4 · W k's; b's texels hold four columns at one k (or four k's of a column).
 //
-// Bindings and Params: tiled.wgsl's (a, b, a4/b4 for 16-byte loads of b when the layout allows,
-// the epilogues' bias, activation_outputs and grad_bias, c, params), and from texels
+// Bindings and Params: interface.wgsl's (a, b, a4/b4 for 16-byte loads of b when the layout
+// allows, the epilogue's bias, activation_outputs, activation_inputs, pre_activations and
+// grad_bias, c, params), and from texels
 // 11 a_texels, 12 b_texels (texture_2d<f32>) instead of a, b, a4, b4; k_chunk and splits are
 // unused: K is never split here.
 // Grid: (ceil(N / (4 · W · {{ quads }})), ceil(M / R) folded over y and z). Loads clamp rows and
@@ -23,8 +24,6 @@
 // last K mod W values of k take a separate, checked path; from texels the last block runs past
 // K with a's values there zeroed.
 // NumPy: c = activation(a @ b + bias) for forward, c = a @ b for matmul.
-
-{{ interface }}
 
 const W: u32 = {{ width }}u;
 const R: u32 = {{ rows }}u;
@@ -35,8 +34,6 @@ const TEXEL_ROW: u32 = {{ texel_row }}u;
 fn texel(index: u32) -> vec2<u32> {
     return vec2<u32>(index % TEXEL_ROW, index / TEXEL_ROW);
 }
-
-{{ epilogue_functions }}
 
 fn store(row: u32, col: u32, value: f32) {
     if (row < params.m && col < params.n) {
@@ -62,3 +59,10 @@ fn gemm(@builtin(workgroup_id) group: vec3<u32>, @builtin(num_workgroups) groups
     }
 {{ stores }}
 }
+
+// The texel reads' operands (besides interface.wgsl's bindings): a and b copied into textures.
+@group(0) @binding(11) var a_texels: texture_2d<f32>;
+@group(0) @binding(12) var b_texels: texture_2d<f32>;
+
+{% include "ops/gemm/interface.wgsl" %}
+{% include "ops/gemm/epilogue.wgsl" %}

@@ -1,5 +1,5 @@
-// ops/gemm/tiled.wgsl: the register-blocked GEMM of the Dense layer, c = epilogue(a · b), for all three
-// forms it needs (x·W forward, dY·Wᵀ input gradient, xᵀ·dY weight gradient): strides express the
+// ops/gemm/tiled.wgsl: the register-blocked GEMM of the Dense layer, c = epilogue(a · b), for all
+// three forms it needs (x·W forward, dY·Wᵀ input gradient, xᵀ·dY weight gradient): strides express the
 // transposes, so no transposed copy is ever made.
 //
 // Bindings (group 0), by variable name (f32 only: the accumulators are f32):
@@ -11,13 +11,17 @@
 //   3 activation_outputs  read        f32  [M, N]  only when the epilogue multiplies by an
 //                                                  activation's derivative (dX of the layer
 //                                                  above it: the activation's backward, fused)
+//   13 pre_activations    read_write  f32  [M, N]  the forward's activation input x, and
+//   14 activation_inputs  read        f32  [M, N]  that x in the dX GEMM: only for activations
+//                                                  whose derivative reads x (GELU, SiLU, ...)
 //   4 c                   read_write  f32  [M, N]  row-major
 //   5 grad_bias           read_write  f32  [N]     only with column sums: Σ_i b(i, n), the bias
 //                                                  gradient beside dW = xᵀ·dY (b = dY)
 //   6 params              uniform     Params
 //   9 partials            read        f32  [splits, M, N]  split-K: each K chunk's a · b
 //   10 partial_sums       read        f32  [splits, N]     and its column sums of b
-// Params: m, n, k, the four strides above, and the split of K: ``splits`` chunks of ``k_chunk``
+// (All declared in interface.wgsl, included at the end with epilogue.wgsl.)
+// Params: m, n, k, the four strides above, alpha (the fused activation's), and the split of K: ``splits`` chunks of ``k_chunk``
 // (a multiple of BK). With splits > 1 the gemm entry writes each chunk's plain a · b (and column
 // sums) at c[split · M · N + ...] (grad_bias[split · N + ...]), and sum_splits adds the chunks in
 // a fixed order and applies the epilogue: deterministic, and many more workgroups when M · N is
@@ -28,9 +32,8 @@
 // K slab BK = {{ bk }}; a slab of a is stored k-major (a_tile[i][m]) like b's (b_tile[i][n]).
 // Grid: (ceil(N / BN), ceil(M / BM) · splits folded over y and z).
 // NumPy: c = activation(a @ b + bias) for forward, c = a @ b for matmul.
-// The generated code (fragment loads, FMAs, stores) is spliced in by intricate/gemm.py.
-
-{{ interface }}
+// The generated code (fragment loads, FMAs, stores: brace-balanced statements) comes from
+// intricate/ops/gemm/codegen.py; every block and loop around it is written here.
 
 const BM: u32 = {{ bm }}u;
 const BN: u32 = {{ bn }}u;
@@ -59,8 +62,6 @@ fn load_b(i: u32, col: u32, k_end: u32) -> f32 {
     }
     return 0.0;
 }
-
-{{ epilogue_functions }}
 
 // With splits > 1: the plain sum of the workgroup's K chunk, at its split's slice of c.
 fn store(split: u32, row: u32, col: u32, value: f32) {
@@ -91,7 +92,67 @@ fn gemm(@builtin(workgroup_id) group: vec3<u32>, @builtin(num_workgroups) groups
 {{ declare_column_sums }}
 {{ load_coordinates }}
     let inside = row0 + BM <= params.m && col0 + BN <= params.n;
-{{ pipelined_loop }}
+{% if pipelined %}
+    // Whole tiles with 16-byte loads and K a multiple of BK: the next slab's global loads go
+    // into registers before the current slab's FMAs, hiding their latency.
+    if (inside && (k_end - k_begin) % BK == 0u) {
+{{ declare_quads }}
+        var start = k_begin;
+{{ load_quads_at_start }}
+{% if stages == 1 %}
+        loop {
+            // One stage: the registers are stored after the FMAs, between two barriers.
+{{ store_quads }}
+            workgroupBarrier();
+            let next = start + BK;
+            if (next < k_end) {
+{{ load_quads_at_next }}
+            }
+{{ inner_product }}
+            workgroupBarrier();
+            start = next;
+            if (start >= k_end) { break; }
+        }
+{% else %}
+{{ store_quads }}
+        workgroupBarrier();
+        // Two stages, unrolled twice so that each half reads and writes slabs at constant
+        // offsets: the registers are stored into the other slab while no one reads it, so one
+        // barrier per slab suffices (every invocation has finished reading a slab before the
+        // barrier that follows its FMAs, and only after that barrier is the slab overwritten).
+        loop {
+            {
+                let next = start + BK;
+                if (next < k_end) {
+{{ load_quads_at_next }}
+                }
+                let a_at = ty;
+                let b_at = tx;
+{{ inner_product }}
+                if (next >= k_end) { break; }
+{{ store_quads_upper }}
+                workgroupBarrier();
+                start = next;
+            }
+            {
+                let next = start + BK;
+                if (next < k_end) {
+{{ load_quads_at_next }}
+                }
+                let a_at = ty + A_SLAB;
+                let b_at = tx + B_SLAB;
+{{ inner_product }}
+                if (next >= k_end) { break; }
+{{ store_quads }}
+                workgroupBarrier();
+                start = next;
+            }
+        }
+{% endif %}
+    } else {
+{% else %}
+    {
+{% endif %}
     for (var start = k_begin; start < k_end; start += BK) {
         // Stage the slabs (neighbouring invocations read neighbouring addresses). Whole tiles,
         // the common case, skip the bounds checks; the test is uniform across the workgroup.
@@ -126,3 +187,6 @@ fn sum_splits(@builtin(global_invocation_id) id: vec3<u32>,
     c[i] = epilogue(i / params.n, i % params.n, total);
 {{ sum_column_partials }}
 }
+
+{% include "ops/gemm/interface.wgsl" %}
+{% include "ops/gemm/epilogue.wgsl" %}
