@@ -4,6 +4,7 @@ One training step (a program per batch size):
     gather the batch from the resident dataset → forward (activations fused into the GEMMs) →
     loss + metrics + dL/dŷ → every layer's backward (activation derivatives fused into the
     GEMMs) → one optimizer update of all parameters
+What runs fused is plan.py's decision, not this module's.
 Everything here runs on the device's GPU thread.
 """
 
@@ -12,10 +13,10 @@ from __future__ import annotations
 import numpy as np
 
 from ..gpu import GPUArray, Program
-from ..layers import Dense, SoftMax
-from ..losses import CategoricalCrossEntropy, Loss
+from ..losses import Loss
 from ..ops.gather import record_gather
 from ..optimizers import Optimizer
+from . import plan
 
 
 class Programs:
@@ -40,18 +41,14 @@ class Programs:
     def forward(self, program: Program) -> GPUArray:
         """Record the forward pass of ``program.inputs``; return (and keep) the predictions.
 
-        A Dense layer followed by ReLU, TanH or Sigmoid applies it in its GEMM's epilogue: one
-        dispatch for the pair."""
-        outputs, layers, index = program.inputs, self.model.layers, 0
-        while index < len(layers):
-            layer = layers[index]
-            following = layers[index + 1] if index + 1 < len(layers) else None
-            if isinstance(layer, Dense) and Dense.fuses(following):
-                outputs = layer.propagate(program, outputs, activation=following)
-                index += 2
+        The fusion planner (plan.py) pairs a Dense layer with the element-wise activation
+        that follows it: one dispatch for the pair."""
+        outputs = program.inputs
+        for step in plan.forward_steps(self.model.layers):
+            if step.activation is None:
+                outputs = step.layer.propagate(program, outputs)
             else:
-                outputs = layer.propagate(program, outputs)
-                index += 1
+                outputs = step.layer.propagate(program, outputs, activation=step.activation)
         program.outputs = outputs
         return outputs
 
@@ -75,21 +72,17 @@ class Programs:
         if data is not None:
             record_gather(program, indices, data.x, data.y, inputs, targets)
         predictions = self.forward(program)
-        fused = isinstance(model.layers[-1], SoftMax) and isinstance(loss, CategoricalCrossEntropy)
+        fused = plan.loss_through_last_layer(model.layers, loss)
         grad = program.array(model, "grad_predictions", predictions.shape)
         loss.record_training(program, predictions, targets, model.statistics, grad, accuracy,
                              through_softmax=fused)
-        backward = model.layers[:-1] if fused else model.layers
-        index = len(backward) - 1
-        while index >= 0 and grad is not None:
-            layer, below = backward[index], backward[index - 1] if index else None
-            needed = any(lower.parameter_shapes() for lower in backward[:index])
-            if isinstance(layer, Dense) and needed and Dense.fuses(below):
-                # The Dense's dX GEMM applies the activation's derivative: one dispatch for both.
-                grad = layer.back_propagate(program, grad, activation=below)
-                index -= 2
-            else:
-                grad = layer.back_propagate(program, grad, need_grad_inputs=needed)
-                index -= 1
+        for step in plan.backward_steps(model.layers, loss):
+            if grad is None:
+                break
+            if step.activation is None:
+                grad = step.layer.back_propagate(program, grad,
+                                                 need_grad_inputs=step.need_grad_inputs)
+            else:  # the dX GEMM applies the activation's derivative: one dispatch for both
+                grad = step.layer.back_propagate(program, grad, activation=step.activation)
         optimizer.record_update(program, model.parameters, model.gradients)
         return program

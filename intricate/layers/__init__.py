@@ -1,10 +1,13 @@
-"""Layers: each propagates inputs to outputs and back-propagates dE/dO into dE/dI."""
+"""Layers: each propagates inputs to outputs and back-propagates dE/dO into dE/dI.
 
-from .activations import Activation, ReLU, Sigmoid, SoftMax, TanH
+Every activation that activations.py lists in its ``__all__`` is exported here too, so adding
+one touches only its own two files (activations.py and shaders/layers/activations.wgsl).
+"""
+
+from . import activations
+from .activations import *  # noqa: F403 (the activations' own __all__)
 from .base import Layer, check_chain
 from .dense import Dense
 from .registry import register
 
-__all__ = [
-    "Activation", "Dense", "Layer", "ReLU", "Sigmoid", "SoftMax", "TanH", "check_chain", "register",
-]
+__all__ = [*activations.__all__, "Dense", "Layer", "check_chain", "register"]

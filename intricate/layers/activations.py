@@ -1,22 +1,43 @@
-"""Activation layers: TanH, Sigmoid, ReLU and SoftMax (over each row); see activations.wgsl."""
+"""Activation layers. Each class declares its WGSL function in shaders/layers/activations.wgsl
+(``fn NAME(x, alpha)`` and ``fn NAME_derivative(x, o, alpha)``), whether that derivative reads
+the inputs x (else only the outputs o), its ``alpha`` and whether it is element-wise (then the
+fusion planner, intricate/engine/plan.py, may apply it in a Dense layer's GEMM epilogue).
+
+Adding one: a class here (``function``, ``derivative_uses_inputs``, ``@register``, and
+``alpha`` with ``get_config`` if it has one) and its two functions in activations.wgsl.
+"""
 
 from __future__ import annotations
+
+import math
+from typing import Any
 
 from ..gpu import GPUArray, Program
 from .base import Layer
 from .registry import register
 
+__all__ = ["ELU", "GELU", "Activation", "LeakyReLU", "ReLU", "SiLU", "Sigmoid", "SoftMax",
+           "Softplus", "Swish", "TanH"]
+
 
 class Activation(Layer):
-    """A parameter-free layer whose forward and backward are ``{entry}_forward/_backward``.
+    """A parameter-free, element-wise layer: o = f(x), dE/dI = dE/dO * f'(x, o).
 
-    Its backward reads the layer's own outputs (every derivative here is a function of them).
+    Declarations (class attributes): ``function``, the WGSL function name; ``alpha``, its one
+    hyperparameter (0 when unused); ``derivative_uses_inputs``, whether f' reads x (then the
+    inputs are kept for the backward); ``elementwise``, whether it may be fused into a GEMM
+    epilogue; ``fused_loss``, the loss whose gradient already includes this layer's backward.
     """
 
-    entry = ""
-    per_row = False  # SoftMax runs one invocation per row, the others one per element
+    function = ""
+    alpha = 0.0
+    derivative_uses_inputs = False
+    elementwise = True
+    fused_loss: str | None = None
+    shader = "layers/activation.wgsl"
 
     def propagate(self, program: Program, inputs: GPUArray) -> GPUArray:
+        """Record o = f(x). Shapes: [batch, features] → same."""
         outputs = program.array(self, "outputs", inputs.shape)
         self._record(program, "forward", inputs.shape, inputs=inputs, outputs=outputs)
         self.last_inputs, self.last_outputs = inputs, outputs
@@ -24,46 +45,129 @@ class Activation(Layer):
 
     def back_propagate(self, program: Program, grad_outputs: GPUArray,
                        need_grad_inputs: bool = True) -> GPUArray | None:
+        """Record dE/dI = dE/dO * f'(x, o). Shapes: [batch, features] → same."""
         if not need_grad_inputs:
             return None
         grad_inputs = program.array(self, "grad_inputs", grad_outputs.shape)
+        inputs = {"inputs": self.last_inputs} if self.derivative_uses_inputs else {}
         self._record(program, "backward", grad_outputs.shape, grad_outputs=grad_outputs,
-                     outputs=self.last_outputs, grad_inputs=grad_inputs)
+                     outputs=self.last_outputs, grad_inputs=grad_inputs, **inputs)
         return grad_inputs
 
     def _record(self, program: Program, direction: str, shape: tuple[int, ...],
                 **bound: GPUArray) -> None:
         rows, width = shape
-        program.dispatch("layers/activations.wgsl", f"{self.entry}_{direction}",
-                         threads=rows if self.per_row else rows * width,
-                         params={"count": rows * width, "width": width}, **bound)
+        program.dispatch(self.shader, direction, threads=rows * width,
+                         params={"count": rows * width, "alpha": self.alpha},
+                         template={"activation": self.function,
+                                   "inputs_kept": self.derivative_uses_inputs}, **bound)
+
+
+def check_alpha(value: object, positive: bool) -> float:
+    """``alpha`` as a float, finite and >= 0 (> 0 when ``positive``), else a ValueError."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(
+            value) or value < 0 or (positive and value == 0):
+        bound = "> 0" if positive else ">= 0"
+        raise ValueError(f"alpha: expected a finite number {bound}, received {value!r}")
+    return float(value)
 
 
 @register
 class TanH(Activation):
     """o = tanh(x)."""
 
-    entry = "tanh"
+    function = "hyperbolic_tangent"
 
 
 @register
 class Sigmoid(Activation):
     """o = 1 / (1 + exp(-x))."""
 
-    entry = "sigmoid"
+    function = "sigmoid"
 
 
 @register
 class ReLU(Activation):
     """o = max(x, 0)."""
 
-    entry = "relu"
+    function = "relu"
+
+
+@register
+class LeakyReLU(Activation):
+    """o = x where x > 0, else alpha·x (Keras' ``negative_slope``, PyTorch's default 0.01).
+
+    Raises:
+        ValueError: alpha < 0 (the derivative is read from o, which needs alpha >= 0).
+    """
+
+    function = "leaky_relu"
+
+    def __init__(self, alpha: float = 0.01) -> None:
+        super().__init__()
+        self.alpha = check_alpha(alpha, positive=False)
+
+    def get_config(self) -> dict[str, Any]:
+        return {"alpha": self.alpha}
+
+
+@register
+class ELU(Activation):
+    """o = x where x > 0, else alpha·(exp(x) - 1).
+
+    Raises:
+        ValueError: alpha <= 0 (the derivative is read from o, which needs alpha > 0).
+    """
+
+    function = "elu"
+
+    def __init__(self, alpha: float = 1.0) -> None:
+        super().__init__()
+        self.alpha = check_alpha(alpha, positive=True)
+
+    def get_config(self) -> dict[str, Any]:
+        return {"alpha": self.alpha}
+
+
+@register
+class GELU(Activation):
+    """o = x·(1 + tanh(√(2/π)·(x + 0.044715·x³)))/2 (PyTorch's ``approximate="tanh"``)."""
+
+    function = "gelu"
+    derivative_uses_inputs = True
+
+
+@register
+class SiLU(Activation):
+    """o = x·sigmoid(x) (also called Swish)."""
+
+    function = "silu"
+    derivative_uses_inputs = True
+
+
+Swish = SiLU
+
+
+@register
+class Softplus(Activation):
+    """o = log(1 + exp(x)), computed as max(x, 0) + log(1 + exp(-|x|))."""
+
+    function = "softplus"
+    derivative_uses_inputs = True
 
 
 @register
 class SoftMax(Activation):
-    """o = exp(x) / Σ exp(x) over each sample's features. Followed by CategoricalCrossEntropy,
-    the model skips its backward and uses the fused gradient (ŷ - y) / batch."""
+    """o = exp(x) / Σ exp(x) over each sample's features (one invocation per row, see
+    layers/softmax.wgsl). Followed by CategoricalCrossEntropy, the planner skips its backward
+    and the loss writes the fused gradient (ŷ - y) / batch."""
 
-    entry = "softmax"
-    per_row = True
+    elementwise = False
+    fused_loss = "CategoricalCrossEntropy"
+    shader = "layers/softmax.wgsl"
+
+    def _record(self, program: Program, direction: str, shape: tuple[int, ...],
+                **bound: GPUArray) -> None:
+        rows, width = shape
+        program.dispatch(self.shader, direction, threads=rows,
+                         params={"count": rows * width, "width": width}, **bound)

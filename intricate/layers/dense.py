@@ -14,8 +14,6 @@ from .activations import Activation
 from .base import Layer, check_size
 from .registry import register
 
-FUSABLE = ("relu", "tanh", "sigmoid")  # activations the forward GEMM can apply as it stores
-
 
 @register
 class Dense(Layer):
@@ -50,34 +48,41 @@ class Dense(Layer):
         return [self.kernel_initializer((self.input_size, self.output_size), rng),
                 self.bias_initializer((self.output_size,), rng)]
 
+    # The planner (intricate/engine/plan.py) may hand an element-wise activation to propagate
+    # and back_propagate: the GEMM epilogues apply it and its derivative.
+    applies_activations = True
+
     def propagate(self, program: Program, inputs: GPUArray,
                   activation: Activation | None = None) -> GPUArray:
-        """y = x·W + b; with ``activation`` (ReLU, TanH or Sigmoid: see ``fuses``) the GEMM
-        applies it as it stores, writes the activation layer's outputs and hands them to it."""
+        """y = x·W + b. Shapes: [batch, inputs] → [batch, outputs].
+
+        With ``activation`` (the next layer, element-wise: as the planner decides) the GEMM
+        applies it as it stores, writes the activation layer's outputs (and its inputs when its
+        derivative reads them) and hands them to it."""
         kernel, bias = self.parameters
         rows = inputs.shape[0]
         owner = self if activation is None else activation
         outputs = program.array(owner, "outputs", (rows, self.output_size))
+        pre_activations = None
+        if activation is not None and activation.derivative_uses_inputs:
+            pre_activations = program.array(activation, "inputs", (rows, self.output_size))
         record_gemm(program, inputs, kernel, outputs, rows, self.output_size, self.input_size,
                     (self.input_size, 1), (self.output_size, 1), bias=bias,
-                    activation=None if activation is None else activation.entry)
+                    activation=None if activation is None else activation.function,
+                    alpha=0.0 if activation is None else activation.alpha,
+                    pre_activations=pre_activations)
         self.last_inputs, self.last_outputs = inputs, outputs
         if activation is not None:
-            activation.last_inputs, activation.last_outputs = None, outputs
+            activation.last_inputs, activation.last_outputs = pre_activations, outputs
         return outputs
-
-    @staticmethod
-    def fuses(layer: Layer | None) -> bool:
-        """Whether ``propagate`` can apply ``layer`` (the next one) in its epilogue, and
-        ``back_propagate`` its derivative (when it is the layer below)."""
-        return isinstance(layer, Activation) and layer.entry in FUSABLE
 
     def back_propagate(self, program: Program, grad_outputs: GPUArray,
                        need_grad_inputs: bool = True,
                        activation: Activation | None = None) -> GPUArray | None:
         """dW = xᵀ·dY with db = Σ dY in the same GEMM, then dX = dY·Wᵀ.
 
-        With ``activation`` (the layer below, ReLU, TanH or Sigmoid: see ``fuses``) the dX GEMM
+        Shapes: dY [batch, outputs] → dX [batch, inputs].
+        With ``activation`` (the layer below, element-wise: as the planner decides) the dX GEMM
         multiplies by its derivative as it stores and returns the activation's dE/dI: that
         layer's backward is done too."""
         kernel, _ = self.parameters
@@ -90,10 +95,14 @@ class Dense(Layer):
             return None
         owner = self if activation is None else activation
         grad_inputs = program.array(owner, "grad_inputs", (rows, ins))
-        derivative = None if activation is None else (activation.entry, activation.last_outputs)
+        derivative, alpha = None, 0.0
+        if activation is not None:
+            alpha = activation.alpha
+            derivative = (activation.function, activation.last_outputs,
+                          activation.last_inputs if activation.derivative_uses_inputs else None)
         # b = W read transposed.
         record_gemm(program, grad_outputs, kernel, grad_inputs, rows, ins, outs,
-                    (outs, 1), (1, outs), derivative=derivative)
+                    (outs, 1), (1, outs), derivative=derivative, alpha=alpha)
         return grad_inputs
 
     def get_config(self) -> dict[str, Any]:
