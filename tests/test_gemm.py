@@ -69,9 +69,34 @@ async def run_gemm(device, rng, m, n, k, layout, config=None, bias=False, activa
     return got, want, arrays["bias"].astype(np.float64), arrays["outputs"].astype(np.float64)
 
 
-@pytest.mark.parametrize("config", CONFIGS, ids=lambda c: f"{c.bm}x{c.bn}x{c.bk}s{c.side}")
-@pytest.mark.parametrize("layout", sorted(LAYOUTS))
-@pytest.mark.parametrize("m,n,k", SHAPES)
+def cross_product(configs, config_id, kept: dict, home) -> list:
+    """Every (m, n, k, layout, config): the slow tier runs them all. The default run keeps, for
+    each config, ``home(config)``'s shape in one layout (the layouts in turn, so each kind runs),
+    and the shapes ``kept[config]`` lists in every layout."""
+    layouts = sorted(LAYOUTS)
+    cases = []
+    for shape in SHAPES:
+        for layout in layouts:
+            for index, config in enumerate(configs):
+                default = shape.id in kept.get(config, ()) or (
+                    shape.id == home(config) and layout == layouts[index % len(layouts)])
+                cases.append(pytest.param(*shape.values, layout, config,
+                                          id=f"{shape.id}-{layout}-{config_id(config)}",
+                                          marks=() if default else pytest.mark.slow))
+    return cases
+
+
+# The default tier: the two-stage tile at 1, uneven, split-K (with 16-byte loads) and an odd
+# number of slabs in every layout; every other tile on the uneven shape.
+TILED_CASES = cross_product(
+    CONFIGS, lambda c: f"{c.bm}x{c.bn}x{c.bk}s{c.side}{'_two_stage' * (c.stages == 2)}",
+    {CONFIGS[0]: ("one_by_one_by_one", "blocks_divide_shapes_unevenly",
+                  "split_k_with_16_byte_loads_and_a_short_last_chunk",
+                  "whole_tiles_odd_number_of_slabs")},
+    home=lambda config: "blocks_divide_shapes_unevenly")
+
+
+@pytest.mark.parametrize("m,n,k,layout,config", TILED_CASES)
 async def test_every_config_and_layout_matches_reference(device, rng, config, layout, m, n, k):
     if config.workgroup_bytes > device.limits["max-compute-workgroup-storage-size"]:
         pytest.skip(f"{config} needs more workgroup storage than this adapter has")
@@ -91,10 +116,18 @@ def needs_subgroup_kernel(device) -> None:
         pytest.skip("the subgroup GEMM runs on software adapters with subgroups only")
 
 
-@pytest.mark.parametrize("config", SUBGROUP_CONFIGS,
-                         ids=lambda c: f"{c.rows}x{c.quads}{'_texels' * c.texels}")
-@pytest.mark.parametrize("layout", sorted(LAYOUTS))
-@pytest.mark.parametrize("m,n,k", SHAPES)
+TEXEL_SHAPE = "texel_blocks_with_a_short_last_one_and_partial_rows"
+# The default tier: the default kernel at 1, uneven and K ≫ M·N, and the default texel kernel at
+# uneven and its texel shape, in every layout; every other kernel on the uneven or texel shape.
+SUBGROUP_CASES = cross_product(
+    SUBGROUP_CONFIGS, lambda c: f"{c.rows}x{c.quads}{'_texels' * c.texels}",
+    {SubgroupConfig(): ("one_by_one_by_one", "blocks_divide_shapes_unevenly",
+                        "k_much_larger_than_m_times_n"),
+     SubgroupConfig(texels=True): ("blocks_divide_shapes_unevenly", TEXEL_SHAPE)},
+    home=lambda config: TEXEL_SHAPE if config.texels else "blocks_divide_shapes_unevenly")
+
+
+@pytest.mark.parametrize("m,n,k,layout,config", SUBGROUP_CASES)
 async def test_subgroup_kernel_matches_reference(device, rng, config, layout, m, n, k):
     needs_subgroup_kernel(device)
     got, want, _, _ = await run_gemm(device, rng, m, n, k, layout, config,
