@@ -244,6 +244,7 @@ while True:
 """
 
 
+@pytest.mark.slow  # 50 child processes: ~13 s
 def test_killing_a_save_at_random_moments_leaves_a_whole_file(tmp_path):
     import subprocess
     import sys

@@ -61,6 +61,7 @@ async def test_dense_forward_and_backward_match_reference(device, rng, batch, in
     await check_dense(device, rng, batch, inputs, outputs)
 
 
+@pytest.mark.slow  # 20 random shapes, each compiled anew
 @settings(max_examples=20, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(batch=st.integers(1, 40), inputs=st.integers(1, 40), outputs=st.integers(1, 40),
