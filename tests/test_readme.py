@@ -1,4 +1,5 @@
-"""The README stays true: its Python examples run, and CI runs its test command verbatim."""
+"""The README stays true: its Python examples run, and CI runs its test command verbatim (and
+then the slow tier)."""
 
 from __future__ import annotations
 
@@ -27,4 +28,4 @@ def test_ci_runs_the_readme_test_command():
     assert demo.endswith("examples/xor.py") and "pytest" in tests
     ci_commands = [line for line in (ROOT / ".ci/run").read_text().splitlines()
                    if line and not line.startswith(("#", "set ", "cd ", "export "))]
-    assert ci_commands == [tests]
+    assert ci_commands == [tests, ".venv/bin/python -m pytest -m slow"]  # then the slow tier
