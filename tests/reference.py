@@ -56,6 +56,43 @@ def softmax_backward(outputs, grad_outputs):
     return outputs * (grad_outputs - dot)
 
 
+# Element-wise activations with their derivative from the input: forward(x, alpha) -> o,
+# derivative(x, alpha) -> do/dx (alpha 0 where unused; the definitions of PyTorch/Keras).
+GELU_C = np.sqrt(2 / np.pi)
+
+
+def gelu_forward(x, alpha=0.0):
+    return 0.5 * x * (1 + np.tanh(GELU_C * (x + 0.044715 * x**3)))
+
+
+def gelu_derivative(x, alpha=0.0):
+    t = np.tanh(GELU_C * (x + 0.044715 * x**3))
+    return 0.5 * (1 + t) + 0.5 * x * (1 - t**2) * GELU_C * (1 + 3 * 0.044715 * x**2)
+
+
+def silu_forward(x, alpha=0.0):
+    return x * sigmoid_forward(x)
+
+
+def silu_derivative(x, alpha=0.0):
+    s = sigmoid_forward(x)
+    return s * (1 + x * (1 - s))
+
+
+ELEMENTWISE = {
+    "ReLU": (lambda x, a=0.0: relu_forward(x), lambda x, a=0.0: (x > 0).astype(np.float64)),
+    "TanH": (lambda x, a=0.0: np.tanh(x), lambda x, a=0.0: 1 - np.tanh(x) ** 2),
+    "Sigmoid": (lambda x, a=0.0: sigmoid_forward(x),
+                lambda x, a=0.0: sigmoid_forward(x) * (1 - sigmoid_forward(x))),
+    "LeakyReLU": (lambda x, a: np.where(x > 0, x, a * x), lambda x, a: np.where(x > 0, 1.0, a)),
+    "ELU": (lambda x, a: np.where(x > 0, x, a * np.expm1(np.minimum(x, 0))),
+            lambda x, a: np.where(x > 0, 1.0, a * np.exp(np.minimum(x, 0)))),
+    "GELU": (gelu_forward, gelu_derivative),
+    "SiLU": (silu_forward, silu_derivative),
+    "Softplus": (lambda x, a=0.0: np.logaddexp(x, 0), lambda x, a=0.0: sigmoid_forward(x)),
+}
+
+
 # Losses: value(ŷ, y) -> scalar, gradient(ŷ, y) -> dL/dŷ --------------------------------------
 def mean_squared_value(predictions, targets):
     return np.mean((predictions - targets) ** 2)
@@ -165,8 +202,8 @@ LOSSES = {
 
 
 def loss_and_gradients(layer_names, weights, x, y, loss_name):
-    """(loss, [dL/dW0, dL/db0, ...]) of a model given as layer names ("Dense" or an activation),
-    full batch, float64."""
+    """(loss, [dL/dW0, dL/db0, ...]) of a model given as layer names ("Dense" or an activation,
+    or (name, alpha) for an activation of ELEMENTWISE), full batch, float64."""
     weights = [np.asarray(w, np.float64) for w in weights]
     activations, dense_index = [np.asarray(x, np.float64)], 0
     for name in layer_names:
@@ -174,6 +211,9 @@ def loss_and_gradients(layer_names, weights, x, y, loss_name):
             kernel, bias = weights[2 * dense_index], weights[2 * dense_index + 1]
             activations.append(dense_forward(activations[-1], kernel, bias))
             dense_index += 1
+        elif isinstance(name, tuple) or name not in ACTIVATIONS:
+            name, alpha = name if isinstance(name, tuple) else (name, 0.0)
+            activations.append(ELEMENTWISE[name][0](activations[-1], alpha))
         else:
             activations.append(ACTIVATIONS[name][0](activations[-1]))
     value, gradient = LOSSES[loss_name]
@@ -187,6 +227,9 @@ def loss_and_gradients(layer_names, weights, x, y, loss_name):
             kernel = weights[2 * dense_index]
             grad, gradients[2 * dense_index], gradients[2 * dense_index + 1] = dense_backward(
                 activations[index], kernel, grad)
+        elif isinstance(name, tuple) or name not in ACTIVATIONS:
+            name, alpha = name if isinstance(name, tuple) else (name, 0.0)
+            grad = grad * ELEMENTWISE[name][1](activations[index], alpha)
         else:
             grad = ACTIVATIONS[name][1](activations[index + 1], grad)
     return loss, gradients

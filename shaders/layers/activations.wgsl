@@ -72,17 +72,19 @@ fn elu_derivative(x: {{ dtype }}, o: {{ dtype }}, alpha: {{ dtype }}) -> {{ dtyp
 }
 
 // GELU, tanh form (PyTorch's approximate="tanh"): u = sqrt(2/pi) (x + 0.044715 x³),
-// o = x (1 + tanh(u)) / 2; f' = (1 + tanh(u)) / 2 + x (1 - tanh(u)²) sqrt(2/pi) (1 + 3 · 0.044715 x²) / 2.
+// o = x (1 + tanh(u)) / 2 = x · sigmoid(2u) (the same function; the sigmoid form keeps its
+// relative accuracy where tanh(u) is near -1); f' = s + 2 x s (1 - s) u' with s = sigmoid(2u),
+// u' = sqrt(2/pi) (1 + 3 · 0.044715 x²), and 1 - s = sigmoid(-2u).
 fn gelu(x: {{ dtype }}, alpha: {{ dtype }}) -> {{ dtype }} {
     let u = 0.7978845608028654 * (x + 0.044715 * x * x * x);
-    return 0.5 * x * (1.0 + hyperbolic_tangent(u, 0.0));
+    return x * sigmoid(2.0 * u, 0.0);
 }
 
 fn gelu_derivative(x: {{ dtype }}, o: {{ dtype }}, alpha: {{ dtype }}) -> {{ dtype }} {
     let u = 0.7978845608028654 * (x + 0.044715 * x * x * x);
-    let t = hyperbolic_tangent(u, 0.0);
     let du = 0.7978845608028654 * (1.0 + 0.134145 * x * x);
-    return 0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * du;
+    let s = sigmoid(2.0 * u, 0.0);
+    return s + 2.0 * x * s * sigmoid(-2.0 * u, 0.0) * du;
 }
 
 // SiLU (Swish): o = x · sigmoid(x); f' = s (1 + x (1 - s)) with s = sigmoid(x).

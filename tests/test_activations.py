@@ -1,0 +1,205 @@
+"""The element-wise activations (old and new) against the float64 reference: forward, backward
+vs finite differences, unfused (their own kernel) and fused into the Dense GEMMs (both GEMM
+kernels, and through a model's training step), at edge values; alpha reaches the shaders and
+survives saving; the fusion planner's decisions."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from intricate import Model, TrainingOptions, gpu, losses
+from intricate.engine import plan
+from intricate.layers import (
+    ELU,
+    GELU,
+    Dense,
+    LeakyReLU,
+    ReLU,
+    Sigmoid,
+    SiLU,
+    SoftMax,
+    Softplus,
+    Swish,
+    TanH,
+)
+from intricate.ops.gemm import GemmConfig, SubgroupConfig, record_gemm
+
+import reference
+from harness import assert_close, run_programs
+
+# (layer factory, reference name, alpha): every element-wise activation, alphas included.
+CASES = {
+    "ReLU": (ReLU, "ReLU", 0.0),
+    "TanH": (TanH, "TanH", 0.0),
+    "Sigmoid": (Sigmoid, "Sigmoid", 0.0),
+    "LeakyReLU": (LeakyReLU, "LeakyReLU", 0.01),
+    "LeakyReLU(0.2)": (lambda: LeakyReLU(0.2), "LeakyReLU", 0.2),
+    "ELU": (ELU, "ELU", 1.0),
+    "ELU(0.5)": (lambda: ELU(0.5), "ELU", 0.5),
+    "GELU": (GELU, "GELU", 0.0),
+    "SiLU": (SiLU, "SiLU", 0.0),
+    "Softplus": (Softplus, "Softplus", 0.0),
+}
+EDGES = [0.0, 60.0, -60.0, 12.0, -12.0, -1e-3, 1e-3, -0.5, 3.0, -3.0]
+
+
+def close(got, want) -> None:
+    """f32 vs float64: rtol 1e-4 with a tiny absolute floor (values that should be ~0)."""
+    np.testing.assert_allclose(np.asarray(got, np.float64), want, rtol=1e-4, atol=1e-6)
+
+
+def numerical_derivative(forward, x, alpha, step=1e-6):
+    return (forward(x + step, alpha) - forward(x - step, alpha)) / (2 * step)
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_reference_derivatives_match_finite_differences(rng, case):
+    _, name, alpha = CASES[case]
+    forward, derivative = reference.ELEMENTWISE[name]
+    x = np.concatenate([rng.normal(size=50) * 3, [-60.0, 60.0, -0.5, 2.0]])
+    x = x[np.abs(x) > 1e-3]  # the kinks of ReLU, LeakyReLU and ELU are not differentiable
+    np.testing.assert_allclose(derivative(x, alpha), numerical_derivative(forward, x, alpha),
+                               rtol=1e-6, atol=1e-8)
+
+
+def edge_inputs(rng, rows, width):
+    x = rng.uniform(-6, 6, (rows, width)).astype(np.float32)
+    x.flat[:len(EDGES)] = EDGES[:x.size]
+    return x
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+@pytest.mark.parametrize("rows,width", [(1, 1), (3, 100), (257, 1)])
+async def test_unfused_kernel_matches_reference(device, rng, case, rows, width):
+    make, name, alpha = CASES[case]
+    forward, derivative = reference.ELEMENTWISE[name]
+    x, dy = edge_inputs(rng, rows, width), rng.uniform(-1, 1, (rows, width)).astype(np.float32)
+    layer = make()
+
+    def record(program, a):
+        outputs = layer.propagate(program, a["x"])
+        return [outputs, layer.back_propagate(program, a["dy"])]
+
+    got = await run_programs(device, record, {"x": x, "dy": dy}, rows)
+    x64 = x.astype(np.float64)
+    close(got[0], forward(x64, alpha))
+    close(got[1], dy * derivative(x64, alpha))
+
+
+def gemm_configs(device):
+    configs = [GemmConfig(32, 32, 16, side=8)]
+    if gemm_subgroup_usable(device):
+        configs.append(SubgroupConfig())
+    return configs
+
+
+def gemm_subgroup_usable(device) -> bool:
+    from intricate.ops.gemm import subgroup
+    return subgroup.usable(device)
+
+
+@pytest.mark.parametrize("case", ["LeakyReLU(0.2)", "ELU(0.5)", "GELU", "SiLU", "Softplus"])
+async def test_fused_gemm_epilogues_match_reference(device, rng, case):
+    """Forward: c = f(x·W + b), storing x·W + b when f' reads it; dX: c = dY·Wᵀ · f'(x, o)."""
+    make, name, alpha = CASES[case]
+    layer, (forward, derivative) = make(), reference.ELEMENTWISE[name]
+    m, n = 37, 20
+    k = n  # square W: the dX GEMM's output has the forward's shape, so o and x fit it
+    a = (rng.uniform(-1, 1, (m, k)) * 3).astype(np.float32)
+    w = rng.uniform(-1, 1, (k, n)).astype(np.float32)
+    bias = rng.uniform(-1, 1, n).astype(np.float32)
+    for config in gemm_configs(device):
+        def record(program, u, config=config):
+            c, dx = gpu.empty(program.device, (m, n)), gpu.empty(program.device, (m, k))
+            kept = gpu.empty(program.device, (m, n)) if layer.derivative_uses_inputs else None
+            record_gemm(program, u["a"], u["w"], c, m, n, k, (k, 1), (n, 1), bias=u["bias"],
+                        activation=layer.function, alpha=layer.alpha, pre_activations=kept,
+                        config=config)
+            # dX = dY·Wᵀ times f'(x, o), with this forward's x and o.
+            record_gemm(program, u["dy"], u["w"], dx, m, k, n, (n, 1), (1, n),
+                        derivative=(layer.function, c, kept), alpha=layer.alpha, config=config)
+            return [c, dx] + ([kept] if kept is not None else [])
+
+        dy = rng.uniform(-1, 1, (m, n)).astype(np.float32)
+        got = await run_programs(device, record, {"a": a, "w": w, "bias": bias, "dy": dy}, m)
+        x = a.astype(np.float64) @ w + bias
+        close(got[0], forward(x, alpha))
+        # Sums of k products: judged against the size of the terms (see assert_close).
+        assert_close(got[1], (dy.astype(np.float64) @ w.T) * derivative(x, alpha))
+        if layer.derivative_uses_inputs:
+            assert_close(got[2], x)
+
+
+MODEL_CASES = sorted(set(CASES) - {"ReLU", "TanH", "Sigmoid"})
+
+
+@pytest.mark.parametrize("case", MODEL_CASES)
+@pytest.mark.parametrize("shape", ["fused", "unfused"])
+async def test_training_step_matches_reference(device, rng, case, shape):
+    """fused: Dense + act (epilogue) and its derivative in the next Dense's dX GEMM; unfused:
+    the activation after another activation (its own kernels), and as the first layer."""
+    make, name, alpha = CASES[case]
+    if shape == "fused":
+        layers, names = [Dense(3, 5), make(), Dense(5, 2)], ["Dense", (name, alpha), "Dense"]
+    else:
+        layers = [make(), Dense(3, 5), Sigmoid(), make(), Dense(5, 2)]
+        names = [(name, alpha), "Dense", "Sigmoid", (name, alpha), "Dense"]
+    model = Model(layers, device=device, seed=3)
+    weights = model.get_weights()
+    x = (rng.normal(size=(9, 3)) * 2).astype(np.float32)
+    x[0] = [0.0, -60.0, 60.0]
+    y = rng.normal(size=(9, 2)).astype(np.float32)
+    options = TrainingOptions(learning_rate=0.5, loss_algorithm=losses.MeanSquared(), epochs=1)
+    history = await model.fit(x, y, options)
+    loss, stepped = reference.train_step(names, weights, x, y, "MeanSquared", 0.5)
+    assert_close(history.loss[0], loss)
+    for got, want in zip(model.get_weights(), stepped, strict=True):
+        assert_close(got, want)
+
+
+async def test_alpha_is_saved_loaded_and_reaches_the_shaders(device, rng, tmp_path):
+    def model_with(alpha):
+        return Model([Dense(2, 8), LeakyReLU(alpha), Dense(8, 3), ELU(0.5), LeakyReLU(alpha)],
+                     device=device, seed=0)
+
+    x = rng.normal(size=(16, 2)).astype(np.float32)
+    model = model_with(0.2)
+    path = tmp_path / "alpha.safetensors"
+    model.save(path)
+    loaded = Model.load(path, device=device)
+    assert [(type(layer), getattr(layer, "alpha", None)) for layer in loaded.layers[1:]] == [
+        (LeakyReLU, 0.2), (Dense, None), (ELU, 0.5), (LeakyReLU, 0.2)]
+    assert repr(loaded.layers[1]) == "LeakyReLU(0.2)"
+    assert np.array_equal(await model.predict(x), await loaded.predict(x))
+    # The same weights with another alpha predict differently (fused and unfused paths).
+    other = model_with(0.01)
+    other.set_weights(model.get_weights())
+    assert not np.allclose(await model.predict(x), await other.predict(x))
+
+
+def test_alpha_is_checked_and_swish_is_silu():
+    assert LeakyReLU().alpha == 0.01 and ELU().alpha == 1.0 and LeakyReLU(0).alpha == 0.0
+    with pytest.raises(ValueError, match=r"alpha: expected a finite number >= 0, received -0.1"):
+        LeakyReLU(-0.1)
+    with pytest.raises(ValueError, match=r"alpha: expected a finite number > 0, received 0"):
+        ELU(0)
+    with pytest.raises(ValueError, match="alpha"):
+        LeakyReLU(float("nan"))
+    assert Swish is SiLU
+
+
+def test_the_planner_fuses_elementwise_activations_and_softmax_with_cross_entropy():
+    dense, gelu, top, softmax = Dense(2, 3), GELU(), Dense(3, 4), SoftMax()
+    layers = [dense, gelu, top, softmax]
+    assert plan.forward_steps(layers) == [plan.Step(dense, gelu), plan.Step(top),
+                                          plan.Step(softmax)]
+    cross_entropy = losses.CategoricalCrossEntropy()
+    assert plan.loss_through_last_layer(layers, cross_entropy)
+    assert not plan.loss_through_last_layer(layers, losses.MeanSquared())
+    assert plan.backward_steps(layers, cross_entropy) == [
+        plan.Step(top, gelu), plan.Step(dense, need_grad_inputs=False)]
+    assert plan.backward_steps(layers, losses.MeanSquared())[0] == plan.Step(softmax)
+    # Activations whose derivative reads only o keep no inputs: ReLU's paths stay as fast.
+    assert not ReLU.derivative_uses_inputs and not LeakyReLU.derivative_uses_inputs
+    assert GELU.derivative_uses_inputs and SiLU.derivative_uses_inputs
