@@ -95,9 +95,12 @@ def _placeholders(folders: tuple[Path, ...], name: str) -> frozenset[str]:
         if current in seen:
             continue
         seen.add(current)
-        source = environment.loader.get_source(environment, current)[0]
         try:
+            source = environment.loader.get_source(environment, current)[0]
             tree = environment.parse(source, current)
+        except jinja2.TemplateNotFound:
+            raise ShaderError(f"{name}: includes {current!r}, which is in none of "
+                              f"{[str(folder) for folder in folders]}") from None
         except jinja2.TemplateSyntaxError as error:
             raise ShaderError(f"{current}:{error.lineno}: template syntax: {error}") from None
         names |= jinja2.meta.find_undeclared_variables(tree)

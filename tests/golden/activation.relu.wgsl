@@ -1,0 +1,162 @@
+// layers/activation.wgsl: one element-wise activation layer, forward and backward, calling the
+// activation named by the template value `activation` from layers/activations.wgsl (included at
+// the end). Used where the activation is not fused into a Dense layer's GEMM (see
+// intricate/engine/plan.py): as the first layer, or after another activation.
+//
+// Bindings (group 0), by variable name:
+//   0 inputs        read        f32  [count]  forward; backward too when inputs_kept
+//   1 grad_outputs  read        f32  [count]  backward only: dE/dO
+//   2 outputs       read_write  f32  [count]  written by forward, read by backward
+//   3 grad_inputs   read_write  f32  [count]  backward only: dE/dI
+//   4 params        uniform     Params
+// Params: count (elements), alpha (the activation's hyperparameter, 0 when unused).
+// Template: activation (a function name), inputs_kept (its derivative reads x, not only o).
+// Workgroup `workgroup_size` (1-D); one invocation per element, grid folded over x and y.
+// NumPy: forward o = f(x); backward dE/dI = dE/dO * f'(x, o).
+
+struct Params {
+    count: u32,
+    alpha: f32,
+}
+
+@group(0) @binding(0) var<storage, read> inputs: array<f32>;
+@group(0) @binding(1) var<storage, read> grad_outputs: array<f32>;
+@group(0) @binding(2) var<storage, read_write> outputs: array<f32>;
+@group(0) @binding(3) var<storage, read_write> grad_inputs: array<f32>;
+@group(0) @binding(4) var<uniform> params: Params;
+
+override workgroup_size: u32 = 256;
+
+fn invocation(group: vec3<u32>, groups: vec3<u32>, lane: u32) -> u32 {
+    return (group.x + group.y * groups.x) * workgroup_size + lane;
+}
+
+@compute @workgroup_size(workgroup_size)
+fn forward(@builtin(workgroup_id) group: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>,
+           @builtin(local_invocation_index) lane: u32) {
+    let i = invocation(group, groups, lane);
+    if (i >= params.count) { return; }
+    outputs[i] = relu(inputs[i], f32(params.alpha));
+}
+
+@compute @workgroup_size(workgroup_size)
+fn backward(@builtin(workgroup_id) group: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>,
+            @builtin(local_invocation_index) lane: u32) {
+    let i = invocation(group, groups, lane);
+    if (i >= params.count) { return; }
+    let o = outputs[i];
+
+    let x = o;  // the derivative reads only o: no inputs kept
+
+    grad_inputs[i] = grad_outputs[i] * relu_derivative(x, o, f32(params.alpha));
+}
+
+// layers/activations.wgsl: every element-wise activation's formula, written once: forward beside
+// derivative. A library of functions, no entry points: layers/activation.wgsl (the element-wise
+// kernels) and ops/gemm/epilogue.wgsl (fused into both GEMM kernels) include it.
+//
+// Bindings: none. Params: none. Workgroup and grid: those of the including kernel.
+// Contract, T = f32:
+//   fn NAME(x: T, alpha: T) -> T                   o = f(x)
+//   fn NAME_derivative(x: T, o: T, alpha: T) -> T  f'(x), from x (the input) and/or o (the output)
+// alpha is the activation's one hyperparameter (0 when it has none). An activation whose class
+// says derivative_uses_inputs = False is called with x = o (its derivative reads only o), so
+// its kernels keep no inputs; the others get the real x (stored by the fused forward GEMM).
+// Adding an activation: its two functions here, its class in intricate/layers/activations.py.
+// NumPy: each function's comment.
+
+// identity: o = x (a GEMM with no activation).
+fn identity(x: f32, alpha: f32) -> f32 {
+    return x;
+}
+
+fn identity_derivative(x: f32, o: f32, alpha: f32) -> f32 {
+    return 1.0;
+}
+
+// ReLU: o = np.maximum(x, 0); f' = (o > 0) (0 at x = 0, like PyTorch).
+fn relu(x: f32, alpha: f32) -> f32 {
+    return max(x, 0.0);
+}
+
+fn relu_derivative(x: f32, o: f32, alpha: f32) -> f32 {
+    return select(0.0, 1.0, o > 0.0);
+}
+
+// TanH: o = np.tanh(x), from exp(-2|x|) so that large |x| gives ±1, never NaN; f' = 1 - o².
+fn hyperbolic_tangent(x: f32, alpha: f32) -> f32 {
+    let t = exp(-2.0 * abs(x));
+    return sign(x) * (1.0 - t) / (1.0 + t);
+}
+
+fn hyperbolic_tangent_derivative(x: f32, o: f32, alpha: f32) -> f32 {
+    return 1.0 - o * o;
+}
+
+// Sigmoid: o = 1 / (1 + np.exp(-x)), evaluated on the side where exp can't overflow;
+// f' = o (1 - o).
+fn sigmoid(x: f32, alpha: f32) -> f32 {
+    let e = exp(-abs(x));
+    return select(e / (1.0 + e), 1.0 / (1.0 + e), x >= 0.0);
+}
+
+fn sigmoid_derivative(x: f32, o: f32, alpha: f32) -> f32 {
+    return o * (1.0 - o);
+}
+
+// LeakyReLU (alpha >= 0): o = np.where(x > 0, x, alpha x); f' = 1 where o > 0, else alpha
+// (o > 0 exactly where x > 0 when alpha >= 0).
+fn leaky_relu(x: f32, alpha: f32) -> f32 {
+    return select(alpha * x, x, x > 0.0);
+}
+
+fn leaky_relu_derivative(x: f32, o: f32, alpha: f32) -> f32 {
+    return select(alpha, 1.0, o > 0.0);
+}
+
+// ELU (alpha > 0): o = np.where(x > 0, x, alpha (exp(x) - 1)); f' = 1 where o > 0, else
+// alpha exp(x) = o + alpha (o lies in (-alpha, 0] there).
+fn elu(x: f32, alpha: f32) -> f32 {
+    return select(alpha * (exp(min(x, 0.0)) - 1.0), x, x > 0.0);
+}
+
+fn elu_derivative(x: f32, o: f32, alpha: f32) -> f32 {
+    return select(o + alpha, 1.0, o > 0.0);
+}
+
+// GELU, tanh form (PyTorch's approximate="tanh"): u = sqrt(2/pi) (x + 0.044715 x³),
+// o = x (1 + tanh(u)) / 2 = x · sigmoid(2u) (the same function; the sigmoid form keeps its
+// relative accuracy where tanh(u) is near -1); f' = s + 2 x s (1 - s) u' with s = sigmoid(2u),
+// u' = sqrt(2/pi) (1 + 3 · 0.044715 x²), and 1 - s = sigmoid(-2u).
+fn gelu(x: f32, alpha: f32) -> f32 {
+    let u = 0.7978845608028654 * (x + 0.044715 * x * x * x);
+    return x * sigmoid(2.0 * u, 0.0);
+}
+
+fn gelu_derivative(x: f32, o: f32, alpha: f32) -> f32 {
+    let u = 0.7978845608028654 * (x + 0.044715 * x * x * x);
+    let du = 0.7978845608028654 * (1.0 + 0.134145 * x * x);
+    let s = sigmoid(2.0 * u, 0.0);
+    return s + 2.0 * x * s * sigmoid(-2.0 * u, 0.0) * du;
+}
+
+// SiLU (Swish): o = x · sigmoid(x); f' = s (1 + x (1 - s)) with s = sigmoid(x).
+fn silu(x: f32, alpha: f32) -> f32 {
+    return x * sigmoid(x, 0.0);
+}
+
+fn silu_derivative(x: f32, o: f32, alpha: f32) -> f32 {
+    let s = sigmoid(x, 0.0);
+    return s * (1.0 + x * (1.0 - s));
+}
+
+// Softplus: o = np.log1p(np.exp(x)), as max(x, 0) + log(1 + exp(-|x|)) so exp never
+// overflows; f' = sigmoid(x).
+fn softplus(x: f32, alpha: f32) -> f32 {
+    return max(x, 0.0) + log(1.0 + exp(-abs(x)));
+}
+
+fn softplus_derivative(x: f32, o: f32, alpha: f32) -> f32 {
+    return sigmoid(x, 0.0);
+}
+

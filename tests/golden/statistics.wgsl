@@ -1,0 +1,26 @@
+// ops/statistics.wgsl: an epoch's means from the running sums that losses.wgsl accumulates.
+//
+// Bindings (group 0), by variable name:
+//   0 statistics    read_write  f32  [8]  sums: training (loss, accuracy, mae, -) 0..3, then
+//                                         validation 4..7; zeroed for the next epoch
+//   1 epoch_result  read_write  f32  [8]  the means
+//   2 params        uniform     Params
+// Params: train_count, val_count = samples summed into each half.
+// finish_epoch: one workgroup of 8 invocations, grid (1, 1, 1).
+//   NumPy: epoch_result = statistics / [train_count] * 4 + [val_count] * 4; statistics[:] = 0
+
+struct Params {
+    train_count: u32,
+    val_count: u32,
+}
+
+@group(0) @binding(0) var<storage, read_write> statistics: array<f32>;
+@group(0) @binding(1) var<storage, read_write> epoch_result: array<f32>;
+@group(0) @binding(2) var<uniform> params: Params;
+
+@compute @workgroup_size(8)
+fn finish_epoch(@builtin(local_invocation_index) lane: u32) {
+    let count = select(params.val_count, params.train_count, lane < 4u);
+    epoch_result[lane] = statistics[lane] / f32(max(count, 1u));
+    statistics[lane] = 0.0;
+}

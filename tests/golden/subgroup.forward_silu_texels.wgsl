@@ -1,0 +1,853 @@
+// ops/gemm/subgroup.wgsl: the Dense layer's GEMM for software adapters (llvmpipe/lavapipe), the same
+// c = epilogue(a · b) with strided operands as tiled.wgsl, shaped for a CPU's SIMD lanes.
+//
+// Why a second kernel: llvmpipe runs a subgroup's invocations as the lanes of one SIMD vector,
+// and (Mesa 22.3) loads every lane's element of a storage or workgroup buffer one at a time in a
+// loop, so loads, not FMAs, set a GEMM's speed there; tiled.wgsl's workgroup-memory tiles cost two
+// such loads per FMA. Here a workgroup is one subgroup of W = 8 lanes, owning R = 8
+// rows of c and, per lane, 1 vec4s of columns (4 · W · 1 columns in all). For
+// each W values of k, every lane loads a(row, k0 + lane) for its R rows, and the value of k0 + j
+// reaches every lane by subgroupBroadcast(·, j), a register shuffle; only b is loaded per lane,
+// each value feeding R FMAs.
+// From texels (BLOCK = 4 · W): a and b come from rgba32float textures holding their elements in
+// order, four per texel (intricate/gpu/texels.py), which llvmpipe fetches a whole texel per lane
+// at a time. A lane's texel of a holds four k's of a row (or four rows at one k), so one fetch
+// per row serves 4 · W k's; b's texels hold four columns at one k (or four k's of a column).
+//
+// Bindings and Params: interface.wgsl's (a, b, a4/b4 for 16-byte loads of b when the layout
+// allows, the epilogue's bias, activation_outputs, activation_inputs, pre_activations and
+// grad_bias, c, params), and from texels
+// 11 a_texels, 12 b_texels (texture_2d<f32>) instead of a, b, a4, b4; k_chunk and splits are
+// unused: K is never split here.
+// Grid: (ceil(N / (4 · W · 1)), ceil(M / R) folded over y and z). Loads clamp rows and
+// columns into the matrices (what they fetch past the edge is never stored). From buffers the
+// last K mod W values of k take a separate, checked path; from texels the last block runs past
+// K with a's values there zeroed.
+// NumPy: c = activation(a @ b + bias) for forward, c = a @ b for matmul.
+
+const W: u32 = 8u;
+const R: u32 = 8u;
+const BLOCK: u32 = 32u;  // k's per step of the main loop: W, or 4 · W from texels
+const TEXEL_ROW: u32 = 4096u;
+
+// Where texel ``index`` of a texels texture lies (gpu/texels.py: TEXEL_ROW texels per row).
+fn texel(index: u32) -> vec2<u32> {
+    return vec2<u32>(index % TEXEL_ROW, index / TEXEL_ROW);
+}
+
+fn store(row: u32, col: u32, value: f32) {
+    if (row < params.m && col < params.n) {
+        c[row * params.n + col] = epilogue(row, col, value);
+    }
+}
+
+@compute @workgroup_size(8)
+fn gemm(@builtin(workgroup_id) group: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>,
+        @builtin(subgroup_invocation_id) lane: u32) {
+    let row0 = (group.y + group.z * groups.y) * R;
+    let col0 = group.x * 4u * W * 1u;
+    let last_row = params.m - 1u;
+    let last_col = params.n - 1u;
+    let a_row_0 = min(row0 + 0u, last_row) * params.a_row_stride;
+    let a_row_1 = min(row0 + 1u, last_row) * params.a_row_stride;
+    let a_row_2 = min(row0 + 2u, last_row) * params.a_row_stride;
+    let a_row_3 = min(row0 + 3u, last_row) * params.a_row_stride;
+    let a_row_4 = min(row0 + 4u, last_row) * params.a_row_stride;
+    let a_row_5 = min(row0 + 5u, last_row) * params.a_row_stride;
+    let a_row_6 = min(row0 + 6u, last_row) * params.a_row_stride;
+    let a_row_7 = min(row0 + 7u, last_row) * params.a_row_stride;
+    let col_0 = col0 + 4u * (lane + 0u);
+    let b_quad_0 = min(col_0, params.n - 4u) / 4u;
+    var acc_0_0 = vec4<f32>(0.0);
+    var acc_1_0 = vec4<f32>(0.0);
+    var acc_2_0 = vec4<f32>(0.0);
+    var acc_3_0 = vec4<f32>(0.0);
+    var acc_4_0 = vec4<f32>(0.0);
+    var acc_5_0 = vec4<f32>(0.0);
+    var acc_6_0 = vec4<f32>(0.0);
+    var acc_7_0 = vec4<f32>(0.0);
+    let last_k = params.k - 1u;
+    let k_whole = (params.k + BLOCK - 1u) / BLOCK * BLOCK;
+    for (var k0 = 0u; k0 < k_whole; k0 += BLOCK) {
+        let a_valid = k0 + 4u * lane + vec4<u32>(0u, 1u, 2u, 3u) < vec4<u32>(params.k);
+        let a_0 = select(vec4<f32>(0.0), textureLoad(a_texels, texel(a_row_0 / 4u + k0 / 4u + lane), 0), a_valid);
+        let a_1 = select(vec4<f32>(0.0), textureLoad(a_texels, texel(a_row_1 / 4u + k0 / 4u + lane), 0), a_valid);
+        let a_2 = select(vec4<f32>(0.0), textureLoad(a_texels, texel(a_row_2 / 4u + k0 / 4u + lane), 0), a_valid);
+        let a_3 = select(vec4<f32>(0.0), textureLoad(a_texels, texel(a_row_3 / 4u + k0 / 4u + lane), 0), a_valid);
+        let a_4 = select(vec4<f32>(0.0), textureLoad(a_texels, texel(a_row_4 / 4u + k0 / 4u + lane), 0), a_valid);
+        let a_5 = select(vec4<f32>(0.0), textureLoad(a_texels, texel(a_row_5 / 4u + k0 / 4u + lane), 0), a_valid);
+        let a_6 = select(vec4<f32>(0.0), textureLoad(a_texels, texel(a_row_6 / 4u + k0 / 4u + lane), 0), a_valid);
+        let a_7 = select(vec4<f32>(0.0), textureLoad(a_texels, texel(a_row_7 / 4u + k0 / 4u + lane), 0), a_valid);
+        let b0_0_0 = textureLoad(b_texels, texel(min(k0 + 0u, last_k) * (params.b_row_stride / 4u) + b_quad_0), 0);
+        let b0_1_0 = textureLoad(b_texels, texel(min(k0 + 1u, last_k) * (params.b_row_stride / 4u) + b_quad_0), 0);
+        let b0_2_0 = textureLoad(b_texels, texel(min(k0 + 2u, last_k) * (params.b_row_stride / 4u) + b_quad_0), 0);
+        let b0_3_0 = textureLoad(b_texels, texel(min(k0 + 3u, last_k) * (params.b_row_stride / 4u) + b_quad_0), 0);
+        let b1_0_0 = textureLoad(b_texels, texel(min(k0 + 4u, last_k) * (params.b_row_stride / 4u) + b_quad_0), 0);
+        let b1_1_0 = textureLoad(b_texels, texel(min(k0 + 5u, last_k) * (params.b_row_stride / 4u) + b_quad_0), 0);
+        let b1_2_0 = textureLoad(b_texels, texel(min(k0 + 6u, last_k) * (params.b_row_stride / 4u) + b_quad_0), 0);
+        let b1_3_0 = textureLoad(b_texels, texel(min(k0 + 7u, last_k) * (params.b_row_stride / 4u) + b_quad_0), 0);
+        let s0_0_0 = subgroupBroadcast(a_0[0], 0u);
+        let s0_0_1 = subgroupBroadcast(a_0[1], 0u);
+        let s0_0_2 = subgroupBroadcast(a_0[2], 0u);
+        let s0_0_3 = subgroupBroadcast(a_0[3], 0u);
+        let s0_1_0 = subgroupBroadcast(a_0[0], 1u);
+        let s0_1_1 = subgroupBroadcast(a_0[1], 1u);
+        let s0_1_2 = subgroupBroadcast(a_0[2], 1u);
+        let s0_1_3 = subgroupBroadcast(a_0[3], 1u);
+        acc_0_0 = fma(vec4<f32>(s0_0_0), b0_0_0, acc_0_0);
+        acc_0_0 = fma(vec4<f32>(s0_0_1), b0_1_0, acc_0_0);
+        acc_0_0 = fma(vec4<f32>(s0_0_2), b0_2_0, acc_0_0);
+        acc_0_0 = fma(vec4<f32>(s0_0_3), b0_3_0, acc_0_0);
+        acc_0_0 = fma(vec4<f32>(s0_1_0), b1_0_0, acc_0_0);
+        acc_0_0 = fma(vec4<f32>(s0_1_1), b1_1_0, acc_0_0);
+        acc_0_0 = fma(vec4<f32>(s0_1_2), b1_2_0, acc_0_0);
+        acc_0_0 = fma(vec4<f32>(s0_1_3), b1_3_0, acc_0_0);
+        let s1_0_0 = subgroupBroadcast(a_1[0], 0u);
+        let s1_0_1 = subgroupBroadcast(a_1[1], 0u);
+        let s1_0_2 = subgroupBroadcast(a_1[2], 0u);
+        let s1_0_3 = subgroupBroadcast(a_1[3], 0u);
+        let s1_1_0 = subgroupBroadcast(a_1[0], 1u);
+        let s1_1_1 = subgroupBroadcast(a_1[1], 1u);
+        let s1_1_2 = subgroupBroadcast(a_1[2], 1u);
+        let s1_1_3 = subgroupBroadcast(a_1[3], 1u);
+        acc_1_0 = fma(vec4<f32>(s1_0_0), b0_0_0, acc_1_0);
+        acc_1_0 = fma(vec4<f32>(s1_0_1), b0_1_0, acc_1_0);
+        acc_1_0 = fma(vec4<f32>(s1_0_2), b0_2_0, acc_1_0);
+        acc_1_0 = fma(vec4<f32>(s1_0_3), b0_3_0, acc_1_0);
+        acc_1_0 = fma(vec4<f32>(s1_1_0), b1_0_0, acc_1_0);
+        acc_1_0 = fma(vec4<f32>(s1_1_1), b1_1_0, acc_1_0);
+        acc_1_0 = fma(vec4<f32>(s1_1_2), b1_2_0, acc_1_0);
+        acc_1_0 = fma(vec4<f32>(s1_1_3), b1_3_0, acc_1_0);
+        let s2_0_0 = subgroupBroadcast(a_2[0], 0u);
+        let s2_0_1 = subgroupBroadcast(a_2[1], 0u);
+        let s2_0_2 = subgroupBroadcast(a_2[2], 0u);
+        let s2_0_3 = subgroupBroadcast(a_2[3], 0u);
+        let s2_1_0 = subgroupBroadcast(a_2[0], 1u);
+        let s2_1_1 = subgroupBroadcast(a_2[1], 1u);
+        let s2_1_2 = subgroupBroadcast(a_2[2], 1u);
+        let s2_1_3 = subgroupBroadcast(a_2[3], 1u);
+        acc_2_0 = fma(vec4<f32>(s2_0_0), b0_0_0, acc_2_0);
+        acc_2_0 = fma(vec4<f32>(s2_0_1), b0_1_0, acc_2_0);
+        acc_2_0 = fma(vec4<f32>(s2_0_2), b0_2_0, acc_2_0);
+        acc_2_0 = fma(vec4<f32>(s2_0_3), b0_3_0, acc_2_0);
+        acc_2_0 = fma(vec4<f32>(s2_1_0), b1_0_0, acc_2_0);
+        acc_2_0 = fma(vec4<f32>(s2_1_1), b1_1_0, acc_2_0);
+        acc_2_0 = fma(vec4<f32>(s2_1_2), b1_2_0, acc_2_0);
+        acc_2_0 = fma(vec4<f32>(s2_1_3), b1_3_0, acc_2_0);
+        let s3_0_0 = subgroupBroadcast(a_3[0], 0u);
+        let s3_0_1 = subgroupBroadcast(a_3[1], 0u);
+        let s3_0_2 = subgroupBroadcast(a_3[2], 0u);
+        let s3_0_3 = subgroupBroadcast(a_3[3], 0u);
+        let s3_1_0 = subgroupBroadcast(a_3[0], 1u);
+        let s3_1_1 = subgroupBroadcast(a_3[1], 1u);
+        let s3_1_2 = subgroupBroadcast(a_3[2], 1u);
+        let s3_1_3 = subgroupBroadcast(a_3[3], 1u);
+        acc_3_0 = fma(vec4<f32>(s3_0_0), b0_0_0, acc_3_0);
+        acc_3_0 = fma(vec4<f32>(s3_0_1), b0_1_0, acc_3_0);
+        acc_3_0 = fma(vec4<f32>(s3_0_2), b0_2_0, acc_3_0);
+        acc_3_0 = fma(vec4<f32>(s3_0_3), b0_3_0, acc_3_0);
+        acc_3_0 = fma(vec4<f32>(s3_1_0), b1_0_0, acc_3_0);
+        acc_3_0 = fma(vec4<f32>(s3_1_1), b1_1_0, acc_3_0);
+        acc_3_0 = fma(vec4<f32>(s3_1_2), b1_2_0, acc_3_0);
+        acc_3_0 = fma(vec4<f32>(s3_1_3), b1_3_0, acc_3_0);
+        let s4_0_0 = subgroupBroadcast(a_4[0], 0u);
+        let s4_0_1 = subgroupBroadcast(a_4[1], 0u);
+        let s4_0_2 = subgroupBroadcast(a_4[2], 0u);
+        let s4_0_3 = subgroupBroadcast(a_4[3], 0u);
+        let s4_1_0 = subgroupBroadcast(a_4[0], 1u);
+        let s4_1_1 = subgroupBroadcast(a_4[1], 1u);
+        let s4_1_2 = subgroupBroadcast(a_4[2], 1u);
+        let s4_1_3 = subgroupBroadcast(a_4[3], 1u);
+        acc_4_0 = fma(vec4<f32>(s4_0_0), b0_0_0, acc_4_0);
+        acc_4_0 = fma(vec4<f32>(s4_0_1), b0_1_0, acc_4_0);
+        acc_4_0 = fma(vec4<f32>(s4_0_2), b0_2_0, acc_4_0);
+        acc_4_0 = fma(vec4<f32>(s4_0_3), b0_3_0, acc_4_0);
+        acc_4_0 = fma(vec4<f32>(s4_1_0), b1_0_0, acc_4_0);
+        acc_4_0 = fma(vec4<f32>(s4_1_1), b1_1_0, acc_4_0);
+        acc_4_0 = fma(vec4<f32>(s4_1_2), b1_2_0, acc_4_0);
+        acc_4_0 = fma(vec4<f32>(s4_1_3), b1_3_0, acc_4_0);
+        let s5_0_0 = subgroupBroadcast(a_5[0], 0u);
+        let s5_0_1 = subgroupBroadcast(a_5[1], 0u);
+        let s5_0_2 = subgroupBroadcast(a_5[2], 0u);
+        let s5_0_3 = subgroupBroadcast(a_5[3], 0u);
+        let s5_1_0 = subgroupBroadcast(a_5[0], 1u);
+        let s5_1_1 = subgroupBroadcast(a_5[1], 1u);
+        let s5_1_2 = subgroupBroadcast(a_5[2], 1u);
+        let s5_1_3 = subgroupBroadcast(a_5[3], 1u);
+        acc_5_0 = fma(vec4<f32>(s5_0_0), b0_0_0, acc_5_0);
+        acc_5_0 = fma(vec4<f32>(s5_0_1), b0_1_0, acc_5_0);
+        acc_5_0 = fma(vec4<f32>(s5_0_2), b0_2_0, acc_5_0);
+        acc_5_0 = fma(vec4<f32>(s5_0_3), b0_3_0, acc_5_0);
+        acc_5_0 = fma(vec4<f32>(s5_1_0), b1_0_0, acc_5_0);
+        acc_5_0 = fma(vec4<f32>(s5_1_1), b1_1_0, acc_5_0);
+        acc_5_0 = fma(vec4<f32>(s5_1_2), b1_2_0, acc_5_0);
+        acc_5_0 = fma(vec4<f32>(s5_1_3), b1_3_0, acc_5_0);
+        let s6_0_0 = subgroupBroadcast(a_6[0], 0u);
+        let s6_0_1 = subgroupBroadcast(a_6[1], 0u);
+        let s6_0_2 = subgroupBroadcast(a_6[2], 0u);
+        let s6_0_3 = subgroupBroadcast(a_6[3], 0u);
+        let s6_1_0 = subgroupBroadcast(a_6[0], 1u);
+        let s6_1_1 = subgroupBroadcast(a_6[1], 1u);
+        let s6_1_2 = subgroupBroadcast(a_6[2], 1u);
+        let s6_1_3 = subgroupBroadcast(a_6[3], 1u);
+        acc_6_0 = fma(vec4<f32>(s6_0_0), b0_0_0, acc_6_0);
+        acc_6_0 = fma(vec4<f32>(s6_0_1), b0_1_0, acc_6_0);
+        acc_6_0 = fma(vec4<f32>(s6_0_2), b0_2_0, acc_6_0);
+        acc_6_0 = fma(vec4<f32>(s6_0_3), b0_3_0, acc_6_0);
+        acc_6_0 = fma(vec4<f32>(s6_1_0), b1_0_0, acc_6_0);
+        acc_6_0 = fma(vec4<f32>(s6_1_1), b1_1_0, acc_6_0);
+        acc_6_0 = fma(vec4<f32>(s6_1_2), b1_2_0, acc_6_0);
+        acc_6_0 = fma(vec4<f32>(s6_1_3), b1_3_0, acc_6_0);
+        let s7_0_0 = subgroupBroadcast(a_7[0], 0u);
+        let s7_0_1 = subgroupBroadcast(a_7[1], 0u);
+        let s7_0_2 = subgroupBroadcast(a_7[2], 0u);
+        let s7_0_3 = subgroupBroadcast(a_7[3], 0u);
+        let s7_1_0 = subgroupBroadcast(a_7[0], 1u);
+        let s7_1_1 = subgroupBroadcast(a_7[1], 1u);
+        let s7_1_2 = subgroupBroadcast(a_7[2], 1u);
+        let s7_1_3 = subgroupBroadcast(a_7[3], 1u);
+        acc_7_0 = fma(vec4<f32>(s7_0_0), b0_0_0, acc_7_0);
+        acc_7_0 = fma(vec4<f32>(s7_0_1), b0_1_0, acc_7_0);
+        acc_7_0 = fma(vec4<f32>(s7_0_2), b0_2_0, acc_7_0);
+        acc_7_0 = fma(vec4<f32>(s7_0_3), b0_3_0, acc_7_0);
+        acc_7_0 = fma(vec4<f32>(s7_1_0), b1_0_0, acc_7_0);
+        acc_7_0 = fma(vec4<f32>(s7_1_1), b1_1_0, acc_7_0);
+        acc_7_0 = fma(vec4<f32>(s7_1_2), b1_2_0, acc_7_0);
+        acc_7_0 = fma(vec4<f32>(s7_1_3), b1_3_0, acc_7_0);
+        let b2_0_0 = textureLoad(b_texels, texel(min(k0 + 8u, last_k) * (params.b_row_stride / 4u) + b_quad_0), 0);
+        let b2_1_0 = textureLoad(b_texels, texel(min(k0 + 9u, last_k) * (params.b_row_stride / 4u) + b_quad_0), 0);
+        let b2_2_0 = textureLoad(b_texels, texel(min(k0 + 10u, last_k) * (params.b_row_stride / 4u) + b_quad_0), 0);
+        let b2_3_0 = textureLoad(b_texels, texel(min(k0 + 11u, last_k) * (params.b_row_stride / 4u) + b_quad_0), 0);
+        let b3_0_0 = textureLoad(b_texels, texel(min(k0 + 12u, last_k) * (params.b_row_stride / 4u) + b_quad_0), 0);
+        let b3_1_0 = textureLoad(b_texels, texel(min(k0 + 13u, last_k) * (params.b_row_stride / 4u) + b_quad_0), 0);
+        let b3_2_0 = textureLoad(b_texels, texel(min(k0 + 14u, last_k) * (params.b_row_stride / 4u) + b_quad_0), 0);
+        let b3_3_0 = textureLoad(b_texels, texel(min(k0 + 15u, last_k) * (params.b_row_stride / 4u) + b_quad_0), 0);
+        let s0_2_0 = subgroupBroadcast(a_0[0], 2u);
+        let s0_2_1 = subgroupBroadcast(a_0[1], 2u);
+        let s0_2_2 = subgroupBroadcast(a_0[2], 2u);
+        let s0_2_3 = subgroupBroadcast(a_0[3], 2u);
+        let s0_3_0 = subgroupBroadcast(a_0[0], 3u);
+        let s0_3_1 = subgroupBroadcast(a_0[1], 3u);
+        let s0_3_2 = subgroupBroadcast(a_0[2], 3u);
+        let s0_3_3 = subgroupBroadcast(a_0[3], 3u);
+        acc_0_0 = fma(vec4<f32>(s0_2_0), b2_0_0, acc_0_0);
+        acc_0_0 = fma(vec4<f32>(s0_2_1), b2_1_0, acc_0_0);
+        acc_0_0 = fma(vec4<f32>(s0_2_2), b2_2_0, acc_0_0);
+        acc_0_0 = fma(vec4<f32>(s0_2_3), b2_3_0, acc_0_0);
+        acc_0_0 = fma(vec4<f32>(s0_3_0), b3_0_0, acc_0_0);
+        acc_0_0 = fma(vec4<f32>(s0_3_1), b3_1_0, acc_0_0);
+        acc_0_0 = fma(vec4<f32>(s0_3_2), b3_2_0, acc_0_0);
+        acc_0_0 = fma(vec4<f32>(s0_3_3), b3_3_0, acc_0_0);
+        let s1_2_0 = subgroupBroadcast(a_1[0], 2u);
+        let s1_2_1 = subgroupBroadcast(a_1[1], 2u);
+        let s1_2_2 = subgroupBroadcast(a_1[2], 2u);
+        let s1_2_3 = subgroupBroadcast(a_1[3], 2u);
+        let s1_3_0 = subgroupBroadcast(a_1[0], 3u);
+        let s1_3_1 = subgroupBroadcast(a_1[1], 3u);
+        let s1_3_2 = subgroupBroadcast(a_1[2], 3u);
+        let s1_3_3 = subgroupBroadcast(a_1[3], 3u);
+        acc_1_0 = fma(vec4<f32>(s1_2_0), b2_0_0, acc_1_0);
+        acc_1_0 = fma(vec4<f32>(s1_2_1), b2_1_0, acc_1_0);
+        acc_1_0 = fma(vec4<f32>(s1_2_2), b2_2_0, acc_1_0);
+        acc_1_0 = fma(vec4<f32>(s1_2_3), b2_3_0, acc_1_0);
+        acc_1_0 = fma(vec4<f32>(s1_3_0), b3_0_0, acc_1_0);
+        acc_1_0 = fma(vec4<f32>(s1_3_1), b3_1_0, acc_1_0);
+        acc_1_0 = fma(vec4<f32>(s1_3_2), b3_2_0, acc_1_0);
+        acc_1_0 = fma(vec4<f32>(s1_3_3), b3_3_0, acc_1_0);
+        let s2_2_0 = subgroupBroadcast(a_2[0], 2u);
+        let s2_2_1 = subgroupBroadcast(a_2[1], 2u);
+        let s2_2_2 = subgroupBroadcast(a_2[2], 2u);
+        let s2_2_3 = subgroupBroadcast(a_2[3], 2u);
+        let s2_3_0 = subgroupBroadcast(a_2[0], 3u);
+        let s2_3_1 = subgroupBroadcast(a_2[1], 3u);
+        let s2_3_2 = subgroupBroadcast(a_2[2], 3u);
+        let s2_3_3 = subgroupBroadcast(a_2[3], 3u);
+        acc_2_0 = fma(vec4<f32>(s2_2_0), b2_0_0, acc_2_0);
+        acc_2_0 = fma(vec4<f32>(s2_2_1), b2_1_0, acc_2_0);
+        acc_2_0 = fma(vec4<f32>(s2_2_2), b2_2_0, acc_2_0);
+        acc_2_0 = fma(vec4<f32>(s2_2_3), b2_3_0, acc_2_0);
+        acc_2_0 = fma(vec4<f32>(s2_3_0), b3_0_0, acc_2_0);
+        acc_2_0 = fma(vec4<f32>(s2_3_1), b3_1_0, acc_2_0);
+        acc_2_0 = fma(vec4<f32>(s2_3_2), b3_2_0, acc_2_0);
+        acc_2_0 = fma(vec4<f32>(s2_3_3), b3_3_0, acc_2_0);
+        let s3_2_0 = subgroupBroadcast(a_3[0], 2u);
+        let s3_2_1 = subgroupBroadcast(a_3[1], 2u);
+        let s3_2_2 = subgroupBroadcast(a_3[2], 2u);
+        let s3_2_3 = subgroupBroadcast(a_3[3], 2u);
+        let s3_3_0 = subgroupBroadcast(a_3[0], 3u);
+        let s3_3_1 = subgroupBroadcast(a_3[1], 3u);
+        let s3_3_2 = subgroupBroadcast(a_3[2], 3u);
+        let s3_3_3 = subgroupBroadcast(a_3[3], 3u);
+        acc_3_0 = fma(vec4<f32>(s3_2_0), b2_0_0, acc_3_0);
+        acc_3_0 = fma(vec4<f32>(s3_2_1), b2_1_0, acc_3_0);
+        acc_3_0 = fma(vec4<f32>(s3_2_2), b2_2_0, acc_3_0);
+        acc_3_0 = fma(vec4<f32>(s3_2_3), b2_3_0, acc_3_0);
+        acc_3_0 = fma(vec4<f32>(s3_3_0), b3_0_0, acc_3_0);
+        acc_3_0 = fma(vec4<f32>(s3_3_1), b3_1_0, acc_3_0);
+        acc_3_0 = fma(vec4<f32>(s3_3_2), b3_2_0, acc_3_0);
+        acc_3_0 = fma(vec4<f32>(s3_3_3), b3_3_0, acc_3_0);
+        let s4_2_0 = subgroupBroadcast(a_4[0], 2u);
+        let s4_2_1 = subgroupBroadcast(a_4[1], 2u);
+        let s4_2_2 = subgroupBroadcast(a_4[2], 2u);
+        let s4_2_3 = subgroupBroadcast(a_4[3], 2u);
+        let s4_3_0 = subgroupBroadcast(a_4[0], 3u);
+        let s4_3_1 = subgroupBroadcast(a_4[1], 3u);
+        let s4_3_2 = subgroupBroadcast(a_4[2], 3u);
+        let s4_3_3 = subgroupBroadcast(a_4[3], 3u);
+        acc_4_0 = fma(vec4<f32>(s4_2_0), b2_0_0, acc_4_0);
+        acc_4_0 = fma(vec4<f32>(s4_2_1), b2_1_0, acc_4_0);
+        acc_4_0 = fma(vec4<f32>(s4_2_2), b2_2_0, acc_4_0);
+        acc_4_0 = fma(vec4<f32>(s4_2_3), b2_3_0, acc_4_0);
+        acc_4_0 = fma(vec4<f32>(s4_3_0), b3_0_0, acc_4_0);
+        acc_4_0 = fma(vec4<f32>(s4_3_1), b3_1_0, acc_4_0);
+        acc_4_0 = fma(vec4<f32>(s4_3_2), b3_2_0, acc_4_0);
+        acc_4_0 = fma(vec4<f32>(s4_3_3), b3_3_0, acc_4_0);
+        let s5_2_0 = subgroupBroadcast(a_5[0], 2u);
+        let s5_2_1 = subgroupBroadcast(a_5[1], 2u);
+        let s5_2_2 = subgroupBroadcast(a_5[2], 2u);
+        let s5_2_3 = subgroupBroadcast(a_5[3], 2u);
+        let s5_3_0 = subgroupBroadcast(a_5[0], 3u);
+        let s5_3_1 = subgroupBroadcast(a_5[1], 3u);
+        let s5_3_2 = subgroupBroadcast(a_5[2], 3u);
+        let s5_3_3 = subgroupBroadcast(a_5[3], 3u);
+        acc_5_0 = fma(vec4<f32>(s5_2_0), b2_0_0, acc_5_0);
+        acc_5_0 = fma(vec4<f32>(s5_2_1), b2_1_0, acc_5_0);
+        acc_5_0 = fma(vec4<f32>(s5_2_2), b2_2_0, acc_5_0);
+        acc_5_0 = fma(vec4<f32>(s5_2_3), b2_3_0, acc_5_0);
+        acc_5_0 = fma(vec4<f32>(s5_3_0), b3_0_0, acc_5_0);
+        acc_5_0 = fma(vec4<f32>(s5_3_1), b3_1_0, acc_5_0);
+        acc_5_0 = fma(vec4<f32>(s5_3_2), b3_2_0, acc_5_0);
+        acc_5_0 = fma(vec4<f32>(s5_3_3), b3_3_0, acc_5_0);
+        let s6_2_0 = subgroupBroadcast(a_6[0], 2u);
+        let s6_2_1 = subgroupBroadcast(a_6[1], 2u);
+        let s6_2_2 = subgroupBroadcast(a_6[2], 2u);
+        let s6_2_3 = subgroupBroadcast(a_6[3], 2u);
+        let s6_3_0 = subgroupBroadcast(a_6[0], 3u);
+        let s6_3_1 = subgroupBroadcast(a_6[1], 3u);
+        let s6_3_2 = subgroupBroadcast(a_6[2], 3u);
+        let s6_3_3 = subgroupBroadcast(a_6[3], 3u);
+        acc_6_0 = fma(vec4<f32>(s6_2_0), b2_0_0, acc_6_0);
+        acc_6_0 = fma(vec4<f32>(s6_2_1), b2_1_0, acc_6_0);
+        acc_6_0 = fma(vec4<f32>(s6_2_2), b2_2_0, acc_6_0);
+        acc_6_0 = fma(vec4<f32>(s6_2_3), b2_3_0, acc_6_0);
+        acc_6_0 = fma(vec4<f32>(s6_3_0), b3_0_0, acc_6_0);
+        acc_6_0 = fma(vec4<f32>(s6_3_1), b3_1_0, acc_6_0);
+        acc_6_0 = fma(vec4<f32>(s6_3_2), b3_2_0, acc_6_0);
+        acc_6_0 = fma(vec4<f32>(s6_3_3), b3_3_0, acc_6_0);
+        let s7_2_0 = subgroupBroadcast(a_7[0], 2u);
+        let s7_2_1 = subgroupBroadcast(a_7[1], 2u);
+        let s7_2_2 = subgroupBroadcast(a_7[2], 2u);
+        let s7_2_3 = subgroupBroadcast(a_7[3], 2u);
+        let s7_3_0 = subgroupBroadcast(a_7[0], 3u);
+        let s7_3_1 = subgroupBroadcast(a_7[1], 3u);
+        let s7_3_2 = subgroupBroadcast(a_7[2], 3u);
+        let s7_3_3 = subgroupBroadcast(a_7[3], 3u);
+        acc_7_0 = fma(vec4<f32>(s7_2_0), b2_0_0, acc_7_0);
+        acc_7_0 = fma(vec4<f32>(s7_2_1), b2_1_0, acc_7_0);
+        acc_7_0 = fma(vec4<f32>(s7_2_2), b2_2_0, acc_7_0);
+        acc_7_0 = fma(vec4<f32>(s7_2_3), b2_3_0, acc_7_0);
+        acc_7_0 = fma(vec4<f32>(s7_3_0), b3_0_0, acc_7_0);
+        acc_7_0 = fma(vec4<f32>(s7_3_1), b3_1_0, acc_7_0);
+        acc_7_0 = fma(vec4<f32>(s7_3_2), b3_2_0, acc_7_0);
+        acc_7_0 = fma(vec4<f32>(s7_3_3), b3_3_0, acc_7_0);
+        let b4_0_0 = textureLoad(b_texels, texel(min(k0 + 16u, last_k) * (params.b_row_stride / 4u) + b_quad_0), 0);
+        let b4_1_0 = textureLoad(b_texels, texel(min(k0 + 17u, last_k) * (params.b_row_stride / 4u) + b_quad_0), 0);
+        let b4_2_0 = textureLoad(b_texels, texel(min(k0 + 18u, last_k) * (params.b_row_stride / 4u) + b_quad_0), 0);
+        let b4_3_0 = textureLoad(b_texels, texel(min(k0 + 19u, last_k) * (params.b_row_stride / 4u) + b_quad_0), 0);
+        let b5_0_0 = textureLoad(b_texels, texel(min(k0 + 20u, last_k) * (params.b_row_stride / 4u) + b_quad_0), 0);
+        let b5_1_0 = textureLoad(b_texels, texel(min(k0 + 21u, last_k) * (params.b_row_stride / 4u) + b_quad_0), 0);
+        let b5_2_0 = textureLoad(b_texels, texel(min(k0 + 22u, last_k) * (params.b_row_stride / 4u) + b_quad_0), 0);
+        let b5_3_0 = textureLoad(b_texels, texel(min(k0 + 23u, last_k) * (params.b_row_stride / 4u) + b_quad_0), 0);
+        let s0_4_0 = subgroupBroadcast(a_0[0], 4u);
+        let s0_4_1 = subgroupBroadcast(a_0[1], 4u);
+        let s0_4_2 = subgroupBroadcast(a_0[2], 4u);
+        let s0_4_3 = subgroupBroadcast(a_0[3], 4u);
+        let s0_5_0 = subgroupBroadcast(a_0[0], 5u);
+        let s0_5_1 = subgroupBroadcast(a_0[1], 5u);
+        let s0_5_2 = subgroupBroadcast(a_0[2], 5u);
+        let s0_5_3 = subgroupBroadcast(a_0[3], 5u);
+        acc_0_0 = fma(vec4<f32>(s0_4_0), b4_0_0, acc_0_0);
+        acc_0_0 = fma(vec4<f32>(s0_4_1), b4_1_0, acc_0_0);
+        acc_0_0 = fma(vec4<f32>(s0_4_2), b4_2_0, acc_0_0);
+        acc_0_0 = fma(vec4<f32>(s0_4_3), b4_3_0, acc_0_0);
+        acc_0_0 = fma(vec4<f32>(s0_5_0), b5_0_0, acc_0_0);
+        acc_0_0 = fma(vec4<f32>(s0_5_1), b5_1_0, acc_0_0);
+        acc_0_0 = fma(vec4<f32>(s0_5_2), b5_2_0, acc_0_0);
+        acc_0_0 = fma(vec4<f32>(s0_5_3), b5_3_0, acc_0_0);
+        let s1_4_0 = subgroupBroadcast(a_1[0], 4u);
+        let s1_4_1 = subgroupBroadcast(a_1[1], 4u);
+        let s1_4_2 = subgroupBroadcast(a_1[2], 4u);
+        let s1_4_3 = subgroupBroadcast(a_1[3], 4u);
+        let s1_5_0 = subgroupBroadcast(a_1[0], 5u);
+        let s1_5_1 = subgroupBroadcast(a_1[1], 5u);
+        let s1_5_2 = subgroupBroadcast(a_1[2], 5u);
+        let s1_5_3 = subgroupBroadcast(a_1[3], 5u);
+        acc_1_0 = fma(vec4<f32>(s1_4_0), b4_0_0, acc_1_0);
+        acc_1_0 = fma(vec4<f32>(s1_4_1), b4_1_0, acc_1_0);
+        acc_1_0 = fma(vec4<f32>(s1_4_2), b4_2_0, acc_1_0);
+        acc_1_0 = fma(vec4<f32>(s1_4_3), b4_3_0, acc_1_0);
+        acc_1_0 = fma(vec4<f32>(s1_5_0), b5_0_0, acc_1_0);
+        acc_1_0 = fma(vec4<f32>(s1_5_1), b5_1_0, acc_1_0);
+        acc_1_0 = fma(vec4<f32>(s1_5_2), b5_2_0, acc_1_0);
+        acc_1_0 = fma(vec4<f32>(s1_5_3), b5_3_0, acc_1_0);
+        let s2_4_0 = subgroupBroadcast(a_2[0], 4u);
+        let s2_4_1 = subgroupBroadcast(a_2[1], 4u);
+        let s2_4_2 = subgroupBroadcast(a_2[2], 4u);
+        let s2_4_3 = subgroupBroadcast(a_2[3], 4u);
+        let s2_5_0 = subgroupBroadcast(a_2[0], 5u);
+        let s2_5_1 = subgroupBroadcast(a_2[1], 5u);
+        let s2_5_2 = subgroupBroadcast(a_2[2], 5u);
+        let s2_5_3 = subgroupBroadcast(a_2[3], 5u);
+        acc_2_0 = fma(vec4<f32>(s2_4_0), b4_0_0, acc_2_0);
+        acc_2_0 = fma(vec4<f32>(s2_4_1), b4_1_0, acc_2_0);
+        acc_2_0 = fma(vec4<f32>(s2_4_2), b4_2_0, acc_2_0);
+        acc_2_0 = fma(vec4<f32>(s2_4_3), b4_3_0, acc_2_0);
+        acc_2_0 = fma(vec4<f32>(s2_5_0), b5_0_0, acc_2_0);
+        acc_2_0 = fma(vec4<f32>(s2_5_1), b5_1_0, acc_2_0);
+        acc_2_0 = fma(vec4<f32>(s2_5_2), b5_2_0, acc_2_0);
+        acc_2_0 = fma(vec4<f32>(s2_5_3), b5_3_0, acc_2_0);
+        let s3_4_0 = subgroupBroadcast(a_3[0], 4u);
+        let s3_4_1 = subgroupBroadcast(a_3[1], 4u);
+        let s3_4_2 = subgroupBroadcast(a_3[2], 4u);
+        let s3_4_3 = subgroupBroadcast(a_3[3], 4u);
+        let s3_5_0 = subgroupBroadcast(a_3[0], 5u);
+        let s3_5_1 = subgroupBroadcast(a_3[1], 5u);
+        let s3_5_2 = subgroupBroadcast(a_3[2], 5u);
+        let s3_5_3 = subgroupBroadcast(a_3[3], 5u);
+        acc_3_0 = fma(vec4<f32>(s3_4_0), b4_0_0, acc_3_0);
+        acc_3_0 = fma(vec4<f32>(s3_4_1), b4_1_0, acc_3_0);
+        acc_3_0 = fma(vec4<f32>(s3_4_2), b4_2_0, acc_3_0);
+        acc_3_0 = fma(vec4<f32>(s3_4_3), b4_3_0, acc_3_0);
+        acc_3_0 = fma(vec4<f32>(s3_5_0), b5_0_0, acc_3_0);
+        acc_3_0 = fma(vec4<f32>(s3_5_1), b5_1_0, acc_3_0);
+        acc_3_0 = fma(vec4<f32>(s3_5_2), b5_2_0, acc_3_0);
+        acc_3_0 = fma(vec4<f32>(s3_5_3), b5_3_0, acc_3_0);
+        let s4_4_0 = subgroupBroadcast(a_4[0], 4u);
+        let s4_4_1 = subgroupBroadcast(a_4[1], 4u);
+        let s4_4_2 = subgroupBroadcast(a_4[2], 4u);
+        let s4_4_3 = subgroupBroadcast(a_4[3], 4u);
+        let s4_5_0 = subgroupBroadcast(a_4[0], 5u);
+        let s4_5_1 = subgroupBroadcast(a_4[1], 5u);
+        let s4_5_2 = subgroupBroadcast(a_4[2], 5u);
+        let s4_5_3 = subgroupBroadcast(a_4[3], 5u);
+        acc_4_0 = fma(vec4<f32>(s4_4_0), b4_0_0, acc_4_0);
+        acc_4_0 = fma(vec4<f32>(s4_4_1), b4_1_0, acc_4_0);
+        acc_4_0 = fma(vec4<f32>(s4_4_2), b4_2_0, acc_4_0);
+        acc_4_0 = fma(vec4<f32>(s4_4_3), b4_3_0, acc_4_0);
+        acc_4_0 = fma(vec4<f32>(s4_5_0), b5_0_0, acc_4_0);
+        acc_4_0 = fma(vec4<f32>(s4_5_1), b5_1_0, acc_4_0);
+        acc_4_0 = fma(vec4<f32>(s4_5_2), b5_2_0, acc_4_0);
+        acc_4_0 = fma(vec4<f32>(s4_5_3), b5_3_0, acc_4_0);
+        let s5_4_0 = subgroupBroadcast(a_5[0], 4u);
+        let s5_4_1 = subgroupBroadcast(a_5[1], 4u);
+        let s5_4_2 = subgroupBroadcast(a_5[2], 4u);
+        let s5_4_3 = subgroupBroadcast(a_5[3], 4u);
+        let s5_5_0 = subgroupBroadcast(a_5[0], 5u);
+        let s5_5_1 = subgroupBroadcast(a_5[1], 5u);
+        let s5_5_2 = subgroupBroadcast(a_5[2], 5u);
+        let s5_5_3 = subgroupBroadcast(a_5[3], 5u);
+        acc_5_0 = fma(vec4<f32>(s5_4_0), b4_0_0, acc_5_0);
+        acc_5_0 = fma(vec4<f32>(s5_4_1), b4_1_0, acc_5_0);
+        acc_5_0 = fma(vec4<f32>(s5_4_2), b4_2_0, acc_5_0);
+        acc_5_0 = fma(vec4<f32>(s5_4_3), b4_3_0, acc_5_0);
+        acc_5_0 = fma(vec4<f32>(s5_5_0), b5_0_0, acc_5_0);
+        acc_5_0 = fma(vec4<f32>(s5_5_1), b5_1_0, acc_5_0);
+        acc_5_0 = fma(vec4<f32>(s5_5_2), b5_2_0, acc_5_0);
+        acc_5_0 = fma(vec4<f32>(s5_5_3), b5_3_0, acc_5_0);
+        let s6_4_0 = subgroupBroadcast(a_6[0], 4u);
+        let s6_4_1 = subgroupBroadcast(a_6[1], 4u);
+        let s6_4_2 = subgroupBroadcast(a_6[2], 4u);
+        let s6_4_3 = subgroupBroadcast(a_6[3], 4u);
+        let s6_5_0 = subgroupBroadcast(a_6[0], 5u);
+        let s6_5_1 = subgroupBroadcast(a_6[1], 5u);
+        let s6_5_2 = subgroupBroadcast(a_6[2], 5u);
+        let s6_5_3 = subgroupBroadcast(a_6[3], 5u);
+        acc_6_0 = fma(vec4<f32>(s6_4_0), b4_0_0, acc_6_0);
+        acc_6_0 = fma(vec4<f32>(s6_4_1), b4_1_0, acc_6_0);
+        acc_6_0 = fma(vec4<f32>(s6_4_2), b4_2_0, acc_6_0);
+        acc_6_0 = fma(vec4<f32>(s6_4_3), b4_3_0, acc_6_0);
+        acc_6_0 = fma(vec4<f32>(s6_5_0), b5_0_0, acc_6_0);
+        acc_6_0 = fma(vec4<f32>(s6_5_1), b5_1_0, acc_6_0);
+        acc_6_0 = fma(vec4<f32>(s6_5_2), b5_2_0, acc_6_0);
+        acc_6_0 = fma(vec4<f32>(s6_5_3), b5_3_0, acc_6_0);
+        let s7_4_0 = subgroupBroadcast(a_7[0], 4u);
+        let s7_4_1 = subgroupBroadcast(a_7[1], 4u);
+        let s7_4_2 = subgroupBroadcast(a_7[2], 4u);
+        let s7_4_3 = subgroupBroadcast(a_7[3], 4u);
+        let s7_5_0 = subgroupBroadcast(a_7[0], 5u);
+        let s7_5_1 = subgroupBroadcast(a_7[1], 5u);
+        let s7_5_2 = subgroupBroadcast(a_7[2], 5u);
+        let s7_5_3 = subgroupBroadcast(a_7[3], 5u);
+        acc_7_0 = fma(vec4<f32>(s7_4_0), b4_0_0, acc_7_0);
+        acc_7_0 = fma(vec4<f32>(s7_4_1), b4_1_0, acc_7_0);
+        acc_7_0 = fma(vec4<f32>(s7_4_2), b4_2_0, acc_7_0);
+        acc_7_0 = fma(vec4<f32>(s7_4_3), b4_3_0, acc_7_0);
+        acc_7_0 = fma(vec4<f32>(s7_5_0), b5_0_0, acc_7_0);
+        acc_7_0 = fma(vec4<f32>(s7_5_1), b5_1_0, acc_7_0);
+        acc_7_0 = fma(vec4<f32>(s7_5_2), b5_2_0, acc_7_0);
+        acc_7_0 = fma(vec4<f32>(s7_5_3), b5_3_0, acc_7_0);
+        let b6_0_0 = textureLoad(b_texels, texel(min(k0 + 24u, last_k) * (params.b_row_stride / 4u) + b_quad_0), 0);
+        let b6_1_0 = textureLoad(b_texels, texel(min(k0 + 25u, last_k) * (params.b_row_stride / 4u) + b_quad_0), 0);
+        let b6_2_0 = textureLoad(b_texels, texel(min(k0 + 26u, last_k) * (params.b_row_stride / 4u) + b_quad_0), 0);
+        let b6_3_0 = textureLoad(b_texels, texel(min(k0 + 27u, last_k) * (params.b_row_stride / 4u) + b_quad_0), 0);
+        let b7_0_0 = textureLoad(b_texels, texel(min(k0 + 28u, last_k) * (params.b_row_stride / 4u) + b_quad_0), 0);
+        let b7_1_0 = textureLoad(b_texels, texel(min(k0 + 29u, last_k) * (params.b_row_stride / 4u) + b_quad_0), 0);
+        let b7_2_0 = textureLoad(b_texels, texel(min(k0 + 30u, last_k) * (params.b_row_stride / 4u) + b_quad_0), 0);
+        let b7_3_0 = textureLoad(b_texels, texel(min(k0 + 31u, last_k) * (params.b_row_stride / 4u) + b_quad_0), 0);
+        let s0_6_0 = subgroupBroadcast(a_0[0], 6u);
+        let s0_6_1 = subgroupBroadcast(a_0[1], 6u);
+        let s0_6_2 = subgroupBroadcast(a_0[2], 6u);
+        let s0_6_3 = subgroupBroadcast(a_0[3], 6u);
+        let s0_7_0 = subgroupBroadcast(a_0[0], 7u);
+        let s0_7_1 = subgroupBroadcast(a_0[1], 7u);
+        let s0_7_2 = subgroupBroadcast(a_0[2], 7u);
+        let s0_7_3 = subgroupBroadcast(a_0[3], 7u);
+        acc_0_0 = fma(vec4<f32>(s0_6_0), b6_0_0, acc_0_0);
+        acc_0_0 = fma(vec4<f32>(s0_6_1), b6_1_0, acc_0_0);
+        acc_0_0 = fma(vec4<f32>(s0_6_2), b6_2_0, acc_0_0);
+        acc_0_0 = fma(vec4<f32>(s0_6_3), b6_3_0, acc_0_0);
+        acc_0_0 = fma(vec4<f32>(s0_7_0), b7_0_0, acc_0_0);
+        acc_0_0 = fma(vec4<f32>(s0_7_1), b7_1_0, acc_0_0);
+        acc_0_0 = fma(vec4<f32>(s0_7_2), b7_2_0, acc_0_0);
+        acc_0_0 = fma(vec4<f32>(s0_7_3), b7_3_0, acc_0_0);
+        let s1_6_0 = subgroupBroadcast(a_1[0], 6u);
+        let s1_6_1 = subgroupBroadcast(a_1[1], 6u);
+        let s1_6_2 = subgroupBroadcast(a_1[2], 6u);
+        let s1_6_3 = subgroupBroadcast(a_1[3], 6u);
+        let s1_7_0 = subgroupBroadcast(a_1[0], 7u);
+        let s1_7_1 = subgroupBroadcast(a_1[1], 7u);
+        let s1_7_2 = subgroupBroadcast(a_1[2], 7u);
+        let s1_7_3 = subgroupBroadcast(a_1[3], 7u);
+        acc_1_0 = fma(vec4<f32>(s1_6_0), b6_0_0, acc_1_0);
+        acc_1_0 = fma(vec4<f32>(s1_6_1), b6_1_0, acc_1_0);
+        acc_1_0 = fma(vec4<f32>(s1_6_2), b6_2_0, acc_1_0);
+        acc_1_0 = fma(vec4<f32>(s1_6_3), b6_3_0, acc_1_0);
+        acc_1_0 = fma(vec4<f32>(s1_7_0), b7_0_0, acc_1_0);
+        acc_1_0 = fma(vec4<f32>(s1_7_1), b7_1_0, acc_1_0);
+        acc_1_0 = fma(vec4<f32>(s1_7_2), b7_2_0, acc_1_0);
+        acc_1_0 = fma(vec4<f32>(s1_7_3), b7_3_0, acc_1_0);
+        let s2_6_0 = subgroupBroadcast(a_2[0], 6u);
+        let s2_6_1 = subgroupBroadcast(a_2[1], 6u);
+        let s2_6_2 = subgroupBroadcast(a_2[2], 6u);
+        let s2_6_3 = subgroupBroadcast(a_2[3], 6u);
+        let s2_7_0 = subgroupBroadcast(a_2[0], 7u);
+        let s2_7_1 = subgroupBroadcast(a_2[1], 7u);
+        let s2_7_2 = subgroupBroadcast(a_2[2], 7u);
+        let s2_7_3 = subgroupBroadcast(a_2[3], 7u);
+        acc_2_0 = fma(vec4<f32>(s2_6_0), b6_0_0, acc_2_0);
+        acc_2_0 = fma(vec4<f32>(s2_6_1), b6_1_0, acc_2_0);
+        acc_2_0 = fma(vec4<f32>(s2_6_2), b6_2_0, acc_2_0);
+        acc_2_0 = fma(vec4<f32>(s2_6_3), b6_3_0, acc_2_0);
+        acc_2_0 = fma(vec4<f32>(s2_7_0), b7_0_0, acc_2_0);
+        acc_2_0 = fma(vec4<f32>(s2_7_1), b7_1_0, acc_2_0);
+        acc_2_0 = fma(vec4<f32>(s2_7_2), b7_2_0, acc_2_0);
+        acc_2_0 = fma(vec4<f32>(s2_7_3), b7_3_0, acc_2_0);
+        let s3_6_0 = subgroupBroadcast(a_3[0], 6u);
+        let s3_6_1 = subgroupBroadcast(a_3[1], 6u);
+        let s3_6_2 = subgroupBroadcast(a_3[2], 6u);
+        let s3_6_3 = subgroupBroadcast(a_3[3], 6u);
+        let s3_7_0 = subgroupBroadcast(a_3[0], 7u);
+        let s3_7_1 = subgroupBroadcast(a_3[1], 7u);
+        let s3_7_2 = subgroupBroadcast(a_3[2], 7u);
+        let s3_7_3 = subgroupBroadcast(a_3[3], 7u);
+        acc_3_0 = fma(vec4<f32>(s3_6_0), b6_0_0, acc_3_0);
+        acc_3_0 = fma(vec4<f32>(s3_6_1), b6_1_0, acc_3_0);
+        acc_3_0 = fma(vec4<f32>(s3_6_2), b6_2_0, acc_3_0);
+        acc_3_0 = fma(vec4<f32>(s3_6_3), b6_3_0, acc_3_0);
+        acc_3_0 = fma(vec4<f32>(s3_7_0), b7_0_0, acc_3_0);
+        acc_3_0 = fma(vec4<f32>(s3_7_1), b7_1_0, acc_3_0);
+        acc_3_0 = fma(vec4<f32>(s3_7_2), b7_2_0, acc_3_0);
+        acc_3_0 = fma(vec4<f32>(s3_7_3), b7_3_0, acc_3_0);
+        let s4_6_0 = subgroupBroadcast(a_4[0], 6u);
+        let s4_6_1 = subgroupBroadcast(a_4[1], 6u);
+        let s4_6_2 = subgroupBroadcast(a_4[2], 6u);
+        let s4_6_3 = subgroupBroadcast(a_4[3], 6u);
+        let s4_7_0 = subgroupBroadcast(a_4[0], 7u);
+        let s4_7_1 = subgroupBroadcast(a_4[1], 7u);
+        let s4_7_2 = subgroupBroadcast(a_4[2], 7u);
+        let s4_7_3 = subgroupBroadcast(a_4[3], 7u);
+        acc_4_0 = fma(vec4<f32>(s4_6_0), b6_0_0, acc_4_0);
+        acc_4_0 = fma(vec4<f32>(s4_6_1), b6_1_0, acc_4_0);
+        acc_4_0 = fma(vec4<f32>(s4_6_2), b6_2_0, acc_4_0);
+        acc_4_0 = fma(vec4<f32>(s4_6_3), b6_3_0, acc_4_0);
+        acc_4_0 = fma(vec4<f32>(s4_7_0), b7_0_0, acc_4_0);
+        acc_4_0 = fma(vec4<f32>(s4_7_1), b7_1_0, acc_4_0);
+        acc_4_0 = fma(vec4<f32>(s4_7_2), b7_2_0, acc_4_0);
+        acc_4_0 = fma(vec4<f32>(s4_7_3), b7_3_0, acc_4_0);
+        let s5_6_0 = subgroupBroadcast(a_5[0], 6u);
+        let s5_6_1 = subgroupBroadcast(a_5[1], 6u);
+        let s5_6_2 = subgroupBroadcast(a_5[2], 6u);
+        let s5_6_3 = subgroupBroadcast(a_5[3], 6u);
+        let s5_7_0 = subgroupBroadcast(a_5[0], 7u);
+        let s5_7_1 = subgroupBroadcast(a_5[1], 7u);
+        let s5_7_2 = subgroupBroadcast(a_5[2], 7u);
+        let s5_7_3 = subgroupBroadcast(a_5[3], 7u);
+        acc_5_0 = fma(vec4<f32>(s5_6_0), b6_0_0, acc_5_0);
+        acc_5_0 = fma(vec4<f32>(s5_6_1), b6_1_0, acc_5_0);
+        acc_5_0 = fma(vec4<f32>(s5_6_2), b6_2_0, acc_5_0);
+        acc_5_0 = fma(vec4<f32>(s5_6_3), b6_3_0, acc_5_0);
+        acc_5_0 = fma(vec4<f32>(s5_7_0), b7_0_0, acc_5_0);
+        acc_5_0 = fma(vec4<f32>(s5_7_1), b7_1_0, acc_5_0);
+        acc_5_0 = fma(vec4<f32>(s5_7_2), b7_2_0, acc_5_0);
+        acc_5_0 = fma(vec4<f32>(s5_7_3), b7_3_0, acc_5_0);
+        let s6_6_0 = subgroupBroadcast(a_6[0], 6u);
+        let s6_6_1 = subgroupBroadcast(a_6[1], 6u);
+        let s6_6_2 = subgroupBroadcast(a_6[2], 6u);
+        let s6_6_3 = subgroupBroadcast(a_6[3], 6u);
+        let s6_7_0 = subgroupBroadcast(a_6[0], 7u);
+        let s6_7_1 = subgroupBroadcast(a_6[1], 7u);
+        let s6_7_2 = subgroupBroadcast(a_6[2], 7u);
+        let s6_7_3 = subgroupBroadcast(a_6[3], 7u);
+        acc_6_0 = fma(vec4<f32>(s6_6_0), b6_0_0, acc_6_0);
+        acc_6_0 = fma(vec4<f32>(s6_6_1), b6_1_0, acc_6_0);
+        acc_6_0 = fma(vec4<f32>(s6_6_2), b6_2_0, acc_6_0);
+        acc_6_0 = fma(vec4<f32>(s6_6_3), b6_3_0, acc_6_0);
+        acc_6_0 = fma(vec4<f32>(s6_7_0), b7_0_0, acc_6_0);
+        acc_6_0 = fma(vec4<f32>(s6_7_1), b7_1_0, acc_6_0);
+        acc_6_0 = fma(vec4<f32>(s6_7_2), b7_2_0, acc_6_0);
+        acc_6_0 = fma(vec4<f32>(s6_7_3), b7_3_0, acc_6_0);
+        let s7_6_0 = subgroupBroadcast(a_7[0], 6u);
+        let s7_6_1 = subgroupBroadcast(a_7[1], 6u);
+        let s7_6_2 = subgroupBroadcast(a_7[2], 6u);
+        let s7_6_3 = subgroupBroadcast(a_7[3], 6u);
+        let s7_7_0 = subgroupBroadcast(a_7[0], 7u);
+        let s7_7_1 = subgroupBroadcast(a_7[1], 7u);
+        let s7_7_2 = subgroupBroadcast(a_7[2], 7u);
+        let s7_7_3 = subgroupBroadcast(a_7[3], 7u);
+        acc_7_0 = fma(vec4<f32>(s7_6_0), b6_0_0, acc_7_0);
+        acc_7_0 = fma(vec4<f32>(s7_6_1), b6_1_0, acc_7_0);
+        acc_7_0 = fma(vec4<f32>(s7_6_2), b6_2_0, acc_7_0);
+        acc_7_0 = fma(vec4<f32>(s7_6_3), b6_3_0, acc_7_0);
+        acc_7_0 = fma(vec4<f32>(s7_7_0), b7_0_0, acc_7_0);
+        acc_7_0 = fma(vec4<f32>(s7_7_1), b7_1_0, acc_7_0);
+        acc_7_0 = fma(vec4<f32>(s7_7_2), b7_2_0, acc_7_0);
+        acc_7_0 = fma(vec4<f32>(s7_7_3), b7_3_0, acc_7_0);
+    }
+    for (var i = k_whole; i < params.k; i++) {
+
+    }
+    store(row0 + 0u, col_0 + 0u, acc_0_0[0]);
+    store(row0 + 0u, col_0 + 1u, acc_0_0[1]);
+    store(row0 + 0u, col_0 + 2u, acc_0_0[2]);
+    store(row0 + 0u, col_0 + 3u, acc_0_0[3]);
+    store(row0 + 1u, col_0 + 0u, acc_1_0[0]);
+    store(row0 + 1u, col_0 + 1u, acc_1_0[1]);
+    store(row0 + 1u, col_0 + 2u, acc_1_0[2]);
+    store(row0 + 1u, col_0 + 3u, acc_1_0[3]);
+    store(row0 + 2u, col_0 + 0u, acc_2_0[0]);
+    store(row0 + 2u, col_0 + 1u, acc_2_0[1]);
+    store(row0 + 2u, col_0 + 2u, acc_2_0[2]);
+    store(row0 + 2u, col_0 + 3u, acc_2_0[3]);
+    store(row0 + 3u, col_0 + 0u, acc_3_0[0]);
+    store(row0 + 3u, col_0 + 1u, acc_3_0[1]);
+    store(row0 + 3u, col_0 + 2u, acc_3_0[2]);
+    store(row0 + 3u, col_0 + 3u, acc_3_0[3]);
+    store(row0 + 4u, col_0 + 0u, acc_4_0[0]);
+    store(row0 + 4u, col_0 + 1u, acc_4_0[1]);
+    store(row0 + 4u, col_0 + 2u, acc_4_0[2]);
+    store(row0 + 4u, col_0 + 3u, acc_4_0[3]);
+    store(row0 + 5u, col_0 + 0u, acc_5_0[0]);
+    store(row0 + 5u, col_0 + 1u, acc_5_0[1]);
+    store(row0 + 5u, col_0 + 2u, acc_5_0[2]);
+    store(row0 + 5u, col_0 + 3u, acc_5_0[3]);
+    store(row0 + 6u, col_0 + 0u, acc_6_0[0]);
+    store(row0 + 6u, col_0 + 1u, acc_6_0[1]);
+    store(row0 + 6u, col_0 + 2u, acc_6_0[2]);
+    store(row0 + 6u, col_0 + 3u, acc_6_0[3]);
+    store(row0 + 7u, col_0 + 0u, acc_7_0[0]);
+    store(row0 + 7u, col_0 + 1u, acc_7_0[1]);
+    store(row0 + 7u, col_0 + 2u, acc_7_0[2]);
+    store(row0 + 7u, col_0 + 3u, acc_7_0[3]);
+}
+
+// The texel reads' operands (besides interface.wgsl's bindings): a and b copied into textures.
+@group(0) @binding(11) var a_texels: texture_2d<f32>;
+@group(0) @binding(12) var b_texels: texture_2d<f32>;
+
+// ops/gemm/interface.wgsl: the Params and bindings of both GEMM kernels (tiled.wgsl and
+// subgroup.wgsl include it at their end), so record_gemm binds either kernel with the same names
+// and the same Params. Declarations only: no entry points.
+//
+// Bindings (group 0), by variable name, f32 throughout:
+//   0 a                   read        a(m, i) = a[m * a_row_stride + i * a_col_stride], [M, K]
+//   1 b                   read        b(i, n) = b[i * b_row_stride + n * b_col_stride], [K, N]
+//   2 bias                read        [N]     the forward epilogue's bias
+//   3 activation_outputs  read        [M, N]  o of the activation whose derivative the dX
+//                                             epilogue multiplies by
+//   4 c                   read_write  [M, N]  row-major
+//   5 grad_bias           read_write  [N]     column sums Σ_i b(i, n) (the bias gradient)
+//   6 params              uniform     Params
+//   7 a4, 8 b4            read        vec4<f32>: a and b again, for 16-byte loads
+//   9 partials            read        [splits, M, N]  split-K: each K chunk's a · b
+//   10 partial_sums       read        [splits, N]     and its column sums of b
+//   13 pre_activations    read_write  [M, N]  the forward epilogue's activation input x (only
+//                                             for activations whose derivative reads x)
+//   14 activation_inputs  read        [M, N]  that x again, for the dX epilogue
+// Params: m, n, k, the four strides above, the split of K (splits chunks of k_chunk), and alpha,
+// the fused activation's hyperparameter (0 when unused).
+// Workgroup, grid and NumPy expression: the including kernel's.
+
+struct Params {
+    m: u32,
+    n: u32,
+    k: u32,
+    a_row_stride: u32,
+    a_col_stride: u32,
+    b_row_stride: u32,
+    b_col_stride: u32,
+    k_chunk: u32,
+    splits: u32,
+    alpha: f32,
+}
+
+@group(0) @binding(0) var<storage, read> a: array<f32>;
+@group(0) @binding(1) var<storage, read> b: array<f32>;
+@group(0) @binding(2) var<storage, read> bias: array<f32>;
+@group(0) @binding(3) var<storage, read> activation_outputs: array<f32>;
+@group(0) @binding(4) var<storage, read_write> c: array<f32>;
+@group(0) @binding(5) var<storage, read_write> grad_bias: array<f32>;
+@group(0) @binding(6) var<uniform> params: Params;
+@group(0) @binding(7) var<storage, read> a4: array<vec4<f32>>;
+@group(0) @binding(8) var<storage, read> b4: array<vec4<f32>>;
+@group(0) @binding(9) var<storage, read> partials: array<f32>;
+@group(0) @binding(10) var<storage, read> partial_sums: array<f32>;
+@group(0) @binding(13) var<storage, read_write> pre_activations: array<f32>;
+@group(0) @binding(14) var<storage, read> activation_inputs: array<f32>;
+
+// ops/gemm/epilogue.wgsl: epilogue(row, col, value), what both GEMM kernels apply to a finished
+// sum before c stores it, with the activation formulas of layers/activations.wgsl (included at
+// the end). Functions only: the bindings are interface.wgsl's.
+//
+// Template values:
+//   activation   the forward's activation function ("identity" for none)
+//   bias         the forward adds bias[col] first
+//   derivative   "" in the forward; in the dX GEMM of the layer above an activation, that
+//                activation's function: the epilogue multiplies by its derivative (the
+//                activation's backward, fused)
+//   inputs_kept  the activation's derivative reads x: the forward stores x in pre_activations,
+//                the dX GEMM reads it from activation_inputs; otherwise it gets x = o
+// Workgroup and grid: the including kernel's.
+// NumPy: forward c = f(value + bias); dX c = value * f'(x, o).
+
+fn epilogue(row: u32, col: u32, value: f32) -> f32 {
+
+
+    let x = value + bias[col];
+
+
+    pre_activations[row * params.n + col] = x;
+
+    return silu(x, params.alpha);
+
+}
+
+// layers/activations.wgsl: every element-wise activation's formula, written once: forward beside
+// derivative. A library of functions, no entry points: layers/activation.wgsl (the element-wise
+// kernels) and ops/gemm/epilogue.wgsl (fused into both GEMM kernels) include it.
+//
+// Bindings: none. Params: none. Workgroup and grid: those of the including kernel.
+// Contract, T = f32:
+//   fn NAME(x: T, alpha: T) -> T                   o = f(x)
+//   fn NAME_derivative(x: T, o: T, alpha: T) -> T  f'(x), from x (the input) and/or o (the output)
+// alpha is the activation's one hyperparameter (0 when it has none). An activation whose class
+// says derivative_uses_inputs = False is called with x = o (its derivative reads only o), so
+// its kernels keep no inputs; the others get the real x (stored by the fused forward GEMM).
+// Adding an activation: its two functions here, its class in intricate/layers/activations.py.
+// NumPy: each function's comment.
+
+// identity: o = x (a GEMM with no activation).
+fn identity(x: f32, alpha: f32) -> f32 {
+    return x;
+}
+
+fn identity_derivative(x: f32, o: f32, alpha: f32) -> f32 {
+    return 1.0;
+}
+
+// ReLU: o = np.maximum(x, 0); f' = (o > 0) (0 at x = 0, like PyTorch).
+fn relu(x: f32, alpha: f32) -> f32 {
+    return max(x, 0.0);
+}
+
+fn relu_derivative(x: f32, o: f32, alpha: f32) -> f32 {
+    return select(0.0, 1.0, o > 0.0);
+}
+
+// TanH: o = np.tanh(x), from exp(-2|x|) so that large |x| gives ±1, never NaN; f' = 1 - o².
+fn hyperbolic_tangent(x: f32, alpha: f32) -> f32 {
+    let t = exp(-2.0 * abs(x));
+    return sign(x) * (1.0 - t) / (1.0 + t);
+}
+
+fn hyperbolic_tangent_derivative(x: f32, o: f32, alpha: f32) -> f32 {
+    return 1.0 - o * o;
+}
+
+// Sigmoid: o = 1 / (1 + np.exp(-x)), evaluated on the side where exp can't overflow;
+// f' = o (1 - o).
+fn sigmoid(x: f32, alpha: f32) -> f32 {
+    let e = exp(-abs(x));
+    return select(e / (1.0 + e), 1.0 / (1.0 + e), x >= 0.0);
+}
+
+fn sigmoid_derivative(x: f32, o: f32, alpha: f32) -> f32 {
+    return o * (1.0 - o);
+}
+
+// LeakyReLU (alpha >= 0): o = np.where(x > 0, x, alpha x); f' = 1 where o > 0, else alpha
+// (o > 0 exactly where x > 0 when alpha >= 0).
+fn leaky_relu(x: f32, alpha: f32) -> f32 {
+    return select(alpha * x, x, x > 0.0);
+}
+
+fn leaky_relu_derivative(x: f32, o: f32, alpha: f32) -> f32 {
+    return select(alpha, 1.0, o > 0.0);
+}
+
+// ELU (alpha > 0): o = np.where(x > 0, x, alpha (exp(x) - 1)); f' = 1 where o > 0, else
+// alpha exp(x) = o + alpha (o lies in (-alpha, 0] there).
+fn elu(x: f32, alpha: f32) -> f32 {
+    return select(alpha * (exp(min(x, 0.0)) - 1.0), x, x > 0.0);
+}
+
+fn elu_derivative(x: f32, o: f32, alpha: f32) -> f32 {
+    return select(o + alpha, 1.0, o > 0.0);
+}
+
+// GELU, tanh form (PyTorch's approximate="tanh"): u = sqrt(2/pi) (x + 0.044715 x³),
+// o = x (1 + tanh(u)) / 2 = x · sigmoid(2u) (the same function; the sigmoid form keeps its
+// relative accuracy where tanh(u) is near -1); f' = s + 2 x s (1 - s) u' with s = sigmoid(2u),
+// u' = sqrt(2/pi) (1 + 3 · 0.044715 x²), and 1 - s = sigmoid(-2u).
+fn gelu(x: f32, alpha: f32) -> f32 {
+    let u = 0.7978845608028654 * (x + 0.044715 * x * x * x);
+    return x * sigmoid(2.0 * u, 0.0);
+}
+
+fn gelu_derivative(x: f32, o: f32, alpha: f32) -> f32 {
+    let u = 0.7978845608028654 * (x + 0.044715 * x * x * x);
+    let du = 0.7978845608028654 * (1.0 + 0.134145 * x * x);
+    let s = sigmoid(2.0 * u, 0.0);
+    return s + 2.0 * x * s * sigmoid(-2.0 * u, 0.0) * du;
+}
+
+// SiLU (Swish): o = x · sigmoid(x); f' = s (1 + x (1 - s)) with s = sigmoid(x).
+fn silu(x: f32, alpha: f32) -> f32 {
+    return x * sigmoid(x, 0.0);
+}
+
+fn silu_derivative(x: f32, o: f32, alpha: f32) -> f32 {
+    let s = sigmoid(x, 0.0);
+    return s * (1.0 + x * (1.0 - s));
+}
+
+// Softplus: o = np.log1p(np.exp(x)), as max(x, 0) + log(1 + exp(-|x|)) so exp never
+// overflows; f' = sigmoid(x).
+fn softplus(x: f32, alpha: f32) -> f32 {
+    return max(x, 0.0) + log(1.0 + exp(-abs(x)));
+}
+
+fn softplus_derivative(x: f32, o: f32, alpha: f32) -> f32 {
+    return sigmoid(x, 0.0);
+}
+
+

@@ -1,0 +1,606 @@
+// ops/gemm/tiled.wgsl: the register-blocked GEMM of the Dense layer, c = epilogue(a · b), for all
+// three forms it needs (x·W forward, dY·Wᵀ input gradient, xᵀ·dY weight gradient): strides express the
+// transposes, so no transposed copy is ever made.
+//
+// Bindings (group 0), by variable name (f32 only: the accumulators are f32):
+//   0 a       read        f32  a(m, i) = a[m * a_row_stride + i * a_col_stride], [M, K]
+//   1 b       read        f32  b(i, n) = b[i * b_row_stride + n * b_col_stride], [K, N]
+//   7 a4, 8 b4            read        vec4<f32>    a and b again, for 16-byte loads of whole
+//                                                  tiles when the layout allows (see gemm.py)
+//   2 bias                read        f32  [N]     only when the epilogue adds a bias
+//   3 activation_outputs  read        f32  [M, N]  only when the epilogue multiplies by an
+//                                                  activation's derivative (dX of the layer
+//                                                  above it: the activation's backward, fused)
+//   13 pre_activations    read_write  f32  [M, N]  the forward's activation input x, and
+//   14 activation_inputs  read        f32  [M, N]  that x in the dX GEMM: only for activations
+//                                                  whose derivative reads x (GELU, SiLU, ...)
+//   4 c                   read_write  f32  [M, N]  row-major
+//   5 grad_bias           read_write  f32  [N]     only with column sums: Σ_i b(i, n), the bias
+//                                                  gradient beside dW = xᵀ·dY (b = dY)
+//   6 params              uniform     Params
+//   9 partials            read        f32  [splits, M, N]  split-K: each K chunk's a · b
+//   10 partial_sums       read        f32  [splits, N]     and its column sums of b
+// (All declared in interface.wgsl, included at the end with epilogue.wgsl.)
+// Params: m, n, k, the four strides above, alpha (the fused activation's), and the split of K: ``splits`` chunks of ``k_chunk``
+// (a multiple of BK). With splits > 1 the gemm entry writes each chunk's plain a · b (and column
+// sums) at c[split · M · N + ...] (grad_bias[split · N + ...]), and sum_splits adds the chunks in
+// a fixed order and applies the epilogue: deterministic, and many more workgroups when M · N is
+// small and K large (the weight gradient of a big batch).
+// Workgroup S × S invocations (S = 16); each owns a TM × TN block of c laid out as
+// (TM / 4) × (TN / 4) groups of 4 × 4 spaced 4·S apart, so its workgroup-memory reads are whole
+// vec4s that neighbouring invocations take side by side. Block tile BM × BN = 64 × 64,
+// K slab BK = 16; a slab of a is stored k-major (a_tile[i][m]) like b's (b_tile[i][n]).
+// Grid: (ceil(N / BN), ceil(M / BM) · splits folded over y and z).
+// NumPy: c = activation(a @ b + bias) for forward, c = a @ b for matmul.
+// The generated code (fragment loads, FMAs, stores: brace-balanced statements) comes from
+// intricate/ops/gemm/codegen.py; every block and loop around it is written here.
+
+const BM: u32 = 64u;
+const BN: u32 = 64u;
+const BK: u32 = 16u;
+
+// Row strides of the slabs: BM or BN, plus 4 when the slab is written one k at a time.
+const A_STRIDE: u32 = 64u;
+const B_STRIDE: u32 = 64u;
+// STAGES slabs of each (2: the pipelined loop fills one while the FMAs read the other).
+const A_SLAB: u32 = BK * A_STRIDE / 4u;
+const B_SLAB: u32 = BK * B_STRIDE / 4u;
+var<workgroup> a_tile: array<vec4<f32>, 1u * A_SLAB>;  // [(i * A_STRIDE + m) / 4][m % 4]
+var<workgroup> b_tile: array<vec4<f32>, 1u * B_SLAB>;  // [(i * B_STRIDE + n) / 4][n % 4]
+
+// Edge tiles: zero outside the matrices, so partial tiles add nothing.
+fn load_a(row: u32, i: u32, k_end: u32) -> f32 {
+    if (row < params.m && i < k_end) {
+        return a[row * params.a_row_stride + i * params.a_col_stride];
+    }
+    return 0.0;
+}
+
+fn load_b(i: u32, col: u32, k_end: u32) -> f32 {
+    if (i < k_end && col < params.n) {
+        return b[i * params.b_row_stride + col * params.b_col_stride];
+    }
+    return 0.0;
+}
+
+// With splits > 1: the plain sum of the workgroup's K chunk, at its split's slice of c.
+fn store(split: u32, row: u32, col: u32, value: f32) {
+    if (row < params.m && col < params.n) {
+        c[split * params.m * params.n + row * params.n + col] = value;
+    }
+}
+
+@compute @workgroup_size(16, 16)
+fn gemm(@builtin(workgroup_id) group: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>,
+        @builtin(local_invocation_index) lane: u32) {
+    // A warp's 32 lanes cover 8 × 4 invocations rather than 16 × 2: its fragment reads then
+    // touch 4 distinct vec4s of a_tile and 8 of b_tile (fewer workgroup-memory wavefronts).
+    let tx = lane % 8u + (lane / 32u) % (16u / 8u) * 8u;
+    let ty = (lane / 8u) % 4u + lane / (4u * 16u) * 4u;
+    let a_at = ty;  // where this invocation's fragments start in a_tile / b_tile
+    let b_at = tx;
+    // Row-tile groups (folded over y and z) run split after split of K; groups past the last
+    // split (a folded grid) get row0 outside c: no loads, no stores.
+    let row_tiles = (params.m + BM - 1u) / BM;
+    let row_group = group.y + group.z * groups.y;
+    let split = row_group / row_tiles;
+    let row0 = select(row_group % row_tiles * BM, params.m, split >= params.splits);
+    let col0 = group.x * BN;
+    let k_begin = split * params.k_chunk;
+    let k_end = min(params.k, k_begin + params.k_chunk);
+    var acc_0_0 = vec4<f32>(0.0);
+    var acc_1_0 = vec4<f32>(0.0);
+    var acc_2_0 = vec4<f32>(0.0);
+    var acc_3_0 = vec4<f32>(0.0);
+    var column_sum_0 = vec4<f32>(0.0);
+    let a_outer = lane / 64u;
+    let a_inner = lane % 64u;
+    let b_outer = lane / 64u;
+    let b_inner = lane % 64u;
+    let inside = row0 + BM <= params.m && col0 + BN <= params.n;
+
+    // Whole tiles with 16-byte loads and K a multiple of BK: the next slab's global loads go
+    // into registers before the current slab's FMAs, hiding their latency.
+    if (inside && (k_end - k_begin) % BK == 0u) {
+        var a_quad0: vec4<f32>;
+        var b_quad0: vec4<f32>;
+        var start = k_begin;
+            a_quad0 = a4[((start + lane / 16u + 0u) * params.a_col_stride + row0 + (lane % 16u) * 4u) / 4u];
+            b_quad0 = b4[((start + lane / 16u + 0u) * params.b_row_stride + col0 + (lane % 16u) * 4u) / 4u];
+
+        loop {
+            // One stage: the registers are stored after the FMAs, between two barriers.
+            a_tile[((lane / 16u + 0u) * 64u + (lane % 16u) * 4u) / 4u] = a_quad0;
+            b_tile[((lane / 16u + 0u) * 64u + (lane % 16u) * 4u) / 4u] = b_quad0;
+            workgroupBarrier();
+            let next = start + BK;
+            if (next < k_end) {
+            a_quad0 = a4[((next + lane / 16u + 0u) * params.a_col_stride + row0 + (lane % 16u) * 4u) / 4u];
+            b_quad0 = b4[((next + lane / 16u + 0u) * params.b_row_stride + col0 + (lane % 16u) * 4u) / 4u];
+            }
+        let a0_0 = a_tile[0u + a_at];
+        let b0_0 = b_tile[0u + b_at];
+        acc_0_0 += a0_0[0] * b0_0;
+        acc_1_0 += a0_0[1] * b0_0;
+        acc_2_0 += a0_0[2] * b0_0;
+        acc_3_0 += a0_0[3] * b0_0;
+        column_sum_0 += b0_0;
+        let a1_0 = a_tile[16u + a_at];
+        let b1_0 = b_tile[16u + b_at];
+        acc_0_0 += a1_0[0] * b1_0;
+        acc_1_0 += a1_0[1] * b1_0;
+        acc_2_0 += a1_0[2] * b1_0;
+        acc_3_0 += a1_0[3] * b1_0;
+        column_sum_0 += b1_0;
+        let a2_0 = a_tile[32u + a_at];
+        let b2_0 = b_tile[32u + b_at];
+        acc_0_0 += a2_0[0] * b2_0;
+        acc_1_0 += a2_0[1] * b2_0;
+        acc_2_0 += a2_0[2] * b2_0;
+        acc_3_0 += a2_0[3] * b2_0;
+        column_sum_0 += b2_0;
+        let a3_0 = a_tile[48u + a_at];
+        let b3_0 = b_tile[48u + b_at];
+        acc_0_0 += a3_0[0] * b3_0;
+        acc_1_0 += a3_0[1] * b3_0;
+        acc_2_0 += a3_0[2] * b3_0;
+        acc_3_0 += a3_0[3] * b3_0;
+        column_sum_0 += b3_0;
+        let a4_0 = a_tile[64u + a_at];
+        let b4_0 = b_tile[64u + b_at];
+        acc_0_0 += a4_0[0] * b4_0;
+        acc_1_0 += a4_0[1] * b4_0;
+        acc_2_0 += a4_0[2] * b4_0;
+        acc_3_0 += a4_0[3] * b4_0;
+        column_sum_0 += b4_0;
+        let a5_0 = a_tile[80u + a_at];
+        let b5_0 = b_tile[80u + b_at];
+        acc_0_0 += a5_0[0] * b5_0;
+        acc_1_0 += a5_0[1] * b5_0;
+        acc_2_0 += a5_0[2] * b5_0;
+        acc_3_0 += a5_0[3] * b5_0;
+        column_sum_0 += b5_0;
+        let a6_0 = a_tile[96u + a_at];
+        let b6_0 = b_tile[96u + b_at];
+        acc_0_0 += a6_0[0] * b6_0;
+        acc_1_0 += a6_0[1] * b6_0;
+        acc_2_0 += a6_0[2] * b6_0;
+        acc_3_0 += a6_0[3] * b6_0;
+        column_sum_0 += b6_0;
+        let a7_0 = a_tile[112u + a_at];
+        let b7_0 = b_tile[112u + b_at];
+        acc_0_0 += a7_0[0] * b7_0;
+        acc_1_0 += a7_0[1] * b7_0;
+        acc_2_0 += a7_0[2] * b7_0;
+        acc_3_0 += a7_0[3] * b7_0;
+        column_sum_0 += b7_0;
+        let a8_0 = a_tile[128u + a_at];
+        let b8_0 = b_tile[128u + b_at];
+        acc_0_0 += a8_0[0] * b8_0;
+        acc_1_0 += a8_0[1] * b8_0;
+        acc_2_0 += a8_0[2] * b8_0;
+        acc_3_0 += a8_0[3] * b8_0;
+        column_sum_0 += b8_0;
+        let a9_0 = a_tile[144u + a_at];
+        let b9_0 = b_tile[144u + b_at];
+        acc_0_0 += a9_0[0] * b9_0;
+        acc_1_0 += a9_0[1] * b9_0;
+        acc_2_0 += a9_0[2] * b9_0;
+        acc_3_0 += a9_0[3] * b9_0;
+        column_sum_0 += b9_0;
+        let a10_0 = a_tile[160u + a_at];
+        let b10_0 = b_tile[160u + b_at];
+        acc_0_0 += a10_0[0] * b10_0;
+        acc_1_0 += a10_0[1] * b10_0;
+        acc_2_0 += a10_0[2] * b10_0;
+        acc_3_0 += a10_0[3] * b10_0;
+        column_sum_0 += b10_0;
+        let a11_0 = a_tile[176u + a_at];
+        let b11_0 = b_tile[176u + b_at];
+        acc_0_0 += a11_0[0] * b11_0;
+        acc_1_0 += a11_0[1] * b11_0;
+        acc_2_0 += a11_0[2] * b11_0;
+        acc_3_0 += a11_0[3] * b11_0;
+        column_sum_0 += b11_0;
+        let a12_0 = a_tile[192u + a_at];
+        let b12_0 = b_tile[192u + b_at];
+        acc_0_0 += a12_0[0] * b12_0;
+        acc_1_0 += a12_0[1] * b12_0;
+        acc_2_0 += a12_0[2] * b12_0;
+        acc_3_0 += a12_0[3] * b12_0;
+        column_sum_0 += b12_0;
+        let a13_0 = a_tile[208u + a_at];
+        let b13_0 = b_tile[208u + b_at];
+        acc_0_0 += a13_0[0] * b13_0;
+        acc_1_0 += a13_0[1] * b13_0;
+        acc_2_0 += a13_0[2] * b13_0;
+        acc_3_0 += a13_0[3] * b13_0;
+        column_sum_0 += b13_0;
+        let a14_0 = a_tile[224u + a_at];
+        let b14_0 = b_tile[224u + b_at];
+        acc_0_0 += a14_0[0] * b14_0;
+        acc_1_0 += a14_0[1] * b14_0;
+        acc_2_0 += a14_0[2] * b14_0;
+        acc_3_0 += a14_0[3] * b14_0;
+        column_sum_0 += b14_0;
+        let a15_0 = a_tile[240u + a_at];
+        let b15_0 = b_tile[240u + b_at];
+        acc_0_0 += a15_0[0] * b15_0;
+        acc_1_0 += a15_0[1] * b15_0;
+        acc_2_0 += a15_0[2] * b15_0;
+        acc_3_0 += a15_0[3] * b15_0;
+        column_sum_0 += b15_0;
+            workgroupBarrier();
+            start = next;
+            if (start >= k_end) { break; }
+        }
+
+    } else {
+
+    for (var start = k_begin; start < k_end; start += BK) {
+        // Stage the slabs (neighbouring invocations read neighbouring addresses). Whole tiles,
+        // the common case, skip the bounds checks; the test is uniform across the workgroup.
+        if (inside && start + BK <= k_end) {
+            let a_quad0 = a4[((start + lane / 16u + 0u) * params.a_col_stride + row0 + (lane % 16u) * 4u) / 4u];
+            a_tile[((lane / 16u + 0u) * 64u + (lane % 16u) * 4u) / 4u] = a_quad0;
+            let b_quad0 = b4[((start + lane / 16u + 0u) * params.b_row_stride + col0 + (lane % 16u) * 4u) / 4u];
+            b_tile[((lane / 16u + 0u) * 64u + (lane % 16u) * 4u) / 4u] = b_quad0;
+        } else {
+            a_tile[((a_outer + 0u) * 64u + a_inner) / 4u][(a_inner) % 4u] = load_a(row0 + a_inner, start + a_outer + 0u, k_end);
+            a_tile[((a_outer + 4u) * 64u + a_inner) / 4u][(a_inner) % 4u] = load_a(row0 + a_inner, start + a_outer + 4u, k_end);
+            a_tile[((a_outer + 8u) * 64u + a_inner) / 4u][(a_inner) % 4u] = load_a(row0 + a_inner, start + a_outer + 8u, k_end);
+            a_tile[((a_outer + 12u) * 64u + a_inner) / 4u][(a_inner) % 4u] = load_a(row0 + a_inner, start + a_outer + 12u, k_end);
+            b_tile[((b_outer + 0u) * 64u + b_inner) / 4u][(b_inner) % 4u] = load_b(start + b_outer + 0u, col0 + b_inner, k_end);
+            b_tile[((b_outer + 4u) * 64u + b_inner) / 4u][(b_inner) % 4u] = load_b(start + b_outer + 4u, col0 + b_inner, k_end);
+            b_tile[((b_outer + 8u) * 64u + b_inner) / 4u][(b_inner) % 4u] = load_b(start + b_outer + 8u, col0 + b_inner, k_end);
+            b_tile[((b_outer + 12u) * 64u + b_inner) / 4u][(b_inner) % 4u] = load_b(start + b_outer + 12u, col0 + b_inner, k_end);
+        }
+        workgroupBarrier();
+        let a0_0 = a_tile[0u + a_at];
+        let b0_0 = b_tile[0u + b_at];
+        acc_0_0 += a0_0[0] * b0_0;
+        acc_1_0 += a0_0[1] * b0_0;
+        acc_2_0 += a0_0[2] * b0_0;
+        acc_3_0 += a0_0[3] * b0_0;
+        column_sum_0 += b0_0;
+        let a1_0 = a_tile[16u + a_at];
+        let b1_0 = b_tile[16u + b_at];
+        acc_0_0 += a1_0[0] * b1_0;
+        acc_1_0 += a1_0[1] * b1_0;
+        acc_2_0 += a1_0[2] * b1_0;
+        acc_3_0 += a1_0[3] * b1_0;
+        column_sum_0 += b1_0;
+        let a2_0 = a_tile[32u + a_at];
+        let b2_0 = b_tile[32u + b_at];
+        acc_0_0 += a2_0[0] * b2_0;
+        acc_1_0 += a2_0[1] * b2_0;
+        acc_2_0 += a2_0[2] * b2_0;
+        acc_3_0 += a2_0[3] * b2_0;
+        column_sum_0 += b2_0;
+        let a3_0 = a_tile[48u + a_at];
+        let b3_0 = b_tile[48u + b_at];
+        acc_0_0 += a3_0[0] * b3_0;
+        acc_1_0 += a3_0[1] * b3_0;
+        acc_2_0 += a3_0[2] * b3_0;
+        acc_3_0 += a3_0[3] * b3_0;
+        column_sum_0 += b3_0;
+        let a4_0 = a_tile[64u + a_at];
+        let b4_0 = b_tile[64u + b_at];
+        acc_0_0 += a4_0[0] * b4_0;
+        acc_1_0 += a4_0[1] * b4_0;
+        acc_2_0 += a4_0[2] * b4_0;
+        acc_3_0 += a4_0[3] * b4_0;
+        column_sum_0 += b4_0;
+        let a5_0 = a_tile[80u + a_at];
+        let b5_0 = b_tile[80u + b_at];
+        acc_0_0 += a5_0[0] * b5_0;
+        acc_1_0 += a5_0[1] * b5_0;
+        acc_2_0 += a5_0[2] * b5_0;
+        acc_3_0 += a5_0[3] * b5_0;
+        column_sum_0 += b5_0;
+        let a6_0 = a_tile[96u + a_at];
+        let b6_0 = b_tile[96u + b_at];
+        acc_0_0 += a6_0[0] * b6_0;
+        acc_1_0 += a6_0[1] * b6_0;
+        acc_2_0 += a6_0[2] * b6_0;
+        acc_3_0 += a6_0[3] * b6_0;
+        column_sum_0 += b6_0;
+        let a7_0 = a_tile[112u + a_at];
+        let b7_0 = b_tile[112u + b_at];
+        acc_0_0 += a7_0[0] * b7_0;
+        acc_1_0 += a7_0[1] * b7_0;
+        acc_2_0 += a7_0[2] * b7_0;
+        acc_3_0 += a7_0[3] * b7_0;
+        column_sum_0 += b7_0;
+        let a8_0 = a_tile[128u + a_at];
+        let b8_0 = b_tile[128u + b_at];
+        acc_0_0 += a8_0[0] * b8_0;
+        acc_1_0 += a8_0[1] * b8_0;
+        acc_2_0 += a8_0[2] * b8_0;
+        acc_3_0 += a8_0[3] * b8_0;
+        column_sum_0 += b8_0;
+        let a9_0 = a_tile[144u + a_at];
+        let b9_0 = b_tile[144u + b_at];
+        acc_0_0 += a9_0[0] * b9_0;
+        acc_1_0 += a9_0[1] * b9_0;
+        acc_2_0 += a9_0[2] * b9_0;
+        acc_3_0 += a9_0[3] * b9_0;
+        column_sum_0 += b9_0;
+        let a10_0 = a_tile[160u + a_at];
+        let b10_0 = b_tile[160u + b_at];
+        acc_0_0 += a10_0[0] * b10_0;
+        acc_1_0 += a10_0[1] * b10_0;
+        acc_2_0 += a10_0[2] * b10_0;
+        acc_3_0 += a10_0[3] * b10_0;
+        column_sum_0 += b10_0;
+        let a11_0 = a_tile[176u + a_at];
+        let b11_0 = b_tile[176u + b_at];
+        acc_0_0 += a11_0[0] * b11_0;
+        acc_1_0 += a11_0[1] * b11_0;
+        acc_2_0 += a11_0[2] * b11_0;
+        acc_3_0 += a11_0[3] * b11_0;
+        column_sum_0 += b11_0;
+        let a12_0 = a_tile[192u + a_at];
+        let b12_0 = b_tile[192u + b_at];
+        acc_0_0 += a12_0[0] * b12_0;
+        acc_1_0 += a12_0[1] * b12_0;
+        acc_2_0 += a12_0[2] * b12_0;
+        acc_3_0 += a12_0[3] * b12_0;
+        column_sum_0 += b12_0;
+        let a13_0 = a_tile[208u + a_at];
+        let b13_0 = b_tile[208u + b_at];
+        acc_0_0 += a13_0[0] * b13_0;
+        acc_1_0 += a13_0[1] * b13_0;
+        acc_2_0 += a13_0[2] * b13_0;
+        acc_3_0 += a13_0[3] * b13_0;
+        column_sum_0 += b13_0;
+        let a14_0 = a_tile[224u + a_at];
+        let b14_0 = b_tile[224u + b_at];
+        acc_0_0 += a14_0[0] * b14_0;
+        acc_1_0 += a14_0[1] * b14_0;
+        acc_2_0 += a14_0[2] * b14_0;
+        acc_3_0 += a14_0[3] * b14_0;
+        column_sum_0 += b14_0;
+        let a15_0 = a_tile[240u + a_at];
+        let b15_0 = b_tile[240u + b_at];
+        acc_0_0 += a15_0[0] * b15_0;
+        acc_1_0 += a15_0[1] * b15_0;
+        acc_2_0 += a15_0[2] * b15_0;
+        acc_3_0 += a15_0[3] * b15_0;
+        column_sum_0 += b15_0;
+        workgroupBarrier();
+    }
+    }
+    store(split, row0 + 0u + ty * 4u, col0 + 0u + tx * 4u, acc_0_0[0]);
+    store(split, row0 + 0u + ty * 4u, col0 + 1u + tx * 4u, acc_0_0[1]);
+    store(split, row0 + 0u + ty * 4u, col0 + 2u + tx * 4u, acc_0_0[2]);
+    store(split, row0 + 0u + ty * 4u, col0 + 3u + tx * 4u, acc_0_0[3]);
+    store(split, row0 + 1u + ty * 4u, col0 + 0u + tx * 4u, acc_1_0[0]);
+    store(split, row0 + 1u + ty * 4u, col0 + 1u + tx * 4u, acc_1_0[1]);
+    store(split, row0 + 1u + ty * 4u, col0 + 2u + tx * 4u, acc_1_0[2]);
+    store(split, row0 + 1u + ty * 4u, col0 + 3u + tx * 4u, acc_1_0[3]);
+    store(split, row0 + 2u + ty * 4u, col0 + 0u + tx * 4u, acc_2_0[0]);
+    store(split, row0 + 2u + ty * 4u, col0 + 1u + tx * 4u, acc_2_0[1]);
+    store(split, row0 + 2u + ty * 4u, col0 + 2u + tx * 4u, acc_2_0[2]);
+    store(split, row0 + 2u + ty * 4u, col0 + 3u + tx * 4u, acc_2_0[3]);
+    store(split, row0 + 3u + ty * 4u, col0 + 0u + tx * 4u, acc_3_0[0]);
+    store(split, row0 + 3u + ty * 4u, col0 + 1u + tx * 4u, acc_3_0[1]);
+    store(split, row0 + 3u + ty * 4u, col0 + 2u + tx * 4u, acc_3_0[2]);
+    store(split, row0 + 3u + ty * 4u, col0 + 3u + tx * 4u, acc_3_0[3]);
+    if (row0 == 0u && ty == 0u) {
+        if (col0 + 0u + tx * 4u < params.n) { grad_bias[split * params.n + col0 + 0u + tx * 4u] = column_sum_0[0]; }
+        if (col0 + 1u + tx * 4u < params.n) { grad_bias[split * params.n + col0 + 1u + tx * 4u] = column_sum_0[1]; }
+        if (col0 + 2u + tx * 4u < params.n) { grad_bias[split * params.n + col0 + 2u + tx * 4u] = column_sum_0[2]; }
+        if (col0 + 3u + tx * 4u < params.n) { grad_bias[split * params.n + col0 + 3u + tx * 4u] = column_sum_0[3]; }
+    }
+}
+
+// Split-K's second half: c = epilogue(Σ over splits of partials), and the column sums likewise,
+// summed in split order. One invocation per element of c (grid folded over x and y).
+@compute @workgroup_size(256)
+fn sum_splits(@builtin(global_invocation_id) id: vec3<u32>,
+              @builtin(num_workgroups) groups: vec3<u32>) {
+    let i = id.x + id.y * groups.x * 256u;
+    let size = params.m * params.n;
+    if (i >= size) {
+        return;
+    }
+    var total = 0.0;
+    for (var split = 0u; split < params.splits; split++) {
+        total += partials[split * size + i];
+    }
+    c[i] = epilogue(i / params.n, i % params.n, total);
+    if (i < params.n) {
+        var column = 0.0;
+        for (var split = 0u; split < params.splits; split++) {
+            column += partial_sums[split * params.n + i];
+        }
+        grad_bias[i] = column;
+    }
+}
+
+// ops/gemm/interface.wgsl: the Params and bindings of both GEMM kernels (tiled.wgsl and
+// subgroup.wgsl include it at their end), so record_gemm binds either kernel with the same names
+// and the same Params. Declarations only: no entry points.
+//
+// Bindings (group 0), by variable name, f32 throughout:
+//   0 a                   read        a(m, i) = a[m * a_row_stride + i * a_col_stride], [M, K]
+//   1 b                   read        b(i, n) = b[i * b_row_stride + n * b_col_stride], [K, N]
+//   2 bias                read        [N]     the forward epilogue's bias
+//   3 activation_outputs  read        [M, N]  o of the activation whose derivative the dX
+//                                             epilogue multiplies by
+//   4 c                   read_write  [M, N]  row-major
+//   5 grad_bias           read_write  [N]     column sums Σ_i b(i, n) (the bias gradient)
+//   6 params              uniform     Params
+//   7 a4, 8 b4            read        vec4<f32>: a and b again, for 16-byte loads
+//   9 partials            read        [splits, M, N]  split-K: each K chunk's a · b
+//   10 partial_sums       read        [splits, N]     and its column sums of b
+//   13 pre_activations    read_write  [M, N]  the forward epilogue's activation input x (only
+//                                             for activations whose derivative reads x)
+//   14 activation_inputs  read        [M, N]  that x again, for the dX epilogue
+// Params: m, n, k, the four strides above, the split of K (splits chunks of k_chunk), and alpha,
+// the fused activation's hyperparameter (0 when unused).
+// Workgroup, grid and NumPy expression: the including kernel's.
+
+struct Params {
+    m: u32,
+    n: u32,
+    k: u32,
+    a_row_stride: u32,
+    a_col_stride: u32,
+    b_row_stride: u32,
+    b_col_stride: u32,
+    k_chunk: u32,
+    splits: u32,
+    alpha: f32,
+}
+
+@group(0) @binding(0) var<storage, read> a: array<f32>;
+@group(0) @binding(1) var<storage, read> b: array<f32>;
+@group(0) @binding(2) var<storage, read> bias: array<f32>;
+@group(0) @binding(3) var<storage, read> activation_outputs: array<f32>;
+@group(0) @binding(4) var<storage, read_write> c: array<f32>;
+@group(0) @binding(5) var<storage, read_write> grad_bias: array<f32>;
+@group(0) @binding(6) var<uniform> params: Params;
+@group(0) @binding(7) var<storage, read> a4: array<vec4<f32>>;
+@group(0) @binding(8) var<storage, read> b4: array<vec4<f32>>;
+@group(0) @binding(9) var<storage, read> partials: array<f32>;
+@group(0) @binding(10) var<storage, read> partial_sums: array<f32>;
+@group(0) @binding(13) var<storage, read_write> pre_activations: array<f32>;
+@group(0) @binding(14) var<storage, read> activation_inputs: array<f32>;
+
+// ops/gemm/epilogue.wgsl: epilogue(row, col, value), what both GEMM kernels apply to a finished
+// sum before c stores it, with the activation formulas of layers/activations.wgsl (included at
+// the end). Functions only: the bindings are interface.wgsl's.
+//
+// Template values:
+//   activation   the forward's activation function ("identity" for none)
+//   bias         the forward adds bias[col] first
+//   derivative   "" in the forward; in the dX GEMM of the layer above an activation, that
+//                activation's function: the epilogue multiplies by its derivative (the
+//                activation's backward, fused)
+//   inputs_kept  the activation's derivative reads x: the forward stores x in pre_activations,
+//                the dX GEMM reads it from activation_inputs; otherwise it gets x = o
+// Workgroup and grid: the including kernel's.
+// NumPy: forward c = f(value + bias); dX c = value * f'(x, o).
+
+fn epilogue(row: u32, col: u32, value: f32) -> f32 {
+
+
+    let x = value;
+
+
+    return identity(x, params.alpha);
+
+}
+
+// layers/activations.wgsl: every element-wise activation's formula, written once: forward beside
+// derivative. A library of functions, no entry points: layers/activation.wgsl (the element-wise
+// kernels) and ops/gemm/epilogue.wgsl (fused into both GEMM kernels) include it.
+//
+// Bindings: none. Params: none. Workgroup and grid: those of the including kernel.
+// Contract, T = f32:
+//   fn NAME(x: T, alpha: T) -> T                   o = f(x)
+//   fn NAME_derivative(x: T, o: T, alpha: T) -> T  f'(x), from x (the input) and/or o (the output)
+// alpha is the activation's one hyperparameter (0 when it has none). An activation whose class
+// says derivative_uses_inputs = False is called with x = o (its derivative reads only o), so
+// its kernels keep no inputs; the others get the real x (stored by the fused forward GEMM).
+// Adding an activation: its two functions here, its class in intricate/layers/activations.py.
+// NumPy: each function's comment.
+
+// identity: o = x (a GEMM with no activation).
+fn identity(x: f32, alpha: f32) -> f32 {
+    return x;
+}
+
+fn identity_derivative(x: f32, o: f32, alpha: f32) -> f32 {
+    return 1.0;
+}
+
+// ReLU: o = np.maximum(x, 0); f' = (o > 0) (0 at x = 0, like PyTorch).
+fn relu(x: f32, alpha: f32) -> f32 {
+    return max(x, 0.0);
+}
+
+fn relu_derivative(x: f32, o: f32, alpha: f32) -> f32 {
+    return select(0.0, 1.0, o > 0.0);
+}
+
+// TanH: o = np.tanh(x), from exp(-2|x|) so that large |x| gives ±1, never NaN; f' = 1 - o².
+fn hyperbolic_tangent(x: f32, alpha: f32) -> f32 {
+    let t = exp(-2.0 * abs(x));
+    return sign(x) * (1.0 - t) / (1.0 + t);
+}
+
+fn hyperbolic_tangent_derivative(x: f32, o: f32, alpha: f32) -> f32 {
+    return 1.0 - o * o;
+}
+
+// Sigmoid: o = 1 / (1 + np.exp(-x)), evaluated on the side where exp can't overflow;
+// f' = o (1 - o).
+fn sigmoid(x: f32, alpha: f32) -> f32 {
+    let e = exp(-abs(x));
+    return select(e / (1.0 + e), 1.0 / (1.0 + e), x >= 0.0);
+}
+
+fn sigmoid_derivative(x: f32, o: f32, alpha: f32) -> f32 {
+    return o * (1.0 - o);
+}
+
+// LeakyReLU (alpha >= 0): o = np.where(x > 0, x, alpha x); f' = 1 where o > 0, else alpha
+// (o > 0 exactly where x > 0 when alpha >= 0).
+fn leaky_relu(x: f32, alpha: f32) -> f32 {
+    return select(alpha * x, x, x > 0.0);
+}
+
+fn leaky_relu_derivative(x: f32, o: f32, alpha: f32) -> f32 {
+    return select(alpha, 1.0, o > 0.0);
+}
+
+// ELU (alpha > 0): o = np.where(x > 0, x, alpha (exp(x) - 1)); f' = 1 where o > 0, else
+// alpha exp(x) = o + alpha (o lies in (-alpha, 0] there).
+fn elu(x: f32, alpha: f32) -> f32 {
+    return select(alpha * (exp(min(x, 0.0)) - 1.0), x, x > 0.0);
+}
+
+fn elu_derivative(x: f32, o: f32, alpha: f32) -> f32 {
+    return select(o + alpha, 1.0, o > 0.0);
+}
+
+// GELU, tanh form (PyTorch's approximate="tanh"): u = sqrt(2/pi) (x + 0.044715 x³),
+// o = x (1 + tanh(u)) / 2 = x · sigmoid(2u) (the same function; the sigmoid form keeps its
+// relative accuracy where tanh(u) is near -1); f' = s + 2 x s (1 - s) u' with s = sigmoid(2u),
+// u' = sqrt(2/pi) (1 + 3 · 0.044715 x²), and 1 - s = sigmoid(-2u).
+fn gelu(x: f32, alpha: f32) -> f32 {
+    let u = 0.7978845608028654 * (x + 0.044715 * x * x * x);
+    return x * sigmoid(2.0 * u, 0.0);
+}
+
+fn gelu_derivative(x: f32, o: f32, alpha: f32) -> f32 {
+    let u = 0.7978845608028654 * (x + 0.044715 * x * x * x);
+    let du = 0.7978845608028654 * (1.0 + 0.134145 * x * x);
+    let s = sigmoid(2.0 * u, 0.0);
+    return s + 2.0 * x * s * sigmoid(-2.0 * u, 0.0) * du;
+}
+
+// SiLU (Swish): o = x · sigmoid(x); f' = s (1 + x (1 - s)) with s = sigmoid(x).
+fn silu(x: f32, alpha: f32) -> f32 {
+    return x * sigmoid(x, 0.0);
+}
+
+fn silu_derivative(x: f32, o: f32, alpha: f32) -> f32 {
+    let s = sigmoid(x, 0.0);
+    return s * (1.0 + x * (1.0 - s));
+}
+
+// Softplus: o = np.log1p(np.exp(x)), as max(x, 0) + log(1 + exp(-|x|)) so exp never
+// overflows; f' = sigmoid(x).
+fn softplus(x: f32, alpha: f32) -> f32 {
+    return max(x, 0.0) + log(1.0 + exp(-abs(x)));
+}
+
+fn softplus_derivative(x: f32, o: f32, alpha: f32) -> f32 {
+    return sigmoid(x, 0.0);
+}
+
+

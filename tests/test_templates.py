@@ -1,0 +1,115 @@
+"""Shader templates: each built-in kernel rendered for representative template values equals its
+golden file byte for byte (INTRICATE_UPDATE_GOLDEN=1 rewrites them: review the diff), every
+rendered kernel and every Python-generated GEMM fragment has balanced braces, templating is
+strict with includes, and rendered kernels can be dumped for reading."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+import intricate
+from intricate.gpu import shaders
+from intricate.ops.gemm import GemmConfig, SubgroupConfig, codegen, subgroup
+
+GOLDEN = Path(__file__).parent / "golden"
+UPDATE = os.environ.get("INTRICATE_UPDATE_GOLDEN") == "1"
+
+
+def _tiled(config, a_k, b_n, **epilogue):
+    return codegen.template(config, a_k, b_n, **{"bias": False, "activation": None, **epilogue})
+
+
+# name → (shader, template values); the name is the golden file's.
+RENDERS = {
+    "tiled.forward_relu_pipelined_two_stage": ("ops/gemm/tiled.wgsl", _tiled(
+        GemmConfig(128, 128, 16, stages=2), False, True, bias=True, activation="relu",
+        a_vec4=True, b_vec4=True)),
+    "tiled.dx_gelu_edge_loads": ("ops/gemm/tiled.wgsl", _tiled(
+        GemmConfig(32, 32, 16, side=8), True, False, derivative="gelu", inputs_kept=True)),
+    "tiled.dw_column_sums_split_k": ("ops/gemm/tiled.wgsl", _tiled(
+        GemmConfig(64, 64, 16), False, True, column_sums=True, a_vec4=True, b_vec4=True,
+        split=True)),
+    "subgroup.forward_silu_texels": ("ops/gemm/subgroup.wgsl", subgroup.template(
+        SubgroupConfig(8, 1, texels=True), 8, "n", True, "silu", None, False, "k",
+        inputs_kept=True)),
+    "subgroup.dx_tanh_from_buffers": ("ops/gemm/subgroup.wgsl", subgroup.template(
+        SubgroupConfig(32, 1), 8, "k", False, None, "hyperbolic_tangent", True)),
+    "activation.relu": ("layers/activation.wgsl", {"activation": "relu", "inputs_kept": False}),
+    "activation.gelu": ("layers/activation.wgsl", {"activation": "gelu", "inputs_kept": True}),
+    "softmax": ("layers/softmax.wgsl", {}),
+    "losses.mean_squared": ("losses.wgsl", {"loss": "mean_squared"}),
+    "losses.softmax_crossentropy": ("losses.wgsl", {"loss": "softmax_crossentropy"}),
+    "optimizers": ("optimizers.wgsl", {}),
+    "gather": ("ops/gather.wgsl", {}),
+    "statistics": ("ops/statistics.wgsl", {}),
+}
+
+
+def balanced(text: str) -> bool:
+    depth = 0
+    for character in re.sub(r"//[^\n]*", "", text):
+        depth += {"{": 1, "}": -1}.get(character, 0)
+        if depth < 0:
+            return False
+    return depth == 0
+
+
+@pytest.mark.parametrize("name", sorted(RENDERS))
+def test_rendered_kernels_equal_their_golden_files(name):
+    shader, values = RENDERS[name]
+    text = shaders.render(shader, {"dtype": "f32", **values})
+    assert balanced(text), f"{name}: unbalanced braces"
+    path = GOLDEN / f"{name}.wgsl"
+    if UPDATE:
+        path.write_text(text)
+    assert path.is_file(), f"{path} missing: run with INTRICATE_UPDATE_GOLDEN=1"
+    assert text == path.read_text(), (f"{shader} renders differently from {path}; if intended, "
+                                      "run with INTRICATE_UPDATE_GOLDEN=1 and review the diff")
+
+
+def test_every_kernel_file_has_a_golden_render():
+    roots = [folder for folder in shaders.SHADER_DIRS if folder.is_dir()]
+    kernels = {str(path.relative_to(roots[0])) for path in roots[0].rglob("*.wgsl")
+               if "@compute" in path.read_text()}
+    assert kernels == {shader for shader, _ in RENDERS.values()}
+
+
+@pytest.mark.parametrize("name", [n for n in sorted(RENDERS) if "tiled" in n or "subgroup" in n])
+def test_python_generated_gemm_fragments_are_balanced_statements(name):
+    for key, value in RENDERS[name][1].items():
+        if isinstance(value, str):
+            assert balanced(value), f"{name}: the value of {key!r} has unbalanced braces"
+
+
+def test_templates_are_strict_and_include(tmp_path, monkeypatch):
+    (tmp_path / "library.wgsl").write_text("fn twice(x: {{ dtype }}) -> {{ dtype }} "
+                                           "{ return {{ factor }} * x; }\n")
+    (tmp_path / "main.wgsl").write_text("// main\n{% if doubled %}const D = 1;{% endif %}\n"
+                                        '{% include "library.wgsl" %}\n')
+    monkeypatch.setattr(shaders, "SHADER_DIRS", (tmp_path,))
+    text = shaders.render("main.wgsl", {"dtype": "f32", "factor": "2.0", "doubled": True})
+    assert text == "// main\nconst D = 1;\nfn twice(x: f32) -> f32 { return 2.0 * x; }\n\n"
+    with pytest.raises(intricate.ShaderError, match=r"main\.wgsl: placeholders missing values "
+                                                     r"\['factor'\]"):
+        shaders.render("main.wgsl", {"dtype": "f32", "doubled": False})
+    with pytest.raises(intricate.ShaderError, match=r"values given for no placeholder \['x'\]"):
+        shaders.render("main.wgsl", {"dtype": "f32", "factor": 1, "doubled": 1, "x": 1})
+    (tmp_path / "broken.wgsl").write_text('{% include "nowhere.wgsl" %}\n')
+    with pytest.raises(intricate.ShaderError, match="broken.wgsl: includes 'nowhere.wgsl'"):
+        shaders.render("broken.wgsl", {})
+
+
+async def test_rendered_kernels_can_be_dumped(device, tmp_path, monkeypatch):
+    monkeypatch.setenv(shaders.DUMP_VARIABLE, str(tmp_path / "env"))
+    built = await device.run(shaders.kernel, device, "layers/activation.wgsl", "forward", 32,
+                             dtype="f32", activation="elu", inputs_kept=False)
+    (written,) = (tmp_path / "env").iterdir()
+    assert written.name.startswith("layers.activation.forward.") and written.suffix == ".wgsl"
+    assert written.read_text() == built.source and "fn elu(" in built.source
+    files = shaders.dump_shaders(device, tmp_path / "all")
+    assert tmp_path / "all" / written.name in files and len(files) == len(set(files))
+    assert all(path.read_text().count("{") == path.read_text().count("}") for path in files)
