@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from intricate import gpu
-from intricate.gpu import shaders
+from intricate.gpu import modules, shaders
 from intricate.ops.gemm import CONFIGS, GemmConfig, SubgroupConfig, record_gemm
 from intricate.ops.gemm import subgroup as gemm_subgroup
 from intricate.ops.gemm import tiled as gemm
@@ -299,16 +299,16 @@ async def test_gemm_compiles_without_runtime_checks_unless_asked(device, monkeyp
     """gemm.wgsl is built by wgpu-native's trusted entry point (no index clamps); the
     INTRICATE_SHADER_CHECKS switch brings the checked path back."""
     built = []
-    original = shaders._unchecked_module
-    monkeypatch.setattr(shaders, "_unchecked_module", lambda *args: built.append(
+    original = modules._unchecked_module
+    monkeypatch.setattr(modules, "_unchecked_module", lambda *args: built.append(
         original(*args)) or built[-1])
     source = "@compute @workgroup_size(1) fn main() {}"
     tiled = "ops/gemm/tiled.wgsl"
-    assert await device.run(shaders._module, device.handle, tiled, source) is built[0]
+    assert await device.run(modules.shader_module, device.handle, tiled, source) is built[0]
     assert built[0] is not None  # this wgpu-native has wgpuDeviceCreateShaderModuleTrusted
     monkeypatch.setenv("INTRICATE_SHADER_CHECKS", "on")
-    await device.run(shaders._module, device.handle, "ops/gemm/tiled.wgsl", source)
-    await device.run(shaders._module, device.handle, "dense.wgsl", source)
+    await device.run(modules.shader_module, device.handle, "ops/gemm/tiled.wgsl", source)
+    await device.run(modules.shader_module, device.handle, "dense.wgsl", source)
     assert len(built) == 1
 
 

@@ -31,6 +31,7 @@ import jinja2.meta
 import wgpu
 
 from .device import Device
+from .modules import shader_module
 
 _PACKAGE = Path(__file__).resolve().parents[1]
 # Installed wheel: intricate/shaders/; source checkout: the top-level shaders/ beside intricate/.
@@ -41,11 +42,6 @@ _PARAMS = re.compile(r"struct\s+Params\s*\{([^}]*)\}")
 _FUNCTION = re.compile(r"\bfn\s+(\w+)\s*\(")
 _OVERRIDE = re.compile(r"\boverride\s+(\w+)\s*:\s*\w+\s*=\s*(\d+)")
 _PACK = {"u32": "I", "i32": "i", "f32": "f"}
-# Shaders whose every index is in range by construction, and tested at edge shapes, compile
-# without naga's runtime checks. Those clamp each dynamic index into workgroup memory: an integer
-# min per fragment read that also stops the constant part of the index folding into the load
-# (the GEMM loses 8% at 8192³ on an H200 with them). INTRICATE_SHADER_CHECKS=on keeps them.
-UNCHECKED = frozenset({"ops/gemm/tiled.wgsl", "ops/gemm/subgroup.wgsl"})
 
 
 class ShaderError(RuntimeError):
@@ -229,7 +225,8 @@ def kernel(device: Device, name: str, entry: str, workgroup_size: int | None = N
 def _build(device: Device, name: str, entry: str, workgroup_size: int | None,
            template: dict) -> Kernel:
     source = render(name, template)
-    digest = hashlib.sha256(repr(sorted(template.items())).encode()).hexdigest()[:10]
+    variant = repr((workgroup_size, sorted(template.items())))
+    digest = hashlib.sha256(variant.encode()).hexdigest()[:10]
     dump_name = f"{name.removesuffix('.wgsl').replace('/', '.')}.{entry}.{digest}.wgsl"
     if os.environ.get(DUMP_VARIABLE):
         _write(Path(os.environ[DUMP_VARIABLE]), dump_name, source)
@@ -247,7 +244,7 @@ def _build(device: Device, name: str, entry: str, workgroup_size: int | None,
     if workgroup_size is not None:
         constants["workgroup_size"] = workgroup_size
     try:
-        module = _module(device.handle, name, source)
+        module = shader_module(device.handle, name, source)
         pipeline = device.handle.create_compute_pipeline(
             label=f"{name}:{entry}", layout="auto",
             compute={"module": module, "entry_point": entry, "constants": constants},
@@ -273,47 +270,10 @@ def dump_shaders(device: Device, directory: str | os.PathLike) -> list[Path]:
     Args:
         device: the device whose kernel cache is read.
         directory: created if needed; one file per kernel, named shader.entry.HASH.wgsl (HASH
-            from the template values, so each variant of a shader gets its own file).
+            from the template values and workgroup size: one file per variant).
 
     Returns:
         The files written.
     """
     kernels = [value for value in list(device.cache.values()) if isinstance(value, Kernel)]
     return [_write(Path(directory), k.dump_name, k.source) for k in kernels]
-
-
-def _module(handle: wgpu.GPUDevice, name: str, source: str) -> wgpu.GPUShaderModule:
-    """The shader module, without runtime checks for the shaders in UNCHECKED (when this wgpu
-    build offers that), with them otherwise."""
-    checks = os.environ.get("INTRICATE_SHADER_CHECKS", "").lower() in ("1", "on", "true")
-    if name in UNCHECKED and not checks:
-        module = _unchecked_module(handle, name, source)
-        if module is not None:
-            return module
-    return handle.create_shader_module(label=name, code=source)
-
-
-def _unchecked_module(handle: wgpu.GPUDevice, label: str,
-                      source: str) -> wgpu.GPUShaderModule | None:
-    """wgpu-native's wgpuDeviceCreateShaderModuleTrusted with no runtime checks (wgpu-py 0.32
-    doesn't wrap it); None when the backend or the library lacks it."""
-    try:
-        from wgpu.backends.wgpu_native import _api
-        from wgpu.backends.wgpu_native._ffi import ffi, lib
-
-        lib.wgpuDeviceCreateShaderModuleTrusted  # noqa: B018 (present in this wgpu-native?)
-    except (ImportError, AttributeError):
-        return None
-    if not isinstance(handle, _api.GPUDevice):
-        return None
-    code = _api.new_struct_p("WGPUShaderSourceWGSL *", code=_api.to_c_string_view(source))
-    code[0].chain.next = ffi.NULL
-    code[0].chain.sType = lib.WGPUSType_ShaderSourceWGSL
-    descriptor = _api.new_struct_p("WGPUShaderModuleDescriptor *",
-                                   nextInChain=ffi.cast("WGPUChainedStruct *", code),
-                                   label=_api.to_c_string_view(label))
-    no_checks = 0  # WGPUShaderRuntimeChecks_None
-    module = _api.libf.wgpuDeviceCreateShaderModuleTrusted(handle._internal, descriptor, no_checks)
-    if module == ffi.NULL:
-        raise ShaderError(f"{label}: shader module creation failed")
-    return _api.GPUShaderModule(label, module, handle)
