@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 
 from intricate import gpu
 from intricate.ops.gemm import CONFIGS, GemmConfig, SubgroupConfig, tuning
@@ -23,7 +24,12 @@ def test_shape_classes_round_up_to_powers_of_two():
     assert tuning.shape_class(1, 1, 1, (1, 100), (1, 5)) == "mk:16x16x16"
 
 
-async def test_first_use_times_candidates_then_remembers(device, tmp_path, monkeypatch, rng):
+@pytest.mark.parametrize("tiles", [pytest.param(2, id="two_tiles"),  # compiling is the cost
+                                   pytest.param(len(CONFIGS), id="every_tile",
+                                                marks=pytest.mark.slow)])
+async def test_first_use_times_candidates_then_remembers(device, tmp_path, monkeypatch, rng,
+                                                         tiles):
+    monkeypatch.setattr(gemm, "CONFIGS", CONFIGS[:tiles])
     monkeypatch.setenv("INTRICATE_GEMM_TUNING", "on")
     monkeypatch.setenv("INTRICATE_CACHE_DIR", str(tmp_path))
     timed = []
@@ -48,7 +54,7 @@ async def test_first_use_times_candidates_then_remembers(device, tmp_path, monke
     device.cache["gemm-tuner"] = tuner
     try:
         (got,) = await run_programs(device, record, {"x": x, "w": w}, m)
-        candidates = [c for c in CONFIGS
+        candidates = [c for c in CONFIGS[:tiles]
                       if c.workgroup_bytes <= device.limits["max-compute-workgroup-storage-size"]]
         if gemm_subgroup.usable(device):  # a software adapter's own kernel competes too
             candidates.append(gemm_subgroup.choose(m, n, k, await device.run(gemm_subgroup.width,
