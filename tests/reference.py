@@ -31,7 +31,7 @@ def tanh_backward(outputs, grad_outputs):
 
 
 def sigmoid_forward(x):
-    return 1 / (1 + np.exp(-x))
+    return np.exp(-np.logaddexp(0.0, -x))  # 1 / (1 + e^-x) without overflow warnings
 
 
 def sigmoid_backward(outputs, grad_outputs):
@@ -62,12 +62,16 @@ GELU_C = np.sqrt(2 / np.pi)
 
 
 def gelu_forward(x, alpha=0.0):
-    return 0.5 * x * (1 + np.tanh(GELU_C * (x + 0.044715 * x**3)))
+    """0.5·x·(1 + tanh(u)) computed as x·sigmoid(2u) (the same function): in float64 too,
+    1 + tanh(u) cancels to 0 for x < -6 where the true value is still ~1e-18."""
+    u = GELU_C * (x + 0.044715 * x**3)
+    return x * sigmoid_forward(2 * u)
 
 
 def gelu_derivative(x, alpha=0.0):
-    t = np.tanh(GELU_C * (x + 0.044715 * x**3))
-    return 0.5 * (1 + t) + 0.5 * x * (1 - t**2) * GELU_C * (1 + 3 * 0.044715 * x**2)
+    u = GELU_C * (x + 0.044715 * x**3)
+    s = sigmoid_forward(2 * u)
+    return s + 2 * x * s * sigmoid_forward(-2 * u) * GELU_C * (1 + 3 * 0.044715 * x**2)
 
 
 def silu_forward(x, alpha=0.0):

@@ -113,17 +113,19 @@ class LeakyReLU(Activation):
 
 @register
 class ELU(Activation):
-    """o = x where x > 0, else alpha·(exp(x) - 1).
+    """o = x where x > 0, else alpha·(exp(x) - 1). Its derivative is read from x, as PyTorch
+    does (from o, 1 + o loses the relative accuracy of alpha·exp(x) once x < -5).
 
     Raises:
-        ValueError: alpha <= 0 (the derivative is read from o, which needs alpha > 0).
+        ValueError: alpha < 0 or not finite.
     """
 
     function = "elu"
+    derivative_uses_inputs = True
 
     def __init__(self, alpha: float = 1.0) -> None:
         super().__init__()
-        self.alpha = check_alpha(alpha, positive=True)
+        self.alpha = check_alpha(alpha, positive=False)
 
     def get_config(self) -> dict[str, Any]:
         return {"alpha": self.alpha}

@@ -114,16 +114,14 @@ fn leaky_relu_derivative(x: f32, o: f32, alpha: f32) -> f32 {
     return select(alpha, 1.0, o > 0.0);
 }
 
-// ELU (alpha > 0): o = np.where(x > 0, x, alpha (exp(x) - 1)); f' = 1 where o > 0, else
-// alpha exp(x) = o + alpha (o lies in (-alpha, 0] there).
+// ELU: o = np.where(x > 0, x, alpha np.expm1(x)); f' = 1 where x > 0, else alpha exp(x)
+// (from x, as PyTorch: from o, o + alpha loses the relative accuracy of a tiny alpha exp(x)).
 fn elu(x: f32, alpha: f32) -> f32 {
-    return select(alpha * (exp(min(x, 0.0)) - 1.0), x, x > 0.0);
+    return select(alpha * exp_minus_one(min(x, 0.0)), x, x > 0.0);
 }
-
 fn elu_derivative(x: f32, o: f32, alpha: f32) -> f32 {
-    return select(o + alpha, 1.0, o > 0.0);
+    return select(alpha * exp(min(x, 0.0)), 1.0, x > 0.0);
 }
-
 // GELU, tanh form (PyTorch's approximate="tanh"): u = sqrt(2/pi) (x + 0.044715 x³),
 // o = x (1 + tanh(u)) / 2 = x · sigmoid(2u) (the same function; the sigmoid form keeps its
 // relative accuracy where tanh(u) is near -1); f' = s + 2 x s (1 - s) u' with s = sigmoid(2u),
@@ -150,13 +148,35 @@ fn silu_derivative(x: f32, o: f32, alpha: f32) -> f32 {
     return s * (1.0 + x * (1.0 - s));
 }
 
-// Softplus: o = np.log1p(np.exp(x)), as max(x, 0) + log(1 + exp(-|x|)) so exp never
-// overflows; f' = sigmoid(x).
+// Softplus: o = np.log1p(np.exp(x)), as max(x, 0) + log1p(exp(-|x|)) so exp never
+// overflows and o keeps its relative accuracy where it is tiny (x < -17); f' = sigmoid(x).
 fn softplus(x: f32, alpha: f32) -> f32 {
-    return max(x, 0.0) + log(1.0 + exp(-abs(x)));
+    return max(x, 0.0) + log_one_plus(exp(-abs(x)));
 }
 
 fn softplus_derivative(x: f32, o: f32, alpha: f32) -> f32 {
     return sigmoid(x, 0.0);
+}
+
+// np.expm1(x) and np.log1p(e) to full relative accuracy near 0, where exp(x) - 1 and
+// log(1 + e) cancel (ELU just below 0 lost ~1e-3 relative, Softplus below -17 returned 0).
+// WGSL's exp and log are not correctly rounded (log: 2^-21 absolute near 1), so Kahan's
+// rounding-cancelling forms don't help: |x| < 0.1 takes the Taylor series to the 7th power
+// (next term < 3e-13 relative), the rest the plain expression (no cancellation there).
+fn exp_minus_one(x: f32) -> f32 {
+    if (abs(x) < 0.1) {
+        return x * (1.0 + x * (0.5 + x * (0.16666666666666666 + x * (0.041666666666666664
+            + x * (0.008333333333333333 + x * (0.001388888888888889
+            + x * 0.0001984126984126984))))));
+    }
+    return exp(x) - 1.0;
+}
+
+fn log_one_plus(e: f32) -> f32 {
+    if (abs(e) < 0.1) {
+        return e * (1.0 - e * (0.5 - e * (0.3333333333333333 - e * (0.25 - e * (0.2
+            - e * (0.16666666666666666 - e * 0.14285714285714285))))));
+    }
+    return log(1.0 + e);
 }
 
