@@ -45,7 +45,7 @@ RENDERS = {
     "losses.softmax_crossentropy": ("losses.wgsl", {"loss": "softmax_crossentropy"}),
     "optimizers": ("optimizers.wgsl", {}),
     "gather": ("ops/gather.wgsl", {}),
-    "statistics": ("ops/statistics.wgsl", {}),
+    "statistics": ("ops/statistics.wgsl", {"slot": 4, "size": 8}),
 }
 
 

@@ -31,5 +31,5 @@ def record_finish_epoch(program: Program, sums: GPUArray, epoch_result: GPUArray
                         train_count: int, val_count: int) -> None:
     """Record epoch_result = sums / samples (per slot) and zero the sums, in one dispatch."""
     program.dispatch("ops/statistics.wgsl", "finish_epoch", groups=1, statistics=sums,
-                     epoch_result=epoch_result,
+                     epoch_result=epoch_result, template={"slot": SLOT, "size": SIZE},
                      params={"train_count": train_count, "val_count": val_count})

@@ -1,13 +1,15 @@
 // ops/statistics.wgsl: an epoch's means from the running sums that losses.wgsl accumulates.
+// The layout (intricate/ops/statistics.py): two slots of SLOT = {{ slot }} floats, training then
+// validation, each (loss, accuracy, mae, spare); SIZE = {{ size }} floats in all.
 //
 // Bindings (group 0), by variable name:
-//   0 statistics    read_write  f32  [8]  sums: training (loss, accuracy, mae, -) 0..3, then
-//                                         validation 4..7; zeroed for the next epoch
-//   1 epoch_result  read_write  f32  [8]  the means
+//   0 statistics    read_write  f32  [SIZE]  the sums; zeroed for the next epoch
+//   1 epoch_result  read_write  f32  [SIZE]  the means
 //   2 params        uniform     Params
 // Params: train_count, val_count = samples summed into each half.
-// finish_epoch: one workgroup of 8 invocations, grid (1, 1, 1).
-//   NumPy: epoch_result = statistics / [train_count] * 4 + [val_count] * 4; statistics[:] = 0
+// finish_epoch: one workgroup of SIZE invocations, grid (1, 1, 1).
+//   NumPy: epoch_result = statistics / [train_count] * SLOT + [val_count] * SLOT;
+//          statistics[:] = 0
 
 struct Params {
     train_count: u32,
@@ -18,9 +20,9 @@ struct Params {
 @group(0) @binding(1) var<storage, read_write> epoch_result: array<f32>;
 @group(0) @binding(2) var<uniform> params: Params;
 
-@compute @workgroup_size(8)
+@compute @workgroup_size({{ size }})
 fn finish_epoch(@builtin(local_invocation_index) lane: u32) {
-    let count = select(params.val_count, params.train_count, lane < 4u);
+    let count = select(params.val_count, params.train_count, lane < {{ slot }}u);
     epoch_result[lane] = statistics[lane] / f32(max(count, 1u));
     statistics[lane] = 0.0;
 }

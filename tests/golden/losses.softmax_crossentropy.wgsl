@@ -5,12 +5,13 @@
 //   0 predictions       read        f32  [batch, width]  the model's outputs ŷ
 //   1 targets           read        f32  [batch, width]  the expected outputs y
 //   2 grad_predictions  read_write  f32  [batch, width]  dL/dŷ (gradient entries)
-//   3 statistics        read_write  f32          [8]             running sums: train 0..3, val 4..7
+//   3 statistics        read_write  f32          [8]             running sums, laid out as
+//                                                     intricate/ops/statistics.py says
 //   4 params            uniform     Params
-// Params: count = batch * width; batch = rows; width = row length; slot = 0 (training) or 4
-//   (validation/evaluate); accuracy = 0 none, 1 binary (ŷ > 0.5 == y > 0.5, mean over the row),
-//   2 categorical (argmax ŷ == argmax y); loss_scale turns Σ loss terms into L · batch;
-//   gradient_scale turns a gradient term into dL/dŷ.
+// Params: count = batch * width; batch = rows; width = row length; slot = where the batch
+//   adds (statistics.TRAINING or .VALIDATION); accuracy = 0 none, 1 binary (ŷ > 0.5 == y > 0.5,
+//   mean over the row), 2 categorical (argmax ŷ == argmax y); loss_scale turns Σ loss terms
+//   into L · batch; gradient_scale turns a gradient term into dL/dŷ.
 // statistics_only, statistics_and_gradient: ONE workgroup of `workgroup_size` (a power of two)
 //   invocations, grid (1, 1, 1). Each lane sums a strided share of (loss, accuracy, |ŷ - y| /
 //   width), a tree reduction in workgroup memory follows, and lane 0 adds (L · batch, correct
