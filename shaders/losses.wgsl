@@ -148,8 +148,10 @@ fn statistics_and_gradient(@builtin(local_invocation_index) lane: u32) {
 @compute @workgroup_size(workgroup_size)
 fn gradient(@builtin(workgroup_id) group: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>,
             @builtin(local_invocation_index) lane: u32) {
-    let i = (group.x + group.y * groups.x) * workgroup_size + lane;
+    let i = invocation(group, groups, lane);
     if (i >= params.count) { return; }
     let terms = {{ loss }}(f32(predictions[i]), f32(targets[i]));
     grad_predictions[i] = {{ dtype }}(terms.y * params.gradient_scale);
 }
+
+{% include "gpu/grid.wgsl" %}

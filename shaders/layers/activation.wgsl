@@ -19,17 +19,9 @@ struct Params {
     alpha: f32,
 }
 
-@group(0) @binding(0) var<storage, read> inputs: array<{{ dtype }}>;
-@group(0) @binding(1) var<storage, read> grad_outputs: array<{{ dtype }}>;
-@group(0) @binding(2) var<storage, read_write> outputs: array<{{ dtype }}>;
-@group(0) @binding(3) var<storage, read_write> grad_inputs: array<{{ dtype }}>;
-@group(0) @binding(4) var<uniform> params: Params;
+// Bindings: layers/activation_io.wgsl (included at the end).
 
 override workgroup_size: u32 = 256;
-
-fn invocation(group: vec3<u32>, groups: vec3<u32>, lane: u32) -> u32 {
-    return (group.x + group.y * groups.x) * workgroup_size + lane;
-}
 
 @compute @workgroup_size(workgroup_size)
 fn forward(@builtin(workgroup_id) group: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>,
@@ -54,3 +46,6 @@ fn backward(@builtin(workgroup_id) group: vec3<u32>, @builtin(num_workgroups) gr
 }
 
 {% include "layers/activations.wgsl" %}
+
+{% include "layers/activation_io.wgsl" %}
+{% include "gpu/grid.wgsl" %}

@@ -18,17 +18,9 @@ struct Params {
     width: u32,
 }
 
-@group(0) @binding(0) var<storage, read> inputs: array<{{ dtype }}>;
-@group(0) @binding(1) var<storage, read> grad_outputs: array<{{ dtype }}>;
-@group(0) @binding(2) var<storage, read_write> outputs: array<{{ dtype }}>;
-@group(0) @binding(3) var<storage, read_write> grad_inputs: array<{{ dtype }}>;
-@group(0) @binding(4) var<uniform> params: Params;
+// Bindings: layers/activation_io.wgsl (included at the end).
 
 override workgroup_size: u32 = 256;
-
-fn invocation(group: vec3<u32>, groups: vec3<u32>, lane: u32) -> u32 {
-    return (group.x + group.y * groups.x) * workgroup_size + lane;
-}
 
 // SoftMax over each row: o_j = exp(x_j - max x) / Σ_k exp(x_k - max x).
 // Backward: dE/dI_j = o_j * (dE/dO_j - Σ_k dE/dO_k * o_k).
@@ -67,3 +59,6 @@ fn backward(@builtin(workgroup_id) group: vec3<u32>, @builtin(num_workgroups) gr
         grad_inputs[start + j] = outputs[start + j] * (grad_outputs[start + j] - dot);
     }
 }
+
+{% include "layers/activation_io.wgsl" %}
+{% include "gpu/grid.wgsl" %}

@@ -148,8 +148,19 @@ fn statistics_and_gradient(@builtin(local_invocation_index) lane: u32) {
 @compute @workgroup_size(workgroup_size)
 fn gradient(@builtin(workgroup_id) group: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>,
             @builtin(local_invocation_index) lane: u32) {
-    let i = (group.x + group.y * groups.x) * workgroup_size + lane;
+    let i = invocation(group, groups, lane);
     if (i >= params.count) { return; }
     let terms = mean_squared(f32(predictions[i]), f32(targets[i]));
     grad_predictions[i] = f32(terms.y * params.gradient_scale);
 }
+
+// gpu/grid.wgsl: the linear index of an invocation in a 1-D kernel whose grid was folded over x
+// and y (intricate/gpu/program.py: fold_grid keeps each dimension within 65535 workgroups).
+// Included at the end of a kernel file that declares `override workgroup_size: u32`.
+// Bindings: none. Params: none. Callers skip indices past their logical size.
+// NumPy: index = (group.x + group.y * groups.x) * workgroup_size + lane
+
+fn invocation(group: vec3<u32>, groups: vec3<u32>, lane: u32) -> u32 {
+    return (group.x + group.y * groups.x) * workgroup_size + lane;
+}
+

@@ -45,14 +45,10 @@ struct Params {
 
 override workgroup_size: u32 = 256;
 
-fn element(group: vec3<u32>, groups: vec3<u32>, lane: u32) -> u32 {
-    return (group.x + group.y * groups.x) * workgroup_size + lane;
-}
-
 @compute @workgroup_size(workgroup_size)
 fn sgd(@builtin(workgroup_id) group: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>,
        @builtin(local_invocation_index) lane: u32) {
-    let i = element(group, groups, lane);
+    let i = invocation(group, groups, lane);
     if (i >= params.count) { return; }
     parameters[i] -= f32(params.learning_rate) * gradients[i];
 }
@@ -60,7 +56,7 @@ fn sgd(@builtin(workgroup_id) group: vec3<u32>, @builtin(num_workgroups) groups:
 @compute @workgroup_size(workgroup_size)
 fn momentum(@builtin(workgroup_id) group: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>,
             @builtin(local_invocation_index) lane: u32) {
-    let i = element(group, groups, lane);
+    let i = invocation(group, groups, lane);
     if (i >= params.count) { return; }
     let velocity = params.momentum * first_moment[i] + f32(gradients[i]);
     first_moment[i] = velocity;
@@ -70,7 +66,7 @@ fn momentum(@builtin(workgroup_id) group: vec3<u32>, @builtin(num_workgroups) gr
 @compute @workgroup_size(workgroup_size)
 fn nesterov(@builtin(workgroup_id) group: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>,
             @builtin(local_invocation_index) lane: u32) {
-    let i = element(group, groups, lane);
+    let i = invocation(group, groups, lane);
     if (i >= params.count) { return; }
     let g = f32(gradients[i]);
     let velocity = params.momentum * first_moment[i] + g;
@@ -81,7 +77,7 @@ fn nesterov(@builtin(workgroup_id) group: vec3<u32>, @builtin(num_workgroups) gr
 @compute @workgroup_size(workgroup_size)
 fn adagrad(@builtin(workgroup_id) group: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>,
            @builtin(local_invocation_index) lane: u32) {
-    let i = element(group, groups, lane);
+    let i = invocation(group, groups, lane);
     if (i >= params.count) { return; }
     let g = f32(gradients[i]);
     let total = first_moment[i] + g * g;
@@ -120,7 +116,7 @@ fn adam_step(i: u32, decay: f32) {
 @compute @workgroup_size(workgroup_size)
 fn adam(@builtin(workgroup_id) group: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>,
         @builtin(local_invocation_index) lane: u32) {
-    let i = element(group, groups, lane);
+    let i = invocation(group, groups, lane);
     if (i >= params.count) { return; }
     adam_step(i, 0.0);
 }
@@ -128,7 +124,18 @@ fn adam(@builtin(workgroup_id) group: vec3<u32>, @builtin(num_workgroups) groups
 @compute @workgroup_size(workgroup_size)
 fn adamw(@builtin(workgroup_id) group: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>,
          @builtin(local_invocation_index) lane: u32) {
-    let i = element(group, groups, lane);
+    let i = invocation(group, groups, lane);
     if (i >= params.count) { return; }
     adam_step(i, params.learning_rate * params.weight_decay);
 }
+
+// gpu/grid.wgsl: the linear index of an invocation in a 1-D kernel whose grid was folded over x
+// and y (intricate/gpu/program.py: fold_grid keeps each dimension within 65535 workgroups).
+// Included at the end of a kernel file that declares `override workgroup_size: u32`.
+// Bindings: none. Params: none. Callers skip indices past their logical size.
+// NumPy: index = (group.x + group.y * groups.x) * workgroup_size + lane
+
+fn invocation(group: vec3<u32>, groups: vec3<u32>, lane: u32) -> u32 {
+    return (group.x + group.y * groups.x) * workgroup_size + lane;
+}
+

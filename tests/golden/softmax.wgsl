@@ -18,17 +18,9 @@ struct Params {
     width: u32,
 }
 
-@group(0) @binding(0) var<storage, read> inputs: array<f32>;
-@group(0) @binding(1) var<storage, read> grad_outputs: array<f32>;
-@group(0) @binding(2) var<storage, read_write> outputs: array<f32>;
-@group(0) @binding(3) var<storage, read_write> grad_inputs: array<f32>;
-@group(0) @binding(4) var<uniform> params: Params;
+// Bindings: layers/activation_io.wgsl (included at the end).
 
 override workgroup_size: u32 = 256;
-
-fn invocation(group: vec3<u32>, groups: vec3<u32>, lane: u32) -> u32 {
-    return (group.x + group.y * groups.x) * workgroup_size + lane;
-}
 
 // SoftMax over each row: o_j = exp(x_j - max x) / Σ_k exp(x_k - max x).
 // Backward: dE/dI_j = o_j * (dE/dO_j - Σ_k dE/dO_k * o_k).
@@ -67,3 +59,27 @@ fn backward(@builtin(workgroup_id) group: vec3<u32>, @builtin(num_workgroups) gr
         grad_inputs[start + j] = outputs[start + j] * (grad_outputs[start + j] - dot);
     }
 }
+
+// layers/activation_io.wgsl: the bindings of an activation layer's kernels (the element-wise
+// ones of layers/activation.wgsl and SoftMax's of layers/softmax.wgsl), included at their end.
+// Bindings (group 0), by variable name: 0 inputs (read), 1 grad_outputs (read: dE/dO),
+// 2 outputs (read_write: written forward, read backward), 3 grad_inputs (read_write: dE/dI),
+// all f32 [rows, width]; 4 params, the including file's Params. Workgroup and grid: the
+// including kernel's. NumPy: none (declarations only).
+
+@group(0) @binding(0) var<storage, read> inputs: array<f32>;
+@group(0) @binding(1) var<storage, read> grad_outputs: array<f32>;
+@group(0) @binding(2) var<storage, read_write> outputs: array<f32>;
+@group(0) @binding(3) var<storage, read_write> grad_inputs: array<f32>;
+@group(0) @binding(4) var<uniform> params: Params;
+
+// gpu/grid.wgsl: the linear index of an invocation in a 1-D kernel whose grid was folded over x
+// and y (intricate/gpu/program.py: fold_grid keeps each dimension within 65535 workgroups).
+// Included at the end of a kernel file that declares `override workgroup_size: u32`.
+// Bindings: none. Params: none. Callers skip indices past their logical size.
+// NumPy: index = (group.x + group.y * groups.x) * workgroup_size + lane
+
+fn invocation(group: vec3<u32>, groups: vec3<u32>, lane: u32) -> u32 {
+    return (group.x + group.y * groups.x) * workgroup_size + lane;
+}
+
