@@ -34,6 +34,8 @@ class Model:
         seed: seeds the weight initialisation; the same seed gives bit-identical weights.
 
     A layer belongs to one model: pass ``layer.copy()`` to reuse one, or ``model.clone()``.
+    Calls may overlap (a predict gathered with a fit): the first one opens the device (if
+    needed) and puts the model on it, once; the others wait for that.
 
     Raises:
         ValueError: no layers, a non-Layer, layers whose sizes don't chain, or a layer that is
@@ -54,6 +56,7 @@ class Model:
             if layer.host_weights is None:  # not loaded from a file: initialise
                 layer.host_weights = layer.initial_parameters(rng)
         self._state: ModelState | None = None  # everything on the GPU, once it meets its device
+        self._first_touch = asyncio.Lock()  # one device and one ModelState, however many calls
         self._fitting = False  # two fits at once would share (and corrupt) the workspaces
         self._last_fit: TrainingOptions | None = None
         self._pending_optimizer_state: dict[str, np.ndarray] | None = None  # loaded, not uploaded
@@ -63,19 +66,22 @@ class Model:
 
     # Device and parameters -------------------------------------------------------------------
     async def _ready_device(self, instantiate_gpu: bool) -> Device:
-        if self.device is None:
-            if not instantiate_gpu:
-                raise ValueError("instantiate_gpu: the model has no device, so it must be True; "
-                                 "or build the model with Model(layers, device=await "
-                                 "intricate.setup_device())")
-            self.device = await gpu.setup_device()
-        if self._state is None:
-            self._state = await self.device.run(ModelState, self.device, self.layers,
-                                                self.input_size, self.output_size)
-            if self._pending_optimizer_state is not None:  # from a file saved with it
-                await self.device.run(write_state, self.optimizer, self._state,
-                                      self._pending_optimizer_state)
-                self._pending_optimizer_state = None
+        if self._state is not None:
+            return self.device
+        if self.device is None and not instantiate_gpu:
+            raise ValueError("instantiate_gpu: the model has no device, so it must be True; or "
+                             "build the model with Model(layers, device=await "
+                             "intricate.setup_device())")
+        async with self._first_touch:  # calls at once (gather): the first builds, others wait
+            if self.device is None:
+                self.device = await gpu.setup_device()
+            if self._state is None:
+                self._state = await self.device.run(ModelState, self.device, self.layers,
+                                                    self.input_size, self.output_size)
+                if self._pending_optimizer_state is not None:  # from a file saved with it
+                    await self.device.run(write_state, self.optimizer, self._state,
+                                          self._pending_optimizer_state)
+                    self._pending_optimizer_state = None
         return self.device
 
     def get_weights(self) -> list[np.ndarray]:

@@ -4,13 +4,15 @@ by predict. Counters (live buffers, submits, dispatches, readbacks), never clock
 
 from __future__ import annotations
 
+import asyncio
 import gc
 
 import numpy as np
 import pytest
 
-from intricate import Model, TrainingOptions, callbacks, optimizers
+from intricate import Model, TrainingOptions, callbacks, gpu, optimizers
 from intricate.engine import inference, submits
+from intricate.engine.state import ModelState
 from intricate.layers import Dense, Sigmoid, TanH
 
 from harness import small_data, small_model
@@ -166,3 +168,52 @@ async def test_predict_and_evaluate_during_a_fit_leave_its_arrays_alone(device, 
     assert got.history["loss"] == want.history["loss"]
     for a, b in zip(busy.get_weights(), quiet.get_weights()):
         assert np.array_equal(a, b)
+
+
+def count_states(monkeypatch) -> list[int]:
+    """Patch ModelState so that every build appends to the returned list."""
+    built, build = [], ModelState.__init__
+
+    def counted(self, *args, **kwargs):
+        built.append(1)
+        build(self, *args, **kwargs)
+
+    monkeypatch.setattr(ModelState, "__init__", counted)
+    return built
+
+
+async def test_a_fresh_model_used_by_two_calls_at_once_builds_one_state(device, rng,
+                                                                         monkeypatch):
+    """fit and predict gathered on a fresh model: one ModelState (a second would re-point the
+    layers' parameter views and the fit would train the other one), and the fit trains exactly
+    as alone."""
+    x, y = small_data(rng)
+    solo = small_model(device)
+    want = (await solo.fit(x, y, TrainingOptions(epochs=4, learning_rate=0.1))).history["loss"]
+    built = count_states(monkeypatch)
+    model = small_model(device)
+    history, predicted = await asyncio.gather(
+        model.fit(x, y, TrainingOptions(epochs=4, learning_rate=0.1)), model.predict(x[:2]))
+    assert len(built) == 1 and predicted.shape == (2, 2)
+    assert history.history["loss"] == want
+    for got, trained in zip(model.get_weights(), solo.get_weights()):
+        assert np.array_equal(got, trained)
+
+
+async def test_a_model_without_a_device_opens_one_for_two_calls_at_once(device, rng,
+                                                                        monkeypatch):
+    opened = []
+
+    async def open_device(*args, **kwargs):
+        opened.append(1)
+        await asyncio.sleep(0)  # as a real setup_device, let the other call run meanwhile
+        return device
+
+    monkeypatch.setattr(gpu, "setup_device", open_device)
+    built = count_states(monkeypatch)
+    model = Model([Dense(3, 5), TanH(), Dense(5, 2), Sigmoid()], seed=0)
+    x, _ = small_data(rng)
+    first, second = await asyncio.gather(model.predict(x), model.predict(x))
+    assert (len(opened), len(built)) == (1, 1)
+    np.testing.assert_array_equal(first, second)
+    np.testing.assert_array_equal(first, await small_model(device).predict(x))
