@@ -14,13 +14,13 @@ from .engine.fit import run_fit
 from .engine.inference import evaluate_now, predict_now
 from .engine.inputs import check_array, check_data, check_dataset, check_weights, split_validation
 from .engine.progress import summary_table
-from .engine.state import ModelState
+from .engine.state import ModelState, build_state
 from .gpu import Device, GPUArray
 from .io import files, model_files, pytorch
 from .layers import Layer, check_chain
 from .layers.base import claim
 from .metrics import resolve as resolve_metrics
-from .optimizers import Optimizer, state_views, write_state
+from .optimizers import Optimizer, state_views
 from .options import History, TrainingOptions
 
 
@@ -75,13 +75,8 @@ class Model:
         async with self._first_touch:  # calls at once (gather): the first builds, others wait
             if self.device is None:
                 self.device = await gpu.setup_device()
-            if self._state is None:
-                self._state = await self.device.run(ModelState, self.device, self.layers,
-                                                    self.input_size, self.output_size)
-                if self._pending_optimizer_state is not None:  # from a file saved with it
-                    await self.device.run(write_state, self.optimizer, self._state,
-                                          self._pending_optimizer_state)
-                    self._pending_optimizer_state = None
+            if self._state is None:  # one GPU-thread job sets _state once all is uploaded
+                await self.device.run(build_state, self)
         return self.device
 
     def get_weights(self) -> list[np.ndarray]:

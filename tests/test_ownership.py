@@ -217,3 +217,42 @@ async def test_a_model_without_a_device_opens_one_for_two_calls_at_once(device, 
     assert (len(opened), len(built)) == (1, 1)
     np.testing.assert_array_equal(first, second)
     np.testing.assert_array_equal(first, await small_model(device).predict(x))
+
+
+@pytest.mark.parametrize("which", [1, 2])
+@pytest.mark.parametrize("when", ["before", "after"])
+async def test_a_cancelled_first_call_keeps_the_loaded_optimizer_state(device, rng, tmp_path,
+                                                                      monkeypatch, which, when):
+    """A model loaded with its optimizer state, whose first call is cancelled at its
+    ``which``-th wait for the GPU thread (``before`` the job starts, or ``after`` it ran):
+    the next fit resumes exactly like one never interrupted, from the saved step."""
+    x, y = small_data(rng)
+    model = small_model(device)
+    await model.fit(x, y, TrainingOptions(optimizer=optimizers.Adam(learning_rate=0.05),
+                                          epochs=3))
+    path = tmp_path / "resume.safetensors"
+    model.save(path, include_optimizer=True)
+    calm = Model.load(path, device=device)
+    want = await fit_losses(calm, x, y, calm.optimizer)
+    cancelled = Model.load(path, device=device)
+    calls, run = [], device.run
+
+    async def cancelling_run(fn, *args, **kwargs):
+        calls.append(fn)
+        if len(calls) == which and when == "before":
+            raise asyncio.CancelledError  # as when the task is cancelled while the job waits
+        result = await run(fn, *args, **kwargs)
+        if len(calls) == which:
+            raise asyncio.CancelledError  # the job ran, but its awaiter was cancelled
+        return result
+
+    with monkeypatch.context() as patched:
+        patched.setattr(device, "run", cancelling_run)
+        with pytest.raises(asyncio.CancelledError):
+            await cancelled.predict(x)
+    await device.run(lambda: None)  # a job that ran past its cancelled awaiter is done now
+    assert cancelled.optimizer_state()["step"][0] == 3
+    assert await fit_losses(cancelled, x, y, cancelled.optimizer) == want
+    assert cancelled.optimizer_state()["step"][0] == 6
+    for got, resumed in zip(cancelled.get_weights(), calm.get_weights()):
+        assert np.array_equal(got, resumed)

@@ -18,6 +18,7 @@ from .. import gpu
 from ..gpu import Device, GPUArray, Workspace
 from ..layers import Layer
 from ..ops import statistics
+from ..optimizers import write_state
 from .inference import InferenceCache
 
 
@@ -79,6 +80,23 @@ class ModelState:
     def parameter_views(self) -> list[GPUArray]:
         """Every layer's parameter views, Keras order [W0, b0, W1, b1, ...]."""
         return [view for layer in self.layers for view in layer.parameters]
+
+
+def build_state(model) -> None:
+    """Put ``model`` on its device (GPU thread): a ``ModelState`` of its layers, the optimizer
+    state loaded with it (a file saved with ``include_optimizer=True``) uploaded into it, and only
+    then ``model._state`` set, the pending optimizer state cleared. One job, so a caller
+    cancelled while awaiting it leaves either nothing (the job never started; the next call
+    builds) or the whole state (the job ran to its end), never a state without its optimizer's.
+    Does nothing if the model already has its state (a cancelled caller's job got there first).
+    """
+    if model._state is not None:
+        return
+    state = ModelState(model.device, model.layers, model.input_size, model.output_size)
+    if model._pending_optimizer_state is not None:
+        write_state(model.optimizer, state, model._pending_optimizer_state)
+    model._state = state
+    model._pending_optimizer_state = None
 
 
 def _upload_parameters(device: Device, layers: list[Layer]) -> tuple[GPUArray, GPUArray]:
