@@ -10,6 +10,7 @@ import pytest
 
 from intricate import Model, TrainingOptions, gpu, losses
 from intricate.engine import plan
+from intricate.io.files import ModelFileError
 from intricate.layers import (
     ELU,
     GELU,
@@ -22,8 +23,12 @@ from intricate.layers import (
     Softplus,
     Swish,
     TanH,
+    register,
 )
+from intricate.layers.activations import Activation
+from intricate.layers.registry import LAYERS
 from intricate.ops.gemm import GemmConfig, SubgroupConfig, record_gemm
+from intricate.ops.gemm.tiled import activation_functions
 
 import reference
 from harness import assert_close, run_programs
@@ -41,7 +46,7 @@ CASES = {
     "SiLU": (SiLU, "SiLU", 0.0),
     "Softplus": (Softplus, "Softplus", 0.0),
 }
-EDGES = [0.0, 60.0, -60.0, 12.0, -12.0, -1e-3, 1e-3, -0.5, 3.0, -3.0]
+EDGES = [0.0, 60.0, -60.0, 12.0, -12.0, -1e-3, 1e-3, -0.5, 3.0, -3.0, 1e30, -1e30]
 
 
 # The absolute floor: intermediates below f32's smallest normal (1.2e-38) may flush to 0 on a
@@ -198,13 +203,66 @@ async def test_alpha_is_saved_loaded_and_reaches_the_shaders(device, rng, tmp_pa
 
 def test_alpha_is_checked_and_swish_is_silu():
     assert LeakyReLU().alpha == 0.01 and ELU().alpha == 1.0 and LeakyReLU(0).alpha == 0.0
-    with pytest.raises(ValueError, match=r"alpha: expected a finite number >= 0, received -0.1"):
+    assert LeakyReLU(np.float32(0.25)).alpha == 0.25 and ELU(np.int64(2)).alpha == 2.0
+    with pytest.raises(ValueError, match=r"alpha: expected a finite number >= 0 and at most "
+                                         r"3.403e\+38 \(float32\), received -0.1"):
         LeakyReLU(-0.1)
-    with pytest.raises(ValueError, match=r"alpha: expected a finite number >= 0, received -1"):
-        ELU(-1)
-    with pytest.raises(ValueError, match="alpha"):
-        LeakyReLU(float("nan"))
+    # Each is refused before any GPU work, not when packed into a shader's uniform.
+    for bad in (-1, float("nan"), float("inf"), 3.5e38, 10**400, "0.2", True, None, [0.1]):
+        with pytest.raises(ValueError, match="alpha: expected a finite number"):
+            ELU(bad)
     assert Swish is SiLU
+
+
+def test_an_activation_without_its_wgsl_function_is_refused_when_built():
+    class Mish(Activation):
+        function = "mish"
+
+    with pytest.raises(ValueError, match=r"Mish: function 'mish' is not defined in "
+                                         r"shaders/layers/activations.wgsl .*fn mish\(x, alpha\)"):
+        Mish()
+    # What the GEMM epilogue offers: activations only, not the library's helpers.
+    known = activation_functions()
+    assert {"relu", "gelu", "identity"} <= set(known) and "exp_minus_one" not in known
+
+
+def test_an_activation_that_records_its_own_work_is_not_fused():
+    class Logged(ReLU):
+        def propagate(self, program, inputs):
+            return super().propagate(program, inputs)
+
+    dense, logged, relu = Dense(2, 3), Logged(), ReLU()
+    assert plan.forward_steps([dense, logged]) == [plan.Step(dense), plan.Step(logged)]
+    assert plan.forward_steps([dense, relu]) == [plan.Step(dense, relu)]
+
+
+def test_the_registry_takes_layer_classes_once_per_name():
+    with pytest.raises(ValueError, match="register: expected a Layer subclass, received <class"):
+        register(int)
+
+    def define():
+        @register
+        class Scale(Dense):
+            pass
+        return Scale
+
+    try:
+        first, again = define(), define()  # a re-run notebook cell replaces its own class
+        assert LAYERS["Scale"] is again and first is not again
+    finally:
+        LAYERS.pop("Scale", None)
+    with pytest.raises(ValueError, match="layer name 'Dense' is already registered"):
+        register(type("Dense", (Dense,), {}))
+
+
+def test_loading_a_layer_file_into_other_settings_is_refused(tmp_path):
+    path = tmp_path / "leaky.safetensors"
+    LeakyReLU(0.1).save(path)
+    with pytest.raises(ModelFileError, match=r"holds LeakyReLU\(0.1\) with \{'alpha': 0.1\}, "
+                                             r"but this layer has \{'alpha': 0.9\}"):
+        LeakyReLU(0.9).load(path)
+    LeakyReLU(0.1).load(path)
+    assert LeakyReLU.from_file(path).alpha == 0.1
 
 
 def test_the_planner_fuses_elementwise_activations_and_softmax_with_cross_entropy():

@@ -183,6 +183,22 @@ def hostile_cases(tmp_path):
     case("config not JSON", r"model config is missing or not JSON",
          header=dict(good_header(), __metadata__={"format": "intricate", "format_version": "1",
                                                   "config": "{layers: "}))
+    dense = {"type": "Dense", "config": {"inputs": 1, "outputs": 1}}
+    case("layer type not a string", r"layers\[0\]: unknown layer type \['Dense'\]",
+         header=good_header({"layers": [{"type": ["Dense"], "config": {}}]}))
+    case("layer config not an object", r"layers\[0\]: the config of Dense is \[0.5\], expected "
+                                       r"a JSON object",
+         header=good_header({"layers": [{"type": "Dense", "config": [0.5]}]}))
+    case("config nested too deeply", r"not JSON \(nested too deeply\)",
+         header=dict(good_header(), __metadata__={"format": "intricate", "format_version": "1",
+                                                  "config": "[" * 100_000 + "]" * 100_000}))
+    case("optimizer type not a string", r"unknown optimizer",
+         header=good_header({"layers": [dense], "optimizer": {"type": ["Adam"]}}))
+    case("another dtype", r"holds a 'float16' model; this version reads float32 models only",
+         header=good_header({"layers": [dense], "dtype": "float16"}))
+    case("input shape disagrees", r"input_shape \[None, 5\] disagrees with its layers, which "
+                                  r"take 1 inputs",
+         header=good_header({"layers": [dense], "input_shape": [None, 5]}))
     extra = good_header()
     extra["layers.0.extra"] = {"dtype": "F32", "shape": [1], "data_offsets": [8, 12]}
     case("unexpected tensor", r"unexpected tensors \['layers.0.extra'\]", header=extra,

@@ -113,3 +113,15 @@ async def test_rendered_kernels_can_be_dumped(device, tmp_path, monkeypatch):
     files = shaders.dump_shaders(device, tmp_path / "all")
     assert tmp_path / "all" / written.name in files and len(files) == len(set(files))
     assert all(path.read_text().count("{") == path.read_text().count("}") for path in files)
+
+
+async def test_a_dump_folder_that_cannot_be_written_is_named_in_the_error(device, tmp_path,
+                                                                          monkeypatch):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("")
+    monkeypatch.setenv(shaders.DUMP_VARIABLE, str(blocker / "sub"))
+    with pytest.raises(intricate.ShaderError, match=rf"INTRICATE_DUMP_SHADERS={blocker}/sub: "
+                                                    r"cannot write .* unset it"):
+        # a variant no other test builds, so the kernel cache can't answer first
+        await device.run(shaders.kernel, device, "layers/activation.wgsl", "forward", 48,
+                         dtype="f32", activation="softplus", inputs_kept=True)

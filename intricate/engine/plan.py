@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..layers import Layer
+from ..layers import Activation, Layer
 
 
 @dataclass(frozen=True)
@@ -31,9 +31,14 @@ class Step:
 
 def fuses(layer: Layer, activation: Layer | None) -> bool:
     """Whether ``activation`` can run in ``layer``'s GEMM epilogue (and its derivative in the
-    dX GEMM of ``layer`` when ``activation`` comes first)."""
-    return (getattr(layer, "applies_activations", False) and activation is not None
-            and getattr(activation, "elementwise", False))
+    dX GEMM of ``layer`` when ``activation`` comes first): an ``elementwise`` Activation whose
+    class keeps Activation's own propagate/back_propagate (a subclass that records its own
+    work runs it, unfused)."""
+    if not getattr(layer, "applies_activations", False) or not isinstance(activation, Activation):
+        return False
+    kind = type(activation)
+    return (activation.elementwise and kind.propagate is Activation.propagate
+            and kind.back_propagate is Activation.back_propagate)
 
 
 def forward_steps(layers: list[Layer]) -> list[Step]:

@@ -229,7 +229,7 @@ def _build(device: Device, name: str, entry: str, workgroup_size: int | None,
     digest = hashlib.sha256(variant.encode()).hexdigest()[:10]
     dump_name = f"{name.removesuffix('.wgsl').replace('/', '.')}.{entry}.{digest}.wgsl"
     if os.environ.get(DUMP_VARIABLE):
-        _write(Path(os.environ[DUMP_VARIABLE]), dump_name, source)
+        _dump(dump_name, source)
     used = _used_names(source, entry)
     bindings = {var: int(number) for number, var in _BINDING.findall(source) if var in used}
     params_match = _PARAMS.search(source)
@@ -262,6 +262,18 @@ def _write(directory: Path, file_name: str, source: str) -> Path:
     path = directory / file_name
     path.write_text(source)
     return path
+
+
+def _dump(file_name: str, source: str) -> None:
+    """Write a kernel to the folder INTRICATE_DUMP_SHADERS names, or a ShaderError saying why
+    it can't (the user asked for the dumps: failing quietly would hide that they are missing)."""
+    folder = os.environ[DUMP_VARIABLE]
+    try:
+        _write(Path(folder), file_name, source)
+    except OSError as error:
+        raise ShaderError(f"{DUMP_VARIABLE}={folder}: cannot write {file_name} there "
+                          f"({error.strerror or error}); point it at a writable folder or "
+                          "unset it") from None
 
 
 def dump_shaders(device: Device, directory: str | os.PathLike) -> list[Path]:

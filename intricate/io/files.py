@@ -123,8 +123,9 @@ def config_of(path, metadata: dict[str, str]) -> dict:
                                    "older: upgrade intricate")
     try:
         config = json.loads(metadata["config"])
-    except (KeyError, json.JSONDecodeError) as error:
-        raise ModelFileError(path, f"model config is missing or not JSON ({error})") from None
+    except (KeyError, json.JSONDecodeError, RecursionError) as error:
+        problem = "nested too deeply" if isinstance(error, RecursionError) else str(error)
+        raise ModelFileError(path, f"model config is missing or not JSON ({problem})") from None
     if not isinstance(config, dict) or not isinstance(config.get("layers"), list):
         raise ModelFileError(path, "model config has no list of layers")
     return config

@@ -51,10 +51,16 @@ def load_model(model_class, path, device=None):
     config = config_of(path, metadata)
     built = [layer_from_config(entry, path, f"layers[{index}]")
              for index, entry in enumerate(config["layers"])]
+    if config.get("dtype", "float32") != "float32":
+        raise ModelFileError(path, f"holds a {config.get('dtype')!r} model; this version reads "
+                                   "float32 models only: upgrade intricate")
     try:
         model = model_class(built, device=device)
     except ValueError as error:
         raise ModelFileError(path, f"the config's layers don't form a model ({error})") from None
+    if config.get("input_shape", [None, model.input_size]) != [None, model.input_size]:
+        raise ModelFileError(path, f"input_shape {config.get('input_shape')!r} disagrees with "
+                                   f"its layers, which take {model.input_size} inputs")
     torch_layout = metadata.get("layout") == "torch"
     weights = []
     for index, layer in enumerate(model.layers):
@@ -78,8 +84,9 @@ def load_model(model_class, path, device=None):
 
 
 def _optimizer_from(path, entry: object) -> optimizers.Optimizer:
-    if not isinstance(entry, dict) or entry.get("type") not in {
-            kind.__name__ for kind in optimizers.OPTIMIZERS.values()}:
+    names = {kind.__name__ for kind in optimizers.OPTIMIZERS.values()}
+    if not isinstance(entry, dict) or not isinstance(entry.get("type"), str) or (
+            entry["type"] not in names) or not isinstance(entry.get("config", {}), dict):
         raise ModelFileError(path, f"unknown optimizer {entry!r}")
     kind = next(k for k in optimizers.OPTIMIZERS.values() if k.__name__ == entry["type"])
     try:

@@ -10,9 +10,13 @@ Adding one: a class here (``function``, ``derivative_uses_inputs``, ``@register`
 from __future__ import annotations
 
 import math
+from numbers import Real
 from typing import Any
 
+import numpy as np
+
 from ..gpu import GPUArray, Program
+from ..ops.gemm.tiled import activation_functions
 from .base import Layer
 from .registry import register
 
@@ -35,6 +39,15 @@ class Activation(Layer):
     elementwise = True
     fused_loss: str | None = None
     shader = "layers/activation.wgsl"
+
+    def __init__(self) -> None:
+        super().__init__()
+        if self.shader == Activation.shader and self.function not in activation_functions():
+            raise ValueError(
+                f"{type(self).__name__}: function {self.function!r} is not defined in "
+                f"shaders/layers/activations.wgsl (it has {activation_functions()}); add "
+                f"fn {self.function or 'NAME'}(x, alpha) and fn "
+                f"{self.function or 'NAME'}_derivative(x, o, alpha) there")
 
     def propagate(self, program: Program, inputs: GPUArray) -> GPUArray:
         """Record o = f(x). Shapes: [batch, features] → same."""
@@ -63,13 +76,21 @@ class Activation(Layer):
                                    "inputs_kept": self.derivative_uses_inputs}, **bound)
 
 
-def check_alpha(value: object, positive: bool) -> float:
-    """``alpha`` as a float, finite and >= 0 (> 0 when ``positive``), else a ValueError."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(
-            value) or value < 0 or (positive and value == 0):
-        bound = "> 0" if positive else ">= 0"
-        raise ValueError(f"alpha: expected a finite number {bound}, received {value!r}")
-    return float(value)
+FLOAT32_MAX = float(np.finfo(np.float32).max)  # alpha reaches the shaders as an f32
+
+
+def check_alpha(value: object) -> float:
+    """``alpha`` as a float (Python or NumPy number), finite, >= 0 and within float32's range,
+    else a ValueError."""
+    try:
+        number = float(value) if isinstance(value, Real) and not isinstance(
+            value, (bool, np.bool_)) else math.nan
+    except OverflowError:  # an int beyond any float
+        number = math.inf
+    if not math.isfinite(number) or number < 0 or number > FLOAT32_MAX:
+        raise ValueError(f"alpha: expected a finite number >= 0 and at most "
+                         f"{FLOAT32_MAX:.4g} (float32), received {value!r}")
+    return number
 
 
 @register
@@ -105,7 +126,7 @@ class LeakyReLU(Activation):
 
     def __init__(self, alpha: float = 0.01) -> None:
         super().__init__()
-        self.alpha = check_alpha(alpha, positive=False)
+        self.alpha = check_alpha(alpha)
 
     def get_config(self) -> dict[str, Any]:
         return {"alpha": self.alpha}
@@ -125,7 +146,7 @@ class ELU(Activation):
 
     def __init__(self, alpha: float = 1.0) -> None:
         super().__init__()
-        self.alpha = check_alpha(alpha, positive=False)
+        self.alpha = check_alpha(alpha)
 
     def get_config(self) -> dict[str, Any]:
         return {"alpha": self.alpha}

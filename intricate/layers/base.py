@@ -109,6 +109,10 @@ class Layer:
             ours = [shape for _, shape in self.parameter_shapes()]
             raise ModelFileError(path, f"holds {stored!r} weights {theirs}, but this layer is "
                                        f"{self!r} {ours}")
+        if _settings(stored) != _settings(self):  # e.g. LeakyReLU(0.1) into LeakyReLU(0.9)
+            raise ModelFileError(path, f"holds {stored!r} with {_settings(stored)}, but this "
+                                       f"layer has {_settings(self)}; build it with those "
+                                       "arguments or use Layer.from_file")
         self.host_weights = weights
         if self.parameters:
             device = self.parameters[0].device
@@ -127,6 +131,13 @@ class Layer:
     def __repr__(self) -> str:
         arguments = ", ".join(repr(value) for value in self.get_config().values())
         return f"{type(self).__name__}({arguments})"
+
+
+def _settings(layer: Layer) -> dict[str, Any]:
+    """The constructor arguments that change what a layer computes: its config without the
+    initializers (which only chose the weights a file replaces)."""
+    return {key: value for key, value in layer.get_config().items()
+            if not key.endswith("_initializer")}
 
 
 def check_size(name: str, value: object) -> int:

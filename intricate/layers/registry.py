@@ -17,10 +17,22 @@ LAYERS: dict[str, type] = {}  # saved name → layer class, filled by @register
 
 
 def register(kind: type) -> type:
-    """Class decorator: files may name ``kind`` by its class name."""
-    name = kind.__name__
-    if LAYERS.get(name, kind) is not kind:
-        raise ValueError(f"layer name {name!r} is already registered to {LAYERS[name]!r}; "
+    """Class decorator: files may name ``kind`` (a Layer subclass) by its class name.
+
+    Registering a class again under the same module and name replaces it (a re-run notebook
+    cell); another class under a taken name is refused.
+
+    Raises:
+        ValueError: ``kind`` is not a layer class, or its name belongs to another class.
+    """
+    if not isinstance(kind, type) or not all(
+            callable(getattr(kind, method, None))
+            for method in ("propagate", "back_propagate", "get_config", "parameter_shapes")):
+        raise ValueError(f"register: expected a Layer subclass, received {kind!r}")
+    name, known = kind.__name__, LAYERS.get(kind.__name__)
+    if known is not None and known is not kind and (
+            known.__module__, known.__qualname__) != (kind.__module__, kind.__qualname__):
+        raise ValueError(f"layer name {name!r} is already registered to {known!r}; "
                          "give the new layer another class name")
     LAYERS[name] = kind
     return kind
@@ -42,11 +54,14 @@ def layer_config(layer: Any) -> dict:
 
 
 def layer_from_config(entry: object, path, where: str) -> Any:
-    if not isinstance(entry, dict) or entry.get("type") not in LAYERS or not isinstance(
-            entry.get("config", {}), dict):
-        kind = entry.get("type") if isinstance(entry, dict) else entry
+    kind = entry.get("type") if isinstance(entry, dict) else entry
+    if not isinstance(kind, str) or kind not in LAYERS:
         raise ModelFileError(path, f"{where}: unknown layer type {kind!r}; this version knows "
                                    f"{sorted(LAYERS)}")
+    if not isinstance(entry.get("config", {}), dict):
+        raise ModelFileError(path, f"{where}: the config of {kind} is "
+                                   f"{entry.get('config')!r}, expected a JSON object of its "
+                                   "constructor arguments")
     try:
         arguments = {}
         for key, value in entry.get("config", {}).items():

@@ -575,10 +575,13 @@ fn gelu(x: f32, alpha: f32) -> f32 {
 }
 
 fn gelu_derivative(x: f32, o: f32, alpha: f32) -> f32 {
-    let u = 0.7978845608028654 * (x + 0.044715 * x * x * x);
-    let du = 0.7978845608028654 * (1.0 + 0.134145 * x * x);
+    // Past |x| = 30, exp(-2|u|) < e^-1900 is 0 even in f64, so f' is exactly 1 or 0: clamping
+    // there changes nothing but keeps x³ finite (unclamped, |x| > 1e13 gave 0 · inf = NaN).
+    let z = clamp(x, -30.0, 30.0);
+    let u = 0.7978845608028654 * (z + 0.044715 * z * z * z);
+    let du = 0.7978845608028654 * (1.0 + 0.134145 * z * z);
     let s = sigmoid(2.0 * u, 0.0);
-    return s + 2.0 * x * s * sigmoid(-2.0 * u, 0.0) * du;
+    return s + 2.0 * z * s * sigmoid(-2.0 * u, 0.0) * du;
 }
 
 // SiLU (Swish): o = x · sigmoid(x); f' = s (1 + x (1 - s)) with s = sigmoid(x).

@@ -23,6 +23,13 @@ SHADER = "ops/gemm/tiled.wgsl"
 ACTIVATION_LIBRARY = "layers/activations.wgsl"  # the functions an epilogue may apply
 
 
+def activation_functions() -> list[str]:
+    """The activations the WGSL library defines: every NAME that has a NAME_derivative beside
+    it (helpers such as exp_minus_one are not activations)."""
+    names = functions_of(ACTIVATION_LIBRARY)
+    return sorted(name for name in names if f"{name}_derivative" in names)
+
+
 @dataclass(frozen=True)
 class GemmConfig:
     """A block tile of BM × BN outputs per workgroup of side × side invocations, K consumed BK at
@@ -141,8 +148,7 @@ def record_gemm(program: Program, a: GPUArray, b: GPUArray, c: GPUArray, m: int,
     Raises:
         ValueError: an activation or derivative that activations.wgsl doesn't define.
     """
-    known = sorted(name for name in functions_of(ACTIVATION_LIBRARY)
-                   if not name.endswith("_derivative"))
+    known = activation_functions()
     if activation is not None and activation not in known:
         raise ValueError(f"activation: expected one of {known}, received {activation!r}")
     if derivative is not None and derivative[0] not in known:
