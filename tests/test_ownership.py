@@ -256,3 +256,60 @@ async def test_a_cancelled_first_call_keeps_the_loaded_optimizer_state(device, r
     assert cancelled.optimizer_state()["step"][0] == 6
     for got, resumed in zip(cancelled.get_weights(), calm.get_weights()):
         assert np.array_equal(got, resumed)
+
+
+async def test_a_predict_of_a_cached_size_weighs_no_entries(device, rng, monkeypatch):
+    """The cache keeps a running byte total: a call of cached sizes reads no entry's size (it
+    used to sum them all on every call, so latency grew with the cached sizes)."""
+    model = small_model(device)
+    x = rng.normal(size=(12, 3)).astype(np.float32)
+    for rows in range(1, 13):
+        await model.predict(x[:rows])
+        await model.evaluate(x[:rows], np.zeros((rows, 2), np.float32))
+    cache = model._state.inference
+    assert len(cache) == 12
+    assert cache.nbytes == sum(entry.nbytes for entry in cache._entries.values())
+    weighed, nbytes = [], inference._Recording.nbytes
+
+    def counted(entry):
+        weighed.append(1)
+        return nbytes.fget(entry)
+
+    with monkeypatch.context() as patched:
+        patched.setattr(inference._Recording, "nbytes", property(counted))
+        await model.predict(x[:5])
+        await model.predict(x, batch_size=5)  # batches of 5 and 2
+        assert weighed == []
+    cache.budget = cache.nbytes // 2  # evictions keep the running total right
+    await model.predict(x[:3])
+    assert 0 < len(cache) < 12
+    assert cache.nbytes == sum(entry.nbytes for entry in cache._entries.values())
+
+
+async def check_flat_over_request_sizes(device, rng, sizes: int, kept: int) -> None:
+    """Predict 1..``sizes`` rows of a tiny model: once ``kept`` sizes are cached, live buffers
+    stay flat and the cache holds ``kept`` sizes. (The largest request comes first: the
+    device's reused readback buffers grow with it, in powers of two, not per size.)"""
+    model = Model([Dense(2, 3), TanH(), Dense(3, 1)], device=device, seed=0)
+    x = rng.normal(size=(sizes, 2)).astype(np.float32)
+    await model.predict(x)
+    for rows in range(1, kept + 1):  # the largest size goes out at the last of these
+        await model.predict(x[:rows])
+    gc.collect()  # earlier tests' models, not to be freed midway
+    live = device.stats["live_buffers"]
+    for rows in range(kept + 1, sizes):
+        await model.predict(x[:rows])
+        assert device.stats["live_buffers"] == live, rows
+    assert len(model._state.inference) == kept
+
+
+async def test_400_request_sizes_keep_live_buffers_flat_by_default(device, rng):
+    """The issue's case, default settings: a small model's 400 sizes fit the byte budget
+    easily, so the cap on cached row counts is what keeps live buffers flat (~1 s)."""
+    await check_flat_over_request_sizes(device, rng, 400, inference.INFERENCE_CACHE_SIZES)
+
+
+async def test_cached_request_sizes_are_capped(device, rng, monkeypatch):
+    """The 400-size case scaled down: a cap of 4 row counts, 40 sizes, default byte budget."""
+    monkeypatch.setattr(inference, "INFERENCE_CACHE_SIZES", 4)
+    await check_flat_over_request_sizes(device, rng, 40, 4)

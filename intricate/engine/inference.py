@@ -3,8 +3,9 @@ metrics summed on the GPU, predictions gathered into one array and read back onc
 
 Their programs and workspaces live in the model state's ``InferenceCache``: per request row
 count, apart from fit's arrays (a predict never touches a fit's batch or sums), least recently
-used first out once they weigh more than ``INFERENCE_CACHE_BYTES``. Long calls are split into
-several submits (``submits.MAX_DISPATCHES_PER_SUBMIT`` dispatches each).
+used first out once they weigh more than ``INFERENCE_CACHE_BYTES`` or number more than
+``INFERENCE_CACHE_SIZES``. Long calls are split into several submits
+(``submits.MAX_DISPATCHES_PER_SUBMIT`` dispatches each).
 """
 
 from __future__ import annotations
@@ -30,6 +31,11 @@ from .submits import ChunkedEncoder
 # comes back.
 INFERENCE_CACHE_BYTES = 256 * 2**20
 
+# Row counts that evaluate/predict keep per model, however little they weigh: a small model's
+# sizes are far below the byte budget, so without a count every new request size would add its
+# workspace and programs (~9 buffers) for good. Past it the least recently used go, as above.
+INFERENCE_CACHE_SIZES = 16
+
 
 class _Recording:
     """What ``Programs`` records one row count's inference programs against: the model's
@@ -52,7 +58,9 @@ class _Recording:
 
 class InferenceCache:
     """evaluate's and predict's programs and workspaces per row count: an LRU bounded by
-    ``budget`` bytes (``INFERENCE_CACHE_BYTES`` when built). GPU thread only.
+    ``budget`` bytes and ``max_sizes`` row counts (``INFERENCE_CACHE_BYTES`` and
+    ``INFERENCE_CACHE_SIZES`` when built); it keeps a running byte total, so a call costs the
+    same however many sizes are cached. GPU thread only.
 
     Attributes:
         statistics, result: evaluate's loss/metric sums and means (never fit's).
@@ -61,6 +69,8 @@ class InferenceCache:
 
     def __init__(self, device) -> None:
         self.budget = INFERENCE_CACHE_BYTES
+        self.max_sizes = INFERENCE_CACHE_SIZES
+        self._nbytes = 0  # the entries' bytes, kept as they are recorded and freed
         self.statistics = gpu.empty(device, (statistics.SIZE,), label="eval_statistics")
         self.result = gpu.empty(device, (statistics.SIZE,), label="eval_result")
         self.recorded = 0
@@ -71,7 +81,7 @@ class InferenceCache:
         """The program ``key`` of the model whose ``ModelState`` is ``state`` (the cache's
         owner: it holds no reference back) for each row count in ``sizes``, recorded by
         ``record(programs, rows)`` if not cached; then frees least recently used row counts
-        other than ``sizes`` until the cache fits its budget."""
+        other than ``sizes`` until the cache fits its budget and its count."""
         chosen = {}
         for rows in sizes:
             entry = self._entries.get(rows)
@@ -79,15 +89,17 @@ class InferenceCache:
                 entry = self._entries[rows] = _Recording(state, rows, self.statistics)
             self._entries.move_to_end(rows)
             if key not in entry.programs:
+                before = entry.nbytes  # recording may add workspace arrays as well
                 entry.programs[key] = record(Programs(entry), rows)
+                self._nbytes += entry.nbytes - before
                 self.recorded += 1
             chosen[rows] = entry.programs[key]
-        total = sum(entry.nbytes for entry in self._entries.values())
-        for rows in list(self._entries):
-            if total <= self.budget:
+        oldest = iter([rows for rows in self._entries if rows not in chosen])
+        while self._nbytes > self.budget or len(self._entries) > self.max_sizes:
+            rows = next(oldest, None)
+            if rows is None:  # only this call's sizes are left
                 break
-            if rows not in chosen:
-                total -= self._entries.pop(rows).nbytes
+            self._nbytes -= self._entries.pop(rows).nbytes
         return chosen
 
     def __len__(self) -> int:
@@ -95,7 +107,7 @@ class InferenceCache:
 
     @property
     def nbytes(self) -> int:
-        return sum(entry.nbytes for entry in self._entries.values())
+        return self._nbytes
 
 
 def encode_evaluation(chunks: ChunkedEncoder, data: Dataset | None, steps,

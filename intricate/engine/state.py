@@ -2,9 +2,10 @@
 
 It holds the parameters in one flat buffer (each layer's tensors are views of it), gradients
 laid out alike, fit's loss/metric sums, fit's workspaces (one per batch size of the current
-fit) and the inference cache (evaluate/predict programs and workspaces, bounded by bytes, apart
-from fit's arrays). An optimizer's GPU state for this model is keyed weakly by ``parameters``'
-buffer (see optimizers.py). Dropping the ``ModelState`` (with its model) frees all of it.
+fit) and the inference cache (evaluate/predict programs and workspaces, bounded by bytes and
+by row counts, apart from fit's arrays). An optimizer's GPU state for this model is keyed weakly
+by ``parameters``' buffer (see optimizers.py). Dropping the ``ModelState`` (with its model) frees
+all of it. ``build_state`` makes one for a model.
 """
 
 from __future__ import annotations
