@@ -269,9 +269,21 @@ class Model:
     def from_torch_state_dict(cls, path_or_dict, layers: Sequence[Layer],
                               device: Device | None = None) -> Model:
         """A model of ``layers`` whose Dense layers take, in order, the ``nn.Linear`` weights of
-        a PyTorch ``nn.Sequential`` state dict (or its safetensors file), transposed."""
+        a PyTorch ``nn.Sequential`` state dict (or its safetensors file), transposed.
+
+        Raises:
+            ModelFileError (a ValueError): the state dict doesn't fit ``layers``; ValueError:
+                as ``Model`` and ``set_weights`` (non-finite weights). A refusal leaves the
+                layers free, so they may be passed again with another state dict.
+        """
+        weights = pytorch.torch_weights(path_or_dict, list(layers))  # before taking the layers
         model = cls(layers, device=device)
-        model.set_weights(pytorch.torch_weights(path_or_dict, model.layers))
+        try:
+            model.set_weights(weights)
+        except BaseException:
+            for layer in model.layers:  # refused after all: give the layers back
+                layer._owner = None
+            raise
         return model
 
     def summary(self) -> str:

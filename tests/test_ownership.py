@@ -13,6 +13,7 @@ import pytest
 from intricate import Model, TrainingOptions, callbacks, gpu, optimizers
 from intricate.engine import inference, submits
 from intricate.engine.state import ModelState
+from intricate.io.files import ModelFileError
 from intricate.layers import Dense, Sigmoid, TanH
 
 from harness import small_data, small_model
@@ -313,3 +314,23 @@ async def test_cached_request_sizes_are_capped(device, rng, monkeypatch):
     """The 400-size case scaled down: a cap of 4 row counts, 40 sizes, default byte budget."""
     monkeypatch.setattr(inference, "INFERENCE_CACHE_SIZES", 4)
     await check_flat_over_request_sizes(device, rng, 40, 4)
+
+
+@pytest.mark.parametrize("bad", ["shape", "nan"])
+async def test_a_refused_state_dict_leaves_the_layers_free(device, rng, bad):
+    """A state dict refused for a shape (checked before the model takes the layers) or a NaN
+    (checked by set_weights, after): the same layers then take a good one."""
+    good = {"0.weight": rng.normal(size=(5, 3)).astype(np.float32),
+            "0.bias": np.zeros(5, np.float32),
+            "2.weight": rng.normal(size=(2, 5)).astype(np.float32),
+            "2.bias": np.zeros(2, np.float32)}
+    wrong = dict(good)
+    if bad == "shape":
+        wrong["0.weight"] = good["0.weight"][:4]
+    else:
+        wrong["2.bias"] = np.full(2, np.nan, np.float32)
+    layers = [Dense(3, 5), TanH(), Dense(5, 2), Sigmoid()]
+    with pytest.raises(ModelFileError if bad == "shape" else ValueError):
+        Model.from_torch_state_dict(wrong, layers, device=device)
+    model = Model.from_torch_state_dict(good, layers, device=device)
+    assert np.array_equal(model.get_weights()[0], good["0.weight"].T)
