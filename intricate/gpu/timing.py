@@ -33,11 +33,14 @@ def time_steps(device: Device, steps: Sequence[Dispatch | Copy | TexelCopy], rep
     gpu_times, wall_times = [], []
     for sample in range(samples + 1):
         encoder = device.handle.create_command_encoder()
-        for index in (0, 1):
-            if index:
-                encode_steps(encoder, list(steps) * repeats)
-            writes = {"query_set": queries, "beginning_of_pass_write_index": index}
-            encoder.begin_compute_pass(timestamp_writes=writes if timestamps else None).end()
+        if timestamps:
+            for index in (0, 1):
+                if index:
+                    encode_steps(encoder, list(steps) * repeats)
+                writes = {"query_set": queries, "beginning_of_pass_write_index": index}
+                encoder.begin_compute_pass(timestamp_writes=writes).end()
+        else:
+            encode_steps(encoder, list(steps) * repeats)
         if timestamps:
             encoder.resolve_query_set(queries, 0, 2, resolved, 0)
             staged = StagedRead(device, encoder, [stamps])
