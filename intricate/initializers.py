@@ -36,7 +36,12 @@ class Initializer:
     """Base class: ``__call__(shape, rng) -> float32 array``."""
 
     def __call__(self, shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
-        return np.asarray(self.draw(tuple(shape), rng), dtype=np.float32)
+        with np.errstate(over="ignore"):
+            values = np.asarray(self.draw(tuple(shape), rng), dtype=np.float32)
+        if not np.isfinite(values).all():  # e.g. Normal(mean=3e38, stddev=1e38)
+            raise ValueError(f"{self!r}: expected values within float32's range "
+                             f"(±{np.finfo(np.float32).max:.8g}), drew some beyond it")
+        return values
 
     def draw(self, shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
         raise NotImplementedError
