@@ -4,8 +4,7 @@ little-endian arrays) through the ``safetensors`` package's numpy API. No pickle
 Every file's metadata holds ``format`` ("intricate"), ``format_version``, ``library_version``,
 ``layout`` and ``config`` (JSON: the layers, and for models the dtype, input shape and optimizer).
 
-Saving is atomic and durable: a temporary file in the target folder, flushed and fsynced, then
-``os.replace`` and an fsync of the folder. A crash leaves the old file or the new one, whole.
+Saving is atomic and durable (io/atomic.py): a crash leaves the old file or the new one, whole.
 """
 
 from __future__ import annotations
@@ -13,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import struct
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +19,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.numpy import save as encode_safetensors
 
 from .._version import __version__
+from .atomic import write_atomically  # noqa: F401  (re-exported: the io package's writer)
 
 FORMAT = "intricate"
 FORMAT_VERSION = 1
@@ -33,32 +32,6 @@ class ModelFileError(ValueError):
     def __init__(self, path: str | os.PathLike, problem: str) -> None:
         super().__init__(f"{os.fspath(path)}: {problem}")
         self.path, self.problem = os.fspath(path), problem
-
-
-# Files -------------------------------------------------------------------------------------------
-def write_atomically(path: str | os.PathLike, data: bytes) -> None:
-    """Replace ``path`` with ``data`` so that a crash leaves the old file or the new one."""
-    target = Path(path)
-    if target.is_dir():
-        raise ModelFileError(target, "is a directory; give a file name")
-    folder = target.parent if str(target.parent) else Path(".")
-    if not folder.is_dir():
-        raise ModelFileError(target, f"folder {folder} does not exist; create it first")
-    handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(handle, "wb") as file:
-            file.write(data)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, target)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    directory = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(directory)
-    finally:
-        os.close(directory)
 
 
 def encode(tensors: dict[str, np.ndarray], metadata: dict[str, str]) -> bytes:
