@@ -53,9 +53,14 @@ def check_number(name: str, value: object, low: float = 0.0, high: float = math.
                 candidate <= high if high_inclusive else candidate < high)
     if not ok:
         left, right = "[" if low_inclusive else "(", "]" if high_inclusive else ")"
-        raise ValueError(f"{name}: expected a finite number in {left}{low:.8g}, {high:.8g}{right} "
-                         f"as float32 (the shaders' type) rounds it, received {value!r}")
+        raise ValueError(f"{name}: expected a finite number in {left}{_show(low)}, "
+                         f"{_show(high)}{right}, received {value!r} (checked as float32, the "
+                         "shaders' type, rounds it)")
     return value
+
+
+def _show(bound: float) -> str:
+    return f"{bound:.8g}" if abs(bound) in (FLOAT32_MAX, FLOAT32_TINY) else repr(bound)
 
 
 class Optimizer:
