@@ -33,6 +33,27 @@ class NoAdapterError(RuntimeError):
     """Raised when no WebGPU adapter (GPU driver or software Vulkan) is available."""
 
 
+class ForkedProcessError(RuntimeError):
+    """Raised in a child made by ``fork()`` after its parent used the GPU: wgpu and the driver
+    can't work there (they hang), so intricate refuses at once."""
+
+
+_gpu_pid: int | None = None  # the process that first asked wgpu for an adapter
+
+
+def check_not_forked(opened_in: int | None = None) -> None:
+    """Raise ForkedProcessError if this process is a fork of the one that used the GPU (or
+    of ``opened_in``, the process that opened a device)."""
+    parent = opened_in if opened_in is not None else _gpu_pid
+    if parent is not None and parent != os.getpid():
+        raise ForkedProcessError(
+            f"this process (pid {os.getpid()}) was forked from pid {parent} after that one "
+            "used the GPU; wgpu and the GPU driver can't be used in a forked child (they hang). "
+            "Start worker processes with multiprocessing's 'spawn' start method "
+            "(multiprocessing.get_context('spawn'), or set_start_method('spawn') before the "
+            "parent touches the GPU), or use the GPU only in processes that never fork.")
+
+
 class Stats(dict):
     """Counters of GPU work, readable like a dict: ``device.stats["dispatches"]``.
 
@@ -62,6 +83,9 @@ def _ensure_runtime_dir() -> None:
 
 
 def _choose_adapter(power_preference: str, adapter_name: str | None) -> wgpu.GPUAdapter:
+    global _gpu_pid
+    check_not_forked()
+    _gpu_pid = os.getpid()
     _ensure_runtime_dir()
     if adapter_name is None:
         try:
@@ -121,6 +145,7 @@ async def setup_device(
         )
     if adapter_name is not None and (not isinstance(adapter_name, str) or not adapter_name):
         raise ValueError(f"adapter_name: expected a non-empty string, received {adapter_name!r}")
+    check_not_forked()  # the adapter request would hang in a forked child
     executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="intricate-gpu")
     loop = asyncio.get_running_loop()
     try:
@@ -146,6 +171,7 @@ class Device:
     def __init__(self, executor: ThreadPoolExecutor, adapter: wgpu.GPUAdapter, handle) -> None:
         self._executor = executor
         self._thread_id = threading.get_ident()  # setup_device builds us on the GPU thread
+        self._pid = os.getpid()  # a forked child can't use us (see check_not_forked)
         self.handle = handle
         self.queue = handle.queue
         self.adapter_info = dict(adapter.info)
@@ -165,11 +191,13 @@ class Device:
 
     async def run(self, fn: Callable[..., Result], *args: Any, **kwargs: Any) -> Result:
         """Run ``fn(*args, **kwargs)`` on the GPU thread and await its result."""
+        check_not_forked(self._pid)  # the GPU thread doesn't exist in a forked child
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, functools.partial(fn, *args, **kwargs))
 
     def run_sync(self, fn: Callable[..., Result], *args: Any, **kwargs: Any) -> Result:
         """Run ``fn`` on the GPU thread and block until it returns (for synchronous APIs)."""
+        check_not_forked(self._pid)
         if threading.get_ident() == self._thread_id:
             return fn(*args, **kwargs)
         return self._executor.submit(fn, *args, **kwargs).result()
