@@ -6,11 +6,13 @@ Formulas (mean over the batch, like Keras) are in shaders/losses.wgsl's header.
 from __future__ import annotations
 
 from .gpu import GPUArray, Program
+from .ops import loops
 
 SHADER = "losses.wgsl"
 
 
 FUSED_LIMIT = 1 << 16  # outputs per batch up to which one workgroup also writes the gradient
+LANES = 256  # losses.wgsl's workgroup_size
 
 
 class Loss:
@@ -43,18 +45,42 @@ class Loss:
                         through_softmax: bool = False) -> None:
         """Record the batch's statistics (slot 0) and dL/dŷ: one dispatch while one workgroup
         can write the whole gradient, else two. ``through_softmax`` (SoftMax + categorical
-        cross-entropy only) gives the gradient into the SoftMax's inputs: (ŷ - y) / batch."""
-        entry = "softmax_crossentropy" if through_softmax else self.entry
+        cross-entropy only) gives the gradient into the SoftMax's inputs: (ŷ·Σy - y) / batch,
+        Σy each row's target sum (exact for any y)."""
+        if through_softmax:
+            self._record_through_softmax(program, predictions, targets, statistics,
+                                         grad_predictions, accuracy)
+            return
         params = self._params(predictions, 0, accuracy)
         bound = {"predictions": predictions, "targets": targets}
         if predictions.size <= FUSED_LIMIT:
             program.dispatch(SHADER, "statistics_and_gradient", groups=1,
-                             template={"loss": entry}, params=params, statistics=statistics,
+                             template={"loss": self.entry}, params=params, statistics=statistics,
                              grad_predictions=grad_predictions, **bound)
             return
         self.record_statistics(program, predictions, targets, statistics, 0, accuracy)
-        program.dispatch(SHADER, "gradient", threads=predictions.size, template={"loss": entry},
-                         params=params, grad_predictions=grad_predictions, **bound)
+        program.dispatch(SHADER, "gradient", threads=predictions.size,
+                         template={"loss": self.entry}, params=params,
+                         grad_predictions=grad_predictions, **bound)
+
+    def _record_through_softmax(self, program: Program, predictions: GPUArray,
+                                targets: GPUArray, statistics: GPUArray,
+                                grad_predictions: GPUArray, accuracy: int) -> None:
+        """One dispatch while one workgroup's lanes, each owning rows, loop at most
+        ``loops.LOOP_BOUND`` times; else the statistics and a workgroup per row."""
+        rows, width = predictions.shape
+        params = self._params(predictions, 0, accuracy)
+        bound = {"predictions": predictions, "targets": targets,
+                 "grad_predictions": grad_predictions}
+        lane_rows = -(-rows // LANES)
+        if predictions.size <= FUSED_LIMIT and 3 * lane_rows * width <= loops.LOOP_BOUND:
+            program.dispatch(SHADER, "softmax_statistics_and_gradient", groups=1,
+                             template={"loss": self.entry}, params=params,
+                             statistics=statistics, **bound)
+            return
+        self.record_statistics(program, predictions, targets, statistics, 0, accuracy)
+        program.dispatch(SHADER, "softmax_gradient", groups=rows, template={"loss": self.entry},
+                         params=params, **bound)
 
     def get_config(self) -> dict:
         return {}
@@ -88,7 +114,9 @@ class BinaryCrossEntropy(Loss):
 class CategoricalCrossEntropy(Loss):
     """Σ(-y log ŷ) / batch with one-hot (or probability) rows y, ŷ clipped to [1e-7, 1 - 1e-7].
 
-    After a SoftMax layer the model uses the fused gradient (ŷ - y) / batch."""
+    After a SoftMax layer the model uses the fused gradient into the SoftMax's inputs,
+    (ŷ·Σy - y) / batch with Σy each row's target sum: exact for any y, whose rows need not sum
+    to 1 (label smoothing, partial labels)."""
 
     entry = "categorical_crossentropy"
     aliases = ("cce",)

@@ -19,14 +19,20 @@
 //   mean is sum / samples. statistics_and_gradient also writes dL/dŷ (one dispatch per step).
 // gradient: one invocation per element, workgroup `workgroup_size`, grid folded over x and y
 //   (for outputs too large for one workgroup to write).
+// softmax_statistics_and_gradient: as statistics_and_gradient for SoftMax + categorical
+//   cross-entropy (template loss = categorical_crossentropy), writing dL/dz (below); lanes own
+//   rows, each lane loops 2 · width times per row it owns (the caller keeps that bounded).
+// softmax_gradient: dL/dz alone, ONE workgroup per row (grid folded over x and y); lanes stride
+//   over the row (ceil(width / workgroup_size) iterations each) and reduce Σy in workgroup memory.
 // Element functions return (loss term, gradient term); Keras' definitions, probabilities clipped
 // to [EPSILON, 1 - EPSILON] with the gradient of the clipped expression (0 where it clips):
 //   mean_squared:             L = mean((ŷ - y)²)                 dL/dŷ = 2(ŷ - y) / count
 //   mean_absolute:            L = mean(|ŷ - y|)                  dL/dŷ = sign(ŷ - y) / count
 //   binary_crossentropy:      L = mean(-(y log p + (1 - y) log(1 - p)))  p = clip(ŷ)
 //   categorical_crossentropy: L = Σ(-y log p) / batch            dL/dŷ = -y / p / batch
-//   softmax_crossentropy:     L as categorical_crossentropy, and dL/dz = (ŷ - y) / batch, the
-//     gradient through a SoftMax layer into its inputs z (valid when rows of y sum to 1).
+//   softmax_crossentropy:     L as categorical_crossentropy, and dL/dz = (ŷ·Σy - y) / batch
+//     (Σy the row's target sum), the gradient through a SoftMax layer into its inputs z: the
+//     SoftMax backward of -y / ŷ / batch, exact for any y (rows need not sum to 1).
 
 struct Params {
     count: u32,
@@ -102,8 +108,8 @@ fn categorical_crossentropy(p: f32, y: f32) -> vec2<f32> {
     return vec2<f32>(-y * log(clip(p)), select(0.0, -y / p, inside_clip(p)));
 }
 
-fn softmax_crossentropy(p: f32, y: f32) -> vec2<f32> {
-    return vec2<f32>(-y * log(clip(p)), p - y);
+fn softmax_crossentropy(p: f32, y: f32, target_sum: f32) -> vec2<f32> {
+    return vec2<f32>(-y * log(clip(p)), p * target_sum - y);
 }
 
 // Sums every lane's (loss share, metric shares) and adds the batch's sums to statistics.
@@ -152,6 +158,53 @@ fn gradient(@builtin(workgroup_id) group: vec3<u32>, @builtin(num_workgroups) gr
     if (i >= params.count) { return; }
     let terms = {{ loss }}(f32(predictions[i]), f32(targets[i]));
     grad_predictions[i] = {{ dtype }}(terms.y * params.gradient_scale);
+}
+
+@compute @workgroup_size(workgroup_size)
+fn softmax_statistics_and_gradient(@builtin(local_invocation_index) lane: u32) {
+    var share = 0.0;
+    for (var row = lane; row < params.batch; row += workgroup_size) {
+        let start = row * params.width;
+        var target_sum = 0.0;
+        for (var i = start; i < start + params.width; i++) {
+            target_sum += f32(targets[i]);
+        }
+        for (var i = start; i < start + params.width; i++) {
+            let terms = softmax_crossentropy(f32(predictions[i]), f32(targets[i]), target_sum);
+            share += terms.x;
+            grad_predictions[i] = {{ dtype }}(terms.y * params.gradient_scale);
+        }
+    }
+    accumulate(lane, share);
+}
+
+@compute @workgroup_size(workgroup_size)
+fn softmax_gradient(@builtin(workgroup_id) group: vec3<u32>,
+                    @builtin(num_workgroups) groups: vec3<u32>,
+                    @builtin(local_invocation_index) lane: u32) {
+    let row = group.x + group.y * groups.x;  // uniform over the workgroup: barriers stay legal
+    let start = row * params.width;
+    var target_sum = 0.0;
+    if (row < params.batch) {
+        for (var j = lane; j < params.width; j += workgroup_size) {
+            target_sum += f32(targets[start + j]);
+        }
+    }
+    partial_sums[lane] = vec3<f32>(target_sum, 0.0, 0.0);
+    workgroupBarrier();
+    for (var stride = workgroup_size / 2u; stride > 0u; stride /= 2u) {
+        if (lane < stride) {
+            partial_sums[lane] += partial_sums[lane + stride];
+        }
+        workgroupBarrier();
+    }
+    if (row >= params.batch) { return; }
+    let total = partial_sums[0].x;
+    for (var j = lane; j < params.width; j += workgroup_size) {
+        let i = start + j;
+        let terms = softmax_crossentropy(f32(predictions[i]), f32(targets[i]), total);
+        grad_predictions[i] = {{ dtype }}(terms.y * params.gradient_scale);
+    }
 }
 
 {% include "gpu/grid.wgsl" %}

@@ -137,8 +137,10 @@ def categorical_crossentropy_gradient(predictions, targets):
 
 
 def softmax_crossentropy_gradient(predictions, targets):
-    """dL/dz for L = CCE(softmax(z), y): the fused gradient (ŷ - y) / batch."""
-    return (predictions - targets) / len(predictions)
+    """dL/dz for L = CCE(softmax(z), y): the fused gradient (ŷ·Σy - y) / batch, Σy each row's
+    target sum (exact for any y)."""
+    target_sums = targets.sum(axis=1, keepdims=True)
+    return (predictions * target_sums - targets) / len(predictions)
 
 
 # Metrics: per-sample values; an epoch reports their mean over samples ---------------------------

@@ -4,10 +4,12 @@ values, and activations accurate to a few float32 ulps over their whole range.""
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
-from intricate import initializers, optimizers
+from intricate import TrainingOptions, initializers, optimizers
 
 F32_MAX = float(np.finfo(np.float32).max)
 
@@ -33,8 +35,8 @@ BAD_HYPERPARAMETERS = {
 @pytest.mark.parametrize("case", sorted(BAD_HYPERPARAMETERS))
 def test_hyperparameters_outside_float32_are_refused_when_made(case):
     make, name, received = BAD_HYPERPARAMETERS[case]
-    with pytest.raises(ValueError, match=rf"{name}: expected a finite number in .*float32.*"
-                                         rf"received {received}"):
+    with pytest.raises(ValueError, match=rf"{name}: expected a finite number in .*"
+                                         rf"received {received} \(checked as float32"):
         make()
 
 
@@ -47,3 +49,30 @@ def test_hyperparameters_at_float32_edges_are_kept():
 def test_draws_beyond_float32_are_refused_not_inf():
     with pytest.raises(ValueError, match=r"Normal\(mean=3e\+38.*float32's range"):
         initializers.Normal(3e38, 1e38)((100,), np.random.default_rng(0))
+
+
+# TrainingOptions ------------------------------------------------------------------------------
+def test_options_refuse_changes_and_say_to_use_replace():
+    options = TrainingOptions(learning_rate=0.1, batch_size=4)
+    for name, value in (("learning_rate", 0.5), ("batch_size", -2), ("epochs", 3)):
+        with pytest.raises(dataclasses.FrozenInstanceError,
+                           match=rf"options\.{name}.*dataclasses\.replace\(options, {name}="):
+            setattr(options, name, value)
+    assert options.learning_rate == 0.1 and options.optimizer.learning_rate == 0.1
+    assert options.batch_size == 4
+
+
+def test_options_replace_validates_and_rederives():
+    options = TrainingOptions(optimizer="adam", learning_rate=0.01, batch_size=32)
+    again = dataclasses.replace(options, epochs=3)
+    assert again.optimizer is options.optimizer and again.epochs == 3  # state continues
+    faster = dataclasses.replace(again, learning_rate=0.5)
+    assert isinstance(faster.optimizer, optimizers.Adam)
+    assert faster.optimizer.learning_rate == faster.learning_rate == 0.5
+    assert options.optimizer.learning_rate == 0.01
+    assert dataclasses.replace(options, batch_size=None).shuffle is False
+    assert dataclasses.replace(TrainingOptions(), should_print_information=True).verbose == 1
+    adam = optimizers.Adam(0.02)
+    assert dataclasses.replace(TrainingOptions(), optimizer=adam).learning_rate == 0.02
+    with pytest.raises(ValueError, match=r"batch_size: expected an integer >= 1, received -2"):
+        dataclasses.replace(options, batch_size=-2)

@@ -42,7 +42,7 @@ RENDERS = {
     "activation.gelu": ("layers/activation.wgsl", {"activation": "gelu", "inputs_kept": True}),
     "softmax": ("layers/softmax.wgsl", {}),
     "losses.mean_squared": ("losses.wgsl", {"loss": "mean_squared"}),
-    "losses.softmax_crossentropy": ("losses.wgsl", {"loss": "softmax_crossentropy"}),
+    "losses.categorical_crossentropy": ("losses.wgsl", {"loss": "categorical_crossentropy"}),
     "optimizers": ("optimizers.wgsl", {}),
     "gather": ("ops/gather.wgsl", {}),
     "statistics": ("ops/statistics.wgsl", {"slot": 4, "size": 8}),

@@ -183,7 +183,7 @@ class Softplus(Activation):
 class SoftMax(Activation):
     """o = exp(x) / Σ exp(x) over each sample's features (one invocation per row, see
     layers/softmax.wgsl). Followed by CategoricalCrossEntropy, the planner skips its backward
-    and the loss writes the fused gradient (ŷ - y) / batch."""
+    and the loss writes the fused gradient (ŷ·Σy - y) / batch."""
 
     elementwise = False
     fused_loss = "CategoricalCrossEntropy"
