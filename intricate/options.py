@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import FrozenInstanceError, dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -14,7 +15,7 @@ from .losses import Loss
 from .optimizers import Optimizer, check_number
 
 
-@dataclass
+@dataclass(frozen=True)
 class TrainingOptions:
     """How ``Model.fit`` trains. The first five fields are the original's names.
 
@@ -40,8 +41,13 @@ class TrainingOptions:
         verbose: 0 silent, 1 a progress bar, 2 one line per epoch; None follows
             should_print_information.
 
+    Immutable: ``dataclasses.replace(options, learning_rate=0.5)`` makes a changed copy (an
+    optimizer that these options built from a name is rebuilt when the rate changes; fields
+    derived from others, such as ``shuffle`` and ``verbose`` left at None, are derived again).
+
     Raises:
         ValueError: an option is out of range; nothing has touched the GPU yet.
+        dataclasses.FrozenInstanceError: on assigning to a field after construction.
     """
 
     learning_rate: float | None = None
@@ -59,40 +65,76 @@ class TrainingOptions:
     seed: int | None = None
     verbose: int | None = None
 
+    # field -> (the value __post_init__ derived, what the user gave): how a copy made by
+    # dataclasses.replace tells the fields it changed from those these options derived.
+    _derived: dict = field(default_factory=dict, repr=False, compare=False)
+
     def __post_init__(self) -> None:
-        self.optimizer = optimizers.get(self.optimizer, self.learning_rate)
-        self.learning_rate = self.optimizer.learning_rate
-        self.loss_algorithm = losses.get(self.loss_algorithm)
-        self.epochs = _check_int("epochs", self.epochs, 1)
+        keep_optimizer = False  # a copy keeps the optimizer (and its state) if the rate stays
+        for name, (value, given) in self._derived.items():
+            if getattr(self, name) is not value:
+                continue  # changed by the copy
+            if name == "optimizer" and self.learning_rate in (None, value.learning_rate):
+                keep_optimizer = True
+            else:
+                _set(self, name, given)  # derive it again
+        given = {name: getattr(self, name)
+                 for name in ("learning_rate", "optimizer", "shuffle", "verbose")}
+        if keep_optimizer:
+            given["optimizer"] = self._derived["optimizer"][1]
+        _set(self, "optimizer", optimizers.get(
+            self.optimizer, None if keep_optimizer else self.learning_rate))
+        _set(self, "learning_rate", self.optimizer.learning_rate)
+        _set(self, "loss_algorithm", losses.get(self.loss_algorithm))
+        _set(self, "epochs", _check_int("epochs", self.epochs, 1))
         if self.batch_size is not None:
-            self.batch_size = _check_int("batch_size", self.batch_size, 1)
+            _set(self, "batch_size", _check_int("batch_size", self.batch_size, 1))
         for name in ("should_print_information", "instantiate_gpu"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"{name}: expected True or False, "
                                  f"received {getattr(self, name)!r}")
         if self.shuffle is None:
-            self.shuffle = self.batch_size is not None
+            _set(self, "shuffle", self.batch_size is not None)
         elif not isinstance(self.shuffle, bool):
             raise ValueError(f"shuffle: expected True, False or None, received {self.shuffle!r}")
-        self.validation_split = check_number("validation_split", self.validation_split, 0.0, 1.0,
-                                             high_inclusive=False)
+        _set(self, "validation_split", check_number(
+            "validation_split", self.validation_split, 0.0, 1.0, high_inclusive=False))
         if self.validation_data is not None and not isinstance(self.validation_data, Dataset) \
                 and (not isinstance(self.validation_data, (tuple, list))
                      or len(self.validation_data) != 2):
             raise ValueError(f"validation_data: expected a pair (x, y) or a Dataset, received "
                              f"{type(self.validation_data).__name__}")
-        self.metrics = tuple(metrics.resolve(self.metrics).names)
-        self.callbacks = list(self.callbacks)
+        _set(self, "metrics", tuple(metrics.resolve(self.metrics).names))
+        _set(self, "callbacks", tuple(self.callbacks))
         for index, callback in enumerate(self.callbacks):
             if not isinstance(callback, Callback):
                 raise ValueError(f"callbacks[{index}]: expected an intricate Callback, "
                                  f"received {callback!r}")
         if self.seed is not None:
-            self.seed = _check_int("seed", self.seed, 0)
+            _set(self, "seed", _check_int("seed", self.seed, 0))
         if self.verbose is None:
-            self.verbose = 1 if self.should_print_information else 0
+            _set(self, "verbose", 1 if self.should_print_information else 0)
         elif self.verbose not in (0, 1, 2) or isinstance(self.verbose, bool):
             raise ValueError(f"verbose: expected 0, 1 or 2, received {self.verbose!r}")
+        derived = {name: (getattr(self, name), value) for name, value in given.items()
+                   if value is None or (name == "optimizer" and isinstance(value, str))}
+        _set(self, "_derived", derived)
+
+
+def _set(options: TrainingOptions, name: str, value: Any) -> None:
+    object.__setattr__(options, name, value)  # __post_init__ only: the options are frozen
+
+
+def _refuse_change(options: TrainingOptions, name: str, value: Any = None) -> None:
+    # A fit reads its options once, so a change after construction would be ignored or
+    # half-applied: refuse it and say how to change options.
+    raise FrozenInstanceError(
+        f"TrainingOptions can't be changed after construction (options.{name}); make a changed "
+        f"copy with dataclasses.replace(options, {name}=...)")
+
+
+TrainingOptions.__setattr__ = _refuse_change  # type: ignore[method-assign]
+TrainingOptions.__delattr__ = _refuse_change  # type: ignore[method-assign]
 
 
 def _check_int(name: str, value: object, low: int) -> int:
