@@ -1,8 +1,11 @@
 """Metrics, computed on the GPU beside the loss (see losses.wgsl's ``accumulate``).
 
-Every batch adds (loss · rows, correct rows, Σ per-row mean |ŷ - y|) to running sums on the GPU;
-an epoch's value is sum / samples. The original's "accuracy" (1 - |o - e| / max(o, e)) is NaN
-when both are 0 and is not classification accuracy; it is not ported.
+Every batch adds (loss · rows, binary-correct rows, Σ per-row mean |ŷ - y|, categorical-correct
+rows) to running sums on the GPU (ops/statistics.py); an epoch's value is sum / samples. Keras'
+definitions: binary_accuracy = mean over a row of (ŷ > 0.5) == y, so a soft target such as 0.7
+is never matched; categorical_accuracy = argmax ŷ == argmax y (the first maximum on ties).
+The original's "accuracy" (1 - |o - e| / max(o, e)) is NaN when both are 0 and is not
+classification accuracy; it is not ported.
 """
 
 from __future__ import annotations
@@ -10,12 +13,22 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from .ops.statistics import ACCURACY, BINARY, CATEGORICAL, LOSS, MAE, NO_ACCURACY
+from .ops.statistics import (
+    BINARY,
+    BINARY_ACCURACY,
+    CATEGORICAL,
+    CATEGORICAL_ACCURACY,
+    LOSS,
+    MAE,
+    NO_ACCURACY,
+)
 
+# name -> (its field in the statistics layout, the accuracy flag it needs); "accuracy" -> None
 NAMES = {
-    "accuracy": (ACCURACY, None), "acc": (ACCURACY, None),
-    "binary_accuracy": (ACCURACY, BINARY), "categorical_accuracy": (ACCURACY, CATEGORICAL),
-    "mae": (MAE, None), "mean_absolute_error": (MAE, None),
+    "accuracy": None, "acc": None,
+    "binary_accuracy": (BINARY_ACCURACY, BINARY),
+    "categorical_accuracy": (CATEGORICAL_ACCURACY, CATEGORICAL),
+    "mae": (MAE, NO_ACCURACY), "mean_absolute_error": (MAE, NO_ACCURACY),
 }
 
 
@@ -25,10 +38,10 @@ class Metrics:
 
     names: tuple[str, ...]  # as the user wrote them: the History/log keys
     positions: tuple[int, ...]
-    accuracy: int  # NO_ACCURACY, BINARY or CATEGORICAL
+    accuracy: int  # the shader's accuracy flags: BINARY | CATEGORICAL, or NO_ACCURACY
 
     def logs(self, values: Sequence[float], prefix: str = "") -> dict[str, float]:
-        """{"loss": ..., "accuracy": ...} from one (loss, accuracy, mae) triple."""
+        """{"loss": ..., "accuracy": ...} from one slot's values (ops/statistics.FIELDS)."""
         logs = {f"{prefix}loss": float(values[LOSS])}
         for name, position in zip(self.names, self.positions):
             logs[prefix + name] = float(values[position])
@@ -47,10 +60,12 @@ def resolve(metrics: Sequence[str] | None, outputs: int | None = None) -> Metric
     for name in metrics:
         if not isinstance(name, str) or name.lower() not in NAMES:
             raise ValueError(f"metrics: expected names from {sorted(NAMES)}, received {name!r}")
-        position, kind = NAMES[name.lower()]
-        if position == ACCURACY:
-            default = CATEGORICAL if outputs is not None and outputs > 1 else BINARY
-            accuracy = kind or default
+        chosen = NAMES[name.lower()]
+        if chosen is None:  # "accuracy": binary for one output, categorical for several
+            several = outputs is not None and outputs > 1
+            chosen = NAMES["categorical_accuracy" if several else "binary_accuracy"]
+        position, flag = chosen
+        accuracy |= flag
         names.append(name)
         positions.append(position)
     return Metrics(tuple(names), tuple(positions), accuracy)

@@ -145,7 +145,8 @@ def softmax_crossentropy_gradient(predictions, targets):
 
 # Metrics: per-sample values; an epoch reports their mean over samples ---------------------------
 def binary_accuracy(predictions, targets):
-    return np.mean((predictions > 0.5) == (targets > 0.5), axis=1)
+    """Keras': the thresholded prediction must equal y, so a soft y (0.7) never matches."""
+    return np.mean((predictions > 0.5) == targets, axis=1)
 
 
 def categorical_accuracy(predictions, targets):

@@ -9,7 +9,8 @@ import dataclasses
 import numpy as np
 import pytest
 
-from intricate import TrainingOptions, initializers, optimizers
+from intricate import Model, TrainingOptions, initializers, optimizers
+from intricate.layers import Dense
 
 F32_MAX = float(np.finfo(np.float32).max)
 
@@ -76,3 +77,50 @@ def test_options_replace_validates_and_rederives():
     assert dataclasses.replace(TrainingOptions(), optimizer=adam).learning_rate == 0.02
     with pytest.raises(ValueError, match=r"batch_size: expected an integer >= 1, received -2"):
         dataclasses.replace(options, batch_size=-2)
+
+
+# Metrics ---------------------------------------------------------------------------------------
+# Outputs (a Dense layer with identity weights passes x through) and targets chosen so that the
+# two accuracies differ, with Keras' edge cases: a prediction of exactly 0.5 is 0 ((ŷ > 0.5)
+# is strict), soft targets (0.7) never match, argmax ties go to the first maximum.
+METRIC_OUTPUTS = np.array([[0.9, 0.2, 0.1], [0.5, 0.4, 0.1], [0.4, 0.4, 0.2],
+                           [0.2, 0.6, 0.7], [0.8, 0.3, 0.3], [0.1, 0.9, 0.0]], np.float32)
+METRIC_TARGETS = np.array([[1, 0, 0], [1, 0, 0], [0, 1, 0],
+                           [0, 0.7, 0.3], [0.7, 0.2, 0.1], [0, 1, 0]], np.float32)
+
+
+def keras_binary_accuracy(outputs, targets):
+    return np.mean((outputs > 0.5).astype(np.float64) == targets, axis=1).mean()
+
+
+def keras_categorical_accuracy(outputs, targets):
+    return np.mean(outputs.argmax(axis=1) == targets.argmax(axis=1))
+
+
+async def test_binary_and_categorical_accuracy_keep_their_own_values(device):
+    model = Model([Dense(3, 3)], device=device)
+    model.set_weights([np.eye(3, dtype=np.float32), np.zeros(3, np.float32)])
+    names = ["binary_accuracy", "categorical_accuracy", "accuracy", "mae"]
+    logs = await model.evaluate(METRIC_OUTPUTS, METRIC_TARGETS, metrics=names, return_dict=True)
+    binary = keras_binary_accuracy(METRIC_OUTPUTS, METRIC_TARGETS)
+    categorical = keras_categorical_accuracy(METRIC_OUTPUTS, METRIC_TARGETS)
+    assert (binary, categorical) == pytest.approx((11 / 18, 4 / 6))  # they differ here
+    assert logs["binary_accuracy"] == pytest.approx(binary, rel=1e-6)
+    assert logs["categorical_accuracy"] == pytest.approx(categorical, rel=1e-6)
+    assert logs["accuracy"] == pytest.approx(categorical, rel=1e-6)  # several outputs
+    mae = np.abs(METRIC_OUTPUTS.astype(np.float64) - METRIC_TARGETS).mean()
+    assert logs["mae"] == pytest.approx(mae, rel=1e-6)
+    reversed_logs = await model.evaluate(METRIC_OUTPUTS, METRIC_TARGETS, metrics=names[::-1],
+                                         return_dict=True)
+    assert reversed_logs == pytest.approx(logs, rel=1e-6)
+
+
+async def test_fit_history_keeps_each_accuracy(device):
+    model = Model([Dense(3, 3)], device=device)
+    model.set_weights([np.eye(3, dtype=np.float32), np.zeros(3, np.float32)])
+    history = await model.fit(METRIC_OUTPUTS, METRIC_TARGETS, TrainingOptions(
+        learning_rate=1e-30, epochs=1, validation_data=(METRIC_OUTPUTS, METRIC_TARGETS),
+        metrics=["binary_accuracy", "categorical_accuracy"]))
+    for prefix in ("", "val_"):
+        assert history.history[prefix + "binary_accuracy"] == pytest.approx([11 / 18])
+        assert history.history[prefix + "categorical_accuracy"] == pytest.approx([4 / 6])

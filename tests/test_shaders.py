@@ -130,17 +130,16 @@ async def test_loss_statistics_and_gradient_match_reference(device, rng, monkeyp
     if not fused:  # as for outputs too large for one workgroup to write the gradient
         monkeypatch.setattr(losses, "FUSED_LIMIT", 0)
     predictions, targets = loss_data(rng, kind.__name__, rows, width)
-    categorical = kind is losses.CategoricalCrossEntropy
-    got = await run_programs(device, loss_record(kind(), accuracy=2 if categorical else 1),
+    got = await run_programs(device, loss_record(kind(), accuracy=3),  # both accuracies
                              {"predictions": predictions, "targets": targets}, rows)
     value, gradient = reference.LOSSES[kind.__name__]
     p, y = predictions.astype(np.float64), targets.astype(np.float64)
-    accuracy = reference.categorical_accuracy if categorical else reference.binary_accuracy
-    # Sample-weighted sums: loss · rows, correct rows, Σ per-row MAE, in both slots.
-    want = [value(p, y) * rows, accuracy(p, y).sum(), reference.mean_absolute_error(p, y).sum()]
-    assert_close(got[0][:3], want)
-    assert_close(got[0][4:7], want)
-    assert got[0][3] == got[0][7] == 0
+    # Sample-weighted sums: loss · rows, binary-correct rows, Σ per-row MAE, categorical-correct
+    # rows, in both slots (ops/statistics.FIELDS).
+    want = [value(p, y) * rows, reference.binary_accuracy(p, y).sum(),
+            reference.mean_absolute_error(p, y).sum(), reference.categorical_accuracy(p, y).sum()]
+    assert_close(got[0][:4], want)
+    assert_close(got[0][4:8], want)
     assert_close(got[1], gradient(p, y))
 
 

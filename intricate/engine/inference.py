@@ -132,8 +132,8 @@ def encode_evaluation(chunks: ChunkedEncoder, data: Dataset | None, steps,
 
 
 def evaluate_now(state, x, y, batch_size: int | None, loss: Loss, accuracy: int) -> np.ndarray:
-    """(loss, accuracy, mae) over (x, y): batches of forward + statistics, one readback, one
-    submit per MAX_DISPATCHES_PER_SUBMIT dispatches."""
+    """The statistics FIELDS (loss, metrics) over (x, y): batches of forward + statistics, one
+    readback, one submit per MAX_DISPATCHES_PER_SUBMIT dispatches."""
     cache = state.inference
     data = x if isinstance(x, Dataset) else Dataset.upload(state.device, x, y, bindable=False)
     steps = batches(len(x), batch_size)
@@ -148,7 +148,7 @@ def evaluate_now(state, x, y, batch_size: int | None, loss: Loss, accuracy: int)
     finish.encode(encoder)
     staged = StagedRead(state.device, encoder, [cache.result])
     chunks.submit()
-    return staged.collect()[0][:3]
+    return statistics.slot_values(staged.collect()[0], statistics.TRAINING)
 
 
 def predict_now(state, x: np.ndarray | Dataset, batch_size: int | None) -> np.ndarray:

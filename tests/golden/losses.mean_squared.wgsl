@@ -9,14 +9,16 @@
 //                                                     intricate/ops/statistics.py says
 //   4 params            uniform     Params
 // Params: count = batch * width; batch = rows; width = row length; slot = where the batch
-//   adds (statistics.TRAINING or .VALIDATION); accuracy = 0 none, 1 binary (ŷ > 0.5 == y > 0.5,
-//   mean over the row), 2 categorical (argmax ŷ == argmax y); loss_scale turns Σ loss terms
-//   into L · batch; gradient_scale turns a gradient term into dL/dŷ.
+//   adds (statistics.TRAINING or .VALIDATION); accuracy = flags: 1 binary (Keras': mean over
+//   the row of (ŷ > 0.5) == y, so a soft y never matches), 2 categorical (argmax ŷ == argmax y,
+//   first maximum on ties), 3 both; loss_scale turns Σ loss terms into L · batch;
+//   gradient_scale turns a gradient term into dL/dŷ.
 // statistics_only, statistics_and_gradient: ONE workgroup of `workgroup_size` (a power of two)
-//   invocations, grid (1, 1, 1). Each lane sums a strided share of (loss, accuracy, |ŷ - y| /
-//   width), a tree reduction in workgroup memory follows, and lane 0 adds (L · batch, correct
-//   rows, Σ per-row MAE) to statistics[slot .. slot + 2]: sample-weighted sums, so an epoch's
-//   mean is sum / samples. statistics_and_gradient also writes dL/dŷ (one dispatch per step).
+//   invocations, grid (1, 1, 1). Each lane sums a strided share of (loss, metrics), a tree
+//   reduction in workgroup memory follows, and lane 0 adds (L · batch, binary-correct rows,
+//   Σ per-row MAE, categorical-correct rows) to statistics[slot .. slot + 3]: sample-weighted
+//   sums, so an epoch's mean is sum / samples. statistics_and_gradient also writes dL/dŷ (one
+//   dispatch per step).
 // gradient: one invocation per element, workgroup `workgroup_size`, grid folded over x and y
 //   (for outputs too large for one workgroup to write).
 // softmax_statistics_and_gradient: as statistics_and_gradient for SoftMax + categorical
@@ -52,7 +54,7 @@ struct Params {
 
 const EPSILON: f32 = 1e-7;
 override workgroup_size: u32 = 256;
-var<workgroup> partial_sums: array<vec3<f32>, workgroup_size>;
+var<workgroup> partial_sums: array<vec4<f32>, workgroup_size>;
 
 fn clip(p: f32) -> f32 {
     return clamp(p, EPSILON, 1.0 - EPSILON);
@@ -62,9 +64,9 @@ fn inside_clip(p: f32) -> bool {
     return p >= EPSILON && p <= 1.0 - EPSILON;
 }
 
-// This lane's share of (correct rows, Σ |ŷ - y| / width) for the metrics.
-fn metric_share(lane: u32) -> vec2<f32> {
-    var share = vec2<f32>(0.0);
+// This lane's share of (binary-correct rows, Σ |ŷ - y| / width, categorical-correct rows).
+fn metric_share(lane: u32) -> vec3<f32> {
+    var share = vec3<f32>(0.0);
     for (var row = lane; row < params.batch; row += workgroup_size) {
         let start = row * params.width;
         var best_prediction = start;
@@ -75,15 +77,16 @@ fn metric_share(lane: u32) -> vec2<f32> {
             let p = f32(predictions[i]);
             let y = f32(targets[i]);
             absolute += abs(p - y);
-            matches += select(0.0, 1.0, (p > 0.5) == (y > 0.5));
+            matches += select(0.0, 1.0, select(0.0, 1.0, p > 0.5) == y);
             if (p > f32(predictions[best_prediction])) { best_prediction = i; }
             if (y > f32(targets[best_target])) { best_target = i; }
         }
         let width = f32(params.width);
-        if (params.accuracy == 1u) {
+        if ((params.accuracy & 1u) != 0u) {
             share.x += matches / width;
-        } else if (params.accuracy == 2u) {
-            share.x += select(0.0, 1.0, best_prediction == best_target);
+        }
+        if ((params.accuracy & 2u) != 0u) {
+            share.z += select(0.0, 1.0, best_prediction == best_target);
         }
         share.y += absolute / width;
     }
@@ -115,7 +118,7 @@ fn softmax_crossentropy(p: f32, y: f32, target_sum: f32) -> vec2<f32> {
 // Sums every lane's (loss share, metric shares) and adds the batch's sums to statistics.
 // Call from all lanes (has barriers).
 fn accumulate(lane: u32, loss_share: f32) {
-    partial_sums[lane] = vec3<f32>(loss_share * params.loss_scale, metric_share(lane));
+    partial_sums[lane] = vec4<f32>(loss_share * params.loss_scale, metric_share(lane));
     workgroupBarrier();
     for (var stride = workgroup_size / 2u; stride > 0u; stride /= 2u) {
         if (lane < stride) {
@@ -128,6 +131,7 @@ fn accumulate(lane: u32, loss_share: f32) {
         statistics[params.slot] += total.x;
         statistics[params.slot + 1u] += total.y;
         statistics[params.slot + 2u] += total.z;
+        statistics[params.slot + 3u] += total.w;
     }
 }
 
@@ -190,7 +194,7 @@ fn softmax_gradient(@builtin(workgroup_id) group: vec3<u32>,
             target_sum += f32(targets[start + j]);
         }
     }
-    partial_sums[lane] = vec3<f32>(target_sum, 0.0, 0.0);
+    partial_sums[lane] = vec4<f32>(target_sum, 0.0, 0.0, 0.0);
     workgroupBarrier();
     for (var stride = workgroup_size / 2u; stride > 0u; stride /= 2u) {
         if (lane < stride) {

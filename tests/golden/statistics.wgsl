@@ -1,6 +1,6 @@
 // ops/statistics.wgsl: an epoch's means from the running sums that losses.wgsl accumulates.
 // The layout (intricate/ops/statistics.py): two slots of SLOT = 4 floats, training then
-// validation, each (loss, accuracy, mae, spare); SIZE = 8 floats in all.
+// validation, each (loss, binary_accuracy, mae, categorical_accuracy); SIZE = 8 floats in all.
 //
 // Bindings (group 0), by variable name:
 //   0 statistics    read_write  f32  [SIZE]  the sums; zeroed for the next epoch
