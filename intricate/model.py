@@ -174,8 +174,8 @@ class Model:
 
         The dataset is uploaded once; each epoch is one command encoder and one submit; loss and
         metrics stay on the GPU and are read once per epoch (every ``loss_read_interval(epochs)``
-        epochs when no callback needs each epoch). Cancelling the task stops training after the
-        step in flight.
+        epochs when no callback needs each epoch). Cancelling the task (or Ctrl-C) stops training at a step
+        boundary within one chunk of GPU work; ``model.history`` keeps the completed epochs.
         """
         options = TrainingOptions() if options is None else options
         if not isinstance(options, TrainingOptions):

@@ -5,13 +5,17 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
+import tracemalloc
 
 import numpy as np
 import pytest
 
-from intricate import ForkedProcessError, Model, gpu
+from intricate import ForkedProcessError, Model, TrainingOptions, gpu
+from intricate.engine import submits
 from intricate.gpu import Program, Workspace, time_steps
-from intricate.layers import Dense
+from intricate.layers import Dense, TanH
+
+XOR_DISPATCHES_PER_STEP = 8  # as in test_training.py
 
 FORKED_CHILD_SECONDS = 60  # a refusal takes milliseconds; a hang would take forever
 
@@ -56,3 +60,67 @@ async def test_a_forked_child_is_refused_at_once_naming_spawn(device):
     messages = [answers.recv() for _ in range(2)]
     for message in messages:
         assert "forked" in message and "'spawn'" in message, message
+
+
+def xor_model(device) -> Model:
+    return Model([Dense(2, 3), TanH(), Dense(3, 1), TanH()], device=device, seed=0)
+
+
+XOR_X = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=np.float32)
+XOR_Y = np.array([[0], [1], [1], [0]], dtype=np.float32)
+
+
+async def wait_for(condition, seconds: float = 120) -> None:
+    for _ in range(int(seconds / 0.002)):
+        if condition():
+            return
+        await asyncio.sleep(0.002)
+    pytest.fail("the fit never got that far")
+
+
+async def test_huge_epoch_counts_make_permutations_one_at_a_time(device):
+    model = xor_model(device)
+    await model.predict(XOR_X)  # the model's buffers exist before we measure
+    device.stats.reset()
+    tracemalloc.start()
+    try:
+        task = asyncio.create_task(model.fit(XOR_X, XOR_Y, TrainingOptions(
+            epochs=10**8, shuffle=True)))
+        await wait_for(lambda: device.stats["submits"] > 0)  # inside the first window
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    # The first window is 10**6 epochs; their permutations at once took ~130 MB and seconds.
+    assert peak < 16 * 2**20, peak
+    assert 0 < len(model.history.loss) < 10**6  # the epochs that trained, kept
+
+
+async def test_cancelling_stops_within_a_chunk_and_keeps_the_trained_epochs(device,
+                                                                              monkeypatch):
+    chunk = 10 * XOR_DISPATCHES_PER_STEP
+    monkeypatch.setattr(submits, "MAX_DISPATCHES_PER_SUBMIT", chunk)
+    x, y = np.tile(XOR_X, (100, 1)), np.tile(XOR_Y, (100, 1))
+    per_epoch = len(x) * XOR_DISPATCHES_PER_STEP + 1  # batch 1, then the epoch's means
+    model = xor_model(device)
+    await model.predict(XOR_X)
+    device.stats.reset()
+    task = asyncio.create_task(model.fit(x, y, TrainingOptions(
+        batch_size=1, learning_rate=0.01, epochs=10**6)))
+    await wait_for(lambda: device.stats["dispatches"] > 2.5 * per_epoch)
+    at_cancel = device.stats["dispatches"]
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    dispatched = device.stats["dispatches"]
+    # The chunk being encoded when the stop came, and at most the next one.
+    assert dispatched - at_cancel <= 2 * chunk
+    assert len(model.history.loss) == dispatched // per_epoch >= 2
+    # The partial epoch's sums were dropped: a fit that doesn't move the weights reports
+    # exactly evaluate's loss.
+    loss = await model.evaluate(x, y)
+    history = await model.fit(x, y, TrainingOptions(learning_rate=1e-30, epochs=1,
+                                                    shuffle=False))
+    assert history.loss[0] == pytest.approx(loss, rel=1e-5)

@@ -28,4 +28,5 @@ def test_ci_runs_the_readme_test_command():
     assert demo.endswith("examples/xor.py") and "pytest" in tests
     ci_commands = [line for line in (ROOT / ".ci/run").read_text().splitlines()
                    if line and not line.startswith(("#", "set ", "cd ", "export "))]
-    assert ci_commands == [tests, ".venv/bin/python -m pytest -m slow"]  # then the slow tier
+    assert ci_commands == [tests, ".venv/bin/python -m pytest -m serial -n 0",
+                           ".venv/bin/python -m pytest -m slow"]  # then the other tiers

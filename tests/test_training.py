@@ -70,6 +70,7 @@ async def fit_while_ticking(model, x, y, options):
     return history, ticker
 
 
+@pytest.mark.serial  # measures event-loop gaps: alone, not beside another test process
 async def test_xor_converges_with_counted_gpu_work_and_no_event_loop_stall(device):
     model = xor_model(device)
     epochs = 10000
@@ -95,6 +96,7 @@ async def test_xor_converges_with_counted_gpu_work_and_no_event_loop_stall(devic
     assert ticker.longest_gap < 0.05
 
 
+@pytest.mark.serial
 async def test_wide_fit_keeps_the_event_loop_running(device, rng):
     model = Model([Dense(784, 128), ReLU(), Dense(128, 10), SoftMax()], device=device, seed=0)
     x = rng.uniform(0, 1, (2048, 784)).astype(np.float32)

@@ -11,6 +11,7 @@ log once per ``interval`` epochs.
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterable
 
 import numpy as np
 
@@ -21,7 +22,9 @@ from ..ops import statistics
 from ..ops.gather import batch_sizes, batches, copy_rows
 from .inference import encode_evaluation
 from .programs import Programs
-from .submits import ChunkedEncoder
+from .submits import ChunkedEncoder, Stopped
+
+_END = object()  # the end of an epoch window's permutations
 
 
 class Epochs:
@@ -82,37 +85,59 @@ class Epochs:
                                      bindable=False) if self.shuffle else None
         self.log = gpu.empty(self.device, (interval, statistics.SIZE), label="epoch_log",
                              bindable=False)
-        self.epoch_result = state.epoch_result
+        self.epoch_result, self.sums = state.epoch_result, state.statistics
+        # Multiply-adds of one training step (forward and both backward GEMMs): chunk sizes.
+        self.step_work = {rows: 6 * rows * state.parameters.size
+                          for rows in batch_sizes(self.steps)}
 
-    def submit(self, permutations: list[np.ndarray | None],
+    def submit(self, permutations: Iterable[np.ndarray | None],
                stop: threading.Event) -> StagedRead | None:
-        """Train one epoch per entry of ``permutations`` (ignored without shuffle), one submit per
-        epoch (more for epochs over MAX_DISPATCHES_PER_SUBMIT), without waiting for the GPU.
+        """Train one epoch per item of ``permutations`` (made lazily, one at a time; ignored
+        without shuffle), one submit per epoch (more for epochs over MAX_DISPATCHES_PER_SUBMIT
+        dispatches or MAX_WORK_PER_SUBMIT work), without waiting for the GPU.
+
+        ``stop`` is checked between two epochs and between two chunks of an epoch: a set stop
+        leaves the weights as the last submitted step made them, drops the partial epoch's
+        sums, and returns the read of the epochs that completed (None if none did).
 
         Returns the staged read of their statistics [epochs, 8] (``collect`` it later, so the
-        next window can be encoded while the GPU works), or None if ``stop`` was set midway.
-        The log is reused by the next window safely: its copy to the staging buffer comes first
-        in queue order."""
-        for slot, permutation in enumerate(permutations):
-            if stop.is_set():
-                return None
+        next window can be encoded while the GPU works). The log is reused by the next window
+        safely: its copy to the staging buffer comes first in queue order."""
+        done, encoder, orders = 0, None, iter(permutations)
+        permutation = next(orders, _END)
+        while permutation is not _END and not stop.is_set():
             if self.shuffle:
                 gpu.upload(self.permutation, permutation)
-            encoder = self.encode_epoch(slot)
-            staged = None
-            if slot == len(permutations) - 1:
-                staged = StagedRead(self.device, encoder, [self.log.view(0, (slot + 1,
-                                                                              statistics.SIZE))])
+            try:
+                encoder = self.encode_epoch(done, stop)
+            except Stopped:  # mid-epoch: its sums are partial, so the next fit starts at zero
+                encoder = self.device.handle.create_command_encoder()
+                encoder.clear_buffer(self.sums.buffer, self.sums.offset, self.sums.nbytes)
+                break
+            done += 1
+            permutation = next(orders, _END)
+            if permutation is _END or stop.is_set():  # the read goes with the last epoch
+                break
             self.device.submit(encoder)
-        return staged
+            encoder = None
+        if done:
+            encoder = encoder or self.device.handle.create_command_encoder()
+            staged = StagedRead(self.device, encoder, [self.log.view(0, (done, statistics.SIZE))])
+        if encoder is not None:
+            self.device.submit(encoder)
+        return staged if done else None
 
-    def encode_epoch(self, slot: int):
+    def encode_epoch(self, slot: int, stop: threading.Event | None = None):
         """Encode one epoch; submits (and restarts) the encoder whenever it grows past
-        MAX_DISPATCHES_PER_SUBMIT (see submits.py). Returns the last, unsubmitted encoder."""
-        chunks = ChunkedEncoder(self.device)
+        MAX_DISPATCHES_PER_SUBMIT or MAX_WORK_PER_SUBMIT (see submits.py). Returns the last,
+        unsubmitted encoder.
+
+        Raises:
+            Stopped: ``stop`` was set at a chunk boundary; the steps before were submitted."""
+        chunks = ChunkedEncoder(self.device, stop)
         for start, rows in self.steps:
             program = self.training[rows]
-            encoder = chunks.reserve(program.dispatch_count)
+            encoder = chunks.reserve(program.dispatch_count, self.step_work[rows])
             if self.shuffle:
                 indices = self.indices[rows]
                 encoder.copy_buffer_to_buffer(self.permutation.buffer, start * 4, indices.buffer,

@@ -2,13 +2,15 @@
 epochs.Epochs), their statistics read back once per window, callbacks and progress.
 
 Without callbacks, window n + 1 is encoded while the GPU runs window n; callbacks see each
-epoch before the next starts (they may stop training). Cancelling stops after the epoch in
-flight.
+epoch before the next starts (they may stop training). Cancelling (or Ctrl-C) stops at a step
+boundary within one chunk of GPU work (submits.MAX_WORK_PER_SUBMIT); the epochs that completed
+stay in ``model.history``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import math
 import threading
 
@@ -22,6 +24,7 @@ from ..options import History, TrainingOptions
 from .epochs import Epochs
 from .progress import Progress
 
+ROWS_PER_YIELD = 1000  # history rows filed between two yields to the event loop (~5 ms)
 LOSS_READS_PER_FIT = 100  # very short epochs: read the statistics ~100 times, not every epoch
 
 
@@ -49,32 +52,56 @@ async def run_fit(model, x, y, validation, options: TrainingOptions) -> History:
     await callback_hooks.call(hooks, "on_train_begin", {})
     shuffler = np.random.default_rng(options.seed)
     stop, progress, logs = threading.Event(), Progress(options.verbose, options.epochs), {}
-    scheduled, pending = 0, []  # epochs submitted; their statistics not yet read
+    scheduled = 0  # epochs submitted
+    # Windows submitted, oldest first: futures of their staged reads, then of the rows read.
+    # Shielded, so a cancelled fit still collects what the GPU thread did (see stopped()).
+    pending: list[asyncio.Future] = []
+
+    def epoch_logs(values) -> dict[str, float]:
+        logs = chosen.logs(statistics.slot_values(values, statistics.TRAINING))
+        if validation is not None:
+            logs |= chosen.logs(statistics.slot_values(values, statistics.VALIDATION),
+                                prefix="val_")
+        return logs
+
+    async def collect(window: asyncio.Future) -> list:
+        staged = await window
+        return [] if staged is None else (await device.run(staged.collect))[0]
 
     async def read_pending() -> None:
         nonlocal logs
-        staged = pending.pop(0)
-        if staged is None:  # stopped midway
-            return
-        (rows,) = await device.run(staged.collect)
-        for values in rows:
-            logs = chosen.logs(statistics.slot_values(values, statistics.TRAINING))
-            if validation is not None:
-                logs |= chosen.logs(statistics.slot_values(values, statistics.VALIDATION),
-                                     prefix="val_")
+        pending[0] = asyncio.ensure_future(pending[0])  # the read continues if we're cancelled
+        rows = await asyncio.shield(pending[0])
+        pending.pop(0)
+        for index, values in enumerate(rows):
+            logs = epoch_logs(values)
             epoch = len(history.epoch)
             history.append(logs)
             progress.update(epoch, logs)
             await callback_hooks.call(hooks, "on_epoch_end", epoch, logs)
+            if index % ROWS_PER_YIELD == ROWS_PER_YIELD - 1:  # a huge fit's window: 10**6 rows
+                await asyncio.sleep(0)
+
+    async def stopped() -> None:
+        """After a cancel: wait for the GPU thread to stop at a step boundary and keep the
+        epochs that completed in the history (no callbacks: the fit is being cancelled)."""
+        stop.set()
+        for window in pending:
+            for values in await window:
+                history.append(epoch_logs(values))
 
     try:
         while scheduled < options.epochs and not model.stop_training:
             count = min(interval, options.epochs - scheduled)
             await callback_hooks.call(hooks, "on_epoch_begin", scheduled, {})
-            orders = [shuffler.permutation(len(x)).astype(np.uint32) if options.shuffle
-                      else None for _ in range(count)]
-            pending.append(await device.run(epochs.submit, orders, stop))
+            # Made one at a time on the GPU thread as it encodes: a window of a huge fit never
+            # holds more than one permutation, and the event loop never makes them.
+            orders = (shuffler.permutation(len(x)).astype(np.uint32) for _ in range(count)) \
+                if options.shuffle else itertools.repeat(None, count)
+            window = asyncio.ensure_future(device.run(epochs.submit, orders, stop))
+            pending.append(collect(window))
             scheduled += count
+            await asyncio.shield(window)
             # Without callbacks the next window is encoded while the GPU runs this one;
             # callbacks see each epoch before the next starts (they may stop training).
             if hooks or len(pending) > 1:
@@ -82,9 +109,13 @@ async def run_fit(model, x, y, validation, options: TrainingOptions) -> History:
         while pending:
             await read_pending()
     except asyncio.CancelledError:
-        stop.set()  # the GPU thread finishes the epoch in flight, then stops
+        await stopped()
         raise
     finally:
+        stop.set()  # a callback's error too: the GPU thread stops at the next boundary
+        for item in pending:
+            if asyncio.iscoroutine(item):  # never awaited: nothing to read
+                item.close()
         progress.close()
     await callback_hooks.call(hooks, "on_train_end", logs)
     return history
