@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import inspect
 import math
+import warnings
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+
+from .io.files import NonFiniteWeightsError
 
 Logs = dict[str, float]
 
@@ -134,6 +137,9 @@ class ModelCheckpoint(Callback):
         save: how to save, ``save(model, path)``; None uses ``model.save(path)``.
         monitor, mode: as in EarlyStopping.
         save_best_only: save only when ``monitor`` improves on the best so far.
+
+    Weights holding NaN or infinity are never saved (``save`` raises NonFiniteWeightsError): the
+    callback warns (RuntimeWarning) and the last good file stays as it was.
     """
 
     def __init__(self, filepath: str, save: Callable[[Any, str], Any] | None = None,
@@ -153,9 +159,14 @@ class ModelCheckpoint(Callback):
         if self.save_best_only and not self._monitor.improved(logs):
             return
         path = self.filepath.format(epoch=epoch, **logs)
-        result = self.saver(self.model, path) if self.saver else self.model.save(path)
-        if inspect.isawaitable(result):
-            await result
+        try:
+            result = self.saver(self.model, path) if self.saver else self.model.save(path)
+            if inspect.isawaitable(result):
+                await result
+        except NonFiniteWeightsError as error:  # keep the last good checkpoint loadable
+            warnings.warn(f"ModelCheckpoint: {path} not saved after epoch {epoch}: {error}",
+                          RuntimeWarning, stacklevel=2)
+            return
         self.saved.append(path)
 
 

@@ -25,9 +25,13 @@ KINDS = {stat.S_IFIFO: "a FIFO", stat.S_IFCHR: "a character device", stat.S_IFBL
          "a block device", stat.S_IFSOCK: "a socket", stat.S_IFDIR: "a directory"}
 
 
-def _error(path, problem: str) -> Exception:
-    from .files import ModelFileError  # files re-exports write_atomically from here
-    return ModelFileError(path, problem)
+class ModelFileError(ValueError):
+    """A model or layer file is missing, broken, hostile or not what was expected (or a path
+    ``save`` must not replace)."""
+
+    def __init__(self, path: str | os.PathLike, problem: str) -> None:
+        super().__init__(f"{os.fspath(path)}: {problem}")
+        self.path, self.problem = os.fspath(path), problem
 
 
 def default_mode() -> int:
@@ -54,13 +58,14 @@ def resolve(path: str | os.PathLike) -> tuple[Path, int]:
     except FileNotFoundError:
         folder = target.parent if str(target.parent) else Path(".")
         if not folder.is_dir():
-            raise _error(given, f"folder {folder} does not exist; create it first") from None
+            raise ModelFileError(given, f"folder {folder} does not exist; create it "
+                                        "first") from None
         return target, default_mode()
     if stat.S_ISDIR(status.st_mode):
-        raise _error(given, "is a directory; give a file name")
+        raise ModelFileError(given, "is a directory; give a file name")
     if not stat.S_ISREG(status.st_mode):
         kind = KINDS.get(stat.S_IFMT(status.st_mode), "not a regular file")
-        raise _error(given, f"is {kind}, not a regular file; refusing to replace it (give "
+        raise ModelFileError(given, f"is {kind}, not a regular file; refusing to replace it (give "
                             "the path of a regular file, or a new one)")
     return target, stat.S_IMODE(status.st_mode)
 
@@ -71,7 +76,7 @@ def _locked_temporary(path, folder: Path, name: str) -> tuple[int, str]:
         try:
             handle, temporary = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=folder)
         except PermissionError:
-            raise _error(path, f"folder {folder} is not writable; choose another") from None
+            raise ModelFileError(path, f"folder {folder} is not writable; choose another") from None
         if fcntl is None:
             return handle, temporary
         fcntl.flock(handle, fcntl.LOCK_EX)

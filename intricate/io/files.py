@@ -10,6 +10,7 @@ Saving is atomic and durable (io/atomic.py): a crash leaves the old file or the 
 from __future__ import annotations
 
 import json
+import math
 import os
 import struct
 from pathlib import Path
@@ -19,56 +20,153 @@ from safetensors import SafetensorError, safe_open
 from safetensors.numpy import save as encode_safetensors
 
 from .._version import __version__
-from .atomic import write_atomically  # noqa: F401  (re-exported: the io package's writer)
+from .atomic import ModelFileError, write_atomically  # noqa: F401  (the io package's names)
 
 FORMAT = "intricate"
 FORMAT_VERSION = 1
 MAX_HEADER_BYTES = 100_000_000  # safetensors' own limit
 
 
-class ModelFileError(ValueError):
-    """A model or layer file is missing, broken, hostile or not what was expected."""
-
-    def __init__(self, path: str | os.PathLike, problem: str) -> None:
-        super().__init__(f"{os.fspath(path)}: {problem}")
-        self.path, self.problem = os.fspath(path), problem
+class NonFiniteWeightsError(ValueError):
+    """Weights holding NaN or infinity: ``save`` refuses them, so a good file is never replaced
+    by one that ``load`` would refuse (``ModelCheckpoint`` warns and keeps the old file)."""
 
 
 def encode(tensors: dict[str, np.ndarray], metadata: dict[str, str]) -> bytes:
+    """The safetensors bytes of ``tensors``; NonFiniteWeightsError names a NaN/inf tensor."""
+    for name, value in tensors.items():
+        if np.asarray(value).dtype.kind == "f" and not np.isfinite(value).all():
+            bad = int(np.size(value) - np.count_nonzero(np.isfinite(value)))
+            raise NonFiniteWeightsError(
+                f"tensor {name!r} holds {bad} NaN or infinite values of {np.size(value)}: not "
+                "saved (the file keeps its last good contents); the model has diverged, lower "
+                "the learning rate or restore a checkpoint")
     return encode_safetensors({name: np.ascontiguousarray(value)
                                for name, value in tensors.items()}, metadata=metadata)
 
 
-def read(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict[str, str]]:
-    """All tensors and the metadata of a safetensors file, or a ModelFileError saying why not."""
-    target = Path(path)
+# Reading: the header is checked whole (JSON, dtypes, shapes × dtype sizes against the offsets,
+# offsets tiling exactly the bytes the file has) before any tensor is read or anything sized by
+# the file is allocated, so a refused file costs memory of the order of its own size.
+DTYPES = {"F64": ("float64", 8), "F32": ("float32", 4), "F16": ("float16", 2),
+          "BF16": ("bfloat16", 2), "I64": ("int64", 8), "I32": ("int32", 4),
+          "I16": ("int16", 2), "I8": ("int8", 1), "U64": ("uint64", 8), "U32": ("uint32", 4),
+          "U16": ("uint16", 2), "U8": ("uint8", 1), "BOOL": ("bool", 1),
+          "F8_E4M3": ("float8_e4m3", 1), "F8_E5M2": ("float8_e5m2", 1)}
+Header = dict[str, tuple[str, tuple[int, ...]]]  # tensor name → (dtype name, shape)
+
+
+def _invalid(path, problem: str) -> ModelFileError:
+    return ModelFileError(path, f"not a valid safetensors file ({problem})")
+
+
+def _header_bytes(target: Path) -> tuple[bytes, int]:
+    """The raw JSON header and the number of data bytes after it."""
     if target.is_dir():
         raise ModelFileError(target, "is a directory, not a model file")
     try:
         size = target.stat().st_size
         with open(target, "rb") as file:
             prefix = file.read(8)
+            if len(prefix) < 8:
+                raise ModelFileError(target, f"truncated: {size} bytes, shorter than the 8-byte "
+                                             "header length of a safetensors file")
+            (header_bytes,) = struct.unpack("<Q", prefix)
+            if header_bytes > MAX_HEADER_BYTES:
+                raise ModelFileError(target, f"header of {header_bytes} bytes exceeds the "
+                                             f"{MAX_HEADER_BYTES} byte limit: not a model file")
+            if 8 + header_bytes > size:
+                raise ModelFileError(target, f"header length {header_bytes} is larger than the "
+                                             f"file ({size} bytes): truncated or not a "
+                                             "safetensors file")
+            return file.read(header_bytes), size - 8 - header_bytes
     except FileNotFoundError:
         raise ModelFileError(target, "no such file") from None
     except OSError as error:
         raise ModelFileError(target, f"cannot be read ({error.strerror})") from None
-    if len(prefix) < 8:
-        raise ModelFileError(target, f"truncated: {size} bytes, shorter than the 8-byte header "
-                                     "length of a safetensors file")
-    (header_bytes,) = struct.unpack("<Q", prefix)
-    if header_bytes > MAX_HEADER_BYTES:
-        raise ModelFileError(target, f"header of {header_bytes} bytes exceeds the "
-                                     f"{MAX_HEADER_BYTES} byte limit: not a model file")
-    if 8 + header_bytes > size:
-        raise ModelFileError(target, f"header length {header_bytes} is larger than the file "
-                                     f"({size} bytes): truncated or not a safetensors file")
+
+
+def read_header(path: str | os.PathLike) -> tuple[Header, dict[str, str]]:
+    """The tensors a safetensors file declares and its metadata, checked, reading no tensor."""
+    raw, data_bytes = _header_bytes(Path(path))
     try:
-        with safe_open(target, framework="np") as file:
-            metadata = dict(file.metadata() or {})
-            tensors = {name: file.get_tensor(name) for name in file.keys()}
-    except (SafetensorError, ValueError, TypeError, OSError) as error:
-        raise ModelFileError(target, f"not a valid safetensors file ({error})") from None
+        header = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as error:
+        problem = "nested too deeply" if isinstance(error, RecursionError) else str(error)
+        raise _invalid(path, f"header is not JSON: {problem}") from None
+    if not isinstance(header, dict):
+        raise _invalid(path, "header is not a JSON object")
+    metadata = header.pop("__metadata__", None) or {}
+    if not isinstance(metadata, dict) or not all(
+            isinstance(value, str) for value in metadata.values()):
+        raise _invalid(path, "__metadata__ is not an object of strings")
+    tensors, spans = {}, []
+    for name, entry in header.items():
+        entry = entry if isinstance(entry, dict) else {}
+        shape, offsets = entry.get("shape"), entry.get("data_offsets")
+        if entry.get("dtype") not in DTYPES:
+            raise _invalid(path, f"tensor {name!r} has unknown dtype {entry.get('dtype')!r}")
+        if not _naturals(shape) or not _naturals(offsets) or len(offsets) != 2:
+            raise _invalid(path, f"tensor {name!r}: shape {shape!r} or data_offsets "
+                                 f"{offsets!r} is not a list of natural numbers")
+        dtype, item_bytes = DTYPES[entry["dtype"]]
+        declared = math.prod(shape) * item_bytes
+        if offsets[1] - offsets[0] != declared:
+            raise _invalid(path, f"tensor {name!r} is {dtype} {tuple(shape)}, {declared} bytes, "
+                                 f"but its data_offsets {offsets} span {offsets[1] - offsets[0]}")
+        tensors[name] = (dtype, tuple(shape))
+        spans.append((offsets[0], offsets[1], name))
+    position = 0
+    for begin, end, name in sorted(spans):
+        if begin != position:
+            raise _invalid(path, f"tensor {name!r} starts at byte {begin}, not {position}: "
+                                 "offsets overlap or leave a gap")
+        position = end
+    if position != data_bytes:
+        raise _invalid(path, f"the tensors declare {position} bytes of data but the file holds "
+                             f"{data_bytes}: truncated or hostile")
     return tensors, metadata
+
+
+def _naturals(values: object) -> bool:
+    return isinstance(values, list) and all(
+        isinstance(value, int) and not isinstance(value, bool) and value >= 0
+        for value in values)
+
+
+def read(path: str | os.PathLike, names: list[str] | None = None
+         ) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+    """The tensors ``names`` (None: all) and the metadata of a safetensors file whose header
+    ``read_header`` accepts, or a ModelFileError saying why not."""
+    header, metadata = read_header(path)
+    try:
+        with safe_open(Path(path), framework="np") as file:
+            tensors = {name: file.get_tensor(name) for name in (header if names is None
+                                                                  else names)}
+    except (SafetensorError, ValueError, TypeError, OSError) as error:
+        raise _invalid(path, str(error)) from None
+    return tensors, metadata
+
+
+def check_tensors(path, header: Header, wanted: dict[str, tuple[tuple, object]]) -> None:
+    """Refuse a file whose tensors are not exactly ``wanted`` (name → (shape, dtype))."""
+    for name, (shape, dtype) in wanted.items():
+        if name not in header:
+            raise ModelFileError(path, f"tensor {name!r} is missing")
+        if header[name] != (np.dtype(dtype).name, tuple(shape)):
+            stored_dtype, stored_shape = header[name]
+            raise ModelFileError(path, f"tensor {name!r} is {stored_dtype} {stored_shape}, but "
+                                       f"the config needs {np.dtype(dtype)} {tuple(shape)}")
+    unexpected = sorted(set(header) - set(wanted))
+    if unexpected:
+        raise ModelFileError(path, f"unexpected tensors {unexpected[:5]} for this config")
+
+
+def check_finite(path, tensors: dict[str, np.ndarray]) -> None:
+    for name, value in tensors.items():
+        if value.dtype.kind == "f" and not np.isfinite(value).all():
+            raise ModelFileError(path, f"tensor {name!r} holds NaN or infinite values; the "
+                                       "file was written from a diverged model")
 
 
 def metadata(config: dict, layout: str) -> dict[str, str]:
@@ -102,15 +200,3 @@ def config_of(path, metadata: dict[str, str]) -> dict:
     if not isinstance(config, dict) or not isinstance(config.get("layers"), list):
         raise ModelFileError(path, "model config has no list of layers")
     return config
-
-
-def take(path, tensors: dict[str, np.ndarray], name: str, shape: tuple, dtype=np.float32):
-    if name not in tensors:
-        raise ModelFileError(path, f"tensor {name!r} is missing")
-    value = tensors.pop(name)
-    if value.dtype != np.dtype(dtype) or value.shape != tuple(shape):
-        raise ModelFileError(path, f"tensor {name!r} is {value.dtype} {value.shape}, but the "
-                                   f"config needs {np.dtype(dtype)} {tuple(shape)}")
-    return value
-
-

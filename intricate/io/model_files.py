@@ -10,8 +10,17 @@ from __future__ import annotations
 import numpy as np
 
 from .. import optimizers
+from ..layers.base import check_chain
 from ..layers.registry import layer_config, layer_from_config
-from .files import ModelFileError, config_of, metadata, read, take
+from .files import (
+    ModelFileError,
+    check_finite,
+    check_tensors,
+    config_of,
+    metadata,
+    read,
+    read_header,
+)
 
 MOMENTS = ("first_moment", "second_moment")
 
@@ -47,7 +56,10 @@ def model_file(model, include_optimizer: bool, layout: str) -> tuple[dict, dict]
 
 
 def load_model(model_class, path, device=None):
-    tensors, metadata = read(path)
+    """The model a file describes. Everything the file declares (config, tensor names, shapes
+    and dtypes, sizes against the file's length) is checked before any tensor is read, and the
+    layers get the file's weights before the model is made, so no initial weights are drawn."""
+    header, metadata = read_header(path)
     config = config_of(path, metadata)
     built = [layer_from_config(entry, path, f"layers[{index}]")
              for index, entry in enumerate(config["layers"])]
@@ -55,31 +67,45 @@ def load_model(model_class, path, device=None):
         raise ModelFileError(path, f"holds a {config.get('dtype')!r} model; this version reads "
                                    "float32 models only: upgrade intricate")
     try:
-        model = model_class(built, device=device)
+        input_size, _ = check_chain(built)
     except ValueError as error:
         raise ModelFileError(path, f"the config's layers don't form a model ({error})") from None
-    if config.get("input_shape", [None, model.input_size]) != [None, model.input_size]:
+    if config.get("input_shape", [None, input_size]) != [None, input_size]:
         raise ModelFileError(path, f"input_shape {config.get('input_shape')!r} disagrees with "
-                                   f"its layers, which take {model.input_size} inputs")
+                                   f"its layers, which take {input_size} inputs")
     torch_layout = metadata.get("layout") == "torch"
-    weights = []
-    for index, layer in enumerate(model.layers):
+    wanted = {}  # tensor name → (shape, dtype), in the order the layers take them
+    for index, layer in enumerate(built):
         for name, shape in layer.parameter_shapes():
             if torch_layout:
                 key = f"{index}.{'weight' if name == 'kernel' else name}"
-                stored = shape[::-1] if name == "kernel" else shape
-                value = take(path, tensors, key, stored)
-                weights.append(value.T if name == "kernel" else value)
+                wanted[key] = (shape[::-1] if name == "kernel" else shape, np.float32)
             else:
-                weights.append(take(path, tensors, f"layers.{index}.{name}", shape))
-    model.set_weights(weights)
+                wanted[f"layers.{index}.{name}"] = (shape, np.float32)
+    optimizer = None
     if "optimizer" in config:
-        model.optimizer = _optimizer_from(path, config["optimizer"])
-        state = {key[len("optimizer."):]: tensors.pop(key) for key in list(tensors)
-                 if key.startswith("optimizer.")}
-        model._pending_optimizer_state = _check_state(path, model, state)
-    if tensors:
-        raise ModelFileError(path, f"unexpected tensors {sorted(tensors)[:5]} for this config")
+        optimizer = _optimizer_from(path, config["optimizer"])
+        wanted.update({f"optimizer.{key}": value
+                       for key, value in _optimizer_tensors(built, optimizer).items()})
+    check_tensors(path, header, wanted)
+    tensors, _ = read(path, list(wanted))
+    check_finite(path, tensors)
+    values = iter(tensors.items())
+    for layer in built:
+        weights = []
+        for name, _ in layer.parameter_shapes():
+            value = next(values)[1]
+            weights.append(np.ascontiguousarray(value.T) if torch_layout and name == "kernel"
+                           else value)
+        layer.host_weights = weights
+    try:
+        model = model_class(built, device=device)
+    except ValueError as error:
+        raise ModelFileError(path, f"the config's layers don't form a model ({error})") from None
+    if optimizer is not None:
+        model.optimizer = optimizer
+        model._pending_optimizer_state = {key[len("optimizer."):]: value
+                                          for key, value in values}
     return model
 
 
@@ -95,19 +121,12 @@ def _optimizer_from(path, entry: object) -> optimizers.Optimizer:
         raise ModelFileError(path, f"bad optimizer config ({error})") from None
 
 
-def _check_state(path, model, state: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    optimizer = model.optimizer
+def _optimizer_tensors(layers, optimizer) -> dict[str, tuple[tuple, type]]:
     wanted = {}
-    for index, layer in enumerate(model.layers):
+    for index, layer in enumerate(layers):
         for name, shape in layer.parameter_shapes():
             for moment in MOMENTS[:optimizer.moments]:
                 wanted[f"layers.{index}.{name}.{moment}"] = (shape, np.float32)
     if optimizer.counts_steps:
         wanted["step"] = ((1,), np.uint32)
-    checked = {key: take(path, state, key, shape, dtype)
-               for key, (shape, dtype) in wanted.items()}
-    if state:
-        raise ModelFileError(path, f"unexpected optimizer tensors {sorted(state)[:5]}")
-    return checked
-
-
+    return wanted

@@ -10,7 +10,7 @@ import re
 import numpy as np
 
 from .. import layers
-from .files import ModelFileError, read
+from .files import ModelFileError, check_finite, read
 
 
 # PyTorch -----------------------------------------------------------------------------------------
@@ -51,5 +51,6 @@ def torch_weights(source, model_layers: list[layers.Layer]) -> list[np.ndarray]:
         if bias.shape != (layer.output_size,):
             raise ModelFileError(path, f"{module}.bias is {bias.shape}, {layer!r} needs "
                                        f"({layer.output_size},)")
+        check_finite(path, {f"{module}.weight": weight, f"{module}.bias": bias})
         weights += [np.ascontiguousarray(weight.T), bias]
     return weights

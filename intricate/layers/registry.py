@@ -11,7 +11,17 @@ import numpy as np
 
 from .. import initializers
 from ..initializers import Initializer
-from ..io.files import ModelFileError, config_of, encode, metadata, read, take, write_atomically
+from ..io.files import (
+    ModelFileError,
+    check_finite,
+    check_tensors,
+    config_of,
+    encode,
+    metadata,
+    read,
+    read_header,
+    write_atomically,
+)
 
 LAYERS: dict[str, type] = {}  # saved name → layer class, filled by @register
 
@@ -88,14 +98,16 @@ def save_layer(layer: Any, path) -> None:
 
 
 def read_layer(path) -> tuple[Any, list[np.ndarray]]:
-    """The layer a per-layer file describes, and its weights (checked against it)."""
-    tensors, metadata = read(path)
+    """The layer a per-layer file describes, and its weights (checked against it before any
+    tensor is read)."""
+    header, metadata = read_header(path)
     config = config_of(path, metadata)
     if len(config["layers"]) != 1:
         raise ModelFileError(path, f"holds {len(config['layers'])} layers; load it with "
                                    "Model.load")
     layer = layer_from_config(config["layers"][0], path, "layer")
-    weights = [take(path, tensors, name, shape) for name, shape in layer.parameter_shapes()]
-    if tensors:
-        raise ModelFileError(path, f"unexpected tensors {sorted(tensors)[:5]}")
-    return layer, weights
+    wanted = {name: (shape, np.float32) for name, shape in layer.parameter_shapes()}
+    check_tensors(path, header, wanted)
+    tensors, _ = read(path, list(wanted))
+    check_finite(path, tensors)
+    return layer, [tensors[name] for name in wanted]
