@@ -13,6 +13,9 @@ from test_reference import numerical_gradient
 
 from intricate import gpu, losses
 from intricate.ops import loops
+from intricate.ops.gemm import GemmConfig, SubgroupConfig, record_gemm
+from intricate.ops.gemm import subgroup as gemm_subgroup
+from intricate.ops.gemm import tiled as gemm
 
 import reference
 from harness import run_programs
@@ -66,6 +69,105 @@ async def test_fused_softmax_crossentropy_gradient_for_targets_not_summing_to_on
                              rows)
     p, y = p.astype(np.float64), y.astype(np.float64)
     assert_relative(got[1], reference.softmax_crossentropy_gradient(p, y))
-    want = [reference.categorical_crossentropy_value(p, y) * rows,
-            reference.categorical_accuracy(p, y).sum(), reference.mean_absolute_error(p, y).sum()]
-    assert_relative(got[0][:3], want)
+    want = [reference.categorical_crossentropy_value(p, y) * rows, 0.0,
+            reference.mean_absolute_error(p, y).sum(), reference.categorical_accuracy(p, y).sum()]
+    assert_relative(got[0][:4], want)  # statistics.FIELDS, categorical accuracy only
+
+
+# The GEMM: K split so that no invocation's K loop passes loops.LOOP_BOUND -------------------
+GEMM_LAYOUTS = {  # a(m, i), b(i, n) strides of the Dense layer's three GEMM forms
+    "forward": lambda m, n, k: ((k, 1), (n, 1)),
+    "dx": lambda m, n, k: ((k, 1), (1, k)),
+    "dw": lambda m, n, k: ((1, m), (n, 1)),
+}
+
+
+def strided(values, strides, rows, cols):
+    flat = np.zeros(rows * cols, np.float32)
+    for r in range(rows):
+        flat[r * strides[0] + np.arange(cols) * strides[1]] = values[r]
+    return flat
+
+
+async def gemm_against_float64(device, a, b, layout, config=None, bias=None, column_sums=False):
+    """Our GEMM (with a bias and ReLU when ``bias`` is given) and the float64 answer."""
+    (m, k), n = a.shape, b.shape[1]
+    a_strides, b_strides = GEMM_LAYOUTS[layout](m, n, k)
+    arrays = {"a": strided(a, a_strides, m, k), "b": strided(b, b_strides, k, n)}
+    if bias is not None:
+        arrays["bias"] = bias.astype(np.float32)
+
+    def record(program, uploaded):
+        c, sums = gpu.empty(program.device, (m, n)), gpu.empty(program.device, (n,))
+        record_gemm(program, uploaded["a"], uploaded["b"], c, m, n, k, a_strides, b_strides,
+                    bias=uploaded.get("bias"), activation="relu" if bias is not None else None,
+                    grad_bias=sums if column_sums else None, config=config)
+        return [c, sums]
+
+    got = await run_programs(device, record, arrays, max(m, 1))
+    want = a.astype(np.float64) @ b.astype(np.float64)
+    if bias is not None:
+        want = np.maximum(want + bias, 0.0)
+    return got, want, b.astype(np.float64).sum(axis=0)
+
+
+def uses_subgroup_kernel(device):
+    if not gemm_subgroup.usable(device):
+        pytest.skip("the subgroup GEMM runs on software adapters with subgroups only")
+
+
+SPLIT_CASES = [  # (m, n, k, config, layout): K cut into many chunks by a bound of 2
+    pytest.param(5, 9, 300, SubgroupConfig(), "dw", id="subgroup_dw_column_sums"),
+    pytest.param(7, 6, 161, SubgroupConfig(3, 1), "dx", id="subgroup_dx_short_last_chunk"),
+    pytest.param(8, 12, 200, SubgroupConfig(texels=True), "forward", id="subgroup_texels"),
+    pytest.param(36, 20, 260, SubgroupConfig(12, 1, texels=True), "dw",
+                 id="subgroup_texels_rows_of_a"),
+    pytest.param(33, 35, 100, GemmConfig(32, 32, 16, side=8), "dw", id="tiled_dw"),
+]
+
+
+@pytest.mark.parametrize("m,n,k,config,layout", SPLIT_CASES)
+async def test_gemm_splits_k_under_a_lowered_loop_bound(device, rng, monkeypatch, m, n, k,
+                                                        config, layout):
+    if isinstance(config, SubgroupConfig):
+        uses_subgroup_kernel(device)
+    monkeypatch.setattr(loops, "LOOP_BOUND", 2)
+    splits = (gemm_subgroup.split_k(device, k)[0] if isinstance(config, SubgroupConfig)
+              else gemm.split_k(config, m, n, k)[0])
+    assert splits > 2
+    a, b = rng.uniform(-1, 1, (m, k)), rng.uniform(-1, 1, (k, n))
+    column_sums = layout == "dw"
+    bias = None if column_sums else rng.uniform(-1, 1, n)
+    got, want, sums = await gemm_against_float64(device, a.astype(np.float32),
+                                                 b.astype(np.float32), layout, config, bias,
+                                                 column_sums)
+    assert_relative(got[0], want)
+    if column_sums:
+        assert_relative(got[1], sums)
+
+
+def test_every_k_is_split_into_chunks_within_the_loop_bound(device):
+    """Whatever K and however many tiles, no chunk needs more than LOOP_BOUND slabs."""
+    for config in (GemmConfig(128, 128, 8), GemmConfig(32, 32, 16, side=8)):
+        for m, n, k in ((4096, 4096, 1 << 24), (8, 8, (1 << 20) + 3), (1, 1, 300_000)):
+            splits, chunk = gemm.split_k(config, m, n, k)
+            assert chunk <= loops.LOOP_BOUND * config.bk and (splits - 1) * chunk < k
+            assert splits * chunk >= k
+    if gemm_subgroup.usable(device):
+        block = 4 * gemm_subgroup.width(device)
+        for k in (1, block, 1 << 20, (1 << 20) + 7):
+            splits, chunk = gemm_subgroup.split_k(device, k)
+            assert chunk % block == 0 or splits == 1
+            assert chunk // (block // 4) <= loops.LOOP_BOUND and splits * chunk >= k
+
+
+@pytest.mark.slow
+async def test_dw_gemm_of_a_million_rows_matches_float64(device, rng):
+    """xᵀ·dY with K = 2^20 rows, sorted so that rows dropped past llvmpipe's cap change it."""
+    rows = 1 << 20
+    x = np.sort(rng.uniform(0, 1, (rows, 3)), axis=0).astype(np.float32)
+    dy = np.linspace(-1, 5, rows, dtype=np.float32)[:, None].repeat(2, axis=1)
+    got, want, sums = await gemm_against_float64(device, x.T.copy(), dy, "dw",
+                                                 column_sums=True)
+    assert_relative(got[0], want, rtol=1e-3)
+    assert_relative(got[1], sums, rtol=1e-3)

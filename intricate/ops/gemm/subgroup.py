@@ -19,6 +19,7 @@ import numpy as np
 import wgpu
 
 from ...gpu import GPUArray, Program, fold_grid, texels
+from .. import loops
 from .codegen import epilogue_values
 
 # From this many multiply-adds on, a and b are copied into texels first (two buffer-to-texture
@@ -144,7 +145,7 @@ def template(config: SubgroupConfig, width: int, b_vec4: str | None, bias: bool,
         lines = []
         if column_sums:
             lines += [f"{pad}sum_{q} += select(vec4<f32>(0.0), b{step}_{q}, k0 + {offset}u < "
-                      f"params.k);" if a_texels else f"{pad}sum_{q} += b{step}_{q};"
+                      f"k_end);" if a_texels else f"{pad}sum_{q} += b{step}_{q};"
                       for step, _, _, offset in steps for q in quads]
         for r in rows:
             lines += [f"{pad}let s{r}_{step} = subgroupBroadcast({value(r)}, {lane}u);"
@@ -174,18 +175,18 @@ def template(config: SubgroupConfig, width: int, b_vec4: str | None, bias: bool,
     if not a_texels:  # the last K mod W steps (from texels, the blocks cover them)
         last = load_b("i", "b_last", pad)
         last += update("a[a_row_{r} + i * params.a_col_stride]", "b_last", pad)
-    stores = [f"    store(row0 + {r}u, col_{q} + {j}u, acc_{r}_{q}[{j}]);"
+    stores = [f"    store(split, row0 + {r}u, col_{q} + {j}u, acc_{r}_{q}[{j}]);"
               for r in rows for q in quads for j in range(4)]
     if column_sums:  # the first row of workgroups writes; the others summed the same b
         stores.append("    if (row0 == 0u) {")
-        stores += [f"        if (col_{q} + {j}u < params.n) {{ grad_bias[col_{q} + {j}u] = "
-                   f"sum_{q}[{j}]; }}" for q in quads for j in range(4)]
+        stores += [f"        if (col_{q} + {j}u < params.n) {{ grad_bias[split * params.n + "
+                   f"col_{q} + {j}u] = sum_{q}[{j}]; }}" for q in quads for j in range(4)]
         stores.append("    }")
     return {"width": width, "rows": config.rows, "quads": config.quads,
             "block": 4 * width if a_texels else width, "texel_row": texels.ROW,
             # From texels, blocks of 4·W run past K; otherwise whole blocks of W, then the rest.
-            "blocks_end": "(params.k + BLOCK - 1u) / BLOCK * BLOCK" if a_texels
-            else "params.k - params.k % BLOCK",
+            "blocks_end": "k_begin + (k_end - k_begin + BLOCK - 1u) / BLOCK * BLOCK" if a_texels
+            else "k_end - (k_end - k_begin) % BLOCK",
             **epilogue_values(bias, activation, derivative, inputs_kept),
             "declarations": "\n".join(declarations), "whole_steps": "\n".join(whole),
             "last_steps": "\n".join(last), "stores": "\n".join(stores)}
@@ -203,7 +204,7 @@ def _texel_steps(config: SubgroupConfig, width: int, a_texels: str, b_texels: st
     zero = "vec4<f32>(0.0)"  # a past K (the last block): its texels hold other rows' values
     if a_texels == "k":  # lane j holds k0 + 4j … 4j + 3 of each row: offset 4j + c
         lines = [f"{pad}let a_valid = k0 + 4u * lane + vec4<u32>(0u, 1u, 2u, 3u) < "
-                 f"vec4<u32>(params.k);"]
+                 f"vec4<u32>(k_end);"]
         lines += [f"{pad}let a_{r} = select({zero}, "
                   f"{fetch('a_texels', f'a_row_{r} / 4u + k0 / 4u + lane')}, a_valid);"
                   for r in rows]
@@ -212,7 +213,7 @@ def _texel_steps(config: SubgroupConfig, width: int, a_texels: str, b_texels: st
     else:  # lane j holds k0 + W·p + j of rows 4g … 4g + 3: offset W·p + j
         lines = [f"{pad}let a_{g}_{p} = select({zero}, " + fetch(
             "a_texels", f"((k0 + {width * p}u + lane) * params.a_col_stride + a_quad_{g}) / 4u")
-            + f", k0 + {width * p}u + lane < params.k);"
+            + f", k0 + {width * p}u + lane < k_end);"
             for g in range(config.rows // 4) for p in range(4)]
         steps = [(f"{p}_{j}", lambda r, p=p: f"a_{r // 4}_{p}[{r % 4}]", j, width * p + j)
                  for p in range(4) for j in range(width)]
@@ -234,6 +235,20 @@ def _texel_steps(config: SubgroupConfig, width: int, a_texels: str, b_texels: st
                 for step, _, _, offset in block for q in quads]
         lines += products(block, pad)
     return lines
+
+
+def split_k(device, k: int) -> tuple[int, int]:
+    """(splits, k_chunk): K cut into chunks of whole 4·W blocks so that no invocation loops more
+    than about ``loops.LOOP_BOUND`` times (W + chunk / W iterations); (1, k) when K fits."""
+    if not usable(device):  # record refuses it
+        return 1, k
+    block = 4 * width(device)
+    longest = max(block, loops.LOOP_BOUND * block // 4 // block * block)
+    if k <= longest:
+        return 1, k
+    splits = math.ceil(k / longest)
+    chunk = math.ceil(math.ceil(k / splits) / block) * block
+    return math.ceil(k / chunk), chunk
 
 
 def record(program: Program, a: GPUArray, b: GPUArray, c: GPUArray, config: SubgroupConfig,
@@ -273,7 +288,7 @@ def record(program: Program, a: GPUArray, b: GPUArray, c: GPUArray, config: Subg
     else:  # b4 for the vector loads; b for the scalar ones (and the last K mod W when "k")
         operands = {"a": a, **({"b4": b} if b_vec4 else {}),
                     **({"b": b} if b_vec4 != "n" else {})}
-    row_groups = fold_grid(math.ceil(m / config.rows))
+    row_groups = fold_grid(math.ceil(m / config.rows) * params["splits"])
     groups = (math.ceil(n / (4 * lanes * config.quads)), row_groups[0], row_groups[1])
     program.dispatch("ops/gemm/subgroup.wgsl", "gemm", groups=groups, template=values, c=c,
                      params=params, **operands, **epilogue)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from ...gpu import GPUArray, Program, fold_grid
 from ...gpu.shaders import functions_of
+from .. import loops
 from . import subgroup as gemm_subgroup
 from . import tuning
 from .codegen import template
@@ -65,6 +66,8 @@ ENOUGH_WORKGROUPS = 128  # about one per streaming multiprocessor of a large GPU
 # Split K only from SPLIT_FROM_K on (below, a workgroup's serial K loop is short, and the extra
 # dispatch costs more than it saves), in chunks of at least SPLIT_MIN_K (16 slabs of 16).
 SPLIT_FROM_K, SPLIT_MIN_K = 1024, 256
+# The subgroup kernel's K splits are summed by tiled.wgsl's sum_splits, rendered for any tile.
+SUM_CONFIG = GemmConfig(32, 32, 16, side=8)
 
 
 def choose(m: int, n: int, device_limit: int) -> GemmConfig:
@@ -166,53 +169,81 @@ def record_gemm(program: Program, a: GPUArray, b: GPUArray, c: GPUArray, m: int,
             epilogue["activation_inputs"] = derivative[2]
     inputs_kept = "pre_activations" in epilogue or "activation_inputs" in epilogue
     sums = {"grad_bias": grad_bias} if grad_bias is not None else {}
+    # Split K (see split_k): chunk sums into scratch (shared by every split GEMM of this shape and
+    # batch size: each is summed before the next one runs), then sum_splits adds them up.
+    kernel = {"bias": bias is not None, "activation": activation,
+              "derivative": derivative and derivative[0], "column_sums": grad_bias is not None,
+              "inputs_kept": inputs_kept}
     if isinstance(config, SubgroupConfig):
-        gemm_subgroup.record(program, a, b, c, config, params, {**epilogue, **sums},
-                             activation, derivative and derivative[0])
-        return
+        params["splits"], params["k_chunk"] = gemm_subgroup.split_k(program.device, k)
+        if params["splits"] == 1:
+            gemm_subgroup.record(program, a, b, c, config, params, {**epilogue, **sums},
+                                 activation, derivative and derivative[0])
+            return
+        partials, partial_sums = _split_scratch(program, params, grad_bias)
+        gemm_subgroup.record(program, a, b, partials, config, params, partial_sums, None, None)
+        sum_values = template(SUM_CONFIG, True, True, split=True, **kernel)
+    else:
+        partials, partial_sums, sum_values = _record_tiled(
+            program, a, b, c, config, params, a_strides, b_strides, epilogue, sums, kernel)
+        if partials is None:
+            return
+    program.dispatch(SHADER, "sum_splits", groups=fold_grid(math.ceil(m * n / 256)),
+                     template=sum_values, partials=partials, c=c, params=params, **epilogue,
+                     **sums, **({"partial_sums": partial_sums["grad_bias"]} if sums else {}))
+
+
+def _split_scratch(program: Program, params: dict, grad_bias: GPUArray | None):
+    splits, m, n = params["splits"], params["m"], params["n"]
+    partials = program.array(record_gemm, "split_partials", (splits, m, n))
+    return partials, ({"grad_bias": program.array(record_gemm, "split_sums", (splits, n))}
+                      if grad_bias is not None else {})
+
+
+def _record_tiled(program: Program, a: GPUArray, b: GPUArray, c: GPUArray, config: GemmConfig,
+                  params: dict, a_strides: tuple[int, int], b_strides: tuple[int, int],
+                  epilogue: dict, sums: dict, kernel: dict[str, object]):
+    """The tiled kernel's dispatch into c, or (split K) into scratch: then (partials, partial
+    sums, template values) for sum_splits, else Nones. ``kernel``: the epilogue's values."""
+    m, n, k = params["m"], params["n"], params["k"]
     # 16-byte loads need every tile row to start on a 16-byte boundary: the operand's other
     # stride a multiple of 4 elements, and the binding offset aligned.
     a_vec4 = (max(a_strides) % 4 == 0 and min(a_strides) == 1 and a.offset % 16 == 0
               and vector_loads_fit(config, config.bm))
     b_vec4 = (max(b_strides) % 4 == 0 and min(b_strides) == 1 and b.offset % 16 == 0
               and vector_loads_fit(config, config.bn))
-    splits, params["k_chunk"] = split_k(config, m, n, k)
-    params["splits"] = splits
+    params["splits"], params["k_chunk"] = split_k(config, m, n, k)
     values = template(config, a_k_contiguous=a_strides[1] == 1,
-                      b_n_contiguous=b_strides[1] == 1, bias=bias is not None,
-                      activation=activation, derivative=derivative and derivative[0],
-                      column_sums=grad_bias is not None, a_vec4=a_vec4, b_vec4=b_vec4,
-                      split=splits > 1, inputs_kept=inputs_kept)
+                      b_n_contiguous=b_strides[1] == 1, a_vec4=a_vec4, b_vec4=b_vec4,
+                      split=params["splits"] > 1, **kernel)
     operands = {"a": a, "b": b}
     if a_vec4:
         operands["a4"] = a
     if b_vec4:
         operands["b4"] = b
-    row_groups = fold_grid(math.ceil(m / config.bm) * splits)
+    row_groups = fold_grid(math.ceil(m / config.bm) * params["splits"])
     groups = (math.ceil(n / config.bn), row_groups[0], row_groups[1])
-    if splits == 1:
+    if params["splits"] == 1:
         program.dispatch(SHADER, "gemm", groups=groups, template=values, c=c, params=params,
                          **operands, **epilogue, **sums)
-        return
-    # Split K: chunk sums into scratch (shared by every split GEMM of this shape and batch size:
-    # each is summed before the next one runs), then one pass adds them up.
-    partials = program.array(record_gemm, "split_partials", (splits, m, n))
-    partial_sums = ({"grad_bias": program.array(record_gemm, "split_sums", (splits, n))}
-                    if grad_bias is not None else {})
+        return None, None, None
+    partials, partial_sums = _split_scratch(program, params, sums.get("grad_bias"))
     program.dispatch(SHADER, "gemm", groups=groups, template=values, c=partials,
                      params=params, **operands, **partial_sums)
-    program.dispatch(SHADER, "sum_splits", groups=fold_grid(math.ceil(m * n / 256)),
-                     template=values, partials=partials, c=c, params=params, **epilogue, **sums,
-                     **({"partial_sums": partial_sums["grad_bias"]} if partial_sums else {}))
+    return partials, partial_sums, values
 
 
 def split_k(config: GemmConfig, m: int, n: int, k: int) -> tuple[int, int]:
     """(splits, k_chunk): a long K cut into chunks (multiples of BK, at least SPLIT_MIN_K long)
     when the output has too few tiles to fill a large GPU, up to about 2 · ENOUGH_WORKGROUPS
-    workgroups; (1, k) otherwise."""
+    workgroups, and always into chunks of at most loops.LOOP_BOUND slabs; (1, k) otherwise."""
     tiles = math.ceil(m / config.bm) * math.ceil(n / config.bn)
-    if tiles >= ENOUGH_WORKGROUPS or k < SPLIT_FROM_K:
+    longest = loops.LOOP_BOUND * config.bk  # the K loop's trip count stays within the bound
+    splits = 1
+    if tiles < ENOUGH_WORKGROUPS and k >= SPLIT_FROM_K:
+        splits = min(math.ceil(2 * ENOUGH_WORKGROUPS / tiles), k // SPLIT_MIN_K)
+    splits = max(splits, math.ceil(k / longest))
+    if splits == 1:
         return 1, k
-    splits = min(math.ceil(2 * ENOUGH_WORKGROUPS / tiles), k // SPLIT_MIN_K)
     chunk = math.ceil(math.ceil(k / splits) / config.bk) * config.bk
     return math.ceil(k / chunk), chunk

@@ -17,9 +17,12 @@
 // Bindings and Params: interface.wgsl's (a, b, a4/b4 for 16-byte loads of b when the layout
 // allows, the epilogue's bias, activation_outputs, activation_inputs, pre_activations and
 // grad_bias, c, params), and from texels
-// 11 a_texels, 12 b_texels (texture_2d<f32>) instead of a, b, a4, b4; k_chunk and splits are
-// unused: K is never split here.
-// Grid: (ceil(N / (4 · W · {{ quads }})), ceil(M / R) folded over y and z). Loads clamp rows and
+// 11 a_texels, 12 b_texels (texture_2d<f32>) instead of a, b, a4, b4. Split K as tiled.wgsl's:
+// ``splits`` chunks of ``k_chunk`` (a multiple of 4 · W), each chunk's plain a · b (and column
+// sums) at c[split · M · N + ...] (grad_bias[split · N + ...]), summed by tiled.wgsl's sum_splits.
+// Loop bound: an invocation loops k_chunk / BLOCK + W - 1 times at most; subgroup.py's split_k
+// keeps that near intricate/ops/loops.py's LOOP_BOUND (llvmpipe stops loops at 65535).
+// Grid: (ceil(N / (4 · W · {{ quads }})), ceil(M / R) · splits folded over y and z). Loads clamp rows and
 // columns into the matrices (what they fetch past the edge is never stored). From buffers the
 // last K mod W values of k take a separate, checked path; from texels the last block runs past
 // K with a's values there zeroed.
@@ -35,26 +38,35 @@ fn texel(index: u32) -> vec2<u32> {
     return vec2<u32>(index % TEXEL_ROW, index / TEXEL_ROW);
 }
 
-fn store(row: u32, col: u32, value: f32) {
+// With splits > 1 (no epilogue then): the plain sum of the workgroup's K chunk, at its split's
+// slice of c; tiled.wgsl's sum_splits adds the chunks and applies the epilogue.
+fn store(split: u32, row: u32, col: u32, value: f32) {
     if (row < params.m && col < params.n) {
-        c[row * params.n + col] = epilogue(row, col, value);
+        c[split * params.m * params.n + row * params.n + col] = epilogue(row, col, value);
     }
 }
 
 @compute @workgroup_size({{ width }})
 fn gemm(@builtin(workgroup_id) group: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>,
         @builtin(subgroup_invocation_id) lane: u32) {
-    let row0 = (group.y + group.z * groups.y) * R;
+    // Row groups (folded over y and z) run split after split of K; groups past the last split
+    // (a folded grid) get row0 outside c and an empty chunk: no stores.
+    let row_tiles = (params.m + R - 1u) / R;
+    let row_group = group.y + group.z * groups.y;
+    let split = row_group / row_tiles;
+    let row0 = select(row_group % row_tiles * R, params.m, split >= params.splits);
     let col0 = group.x * 4u * W * {{ quads }}u;
     let last_row = params.m - 1u;
     let last_col = params.n - 1u;
+    let k_begin = min(split * params.k_chunk, params.k);  // a multiple of 4 · W
+    let k_end = min(params.k, k_begin + params.k_chunk);
 {{ declarations }}
-    let last_k = params.k - 1u;
+    let last_k = k_end - 1u;
     let k_whole = {{ blocks_end }};
-    for (var k0 = 0u; k0 < k_whole; k0 += BLOCK) {
+    for (var k0 = k_begin; k0 < k_whole; k0 += BLOCK) {
 {{ whole_steps }}
     }
-    for (var i = k_whole; i < params.k; i++) {
+    for (var i = k_whole; i < k_end; i++) {
 {{ last_steps }}
     }
 {{ stores }}
