@@ -29,8 +29,10 @@ class Model:
 
     Args:
         layers: the layers in order; their sizes must chain (Dense(2, 3) then Dense(3, 1)).
-        device: a device from ``await intricate.setup_device()``; None lets ``fit``/``predict``
-            open one (``instantiate_gpu=True``). The model keeps it for its whole life.
+        device: a device from ``await intricate.setup_device()``; None: ``fit``/``predict``
+            (``instantiate_gpu=True``) put the model on the process-wide default device, which
+            every model made without a device shares (``gpu.default_device()``). The model
+            keeps its device for its whole life.
         seed: seeds the weight initialisation; the same seed gives bit-identical weights.
 
     A layer belongs to one model: pass ``layer.copy()`` to reuse one, or ``model.clone()``.
@@ -267,16 +269,19 @@ class Model:
 
     @classmethod
     def from_torch_state_dict(cls, path_or_dict, layers: Sequence[Layer],
-                              device: Device | None = None) -> Model:
+                              device: Device | None = None,
+                              order: Sequence[str] | None = None) -> Model:
         """A model of ``layers`` whose Dense layers take, in order, the ``nn.Linear`` weights of
         a PyTorch ``nn.Sequential`` state dict (or its safetensors file), transposed.
+
+        Linear order: a dict's own, a file's by module index ("0", "2"), else ``order``.
 
         Raises:
             ModelFileError (a ValueError): the state dict doesn't fit ``layers``; ValueError:
                 as ``Model`` and ``set_weights`` (non-finite weights). A refusal leaves the
                 layers free, so they may be passed again with another state dict.
         """
-        weights = pytorch.torch_weights(path_or_dict, list(layers))  # before taking the layers
+        weights = pytorch.torch_weights(path_or_dict, list(layers), order)  # before taking them
         model = cls(layers, device=device)
         try:
             model.set_weights(weights)

@@ -1,11 +1,18 @@
 """PyTorch interop: Dense weights from an ``nn.Sequential`` state dict (or its safetensors
 file). PyTorch stores ``nn.Linear.weight`` as [out, in]; intricate's kernels are [in, out].
-Writing the PyTorch layout is ``model.save(path, layout="torch")`` (intricate.io.model_files)."""
+Writing the PyTorch layout is ``model.save(path, layout="torch")`` (intricate.io.model_files).
+
+Which Linear feeds which Dense: the order of the Linear modules, never guessed. A dict keeps its
+order (``state_dict()`` lists modules in call order); a file doesn't (safetensors sorts names
+as text: "10" before "2"), so its modules are ordered by their numeric index in the container
+("0", "2", "10"; "net.0", "net.3.fc") when every one has a distinct index, else ``order`` must
+name them (``order=["fc", "classifier"]``).
+"""
 
 from __future__ import annotations
 
 import os
-import re
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -14,15 +21,59 @@ from .files import ModelFileError, check_finite, read
 
 
 # PyTorch -----------------------------------------------------------------------------------------
-def _natural(key: str) -> list:
-    return [int(part) if part.isdigit() else part for part in re.split(r"[.]", key)]
+def module_indices(names: list[str]) -> list[int] | None:
+    """Each module's index in the container, after the prefix all names share ("net.0.fc",
+    "net.2.fc" → [0, 2]); None unless every name has one and no two share it."""
+    parts = [name.split(".") for name in names]
+    shared = 0
+    while all(len(split) > shared + 1 for split in parts) and len(
+            {split[shared] for split in parts}) == 1:
+        shared += 1
+    firsts = [split[shared] if len(split) > shared else "" for split in parts]
+    if not all(first.isdigit() for first in firsts) or len(set(map(int, firsts))) < len(names):
+        return None
+    return [int(first) for first in firsts]
 
 
-def torch_weights(source, model_layers: list[layers.Layer]) -> list[np.ndarray]:
+def linear_order(path: str, names: list[str], order: Sequence[str] | None,
+                 from_file: bool) -> list[str]:
+    """The Linear module names in the order the Dense layers take them (see the module doc)."""
+    if order is not None:
+        if isinstance(order, str) or not all(isinstance(name, str) for name in order):
+            raise ValueError(f"order: expected a list of module names, received {order!r}")
+        if sorted(order) != sorted(names):
+            raise ModelFileError(path, f"order {list(order)} must name each Linear module once; "
+                                       f"the state dict has {sorted(names)}")
+        return list(order)
+    indices = module_indices(names)
+    by_index = None if indices is None else [name for _, name in sorted(zip(indices, names))]
+    if not from_file:
+        if by_index is not None and by_index != names:
+            raise ModelFileError(path, f"the dict lists its Linear modules as {names}, but "
+                                       f"their indices say {by_index}; pass order=[...] to say "
+                                       "which is meant")
+        return names
+    if by_index is None and len(names) > 1:
+        raise ModelFileError(path, f"Linear modules {sorted(names)} carry no distinct numeric "
+                                   "index and a file does not keep their order; pass "
+                                   "order=[...], the module names in the order the Dense layers "
+                                   "take them")
+    return by_index or names
+
+
+def torch_weights(source, model_layers: list[layers.Layer],
+                  order: Sequence[str] | None = None) -> list[np.ndarray]:
     """Dense weights (Keras order) from a PyTorch ``nn.Sequential`` state dict or its
-    safetensors file: the i-th ``nn.Linear`` feeds the i-th Dense, its weight transposed."""
-    path = os.fspath(source) if isinstance(source, (str, os.PathLike)) else "state_dict"
-    if isinstance(source, (str, os.PathLike)):
+    safetensors file: the i-th ``nn.Linear`` (in the order above) feeds the i-th Dense, its
+    weight transposed.
+
+    Raises:
+        ModelFileError (a ValueError): the state dict doesn't fit the layers, holds NaN or
+            infinite values, or its module order is ambiguous (then pass ``order``).
+    """
+    from_file = isinstance(source, (str, os.PathLike))
+    path = os.fspath(source) if from_file else "state_dict"
+    if from_file:
         state, _ = read(source)
     elif isinstance(source, dict):
         state = {key: np.asarray(value.detach().cpu().numpy() if hasattr(value, "detach")
@@ -31,17 +82,18 @@ def torch_weights(source, model_layers: list[layers.Layer]) -> list[np.ndarray]:
         raise ValueError(f"path_or_dict: expected a file path or a state dict, received "
                          f"{type(source).__name__}")
     modules: dict[str, dict[str, np.ndarray]] = {}
-    for key in sorted(state, key=_natural):
+    for key, value in state.items():
         module, _, name = key.rpartition(".")
-        modules.setdefault(module, {})[name] = state[key]
-    linear = [(module, parts) for module, parts in modules.items()
-              if np.ndim(parts.get("weight")) == 2]
+        modules.setdefault(module, {})[name] = value
+    linear = {module: parts for module, parts in modules.items()
+              if np.ndim(parts.get("weight")) == 2}
     dense = [layer for layer in model_layers if isinstance(layer, layers.Dense)]
     if len(linear) != len(dense):
         raise ModelFileError(path, f"holds {len(linear)} Linear weights "
-                                   f"({[m for m, _ in linear]}) for {len(dense)} Dense layers")
+                                   f"({list(linear)}) for {len(dense)} Dense layers")
     weights = []
-    for (module, parts), layer in zip(linear, dense):
+    for module, layer in zip(linear_order(path, list(linear), order, from_file), dense):
+        parts = linear[module]
         weight = np.asarray(parts["weight"], np.float32)
         if weight.shape != (layer.output_size, layer.input_size):
             raise ModelFileError(path, f"{module}.weight is {weight.shape} ([out, in]) but "
