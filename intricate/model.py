@@ -76,7 +76,7 @@ class Model:
                              "intricate.setup_device())")
         async with self._first_touch:  # calls at once (gather): the first builds, others wait
             if self.device is None:
-                self.device = await gpu.setup_device()
+                self.device = await gpu.default_device()  # shared by models without one
             if self._state is None:  # one GPU-thread job sets _state once all is uploaded
                 await self.device.run(build_state, self)
         return self.device
@@ -176,8 +176,9 @@ class Model:
 
         The dataset is uploaded once; each epoch is one command encoder and one submit; loss and
         metrics stay on the GPU and are read once per epoch (every ``loss_read_interval(epochs)``
-        epochs when no callback needs each epoch). Cancelling the task (or Ctrl-C) stops training at a step
-        boundary within one chunk of GPU work; ``model.history`` keeps the completed epochs.
+        epochs when no callback needs each epoch). Cancelling the task (or Ctrl-C) stops
+        training at a step boundary within one chunk of GPU work; ``model.history`` keeps the
+        completed epochs.
         """
         options = TrainingOptions() if options is None else options
         if not isinstance(options, TrainingOptions):

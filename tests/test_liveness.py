@@ -124,3 +124,11 @@ async def test_cancelling_stops_within_a_chunk_and_keeps_the_trained_epochs(devi
     history = await model.fit(x, y, TrainingOptions(learning_rate=1e-30, epochs=1,
                                                     shuffle=False))
     assert history.loss[0] == pytest.approx(loss, rel=1e-5)
+
+
+async def test_models_without_a_device_share_the_default_one(device):
+    first, second = Model([Dense(2, 1)], seed=0), Model([Dense(2, 1)], seed=1)
+    await first.predict(XOR_X)
+    await second.fit(XOR_X, XOR_Y, TrainingOptions(epochs=1))
+    assert first.device is second.device is await gpu.default_device()
+    assert first.device is not device  # setup_device() (the fixture's) opens its own

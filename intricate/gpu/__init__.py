@@ -1,14 +1,13 @@
 """The WebGPU runtime: devices, GPU arrays, shader kernels and recorded programs."""
 
 from .arrays import GPUArray, StagedRead, empty, from_numpy, read, upload
-from .device import Device, ForkedProcessError, NoAdapterError, Stats, setup_device
+from .device import Device, ForkedProcessError, NoAdapterError, Stats, default_device, setup_device
 from .program import Program, Workspace, fold_grid
 from .shaders import Kernel, ShaderError, dump_shaders, kernel, render
 from .timing import time_steps
 
 __all__ = [
     "Device", "ForkedProcessError", "GPUArray", "Kernel", "NoAdapterError", "Program",
-    "ShaderError", "StagedRead",
-    "Stats", "Workspace", "dump_shaders", "empty", "fold_grid", "from_numpy", "kernel", "read",
-    "render", "setup_device", "time_steps", "upload",
+    "ShaderError", "StagedRead", "Stats", "Workspace", "default_device", "dump_shaders", "empty",
+    "fold_grid", "from_numpy", "kernel", "read", "render", "setup_device", "time_steps", "upload",
 ]
