@@ -1,14 +1,15 @@
 """Callbacks: hooks that ``fit`` calls at the start and end of training and of every epoch.
 
-Epochs are numbered from 0, as in Keras; ``logs`` hold the epoch's "loss", its metrics and the
-"val_" ones. A hook may be a coroutine function: ``fit`` awaits it. Setting
+Hooks get epochs numbered from 0 and ``ModelCheckpoint`` names files from 1 (``{epoch}``), both
+as in Keras 3 (checked against 3.16's callbacks); ``logs`` hold the epoch's "loss", its metrics
+and the "val_" ones. A hook may be a coroutine function: ``fit`` awaits it. Setting
 ``model.stop_training = True`` ends training after the current epoch.
 """
 
 from __future__ import annotations
 
+import asyncio
 import inspect
-import math
 import warnings
 from collections.abc import Callable
 from typing import Any
@@ -40,7 +41,12 @@ async def call(callbacks: list[Callback], hook: str, *args: Any) -> None:
 
 
 class Monitor:
-    """Tracks the best value of one log key; "min" mode wants it lower, "max" higher."""
+    """Tracks the best value of one log key; "min" mode wants it lower, "max" higher.
+
+    As Keras 3 (3.16's MonitorCallback): the first value seen becomes the best whatever it is,
+    inf or NaN included; later values improve on the best only by more than min_delta (a NaN
+    best is never beaten, as in Keras).
+    """
 
     def __init__(self, key: str, mode: str, min_delta: float, who: str) -> None:
         if mode not in ("auto", "min", "max"):
@@ -54,13 +60,10 @@ class Monitor:
         if self.key not in logs:
             raise ValueError(f"{self.who}: monitor {self.key!r} is not among the logged values "
                              f"{sorted(logs)}; pick one of those (val_* needs validation data)")
-        value = logs[self.key]
-        if not math.isfinite(value):
+        value = float(logs[self.key])
+        if self.best is not None and not (value - self.min_delta > self.best if self.maximize
+                                          else value + self.min_delta < self.best):
             return False
-        if self.best is not None:
-            margin = value - self.best if self.maximize else self.best - value
-            if margin <= self.min_delta:
-                return False
         self.best = value
         return True
 
@@ -71,7 +74,9 @@ class EarlyStopping(Callback):
     Args:
         monitor: a log key, e.g. "val_loss" or "val_accuracy".
         min_delta: the smallest change that counts as an improvement.
-        patience: epochs without improvement before stopping.
+        patience: epochs without improvement before stopping. The first epoch's value is the
+            first best, inf or NaN included (Keras 3.16): a first inf is beaten by any finite
+            value, a first NaN by none, so training stops ``patience`` epochs later.
         mode: "min", "max", or "auto" (max for accuracies, min otherwise).
         restore_best_weights: at the end, put back the weights of the best epoch (kept by a GPU
             copy, not a readback).
@@ -132,9 +137,11 @@ class ModelCheckpoint(Callback):
     """Save the model after epochs, every time or only when ``monitor`` improves.
 
     Args:
-        filepath: where to save; may contain ``{epoch}`` and log keys, e.g.
-            "model-{epoch:03d}-{val_loss:.3f}.safetensors".
-        save: how to save, ``save(model, path)``; None uses ``model.save(path)``.
+        filepath: where to save; may contain ``{epoch}`` (1 for the first epoch, as Keras)
+            and log keys, e.g. "model-{epoch:03d}-{val_loss:.3f}.safetensors".
+        save: how to save, ``save(model, path)``: a coroutine function is awaited, a plain
+            function runs on a worker thread; None awaits ``model.save_async(path)``. Either
+            way the event loop keeps running while the file is written.
         monitor, mode: as in EarlyStopping.
         save_best_only: save only when ``monitor`` improves on the best so far.
 
@@ -150,21 +157,25 @@ class ModelCheckpoint(Callback):
         self.saved: list[str] = []
 
     def on_train_begin(self, logs=None):
-        if self.saver is None and not hasattr(self.model, "save"):
-            raise ValueError("ModelCheckpoint: this model has no save(); pass "
+        if self.saver is None and not hasattr(self.model, "save_async"):
+            raise ValueError("ModelCheckpoint: this model has no save_async(); pass "
                              "save=lambda model, path: ... to ModelCheckpoint")
 
     async def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
         if self.save_best_only and not self._monitor.improved(logs):
             return
-        path = self.filepath.format(epoch=epoch, **logs)
+        path = self.filepath.format(epoch=epoch + 1, **logs)  # Keras numbers files from 1
         try:
-            result = self.saver(self.model, path) if self.saver else self.model.save(path)
-            if inspect.isawaitable(result):
-                await result
+            if self.saver is None:
+                await self.model.save_async(path)
+            else:  # a plain function runs on a worker thread, off the event loop
+                result = (self.saver(self.model, path) if inspect.iscoroutinefunction(self.saver)
+                          else await asyncio.to_thread(self.saver, self.model, path))
+                if inspect.isawaitable(result):
+                    await result
         except NonFiniteWeightsError as error:  # keep the last good checkpoint loadable
-            warnings.warn(f"ModelCheckpoint: {path} not saved after epoch {epoch}: {error}",
+            warnings.warn(f"ModelCheckpoint: {path} not saved after epoch {epoch + 1}: {error}",
                           RuntimeWarning, stacklevel=2)
             return
         self.saved.append(path)

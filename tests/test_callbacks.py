@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import math
+import time
 
 import numpy as np
 import pytest
@@ -15,6 +17,7 @@ from intricate.callbacks import (
     ModelCheckpoint,
     TerminateOnNaN,
 )
+from intricate.io import files
 from intricate.layers import Dense, TanH
 
 X = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], np.float32)
@@ -125,6 +128,81 @@ async def test_model_checkpoint_saves_every_epoch_or_the_best(device):
                            save=lambda model, path: None)
     history = await xor_model(device).fit(X, Y, TrainingOptions(
         learning_rate=0.1, epochs=3, callbacks=[every, best]))
-    assert [path for path, _ in saved] == [f"every-{i}.safetensors" for i in range(3)]
-    assert best.saved == [f"best-{i}-{history.loss[i]:.4f}" for i in range(3)]  # loss falls
+    assert [path for path, _ in saved] == [f"every-{i + 1}.safetensors" for i in range(3)]
+    assert best.saved == [f"best-{i + 1}-{history.loss[i]:.4f}" for i in range(3)]  # loss falls
     assert not np.array_equal(saved[0][1][0], saved[-1][1][0])
+
+
+# Keras 3.16 parity (issue 12 item 19): hooks driven by hand, no GPU --------------------------
+def run_epochs(callback, values, key="loss"):
+    callback.model = Model([Dense(2, 1)], seed=0)
+    callback.on_train_begin()
+    for epoch, value in enumerate(values):
+        callback.on_epoch_end(epoch, {key: value})
+        if callback.model.stop_training:
+            break
+    return callback
+
+
+@pytest.mark.parametrize("mode,values", [("min", [math.inf, 5.0, 4.0]),
+                                         ("max", [-math.inf, 0.2, 0.3])])
+def test_early_stopping_takes_a_first_infinity_as_its_best_then_improves(mode, values):
+    stopper = run_epochs(EarlyStopping(monitor="loss", mode=mode, patience=1), values)
+    assert stopper.stopped_epoch is None and stopper.best_epoch == 2  # Keras: no stop
+
+
+def test_early_stopping_with_a_first_nan_stops_after_patience_like_keras():
+    # Keras 3.16: the first value is the best even if NaN, and nothing compares better than NaN.
+    stopper = run_epochs(EarlyStopping(monitor="loss", patience=2), [math.nan, 1.0, 0.5, 0.1])
+    assert stopper.best_epoch == 0 and stopper.stopped_epoch == 2
+
+
+async def test_model_checkpoint_numbers_files_from_one_and_saves_a_first_infinity():
+    saved = []
+    checkpoint = ModelCheckpoint("m-{epoch:02d}", monitor="val_loss", save_best_only=True,
+                                 save=lambda model, path: saved.append(path))
+    checkpoint.model = Model([Dense(2, 1)], seed=0)
+    checkpoint.on_train_begin()
+    for epoch, value in enumerate([math.inf, 2.0, 3.0, 1.0]):
+        await checkpoint.on_epoch_end(epoch, {"val_loss": value})
+    assert saved == checkpoint.saved == ["m-01", "m-02", "m-04"]
+
+
+# Off the event loop (issue 12 item 16) ------------------------------------------------------
+async def ticks_during(save, seconds: float = 0.3) -> int:
+    """How many times a ticker coroutine ran while ``save`` wrote its (slowed) file."""
+    ticks, during = 0, []
+
+    async def ticker():
+        nonlocal ticks
+        while True:
+            ticks += 1
+            await asyncio.sleep(0.002)
+
+    def slow_write(path, data, write=files.write_atomically):
+        start = ticks
+        time.sleep(seconds)  # a big model on a slow disk
+        during.append(ticks - start)
+        write(path, data)
+
+    task = asyncio.create_task(ticker())
+    await asyncio.sleep(0.01)
+    try:
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(files, "write_atomically", slow_write)
+            await save()
+    finally:
+        task.cancel()
+    assert len(during) == 1
+    return during[0]
+
+
+@pytest.mark.parametrize("saver", [None, "plain function"])
+async def test_model_checkpoint_writes_off_the_event_loop(tmp_path, saver):
+    checkpoint = ModelCheckpoint(str(tmp_path / "m-{epoch}.safetensors"),
+                                 save=saver and (lambda model, path: model.save(path)))
+    checkpoint.model = Model([Dense(2, 1)], seed=0)
+    checkpoint.on_train_begin()
+    ticks = await ticks_during(lambda: checkpoint.on_epoch_end(0, {"loss": 1.0}))
+    assert ticks >= 5, ticks  # a save on the loop lets the ticker run 0 times
+    assert (tmp_path / "m-1.safetensors").exists()
