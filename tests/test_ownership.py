@@ -210,7 +210,7 @@ async def test_a_model_without_a_device_opens_one_for_two_calls_at_once(device, 
         await asyncio.sleep(0)  # as a real setup_device, let the other call run meanwhile
         return device
 
-    monkeypatch.setattr(gpu, "setup_device", open_device)
+    monkeypatch.setattr(gpu, "default_device", open_device)
     built = count_states(monkeypatch)
     model = Model([Dense(3, 5), TanH(), Dense(5, 2), Sigmoid()], seed=0)
     x, _ = small_data(rng)
