@@ -14,7 +14,7 @@ from .engine.fit import run_fit
 from .engine.inference import evaluate_now, predict_now
 from .engine.inputs import check_array, check_data, check_dataset, check_weights, split_validation
 from .engine.progress import summary_table
-from .engine.state import ModelState, build_state
+from .engine.state import ModelState, check_sizes, ready_device
 from .gpu import Device, GPUArray
 from .io import files, model_files, pytorch
 from .layers import Layer, check_chain
@@ -52,6 +52,7 @@ class Model:
             raise ValueError(f"device: expected an intricate Device from "
                              f"`await intricate.setup_device()`, received {device!r}")
         self.device = device
+        check_sizes(self.layers, device)  # before drawing weights: host memory, device limits
         claim(self.layers, self)  # the last check: a refusal leaves every layer free
         rng = np.random.default_rng(seed)
         for layer in self.layers:
@@ -68,18 +69,7 @@ class Model:
 
     # Device and parameters -------------------------------------------------------------------
     async def _ready_device(self, instantiate_gpu: bool) -> Device:
-        if self._state is not None:
-            return self.device
-        if self.device is None and not instantiate_gpu:
-            raise ValueError("instantiate_gpu: the model has no device, so it must be True; or "
-                             "build the model with Model(layers, device=await "
-                             "intricate.setup_device())")
-        async with self._first_touch:  # calls at once (gather): the first builds, others wait
-            if self.device is None:
-                self.device = await gpu.default_device()  # shared by models without one
-            if self._state is None:  # one GPU-thread job sets _state once all is uploaded
-                await self.device.run(build_state, self)
-        return self.device
+        return await ready_device(self, instantiate_gpu)
 
     def get_weights(self) -> list[np.ndarray]:
         """Every parameter as numpy, Keras order [W0, b0, W1, b1, ...], kernels [in, out].

@@ -11,6 +11,7 @@ all of it. ``build_state`` makes one for a model.
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Iterable, Sequence
 
 import numpy as np
@@ -83,6 +84,74 @@ class ModelState:
         return [view for layer in self.layers for view in layer.parameters]
 
 
+HOST_BYTES_PER_PARAMETER = 8 + 4  # initializers draw float64, then keep a float32 copy
+
+
+def _available_host_bytes() -> int:
+    try:
+        with open("/proc/meminfo") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+
+
+def _gib(nbytes: float) -> str:
+    return f"{nbytes / 2**30:.2f} GiB"
+
+
+def check_sizes(layers: Sequence[Layer], device: Device | None) -> None:
+    """Refuse, before anything is allocated, a model whose parameters don't fit this machine's
+    available memory (to draw them) or, with a device, its adapter's limits: the parameters live
+    in one buffer (max-buffer-size) that the optimizer binds whole
+    (max-storage-buffer-binding-size).
+
+    Raises:
+        ValueError: naming the largest layer, the bytes needed and the limit.
+    """
+    counts = [sum(math.prod(shape) for _, shape in layer.parameter_shapes()) for layer in layers]
+    if not counts or not max(counts):
+        return
+    largest = max(range(len(layers)), key=counts.__getitem__)
+    where = (f"layer {largest} ({layers[largest]!r}, {counts[largest]:,} parameters of the "
+             f"model's {sum(counts):,})")
+    draw, available = HOST_BYTES_PER_PARAMETER * max(counts), _available_host_bytes()
+    if any(layer.host_weights is None for layer in layers) and draw > available:
+        raise ValueError(
+            f"layers: {where} needs {_gib(draw)} of host memory to draw its initial weights "
+            f"(float64, then float32), but this machine has {_gib(available)} available; "
+            "use smaller layers")
+    if device is None:
+        return
+    gpu_bytes = 4 * sum(counts)
+    for limit in ("max-buffer-size", "max-storage-buffer-binding-size"):
+        if gpu_bytes > device.limits[limit]:
+            raise ValueError(
+                f"layers: the model's parameters need {_gib(gpu_bytes)} in one GPU buffer (its "
+                f"largest is {where}), but this adapter's {limit} is "
+                f"{_gib(device.limits[limit])} ({device.name}); use smaller layers (fewer "
+                "samples or smaller batches don't help: the parameters are stored whole)")
+
+
+async def ready_device(model, instantiate_gpu: bool) -> Device:
+    """``model``'s device, with the model on it: its own, or the shared default device
+    (``instantiate_gpu``); the first call builds the ModelState, calls at once wait for it."""
+    if model._state is not None:
+        return model.device
+    if model.device is None and not instantiate_gpu:
+        raise ValueError("instantiate_gpu: the model has no device, so it must be True; or "
+                         "build the model with Model(layers, device=await "
+                         "intricate.setup_device())")
+    async with model._first_touch:  # calls at once (gather): the first builds, others wait
+        if model.device is None:
+            model.device = await gpu.default_device()  # shared by models without one
+        if model._state is None:  # one GPU-thread job sets _state once all is uploaded
+            await model.device.run(build_state, model)
+    return model.device
+
+
 def build_state(model) -> None:
     """Put ``model`` on its device (GPU thread): a ``ModelState`` of its layers, the optimizer
     state loaded with it (a file saved with ``include_optimizer=True``) uploaded into it, and only
@@ -93,6 +162,7 @@ def build_state(model) -> None:
     """
     if model._state is not None:
         return
+    check_sizes(model.layers, model.device)
     state = ModelState(model.device, model.layers, model.input_size, model.output_size)
     if model._pending_optimizer_state is not None:
         write_state(model.optimizer, state, model._pending_optimizer_state)
