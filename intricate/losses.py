@@ -7,12 +7,36 @@ from __future__ import annotations
 
 from .gpu import GPUArray, Program
 from .ops import loops
+from .ops.statistics import CATEGORICAL
 
 SHADER = "losses.wgsl"
 
 
-FUSED_LIMIT = 1 << 16  # outputs per batch up to which one workgroup also writes the gradient
-LANES = 256  # losses.wgsl's workgroup_size
+FUSED_LIMIT = 1 << 16  # outputs per statistics workgroup (more: more workgroups, a second pass)
+LANES, LOG_LANES = 256, 8  # losses.wgsl's workgroup_size
+
+
+def _trips(rows: int, width: int, accuracy: int, cooperative: int) -> int:
+    """Loop iterations of one lane of a statistics workgroup of ``rows`` rows (losses.wgsl)."""
+    trips = -(-rows * width // LANES) + LOG_LANES
+    if accuracy & CATEGORICAL:
+        trips += (rows * (-(-width // LANES) + LOG_LANES) if cooperative
+                  else -(-rows // LANES) * width)
+    return trips
+
+
+def statistics_plan(rows: int, width: int, accuracy: int) -> dict[str, int]:
+    """How losses.wgsl splits a batch's statistics over workgroups: the most rows per workgroup
+    within FUSED_LIMIT elements (at least one row) whose lanes loop at most loops.LOOP_BOUND
+    times (a whole workgroup per row for the categorical argmax when a lane per row would loop
+    longer); ``groups`` workgroups, summed by a second pass when more than one."""
+    bound = loops.LOOP_BOUND
+    cooperative = int(_trips(1, width, accuracy, 0) > bound)
+    per_group = min(rows, max(1, FUSED_LIMIT // width))
+    while per_group > 1 and _trips(per_group, width, accuracy, cooperative) > bound:
+        per_group = max(1, per_group * bound // _trips(per_group, width, accuracy, cooperative))
+    return {"rows_per_group": per_group, "groups": -(-rows // per_group),
+            "cooperative": cooperative}
 
 
 class Loss:
@@ -30,50 +54,52 @@ class Loss:
         return {"count": rows * width, "batch": rows, "width": width, "slot": slot,
                 "accuracy": accuracy,
                 "loss_scale": 1.0 / width if self.mean_over_outputs else 1.0,
-                "gradient_scale": 1.0 / (rows * width if self.mean_over_outputs else rows)}
+                "gradient_scale": 1.0 / (rows * width if self.mean_over_outputs else rows),
+                **statistics_plan(rows, width, accuracy)}
 
     def record_statistics(self, program: Program, predictions: GPUArray, targets: GPUArray,
-                          statistics: GPUArray, slot: int = 0, accuracy: int = 0) -> None:
-        """Record statistics[slot:slot + 3] += (L · rows, correct rows, Σ per-row MAE) for this
-        batch, with one single-workgroup dispatch (accuracy: 0 none, 1 binary, 2 categorical)."""
-        program.dispatch(SHADER, "statistics_only", groups=1, template={"loss": self.entry},
-                         params=self._params(predictions, slot, accuracy),
-                         predictions=predictions, targets=targets, statistics=statistics)
+                          statistics: GPUArray, slot: int = 0, accuracy: int = 0,
+                          grad_predictions: GPUArray | None = None) -> None:
+        """Record statistics[slot:slot + 4] += this batch's sums (ops/statistics.py's FIELDS;
+        accuracy: ops/statistics.py's flags), and dL/dŷ with ``grad_predictions``: one
+        dispatch while one workgroup covers the batch (see statistics_plan), else two."""
+        params = self._params(predictions, slot, accuracy)
+        bound = {"predictions": predictions, "targets": targets}
+        entry = "statistics"
+        if grad_predictions is not None:
+            bound["grad_predictions"], entry = grad_predictions, "statistics_and_gradient"
+        template = {"loss": self.entry}
+        if params["groups"] == 1:
+            single = "statistics_only" if grad_predictions is None else entry
+            program.dispatch(SHADER, single, groups=1,
+                             template=template, params=params, statistics=statistics, **bound)
+            return
+        partials = program.array(Loss, "statistics_partials", (params["groups"], 4))
+        program.dispatch(SHADER, f"partial_{entry}", groups=params["groups"], template=template,
+                         params=params, partials=partials, **bound)
+        program.dispatch(SHADER, "finish_statistics", groups=1, template=template,
+                         params=params, partials=partials, statistics=statistics)
 
     def record_training(self, program: Program, predictions: GPUArray, targets: GPUArray,
                         statistics: GPUArray, grad_predictions: GPUArray, accuracy: int = 0,
                         through_softmax: bool = False) -> None:
         """Record the batch's statistics (slot 0) and dL/dŷ: one dispatch while one workgroup
-        can write the whole gradient, else two. ``through_softmax`` (SoftMax + categorical
-        cross-entropy only) gives the gradient into the SoftMax's inputs: (ŷ·Σy - y) / batch,
-        Σy each row's target sum (exact for any y)."""
-        if through_softmax:
-            self._record_through_softmax(program, predictions, targets, statistics,
-                                         grad_predictions, accuracy)
+        covers the batch, else two (three through a SoftMax). ``through_softmax`` (SoftMax +
+        categorical cross-entropy only) gives the gradient into the SoftMax's inputs:
+        (ŷ·Σy - y) / batch, Σy each row's target sum (exact for any y)."""
+        if not through_softmax:
+            self.record_statistics(program, predictions, targets, statistics, 0, accuracy,
+                                   grad_predictions)
             return
-        params = self._params(predictions, 0, accuracy)
-        bound = {"predictions": predictions, "targets": targets}
-        if predictions.size <= FUSED_LIMIT:
-            program.dispatch(SHADER, "statistics_and_gradient", groups=1,
-                             template={"loss": self.entry}, params=params, statistics=statistics,
-                             grad_predictions=grad_predictions, **bound)
-            return
-        self.record_statistics(program, predictions, targets, statistics, 0, accuracy)
-        program.dispatch(SHADER, "gradient", threads=predictions.size,
-                         template={"loss": self.entry}, params=params,
-                         grad_predictions=grad_predictions, **bound)
-
-    def _record_through_softmax(self, program: Program, predictions: GPUArray,
-                                targets: GPUArray, statistics: GPUArray,
-                                grad_predictions: GPUArray, accuracy: int) -> None:
-        """One dispatch while one workgroup's lanes, each owning rows, loop at most
-        ``loops.LOOP_BOUND`` times; else the statistics and a workgroup per row."""
         rows, width = predictions.shape
         params = self._params(predictions, 0, accuracy)
         bound = {"predictions": predictions, "targets": targets,
                  "grad_predictions": grad_predictions}
-        lane_rows = -(-rows // LANES)
-        if predictions.size <= FUSED_LIMIT and 3 * lane_rows * width <= loops.LOOP_BOUND:
+        # One workgroup also writes the gradient, lanes owning rows (2 · width loops a row).
+        gradient_trips = 2 * -(-rows // LANES) * width
+        if (params["groups"] == 1 and predictions.size <= FUSED_LIMIT
+                and _trips(params["rows_per_group"], width, accuracy, params["cooperative"])
+                + gradient_trips <= loops.LOOP_BOUND):
             program.dispatch(SHADER, "softmax_statistics_and_gradient", groups=1,
                              template={"loss": self.entry}, params=params,
                              statistics=statistics, **bound)

@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 from test_reference import numerical_gradient
 
-from intricate import gpu, losses
+from intricate import Model, gpu, losses
+from intricate.layers import Dense
 from intricate.ops import loops
 from intricate.ops.gemm import GemmConfig, SubgroupConfig, record_gemm
 from intricate.ops.gemm import subgroup as gemm_subgroup
@@ -171,3 +172,106 @@ async def test_dw_gemm_of_a_million_rows_matches_float64(device, rng):
                                                  column_sums=True)
     assert_relative(got[0], want, rtol=1e-3)
     assert_relative(got[1], sums, rtol=1e-3)
+
+
+# Loss and metric sums: many workgroups and a fixed-order second pass past one workgroup's bound --
+def loss_and_metrics_data(rng, rows, width, categorical):
+    """Predictions with ties (argmax takes the first maximum) and targets of the loss's kind."""
+    if categorical:
+        predictions = np.maximum(np.round(reference.softmax_forward(
+            rng.normal(size=(rows, width))), 2), 0.005)
+        targets = np.eye(width)[rng.integers(0, width, rows)]
+    else:
+        predictions = np.round(rng.uniform(0.1, 0.9, (rows, width)), 1)  # 0, 1: float32's clip
+        targets = rng.integers(0, 2, (rows, width)).astype(np.float64)
+    return predictions.astype(np.float32), targets.astype(np.float32)
+
+
+def statistics_record(loss, with_gradient):
+    def record(program, a):
+        statistics = gpu.empty(program.device, (8,))
+        grad = gpu.empty(program.device, a["predictions"].shape)
+        loss.record_statistics(program, a["predictions"], a["targets"], statistics, 4,
+                               BOTH_ACCURACIES, grad if with_gradient else None)
+        return [statistics, grad]
+
+    return record
+
+
+BOTH_ACCURACIES = 3  # ops/statistics.py's BINARY | CATEGORICAL flags
+
+
+def want_statistics(loss, p, y):
+    value = reference.LOSSES[type(loss).__name__][0]
+    return [value(p, y) * len(p), reference.binary_accuracy(p, y).sum(),
+            reference.mean_absolute_error(p, y).sum(), reference.categorical_accuracy(p, y).sum()]
+
+
+STATISTICS_CASES = [  # (loop bound, rows, width): lanes own rows / a workgroup per row
+    pytest.param(20, 700, 5, id="rows_per_lane_3_groups"),
+    pytest.param(30, 20, 600, id="workgroup_per_row_20_groups"),
+    pytest.param(30, 3, 3000, id="rows_wider_than_the_bound"),
+]
+
+
+@pytest.mark.parametrize("with_gradient", [False, True], ids=["evaluate", "training"])
+@pytest.mark.parametrize("kind", losses.LOSSES, ids=lambda kind: kind.__name__)
+@pytest.mark.parametrize("bound,rows,width", STATISTICS_CASES)
+async def test_statistics_split_over_workgroups_match_float64(device, rng, monkeypatch, bound,
+                                                              rows, width, kind, with_gradient):
+    monkeypatch.setattr(loops, "LOOP_BOUND", bound)
+    plan = losses.statistics_plan(rows, width, BOTH_ACCURACIES)
+    assert plan["groups"] > 1
+    assert plan["cooperative"] == (width > 100)
+    loss = kind()
+    categorical = kind is losses.CategoricalCrossEntropy
+    predictions, targets = loss_and_metrics_data(rng, rows, width, categorical)
+    got = await run_programs(device, statistics_record(loss, with_gradient),
+                             {"predictions": predictions, "targets": targets}, rows)
+    p, y = predictions.astype(np.float64), targets.astype(np.float64)
+    assert_relative(got[0][4:8], want_statistics(loss, p, y))
+    assert not got[0][:4].any()
+    if with_gradient:
+        assert_relative(got[1], reference.LOSSES[kind.__name__][1](p, y))
+
+
+def test_statistics_plan_keeps_every_lane_within_the_bound():
+    for rows, width in ((4_200_000, 1), (1_050_000, 4), (1, 30_000), (64, 30_000), (1, 1 << 20)):
+        for accuracy in (0, 1, 2, 3):
+            plan = losses.statistics_plan(rows, width, accuracy)
+            trips = losses._trips(plan["rows_per_group"], width, accuracy, plan["cooperative"])
+            assert trips <= loops.LOOP_BOUND or (plan["rows_per_group"] == 1 and width > 1 << 19)
+            assert -(-plan["groups"] // 256) + 8 <= loops.LOOP_BOUND
+            assert plan["groups"] * plan["rows_per_group"] >= rows
+
+
+async def test_small_batches_keep_one_statistics_dispatch(device, rng):
+    """The training step's loss work stays one dispatch below a workgroup's bound."""
+    for rows, width, through_softmax in ((32, 10, True), (256, 1, False), (128, 10, False)):
+        predictions, targets = loss_and_metrics_data(rng, rows, width, through_softmax)
+        program = gpu.Program(gpu.Workspace(device, rows))
+        arrays = [gpu.from_numpy(device, values) for values in (predictions, targets)]
+        statistics, grad = gpu.empty(device, (8,)), gpu.empty(device, (rows, width))
+        loss = losses.CategoricalCrossEntropy() if through_softmax else losses.MeanSquared()
+        await device.run(loss.record_training, program, *arrays, statistics, grad,
+                         BOTH_ACCURACIES, through_softmax)
+        assert len(program.steps) == 1
+
+
+@pytest.mark.slow
+async def test_loss_and_metrics_of_4_2_million_outputs_in_evaluate_match_float64(device, rng):
+    rows, width = 4_200_000, 1  # 4.2M outputs in one batch: one row per output
+    model = Model([Dense(2, width)], device=device, seed=0)
+    x = rng.normal(size=(rows, 2)).astype(np.float32)
+    y = rng.integers(0, 2, (rows, width)).astype(np.float32)
+    logs = await model.evaluate(x, y, loss_algorithm="mse",
+                                metrics=["binary_accuracy", "categorical_accuracy", "mae"],
+                                return_dict=True)
+    kernel, bias = (weights.astype(np.float64) for weights in model.get_weights())
+    p, y = x.astype(np.float64) @ kernel + bias, y.astype(np.float64)
+    want = {"loss": reference.mean_squared_value(p, y),
+            "binary_accuracy": reference.binary_accuracy(p, y).mean(),
+            "categorical_accuracy": reference.categorical_accuracy(p, y).mean(),
+            "mae": reference.mean_absolute_error(p, y).mean()}
+    for name, value in want.items():
+        np.testing.assert_allclose(logs[name], value, rtol=1e-4, err_msg=name)

@@ -8,22 +8,31 @@
 //   3 statistics        read_write  f32          [8]             running sums, laid out as
 //                                                     intricate/ops/statistics.py says
 //   4 params            uniform     Params
+//   5 partials          read_write  f32          [groups, 4]     each workgroup's sums
 // Params: count = batch * width; batch = rows; width = row length; slot = where the batch
 //   adds (statistics.TRAINING or .VALIDATION); accuracy = flags: 1 binary (Keras': mean over
 //   the row of (ŷ > 0.5) == y, so a soft y never matches), 2 categorical (argmax ŷ == argmax y,
 //   first maximum on ties), 3 both; loss_scale turns Σ loss terms into L · batch;
-//   gradient_scale turns a gradient term into dL/dŷ.
-// statistics_only, statistics_and_gradient: ONE workgroup of `workgroup_size` (a power of two)
-//   invocations, grid (1, 1, 1). Each lane sums a strided share of (loss, metrics), a tree
-//   reduction in workgroup memory follows, and lane 0 adds (L · batch, binary-correct rows,
-//   Σ per-row MAE, categorical-correct rows) to statistics[slot .. slot + 3]: sample-weighted
-//   sums, so an epoch's mean is sum / samples. statistics_and_gradient also writes dL/dŷ (one
-//   dispatch per step).
-// gradient: one invocation per element, workgroup `workgroup_size`, grid folded over x and y
-//   (for outputs too large for one workgroup to write).
-// softmax_statistics_and_gradient: as statistics_and_gradient for SoftMax + categorical
-//   cross-entropy (template loss = categorical_crossentropy), writing dL/dz (below); lanes own
-//   rows, each lane loops 2 · width times per row it owns (the caller keeps that bounded).
+//   gradient_scale turns a gradient term into dL/dŷ; rows_per_group, groups, cooperative: how
+//   the statistics are split over workgroups (below).
+// Statistics: workgroup g sums rows [g · rows_per_group, (g + 1) · rows_per_group) into
+//   (L · batch, binary-correct rows, Σ per-row MAE, categorical-correct rows) (sample-weighted
+//   sums, so an epoch's mean is sum / samples); lanes stride over the group's elements, and the
+//   categorical argmax takes a row per lane (cooperative = 0) or the whole workgroup per row, a
+//   (value, index) reduction in workgroup memory (cooperative = 1, wide rows). Then a tree
+//   reduction, and lane 0 adds the sums to statistics[slot .. slot + 3] (statistics_only,
+//   statistics_and_gradient: ONE workgroup, grid (1, 1, 1)) or writes them to partials[g]
+//   (partial_statistics, partial_statistics_and_gradient: `groups` workgroups, grid folded over x
+//   and y), which finish_statistics (ONE workgroup) adds up in a fixed order. The
+//   *_and_gradient entries also write dL/dŷ for the group's elements.
+// Loop bound (llvmpipe stops loops after 65535 iterations per invocation): a lane iterates
+//   ceil(rows_per_group · width / W) + (cooperative ? rows_per_group · (ceil(width / W) + log2 W)
+//   : ceil(rows_per_group / W) · width) + log2 W times (W = workgroup_size), and
+//   finish_statistics ceil(groups / W) + log2 W: losses.py's statistics_plan keeps both within
+//   intricate/ops/loops.py's LOOP_BOUND (one row wider than about LOOP_BOUND · W / 2 exceeds it).
+// softmax_statistics_and_gradient: statistics_only's sums (template loss categorical_crossentropy)
+//   and dL/dz (below) in ONE workgroup: lanes own rows for the gradient, 2 · width iterations per
+//   row they own (losses.py keeps the total within LOOP_BOUND).
 // softmax_gradient: dL/dz alone, ONE workgroup per row (grid folded over x and y); lanes stride
 //   over the row (ceil(width / workgroup_size) iterations each) and reduce Σy in workgroup memory.
 // Element functions return (loss term, gradient term); Keras' definitions, probabilities clipped
@@ -44,6 +53,9 @@ struct Params {
     accuracy: u32,
     loss_scale: f32,
     gradient_scale: f32,
+    rows_per_group: u32,
+    groups: u32,
+    cooperative: u32,
 }
 
 @group(0) @binding(0) var<storage, read> predictions: array<f32>;
@@ -51,10 +63,13 @@ struct Params {
 @group(0) @binding(2) var<storage, read_write> grad_predictions: array<f32>;
 @group(0) @binding(3) var<storage, read_write> statistics: array<f32>;
 @group(0) @binding(4) var<uniform> params: Params;
+@group(0) @binding(5) var<storage, read_write> partials: array<vec4<f32>>;
 
 const EPSILON: f32 = 1e-7;
 override workgroup_size: u32 = 256;
 var<workgroup> partial_sums: array<vec4<f32>, workgroup_size>;
+var<workgroup> best_values: array<vec2<f32>, workgroup_size>;  // (ŷ, y) maxima of a row
+var<workgroup> best_indices: array<vec2<u32>, workgroup_size>;  // and where they are
 
 fn clip(p: f32) -> f32 {
     return clamp(p, EPSILON, 1.0 - EPSILON);
@@ -62,35 +77,6 @@ fn clip(p: f32) -> f32 {
 
 fn inside_clip(p: f32) -> bool {
     return p >= EPSILON && p <= 1.0 - EPSILON;
-}
-
-// This lane's share of (binary-correct rows, Σ |ŷ - y| / width, categorical-correct rows).
-fn metric_share(lane: u32) -> vec3<f32> {
-    var share = vec3<f32>(0.0);
-    for (var row = lane; row < params.batch; row += workgroup_size) {
-        let start = row * params.width;
-        var best_prediction = start;
-        var best_target = start;
-        var matches = 0.0;
-        var absolute = 0.0;
-        for (var i = start; i < start + params.width; i++) {
-            let p = f32(predictions[i]);
-            let y = f32(targets[i]);
-            absolute += abs(p - y);
-            matches += select(0.0, 1.0, select(0.0, 1.0, p > 0.5) == y);
-            if (p > f32(predictions[best_prediction])) { best_prediction = i; }
-            if (y > f32(targets[best_target])) { best_target = i; }
-        }
-        let width = f32(params.width);
-        if ((params.accuracy & 1u) != 0u) {
-            share.x += matches / width;
-        }
-        if ((params.accuracy & 2u) != 0u) {
-            share.z += select(0.0, 1.0, best_prediction == best_target);
-        }
-        share.y += absolute / width;
-    }
-    return share;
 }
 
 fn mean_squared(p: f32, y: f32) -> vec2<f32> {
@@ -115,10 +101,59 @@ fn softmax_crossentropy(p: f32, y: f32, target_sum: f32) -> vec2<f32> {
     return vec2<f32>(-y * log(clip(p)), p * target_sum - y);
 }
 
-// Sums every lane's (loss share, metric shares) and adds the batch's sums to statistics.
-// Call from all lanes (has barriers).
-fn accumulate(lane: u32, loss_share: f32) {
-    partial_sums[lane] = vec4<f32>(loss_share * params.loss_scale, metric_share(lane));
+// The categorical-correct rows among rows [first, end): a row per lane.
+fn categorical_by_lanes(lane: u32, first: u32, end: u32) -> f32 {
+    var correct = 0.0;
+    for (var row = first + lane; row < end; row += workgroup_size) {
+        let start = row * params.width;
+        var best_prediction = start;
+        var best_target = start;
+        for (var i = start + 1u; i < start + params.width; i++) {
+            if (f32(predictions[i]) > f32(predictions[best_prediction])) { best_prediction = i; }
+            if (f32(targets[i]) > f32(targets[best_target])) { best_target = i; }
+        }
+        correct += select(0.0, 1.0, best_prediction == best_target);
+    }
+    return correct;
+}
+
+// The same, the whole workgroup per row (first maximum on ties, as the row-per-lane scan).
+// Call from all lanes with uniform first and end (has barriers); the count is lane 0's.
+fn categorical_by_workgroup(lane: u32, first: u32, end: u32) -> f32 {
+    var correct = 0.0;
+    for (var row = first; row < end; row++) {
+        let start = row * params.width;
+        var best = vec2<f32>(f32(predictions[start]), f32(targets[start]));
+        var at = vec2<u32>(0u);
+        for (var j = lane; j < params.width; j += workgroup_size) {
+            let value = vec2<f32>(f32(predictions[start + j]), f32(targets[start + j]));
+            if (value.x > best.x) { best.x = value.x; at.x = j; }
+            if (value.y > best.y) { best.y = value.y; at.y = j; }
+        }
+        best_values[lane] = best;
+        best_indices[lane] = at;
+        workgroupBarrier();
+        for (var stride = workgroup_size / 2u; stride > 0u; stride /= 2u) {
+            if (lane < stride) {
+                let other = best_values[lane + stride];
+                let other_at = best_indices[lane + stride];
+                let mine = best_values[lane];
+                let mine_at = best_indices[lane];
+                let take = other > mine | (other == mine & other_at < mine_at);
+                best_values[lane] = select(mine, other, take);
+                best_indices[lane] = select(mine_at, other_at, take);
+            }
+            workgroupBarrier();
+        }
+        correct += select(0.0, 1.0, best_indices[0].x == best_indices[0].y);
+        workgroupBarrier();  // before the next row overwrites them
+    }
+    return correct;
+}
+
+// Tree reduction of every lane's value; the total is lane 0's. Call from all lanes.
+fn reduce(lane: u32, value: vec4<f32>) -> vec4<f32> {
+    partial_sums[lane] = value;
     workgroupBarrier();
     for (var stride = workgroup_size / 2u; stride > 0u; stride /= 2u) {
         if (lane < stride) {
@@ -126,47 +161,115 @@ fn accumulate(lane: u32, loss_share: f32) {
         }
         workgroupBarrier();
     }
-    if (lane == 0u) {
-        let total = partial_sums[0];
-        statistics[params.slot] += total.x;
-        statistics[params.slot + 1u] += total.y;
-        statistics[params.slot + 2u] += total.z;
-        statistics[params.slot + 3u] += total.w;
+    return partial_sums[0];
+}
+
+fn add_to_statistics(total: vec4<f32>) {
+    statistics[params.slot] += total.x;
+    statistics[params.slot + 1u] += total.y;
+    statistics[params.slot + 2u] += total.z;
+    statistics[params.slot + 3u] += total.w;
+}
+
+
+
+// Workgroup `group`'s statistics sums over its rows, the total lane 0's.
+fn group_sums(group: u32, lane: u32) -> vec4<f32> {
+    let first = min(group * params.rows_per_group, params.batch);
+    let end = min(first + params.rows_per_group, params.batch);
+    var share = vec4<f32>(0.0);
+    for (var i = first * params.width + lane; i < end * params.width; i += workgroup_size) {
+        let p = f32(predictions[i]);
+        let y = f32(targets[i]);
+        let terms = mean_squared(p, y);
+        share.x += terms.x;
+        share.y += select(0.0, 1.0, select(0.0, 1.0, p > 0.5) == y);
+        share.z += abs(p - y);
     }
+    share = vec4<f32>(share.x * params.loss_scale, share.yz / f32(params.width), 0.0);
+    share.y = select(0.0, share.y, (params.accuracy & 1u) != 0u);
+    if ((params.accuracy & 2u) != 0u) {
+        if (params.cooperative != 0u) {
+            share.w = categorical_by_workgroup(lane, first, end);
+            share.w = select(0.0, share.w, lane == 0u);
+        } else {
+            share.w = categorical_by_lanes(lane, first, end);
+        }
+    }
+    return reduce(lane, share);
+}
+
+
+// Workgroup `group`'s statistics sums over its rows, the total lane 0's; also dL/dŷ.
+fn group_sums_and_gradient(group: u32, lane: u32) -> vec4<f32> {
+    let first = min(group * params.rows_per_group, params.batch);
+    let end = min(first + params.rows_per_group, params.batch);
+    var share = vec4<f32>(0.0);
+    for (var i = first * params.width + lane; i < end * params.width; i += workgroup_size) {
+        let p = f32(predictions[i]);
+        let y = f32(targets[i]);
+        let terms = mean_squared(p, y);
+        share.x += terms.x;
+        share.y += select(0.0, 1.0, select(0.0, 1.0, p > 0.5) == y);
+        share.z += abs(p - y);
+        grad_predictions[i] = f32(terms.y * params.gradient_scale);
+    }
+    share = vec4<f32>(share.x * params.loss_scale, share.yz / f32(params.width), 0.0);
+    share.y = select(0.0, share.y, (params.accuracy & 1u) != 0u);
+    if ((params.accuracy & 2u) != 0u) {
+        if (params.cooperative != 0u) {
+            share.w = categorical_by_workgroup(lane, first, end);
+            share.w = select(0.0, share.w, lane == 0u);
+        } else {
+            share.w = categorical_by_lanes(lane, first, end);
+        }
+    }
+    return reduce(lane, share);
 }
 
 @compute @workgroup_size(workgroup_size)
 fn statistics_only(@builtin(local_invocation_index) lane: u32) {
-    var share = 0.0;
-    for (var i = lane; i < params.count; i += workgroup_size) {
-        share += mean_squared(f32(predictions[i]), f32(targets[i])).x;
-    }
-    accumulate(lane, share);
+    let total = group_sums(0u, lane);
+    if (lane == 0u) { add_to_statistics(total); }
 }
 
 @compute @workgroup_size(workgroup_size)
 fn statistics_and_gradient(@builtin(local_invocation_index) lane: u32) {
-    var share = 0.0;
-    for (var i = lane; i < params.count; i += workgroup_size) {
-        let terms = mean_squared(f32(predictions[i]), f32(targets[i]));
-        share += terms.x;
-        grad_predictions[i] = f32(terms.y * params.gradient_scale);
-    }
-    accumulate(lane, share);
+    let total = group_sums_and_gradient(0u, lane);
+    if (lane == 0u) { add_to_statistics(total); }
 }
 
 @compute @workgroup_size(workgroup_size)
-fn gradient(@builtin(workgroup_id) group: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>,
-            @builtin(local_invocation_index) lane: u32) {
-    let i = invocation(group, groups, lane);
-    if (i >= params.count) { return; }
-    let terms = mean_squared(f32(predictions[i]), f32(targets[i]));
-    grad_predictions[i] = f32(terms.y * params.gradient_scale);
+fn partial_statistics(@builtin(workgroup_id) group: vec3<u32>,
+                      @builtin(num_workgroups) groups: vec3<u32>,
+                      @builtin(local_invocation_index) lane: u32) {
+    let g = group.x + group.y * groups.x;  // past `groups` (a folded grid): rows past the batch
+    let total = group_sums(g, lane);
+    if (lane == 0u && g < params.groups) { partials[g] = total; }
+}
+
+@compute @workgroup_size(workgroup_size)
+fn partial_statistics_and_gradient(@builtin(workgroup_id) group: vec3<u32>,
+                                   @builtin(num_workgroups) groups: vec3<u32>,
+                                   @builtin(local_invocation_index) lane: u32) {
+    let g = group.x + group.y * groups.x;
+    let total = group_sums_and_gradient(g, lane);
+    if (lane == 0u && g < params.groups) { partials[g] = total; }
+}
+
+@compute @workgroup_size(workgroup_size)
+fn finish_statistics(@builtin(local_invocation_index) lane: u32) {
+    var share = vec4<f32>(0.0);
+    for (var g = lane; g < params.groups; g += workgroup_size) {
+        share += partials[g];
+    }
+    let total = reduce(lane, share);
+    if (lane == 0u) { add_to_statistics(total); }
 }
 
 @compute @workgroup_size(workgroup_size)
 fn softmax_statistics_and_gradient(@builtin(local_invocation_index) lane: u32) {
-    var share = 0.0;
+    let total = group_sums(0u, lane);
     for (var row = lane; row < params.batch; row += workgroup_size) {
         let start = row * params.width;
         var target_sum = 0.0;
@@ -175,11 +278,10 @@ fn softmax_statistics_and_gradient(@builtin(local_invocation_index) lane: u32) {
         }
         for (var i = start; i < start + params.width; i++) {
             let terms = softmax_crossentropy(f32(predictions[i]), f32(targets[i]), target_sum);
-            share += terms.x;
             grad_predictions[i] = f32(terms.y * params.gradient_scale);
         }
     }
-    accumulate(lane, share);
+    if (lane == 0u) { add_to_statistics(total); }
 }
 
 @compute @workgroup_size(workgroup_size)
@@ -209,15 +311,5 @@ fn softmax_gradient(@builtin(workgroup_id) group: vec3<u32>,
         let terms = softmax_crossentropy(f32(predictions[i]), f32(targets[i]), total);
         grad_predictions[i] = f32(terms.y * params.gradient_scale);
     }
-}
-
-// gpu/grid.wgsl: the linear index of an invocation in a 1-D kernel whose grid was folded over x
-// and y (intricate/gpu/program.py: fold_grid keeps each dimension within 65535 workgroups).
-// Included at the end of a kernel file that declares `override workgroup_size: u32`.
-// Bindings: none. Params: none. Callers skip indices past their logical size.
-// NumPy: index = (group.x + group.y * groups.x) * workgroup_size + lane
-
-fn invocation(group: vec3<u32>, groups: vec3<u32>, lane: u32) -> u32 {
-    return (group.x + group.y * groups.x) * workgroup_size + lane;
 }
 
