@@ -10,6 +10,7 @@ import numpy as np
 
 from . import gpu, losses
 from .dataset import Dataset
+from .engine import inputs
 from .engine.fit import run_fit
 from .engine.inference import evaluate_now, predict_now
 from .engine.inputs import check_array, check_data, check_dataset, check_weights, split_validation
@@ -47,6 +48,7 @@ class Model:
     def __init__(self, layers: Sequence[Layer], device: Device | None = None,
                  seed: int | None = None) -> None:
         self.layers = list(layers)
+        inputs.check_seed(seed)
         self.input_size, self.output_size = check_chain(self.layers)
         if device is not None and not isinstance(device, Device):
             raise ValueError(f"device: expected an intricate Device from "

@@ -33,9 +33,24 @@ def loss_read_interval(epochs: int) -> int:
     return max(1, math.ceil(epochs / LOSS_READS_PER_FIT))
 
 
+def check_monitors(hooks, keys: list[str]) -> None:
+    """Refuse a callback's unknown ``monitor`` before any GPU work (it failed after epoch 1);
+    a ModelCheckpoint that saves every epoch reads no monitor, as in Keras."""
+    for hook in hooks:
+        monitor = getattr(hook, "_monitor", None)
+        key = getattr(hook, "monitor", None) or getattr(monitor, "key", None)
+        if isinstance(key, str) and getattr(hook, "save_best_only", True) and key not in keys:
+            raise ValueError(f"{type(hook).__name__}: monitor {key!r} is not among the logged "
+                             f"values {sorted(keys)}; pick one of those (val_* needs "
+                             "validation data)")
+
+
 async def run_fit(model, x, y, validation, options: TrainingOptions) -> History:
     """Train ``model`` on checked data (arrays, or Datasets); see Model.fit."""
     chosen = resolve_metrics(options.metrics, model.output_size)
+    names = list(chosen.logs(statistics.slot_values([0.0] * statistics.SIZE, 0)))
+    check_monitors(options.callbacks, names + ([f"val_{name}" for name in names]
+                                               if validation is not None else []))
     device = await model._ready_device(options.instantiate_gpu)
     for name, data in (("x", x), ("validation_data", validation)):
         if isinstance(data, Dataset):

@@ -11,10 +11,33 @@ import numpy as np
 from ..dataset import Dataset
 from ..options import TrainingOptions
 
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+def _ragged(name: str, values: object, width: int) -> ValueError:
+    lengths = sorted({len(row) if isinstance(row, Sequence | np.ndarray) else 1
+                      for row in values}) if isinstance(values, Sequence) else []
+    return ValueError(f"{name}: expected a rectangular 2-D array [samples, {width}], received "
+                      f"a ragged sequence (rows of lengths {lengths[:8]}); give every sample "
+                      f"the same {width} values")
+
+
+def check_seed(seed: object) -> int | None:
+    """``seed`` as Model takes it: None or a non-negative int."""
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int | np.integer)
+                             or seed < 0):
+        raise ValueError(f"seed: expected None or a non-negative integer, received {seed!r}")
+    return seed
+
 
 def check_array(name: str, values: object, width: int, width_meaning: str) -> np.ndarray:
     """``values`` as a float32 [samples, width] array, or a ValueError that names ``name``."""
-    array = np.asarray(values)
+    try:
+        array = np.asarray(values)
+    except ValueError as error:  # NumPy refuses ragged nested lists ("inhomogeneous shape")
+        raise _ragged(name, values, width) from error
+    if array.dtype == object and isinstance(values, Sequence):
+        raise _ragged(name, values, width)
     if array.dtype.kind not in "biuf":
         raise ValueError(f"{name}: expected numbers (e.g. np.float32), received dtype "
                          f"{array.dtype}; convert with np.asarray({name}, dtype=np.float32)")
@@ -26,19 +49,28 @@ def check_array(name: str, values: object, width: int, width_meaning: str) -> np
     if array.shape[1] != width:
         raise ValueError(f"{name}: expected {width} {width_meaning} per sample, received "
                          f"shape {array.shape}")
-    array = np.ascontiguousarray(array, dtype=np.float32)
-    if not np.isfinite(array).all():
+    if not np.isfinite(array).all():  # before the cast: 1e300 would read as inf
         bad = np.argwhere(~np.isfinite(array))[0]
         raise ValueError(f"{name}: expected finite values, received "
                          f"{array[tuple(bad)]} at index {tuple(int(i) for i in bad)}")
-    return array
+    if array.dtype.kind == "f" and array.dtype.itemsize > 4 and (
+            np.abs(array) > FLOAT32_MAX).any():
+        bad = np.argwhere(np.abs(array) > FLOAT32_MAX)[0]
+        raise ValueError(f"{name}: expected values within float32's range (±{FLOAT32_MAX:.4g}), "
+                         f"received {array[tuple(bad)]} at index {tuple(int(i) for i in bad)}, "
+                         "which overflows float32 to inf; scale the data")
+    return np.ascontiguousarray(array, dtype=np.float32)
 
 
 def check_dataset(x: object, y: object, inputs: int, outputs: int,
                   names: tuple[str, str] = ("x", "y")) -> tuple[np.ndarray, np.ndarray]:
     """Checks for ``fit``: x [samples, inputs], y [samples, outputs], finite numbers."""
     x_array = check_array(names[0], x, inputs, "features (the first layer's inputs)")
-    if outputs == 1 and np.ndim(y) == 1:  # Keras accepts y of shape [samples] for one output
+    try:
+        flat = outputs == 1 and np.ndim(y) == 1  # Keras accepts y [samples] for one output
+    except ValueError:  # ragged: check_array names it
+        flat = False
+    if flat:
         y = np.reshape(y, (-1, 1))
     y_array = check_array(names[1], y, outputs, "values (the model's outputs)")
     if len(x_array) != len(y_array):
