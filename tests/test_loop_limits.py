@@ -12,7 +12,7 @@ import pytest
 from test_reference import numerical_gradient
 
 from intricate import Model, gpu, losses
-from intricate.layers import Dense
+from intricate.layers import Dense, SoftMax
 from intricate.ops import loops
 from intricate.ops.gemm import GemmConfig, SubgroupConfig, record_gemm
 from intricate.ops.gemm import subgroup as gemm_subgroup
@@ -275,3 +275,47 @@ async def test_loss_and_metrics_of_4_2_million_outputs_in_evaluate_match_float64
             "mae": reference.mean_absolute_error(p, y).mean()}
     for name, value in want.items():
         np.testing.assert_allclose(logs[name], value, rtol=1e-4, err_msg=name)
+
+
+# SoftMax: a workgroup per row once one invocation would loop past loops.LOOP_BOUND -----------
+async def softmax_against_float64(device, rng, rows, width):
+    x = rng.uniform(-100, 100, (rows, width)).astype(np.float32)  # needs the max subtracted
+    x[:, 0] = 100.0  # a tie for the max (two at the first row's end when it is one wide)
+    x[0, -1] = 100.0
+    dy = rng.uniform(-1, 1, (rows, width)).astype(np.float32)
+
+    def record(program, a):
+        layer = SoftMax()
+        outputs = layer.propagate(program, a["x"])
+        return [outputs, layer.back_propagate(program, a["grad_outputs"])]
+
+    got = await run_programs(device, record, {"x": x, "grad_outputs": dy}, rows)
+    forward, backward = reference.ACTIVATIONS["SoftMax"]
+    want = forward(x.astype(np.float64))
+    return got, want, backward(want, dy.astype(np.float64))
+
+
+@pytest.mark.parametrize("rows,width", [(1, 1), (3, 255), (2, 256), (3, 257), (2, 1000)])
+async def test_softmax_wide_rows_take_a_workgroup_each_and_match_float64(device, rng,
+                                                                         monkeypatch, rows,
+                                                                         width):
+    monkeypatch.setattr(loops, "LOOP_BOUND", 2)  # every row is "wide"
+    entries = []
+    original = gpu.Program.dispatch
+    monkeypatch.setattr(gpu.Program, "dispatch", lambda self, shader, entry, **kwargs: (
+        entries.append(entry), original(self, shader, entry, **kwargs))[1])
+    (outputs, grad_inputs), want, want_grad = await softmax_against_float64(device, rng, rows,
+                                                                           width)
+    assert entries == ["forward_wide", "backward_wide"]
+    assert_relative(outputs, want)
+    np.testing.assert_allclose(outputs.sum(axis=1), 1.0, rtol=1e-5)
+    assert_relative(grad_inputs, want_grad, rtol=1e-3)
+
+
+@pytest.mark.slow
+async def test_softmax_of_30000_classes_matches_float64(device, rng):
+    (outputs, grad_inputs), want, want_grad = await softmax_against_float64(device, rng, 3,
+                                                                           30_000)
+    np.testing.assert_allclose(outputs.sum(axis=1), 1.0, rtol=1e-5)
+    assert_relative(outputs, want)
+    assert_relative(grad_inputs, want_grad, rtol=1e-3)

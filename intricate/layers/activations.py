@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from ..gpu import GPUArray, Program
+from ..ops import loops
 from ..ops.gemm.tiled import activation_functions
 from .base import Layer
 from .registry import register
@@ -181,9 +182,9 @@ class Softplus(Activation):
 
 @register
 class SoftMax(Activation):
-    """o = exp(x) / Σ exp(x) over each sample's features (one invocation per row, see
-    layers/softmax.wgsl). Followed by CategoricalCrossEntropy, the planner skips its backward
-    and the loss writes the fused gradient (ŷ·Σy - y) / batch."""
+    """o = exp(x) / Σ exp(x) over each sample's features (an invocation per row, a workgroup per
+    wide row: see layers/softmax.wgsl). Followed by CategoricalCrossEntropy, the planner skips
+    its backward and the loss writes the fused gradient (ŷ·Σy - y) / batch."""
 
     elementwise = False
     fused_loss = "CategoricalCrossEntropy"
@@ -192,5 +193,8 @@ class SoftMax(Activation):
     def _record(self, program: Program, direction: str, shape: tuple[int, ...],
                 **bound: GPUArray) -> None:
         rows, width = shape
-        program.dispatch(self.shader, direction, threads=rows,
-                         params={"count": rows * width, "width": width}, **bound)
+        params = {"count": rows * width, "width": width}
+        if 3 * width > loops.LOOP_BOUND:  # a workgroup per row: bounded loops (see the shader)
+            program.dispatch(self.shader, f"{direction}_wide", groups=rows, params=params, **bound)
+        else:
+            program.dispatch(self.shader, direction, threads=rows, params=params, **bound)

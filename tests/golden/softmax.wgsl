@@ -9,7 +9,14 @@
 //   3 grad_inputs   read_write  f32  [rows, width]  backward only: dE/dI
 //   4 params        uniform     Params
 // Params: count = rows * width elements, width = row length.
-// Workgroup `workgroup_size` (1-D); one invocation per row, grid folded over x and y.
+// forward, backward: workgroup `workgroup_size` (1-D); one invocation per row, grid folded over
+//   x and y; it loops 3 · width (forward) or 2 · width (backward) times.
+// forward_wide, backward_wide: ONE workgroup per row (grid folded over x and y); lanes stride over
+//   the row and reduce its max, Σ exp and Σ dE/dO · o in workgroup memory: each lane loops
+//   3 · ceil(width / workgroup_size) + 2 · log2(workgroup_size) times at most.
+// Loop bound (llvmpipe stops loops after 65535 iterations per invocation): SoftMax (layers/
+//   activations.py) takes the wide entries when 3 · width exceeds intricate/ops/loops.py's
+//   LOOP_BOUND, so every row up to about LOOP_BOUND · workgroup_size / 3 wide stays within it.
 // NumPy: o = np.exp(x - x.max(1, keepdims=True)); o /= o.sum(1, keepdims=True);
 //   dE/dI = o * (dE/dO - (dE/dO * o).sum(1, keepdims=True)).
 
@@ -21,6 +28,7 @@ struct Params {
 // Bindings: layers/activation_io.wgsl (included at the end).
 
 override workgroup_size: u32 = 256;
+var<workgroup> row_partials: array<f32, workgroup_size>;
 
 // SoftMax over each row: o_j = exp(x_j - max x) / Σ_k exp(x_k - max x).
 // Backward: dE/dI_j = o_j * (dE/dO_j - Σ_k dE/dO_k * o_k).
@@ -56,6 +64,70 @@ fn backward(@builtin(workgroup_id) group: vec3<u32>, @builtin(num_workgroups) gr
         dot += grad_outputs[start + j] * outputs[start + j];
     }
     for (var j = 0u; j < params.width; j++) {
+        grad_inputs[start + j] = outputs[start + j] * (grad_outputs[start + j] - dot);
+    }
+}
+
+// The workgroup's max (maximum) or sum of every lane's value, returned to every lane. Call from
+// all lanes with a uniform `maximum` (has barriers).
+fn reduce_row(lane: u32, value: f32, maximum: bool) -> f32 {
+    row_partials[lane] = value;
+    workgroupBarrier();
+    for (var stride = workgroup_size / 2u; stride > 0u; stride /= 2u) {
+        if (lane < stride) {
+            let mine = row_partials[lane];
+            let other = row_partials[lane + stride];
+            row_partials[lane] = select(mine + other, max(mine, other), maximum);
+        }
+        workgroupBarrier();
+    }
+    let result = row_partials[0];
+    workgroupBarrier();  // every lane has read it before the next reduction writes
+    return result;
+}
+
+// The workgroup's row (uniform): its start and width, width 0 past the last row (folded grid).
+fn wide_row(group: vec3<u32>, groups: vec3<u32>) -> vec2<u32> {
+    let row = group.x + group.y * groups.x;
+    let inside = row < params.count / params.width;
+    return select(vec2<u32>(0u), vec2<u32>(row * params.width, params.width), inside);
+}
+
+@compute @workgroup_size(workgroup_size)
+fn forward_wide(@builtin(workgroup_id) group: vec3<u32>,
+                @builtin(num_workgroups) groups: vec3<u32>,
+                @builtin(local_invocation_index) lane: u32) {
+    let row = wide_row(group, groups);
+    let start = row.x;
+    var largest = inputs[start];  // an element of the row: a lane without elements keeps it
+    for (var j = lane; j < row.y; j += workgroup_size) {
+        largest = max(largest, inputs[start + j]);
+    }
+    largest = reduce_row(lane, largest, true);
+    var total: f32 = 0.0;
+    for (var j = lane; j < row.y; j += workgroup_size) {
+        let e = exp(inputs[start + j] - largest);
+        outputs[start + j] = e;
+        total += e;
+    }
+    total = reduce_row(lane, total, false);
+    for (var j = lane; j < row.y; j += workgroup_size) {  // the lane's own elements: no barrier
+        outputs[start + j] /= total;
+    }
+}
+
+@compute @workgroup_size(workgroup_size)
+fn backward_wide(@builtin(workgroup_id) group: vec3<u32>,
+                 @builtin(num_workgroups) groups: vec3<u32>,
+                 @builtin(local_invocation_index) lane: u32) {
+    let row = wide_row(group, groups);
+    let start = row.x;
+    var dot: f32 = 0.0;
+    for (var j = lane; j < row.y; j += workgroup_size) {
+        dot += grad_outputs[start + j] * outputs[start + j];
+    }
+    dot = reduce_row(lane, dot, false);
+    for (var j = lane; j < row.y; j += workgroup_size) {
         grad_inputs[start + j] = outputs[start + j] * (grad_outputs[start + j] - dot);
     }
 }
