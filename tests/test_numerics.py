@@ -10,7 +10,10 @@ import numpy as np
 import pytest
 
 from intricate import Model, TrainingOptions, initializers, optimizers
-from intricate.layers import Dense
+from intricate.layers import ELU, GELU, Dense, LeakyReLU, ReLU, Sigmoid, SiLU, Softplus, TanH
+
+import reference
+from harness import run_programs
 
 F32_MAX = float(np.finfo(np.float32).max)
 
@@ -124,3 +127,62 @@ async def test_fit_history_keeps_each_accuracy(device):
     for prefix in ("", "val_"):
         assert history.history[prefix + "binary_accuracy"] == pytest.approx([11 / 18])
         assert history.history[prefix + "categorical_accuracy"] == pytest.approx([4 / 6])
+
+
+# Activations: a few float32 ulps from 1e-30 to 1e4 ------------------------------------------------
+ULPS = 4
+TINY = 1e-30  # below float32's smallest normal (1.2e-38) GPUs may flush; test_activations' floor
+MAGNITUDES = np.logspace(-30, 4, 681)  # 20 a decade
+SWEEP = np.concatenate([MAGNITUDES, -MAGNITUDES, [0.0, 0.5, -0.5, 0.55, -0.55, 1.0, -1.0]])
+ACTIVATIONS = {"ReLU": ReLU, "TanH": TanH, "Sigmoid": Sigmoid, "LeakyReLU": LeakyReLU,
+               "ELU": ELU, "GELU": GELU, "SiLU": SiLU, "Softplus": Softplus}
+
+
+def ulp(values):
+    """float32's unit in the last place at |values| (float64)."""
+    return np.spacing(np.abs(values).astype(np.float32)).astype(np.float64)
+
+
+def derivative_tolerance(name, x, want):
+    """ULPS ulps of the derivative's scale, plus what a derivative read from the output o owes
+    to o's own rounding (TanH: 1 - o², Sigmoid: o (1 - o), as PyTorch computes them)."""
+    if name == "GELU":  # f' = s + 2 x s (1 - s) u': its terms cancel near x = -0.75
+        u = reference.GELU_C * (x + 0.044715 * x**3)
+        s, rest = reference.sigmoid_forward(2 * u), reference.sigmoid_forward(-2 * u)
+        scale = s + np.abs(2 * x * s * rest * reference.GELU_C * (1 + 3 * 0.044715 * x**2))
+    elif name == "SiLU":  # f' = s (1 + x (1 - s)): cancels near x = -1.28
+        s = reference.sigmoid_forward(x)
+        scale = s * (1 + np.abs(x) * reference.sigmoid_forward(-x))
+    else:
+        scale = np.abs(want)
+    tolerance = ULPS * ulp(scale)
+    if name in ("TanH", "Sigmoid"):
+        o = reference.ELEMENTWISE[name][0](x)
+        slope = 2 * np.abs(o) if name == "TanH" else np.abs(1 - 2 * o)
+        tolerance += ULPS * ulp(o) * slope
+    return tolerance
+
+
+@pytest.mark.parametrize("name", sorted(ACTIVATIONS))
+async def test_activations_are_within_a_few_ulps_from_1e_30_to_1e4(device, name):
+    layer = ACTIVATIONS[name]()
+    x = SWEEP.astype(np.float32).reshape(1, -1)
+
+    def record(program, a):
+        outputs = layer.propagate(program, a["x"])
+        return [outputs, layer.back_propagate(program, a["dy"])]
+
+    got = await run_programs(device, record, {"x": x, "dy": np.ones_like(x)}, 1)
+    forward, derivative = reference.ELEMENTWISE[name]
+    x64 = x.ravel().astype(np.float64)
+    want_forward, want_derivative = forward(x64, layer.alpha), derivative(x64, layer.alpha)
+    for label, values, want, tolerance in (
+            ("forward", got[0], want_forward, ULPS * ulp(want_forward)),
+            ("derivative", got[1], want_derivative,
+             derivative_tolerance(name, x64, want_derivative))):
+        error = np.abs(values.ravel().astype(np.float64) - want)
+        bad = error > tolerance + TINY
+        assert not bad.any(), (
+            f"{name} {label}: {bad.sum()} inputs beyond {ULPS} ulps, e.g. x = {x64[bad][:4]}: "
+            f"got {values.ravel()[bad][:4]}, want {want[bad][:4]} "
+            f"({(error / ulp(want))[bad][:4]} ulps)")

@@ -30,10 +30,15 @@ fn relu_derivative(x: {{ dtype }}, o: {{ dtype }}, alpha: {{ dtype }}) -> {{ dty
     return select(0.0, 1.0, o > 0.0);
 }
 
-// TanH: o = np.tanh(x), from exp(-2|x|) so that large |x| gives ±1, never NaN; f' = 1 - o².
+// TanH: o = np.tanh(x), to about one ulp over the whole range, never NaN; f' = 1 - o².
+// Below |x| = 0.55 (o < 0.5) as -e / (2 + e) with e = np.expm1(-2|x|), which keeps the relative
+// accuracy of tiny x ((1 - exp(-2|x|)) / (1 + ...) cancelled: relative error 2.7e-4 at 1e-4,
+// 2.0 at 1e-8); above, as 1 - 2t / (1 + t) with t = exp(-2|x|), where the subtraction is exact
+// and o stays within an ulp of 1 (f' = 1 - o² reads o there, as PyTorch's does).
 fn hyperbolic_tangent(x: {{ dtype }}, alpha: {{ dtype }}) -> {{ dtype }} {
-    let t = exp(-2.0 * abs(x));
-    return sign(x) * (1.0 - t) / (1.0 + t);
+    let e = exp_minus_one(-2.0 * abs(x));
+    let t = exp_non_positive(-2.0 * abs(x));
+    return sign(x) * select(1.0 - 2.0 * t / (1.0 + t), -e / (2.0 + e), abs(x) < 0.55);
 }
 
 fn hyperbolic_tangent_derivative(x: {{ dtype }}, o: {{ dtype }}, alpha: {{ dtype }}) -> {{ dtype }} {
@@ -43,7 +48,7 @@ fn hyperbolic_tangent_derivative(x: {{ dtype }}, o: {{ dtype }}, alpha: {{ dtype
 // Sigmoid: o = 1 / (1 + np.exp(-x)), evaluated on the side where exp can't overflow;
 // f' = o (1 - o).
 fn sigmoid(x: {{ dtype }}, alpha: {{ dtype }}) -> {{ dtype }} {
-    let e = exp(-abs(x));
+    let e = exp_non_positive(-abs(x));
     return select(e / (1.0 + e), 1.0 / (1.0 + e), x >= 0.0);
 }
 
@@ -67,65 +72,129 @@ fn elu(x: {{ dtype }}, alpha: {{ dtype }}) -> {{ dtype }} {
     return select(alpha * exp_minus_one(min(x, 0.0)), x, x > 0.0);
 }
 fn elu_derivative(x: {{ dtype }}, o: {{ dtype }}, alpha: {{ dtype }}) -> {{ dtype }} {
-    return select(alpha * exp(min(x, 0.0)), 1.0, x > 0.0);
+    return select(alpha * exp_non_positive(min(x, 0.0)), 1.0, x > 0.0);
 }
 // GELU, tanh form (PyTorch's approximate="tanh"): u = sqrt(2/pi) (x + 0.044715 x³),
 // o = x (1 + tanh(u)) / 2 = x · sigmoid(2u) (the same function; the sigmoid form keeps its
 // relative accuracy where tanh(u) is near -1); f' = s + 2 x s (1 - s) u' with s = sigmoid(2u),
 // u' = sqrt(2/pi) (1 + 3 · 0.044715 x²), and 1 - s = sigmoid(-2u).
+// Where 2u is very negative, o ≈ x e^(2u) inherits 2u's absolute error as a relative one: 2u
+// rounded to float32 (constants included) cost 45 ulps at x = -7, so gelu_argument gives 2u
+// to ~2^-40 as three float32s. Past |x| = 30, s is exactly 0 or 1 even in f64, so clamping x
+// there changes nothing but keeps x³ finite (|x| > 1e13 gave 0 · inf = NaN).
 fn gelu(x: {{ dtype }}, alpha: {{ dtype }}) -> {{ dtype }} {
-    let u = 0.7978845608028654 * (x + 0.044715 * x * x * x);
-    return x * sigmoid(2.0 * u, 0.0);
+    return x * sigmoid_of_sum(gelu_argument(clamp(x, -30.0, 30.0)));
 }
 
 fn gelu_derivative(x: {{ dtype }}, o: {{ dtype }}, alpha: {{ dtype }}) -> {{ dtype }} {
-    // Past |x| = 30, exp(-2|u|) < e^-1900 is 0 even in f64, so f' is exactly 1 or 0: clamping
-    // there changes nothing but keeps x³ finite (unclamped, |x| > 1e13 gave 0 · inf = NaN).
     let z = clamp(x, -30.0, 30.0);
-    let u = 0.7978845608028654 * (z + 0.044715 * z * z * z);
+    let two_u = gelu_argument(z);
     let du = 0.7978845608028654 * (1.0 + 0.134145 * z * z);
-    let s = sigmoid(2.0 * u, 0.0);
-    return s + 2.0 * z * s * sigmoid(-2.0 * u, 0.0) * du;
+    let s = sigmoid_of_sum(two_u);
+    return s + 2.0 * z * s * sigmoid_of_sum(-two_u) * du;
 }
 
-// SiLU (Swish): o = x · sigmoid(x); f' = s (1 + x (1 - s)) with s = sigmoid(x).
+// 2u = C1 x + C3 x³ (C1 = 2 sqrt(2/pi), C3 = C1 · 0.044715) as three float32s whose exact sum
+// is within ~2^-40 of it: (C1 x, C3 x³) rounded, and the sum of their rounding errors (each
+// constant split in two float32s, each product's error recovered exactly by product_error).
+// The two big terms are never added: llvmpipe's compiler may reassociate, which turns an
+// error-free sum into 0; they are exponentiated apart instead (sigmoid_of_sum).
+fn gelu_argument(x: {{ dtype }}) -> vec3<{{ dtype }}> {
+    let x2 = x * x;
+    let x3 = x2 * x;
+    let x3_low = product_error(x2, x, x3) + product_error(x, x, x2) * x;
+    let linear = 1.5957691669464111 * x;
+    let linear_low = product_error(1.5957691669464111, x, linear) - 4.534068054340423e-08 * x;
+    let cubic = 0.07135481387376785 * x3;
+    let cubic_low = product_error(0.07135481387376785, x3, cubic)
+        + 0.07135481387376785 * x3_low + 2.3988324659995897e-09 * x3;
+    return vec3<{{ dtype }}>(linear, cubic, linear_low + cubic_low);
+}
+
+// left · right - product exactly, for product = left · right rounded (Dekker): each factor is
+// split into 12-bit halves by masking its bits, so that no reassociation can undo the split;
+// every partial product is exact. (Names here avoid a and b: the GEMM binds variables so named,
+// and the loader finds a kernel's bindings by the identifiers its functions use.)
+fn product_error(left: {{ dtype }}, right: {{ dtype }}, product: {{ dtype }}) -> {{ dtype }} {
+    let left_high = bitcast<{{ dtype }}>(bitcast<u32>(left) & 0xfffff000u);
+    let left_low = left - left_high;
+    let right_high = bitcast<{{ dtype }}>(bitcast<u32>(right) & 0xfffff000u);
+    let right_low = right - right_high;
+    return ((left_high * right_high - product) + left_high * right_low + left_low * right_high)
+        + left_low * right_low;
+}
+
+// sigmoid(z.x + z.y + z.z) for gelu_argument's terms (z.x and z.y of one sign, z.z tiny):
+// e^-|z.x + z.y + z.z| = e^-|z.x| e^-|z.y| (1 -+ z.z), then sigmoid from e as sigmoid does.
+fn sigmoid_of_sum(z: vec3<{{ dtype }}>) -> {{ dtype }} {
+    let e = exp_non_positive(-abs(z.x)) * exp_non_positive(-abs(z.y))
+        * (1.0 - sign(z.x) * z.z);
+    return select(e / (1.0 + e), 1.0 / (1.0 + e), z.x >= 0.0);
+}
+
+// SiLU (Swish): o = x · sigmoid(x); f' = s (1 + x (1 - s)) with s = sigmoid(x),
+// 1 - s = sigmoid(-x).
 fn silu(x: {{ dtype }}, alpha: {{ dtype }}) -> {{ dtype }} {
     return x * sigmoid(x, 0.0);
 }
 
 fn silu_derivative(x: {{ dtype }}, o: {{ dtype }}, alpha: {{ dtype }}) -> {{ dtype }} {
-    let s = sigmoid(x, 0.0);
-    return s * (1.0 + x * (1.0 - s));
+    // 1 - s as sigmoid(-x): from s it cancels where s is near 1 (6 ulps of f' at x = 12)
+    return sigmoid(x, 0.0) * (1.0 + x * sigmoid(-x, 0.0));
 }
 
 // Softplus: o = np.log1p(np.exp(x)), as max(x, 0) + log1p(exp(-|x|)) so exp never
 // overflows and o keeps its relative accuracy where it is tiny (x < -17); f' = sigmoid(x).
 fn softplus(x: {{ dtype }}, alpha: {{ dtype }}) -> {{ dtype }} {
-    return max(x, 0.0) + log_one_plus(exp(-abs(x)));
+    return max(x, 0.0) + log_one_plus(exp_non_positive(-abs(x)));
 }
 
 fn softplus_derivative(x: {{ dtype }}, o: {{ dtype }}, alpha: {{ dtype }}) -> {{ dtype }} {
     return sigmoid(x, 0.0);
 }
 
-// np.expm1(x) and np.log1p(e) to full relative accuracy near 0, where exp(x) - 1 and
-// log(1 + e) cancel (ELU just below 0 lost ~1e-3 relative, Softplus below -17 returned 0).
-// WGSL's exp and log are not correctly rounded (log: 2^-21 absolute near 1), so Kahan's
-// rounding-cancelling forms don't help: |x| < 0.1 takes the Taylor series to the 7th power
-// (next term < 3e-13 relative), the rest the plain expression (no cancellation there).
-fn exp_minus_one(x: {{ dtype }}) -> {{ dtype }} {
-    if (abs(x) < 0.1) {
-        return x * (1.0 + x * (0.5 + x * (0.16666666666666666 + x * (0.041666666666666664
-            + x * (0.008333333333333333 + x * (0.001388888888888889
-            + x * 0.0001984126984126984))))));
-    }
-    return exp(x) - 1.0;
+// e^x and np.expm1(x) for x <= 0 (all that the activations need), to about one ulp. WGSL's exp
+// need only be within 3 + 2|x| ulps (lavapipe: 20 ulps at x = -50, which Sigmoid, SiLU, Softplus
+// and ELU' inherited), and exp(x) - 1 cancels near 0. So: x = k ln 2 + r with |r| <= ln 2 / 2
+// (ln 2 split Cody-Waite style, so k · LN2_HIGH is exact), e^r - 1 by its Taylor series to r^8
+// (the next term is < 2e-9 of it), then scaled by 2^k exactly; expm1 = 2^k (e^r - 1) + (2^k - 1),
+// where 2^k - 1 is exact. Below x = -104, e^x is 0 in float32.
+const LN2_HIGH = 0.693145751953125;  // ln 2's leading 16 bits
+const LN2_LOW = 1.4286068203094173e-06;  // ln 2 - LN2_HIGH
+
+fn exp_minus_one_reduced(r: {{ dtype }}) -> {{ dtype }} {
+    return r + r * r * (0.5 + r * (0.16666666666666666 + r * (0.041666666666666664
+        + r * (0.008333333333333333 + r * (0.001388888888888889 + r * (0.0001984126984126984
+        + r * 2.48015873015873e-05))))));
 }
 
+fn reduced_exponent(x: {{ dtype }}) -> {{ dtype }} {
+    return round(max(x, -104.0) * 1.4426950408889634);  // k = round(x / ln 2)
+}
+
+fn reduced_argument(x: {{ dtype }}, k: {{ dtype }}) -> {{ dtype }} {
+    return (max(x, -104.0) - k * LN2_HIGH) - k * LN2_LOW;  // r = x - k ln 2
+}
+
+fn exp_non_positive(x: {{ dtype }}) -> {{ dtype }} {
+    let k = reduced_exponent(x);
+    return ldexp(1.0 + exp_minus_one_reduced(reduced_argument(x, k)), i32(k));
+}
+
+fn exp_minus_one(x: {{ dtype }}) -> {{ dtype }} {
+    let k = reduced_exponent(x);
+    let scale = ldexp({{ dtype }}(1.0), i32(k));
+    return scale * exp_minus_one_reduced(reduced_argument(x, k)) + (scale - 1.0);
+}
+
+// np.log1p(e) for 0 <= e <= 1 (Softplus' range) to about one ulp: 2 atanh(s) with
+// s = e / (2 + e) <= 1/3, by its series to s^17 (the next term is < 2e-9 of it). Never forms
+// 1 + e, whose rounding alone cost up to 9 ulps of log1p near e = 0.1 (and log(1 + e) all of
+// them below e = 1e-8: Softplus(-60) returned 0).
 fn log_one_plus(e: {{ dtype }}) -> {{ dtype }} {
-    if (abs(e) < 0.1) {
-        return e * (1.0 - e * (0.5 - e * (0.3333333333333333 - e * (0.25 - e * (0.2
-            - e * (0.16666666666666666 - e * 0.14285714285714285))))));
-    }
-    return log(1.0 + e);
+    let s = e / (2.0 + e);
+    let q = s * s;
+    return 2.0 * s * (1.0 + q * (0.3333333333333333 + q * (0.2 + q * (0.14285714285714285
+        + q * (0.1111111111111111 + q * (0.09090909090909091 + q * (0.07692307692307693
+        + q * (0.06666666666666667 + q * 0.058823529411764705))))))));
 }
