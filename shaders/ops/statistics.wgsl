@@ -7,7 +7,7 @@
 //   1 epoch_result  read_write  f32  [SIZE]  the means
 //   2 params        uniform     Params
 // Params: train_count, val_count = samples summed into each half.
-// finish_epoch: one workgroup of SIZE invocations, grid (1, 1, 1).
+// finish_epoch: one workgroup of SIZE invocations, grid (1, 1, 1). Loop bound: no loops.
 //   NumPy: epoch_result = statistics / [train_count] * SLOT + [val_count] * SLOT;
 //          statistics[:] = 0
 

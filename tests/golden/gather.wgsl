@@ -12,6 +12,7 @@
 //   workgroup `workgroup_size`, grid (ceil(max(x_width, y_width) / workgroup_size), rows folded
 //   over y and z), so no invocation divides (a u32 division per element is slow on a CPU).
 //   NumPy: batch_x = source_x[indices]; batch_y = source_y[indices]
+// Loop bound: no loops (one element per invocation), whatever the data size.
 
 struct Params {
     rows: u32,

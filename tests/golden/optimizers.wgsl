@@ -13,6 +13,7 @@
 //   host also passes 1 - β and log β in float64-rounded form: 1 - β2 computed in f32 from an f32
 //   β2 = 0.999 is off by 1e-5 relative, and so would be 1 - β2^t.
 // Workgroup `workgroup_size` (1-D), one invocation per element, grid folded over x and y.
+// Loop bound: no loops, whatever the parameter count (llvmpipe stops loops at 65535).
 //   sgd:       θ ← θ - lr·g
 //   momentum:  b ← μ·b + g;  θ ← θ - lr·b                       (SGD momentum, dampening 0)
 //   nesterov:  b ← μ·b + g;  θ ← θ - lr·(g + μ·b)               (SGD nesterov=True)
