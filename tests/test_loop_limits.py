@@ -319,3 +319,20 @@ async def test_softmax_of_30000_classes_matches_float64(device, rng):
     np.testing.assert_allclose(outputs.sum(axis=1), 1.0, rtol=1e-5)
     assert_relative(outputs, want)
     assert_relative(grad_inputs, want_grad, rtol=1e-3)
+
+
+@pytest.mark.slow
+async def test_softmax_crossentropy_of_30000_classes_matches_float64(device, rng):
+    """The fused loss at 30,000 classes: the categorical argmax a workgroup per row, the
+    gradient (ŷ·Σy - y) / batch a workgroup per row."""
+    rows, width = 3, 30_000
+    predictions = reference.softmax_forward(rng.normal(size=(rows, width)))
+    targets = unnormalised_targets(rng, rows, width)
+    p, y = predictions.astype(np.float32), targets.astype(np.float32)
+    got = await run_programs(device, softmax_loss_record(2), {"predictions": p, "targets": y},
+                             rows)
+    p, y = p.astype(np.float64), y.astype(np.float64)
+    assert_relative(got[1], reference.softmax_crossentropy_gradient(p, y), rtol=1e-3)
+    want = [reference.categorical_crossentropy_value(p, y) * rows, 0.0,
+            reference.mean_absolute_error(p, y).sum(), reference.categorical_accuracy(p, y).sum()]
+    assert_relative(got[0][:4], want, rtol=1e-3)
