@@ -9,13 +9,36 @@ import intricate
 from intricate import Model, gpu
 from intricate.layers import Dense, Sigmoid, TanH
 
+# Below float32's smallest normal (1.2e-38) a GPU may flush to 0; anything larger is judged.
+TINY = 1e-30
 
-def assert_close(got, want, rtol: float = 1e-4) -> None:
-    """float32 vs the float64 reference: rtol, plus an atol scaled to the data's magnitude so
-    entries that cancel to ~0 are judged against the size of the terms, not against 0."""
-    want = np.asarray(want, np.float64)
-    scale = max(1.0, float(np.abs(want).max())) if want.size else 1.0
-    np.testing.assert_allclose(np.asarray(got, np.float64), want, rtol=rtol, atol=rtol * scale)
+
+def assert_close(got, want, rtol: float = 1e-4, scale=None) -> None:
+    """float32 vs the float64 reference, entry by entry: |got - want| <= rtol · scale + TINY.
+
+    ``scale`` defaults to |want|, a relative test. An entry that is a sum (a GEMM output, a
+    gradient, a loss) is rounded by float32 at the size of its terms, and may cancel to far below
+    them: pass the sum of its |terms| as ``scale`` (``abs_matmul(a, b)`` for a @ b), never a
+    constant such as 1.0, which let a 30% error in a gradient of 1e-3 pass.
+    """
+    got, want = np.asarray(got, np.float64), np.asarray(want, np.float64)
+    assert got.shape == want.shape, f"shape {got.shape}, expected {want.shape}"
+    scale = np.abs(want) if scale is None else np.broadcast_to(np.asarray(scale, np.float64),
+                                                              want.shape)
+    error = np.abs(got - want)
+    bad = ~(error <= rtol * scale + TINY)  # NaN is bad too
+    if bad.any():
+        where = np.argwhere(bad)[:5] if bad.ndim else [()]
+        worst = [(tuple(int(i) for i in index), got[tuple(index)], want[tuple(index)],
+                  scale[tuple(index)]) for index in where]
+        raise AssertionError(f"{int(bad.sum())} of {bad.size} entries beyond rtol {rtol} of "
+                             f"their scale; (index, got, want, scale): {worst}")
+
+
+def abs_matmul(a, b) -> np.ndarray:
+    """Σ_k |a_ik| |b_kj|: the size of the terms each entry of a @ b sums (assert_close's
+    scale for GEMM results)."""
+    return np.abs(np.asarray(a, np.float64)) @ np.abs(np.asarray(b, np.float64))
 
 
 def run_programs(device: intricate.Device, record, arrays: dict[str, np.ndarray], rows: int):

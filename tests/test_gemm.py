@@ -13,7 +13,7 @@ from intricate.ops.gemm import subgroup as gemm_subgroup
 from intricate.ops.gemm import tiled as gemm
 
 import reference
-from harness import assert_close, run_programs
+from harness import abs_matmul, assert_close, run_programs
 
 SHAPES = [  # (m, n, k) named after the edge they probe
     pytest.param(1, 1, 1, id="one_by_one_by_one"),
@@ -45,7 +45,8 @@ def strided(values: np.ndarray, strides: tuple[int, int], rows: int, cols: int) 
 async def run_gemm(device, rng, m, n, k, layout, config=None, bias=False, activation=None,
                    derivative=None, column_sums=False):
     """Our GEMM and the float64 a @ b; also the bias, the activation outputs o given to a
-    ``derivative`` epilogue, and the column sums of b when asked for."""
+    ``derivative`` epilogue, and Σ|a||b| (each entry's terms: assert_close's scale); checks the
+    column sums of b when asked for."""
     a_strides, b_strides = (f(m, n, k) for f in LAYOUTS[layout])
     a = rng.uniform(-1, 1, (m, k)).astype(np.float32)
     b = rng.uniform(-1, 1, (k, n)).astype(np.float32)
@@ -65,8 +66,9 @@ async def run_gemm(device, rng, m, n, k, layout, config=None, bias=False, activa
     got, sums = await run_programs(device, record, arrays, m)
     want = a.astype(np.float64) @ b.astype(np.float64)
     if column_sums:
-        assert_close(sums, b.astype(np.float64).sum(axis=0))
-    return got, want, arrays["bias"].astype(np.float64), arrays["outputs"].astype(np.float64)
+        assert_close(sums, b.astype(np.float64).sum(axis=0), scale=np.abs(b).sum(axis=0))
+    return (got, want, arrays["bias"].astype(np.float64), arrays["outputs"].astype(np.float64),
+            abs_matmul(a, b))
 
 
 def cross_product(configs, config_id, kept: dict, home) -> list:
@@ -100,9 +102,9 @@ TILED_CASES = cross_product(
 async def test_every_config_and_layout_matches_reference(device, rng, config, layout, m, n, k):
     if config.workgroup_bytes > device.limits["max-compute-workgroup-storage-size"]:
         pytest.skip(f"{config} needs more workgroup storage than this adapter has")
-    got, want, _, _ = await run_gemm(device, rng, m, n, k, layout, config,
-                                     column_sums=layout == "weight gradient xᵀ·dY")
-    assert_close(got, want)
+    got, want, _, _, scale = await run_gemm(device, rng, m, n, k, layout, config,
+                                            column_sums=layout == "weight gradient xᵀ·dY")
+    assert_close(got, want, scale=scale)
 
 
 # Texels: rows a multiple of 4 read a's texels of four rows too (xᵀ·dY); 3 rows can't.
@@ -130,9 +132,9 @@ SUBGROUP_CASES = cross_product(
 @pytest.mark.parametrize("m,n,k,layout,config", SUBGROUP_CASES)
 async def test_subgroup_kernel_matches_reference(device, rng, config, layout, m, n, k):
     needs_subgroup_kernel(device)
-    got, want, _, _ = await run_gemm(device, rng, m, n, k, layout, config,
-                                     column_sums=layout == "weight gradient xᵀ·dY")
-    assert_close(got, want)
+    got, want, _, _, scale = await run_gemm(device, rng, m, n, k, layout, config,
+                                            column_sums=layout == "weight gradient xᵀ·dY")
+    assert_close(got, want, scale=scale)
 
 
 @pytest.mark.parametrize("layout", sorted(LAYOUTS))
@@ -233,27 +235,33 @@ def epilogue_config(device, shape, kernel):
                          epilogue_cases([None, "relu", "hyperbolic_tangent", "sigmoid"]))
 async def test_fused_bias_and_activation_equal_the_unfused_path(device, rng, activation, shape,
                                                                 kernel):
-    got, want, bias, _ = await run_gemm(device, rng, *shape, "forward x·W",
-                                        epilogue_config(device, shape, kernel), bias=True,
-                                        activation=activation)
+    got, want, bias, _, scale = await run_gemm(device, rng, *shape, "forward x·W",
+                                               epilogue_config(device, shape, kernel),
+                                               bias=True, activation=activation)
     forward = {None: lambda v: v, "relu": reference.relu_forward,
                "hyperbolic_tangent": reference.tanh_forward,
                "sigmoid": reference.sigmoid_forward}[activation]
-    assert_close(got, forward(want + bias))
+    slope = {None: lambda z: 1.0, "relu": lambda z: (z > 0) * 1.0,
+             "hyperbolic_tangent": lambda z: 1 - np.tanh(z) ** 2,
+             "sigmoid": lambda z: reference.sigmoid_forward(z) * reference.sigmoid_forward(-z),
+             }[activation]
+    # the sum's rounding, at the size of its terms, carried through f by its slope
+    z = want + bias
+    assert_close(got, forward(z), scale=np.abs(forward(z)) + slope(z) * (scale + np.abs(bias)))
 
 
 @pytest.mark.parametrize("activation,shape,kernel",
                          epilogue_cases(["relu", "hyperbolic_tangent", "sigmoid"]))
 async def test_fused_activation_derivative_equals_the_activation_backward(device, rng, activation,
                                                                           shape, kernel):
-    got, want, _, outputs = await run_gemm(device, rng, *shape, "input gradient dY·Wᵀ",
-                                           epilogue_config(device, shape, kernel),
-                                           derivative=activation)
+    got, want, _, outputs, scale = await run_gemm(device, rng, *shape, "input gradient dY·Wᵀ",
+                                                  epilogue_config(device, shape, kernel),
+                                                  derivative=activation)
     if activation == "relu":
         outputs = np.maximum(outputs, 0)  # ReLU outputs are never negative
     backward = {"relu": reference.relu_backward, "hyperbolic_tangent": reference.tanh_backward,
                 "sigmoid": reference.sigmoid_backward}[activation]
-    assert_close(got, backward(outputs, want))
+    assert_close(got, backward(outputs, want), scale=np.abs(backward(outputs, scale)))
 
 
 def test_config_choice_fits_the_device_and_the_shape():

@@ -13,7 +13,7 @@ from intricate import Model, TrainingOptions, initializers, optimizers
 from intricate.layers import ELU, GELU, Dense, LeakyReLU, ReLU, Sigmoid, SiLU, Softplus, TanH
 
 import reference
-from harness import run_programs
+from harness import abs_matmul, assert_close, run_programs
 
 F32_MAX = float(np.finfo(np.float32).max)
 
@@ -186,3 +186,19 @@ async def test_activations_are_within_a_few_ulps_from_1e_30_to_1e4(device, name)
             f"{name} {label}: {bad.sum()} inputs beyond {ULPS} ulps, e.g. x = {x64[bad][:4]}: "
             f"got {values.ravel()[bad][:4]}, want {want[bad][:4]} "
             f"({(error / ulp(want))[bad][:4]} ulps)")
+
+
+# The harness ------------------------------------------------------------------------------------
+def test_assert_close_is_relative_with_a_tiny_floor():
+    with pytest.raises(AssertionError):  # a 30% error in a small gradient (passed with 1.0)
+        assert_close([1.3e-3], [1e-3])
+    with pytest.raises(AssertionError):
+        assert_close([float("nan")], [1.0])
+    with pytest.raises(AssertionError):
+        assert_close([1e-20], [0.0])
+    assert_close([1e-31], [0.0])  # below what a GPU may flush
+    # a sum that cancels is judged at the size of its terms, passed as its scale
+    assert_close([1e-9], [0.0], scale=[abs(1.0) + abs(-1.0)])
+    with pytest.raises(AssertionError):
+        assert_close([1e-3], [0.0], scale=[2.0])
+    assert_close(abs_matmul([[1.0, -1.0]], [[1.0], [1.0]]), [[2.0]])
