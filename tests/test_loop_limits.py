@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from test_reference import numerical_gradient
 
-from intricate import Model, gpu, losses
+from intricate import Model, TrainingOptions, gpu, losses
 from intricate.layers import Dense, SoftMax
 from intricate.ops import loops
 from intricate.ops.gemm import GemmConfig, SubgroupConfig, record_gemm
@@ -336,3 +336,20 @@ async def test_softmax_crossentropy_of_30000_classes_matches_float64(device, rng
     want = [reference.categorical_crossentropy_value(p, y) * rows, 0.0,
             reference.mean_absolute_error(p, y).sum(), reference.categorical_accuracy(p, y).sum()]
     assert_relative(got[0][:4], want, rtol=1e-3)
+
+
+@pytest.mark.slow
+async def test_full_batch_fit_of_a_million_sorted_rows_takes_the_float64_step(device):
+    """One full-batch SGD step on 2^20 rows sorted by target: the dW and db sums need every row
+    (a dW GEMM that dropped rows past ~524k moved the weights toward the first half's targets)."""
+    rows = 1 << 20
+    x = np.linspace(0.0, 1.0, rows, dtype=np.float32)[:, None]
+    y = np.where(np.arange(rows) < rows // 2, 0.0, 10.0).astype(np.float32)[:, None]
+    model = Model([Dense(1, 1)], device=device, seed=0)
+    kernel, bias = (weights.astype(np.float64) for weights in model.get_weights())
+    await model.fit(x, y, TrainingOptions(learning_rate=0.1, epochs=1, verbose=0))
+    x64, y64 = x.astype(np.float64), y.astype(np.float64)
+    error = 2.0 * (x64 @ kernel + bias - y64) / rows  # dL/dŷ of the mean squared error
+    want = [kernel - 0.1 * x64.T @ error, bias - 0.1 * error.sum(axis=0)]
+    for got, expected in zip(model.get_weights(), want):
+        assert_relative(got, expected, rtol=1e-3)
