@@ -273,16 +273,8 @@ fn softmax_gradient(@builtin(workgroup_id) group: vec3<u32>,
             target_sum += f32(targets[start + j]);
         }
     }
-    partial_sums[lane] = vec4<f32>(target_sum, 0.0, 0.0, 0.0);
-    workgroupBarrier();
-    for (var stride = workgroup_size / 2u; stride > 0u; stride /= 2u) {
-        if (lane < stride) {
-            partial_sums[lane] += partial_sums[lane + stride];
-        }
-        workgroupBarrier();
-    }
+    let total = reduce(lane, vec4<f32>(target_sum, 0.0, 0.0, 0.0)).x;
     if (row >= params.batch) { return; }
-    let total = partial_sums[0].x;
     for (var j = lane; j < params.width; j += workgroup_size) {
         let i = start + j;
         let terms = softmax_crossentropy(f32(predictions[i]), f32(targets[i]), total);
