@@ -300,18 +300,20 @@ async def softmax_against_float64(device, rng, rows, width):
     return got, want, backward(want, dy.astype(np.float64))
 
 
+@pytest.mark.parametrize("bound,suffix", [(2, "_wide"), (loops.LOOP_BOUND, "")],
+                         ids=["a workgroup per row", "an invocation per row"])
 @pytest.mark.parametrize("rows,width", [(1, 1), (3, 255), (2, 256), (3, 257), (2, 1000)])
 async def test_softmax_wide_rows_take_a_workgroup_each_and_match_float64(device, rng,
                                                                          monkeypatch, rows,
-                                                                         width):
-    monkeypatch.setattr(loops, "LOOP_BOUND", 2)  # every row is "wide"
+                                                                         width, bound, suffix):
+    monkeypatch.setattr(loops, "LOOP_BOUND", bound)  # 2: every row is "wide"
     entries = []
     original = gpu.Program.dispatch
     monkeypatch.setattr(gpu.Program, "dispatch", lambda self, shader, entry, **kwargs: (
         entries.append(entry), original(self, shader, entry, **kwargs))[1])
     (outputs, grad_inputs), want, want_grad = await softmax_against_float64(device, rng, rows,
                                                                            width)
-    assert entries == ["forward_wide", "backward_wide"]
+    assert entries == [f"forward{suffix}", f"backward{suffix}"]
     assert_relative(outputs, want)
     np.testing.assert_allclose(outputs.sum(axis=1), 1.0, rtol=1e-5)
     assert_relative(grad_inputs, want_grad, rtol=1e-3)
