@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
+import signal
+import subprocess
+import sys
 import tracemalloc
 
 import numpy as np
@@ -132,3 +135,49 @@ async def test_models_without_a_device_share_the_default_one(device):
     await second.fit(XOR_X, XOR_Y, TrainingOptions(epochs=1))
     assert first.device is second.device is await gpu.default_device()
     assert first.device is not device  # setup_device() (the fixture's) opens its own
+
+
+CTRL_C_CHILD = """
+import asyncio, atexit
+import numpy as np
+from intricate import Model, TrainingOptions
+from intricate.engine import submits
+from intricate.layers import Dense, TanH
+
+submits.MAX_DISPATCHES_PER_SUBMIT = 80  # ten XoR steps per chunk
+
+async def main(model):
+    x = np.tile(np.array([[0, 0], [0, 1], [1, 0], [1, 1]], np.float32), (25000, 1))
+    y = np.tile(np.array([[0], [1], [1], [0]], np.float32), (25000, 1))
+    fit = asyncio.create_task(model.fit(x, y, TrainingOptions(batch_size=1, epochs=2)))
+    while model.device is None or model.device.stats["submits"] < 3:
+        await asyncio.sleep(0.001)
+    print("training", flush=True)
+    await fit
+
+def at_exit():  # after the interpreter joined the GPU thread: what it did in all
+    print(model.device.stats["dispatches"], len(model.history.loss), flush=True)
+
+model = Model([Dense(2, 3), TanH(), Dense(3, 1), TanH()], seed=0)
+atexit.register(at_exit)
+try:
+    asyncio.run(main(model))
+except KeyboardInterrupt:
+    print("interrupted", flush=True)
+"""
+
+
+def test_ctrl_c_stops_a_fit_within_a_chunk():
+    child = subprocess.Popen([sys.executable, "-c", CTRL_C_CHILD], stdout=subprocess.PIPE,
+                             text=True)
+    try:
+        assert child.stdout.readline().strip() == "training"
+        child.send_signal(signal.SIGINT)
+        out, _ = child.communicate(timeout=FORKED_CHILD_SECONDS)
+    finally:
+        child.kill()
+    word, dispatches, epochs = out.split()
+    # An epoch is 100,000 steps (800,001 dispatches); the stop comes within a chunk or two
+    # (the GPU thread used to finish the epoch before the process could exit).
+    assert word == "interrupted" and int(epochs) == 0
+    assert int(dispatches) < 100_000, dispatches
