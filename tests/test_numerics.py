@@ -9,8 +9,20 @@ import dataclasses
 import numpy as np
 import pytest
 
-from intricate import Model, TrainingOptions, initializers, optimizers
-from intricate.layers import ELU, GELU, Dense, LeakyReLU, ReLU, Sigmoid, SiLU, Softplus, TanH
+from intricate import Model, TrainingOptions, gpu, initializers, losses, optimizers
+from intricate.layers import (
+    ELU,
+    GELU,
+    Dense,
+    LeakyReLU,
+    ReLU,
+    Sigmoid,
+    SiLU,
+    SoftMax,
+    Softplus,
+    TanH,
+)
+from intricate.ops.gemm import record_gemm
 
 import reference
 from harness import abs_matmul, assert_close, run_programs
@@ -202,3 +214,67 @@ def test_assert_close_is_relative_with_a_tiny_floor():
     with pytest.raises(AssertionError):
         assert_close([1e-3], [0.0], scale=[2.0])
     assert_close(abs_matmul([[1.0, -1.0]], [[1.0], [1.0]]), [[2.0]])
+
+
+# Mutants these tests kill ------------------------------------------------------------------------
+@pytest.mark.parametrize("rows,width", [(4, 4), (2, 1000)])
+async def test_softmax_of_plus_minus_100_matches_float64(device, rng, rows, width):
+    """exp(100) overflows float32: only max-subtraction keeps SoftMax finite."""
+    x = rng.uniform(-100, 100, (rows, width)).astype(np.float32)
+    x[0, :4] = [100.0, -100.0, 0.0, 99.5]
+    x[1, :4] = [-100.0, -100.0, -100.0, -100.0] if width == 4 else [100.0] * 4
+    dy = rng.uniform(-1, 1, (rows, width)).astype(np.float32)
+    layer = SoftMax()
+
+    def record(program, a):
+        return [layer.propagate(program, a["x"]), layer.back_propagate(program, a["dy"])]
+
+    got = await run_programs(device, record, {"x": x, "dy": dy}, rows)
+    want = reference.softmax_forward(x.astype(np.float64))
+    assert_close(got[0], want, scale=np.maximum(np.abs(want), 1e-30) * 4)  # exp's few ulps
+    backward = reference.softmax_backward(want, dy.astype(np.float64))
+    dot_terms = (np.abs(dy) * want).sum(axis=1, keepdims=True)
+    assert_close(got[1], backward, scale=want * (np.abs(dy) + dot_terms) * 4)
+
+
+@pytest.mark.parametrize("name", ["BinaryCrossEntropy", "CategoricalCrossEntropy"])
+async def test_crossentropy_gradient_is_zero_where_the_probability_is_clipped(device, name):
+    """Keras clips p to [1e-7, 1 - 1e-7]: the loss's gradient is 0 outside (a saturated
+    output's 0 or 1 gave 0/0 = NaN or -1/0, 1e-9 a gradient 1e2 times too large)."""
+    predictions = np.array([[0.0, 1.0, 1e-9, 1 - 1e-8, 0.3, 1e-7]], np.float32)
+    targets = np.array([[1.0, 1.0, 1.0, 1.0, 1.0, 0.0]], np.float32)
+    loss = getattr(losses, name)()
+
+    def record(program, a):
+        statistics = gpu.empty(program.device, (8,))
+        grad = gpu.empty(program.device, a["predictions"].shape)
+        loss.record_training(program, a["predictions"], a["targets"], statistics, grad)
+        return [statistics, grad]
+
+    got = await run_programs(device, record, {"predictions": predictions, "targets": targets}, 1)
+    gradient = reference.LOSSES[name][1]
+    with np.errstate(divide="ignore", invalid="ignore"):  # np.where computes both sides
+        want = gradient(predictions.astype(np.float64), targets.astype(np.float64))
+    assert want[0, :4].tolist() == [0.0] * 4 and np.isfinite(got[0]).all()
+    assert_close(got[1], want)
+
+
+async def test_fused_relu_derivative_is_zero_where_the_output_is_exactly_zero(device, rng):
+    """dX = (dY·Wᵀ) · (o > 0) in the dX GEMM's epilogue: a ReLU output of exactly 0 (every
+    negative input) passes no gradient, as in PyTorch."""
+    m, n, k = 5, 7, 3  # dX [m, k] = dY [m, n] · Wᵀ [n, k]
+    dy = rng.uniform(-1, 1, (m, n)).astype(np.float32)
+    w = rng.uniform(-1, 1, (k, n)).astype(np.float32)
+    outputs = np.maximum(rng.uniform(-1, 1, (m, k)), 0).astype(np.float32)
+    outputs[0] = 0.0
+
+    def record(program, a):
+        dx = gpu.empty(program.device, (m, k))
+        record_gemm(program, a["dy"], a["w"], dx, m, k, n, (n, 1), (1, n),
+                    derivative=("relu", a["outputs"]))
+        return [dx]
+
+    (got,) = await run_programs(device, record, {"dy": dy, "w": w, "outputs": outputs}, m)
+    grad = dy.astype(np.float64) @ w.T.astype(np.float64)
+    assert (got[outputs == 0] == 0).all() and (outputs == 0).sum() >= k
+    assert_close(got, grad * (outputs > 0), scale=abs_matmul(dy, w.T) * (outputs > 0))
