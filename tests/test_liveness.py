@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from intricate import ForkedProcessError, Model, TrainingOptions, gpu
+from intricate.engine import epochs as epochs_module
 from intricate.engine import submits
 from intricate.gpu import Program, Workspace, time_steps
 from intricate.layers import Dense, TanH
@@ -181,3 +182,16 @@ def test_ctrl_c_stops_a_fit_within_a_chunk():
     # (the GPU thread used to finish the epoch before the process could exit).
     assert word == "interrupted" and int(epochs) == 0
     assert int(dispatches) < 100_000, dispatches
+
+
+async def test_a_fit_queues_at_most_two_chunks_of_work_ahead_of_the_gpu(device, monkeypatch):
+    # Each XoR epoch is one submit; with a chunk's work lowered to one epoch's, every submit
+    # after the first two waits for the one two back (a discrete GPU would otherwise run a
+    # whole window behind the GPU thread, and a cancelled fit would wait for all of it).
+    monkeypatch.setattr(submits, "DEFAULT_WORK_PER_SUBMIT", 1)
+    monkeypatch.setattr(submits, "MAX_WORK_PER_SUBMIT", {})
+    made = []
+    monkeypatch.setattr(epochs_module, "InFlight",
+                        lambda device: made.append(submits.InFlight(device)) or made[-1])
+    await xor_model(device).fit(XOR_X, XOR_Y, TrainingOptions(epochs=20))
+    assert made[0].waits == 20 - 2

@@ -22,7 +22,7 @@ from ..ops import statistics
 from ..ops.gather import batch_sizes, batches, copy_rows
 from .inference import encode_evaluation
 from .programs import Programs
-from .submits import ChunkedEncoder, Stopped
+from .submits import ChunkedEncoder, InFlight, Stopped
 
 _END = object()  # the end of an epoch window's permutations
 
@@ -86,9 +86,13 @@ class Epochs:
         self.log = gpu.empty(self.device, (interval, statistics.SIZE), label="epoch_log",
                              bindable=False)
         self.epoch_result, self.sums = state.epoch_result, state.statistics
+        self.in_flight = InFlight(self.device)
         # Multiply-adds of one training step (forward and both backward GEMMs): chunk sizes.
         self.step_work = {rows: 6 * rows * state.parameters.size
                           for rows in batch_sizes(self.steps)}
+        # What an epoch's last submit carries, at most (earlier chunks are counted as sent).
+        self.epoch_work = min(sum(self.step_work[rows] for _, rows in self.steps),
+                              self.in_flight.max_work)
 
     def submit(self, permutations: Iterable[np.ndarray | None],
                stop: threading.Event) -> StagedRead | None:
@@ -118,13 +122,13 @@ class Epochs:
             permutation = next(orders, _END)
             if permutation is _END or stop.is_set():  # the read goes with the last epoch
                 break
-            self.device.submit(encoder)
+            self.in_flight.submit(encoder, self.epoch_work)
             encoder = None
         if done:
             encoder = encoder or self.device.handle.create_command_encoder()
             staged = StagedRead(self.device, encoder, [self.log.view(0, (done, statistics.SIZE))])
         if encoder is not None:
-            self.device.submit(encoder)
+            self.in_flight.submit(encoder, self.epoch_work)
         return staged if done else None
 
     def encode_epoch(self, slot: int, stop: threading.Event | None = None):
@@ -134,7 +138,7 @@ class Epochs:
 
         Raises:
             Stopped: ``stop`` was set at a chunk boundary; the steps before were submitted."""
-        chunks = ChunkedEncoder(self.device, stop)
+        chunks = ChunkedEncoder(self.device, stop, self.in_flight)
         for start, rows in self.steps:
             program = self.training[rows]
             encoder = chunks.reserve(program.dispatch_count, self.step_work[rows])
