@@ -21,7 +21,7 @@ from intricate.layers import Dense, TanH
 
 XOR_DISPATCHES_PER_STEP = 8  # as in test_training.py
 
-FORKED_CHILD_SECONDS = 60  # a refusal takes milliseconds; a hang would take forever
+CHILD_SECONDS = 60  # a child that refuses or stops takes seconds; a hang would take forever
 
 
 async def test_timing_falls_back_to_the_wall_clock_without_timestamp_query(device, monkeypatch):
@@ -30,10 +30,10 @@ async def test_timing_falls_back_to_the_wall_clock_without_timestamp_query(devic
     source = await device.run(gpu.from_numpy, device, np.ones(256, np.float32))
     destination = await device.run(gpu.empty, device, (256,))
     program.copy(source, destination)
-    submits = device.stats["submits"]
+    before = device.stats["submits"]
     gpu_seconds, wall_seconds = await device.run(time_steps, device, program.steps, 2, 2)
     assert gpu_seconds > 0 and wall_seconds > 0
-    assert device.stats["submits"] - submits >= 3  # a warm-up and two samples, each waited
+    assert device.stats["submits"] - before >= 3  # a warm-up and two samples, each waited
 
 
 def forked_child(trained: Model, answers) -> None:
@@ -57,7 +57,7 @@ async def test_a_forked_child_is_refused_at_once_naming_spawn(device):
     child = multiprocessing.get_context("fork").Process(target=forked_child,
                                                         args=(trained, child_end))
     child.start()
-    child.join(FORKED_CHILD_SECONDS)
+    child.join(CHILD_SECONDS)
     if child.is_alive():
         child.kill()
         pytest.fail("the forked child hung instead of refusing")
@@ -174,7 +174,7 @@ def test_ctrl_c_stops_a_fit_within_a_chunk():
     try:
         assert child.stdout.readline().strip() == "training"
         child.send_signal(signal.SIGINT)
-        out, _ = child.communicate(timeout=FORKED_CHILD_SECONDS)
+        out, _ = child.communicate(timeout=CHILD_SECONDS)
     finally:
         child.kill()
     word, dispatches, epochs = out.split()
