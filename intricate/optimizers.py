@@ -32,30 +32,33 @@ FLOAT32_TINY = float(np.finfo(np.float32).tiny)  # the smallest normal float32
 
 
 def check_number(name: str, value: object, low: float = 0.0, high: float = math.inf,
-                 low_inclusive: bool = True, high_inclusive: bool = True) -> float:
+                 low_inclusive: bool = True, high_inclusive: bool = True,
+                 float32: bool = True) -> float:
     """A finite number in the given range, or a ValueError naming the argument.
 
-    The shaders see it as a float32, so it must also lie in float32's range and keep its range
-    after rounding to float32 (0.99999999999 for a β < 1 becomes 1.0); a number that must be
-    > 0 (it divides, or scales every update) must be at least float32's smallest normal, as
-    GPUs may flush subnormals to 0.
+    With ``float32`` (a value the shaders see as a float32), it must also lie in float32's
+    range and keep its range after rounding to float32 (0.99999999999 for a β < 1 becomes
+    1.0); a number that must be > 0 (it divides, or scales every update) must be at least
+    float32's smallest normal, as GPUs may flush subnormals to 0. Host-only values pass False.
     """
     ok = isinstance(value, (int, float, np.floating, np.integer)) and not isinstance(value, bool)
-    high = min(high, FLOAT32_MAX)
-    if not low_inclusive and low == 0.0:
-        low, low_inclusive = FLOAT32_TINY, True
-    low = max(low, -FLOAT32_MAX)
+    if float32:
+        high = min(high, FLOAT32_MAX)
+        if not low_inclusive and low == 0.0:
+            low, low_inclusive = FLOAT32_TINY, True
+        low = max(low, -FLOAT32_MAX)
     if ok:
         value = float(value)
-        for candidate in (value, float(np.float32(value)) if abs(value) <= FLOAT32_MAX else value):
+        rounded = float(np.float32(value)) if float32 and abs(value) <= FLOAT32_MAX else value
+        for candidate in (value, rounded):
             ok = ok and math.isfinite(candidate) and (
                 candidate >= low if low_inclusive else candidate > low) and (
                 candidate <= high if high_inclusive else candidate < high)
     if not ok:
         left, right = "[" if low_inclusive else "(", "]" if high_inclusive else ")"
+        note = " (checked as float32, the shaders' type, rounds it)" if float32 else ""
         raise ValueError(f"{name}: expected a finite number in {left}{_show(low)}, "
-                         f"{_show(high)}{right}, received {value!r} (checked as float32, the "
-                         "shaders' type, rounds it)")
+                         f"{_show(high)}{right}, received {value!r}{note}")
     return value
 
 

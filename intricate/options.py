@@ -98,7 +98,8 @@ class TrainingOptions:
         elif not isinstance(self.shuffle, bool):
             raise ValueError(f"shuffle: expected True, False or None, received {self.shuffle!r}")
         _set(self, "validation_split", check_number(
-            "validation_split", self.validation_split, 0.0, 1.0, high_inclusive=False))
+            "validation_split", self.validation_split, 0.0, 1.0, high_inclusive=False,
+            float32=False))  # a fraction of the samples, used on the host
         if self.validation_data is not None and not isinstance(self.validation_data, Dataset) \
                 and (not isinstance(self.validation_data, (tuple, list))
                      or len(self.validation_data) != 2):

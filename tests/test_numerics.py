@@ -57,6 +57,7 @@ def test_hyperparameters_outside_float32_are_refused_when_made(case):
 
 
 def test_hyperparameters_at_float32_edges_are_kept():
+    assert TrainingOptions(validation_split=1 - 1e-10).validation_split == 1 - 1e-10  # host
     assert optimizers.Adam(epsilon=1e-37).epsilon == 1e-37
     assert optimizers.SGD(F32_MAX).learning_rate == F32_MAX
     assert initializers.Constant(-F32_MAX).value == -F32_MAX
