@@ -157,16 +157,16 @@ fn gelu_argument(x: f32) -> vec3<f32> {
 }
 
 // left · right - product exactly, for product = left · right rounded (Dekker): each factor is
-// split into 12-bit halves by masking its bits, so that no reassociation can undo the split;
-// every partial product is exact. (Names here avoid a and b: the GEMM binds variables so named,
-// and the loader finds a kernel's bindings by the identifiers its functions use.)
+// split into 12-bit halves by masking its float32 bits, so that no reassociation can undo the
+// split; every partial product is exact. (Names here avoid a and b: the GEMM binds variables so
+// named, and the loader finds a kernel's bindings by the identifiers its functions use.)
 fn product_error(left: f32, right: f32, product: f32) -> f32 {
-    let left_high = bitcast<f32>(bitcast<u32>(left) & 0xfffff000u);
-    let left_low = left - left_high;
-    let right_high = bitcast<f32>(bitcast<u32>(right) & 0xfffff000u);
-    let right_low = right - right_high;
-    return ((left_high * right_high - product) + left_high * right_low + left_low * right_high)
-        + left_low * right_low;
+    let left_high = bitcast<f32>(bitcast<u32>(f32(left)) & 0xfffff000u);
+    let left_low = f32(left) - left_high;
+    let right_high = bitcast<f32>(bitcast<u32>(f32(right)) & 0xfffff000u);
+    let right_low = f32(right) - right_high;
+    return f32(((left_high * right_high - f32(product)) + left_high * right_low
+        + left_low * right_high) + left_low * right_low);
 }
 
 // sigmoid(z.x + z.y + z.z) for gelu_argument's terms (z.x and z.y of one sign, z.z tiny):
