@@ -13,10 +13,12 @@ from ..gpu import Device
 
 MAX_DISPATCHES_PER_SUBMIT = 4096  # longer work is split into chunks of whole batches
 # Estimated multiply-adds per submit of a fit (6 · rows · parameters per step): a cancelled fit
-# stops between two chunks, so a chunk is at most ~0.5 s of work on the slowest adapters
-# (software ones) and a few ms on a discrete GPU, where submits are cheap next to it.
+# stops between two chunks, so a chunk is at most ~0.1 s of work on a software adapter and
+# ~25 ms on an H200 (~1 s on a 1 TFLOP/s integrated GPU). Smaller GPU chunks cost speed: on an
+# H200, 2^37 (one 4096-4096-4096-10 b1024 step per chunk, each waiting on a fence) trained it at
+# 215k samples/s against 222-224k for 2^39 to 2^41 and 221k unchunked (benchmarks/RESULTS.md).
 MAX_WORK_PER_SUBMIT = {"CPU": 2**31}
-DEFAULT_WORK_PER_SUBMIT = 2**37
+DEFAULT_WORK_PER_SUBMIT = 2**39
 
 
 def work_per_submit(device: Device) -> int:
