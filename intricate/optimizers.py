@@ -115,6 +115,16 @@ class Optimizer:
     def get_config(self) -> dict[str, float]:
         return self.hyperparameters()
 
+    def check(self) -> None:
+        """Check the hyperparameters again, as the constructor does: they are plain attributes
+        a user may have changed since (``optimizer.learning_rate = 0.0``); fit calls this before
+        any GPU work, so such a change fails clearly instead of silently or late.
+
+        Raises:
+            ValueError: a hyperparameter out of range, named.
+        """
+        type(self)(**self.get_config())
+
     def __repr__(self) -> str:
         arguments = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
         return f"{type(self).__name__}({arguments})"

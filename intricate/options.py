@@ -42,8 +42,10 @@ class TrainingOptions:
             should_print_information.
 
     Immutable: ``dataclasses.replace(options, learning_rate=0.5)`` makes a changed copy (an
-    optimizer that these options built from a name is rebuilt when the rate changes; fields
-    derived from others, such as ``shuffle`` and ``verbose`` left at None, are derived again).
+    optimizer that these options built from a name is rebuilt when the rate changes).
+    ``shuffle`` and ``verbose`` keep what was given (None: decided by ``batch_size`` and
+    ``should_print_information``, so a copy decides again); ``shuffles`` and ``verbosity`` say
+    what fit does.
 
     Raises:
         ValueError: an option is out of range; nothing has touched the GPU yet.
@@ -78,8 +80,7 @@ class TrainingOptions:
                 keep_optimizer = True
             else:
                 _set(self, name, given)  # derive it again
-        given = {name: getattr(self, name)
-                 for name in ("learning_rate", "optimizer", "shuffle", "verbose")}
+        given = {name: getattr(self, name) for name in ("learning_rate", "optimizer")}
         if keep_optimizer:
             given["optimizer"] = self._derived["optimizer"][1]
         _set(self, "optimizer", optimizers.get(
@@ -93,9 +94,7 @@ class TrainingOptions:
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"{name}: expected True or False, "
                                  f"received {getattr(self, name)!r}")
-        if self.shuffle is None:
-            _set(self, "shuffle", self.batch_size is not None)
-        elif not isinstance(self.shuffle, bool):
+        if self.shuffle is not None and not isinstance(self.shuffle, bool):
             raise ValueError(f"shuffle: expected True, False or None, received {self.shuffle!r}")
         _set(self, "validation_split", check_number(
             "validation_split", self.validation_split, 0.0, 1.0, high_inclusive=False,
@@ -113,14 +112,25 @@ class TrainingOptions:
                                  f"received {callback!r}")
         if self.seed is not None:
             _set(self, "seed", _check_int("seed", self.seed, 0))
-        if self.verbose is None:
-            _set(self, "verbose", 1 if self.should_print_information else 0)
-        elif self.verbose not in (0, 1, 2) or isinstance(self.verbose, bool):
+        if self.verbose is not None and (self.verbose not in (0, 1, 2)
+                                         or isinstance(self.verbose, bool)):
             raise ValueError(f"verbose: expected 0, 1 or 2, received {self.verbose!r}")
         derived = {name: (getattr(self, name), value) for name, value in given.items()
                    if value is None or (name == "optimizer" and isinstance(value, str))}
         _set(self, "_derived", derived)
 
+
+    @property
+    def shuffles(self) -> bool:
+        """Whether fit shuffles: ``shuffle``, or when None whether it trains in batches."""
+        return self.batch_size is not None if self.shuffle is None else self.shuffle
+
+    @property
+    def verbosity(self) -> int:
+        """What fit prints: ``verbose``, or when None 1 with should_print_information."""
+        if self.verbose is None:
+            return 1 if self.should_print_information else 0
+        return self.verbose
 
 def _set(options: TrainingOptions, name: str, value: Any) -> None:
     object.__setattr__(options, name, value)  # __post_init__ only: the options are frozen

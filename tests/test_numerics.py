@@ -87,8 +87,16 @@ def test_options_replace_validates_and_rederives():
     assert isinstance(faster.optimizer, optimizers.Adam)
     assert faster.optimizer.learning_rate == faster.learning_rate == 0.5
     assert options.optimizer.learning_rate == 0.01
-    assert dataclasses.replace(options, batch_size=None).shuffle is False
-    assert dataclasses.replace(TrainingOptions(), should_print_information=True).verbose == 1
+    assert dataclasses.replace(options, batch_size=None).shuffles is False
+    assert dataclasses.replace(TrainingOptions(), should_print_information=True).verbosity == 1
+    # What a copy is given explicitly is kept, even when it equals what was derived before
+    # (a copy that silently shuffled data asked to stay in order).
+    batched = dataclasses.replace(TrainingOptions(), batch_size=32, shuffle=False)
+    assert batched.shuffle is False and not batched.shuffles
+    whole = dataclasses.replace(TrainingOptions(batch_size=32), batch_size=None, shuffle=True)
+    assert whole.shuffles
+    quiet = TrainingOptions(should_print_information=True)
+    assert dataclasses.replace(quiet, should_print_information=False, verbose=1).verbosity == 1
     adam = optimizers.Adam(0.02)
     assert dataclasses.replace(TrainingOptions(), optimizer=adam).learning_rate == 0.02
     with pytest.raises(ValueError, match=r"batch_size: expected an integer >= 1, received -2"):
@@ -279,3 +287,18 @@ async def test_fused_relu_derivative_is_zero_where_the_output_is_exactly_zero(de
     grad = dy.astype(np.float64) @ w.T.astype(np.float64)
     assert (got[outputs == 0] == 0).all() and (outputs == 0).sum() >= k
     assert_close(got, grad * (outputs > 0), scale=abs_matmul(dy, w.T) * (outputs > 0))
+
+
+async def test_an_optimizer_changed_after_it_was_built_is_checked_by_fit(device):
+    """Optimizer hyperparameters are plain attributes: fit checks them again before any GPU
+    work (a learning rate set to 0 trained nothing; 1e39 failed late packing a uniform)."""
+    model = Model([Dense(2, 1)], device=device, seed=0)
+    x, y = np.ones((4, 2), np.float32), np.ones((4, 1), np.float32)
+    for name, value in (("learning_rate", 0.0), ("learning_rate", 1e39), ("epsilon", 1e-50)):
+        optimizer = optimizers.Adam()
+        options = TrainingOptions(optimizer=optimizer)
+        setattr(optimizer, name, value)
+        device.stats.reset()
+        with pytest.raises(ValueError, match=name):
+            await model.fit(x, y, options)
+        assert device.stats["dispatches"] == 0

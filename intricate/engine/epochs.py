@@ -35,7 +35,7 @@ class Epochs:
         validation likewise: (x, y), a Dataset, or None."""
         self.device = state.device
         programs = Programs(state)
-        self.shuffle = options.shuffle
+        self.shuffle = options.shuffles
         samples = len(x)
         val_samples = 0 if validation is None else len(
             validation if isinstance(validation, Dataset) else validation[0])

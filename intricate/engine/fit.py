@@ -47,6 +47,7 @@ def check_monitors(hooks, keys: list[str]) -> None:
 
 async def run_fit(model, x, y, validation, options: TrainingOptions) -> History:
     """Train ``model`` on checked data (arrays, or Datasets); see Model.fit."""
+    options.optimizer.check()  # its attributes may have changed since it was built
     chosen = resolve_metrics(options.metrics, model.output_size)
     names = list(chosen.logs(statistics.slot_values([0.0] * statistics.SIZE, 0)))
     check_monitors(options.callbacks, names + ([f"val_{name}" for name in names]
@@ -66,7 +67,7 @@ async def run_fit(model, x, y, validation, options: TrainingOptions) -> History:
         hook.model = model
     await callback_hooks.call(hooks, "on_train_begin", {})
     shuffler = np.random.default_rng(options.seed)
-    stop, progress, logs = threading.Event(), Progress(options.verbose, options.epochs), {}
+    stop, progress, logs = threading.Event(), Progress(options.verbosity, options.epochs), {}
     scheduled = 0  # epochs submitted
     # Windows submitted, oldest first: futures of their staged reads, then of the rows read.
     # Shielded, so a cancelled fit still collects what the GPU thread did (see stopped()).
@@ -112,7 +113,7 @@ async def run_fit(model, x, y, validation, options: TrainingOptions) -> History:
             # Made one at a time on the GPU thread as it encodes: a window of a huge fit never
             # holds more than one permutation, and the event loop never makes them.
             orders = (shuffler.permutation(len(x)).astype(np.uint32) for _ in range(count)) \
-                if options.shuffle else itertools.repeat(None, count)
+                if options.shuffles else itertools.repeat(None, count)
             window = asyncio.ensure_future(device.run(epochs.submit, orders, stop))
             pending.append(collect(window))
             scheduled += count
