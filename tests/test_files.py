@@ -234,3 +234,17 @@ def test_loading_draws_no_initial_weights(tmp_path, monkeypatch):
         assert np.array_equal(a, b)
     assert np.array_equal(Dense.from_file(tmp_path / "layer.safetensors").host_weights[0],
                           saved.get_weights()[0])
+
+
+def test_loading_a_fifo_is_refused_not_waited_on(tmp_path):
+    fifo = tmp_path / "model.safetensors"
+    os.mkfifo(fifo)
+    with pytest.raises(ModelFileError, match="is not a regular file"):
+        Model.load(fifo)  # used to block forever in open()
+
+
+def test_saving_through_a_symlink_loop_is_a_model_file_error(tmp_path):
+    (tmp_path / "a").symlink_to(tmp_path / "b")
+    (tmp_path / "b").symlink_to(tmp_path / "a")
+    with pytest.raises(ModelFileError, match="cannot be resolved"):
+        Model([Dense(1, 1)], seed=0).save(tmp_path / "a")

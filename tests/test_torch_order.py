@@ -108,3 +108,18 @@ def test_non_finite_state_dicts_are_model_file_errors(rng):
     state["classifier.bias"][1] = np.nan
     with pytest.raises(ModelFileError, match=r"state_dict: tensor 'classifier.bias' holds NaN"):
         Model.from_torch_state_dict(state, square_layers())
+
+
+def test_a_dict_whose_modules_interleave_is_refused():
+    """Each module's place is its keys' place: with one module's keys split around another's,
+    the dict's order says nothing (classifier.bias first made classifier the first Dense)."""
+    rng = np.random.default_rng(0)
+    state = {"classifier.bias": rng.normal(size=3).astype(np.float32),
+             "fc.weight": rng.normal(size=(4, 2)).astype(np.float32),
+             "fc.bias": rng.normal(size=4).astype(np.float32),
+             "classifier.weight": rng.normal(size=(3, 4)).astype(np.float32)}
+    with pytest.raises(ModelFileError, match="classifier's tensors are not together"):
+        Model.from_torch_state_dict(state, layers=[Dense(2, 4), TanH(), Dense(4, 3)])
+    model = Model.from_torch_state_dict(state, layers=[Dense(2, 4), TanH(), Dense(4, 3)],
+                                        order=(name for name in ["fc", "classifier"]))
+    assert np.array_equal(model.get_weights()[0], state["fc.weight"].T)

@@ -61,6 +61,8 @@ def resolve(path: str | os.PathLike) -> tuple[Path, int]:
             raise ModelFileError(given, f"folder {folder} does not exist; create it "
                                         "first") from None
         return target, default_mode()
+    except OSError as error:  # e.g. a symlink loop (ELOOP)
+        raise ModelFileError(given, f"cannot be resolved ({error.strerror or error})") from None
     if stat.S_ISDIR(status.st_mode):
         raise ModelFileError(given, "is a directory; give a file name")
     if not stat.S_ISREG(status.st_mode):

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import stat
 import struct
 from pathlib import Path
 
@@ -65,7 +66,11 @@ def _header_bytes(target: Path) -> tuple[bytes, int]:
     if target.is_dir():
         raise ModelFileError(target, "is a directory, not a model file")
     try:
-        size = target.stat().st_size
+        info = target.stat()
+        if not stat.S_ISREG(info.st_mode):  # a FIFO would block the read forever
+            raise ModelFileError(target, "is not a regular file (a FIFO, device or socket); "
+                                         "give the path of a model file")
+        size = info.st_size
         with open(target, "rb") as file:
             prefix = file.read(8)
             if len(prefix) < 8:

@@ -30,7 +30,8 @@ def module_indices(names: list[str]) -> list[int] | None:
             {split[shared] for split in parts}) == 1:
         shared += 1
     firsts = [split[shared] if len(split) > shared else "" for split in parts]
-    if not all(first.isdigit() for first in firsts) or len(set(map(int, firsts))) < len(names):
+    if not all(first.isdecimal() and first.isascii() for first in firsts) or len(
+            set(map(int, firsts))) < len(names):  # ("²".isdigit() is true, int("²") fails)
         return None
     return [int(first) for first in firsts]
 
@@ -39,6 +40,7 @@ def linear_order(path: str, names: list[str], order: Sequence[str] | None,
                  from_file: bool) -> list[str]:
     """The Linear module names in the order the Dense layers take them (see the module doc)."""
     if order is not None:
+        order = order if isinstance(order, str) else list(order)  # a generator is read once
         if isinstance(order, str) or not all(isinstance(name, str) for name in order):
             raise ValueError(f"order: expected a list of module names, received {order!r}")
         if sorted(order) != sorted(names):
@@ -84,6 +86,13 @@ def torch_weights(source, model_layers: list[layers.Layer],
     modules: dict[str, dict[str, np.ndarray]] = {}
     for key, value in state.items():
         module, _, name = key.rpartition(".")
+        if module in modules and module != next(reversed(modules)) and not from_file and (
+                order is None):
+            # A dict's order is its modules' order only if each module's keys are together.
+            raise ModelFileError(path, f"{module}'s tensors are not together in the dict (a "
+                                       f"{key!r} after another module's), so its order says no "
+                                       "module order; pass order=[...], the module names in the "
+                                       "order the Dense layers take them")
         modules.setdefault(module, {})[name] = value
     linear = {module: parts for module, parts in modules.items()
               if np.ndim(parts.get("weight")) == 2}
