@@ -9,12 +9,13 @@ from . import callbacks, gpu, initializers, layers, losses, metrics, optimizers
 from ._version import __version__
 from .dataset import Dataset
 from .gpu import Device, ForkedProcessError, NoAdapterError, ShaderError, setup_device
+from .io.files import ModelFileError, NonFiniteWeightsError
 from .model import Model
 from .options import History, TrainingOptions
 
 __all__ = [
-    "Dataset", "Device", "ForkedProcessError", "History", "Model", "NoAdapterError",
-    "ShaderError", "TrainingOptions",
+    "Dataset", "Device", "ForkedProcessError", "History", "Model", "ModelFileError",
+    "NoAdapterError", "NonFiniteWeightsError", "ShaderError", "TrainingOptions",
     "__version__",
     "callbacks", "gpu", "initializers", "layers", "losses", "metrics", "optimizers",
     "setup_device",

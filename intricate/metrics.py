@@ -60,6 +60,9 @@ def resolve(metrics: Sequence[str] | None, outputs: int | None = None) -> Metric
     for name in metrics:
         if not isinstance(name, str) or name.lower() not in NAMES:
             raise ValueError(f"metrics: expected names from {sorted(NAMES)}, received {name!r}")
+        if name in names:  # one History key for two entries: [loss, *metrics] would be short
+            raise ValueError(f"metrics: {name!r} is listed twice in {list(metrics)}; list each "
+                             "metric once")
         chosen = NAMES[name.lower()]
         if chosen is None:  # "accuracy": binary for one output, categorical for several
             several = outputs is not None and outputs > 1

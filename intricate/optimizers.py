@@ -49,8 +49,12 @@ def check_number(name: str, value: object, low: float = 0.0, high: float = math.
         low = max(low, -FLOAT32_MAX)
     if ok:
         value = float(value)
-        rounded = float(np.float32(value)) if float32 and abs(value) <= FLOAT32_MAX else value
-        for candidate in (value, rounded):
+        with np.errstate(over="ignore"):
+            rounded = float(np.float32(value)) if float32 else value
+        # Just past float32's largest (3.4028235e38 as a float64 literal) rounds to it: the
+        # shader sees a value in range, so judge the rounded one alone.
+        just_past = float32 and abs(value) > FLOAT32_MAX and math.isfinite(rounded)
+        for candidate in (rounded,) if just_past else (value, rounded):
             ok = ok and math.isfinite(candidate) and (
                 candidate >= low if low_inclusive else candidate > low) and (
                 candidate <= high if high_inclusive else candidate < high)

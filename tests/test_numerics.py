@@ -302,3 +302,18 @@ async def test_an_optimizer_changed_after_it_was_built_is_checked_by_fit(device)
         with pytest.raises(ValueError, match=name):
             await model.fit(x, y, options)
         assert device.stats["dispatches"] == 0
+
+
+def test_float32s_largest_written_as_a_float64_literal_is_taken():
+    """3.4028235e38 is a hair above float32's largest but rounds to it: the message used to
+    refuse it while printing the same number as the bound."""
+    assert optimizers.SGD(learning_rate=3.4028235e38).learning_rate == 3.4028235e38
+    assert initializers.Constant(3.4028235e38)((2,), np.random.default_rng(0))[0] == np.float32(
+        3.4028235e38)
+    with pytest.raises(ValueError, match="learning_rate"):
+        optimizers.SGD(learning_rate=3.5e38)
+
+
+def test_a_metric_listed_twice_is_refused():
+    with pytest.raises(ValueError, match=r"metrics: 'accuracy' is listed twice"):
+        TrainingOptions(metrics=["accuracy", "mae", "accuracy"])
