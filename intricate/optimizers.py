@@ -42,13 +42,17 @@ def check_number(name: str, value: object, low: float = 0.0, high: float = math.
     float32's smallest normal, as GPUs may flush subnormals to 0. Host-only values pass False.
     """
     ok = isinstance(value, (int, float, np.floating, np.integer)) and not isinstance(value, bool)
+    given = value
     if float32:
         high = min(high, FLOAT32_MAX)
         if not low_inclusive and low == 0.0:
             low, low_inclusive = FLOAT32_TINY, True
         low = max(low, -FLOAT32_MAX)
     if ok:
-        value = float(value)
+        try:
+            value = given = float(value)
+        except OverflowError:  # an int beyond any float (10**400)
+            value = math.inf if value > 0 else -math.inf
         with np.errstate(over="ignore"):
             rounded = float(np.float32(value)) if float32 else value
         # Just past float32's largest (3.4028235e38 as a float64 literal) rounds to it: the
@@ -62,7 +66,7 @@ def check_number(name: str, value: object, low: float = 0.0, high: float = math.
         left, right = "[" if low_inclusive else "(", "]" if high_inclusive else ")"
         note = " (checked as float32, the shaders' type, rounds it)" if float32 else ""
         raise ValueError(f"{name}: expected a finite number in {left}{_show(low)}, "
-                         f"{_show(high)}{right}, received {value!r}{note}")
+                         f"{_show(high)}{right}, received {given!r}{note}")
     return value
 
 

@@ -356,3 +356,12 @@ async def test_full_batch_fit_of_a_million_sorted_rows_takes_the_float64_step(de
     want = [kernel - 0.1 * x64.T @ error, bias - 0.1 * error.sum(axis=0)]
     for got, expected in zip(model.get_weights(), want):
         assert_relative(got, expected, rtol=1e-3)
+
+
+async def test_softmax_rows_too_wide_for_any_split_are_refused(device, rng, monkeypatch):
+    """Past llvmpipe's cap even a workgroup per row would be cut silently: refused instead
+    (the cap lowered so a 2,000-wide row stands for a ~5.6M-wide one)."""
+    monkeypatch.setattr(loops, "LLVMPIPE_CAP", 20)
+    with pytest.raises(ValueError, match=r"SoftMax\(\): rows of 2000 values need 42 loop "
+                                         r"iterations per lane, past the 20"):
+        await softmax_against_float64(device, rng, 2, 2000)

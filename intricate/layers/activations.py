@@ -10,14 +10,12 @@ Adding one: a class here (``function``, ``derivative_uses_inputs``, ``@register`
 from __future__ import annotations
 
 import math
-from numbers import Real
 from typing import Any
-
-import numpy as np
 
 from ..gpu import GPUArray, Program
 from ..ops import loops
 from ..ops.gemm.tiled import activation_functions
+from ..optimizers import check_number
 from .base import Layer
 from .registry import register
 
@@ -77,22 +75,10 @@ class Activation(Layer):
                                    "inputs_kept": self.derivative_uses_inputs}, **bound)
 
 
-FLOAT32_MAX = float(np.finfo(np.float32).max)  # alpha reaches the shaders as an f32
-
-
 def check_alpha(value: object) -> float:
-    """``alpha`` as a float (Python or NumPy number), finite, >= 0 and within float32's range,
-    else a ValueError."""
-    try:
-        number = float(value) if isinstance(value, Real) and not isinstance(
-            value, (bool, np.bool_)) else math.nan
-    except OverflowError:  # an int beyond any float
-        number = math.inf
-    if not math.isfinite(number) or number < 0 or number > FLOAT32_MAX:
-        raise ValueError(f"alpha: expected a finite number >= 0 and at most "
-                         f"{FLOAT32_MAX:.4g} (float32), received {value!r}")
-    return number
-
+    """``alpha`` as a float (Python or NumPy number), finite, >= 0 and within float32's range
+    (it reaches the shaders as an f32), else a ValueError: optimizers' check_number."""
+    return check_number("alpha", value, low=0.0)
 
 @register
 class TanH(Activation):
@@ -180,6 +166,9 @@ class Softplus(Activation):
     derivative_uses_inputs = True
 
 
+WIDE_WORKGROUP = 256  # invocations that share one row on SoftMax's wide path
+
+
 @register
 class SoftMax(Activation):
     """o = exp(x) / Σ exp(x) over each sample's features (an invocation per row, a workgroup per
@@ -194,7 +183,14 @@ class SoftMax(Activation):
                 **bound: GPUArray) -> None:
         rows, width = shape
         params = {"count": rows * width, "width": width}
+        # The wide path's lanes loop 3 · ceil(width / WIDE_WORKGROUP) + 2 · log2 times.
+        trips = 3 * math.ceil(width / WIDE_WORKGROUP) + 2 * WIDE_WORKGROUP.bit_length()
+        if trips > loops.LLVMPIPE_CAP:
+            raise ValueError(f"{self!r}: rows of {width} values need {trips} loop iterations "
+                             f"per lane, past the {loops.LLVMPIPE_CAP} some adapters run "
+                             "(llvmpipe stops there silently); use fewer classes")
         if 3 * width > loops.LOOP_BOUND:  # a workgroup per row: bounded loops (see the shader)
-            program.dispatch(self.shader, f"{direction}_wide", groups=rows, params=params, **bound)
+            program.dispatch(self.shader, f"{direction}_wide", groups=rows, params=params,
+                             workgroup_size=WIDE_WORKGROUP, **bound)
         else:
             program.dispatch(self.shader, direction, threads=rows, params=params, **bound)

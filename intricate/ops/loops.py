@@ -10,3 +10,6 @@ record time, so tests lower it to run the split paths at small sizes.
 from __future__ import annotations
 
 LOOP_BOUND = 16384  # iterations per invocation, all loops together; a quarter of llvmpipe's cap
+# What llvmpipe runs at most. Work that no split brings under it (a SoftMax row too wide for one
+# workgroup) is refused with a ValueError rather than cut silently, on every adapter.
+LLVMPIPE_CAP = 65535
