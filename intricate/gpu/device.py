@@ -20,6 +20,9 @@ from typing import Any, TypeVar
 import wgpu
 
 OPTIONAL_FEATURES = ("shader-f16", "shader-f64", "timestamp-query", "subgroup")
+# The element types a shader may compute in, beyond float32 (every adapter's), and the optional
+# feature each needs: Device.dtypes lists what a device can run.
+DTYPE_FEATURES = {"float16": "shader-f16", "float64": "shader-f64"}
 POWER_PREFERENCES = ("high-performance", "low-power")
 NO_ADAPTER_HELP = (
     "no WebGPU adapter was found. Install a GPU driver with Vulkan, Metal or D3D12 support; on a "
@@ -217,6 +220,13 @@ class Device:
     @property
     def name(self) -> str:
         return self.adapter_info.get("device", "unknown")
+
+    @property
+    def dtypes(self) -> tuple[str, ...]:
+        """The element types this device's shaders can compute in, as NumPy names: "float32"
+        everywhere, "float16" with shader-f16, "float64" with shader-f64."""
+        return ("float32", *(dtype for dtype, feature in DTYPE_FEATURES.items()
+                             if feature in self.features))
 
     def __repr__(self) -> str:
         backend = self.adapter_info.get("backend_type", "?")
