@@ -3,11 +3,12 @@
 from .arrays import GPUArray, StagedRead, empty, from_numpy, read, upload
 from .device import Device, ForkedProcessError, NoAdapterError, Stats, default_device, setup_device
 from .program import Program, Workspace, fold_grid
-from .shaders import Kernel, ShaderError, dump_shaders, kernel, render
+from .shaders import CompiledKernel, ShaderError, WGSLSource, dump_shaders, kernel, render
 from .timing import time_steps
 
 __all__ = [
-    "Device", "ForkedProcessError", "GPUArray", "Kernel", "NoAdapterError", "Program",
-    "ShaderError", "StagedRead", "Stats", "Workspace", "default_device", "dump_shaders", "empty",
-    "fold_grid", "from_numpy", "kernel", "read", "render", "setup_device", "time_steps", "upload",
+    "CompiledKernel", "Device", "ForkedProcessError", "GPUArray", "NoAdapterError", "Program",
+    "ShaderError", "StagedRead", "Stats", "WGSLSource", "Workspace", "default_device",
+    "dump_shaders", "empty", "fold_grid", "from_numpy", "kernel", "read", "render",
+    "setup_device", "time_steps", "upload",
 ]

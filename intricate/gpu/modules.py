@@ -13,19 +13,33 @@ import wgpu
 UNCHECKED = frozenset({"ops/gemm/tiled.wgsl", "ops/gemm/subgroup.wgsl"})
 
 
-def shader_module(handle: wgpu.GPUDevice, name: str, source: str) -> wgpu.GPUShaderModule:
-    """The shader module of ``source`` (shader file ``name``), without runtime checks for the
-    shaders in UNCHECKED (when this wgpu build offers that), with them otherwise.
+class ShaderError(RuntimeError):
+    """A shader failed to load, template or compile; the message names the file and line."""
+
+
+def shader_module(handle: wgpu.GPUDevice, name: str, source: str, builtin: bool = True,
+                  where: str | None = None) -> wgpu.GPUShaderModule:
+    """The shader module of ``source`` (shader file ``name``, or a user kernel's origin when
+    ``builtin`` is False), without runtime checks for the built-in shaders in UNCHECKED (when
+    this wgpu build offers that), with them otherwise.
+
+    Args:
+        where: the file compile errors name (default ``name``).
 
     Raises:
-        wgpu.GPUValidationError: the source does not compile.
+        ShaderError: the source does not compile.
     """
     checks = os.environ.get("INTRICATE_SHADER_CHECKS", "").lower() in ("1", "on", "true")
-    if name in UNCHECKED and not checks:
-        module = _unchecked_module(handle, name, source)
-        if module is not None:
-            return module
-    return handle.create_shader_module(label=name, code=source)
+    try:
+        if builtin and name in UNCHECKED and not checks:
+            module = _unchecked_module(handle, name, source)
+            if module is not None:
+                return module
+        return handle.create_shader_module(label=name, code=source)
+    except wgpu.GPUValidationError as error:
+        message = str(error).replace("wgsl:", f"{where or name}:")
+        raise ShaderError(f"{name} failed to compile:\n{message}\n(the rendered kernel: set "
+                          "INTRICATE_DUMP_SHADERS=dir to write it)") from error
 
 
 def _unchecked_module(handle: wgpu.GPUDevice, label: str,

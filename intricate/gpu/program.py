@@ -17,7 +17,7 @@ import wgpu
 from . import arrays
 from .arrays import GPUArray
 from .device import Device
-from .shaders import kernel
+from .shaders import Shader, kernel
 from .texels import TEXEL_BYTES, Texels
 
 MAX_GROUPS = 65535  # WebGPU's guaranteed maximum workgroups per grid dimension
@@ -124,7 +124,7 @@ class Program:
         self.steps.append(TexelCopy(array, texels))
         return texels
 
-    def dispatch(self, shader: str, entry: str, *, threads: int | None = None,
+    def dispatch(self, shader: Shader, entry: str, *, threads: int | None = None,
                  groups: int | tuple[int, int, int] | None = None,
                  params: dict[str, float] | None = None, workgroup_size: int | None = None,
                  template: dict[str, object] | None = None,
@@ -132,6 +132,7 @@ class Program:
         """Record one dispatch of ``shader``'s ``entry``.
 
         Args:
+            shader: a file in shaders/ ("ops/gather.wgsl") or a WGSLSource (user WGSL).
             threads: invocations needed for a 1-D kernel (one per element); the grid is folded.
             groups: workgroups instead of threads: an int (folded) or an explicit (x, y, z).
             params: values of the shader's ``Params`` fields.
@@ -141,7 +142,8 @@ class Program:
         compiled = kernel(self.device, shader, entry, workgroup_size, **template)
         names = set(compiled.bindings) - {"params"}
         if names != bound.keys():
-            raise ValueError(f"{shader}:{entry} binds {sorted(names)}, received {sorted(bound)}")
+            raise ValueError(f"{compiled.name}:{entry} binds {sorted(names)}, "
+                             f"received {sorted(bound)}")
         entries = [{"binding": compiled.bindings[name], "resource": array.binding()}
                    for name, array in bound.items()]
         uniform = None
@@ -163,7 +165,7 @@ class Program:
         else:
             raise ValueError("dispatch: give threads= or groups=")
         self.steps.append(
-            Dispatch(compiled.pipeline, bind_group, grid, f"{shader}:{entry}", uniform))
+            Dispatch(compiled.pipeline, bind_group, grid, f"{compiled.name}:{entry}", uniform))
         self.dispatch_count += 1
 
     def copy(self, source: GPUArray, destination: GPUArray) -> None:

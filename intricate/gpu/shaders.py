@@ -19,33 +19,45 @@ names, both read from the rendered source, so Python and WGSL can't drift apart.
 from __future__ import annotations
 
 import hashlib
+import math
 import os
-import re
 import struct
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 
 import jinja2
 import jinja2.meta
 import wgpu
 
+from . import reflect
 from .device import Device
-from .modules import shader_module
+from .modules import ShaderError, shader_module
 
 _PACKAGE = Path(__file__).resolve().parents[1]
 # Installed wheel: intricate/shaders/; source checkout: the top-level shaders/ beside intricate/.
 SHADER_DIRS = (_PACKAGE / "shaders", _PACKAGE.parent / "shaders")
 DUMP_VARIABLE = "INTRICATE_DUMP_SHADERS"  # a folder: every kernel built is written there
-_BINDING = re.compile(r"@group\(0\)\s*@binding\((\d+)\)\s*var(?:<[^>]*>)?\s+(\w+)")
-_PARAMS = re.compile(r"struct\s+Params\s*\{([^}]*)\}")
-_FUNCTION = re.compile(r"\bfn\s+(\w+)\s*\(")
-_OVERRIDE = re.compile(r"\boverride\s+(\w+)\s*:\s*\w+\s*=\s*(\d+)")
 _PACK = {"u32": "I", "i32": "i", "f32": "f"}
 
 
-class ShaderError(RuntimeError):
-    """A shader failed to load, template or compile; the message names the file and line."""
+@dataclass(frozen=True)
+class WGSLSource:
+    """WGSL given as text rather than as a built-in file name (a user's kernel).
+
+    It goes through the same loader as the built-in shaders: templating (``{% include %}`` of
+    built-in files works), reflection, compilation and the kernel cache, keyed by text and origin.
+
+    Attributes:
+        text: the WGSL (a Jinja2 template like the built-ins; plain WGSL renders as itself).
+        origin: the file it came from, or "<source>"; compile errors point there.
+    """
+
+    text: str
+    origin: str = "<source>"
+
+
+Shader = str | WGSLSource  # a file name under shaders/ ("ops/gather.wgsl") or user WGSL
 
 
 def shader_path(name: str) -> Path:
@@ -81,18 +93,22 @@ def _environment(folders: tuple[Path, ...]) -> jinja2.Environment:
                               keep_trailing_newline=True, autoescape=False, cache_size=400)
 
 
-@cache
-def _placeholders(folders: tuple[Path, ...], name: str) -> frozenset[str]:
-    """The names ``name`` and the files it includes use, in any branch."""
+@lru_cache(maxsize=256)  # user sources are keys too: bounded
+def _placeholders(folders: tuple[Path, ...], shader: Shader) -> frozenset[str]:
+    """The names ``shader`` and the files it includes use, in any branch."""
     environment = _environment(folders)
-    names, todo, seen = set(), [name], set()
+    name = _label(shader)
+    names, todo, seen = set(), [shader], set()
     while todo:
         current = todo.pop()
         if current in seen:
             continue
         seen.add(current)
         try:
-            source = environment.loader.get_source(environment, current)[0]
+            if isinstance(current, WGSLSource):
+                source, current = current.text, current.origin
+            else:
+                source = environment.loader.get_source(environment, current)[0]
             tree = environment.parse(source, current)
         except jinja2.TemplateNotFound:
             raise ShaderError(f"{name}: includes {current!r}, which is in none of "
@@ -107,11 +123,16 @@ def _placeholders(folders: tuple[Path, ...], name: str) -> frozenset[str]:
     return frozenset(names)
 
 
-def render(name: str, values: dict[str, object]) -> str:
-    """The source of shader ``name`` rendered with ``values`` (its includes too).
+def _label(shader: Shader) -> str:
+    """How messages name a shader: its file name under shaders/, or a WGSLSource's origin."""
+    return shader.origin if isinstance(shader, WGSLSource) else shader
+
+
+def render(shader: Shader, values: dict[str, object]) -> str:
+    """The source of ``shader`` rendered with ``values`` (its includes too).
 
     Args:
-        name: file in shaders/, e.g. "ops/gather.wgsl".
+        shader: file in shaders/, e.g. "ops/gather.wgsl", or a WGSLSource.
         values: a value for each placeholder; ``dtype`` may be given to files that don't use it.
 
     Returns:
@@ -123,14 +144,21 @@ def render(name: str, values: dict[str, object]) -> str:
             files don't use), an include is missing, or the template is malformed.
     """
     folders = tuple(SHADER_DIRS)
-    shader_path(name)  # not found: a ShaderError saying where it looked
-    used = _placeholders(folders, name)
+    name = _label(shader)
+    if not isinstance(shader, WGSLSource):
+        shader_path(shader)  # not found: a ShaderError saying where it looked
+    used = _placeholders(folders, shader)
     missing, unused = used - values.keys(), values.keys() - used - {"dtype"}
     if missing or unused:
         raise ShaderError(f"{name}: placeholders missing values {sorted(missing)}, "
                           f"values given for no placeholder {sorted(unused)}")
+    environment = _environment(folders)
     try:
-        text = _environment(folders).get_template(name).render(values)
+        if isinstance(shader, WGSLSource):
+            template = environment.from_string(shader.text)
+        else:
+            template = environment.get_template(shader)
+        text = template.render(values)
     except jinja2.TemplateError as error:
         raise ShaderError(f"{name}: {type(error).__name__}: {error}") from None
     if "f16" in values.values():
@@ -142,43 +170,11 @@ def render(name: str, values: dict[str, object]) -> str:
 def functions_of(name: str) -> frozenset[str]:
     """The names of the WGSL functions that shader file ``name`` defines (e.g. the activation
     library's), read from the file itself."""
-    code = re.sub(r"//[^\n]*", "", shader_path(name).read_text())
-    return frozenset(_FUNCTION.findall(code))
-
-
-def _function_bodies(source: str) -> dict[str, str]:
-    bodies = {}
-    for match in _FUNCTION.finditer(source):
-        start = source.index("{", match.end())
-        depth, end = 0, start
-        for end in range(start, len(source)):
-            depth += {"{": 1, "}": -1}.get(source[end], 0)
-            if depth == 0:
-                break
-        bodies[match.group(1)] = source[match.end():end]
-    return bodies
-
-
-def _used_names(source: str, entry: str) -> set[str]:
-    """Identifiers reachable from ``entry``: its body and the functions it calls."""
-    bodies = _function_bodies(source)
-    if entry not in bodies:
-        raise ShaderError(f"entry point {entry!r} not found; functions are {sorted(bodies)}")
-    seen, todo, names = set(), [entry], set()
-    while todo:
-        function = todo.pop()
-        if function in seen:
-            continue
-        seen.add(function)
-        body = re.sub(r"//[^\n]*", "", bodies[function])  # words in comments bind nothing
-        names |= set(re.findall(r"\b\w+\b", body))
-        calls = set(re.findall(r"\b(\w+)\s*\(", body))  # not same-named locals
-        todo.extend(calls & bodies.keys())
-    return names
+    return reflect.functions(shader_path(name).read_text())
 
 
 @dataclass
-class Kernel:
+class CompiledKernel:
     """A compute pipeline plus what is needed to bind it by name."""
 
     name: str
@@ -200,61 +196,69 @@ class Kernel:
         return data + bytes(-len(data) % 16)
 
 
-def kernel(device: Device, name: str, entry: str, workgroup_size: int | None = None,
-           **template: object) -> Kernel:
-    """The cached kernel for entry point ``entry`` of shader file ``name`` (GPU thread only).
+def kernel(device: Device, shader: Shader, entry: str, workgroup_size: int | None = None, *,
+           constants: dict[str, int] | None = None, **template: object) -> CompiledKernel:
+    """The cached kernel for entry point ``entry`` of ``shader`` (GPU thread only).
 
     Args:
-        name: file in shaders/, e.g. "ops/gather.wgsl".
+        shader: file in shaders/, e.g. "ops/gather.wgsl", or a WGSLSource (user WGSL).
         entry: the @compute function.
         workgroup_size: value for the file's ``override workgroup_size``; None keeps its default.
+        constants: values for other ``override`` constants, by name.
         template: values for the file's ``{{ placeholders }}``, e.g. dtype="f32".
 
     Returns:
-        The Kernel; with INTRICATE_DUMP_SHADERS=dir its rendered source is also written there.
+        The CompiledKernel; with INTRICATE_DUMP_SHADERS=dir its rendered source is also written
+        there.
 
     Raises:
         ShaderError: a template error (see ``render``) or a compile error naming file and line.
     """
-    key = ("kernel", name, entry, workgroup_size, tuple(sorted(template.items())))
+    constants = dict(constants or {})
+    key = ("kernel", shader, entry, workgroup_size, tuple(sorted(constants.items())),
+           tuple(sorted(template.items())))
     if key not in device.cache:
-        device.cache[key] = _build(device, name, entry, workgroup_size, template)
+        device.cache[key] = _build(device, shader, entry, workgroup_size, constants, template)
     return device.cache[key]
 
 
-def _build(device: Device, name: str, entry: str, workgroup_size: int | None,
-           template: dict) -> Kernel:
-    source = render(name, template)
-    variant = repr((workgroup_size, sorted(template.items())))
+def _build(device: Device, shader: Shader, entry: str, workgroup_size: int | None,
+           constants: dict[str, int], template: dict) -> CompiledKernel:
+    source = render(shader, template)
+    name = _label(shader)
+    variant = repr((workgroup_size, sorted(constants.items()), sorted(template.items())))
+    if isinstance(shader, WGSLSource):  # user WGSL: its file's stem (the text is in the hash)
+        variant += shader.text
+        stem = Path(shader.origin).stem.strip("<>") or "source"
+    else:
+        stem = name.removesuffix(".wgsl").replace("/", ".")
     digest = hashlib.sha256(variant.encode()).hexdigest()[:10]
-    dump_name = f"{name.removesuffix('.wgsl').replace('/', '.')}.{entry}.{digest}.wgsl"
+    dump_name = f"{stem}.{entry}.{digest}.wgsl"
     if os.environ.get(DUMP_VARIABLE):
         _dump(dump_name, source)
-    used = _used_names(source, entry)
-    bindings = {var: int(number) for number, var in _BINDING.findall(source) if var in used}
-    params_match = _PARAMS.search(source)
-    params = []
-    if params_match and "params" in bindings:
-        for line in params_match.group(1).split(","):
-            if line.strip():
-                field, kind = (part.strip() for part in line.split(":"))
-                params.append((field, kind))
-    defaults = dict(_OVERRIDE.findall(source))
-    constants = {}
+    constants = dict(constants)
     if workgroup_size is not None:
         constants["workgroup_size"] = workgroup_size
+    builtin = not isinstance(shader, WGSLSource)  # user WGSL keeps naga's bounds checks
+    where = str(shader_path(name)) if builtin else name
+    module = shader_module(device.handle, name, source, builtin, where)
     try:
-        module = shader_module(device.handle, name, source)
+        used = reflect.entry_bindings(source, entry, constants)
+        size = math.prod(reflect.workgroup_size(source, entry, constants))
+    except reflect.ReflectionError as error:
+        raise ShaderError(f"{name}: {error}") from None
+    bindings = {binding.name: binding.binding for binding in used if binding.group == 0}
+    structs = reflect.structs(source)
+    params = [(field, kind) for binding in used if binding.name == "params"
+              for field, kind in structs.get(binding.element_type, [])]
+    try:
         pipeline = device.handle.create_compute_pipeline(
             label=f"{name}:{entry}", layout="auto",
             compute={"module": module, "entry_point": entry, "constants": constants},
         )
     except wgpu.GPUValidationError as error:
-        message = str(error).replace("wgsl:", f"{shader_path(name)}:")
-        raise ShaderError(f"{name} ({entry}) failed to compile:\n{message}\n(the rendered "
-                          f"kernel: set {DUMP_VARIABLE}=dir to write it)") from error
-    size = workgroup_size or int(defaults.get("workgroup_size", 1))
-    return Kernel(name, entry, pipeline, bindings, params, size, source, dump_name)
+        raise ShaderError(f"{name} ({entry}): the pipeline failed to build:\n{error}") from error
+    return CompiledKernel(name, entry, pipeline, bindings, params, size, source, dump_name)
 
 
 def _write(directory: Path, file_name: str, source: str) -> Path:
@@ -287,5 +291,5 @@ def dump_shaders(device: Device, directory: str | os.PathLike) -> list[Path]:
     Returns:
         The files written.
     """
-    kernels = [value for value in list(device.cache.values()) if isinstance(value, Kernel)]
+    kernels = [value for value in list(device.cache.values()) if isinstance(value, CompiledKernel)]
     return [_write(Path(directory), k.dump_name, k.source) for k in kernels]
