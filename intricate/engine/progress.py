@@ -1,6 +1,11 @@
 """What fit and summary show: a tqdm bar over epochs (verbose=1) or one line per epoch
 (verbose=2), updated only when the host reads the epoch statistics anyway (progress never costs
 a readback); and the Keras-style summary table.
+
+The bar is tqdm.auto's: a widget in a Jupyter kernel with ipywidgets installed, text elsewhere.
+tqdm.auto is imported by the first fit that shows a bar, not with intricate: it picks the widget
+bar by looking at the running kernel, and without ipywidgets it warns ("IProgress not found"),
+which a notebook that never asks for a bar shouldn't see on ``import intricate``.
 """
 
 from __future__ import annotations
@@ -8,14 +13,14 @@ from __future__ import annotations
 import math
 import sys
 
-from tqdm.auto import tqdm
-
 
 class Progress:
     def __init__(self, verbose: int, epochs: int) -> None:
         self.verbose, self.epochs = verbose, epochs
         self.bar = None
         if verbose == 1:
+            from tqdm.auto import tqdm  # see the module's docstring
+
             self.bar = tqdm(total=epochs, unit="epoch", file=sys.stdout, dynamic_ncols=True,
                             mininterval=0.2)
 
