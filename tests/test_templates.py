@@ -45,6 +45,7 @@ RENDERS = {
     "losses.categorical_crossentropy": ("losses.wgsl", {"loss": "categorical_crossentropy"}),
     "optimizers": ("optimizers.wgsl", {}),
     "gather": ("ops/gather.wgsl", {}),
+    "copy": ("ops/copy.wgsl", {}),
     "statistics": ("ops/statistics.wgsl", {"slot": 4, "size": 8}),
 }
 
