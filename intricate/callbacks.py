@@ -22,9 +22,18 @@ Logs = dict[str, float]
 
 
 class Callback:
-    """Base class; ``self.model`` is set by ``fit`` before ``on_train_begin``."""
+    """Base class; ``self.model`` is set by ``fit`` before ``on_train_begin``.
+
+    ``waits_for_each_epoch``: True (the default) makes ``fit`` read every epoch's loss and
+    call ``on_epoch_end`` before the next epoch trains, so the callback may stop or save in
+    time. A callback that only watches (a live plot) sets it False: ``fit`` then reads as it
+    would without callbacks (every ``epochs / 100`` epochs for long fits), and the callback
+    gets every epoch's ``on_epoch_end`` in order, a window of epochs at a time, and
+    ``on_epoch_begin`` once per window.
+    """
 
     model: Any = None
+    waits_for_each_epoch: bool = True
 
     def on_train_begin(self, logs: Logs | None = None) -> Any: ...
     def on_train_end(self, logs: Logs | None = None) -> Any: ...

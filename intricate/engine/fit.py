@@ -57,7 +57,11 @@ async def run_fit(model, x, y, validation, options: TrainingOptions) -> History:
         if isinstance(data, Dataset):
             data.check_for(name, model)
     hooks = options.callbacks
-    interval = 1 if hooks else loss_read_interval(options.epochs)
+    # A callback that may act on each epoch (stop, save) sees it before the next one trains, so
+    # fit reads every epoch; the others (waits_for_each_epoch False: a live plot) take the
+    # epochs as fit reads them anyway and cost no readback.
+    prompt = any(getattr(hook, "waits_for_each_epoch", True) for hook in hooks)
+    interval = 1 if prompt else loss_read_interval(options.epochs)
     epochs = await device.run(Epochs, model._state, x, y, validation, options, chosen.accuracy,
                               interval)
     model._last_fit, model.optimizer = options, options.optimizer
@@ -118,9 +122,9 @@ async def run_fit(model, x, y, validation, options: TrainingOptions) -> History:
             pending.append(collect(window))
             scheduled += count
             await asyncio.shield(window)
-            # Without callbacks the next window is encoded while the GPU runs this one;
-            # callbacks see each epoch before the next starts (they may stop training).
-            if hooks or len(pending) > 1:
+            # Without prompt callbacks the next window is encoded while the GPU runs this
+            # one; prompt ones see each epoch before the next starts (they may stop training).
+            if prompt or len(pending) > 1:
                 await read_pending()
         while pending:
             await read_pending()
