@@ -247,18 +247,21 @@ class Model:
         await asyncio.to_thread(self.save, path, include_optimizer, layout)
 
     @classmethod
-    def load(cls, path: str, device: Device | None = None) -> Model:
+    def load(cls, path: str, device: Device | None = None, allow_code: bool = False) -> Model:
         """A model from a file written by ``save``; it predicts bit-identically to the saved one.
+        ``allow_code=True`` accepts WGSLLayers (the file's code then runs): trusted files only.
 
         Raises:
-            ModelFileError (a ValueError): missing, broken, hostile or newer-format file.
+            ModelFileError (a ValueError): missing, broken, hostile or newer-format file, or
+                WGSLLayers without ``allow_code``.
         """
-        return model_files.load_model(cls, path, device)
+        return model_files.load_model(cls, path, device, allow_code)
 
     @classmethod
-    async def load_async(cls, path: str, device: Device | None = None) -> Model:
+    async def load_async(cls, path: str, device: Device | None = None,
+                         allow_code: bool = False) -> Model:
         """``load`` without blocking the event loop."""
-        return await asyncio.to_thread(model_files.load_model, cls, path, device)
+        return await asyncio.to_thread(model_files.load_model, cls, path, device, allow_code)
 
     @classmethod
     def from_torch_state_dict(cls, path_or_dict, layers: Sequence[Layer],

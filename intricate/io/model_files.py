@@ -30,6 +30,10 @@ def model_file(model, include_optimizer: bool, layout: str) -> tuple[dict, dict]
     """(tensors, metadata) of ``model``; reads the weights back from the GPU once."""
     if layout not in ("intricate", "torch"):
         raise ValueError(f"layout: expected 'intricate' or 'torch', received {layout!r}")
+    for index, layer in enumerate(model.layers):
+        if layout == "torch" and layer.carries_code:
+            raise ValueError(f"layout='torch': layers[{index}] {layer!r} carries WGSL code, "
+                             "which no PyTorch module holds; save with layout='intricate'")
     weights = iter(model.get_weights())
     tensors = {}
     for index, layer in enumerate(model.layers):
@@ -55,13 +59,14 @@ def model_file(model, include_optimizer: bool, layout: str) -> tuple[dict, dict]
     return tensors, metadata(config, layout)
 
 
-def load_model(model_class, path, device=None):
+def load_model(model_class, path, device=None, allow_code: bool = False):
     """The model a file describes. Everything the file declares (config, tensor names, shapes
     and dtypes, sizes against the file's length) is checked before any tensor is read, and the
-    layers get the file's weights before the model is made, so no initial weights are drawn."""
+    layers get the file's weights before the model is made, so no initial weights are drawn.
+    Layers that carry code (WGSLLayer) are refused unless ``allow_code``."""
     header, metadata = read_header(path)
     config = config_of(path, metadata)
-    built = [layer_from_config(entry, path, f"layers[{index}]")
+    built = [layer_from_config(entry, path, f"layers[{index}]", allow_code)
              for index, entry in enumerate(config["layers"])]
     if config.get("dtype", "float32") != "float32":
         raise ModelFileError(path, f"holds a {config.get('dtype')!r} model; this version reads "

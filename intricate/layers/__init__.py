@@ -9,5 +9,6 @@ from .activations import *  # noqa: F403 (the activations' own __all__)
 from .base import Layer, check_chain
 from .dense import Dense
 from .registry import register
+from .wgsl import WGSLLayer
 
-__all__ = [*activations.__all__, "Dense", "Layer", "check_chain", "register"]
+__all__ = [*activations.__all__, "Dense", "Layer", "WGSLLayer", "check_chain", "register"]

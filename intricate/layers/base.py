@@ -29,6 +29,9 @@ class Layer:
     """
 
     input_size: int | None = None
+    # True for layers whose config carries code that runs when built (WGSLLayer's WGSL): files
+    # holding one load only with allow_code=True, and no PyTorch layout can hold it.
+    carries_code = False
     last_inputs: GPUArray | None = None
     last_outputs: GPUArray | None = None
     _owner: weakref.ref | None = None  # the model this layer belongs to, for good (see claim)
@@ -80,6 +83,12 @@ class Layer:
             twin.host_weights = self.current_weights()
         return twin
 
+    def settings(self) -> dict[str, Any]:
+        """The constructor arguments that change what this layer computes: its config without
+        the initializers (which only chose the weights a file replaces)."""
+        return {key: value for key, value in self.get_config().items()
+                if not key.endswith("_initializer")}
+
     def blank_copy(self) -> Layer:
         """A new layer of this one's type and config, without weights and without a model."""
         return type(self)(**self.get_config())
@@ -96,22 +105,27 @@ class Layer:
         """Write this layer (type, sizes, weights) to a safetensors file, atomically."""
         save_layer(self, path)
 
-    def load(self, path: str) -> None:
+    def load(self, path: str, allow_code: bool = False) -> None:
         """Load weights saved by ``save`` into this layer, which must be of the same type and
         sizes (like the original's ``dummy()`` + ``load``; ``Layer.from_file`` builds one).
 
+        Args:
+            allow_code: accept a file whose layer carries code (a WGSLLayer's WGSL, which is
+                rendered to be compared): only for files you trust.
+
         Raises:
-            ModelFileError (a ValueError): a broken file, or one for another type or size.
+            ModelFileError (a ValueError): a broken file, one for another type or size, or one
+                carrying code without ``allow_code``.
         """
-        stored, weights = read_layer(path)
+        stored, weights = read_layer(path, allow_code)
         if type(stored) is not type(self) or stored.parameter_shapes() != self.parameter_shapes():
             theirs = [shape for _, shape in stored.parameter_shapes()]
             ours = [shape for _, shape in self.parameter_shapes()]
             raise ModelFileError(path, f"holds {stored!r} weights {theirs}, but this layer is "
                                        f"{self!r} {ours}")
-        if _settings(stored) != _settings(self):  # e.g. LeakyReLU(0.1) into LeakyReLU(0.9)
-            raise ModelFileError(path, f"holds {stored!r} with {_settings(stored)}, but this "
-                                       f"layer has {_settings(self)}; build it with those "
+        if stored.settings() != self.settings():  # e.g. LeakyReLU(0.1) into LeakyReLU(0.9)
+            raise ModelFileError(path, f"holds {stored!r} with {stored.settings()}, but this "
+                                       f"layer has {self.settings()}; build it with those "
                                        "arguments or use Layer.from_file")
         self.host_weights = weights
         if self.parameters:
@@ -120,9 +134,18 @@ class Layer:
                 device.run_sync(gpu.upload, view, values)
 
     @classmethod
-    def from_file(cls, path: str) -> Layer:
-        """A new layer built from a file written by ``layer.save`` (type, sizes and weights)."""
-        layer, weights = read_layer(path)
+    def from_file(cls, path: str, allow_code: bool = False) -> Layer:
+        """A new layer built from a file written by ``layer.save`` (type, sizes and weights).
+
+        Args:
+            allow_code: accept a layer that carries code (a WGSLLayer: its WGSL then runs on
+                the GPU, and renders as a Jinja2 template on the host): only for files you trust.
+
+        Raises:
+            ModelFileError (a ValueError): a broken file, another layer type, or code without
+                ``allow_code``.
+        """
+        layer, weights = read_layer(path, allow_code)
         if not isinstance(layer, cls):
             raise ModelFileError(path, f"holds a {type(layer).__name__}, not a {cls.__name__}")
         layer.host_weights = weights
@@ -131,13 +154,6 @@ class Layer:
     def __repr__(self) -> str:
         arguments = ", ".join(repr(value) for value in self.get_config().values())
         return f"{type(self).__name__}({arguments})"
-
-
-def _settings(layer: Layer) -> dict[str, Any]:
-    """The constructor arguments that change what a layer computes: its config without the
-    initializers (which only chose the weights a file replaces)."""
-    return {key: value for key, value in layer.get_config().items()
-            if not key.endswith("_initializer")}
 
 
 def check_size(name: str, value: object) -> int:

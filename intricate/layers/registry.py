@@ -50,9 +50,25 @@ def register(kind: type) -> type:
 
 # Configs -----------------------------------------------------------------------------------------
 def _plain(value: Any) -> Any:
+    """A config value as JSON: initializers as {"class", "config"}, also inside a dict (a
+    WGSLLayer's ``initializers``)."""
     if isinstance(value, Initializer):
         return {"class": type(value).__name__, "config": value.get_config()}
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
     return value
+
+
+def _decoded(value: Any, path, where: str) -> Any:
+    """``_plain``'s inverse: {"class", "config"} dicts become initializers again."""
+    if not isinstance(value, dict):
+        return value
+    if "class" not in value:
+        return {key: _decoded(item, path, where) for key, item in value.items()}
+    kind = initializers.INITIALIZERS_BY_CLASS.get(value["class"])
+    if kind is None:
+        raise ModelFileError(path, f"{where}: unknown initializer {value['class']!r}")
+    return kind(**value.get("config", {}))
 
 
 def layer_config(layer: Any) -> dict:
@@ -63,24 +79,29 @@ def layer_config(layer: Any) -> dict:
             "config": {key: _plain(value) for key, value in layer.get_config().items()}}
 
 
-def layer_from_config(entry: object, path, where: str) -> Any:
+def layer_from_config(entry: object, path, where: str, allow_code: bool = False) -> Any:
+    """The layer a file's config entry describes.
+
+    Raises:
+        ModelFileError: an unknown type, bad arguments, or a layer that carries code (a
+            WGSLLayer) without ``allow_code``: refused before anything of it is built.
+    """
     kind = entry.get("type") if isinstance(entry, dict) else entry
     if not isinstance(kind, str) or kind not in LAYERS:
         raise ModelFileError(path, f"{where}: unknown layer type {kind!r}; this version knows "
                                    f"{sorted(LAYERS)}")
+    if getattr(LAYERS[kind], "carries_code", False) and not allow_code:
+        raise ModelFileError(path, f"{where} is a {kind}, which carries WGSL code: loading it "
+                                   "compiles that code and runs it on the GPU (and renders it "
+                                   "as a Jinja2 template on this machine). Pass "
+                                   "allow_code=True to load it, only if you trust the file")
     if not isinstance(entry.get("config", {}), dict):
         raise ModelFileError(path, f"{where}: the config of {kind} is "
                                    f"{entry.get('config')!r}, expected a JSON object of its "
                                    "constructor arguments")
     try:
-        arguments = {}
-        for key, value in entry.get("config", {}).items():
-            if isinstance(value, dict) and "class" in value:
-                kind = initializers.INITIALIZERS_BY_CLASS.get(value["class"])
-                if kind is None:
-                    raise ModelFileError(path, f"{where}: unknown initializer {value['class']!r}")
-                value = kind(**value.get("config", {}))
-            arguments[key] = value
+        arguments = {key: _decoded(value, path, where)
+                     for key, value in entry.get("config", {}).items()}
         return LAYERS[entry["type"]](**arguments)
     except (TypeError, ValueError) as error:
         if isinstance(error, ModelFileError):
@@ -97,15 +118,15 @@ def save_layer(layer: Any, path) -> None:
                                                      "intricate")))
 
 
-def read_layer(path) -> tuple[Any, list[np.ndarray]]:
+def read_layer(path, allow_code: bool = False) -> tuple[Any, list[np.ndarray]]:
     """The layer a per-layer file describes, and its weights (checked against it before any
-    tensor is read)."""
+    tensor is read); a layer carrying code needs ``allow_code``."""
     header, metadata = read_header(path)
     config = config_of(path, metadata)
     if len(config["layers"]) != 1:
         raise ModelFileError(path, f"holds {len(config['layers'])} layers; load it with "
                                    "Model.load")
-    layer = layer_from_config(config["layers"][0], path, "layer")
+    layer = layer_from_config(config["layers"][0], path, "layer", allow_code)
     wanted = {name: (shape, np.float32) for name, shape in layer.parameter_shapes()}
     check_tensors(path, header, wanted)
     tensors, _ = read(path, list(wanted))
