@@ -1,0 +1,168 @@
+"""Catalog entries of the training kernels: every optimizer update of optimizers.wgsl with the
+optimizer's default hyperparameters, and losses.wgsl's seven entries (the statistics sums, the
+loss gradient, their multi-workgroup halves, the SoftMax-fused gradient), with the Params
+intricate/losses.py computes for a batch."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ... import losses, optimizers
+from ...gpu import Device, fold_grid
+from ...ops import statistics as layout
+from .. import reference
+from .registry import Case, register
+
+FLOAT = 4
+CLASSES = 10  # the width of a loss's batch rows
+BOTH_ACCURACIES = layout.BINARY | layout.CATEGORICAL
+MOMENTS = {"first_moment": "m", "second_moment": "v"}  # state arrays → OptimizerReference's
+
+
+def _register_optimizer(name: str, kind: type[optimizers.Optimizer]) -> None:
+    optimizer = kind()
+    values = dict.fromkeys(optimizers.HYPERPARAMETERS, 0.0) | optimizer.shader_values()
+    # Bytes per parameter: g read, θ read and written, each moment read and written.
+    per_element = FLOAT * (3 + 2 * kind.moments)
+
+    def setup(device: Device, size: int, rng: np.random.Generator) -> Case:
+        inputs = {"gradients": rng.standard_normal(size, np.float32),
+                  "parameters": rng.standard_normal(size, np.float32), "count": size, **values}
+        for moment in list(MOMENTS)[:kind.moments]:  # state from earlier steps: v, s >= 0
+            inputs[moment] = rng.uniform(0, 1e-2, size).astype(np.float32)
+        shapes = {}
+        if kind.counts_steps:
+            inputs["step_in"] = np.array([9], np.uint32)
+            shapes["step_out"] = (1,)
+        return Case(inputs, fold_grid(math.ceil(size / 256)), per_element * size, str(size),
+                    shapes=shapes, flops=(4 + 6 * kind.moments) * size)
+
+    def expected(gradients, parameters, step_in=None, **state):
+        step = reference.OptimizerReference(name, **optimizer.hyperparameters())
+        for moment, attribute in list(MOMENTS.items())[:kind.moments]:
+            setattr(step, attribute, state[moment].astype(np.float64))
+        if step_in is not None:
+            step.t = int(step_in[0])
+        result = {"parameters": step.step(parameters, gradients)}
+        for moment, attribute in list(MOMENTS.items())[:kind.moments]:
+            result[moment] = getattr(step, attribute)
+        if step_in is not None:
+            result["step_out"] = step_in + 1
+        return result
+
+    # θ ~ N(0, 1) and steps of ~1e-2: θ - lr·step may cancel to near 0, where float32 is
+    # exact to an ulp of |θ| (< 5e-7 for |θ| < 5), not of the result.
+    register(f"optimizer.{name}", "optimizers.wgsl", kind.entry, reference=expected,
+             small=(1, 1000), standard=(1 << 24,), unit="parameters", atol=5e-7)(setup)
+
+
+for _name, _kind in optimizers.OPTIMIZERS.items():
+    _register_optimizer(_name, _kind)
+
+
+# Losses -----------------------------------------------------------------------------------------
+LOSS_NAMES = {kind.entry: kind.__name__ for kind in losses.LOSSES}  # WGSL function → reference
+
+
+def _batch(rows: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Predictions in (0.02, 0.98) (probabilities, away from the clip) and one-hot targets:
+    valid for every loss."""
+    predictions = rng.uniform(0.02, 0.98, (rows, CLASSES)).astype(np.float32)
+    targets = np.eye(CLASSES, dtype=np.float32)[rng.integers(0, CLASSES, rows)]
+    return predictions, targets
+
+
+def _params(loss: losses.Loss, predictions: np.ndarray, split: bool = False) -> dict:
+    """losses.py's Params for this batch (slot 0, both accuracies). ``split``: over several
+    workgroups, as losses.statistics_plan splits a big batch, and over up to 3 when it would
+    take one (so the multi-workgroup entries are checked at every size)."""
+    params = loss._params(predictions, layout.TRAINING, BOTH_ACCURACIES)
+    if split and params["groups"] < 3:
+        params["rows_per_group"] = math.ceil(len(predictions) / 3)
+        params["groups"] = math.ceil(len(predictions) / params["rows_per_group"])
+    return params
+
+
+def _sums(predictions, targets, loss: str, params: dict) -> np.ndarray:
+    """The statistics' sums per workgroup of ``params``' split: [groups, 4]."""
+    step = params["rows_per_group"]
+    return np.array([reference.statistics_sums(predictions[start:start + step].astype(np.float64),
+                                               targets[start:start + step], LOSS_NAMES[loss],
+                                               params["accuracy"])
+                     for start in range(0, len(predictions), step)])
+
+
+def _loss_setup(loss: losses.Loss, entry: str):
+    partial, gradient = entry.startswith("partial"), "gradient" in entry
+
+    def setup(device: Device, size: int, rng: np.random.Generator) -> Case:
+        predictions, targets = _batch(size, rng)
+        params = _params(loss, predictions, split=partial)
+        inputs = {"predictions": predictions, "targets": targets, **params}
+        shapes = {"grad_predictions": (size, CLASSES)} if gradient else {}
+        if partial:
+            shapes["partials"] = (params["groups"], 4)
+        elif entry != "softmax_gradient":  # the others add to the statistics
+            inputs["statistics"] = rng.uniform(0, 10, layout.SIZE).astype(np.float32)
+        grid = fold_grid(params["groups"]) if partial else (1, 1, 1)
+        if entry == "softmax_gradient":
+            grid = fold_grid(size)
+        moved = FLOAT * size * CLASSES * (2 + gradient)
+        return Case(inputs, grid, moved, f"{size}x{CLASSES}", shapes=shapes,
+                    template={"loss": loss.entry}, flops=10 * size * CLASSES)
+    return setup
+
+
+def _loss_reference(loss: losses.Loss, entry: str):
+    def expected(predictions, targets, statistics=None, **params):
+        p, result = predictions.astype(np.float64), {}
+        sums = _sums(predictions, targets, loss.entry, params)
+        if entry.startswith("partial"):
+            result["partials"] = sums
+        elif entry != "softmax_gradient":
+            statistics = statistics.astype(np.float64)
+            statistics[layout.TRAINING:layout.TRAINING + layout.SLOT] += sums.sum(axis=0)
+            result["statistics"] = statistics
+        if entry.startswith("softmax"):
+            result["grad_predictions"] = reference.softmax_crossentropy_gradient(p, targets)
+        elif "gradient" in entry:
+            result["grad_predictions"] = reference.LOSSES[LOSS_NAMES[loss.entry]][1](p, targets)
+        return result
+    return expected
+
+
+def _register_loss(entry: str, loss: losses.Loss, suffix: str = "", small=(1, 300),
+                   standard=(4096,)) -> None:
+    register(f"loss.{entry}{suffix}", losses.SHADER, entry, reference=_loss_reference(loss, entry),
+             small=small, standard=standard, unit=f"rows of {CLASSES}")(_loss_setup(loss, entry))
+
+
+for _loss in (losses.MeanSquared(), losses.MeanAbsolute(), losses.BinaryCrossEntropy(),
+              losses.CategoricalCrossEntropy()):
+    _register_loss("statistics_and_gradient", _loss, f".{_loss.entry}")
+_register_loss("statistics_only", losses.CategoricalCrossEntropy())
+_register_loss("partial_statistics", losses.BinaryCrossEntropy(), standard=(1 << 20,))
+_register_loss("partial_statistics_and_gradient", losses.MeanSquared(), standard=(1 << 20,))
+_register_loss("softmax_statistics_and_gradient", losses.CategoricalCrossEntropy())
+_register_loss("softmax_gradient", losses.CategoricalCrossEntropy(), standard=(65536,))
+
+
+def _finish_setup(device: Device, size: int, rng: np.random.Generator) -> Case:
+    inputs = {"partials": rng.uniform(0, 10, (size, 4)).astype(np.float32),
+              "statistics": rng.uniform(0, 10, layout.SIZE).astype(np.float32),
+              **_params(losses.MeanSquared(), np.zeros((1, CLASSES), np.float32)),
+              "groups": size}
+    return Case(inputs, (1, 1, 1), FLOAT * 4 * size, f"{size}x4",
+                template={"loss": "mean_squared"}, flops=4 * size)
+
+
+def _finished(partials, statistics, slot, **_):
+    statistics = statistics.astype(np.float64)
+    statistics[slot:slot + layout.SLOT] += partials.astype(np.float64).sum(axis=0)
+    return {"statistics": statistics}
+
+
+register("loss.finish_statistics", losses.SHADER, "finish_statistics", reference=_finished,
+         small=(1, 300), standard=(65536,), unit="workgroups' partial sums")(_finish_setup)
