@@ -128,6 +128,7 @@ class Program:
                  groups: int | tuple[int, int, int] | None = None,
                  params: dict[str, float] | None = None, workgroup_size: int | None = None,
                  template: dict[str, object] | None = None,
+                 constants: dict[str, int] | None = None,
                  **bound: GPUArray | Texels) -> None:
         """Record one dispatch of ``shader``'s ``entry``.
 
@@ -135,24 +136,26 @@ class Program:
             shader: a file in shaders/ ("ops/gather.wgsl") or a WGSLSource (user WGSL).
             threads: invocations needed for a 1-D kernel (one per element); the grid is folded.
             groups: workgroups instead of threads: an int (folded) or an explicit (x, y, z).
-            params: values of the shader's ``Params`` fields.
+            params: values of the fields of the shader's uniform (``Params``), by name.
+            constants: values of ``override`` constants other than ``workgroup_size``.
             bound: arrays (or Texels) bound to the shader's variables, by variable name.
         """
         template = {"dtype": "f32", **(template or {})}
-        compiled = kernel(self.device, shader, entry, workgroup_size, **template)
-        names = set(compiled.bindings) - {"params"}
+        compiled = kernel(self.device, shader, entry, workgroup_size, constants=constants,
+                          **template)
+        names = set(compiled.bindings) - {compiled.uniform}
         if names != bound.keys():
             raise ValueError(f"{compiled.name}:{entry} binds {sorted(names)}, "
                              f"received {sorted(bound)}")
         entries = [{"binding": compiled.bindings[name], "resource": array.binding()}
                    for name, array in bound.items()]
         uniform = None
-        if "params" in compiled.bindings:
+        if compiled.uniform is not None:
             data = compiled.pack_params(params or {})
             uniform = self.device.create_buffer(
                 len(data), wgpu.BufferUsage.UNIFORM | wgpu.BufferUsage.COPY_DST, label="params")
             self.device.queue.write_buffer(uniform, 0, data)
-            entries.append({"binding": compiled.bindings["params"],
+            entries.append({"binding": compiled.bindings[compiled.uniform],
                             "resource": {"buffer": uniform, "offset": 0, "size": len(data)}})
         bind_group = self.device.handle.create_bind_group(
             layout=compiled.pipeline.get_bind_group_layout(0), entries=entries)

@@ -21,8 +21,7 @@ from __future__ import annotations
 import hashlib
 import math
 import os
-import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache, lru_cache
 from pathlib import Path
 
@@ -30,15 +29,14 @@ import jinja2
 import jinja2.meta
 import wgpu
 
-from . import reflect
+from . import layout, reflect
 from .device import Device
-from .modules import ShaderError, shader_module
+from .modules import KernelCompileError, ShaderError, shader_module
 
 _PACKAGE = Path(__file__).resolve().parents[1]
 # Installed wheel: intricate/shaders/; source checkout: the top-level shaders/ beside intricate/.
 SHADER_DIRS = (_PACKAGE / "shaders", _PACKAGE.parent / "shaders")
 DUMP_VARIABLE = "INTRICATE_DUMP_SHADERS"  # a folder: every kernel built is written there
-_PACK = {"u32": "I", "i32": "i", "f32": "f"}
 
 
 @dataclass(frozen=True)
@@ -181,19 +179,16 @@ class CompiledKernel:
     entry: str
     pipeline: wgpu.GPUComputePipeline
     bindings: dict[str, int]  # storage and uniform variables this entry uses → binding number
-    params: list[tuple[str, str]]  # Params fields in order: (name, wgsl scalar type)
-    workgroup_size: int
+    params: list[tuple[str, str]]  # the uniform's fields in order: (name, wgsl type)
+    workgroup_size: int  # invocations per workgroup (x · y · z)
     source: str = ""  # the rendered WGSL (see dump_shaders)
     dump_name: str = ""  # its file name there: shader, entry and a hash of the template values
+    uniform: str | None = None  # the variable of the entry's one var<uniform>, e.g. "params"
+    structs: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
 
-    def pack_params(self, values: dict[str, float]) -> bytes:
-        fields = dict(self.params)
-        missing, unknown = fields.keys() - values.keys(), values.keys() - fields.keys()
-        if missing or unknown:
-            raise ValueError(f"{self.name}:{self.entry} params: missing {sorted(missing)}, "
-                             f"unknown {sorted(unknown)}")
-        data = b"".join(struct.pack("<" + _PACK[kind], values[name]) for name, kind in self.params)
-        return data + bytes(-len(data) % 16)
+    def pack_params(self, values: dict[str, object]) -> bytes:
+        """The uniform's bytes, fields set by name (see ``layout.pack_struct``)."""
+        return layout.pack_struct(self.params, values, self.structs, f"{self.name}:{self.entry}")
 
 
 def kernel(device: Device, shader: Shader, entry: str, workgroup_size: int | None = None, *,
@@ -246,19 +241,26 @@ def _build(device: Device, shader: Shader, entry: str, workgroup_size: int | Non
         used = reflect.entry_bindings(source, entry, constants)
         size = math.prod(reflect.workgroup_size(source, entry, constants))
     except reflect.ReflectionError as error:
-        raise ShaderError(f"{name}: {error}") from None
+        raise KernelCompileError(f"{where}: {error}", where, "entry") from None
     bindings = {binding.name: binding.binding for binding in used if binding.group == 0}
     structs = reflect.structs(source)
-    params = [(field, kind) for binding in used if binding.name == "params"
-              for field, kind in structs.get(binding.element_type, [])]
+    uniforms = [binding for binding in used if binding.kind == "uniform"]
+    if len(uniforms) > 1:
+        raise ShaderError(f"{name} ({entry}) uses {len(uniforms)} uniforms "
+                          f"{[u.name for u in uniforms]}; one (a struct of every field) is "
+                          "bound by field name")
+    uniform = uniforms[0] if uniforms else None
+    params = (structs.get(uniform.type, [(uniform.name, uniform.type)]) if uniform else [])
     try:
         pipeline = device.handle.create_compute_pipeline(
             label=f"{name}:{entry}", layout="auto",
             compute={"module": module, "entry_point": entry, "constants": constants},
         )
     except wgpu.GPUValidationError as error:
-        raise ShaderError(f"{name} ({entry}): the pipeline failed to build:\n{error}") from error
-    return CompiledKernel(name, entry, pipeline, bindings, params, size, source, dump_name)
+        raise KernelCompileError(f"{where} ({entry}): the pipeline failed to build:\n{error}",
+                                 where, "pipeline", naga=str(error)) from None
+    return CompiledKernel(name, entry, pipeline, bindings, params, size, source, dump_name,
+                          uniform.name if uniform else None, structs)
 
 
 def _write(directory: Path, file_name: str, source: str) -> Path:
