@@ -1,0 +1,146 @@
+"""examples/notebook.ipynb runs in a real Jupyter kernel (ipykernel, started from this test's own
+interpreter), headless through nbclient, and its outputs say what the README's "In Jupyter"
+section promises: top-level await trains, a background fit trains between cells while predict
+runs, cancelling it keeps the finished epochs, and fit's tqdm.auto bar is a widget with
+ipywidgets and text without."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+from jupyter_client.kernelspec import KernelSpecManager
+from jupyter_client.manager import KernelManager
+from nbclient import NotebookClient
+
+import intricate
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOK = ROOT / "examples" / "notebook.ipynb"
+WIDGET = "application/vnd.jupyter.widget-view+json"
+CELL_TIMEOUT = 300  # seconds; the whole notebook takes ~15 s on lavapipe
+
+
+def run_notebook(notebook: nbformat.NotebookNode, folder: Path) -> nbformat.NotebookNode:
+    """Execute ``notebook`` in a fresh kernel of this interpreter with ``folder`` as its working
+    directory; the kernel is shut down (and checked gone) whatever happens."""
+    # A kernel spec of our own: "python3" could resolve to a system-wide spec that starts
+    # another interpreter, without intricate or with another version of it.
+    spec = folder / "kernels" / "intricate-test"
+    spec.mkdir(parents=True)
+    (spec / "kernel.json").write_text(json.dumps({
+        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        "display_name": "intricate test", "language": "python",
+        "env": {
+            # The intricate this test imported (the checkout's, or the installed one).
+            "PYTHONPATH": os.pathsep.join(filter(None, [
+                str(Path(intricate.__file__).parents[1]), os.environ.get("PYTHONPATH")])),
+            "IPYTHONDIR": str(folder / "ipython"),  # no history database in the user's home
+            "JUPYTER_PLATFORM_DIRS": "1",  # jupyter_core's deprecation warning otherwise
+        }}))
+    manager = KernelManager(kernel_name="intricate-test",
+                            kernel_spec_manager=KernelSpecManager(kernel_dirs=[str(spec.parent)]))
+    client = NotebookClient(notebook, km=manager, timeout=CELL_TIMEOUT, allow_errors=False,
+                            resources={"metadata": {"path": str(folder)}})
+    try:
+        client.execute()
+    finally:
+        # nbclient leaves a kernel it was handed running; shut it down and make sure it's gone.
+        if manager.has_kernel:
+            manager.shutdown_kernel(now=False)
+        assert not manager.is_alive(), "the notebook's kernel is still running"
+    return notebook
+
+
+def texts(cell: nbformat.NotebookNode, stream: str = "stdout") -> str:
+    return "".join(output.get("text", "") for output in cell.outputs
+                   if output.output_type == "stream" and output.name == stream)
+
+
+def widget(notebook: nbformat.NotebookNode, model_id: str) -> dict:
+    """Widget ``model_id``'s model name and the last state the kernel gave it (nbclient keeps
+    them in the notebook's metadata)."""
+    return notebook.metadata.widgets["application/vnd.jupyter.widget-state+json"]["state"][
+        model_id]
+
+
+def cell_with(notebook: nbformat.NotebookNode, code: str) -> nbformat.NotebookNode:
+    (cell,) = [cell for cell in notebook.cells if cell.cell_type == "code" and code in cell.source]
+    return cell
+
+
+@pytest.fixture(scope="module")
+def executed(tmp_path_factory) -> tuple[nbformat.NotebookNode, Path]:
+    folder = tmp_path_factory.mktemp("notebook")
+    notebook = nbformat.read(NOTEBOOK, as_version=4)
+    # One cell of our own at the end: what the kernel ran.
+    notebook.cells.append(nbformat.v4.new_code_cell(
+        "import json, sys, intricate\n"
+        "print(json.dumps({'executable': sys.executable, 'intricate': intricate.__file__}))"))
+    return run_notebook(notebook, folder), folder
+
+
+def test_the_kernel_is_this_interpreter_with_this_intricate(executed):
+    notebook, _ = executed
+    facts = json.loads(texts(notebook.cells[-1]))
+    assert facts == {"executable": sys.executable, "intricate": intricate.__file__}
+
+
+def test_top_level_await_trains_with_a_widget_progress_bar(executed):
+    notebook, _ = executed
+    cell = cell_with(notebook, "history = await model.fit(")
+    first, last, accuracy = map(float, re.fullmatch(
+        r"loss (\S+) -> (\S+), accuracy (\S+)\n", texts(cell)).groups())
+    assert last < 0.5 * first and accuracy > 0.8
+    # ipywidgets is installed (the test extra brings it with anywidget): tqdm.auto's bar is a
+    # widget, full (60 of 60 epochs) and green at the end.
+    (bar,) = [output for output in cell.outputs if WIDGET in output.get("data", {})]
+    box = widget(notebook, bar.data[WIDGET]["model_id"])  # tqdm's HBox: text, bar, text
+    (state,) = [child["state"] for child in (
+        widget(notebook, name.removeprefix("IPY_MODEL_")) for name in box["state"]["children"])
+        if child["model_name"] == "FloatProgressModel"]
+    assert "epoch" in bar.data["text/plain"]
+    assert (state["value"], state["max"], state["bar_style"]) == (60, 60, "success")
+    assert not texts(cell, "stderr")
+
+
+def test_predict_runs_while_a_background_fit_trains(executed):
+    notebook, _ = executed
+    printed = texts(cell_with(notebook, "await model.predict(")).split("targets")[0]
+    predictions = [float(value) for value in re.findall(r"[-+.\de]+", printed)]
+    assert len(predictions) == 4 and all(0 <= value <= 1 for value in predictions)
+
+
+def test_cancelling_a_background_fit_keeps_its_finished_epochs(executed):
+    notebook, _ = executed
+    printed = texts(cell_with(notebook, "background.cancel()"))
+    cancelled, kept, loss = re.fullmatch(
+        r"cancelled: (\w+), epochs kept: (\d+), last loss (\S+)\n", printed).groups()
+    assert cancelled == "True" and 100 <= int(kept) < 100_000 and float(loss) < 0.5
+
+
+def test_without_ipywidgets_the_bar_is_text_and_asyncio_run_is_refused(tmp_path):
+    """What the README says of a notebook without ipywidgets, and of asyncio.run there."""
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(source) for source in [
+        # As if ipywidgets weren't installed: importing it fails.
+        "import sys\nsys.modules['ipywidgets'] = None\n"
+        "import asyncio\nimport numpy as np\nimport intricate\nfrom intricate.layers import Dense",
+        "model = intricate.Model([Dense(2, 1)], seed=0)\n"
+        "x = np.ones((4, 2), np.float32)\n"
+        "history = await model.fit(x, x[:, :1], intricate.TrainingOptions(epochs=3, verbose=1))\n"
+        "print(len(history.loss))",
+        "try:\n    asyncio.run(model.predict(x))\nexcept RuntimeError as error:\n    print(error)",
+    ]])
+    imports, fit, run = run_notebook(notebook, tmp_path).cells
+    # `import intricate` alone doesn't warn ("IProgress not found"): tqdm.auto is imported by
+    # the first fit that shows a bar.
+    assert not texts(imports, "stderr")
+    assert "IProgress not found" in texts(fit, "stderr")
+    assert not any(WIDGET in output.get("data", {}) for output in fit.outputs)
+    assert re.search(r"\r100%\|.*\| 3/3 \[", texts(fit)) and texts(fit).endswith("\n3\n")
+    assert "cannot be called from a running event loop" in texts(run)
