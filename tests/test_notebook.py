@@ -13,7 +13,6 @@ import sys
 from pathlib import Path
 
 import nbformat
-import pytest
 from jupyter_client.kernelspec import KernelSpecManager
 from jupyter_client.manager import KernelManager
 from nbclient import NotebookClient
@@ -74,31 +73,26 @@ def cell_with(notebook: nbformat.NotebookNode, code: str) -> nbformat.NotebookNo
     return cell
 
 
-@pytest.fixture(scope="module")
-def executed(tmp_path_factory) -> tuple[nbformat.NotebookNode, Path]:
-    folder = tmp_path_factory.mktemp("notebook")
+def test_the_example_notebook_runs_in_a_real_kernel(tmp_path):
+    # One test, one kernel: test workers would each run a module-scoped notebook fixture again.
     notebook = nbformat.read(NOTEBOOK, as_version=4)
-    # One cell of our own at the end: what the kernel ran.
-    notebook.cells.append(nbformat.v4.new_code_cell(
+    notebook.cells.append(nbformat.v4.new_code_cell(  # our own last cell: what the kernel ran
         "import json, sys, intricate\n"
         "print(json.dumps({'executable': sys.executable, 'intricate': intricate.__file__}))"))
-    return run_notebook(notebook, folder), folder
-
-
-def test_the_kernel_is_this_interpreter_with_this_intricate(executed):
-    notebook, _ = executed
+    run_notebook(notebook, tmp_path)
     facts = json.loads(texts(notebook.cells[-1]))
     assert facts == {"executable": sys.executable, "intricate": intricate.__file__}
+    check_top_level_await(notebook)
+    check_background_fit(notebook)
 
 
-def test_top_level_await_trains_with_a_widget_progress_bar(executed):
-    notebook, _ = executed
+def check_top_level_await(notebook: nbformat.NotebookNode) -> None:
+    """The loss falls, and tqdm.auto's bar is a widget (the test extra brings ipywidgets with
+    anywidget), full (60 of 60 epochs) and green at the end."""
     cell = cell_with(notebook, "history = await model.fit(")
     first, last, accuracy = map(float, re.fullmatch(
         r"loss (\S+) -> (\S+), accuracy (\S+)\n", texts(cell)).groups())
     assert last < 0.5 * first and accuracy > 0.8
-    # ipywidgets is installed (the test extra brings it with anywidget): tqdm.auto's bar is a
-    # widget, full (60 of 60 epochs) and green at the end.
     (bar,) = [output for output in cell.outputs if WIDGET in output.get("data", {})]
     box = widget(notebook, bar.data[WIDGET]["model_id"])  # tqdm's HBox: text, bar, text
     (state,) = [child["state"] for child in (
@@ -109,15 +103,11 @@ def test_top_level_await_trains_with_a_widget_progress_bar(executed):
     assert not texts(cell, "stderr")
 
 
-def test_predict_runs_while_a_background_fit_trains(executed):
-    notebook, _ = executed
+def check_background_fit(notebook: nbformat.NotebookNode) -> None:
+    """predict answers while the background fit trains; cancelling it keeps its epochs."""
     printed = texts(cell_with(notebook, "await model.predict(")).split("targets")[0]
     predictions = [float(value) for value in re.findall(r"[-+.\de]+", printed)]
     assert len(predictions) == 4 and all(0 <= value <= 1 for value in predictions)
-
-
-def test_cancelling_a_background_fit_keeps_its_finished_epochs(executed):
-    notebook, _ = executed
     printed = texts(cell_with(notebook, "background.cancel()"))
     cancelled, kept, loss = re.fullmatch(
         r"cancelled: (\w+), epochs kept: (\d+), last loss (\S+)\n", printed).groups()
