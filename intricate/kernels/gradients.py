@@ -1,0 +1,270 @@
+"""check_gradients: a layer's backward against central finite differences of its forward, both
+run on the GPU.
+
+The scalar differentiated is E = Σ outputs · R for a fixed random projection R [rows, out], so
+one forward gives one value per perturbation and the backward, given dE/dO = R, must return
+dE/dI and every dE/dparameter. Each sampled element v of the inputs and of each parameter is
+set to v + h and v - h (h = step · max(1, |v|)), the forward re-run, and
+
+    dE/dv ≈ Σ (O(v + h) - O(v - h)) · R / ((v + h) - (v - h))
+
+is computed in float64 from the outputs read back (the difference of the rounded values the
+GPU really used, so the step itself adds no error). All perturbations of a check are recorded
+one after another (copy the value in, forward, copy the outputs out, copy the value back) and
+submitted together: one submit per MAX_DISPATCHES_PER_SUBMIT dispatches, one readback.
+
+Precision (layers compute in float32 today; STEPS and RTOLS are per dtype for float64, issue 17):
+the forward's rounding makes the difference noisy by about ε · |O| / h and the step truncates
+by about h² · |E'''| / 6; h = 2^-7 ≈ ε^(1/3) balances them at ~1e-5 of the gradient's scale
+for outputs of order 1. An entry passes when |analytic - fd| <= rtol · max(|analytic|, |fd|,
+FLOOR · the array's largest |fd|). Measured on lavapipe at x ~ N(0, 1), the correct backwards of
+Dense, TanH, Sigmoid, GELU, SoftMax and WGSL layers err by 1e-7 to 4e-4 of that: rtol = 1e-2
+leaves 25x or more, while the mistakes backwards are made of (a dropped factor, a wrong sign, a
+transposed index) err by 10% or more. A gradient added to instead of written stays NaN (the
+gradients are NaN before the backward runs) and fails as unwritten. Entries near zero are judged
+against FLOOR of the array's scale, where finite differences can't resolve them. Points within h
+of a kink (ReLU at 0) differ by construction: keep x away from them.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .. import gpu
+from ..engine.state import ModelState
+from ..engine.submits import ChunkedEncoder
+from ..gpu import Device, Program, Workspace
+from ..layers.base import Layer
+
+STEPS = {"float32": 2.0**-7, "float64": 2.0**-17}  # ≈ ε^(1/3) of each dtype (see above)
+RTOLS = {"float32": 1e-2, "float64": 1e-6}
+FLOOR = 1e-2  # entries below this fraction of the array's largest gradient are judged at it
+MAX_RESULT_BYTES = 256 * 2**20  # outputs read back: one [rows, out] per perturbation
+TINY = 1e-30
+
+
+@dataclass(frozen=True)
+class GradientCheck:
+    """One gradient array compared against finite differences.
+
+    Attributes:
+        name: "grad_inputs" or "grad_NAME" for parameter NAME.
+        shape: the array's shape.
+        checked: elements compared (a sample when the array has more than ``samples``).
+        max_abs_error, max_rel_error: over the checked elements (relative as judged: see the
+            module doc).
+        worst_index: the element with the largest relative error (or the first unwritten one).
+        unwritten: elements the backward left unwritten (checked over the whole array: they
+            were NaN before the backward ran).
+        passed: every checked element within tolerance and none unwritten.
+    """
+
+    name: str
+    shape: tuple[int, ...]
+    checked: int
+    max_abs_error: float
+    max_rel_error: float
+    worst_index: tuple[int, ...]
+    unwritten: int
+    passed: bool
+
+
+@dataclass(frozen=True)
+class GradientReport:
+    """What ``check_gradients`` found: one GradientCheck per gradient array, by name."""
+
+    layer: str
+    checks: dict[str, GradientCheck]
+    step: float
+    rtol: float
+    rows: int
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return all(check.passed for check in self.checks.values())
+
+    def __getitem__(self, name: str) -> GradientCheck:
+        return self.checks[name]
+
+    def __str__(self) -> str:
+        lines = [f"check_gradients({self.layer}): {'passed' if self.passed else 'FAILED'} "
+                 f"({self.rows} rows, step {self.step:g}·max(1, |v|), rtol {self.rtol:g})"]
+        width = max(len(name) for name in self.checks) if self.checks else 0
+        for check in self.checks.values():
+            verdict = "ok" if check.passed else "FAILED"
+            unwritten = f", {check.unwritten} unwritten" if check.unwritten else ""
+            lines.append(f"  {check.name:<{width}}  {str(list(check.shape)):<10} "
+                         f"{check.checked:>4} checked  max abs {check.max_abs_error:.3g}  "
+                         f"max rel {check.max_rel_error:.3g}  worst {check.worst_index}"
+                         f"{unwritten}  {verdict}")
+        return "\n".join(lines + [f"  note: {note}" for note in self.notes])
+
+
+def _check_arguments(layer: object, x: object, samples: object) -> np.ndarray:
+    if not isinstance(layer, Layer):
+        raise ValueError(f"layer: expected an intricate Layer (e.g. a WGSLLayer or Dense), "
+                         f"received {layer!r}")
+    if isinstance(samples, bool) or not isinstance(samples, int) or samples < 1:
+        raise ValueError(f"samples: expected a positive int, received {samples!r}")
+    values = np.asarray(x)
+    if values.ndim != 2 or values.shape[0] < 1 or values.dtype.kind not in "fiu":
+        raise ValueError(f"x: expected a 2-D numeric array [rows, features], received "
+                         f"{values.dtype} {values.shape}")
+    if not np.isfinite(values).all():
+        raise ValueError("x: expected finite values, received NaN or infinity")
+    if layer.input_size is not None and values.shape[1] != layer.input_size:
+        raise ValueError(f"x: {layer!r} takes {layer.input_size} features, received "
+                         f"{values.shape[1]}")
+    return values
+
+
+async def check_gradients(layer: Layer, x: np.ndarray, *, samples: int = 32,
+                          step: float | None = None, rtol: float | None = None, seed: int = 0,
+                          device: Device | None = None) -> GradientReport:
+    """Compare ``layer``'s backward with finite differences of its forward, on the GPU.
+
+    Works on a copy of the layer (its current weights; a layer outside any model gets initial
+    weights drawn with ``seed``): the layer and its model are untouched.
+
+    Args:
+        layer: a WGSLLayer, or any built-in layer (Dense, activations).
+        x: inputs [rows, features] at which to differentiate.
+        samples: elements checked per array (a seeded random sample of larger arrays).
+        step: relative finite-difference step (default STEPS[dtype]).
+        rtol: tolerance (default RTOLS[dtype]), see the module doc.
+        seed: seeds the projection R, the sample and any initial weights.
+        device: where to run when the layer is not on a device yet (default: the shared one).
+
+    Returns:
+        GradientReport: per array max abs/rel error, worst index, passed; ``str()`` is a table.
+
+    Raises:
+        ValueError: a bad argument, before any GPU work.
+    """
+    x = _check_arguments(layer, x, samples)
+    dtype = "float32"  # every layer computes in float32 today (issue 17 adds float64)
+    step = STEPS[dtype] if step is None else float(step)
+    rtol = RTOLS[dtype] if rtol is None else float(rtol)
+    if not (0 < step < 1 and 0 < rtol):
+        raise ValueError(f"step, rtol: expected 0 < step < 1 and rtol > 0, received {step}, "
+                         f"{rtol}")
+    rows, width = x.shape
+    outs = layer.output_size_for(width)
+    shapes = [("grad_inputs", (rows, width))] + [(f"grad_{name}", shape)
+                                                  for name, shape in layer.parameter_shapes()]
+    perturbations = 2 * sum(min(samples, math.prod(shape)) for _, shape in shapes)
+    if perturbations * rows * outs * 4 > MAX_RESULT_BYTES:
+        raise ValueError(f"x, samples: {perturbations} forwards of {rows}x{outs} outputs would "
+                         f"read back more than {MAX_RESULT_BYTES >> 20} MiB; use fewer rows or "
+                         "samples")
+    rng = np.random.default_rng(seed)
+    if layer.parameters:
+        device = layer.parameters[0].device
+        weights = await device.run(gpu.read, *layer.parameters)
+    else:
+        weights = [w.copy() for w in (layer.host_weights if layer.host_weights is not None
+                                      else layer.initial_parameters(rng))]
+        device = device or await gpu.default_device()
+    twin = layer.blank_copy()
+    twin.host_weights = weights
+    projection = rng.standard_normal((rows, outs)).astype(np.float32)
+    values = [x.astype(np.float32), *weights]
+    picks = [np.sort(rng.choice(v.size, min(samples, v.size), replace=False)) for v in values]
+    analytic, differences = await device.run(_measure, device, twin, values, projection, picks,
+                                             step)
+    checks = {name: _compare(name, shape, got, picks[i], differences[i], rtol)
+              for i, ((name, shape), got) in enumerate(zip(shapes, analytic))}
+    return GradientReport(repr(layer), checks, step, rtol, rows)
+
+
+def _measure(device: Device, twin: Layer, values: list[np.ndarray], projection: np.ndarray,
+             picks: list[np.ndarray], step: float) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """On the GPU thread: the backward's gradients (dE/dO = projection) and, per array, the
+    finite-difference estimate at each picked element."""
+    x = values[0]
+    rows, width = x.shape
+    state = ModelState(device, [twin], width, projection.shape[1])
+    workspace = Workspace(device, rows)
+    inputs = workspace.array(workspace, "inputs", x.shape)
+    grad_outputs = gpu.from_numpy(device, projection, label="projection")
+    gpu.upload(inputs, x)
+    forward = Program(workspace)
+    outputs = twin.propagate(forward, inputs)
+    analytic = Program(workspace)
+    parameters_backup = gpu.empty(device, state.parameters.shape, label="parameters_backup")
+    analytic.copy(state.parameters, parameters_backup)
+    analytic.steps += forward.steps
+    analytic.dispatch_count += forward.dispatch_count
+    grad_inputs = twin.back_propagate(analytic, grad_outputs, need_grad_inputs=True)
+    # NaN first: an element the backward leaves unwritten (or adds to) stays NaN.
+    gpu.upload(state.gradients, np.full(state.gradients.size, np.nan, np.float32))
+    gpu.upload(grad_inputs, np.full(grad_inputs.size, np.nan, np.float32))
+    encoder = device.handle.create_command_encoder()
+    analytic.encode(encoder)
+    staged = gpu.StagedRead(device, encoder, [grad_inputs, *twin.gradients])
+    device.submit(encoder)
+    gradients = staged.collect()
+
+    # Finite differences: each perturbation copies one value in, runs the forward, copies the
+    # outputs out and the value back (from a backup of the inputs or parameters).
+    inputs_backup = gpu.from_numpy(device, x, label="inputs_backup")
+    targets = [(inputs, inputs_backup)] + [
+        (view, parameters_backup.view((view.offset - state.parameters.offset) // 4,
+                                      view.shape)) for view in twin.parameters]
+    plan = []  # (target, backup, element, value)
+    for (target, backup), array, picked in zip(targets, values, picks):
+        flat = array.reshape(-1)
+        for element in picked:
+            h = step * max(1.0, abs(float(flat[element])))
+            for value in (flat[element] + h, flat[element] - h):
+                plan.append((target, backup, int(element), np.float32(value)))
+    perturbed = gpu.from_numpy(device, np.array([p[3] for p in plan], np.float32),
+                               label="perturbed")
+    per = outputs.size
+    results = gpu.empty(device, (len(plan), *outputs.shape), outputs.dtype, label="results",
+                        bindable=False)
+    chunks = ChunkedEncoder(device)
+    for index, (target, backup, element, _) in enumerate(plan):
+        program = Program(workspace)
+        program.copy(perturbed.view(index, (1,)), target.view(element, (1,)))
+        program.steps += forward.steps
+        program.dispatch_count = forward.dispatch_count
+        program.copy(outputs, results.view(index * per, outputs.shape))
+        program.copy(backup.view(element, (1,)), target.view(element, (1,)))
+        program.encode(chunks.reserve(program.dispatch_count))
+    staged = gpu.StagedRead(device, chunks.encoder, [results])
+    chunks.submit()
+    (outputs_read,) = staged.collect()
+    weighted = np.asarray(projection, np.float64)
+    differences, start = [], 0
+    values_used = np.array([p[3] for p in plan], np.float64)
+    for picked in picks:
+        plus = outputs_read[start:start + 2 * len(picked):2].astype(np.float64)
+        minus = outputs_read[start + 1:start + 2 * len(picked):2].astype(np.float64)
+        spans = values_used[start:start + 2 * len(picked):2] - values_used[
+            start + 1:start + 2 * len(picked):2]
+        # Outputs the perturbation didn't touch are bit-identical: their differences are 0.
+        differences.append(((plus - minus) * weighted).sum(axis=(1, 2)) / spans)
+        start += 2 * len(picked)
+    return gradients, differences
+
+
+def _compare(name: str, shape: tuple[int, ...], got: np.ndarray, picked: np.ndarray,
+             estimate: np.ndarray, rtol: float) -> GradientCheck:
+    got = np.asarray(got, np.float64).reshape(-1)
+    unwritten = np.flatnonzero(~np.isfinite(got))
+    analytic = got[picked]
+    error = np.abs(analytic - estimate)
+    scale = FLOOR * float(np.max(np.abs(estimate), initial=0.0))
+    judged = np.maximum(np.maximum(np.abs(analytic), np.abs(estimate)), scale) + TINY
+    relative = np.where(np.isfinite(error), error / judged, np.inf)
+    worst = int(unwritten[0]) if unwritten.size else int(picked[int(np.argmax(relative))])
+    return GradientCheck(
+        name, tuple(shape), int(picked.size), float(np.max(error, initial=0.0)),
+        float(np.max(relative, initial=0.0)),
+        tuple(int(i) for i in np.unravel_index(worst, shape)), int(unwritten.size),
+        bool(unwritten.size == 0 and (relative <= rtol).all()))
