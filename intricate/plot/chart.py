@@ -57,9 +57,10 @@ class Axes:
 
 
 def frame_axes(scene: Scene, x_axes: Axes, y_axes: Axes, title: str, x_title: str,
-               y_title: str = "") -> None:
-    """Lay out the plot area of ``scene`` around the axes' labels and draw its background,
-    grid, axes, tick labels and titles; sets ``scene.plot``, ``.data`` and ``.log_y``."""
+               y_title: str = "", reserve_right: int = 0) -> None:
+    """Lay out the plot area of ``scene`` around the axes' labels (and ``reserve_right``
+    pixels on the right, for a legend) and draw its background, grid, axes, tick labels and
+    titles; sets ``scene.plot``, ``.data`` and ``.log_y``."""
     scale = text_scale(scene.width, scene.height)
     line = (font.HEIGHT + 2) * scale  # one line of text, with spacing
     y_labels, x_labels = y_axes.labels(), x_axes.labels()
@@ -68,7 +69,7 @@ def frame_axes(scene: Scene, x_axes: Axes, y_axes: Axes, title: str, x_title: st
     right_overhang = font.text_width(x_labels[-1], scale) / 2
     top = line * 2 if title else line
     bottom = scene.height - (TICK + AXIS_GAP * 2 + line * (2 if x_title else 1))
-    right = scene.width - max(AXIS_GAP * 2, right_overhang + AXIS_GAP)
+    right = scene.width - max(AXIS_GAP * 2, right_overhang + AXIS_GAP) - reserve_right
     scene.plot = (float(left), float(top), float(right), float(bottom))
     scene.data = (x_axes.low, y_axes.low, x_axes.high, y_axes.high)
     scene.log_y = y_axes.log
@@ -126,17 +127,28 @@ def draw_curves(scene: Scene, curves: list[Curve]) -> None:
         scene.segments(x, y, LINE_WIDTH, curve.color)
 
 
-def legend(scene: Scene, names: list[str], colors: list[Color], marks: str = "line") -> None:
-    """A box in the plot area's top right corner: each name beside a swatch of its colour
-    (a short line, or a disc for ``marks="marker"``)."""
+def legend_width(names: list[str], scale: int) -> int:
+    """The width of ``legend``'s box for ``names``."""
+    return 8 * scale + AXIS_GAP * 3 + max(font.text_width(name, scale) for name in names)
+
+
+def legend(scene: Scene, names: list[str], colors: list[Color], marks: str = "line",
+           outside: bool = False) -> None:
+    """A box in the plot area's top right corner (``outside``: right of the plot area, in
+    room kept by ``frame_axes(reserve_right=...)``): each name beside a swatch of its colour,
+    a short line, or a square for ``marks="marker"``."""
     if not names:
         return
     scale = text_scale(scene.width, scene.height)
-    row = (font.HEIGHT + 2) * scale
-    swatch = 8 * scale
-    width = swatch + AXIS_GAP * 3 + max(font.text_width(name, scale) for name in names)
-    right, top = scene.plot[2] - AXIS_GAP, scene.plot[1] + AXIS_GAP
-    left, bottom = right - width, top + row * len(names) + AXIS_GAP
+    row, swatch = (font.HEIGHT + 2) * scale, 8 * scale
+    width = legend_width(names, scale)
+    if outside:
+        left, top = scene.plot[2] + AXIS_GAP * 2, scene.plot[1]
+        right = left + width
+    else:
+        right, top = scene.plot[2] - AXIS_GAP, scene.plot[1] + AXIS_GAP
+        left = right - width
+    bottom = top + row * len(names) + AXIS_GAP
     scene.rectangle(left - 1, top - 1, right + 1, bottom + 1, GRID)
     scene.rectangle(left, top, right, bottom, (1.0, 1.0, 1.0, 0.9))
     for index, (name, color) in enumerate(zip(names, colors)):
