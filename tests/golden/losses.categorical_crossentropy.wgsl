@@ -25,6 +25,12 @@
 //   (partial_statistics, partial_statistics_and_gradient: `groups` workgroups, grid folded over x
 //   and y), which finish_statistics (ONE workgroup) adds up in a fixed order. The
 //   *_and_gradient entries also write dL/dŷ for the group's elements.
+// Workgroup `workgroup_size` (W = 256 lanes, 1-D) for every entry; grids as said above.
+// NumPy (intricate/kernels/reference.py's statistics_sums): a group's sums are
+//   (L · rows, ((ŷ > 0.5) == y).mean(1).sum(), abs(ŷ - y).mean(1).sum(),
+//   (ŷ.argmax(1) == y.argmax(1)).sum()) over its rows (an accuracy not asked for adds 0);
+//   statistics[slot:slot + 4] += those sums; partials[g] = group g's sums;
+//   finish_statistics: statistics[slot:slot + 4] += partials.sum(0).
 // Loop bound (llvmpipe stops loops after 65535 iterations per invocation): a lane iterates
 //   ceil(rows_per_group · width / W) + (cooperative ? rows_per_group · (ceil(width / W) + log2 W)
 //   : ceil(rows_per_group / W) · width) + log2 W times (W = workgroup_size), and

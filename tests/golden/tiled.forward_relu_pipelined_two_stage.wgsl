@@ -31,10 +31,13 @@
 // vec4s that neighbouring invocations take side by side. Block tile BM × BN = 128 × 128,
 // K slab BK = 16; a slab of a is stored k-major (a_tile[i][m]) like b's (b_tile[i][n]).
 // Grid: (ceil(N / BN), ceil(M / BM) · splits folded over y and z).
+// sum_splits: workgroup 256 (1-D), one invocation per element of c, grid ceil(M · N / 256)
+// workgroups folded over x and y.
 // Loop bound (llvmpipe stops loops at 65535 per invocation): the K loop runs k_chunk / BK times,
 // which tiled.py's split_k keeps within intricate/ops/loops.py's LOOP_BOUND whatever K; sum_splits
 // loops `splits` times.
-// NumPy: c = activation(a @ b + bias) for forward, c = a @ b for matmul.
+// NumPy: c = activation(a @ b + bias) for forward, c = a @ b for matmul;
+//   sum_splits: c = epilogue(partials.reshape(splits, M, N).sum(0)).
 // The generated code (fragment loads, FMAs, stores: brace-balanced statements) comes from
 // intricate/ops/gemm/codegen.py; every block and loop around it is written here.
 
