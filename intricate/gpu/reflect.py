@@ -97,6 +97,12 @@ def integers(source: str, constants: dict[str, int] | None = None) -> dict[str, 
     return values
 
 
+def overrides(source: str) -> list[str]:
+    """The names of the module's ``override`` constants, in source order."""
+    return [name for kind, name, _, _ in _CONSTANT.findall(strip_comments(source))
+            if kind == "override"]
+
+
 def evaluate(expression: str, names: dict[str, int]) -> int:
     """An integer WGSL expression of literals (``64``, ``64u``), ``names`` and + - * / %.
 
@@ -243,3 +249,22 @@ def entry_bindings(source: str, entry: str,
     """The bindings ``entry`` uses (what ``layout="auto"`` keeps), in source order."""
     used = used_names(source, entry)
     return [binding for binding in bindings(source, constants) if binding.name in used]
+
+
+def uniform_of(used: list[Binding], structs: dict[str, list[tuple[str, str]]]
+               ) -> tuple[Binding | None, list[tuple[str, str]]]:
+    """The one uniform among an entry's bindings and its fields as (name, type): a struct's
+    fields, or the variable itself for ``var<uniform> n: u32``; (None, []) without one.
+
+    Raises:
+        ReflectionError: the entry uses several uniforms (fields are bound by name, from one).
+    """
+    uniforms = [binding for binding in used if binding.kind == "uniform"]
+    if len(uniforms) > 1:
+        raise ReflectionError(f"the entry uses {len(uniforms)} uniforms "
+                              f"{[u.name for u in uniforms]}; put every field in one struct "
+                              "(fields are bound by name)")
+    if not uniforms:
+        return None, []
+    uniform = uniforms[0]
+    return uniform, list(structs.get(uniform.type, [(uniform.name, uniform.type)]))

@@ -95,7 +95,7 @@ def _environment(folders: tuple[Path, ...]) -> jinja2.Environment:
 def _placeholders(folders: tuple[Path, ...], shader: Shader) -> frozenset[str]:
     """The names ``shader`` and the files it includes use, in any branch."""
     environment = _environment(folders)
-    name = _label(shader)
+    name = label(shader)
     names, todo, seen = set(), [shader], set()
     while todo:
         current = todo.pop()
@@ -121,7 +121,7 @@ def _placeholders(folders: tuple[Path, ...], shader: Shader) -> frozenset[str]:
     return frozenset(names)
 
 
-def _label(shader: Shader) -> str:
+def label(shader: Shader) -> str:
     """How messages name a shader: its file name under shaders/, or a WGSLSource's origin."""
     return shader.origin if isinstance(shader, WGSLSource) else shader
 
@@ -142,7 +142,7 @@ def render(shader: Shader, values: dict[str, object]) -> str:
             files don't use), an include is missing, or the template is malformed.
     """
     folders = tuple(SHADER_DIRS)
-    name = _label(shader)
+    name = label(shader)
     if not isinstance(shader, WGSLSource):
         shader_path(shader)  # not found: a ShaderError saying where it looked
     used = _placeholders(folders, shader)
@@ -220,7 +220,7 @@ def kernel(device: Device, shader: Shader, entry: str, workgroup_size: int | Non
 def _build(device: Device, shader: Shader, entry: str, workgroup_size: int | None,
            constants: dict[str, int], template: dict) -> CompiledKernel:
     source = render(shader, template)
-    name = _label(shader)
+    name = label(shader)
     variant = repr((workgroup_size, sorted(constants.items()), sorted(template.items())))
     if isinstance(shader, WGSLSource):  # user WGSL: its file's stem (the text is in the hash)
         variant += shader.text
@@ -237,20 +237,14 @@ def _build(device: Device, shader: Shader, entry: str, workgroup_size: int | Non
     builtin = not isinstance(shader, WGSLSource)  # user WGSL keeps naga's bounds checks
     where = str(shader_path(name)) if builtin else name
     module = shader_module(device.handle, name, source, builtin, where)
+    structs = reflect.structs(source)
     try:
         used = reflect.entry_bindings(source, entry, constants)
         size = math.prod(reflect.workgroup_size(source, entry, constants))
+        uniform, params = reflect.uniform_of(used, structs)
     except reflect.ReflectionError as error:
-        raise KernelCompileError(f"{where}: {error}", where, "entry") from None
+        raise KernelCompileError(f"{where} ({entry}): {error}", where, "entry") from None
     bindings = {binding.name: binding.binding for binding in used if binding.group == 0}
-    structs = reflect.structs(source)
-    uniforms = [binding for binding in used if binding.kind == "uniform"]
-    if len(uniforms) > 1:
-        raise ShaderError(f"{name} ({entry}) uses {len(uniforms)} uniforms "
-                          f"{[u.name for u in uniforms]}; one (a struct of every field) is "
-                          "bound by field name")
-    uniform = uniforms[0] if uniforms else None
-    params = (structs.get(uniform.type, [(uniform.name, uniform.type)]) if uniform else [])
     try:
         pipeline = device.handle.create_compute_pipeline(
             label=f"{name}:{entry}", layout="auto",

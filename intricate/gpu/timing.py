@@ -1,11 +1,13 @@
 """Timing GPU work: GPU timestamps around a compute pass when the device has timestamp-query,
-the wall clock around a waited submit otherwise (used by GEMM tuning and the benchmarks)."""
+the wall clock around a waited submit otherwise (used by GEMM tuning, the benchmarks and
+``intricate.kernels.Kernel.time``)."""
 
 from __future__ import annotations
 
 import statistics
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import wgpu
@@ -14,15 +16,49 @@ from .arrays import GPUArray, StagedRead, empty, read
 from .device import Device
 from .program import Copy, Dispatch, TexelCopy, encode_steps
 
+TIMESTAMPS = "timestamp"
+WALL_CLOCK = "wall clock"
 
-def time_steps(device: Device, steps: Sequence[Dispatch | Copy | TexelCopy], repeats: int = 1,
-               samples: int = 3) -> tuple[float, float]:
-    """Median seconds per run of ``steps`` (a program's recorded dispatches and copies) by GPU
-    timestamps (wall clock when the device has no timestamp-query), and by the wall clock around
-    each waited submit.
 
-    Each sample encodes the steps ``repeats`` times between two empty compute passes that write
-    the timestamps; one warm-up sample comes first. Runs on the GPU thread.
+@dataclass
+class Samples:
+    """Seconds per run of some steps, one value per sample.
+
+    Attributes:
+        gpu: by GPU timestamps when ``method`` is "timestamp", else the wall clock's values.
+        wall: the wall clock around each waited submit (includes submit and readback latency).
+        method: "timestamp" or "wall clock" (the device lacks timestamp-query).
+    """
+
+    gpu: list[float]
+    wall: list[float]
+    method: str
+
+
+def timestamp_period(device: Device) -> float:
+    """Nanoseconds per timestamp tick on ``device``'s queue (1.0 where wgpu-native normalizes
+    them or can't say; an Intel GPU's Vulkan ticks are ~52 ns). Runs on the GPU thread."""
+    if "timestamp-period" not in device.cache:
+        period = 1.0
+        try:  # wgpu-py 0.32 has no Python call for it; wgpu-native's C API does
+            from wgpu.backends.wgpu_native._ffi import lib
+
+            period = float(lib.wgpuQueueGetTimestampPeriod(device.queue._internal)) or 1.0
+        except (ImportError, AttributeError):
+            pass
+        device.cache["timestamp-period"] = period
+    return device.cache["timestamp-period"]
+
+
+def sample_steps(device: Device, steps: Sequence[Dispatch | Copy | TexelCopy], samples: int,
+                 warmup: int = 1, repeats: int = 1) -> Samples:
+    """Seconds per run of ``steps`` (a program's recorded dispatches and copies), ``samples``
+    times after ``warmup`` unmeasured runs; runs on the GPU thread.
+
+    Each sample is one submit that encodes the steps ``repeats`` times between two empty compute
+    passes writing the timestamps (scaled by ``timestamp_period``); without timestamp-query, the
+    wall clock around the submit and a readback that waits for it. Dispatches are counted in
+    ``device.stats`` like any other.
     """
     timestamps = "timestamp-query" in device.features
     if timestamps:
@@ -30,8 +66,10 @@ def time_steps(device: Device, steps: Sequence[Dispatch | Copy | TexelCopy], rep
         resolved = device.create_buffer(
             16, wgpu.BufferUsage.QUERY_RESOLVE | wgpu.BufferUsage.COPY_SRC, label="timestamps")
         stamps = GPUArray(device, resolved, (2,), np.dtype(np.uint64))
-    gpu_times, wall_times = [], []
-    for sample in range(samples + 1):
+        seconds_per_tick = timestamp_period(device) * 1e-9
+    dispatches = sum(isinstance(step, Dispatch) for step in steps) * repeats
+    result = Samples([], [], TIMESTAMPS if timestamps else WALL_CLOCK)
+    for sample in range(warmup + samples):
         encoder = device.handle.create_command_encoder()
         if timestamps:
             for index in (0, 1):
@@ -39,11 +77,11 @@ def time_steps(device: Device, steps: Sequence[Dispatch | Copy | TexelCopy], rep
                     encode_steps(encoder, list(steps) * repeats)
                 writes = {"query_set": queries, "beginning_of_pass_write_index": index}
                 encoder.begin_compute_pass(timestamp_writes=writes).end()
-        else:
-            encode_steps(encoder, list(steps) * repeats)
-        if timestamps:
             encoder.resolve_query_set(queries, 0, 2, resolved, 0)
             staged = StagedRead(device, encoder, [stamps])
+        else:
+            encode_steps(encoder, list(steps) * repeats)
+        device.stats["dispatches"] += dispatches
         start = time.perf_counter()
         device.submit(encoder)
         if timestamps:
@@ -51,7 +89,17 @@ def time_steps(device: Device, steps: Sequence[Dispatch | Copy | TexelCopy], rep
         else:
             read(empty(device, (1,)))  # a later copy's readback waits for all earlier work
         wall = (time.perf_counter() - start) / repeats
-        if sample:  # the first pass warms up
-            wall_times.append(wall)
-            gpu_times.append((int(end) - int(begin)) * 1e-9 / repeats if timestamps else wall)
-    return statistics.median(gpu_times), statistics.median(wall_times)
+        if sample >= warmup:
+            result.wall.append(wall)
+            result.gpu.append((int(end) - int(begin)) * seconds_per_tick / repeats
+                              if timestamps else wall)
+    return result
+
+
+def time_steps(device: Device, steps: Sequence[Dispatch | Copy | TexelCopy], repeats: int = 1,
+               samples: int = 3) -> tuple[float, float]:
+    """Median seconds per run of ``steps`` by GPU timestamps (wall clock when the device has no
+    timestamp-query), and by the wall clock around each waited submit; one warm-up sample
+    first (see ``sample_steps``). Runs on the GPU thread."""
+    measured = sample_steps(device, steps, samples, warmup=1, repeats=repeats)
+    return statistics.median(measured.gpu), statistics.median(measured.wall)

@@ -1,0 +1,192 @@
+"""What a kernel run will bind, checked on the host before any GPU work: each value against its
+WGSL binding (name, dtype, a size that fills the WGSL type, the storage binding limit), the
+uniform's fields, the outputs to create and the grid (derived, or checked against the adapter's
+limits). Every mistake is a ValueError that says what was expected, what was received and what
+to do; nothing here touches the GPU.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..gpu import fold_grid, layout
+from ..gpu.reflect import Binding
+
+Grid = tuple[int, int, int]
+
+
+@dataclass
+class Plan:
+    """One run's bindings: storage arrays by name (host data, or None for an output to create
+    zeroed), the uniform's field values, the grid and the outputs to read back."""
+
+    arrays: dict[str, tuple[np.ndarray | None, tuple[int, ...], np.dtype]]
+    params: dict[str, Any]
+    grid: Grid
+    outputs: list[str]
+
+    @property
+    def signature(self) -> tuple:
+        """What decides the buffers and the recorded dispatch: shapes, dtypes, grid."""
+        return (self.grid, tuple((name, shape, dtype.str)
+                                 for name, (_, shape, dtype) in sorted(self.arrays.items())))
+
+
+def element_layout(binding: Binding, structs: dict) -> layout.Layout:
+    return layout.layout(binding.element_type, structs)
+
+
+def prepare(where: str, bindings: list[Binding], params: list[tuple[str, str]],
+            uniform: str | None, structs: dict, workgroup: Grid, limits: Mapping[str, int],
+            grid: Any, shapes: Mapping[str, Any] | None, values: dict[str, Any]) -> Plan:
+    """Check ``values`` (arrays and scalars by WGSL name, uniform fields by field name) against
+    the kernel's ``bindings`` and build the run's Plan.
+
+    Raises:
+        ValueError: a missing or unknown name, a binding the workbench can't fill (a texture,
+            a group other than 0), a wrong dtype, a size that doesn't fill the WGSL type, a
+            binding over max-storage-buffer-binding-size, or a grid or workgroup over the
+            adapter's limits.
+    """
+    shapes = dict(shapes or {})
+    storage = {binding.name: binding for binding in bindings if binding.kind == "storage"}
+    unusable = [b for b in bindings if b.kind not in ("storage", "uniform") or b.group != 0]
+    if unusable:
+        raise ValueError(f"{where}: the workbench binds storage and uniform buffers of @group(0) "
+                         f"from NumPy; {[(b.name, b.group, b.type) for b in unusable]} can't be "
+                         "given that way (move them to group 0, or run the kernel in a Program)")
+    fields = [name for name, _ in params]
+    known = set(storage) | set(fields) | ({uniform} if uniform else set())
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise ValueError(f"{where}: unknown name(s) {unknown}; the kernel binds "
+                         f"{sorted(storage)} and its uniform has fields {fields}")
+    bad_shapes = sorted(set(shapes) - {n for n, b in storage.items() if b.access == "read_write"})
+    if bad_shapes:
+        raise ValueError(f"{where}: shapes= names {bad_shapes}, which are not read_write "
+                         f"bindings; shapes are for outputs: {_outputs(storage)}")
+    arrays = {}
+    for name, binding in storage.items():
+        arrays[name] = _array(where, binding, structs, values.get(name), shapes.get(name),
+                              limits)
+    field_values = dict(values.get(uniform, {})) if uniform and uniform in values else \
+        {name: values[name] for name in fields if name in values and name not in storage}
+    if params:
+        layout.pack_struct(params, field_values, structs, where)  # its refusals, up front
+    _check_workgroup(where, workgroup, limits)
+    outputs = _outputs(storage)
+    return Plan(arrays, field_values, _grid(where, grid, workgroup, limits, arrays, storage,
+                                             structs, outputs), outputs)
+
+
+def _outputs(storage: dict[str, Binding]) -> list[str]:
+    return [name for name, binding in storage.items() if binding.access == "read_write"]
+
+
+def _array(where: str, binding: Binding, structs: dict, value: Any, shape: Any,
+           limits: Mapping[str, int]) -> tuple[np.ndarray | None, tuple[int, ...], np.dtype]:
+    name, what = binding.name, f"{where}: {binding.name} ({binding.type})"
+    element = element_layout(binding, structs)
+    per_element = element.stride // element.dtype.itemsize if element.scalar else 1
+    if value is None and shape is None:
+        if binding.access != "read_write":
+            raise ValueError(f"{where}: missing input {name!r} ({binding.type}); pass "
+                             f"{name}=<numpy array>")
+        if binding.count is None:
+            raise ValueError(f"{where}: output {name!r} ({binding.type}) has no size: pass "
+                             f"{name}=<array> or shapes={{{name!r}: shape}}")
+        shape = (binding.count * per_element,)
+    if value is not None and shape is not None:
+        raise ValueError(f"{what}: given both as an array and in shapes=; give one")
+    if value is not None:
+        data = np.asarray(value)
+        if element.dtype.kind == "f" and data.dtype.kind in "iub" and data.ndim:
+            raise ValueError(f"{what}: expected a floating-point array (stored as "
+                             f"{element.dtype}), received {data.dtype}: an integer array for "
+                             "a float binding is usually the wrong array; convert it "
+                             f"explicitly (.astype(np.{element.dtype.name}))")
+        if element.scalar is not None:
+            data = layout.convert(data, element.dtype, what)
+        elif data.dtype != element.dtype:
+            raise ValueError(f"{what}: elements are struct {binding.element_type}; expected a "
+                             f"NumPy structured array of dtype {element.dtype}, received "
+                             f"{data.dtype}")
+        data, shape = np.ascontiguousarray(data), data.shape
+    else:
+        data = None
+        try:
+            shape = tuple(int(side) for side in np.atleast_1d(shape))
+        except (TypeError, ValueError):
+            raise ValueError(f"{what}: shapes[{name!r}] must be a tuple of whole numbers, "
+                             f"received {shape!r}") from None
+    size = math.prod(shape)
+    elements, rest = divmod(size, per_element)
+    unit = f"{per_element} {element.dtype} per element ({binding.element_type}, padding " \
+           "included)" if per_element > 1 else f"elements of {element.dtype}"
+    if size == 0 or rest:
+        raise ValueError(f"{what}: {size} values don't fill whole elements: expected a "
+                         f"non-zero multiple of {per_element}, {unit}")
+    count = binding.count if binding.type.startswith("array<") else 1
+    if count is not None and elements != count:
+        raise ValueError(f"{what}: expected exactly {count * per_element} values ({count} "
+                         f"element(s), {unit}), received {size}")
+    nbytes, limit = elements * element.stride, limits["max-storage-buffer-binding-size"]
+    if nbytes > limit:
+        raise ValueError(f"{what}: {nbytes} bytes exceed this adapter's "
+                         f"max-storage-buffer-binding-size ({limit}); use smaller inputs")
+    return data, tuple(shape), element.dtype
+
+
+def _check_workgroup(where: str, workgroup: Grid, limits: Mapping[str, int]) -> None:
+    for axis, size in zip("xyz", workgroup):
+        limit = limits[f"max-compute-workgroup-size-{axis}"]
+        if size > limit:
+            raise ValueError(f"{where}: @workgroup_size {workgroup} is over this adapter's "
+                             f"max-compute-workgroup-size-{axis} ({limit}); use a smaller one")
+    invocations, limit = math.prod(workgroup), limits["max-compute-invocations-per-workgroup"]
+    if invocations > limit:
+        raise ValueError(f"{where}: @workgroup_size {workgroup} has {invocations} invocations, "
+                         f"over this adapter's max-compute-invocations-per-workgroup ({limit})")
+
+
+def _grid(where: str, grid: Any, workgroup: Grid, limits: Mapping[str, int], arrays: dict,
+          storage: dict[str, Binding], structs: dict, outputs: list[str]) -> Grid:
+    limit = limits["max-compute-workgroups-per-dimension"]
+    if grid is None:
+        if not outputs:
+            raise ValueError(f"{where}: no read_write binding to derive the grid from; "
+                             "pass grid=(x, y, z) workgroups")
+        name = max(outputs, key=lambda output: math.prod(arrays[output][1]))
+        element = element_layout(storage[name], structs)
+        shape = list(arrays[name][1])
+        per_element = element.stride // element.dtype.itemsize if element.scalar else 1
+        if workgroup[1:] == (1, 1):  # 1-D: one invocation per element, folded over x and y
+            return fold_grid(math.ceil(math.prod(shape) // per_element / workgroup[0]))
+        # Several dimensions: x runs along the last axis (row-major), y the one before, z the
+        # rest, counted in WGSL elements.
+        if per_element > 1 and shape[-1] % per_element == 0:
+            shape[-1] //= per_element
+        shape = [1, 1] + shape
+        sides = (shape[-1], shape[-2], math.prod(shape[:-2]))
+        grid = tuple(math.ceil(side / size) for side, size in zip(sides, workgroup))
+    elif isinstance(grid, int) and not isinstance(grid, bool):
+        grid = (grid,)
+    try:
+        grid = tuple(grid) + (1,) * (3 - len(tuple(grid)))
+        valid = len(grid) == 3 and all(isinstance(side, (int, np.integer)) and
+                                       not isinstance(side, bool) and side >= 1 for side in grid)
+    except TypeError:
+        valid = False
+    if not valid:
+        raise ValueError(f"{where}: grid must be 1 to 3 whole numbers >= 1 (workgroups along "
+                         f"x, y, z), received {grid!r}")
+    if max(grid) > limit:
+        raise ValueError(f"{where}: grid {grid} is over this adapter's "
+                         f"max-compute-workgroups-per-dimension ({limit}); fold the extra "
+                         "workgroups into y (gpu.fold_grid) and rebuild the index in the kernel")
+    return tuple(int(side) for side in grid)  # type: ignore[return-value]

@@ -1,0 +1,147 @@
+"""What ``Kernel.check`` and ``Kernel.time`` return: a per-output comparison with a float64
+reference, and the statistics of timed runs."""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass
+class OutputCheck:
+    """One output against its reference.
+
+    Attributes:
+        name: the WGSL binding.
+        max_abs_error: max |got - expected| (NaN/inf where either side is not finite and they
+            differ).
+        max_rel_error: max |got - expected| / |expected| (with ``atol`` as the floor of
+            |expected|, so exact zeros compare absolutely).
+        worst_index: the index (a tuple, in the output's shape) of the element furthest outside
+            the tolerance (of the largest error when all pass).
+        passed: every element within ``atol + rtol * |expected|`` (NaN/inf only where the
+            reference has the same value).
+        got, expected: the values at ``worst_index``.
+    """
+
+    name: str
+    max_abs_error: float
+    max_rel_error: float
+    worst_index: tuple[int, ...]
+    passed: bool
+    got: float
+    expected: float
+    failures: int = 0  # elements outside the tolerance
+    size: int = 0
+
+    def __str__(self) -> str:
+        verdict = "ok  " if self.passed else "FAIL"
+        where = f"[{', '.join(map(str, self.worst_index))}]"
+        failed = "" if self.passed else f", {self.failures} of {self.size} elements outside"
+        return (f"{verdict} {self.name}: max abs error {self.max_abs_error:.3g}, max rel error "
+                f"{self.max_rel_error:.3g}, worst at {where} (got {self.got:.9g}, expected "
+                f"{self.expected:.9g}){failed}")
+
+
+@dataclass
+class CheckReport:
+    """``Kernel.check``'s result: ``passed`` when every output is; ``str()`` is a table."""
+
+    kernel: str
+    outputs: list[OutputCheck]
+    rtol: float
+    atol: float
+
+    @property
+    def passed(self) -> bool:
+        return all(output.passed for output in self.outputs)
+
+    def __getitem__(self, name: str) -> OutputCheck:
+        for output in self.outputs:
+            if output.name == name:
+                return output
+        raise KeyError(f"{name!r}: the outputs checked are {[o.name for o in self.outputs]}")
+
+    def __str__(self) -> str:
+        head = (f"{self.kernel}: {'passed' if self.passed else 'FAILED'} "
+                f"(rtol {self.rtol:g}, atol {self.atol:g})")
+        return "\n".join([head] + [f"  {output}" for output in self.outputs])
+
+
+def compare(name: str, got: np.ndarray, expected: np.ndarray, rtol: float,
+            atol: float) -> OutputCheck:
+    """``got`` against ``expected`` (compared in float64 after reshaping to ``got``'s shape).
+
+    Raises:
+        ValueError: the reference's output has a different number of elements.
+    """
+    expected = np.asarray(expected)
+    if expected.size != got.size:
+        raise ValueError(f"reference output {name!r}: {expected.size} values for an output of "
+                         f"{got.size} (shape {got.shape}); return an array of that shape")
+    if got.dtype.names:  # a struct output: compare field by field as one flat float64 array
+        got = np.concatenate([got[f].astype(np.float64).ravel() for f in got.dtype.names])
+        expected = np.concatenate([expected[f].astype(np.float64).ravel()
+                                   for f in expected.dtype.names])
+    values = got.astype(np.float64)
+    reference = expected.astype(np.float64).reshape(values.shape)
+    with np.errstate(invalid="ignore", over="ignore"):
+        error = np.abs(values - reference)
+        same = (values == reference) | (np.isnan(values) & np.isnan(reference))
+        error = np.where(same, 0.0, np.where(np.isnan(error), np.inf, error))
+        scale = np.maximum(np.abs(reference), atol) if atol > 0 else np.abs(reference)
+        relative = np.where(error == 0, 0.0, error / np.where(scale == 0, 1e-300, scale))
+        excess = error - (atol + rtol * np.abs(reference))
+    excess = np.where(np.isnan(excess), np.inf, excess)
+    worst = np.unravel_index(int(np.argmax(excess)), values.shape) if values.size else ()
+    failures = int(np.count_nonzero(excess > 0))
+    return OutputCheck(name, float(error.max()), float(relative.max()),
+                       tuple(int(i) for i in worst), failures == 0, float(values[worst]),
+                       float(reference[worst]), failures, int(values.size))
+
+
+@dataclass
+class Timing:
+    """``Kernel.time``'s result, seconds per run.
+
+    Attributes:
+        median, min, max: over ``samples``.
+        method: "timestamp" (GPU timestamp queries around the dispatch) or "wall clock" (the
+            adapter lacks timestamp-query: submit-to-readback time, latency included).
+        gflops, gbps: ``flops`` / ``bytes`` per run over the median, when given.
+    """
+
+    kernel: str
+    samples: list[float]
+    method: str
+    flops: float | None = None
+    bytes: float | None = None
+    wall: list[float] = field(default_factory=list)
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.samples)
+
+    @property
+    def min(self) -> float:
+        return min(self.samples)
+
+    @property
+    def max(self) -> float:
+        return max(self.samples)
+
+    @property
+    def gflops(self) -> float | None:
+        return None if self.flops is None else self.flops / self.median / 1e9
+
+    @property
+    def gbps(self) -> float | None:
+        return None if self.bytes is None else self.bytes / self.median / 1e9
+
+    def __str__(self) -> str:
+        rates = "".join(f", {value:.4g} {unit}" for value, unit in
+                        ((self.gflops, "GFLOP/s"), (self.gbps, "GB/s")) if value is not None)
+        return (f"{self.kernel}: median {self.median * 1e6:.4g} µs (min {self.min * 1e6:.4g}, "
+                f"max {self.max * 1e6:.4g}; {len(self.samples)} runs, {self.method}){rates}")
