@@ -7,8 +7,8 @@ uses). Shapes are row-major; ``rows`` is the batch size:
                 writes  outputs [rows, out]
     backward    reads   inputs, outputs, grad_outputs [rows, out] (dE/dO), each parameter
                 writes  grad_inputs [rows, in] (dE/dI), grad_NAME [NAME's shape] (dE/dNAME)
-    both        may read ``var<uniform> params: Params`` with any of the u32 fields
-                rows, inputs, outputs (the widths) and count (this dispatch's invocations)
+    both        may read ``var<uniform> params: Params`` with any of the u32 fields rows,
+                input_size, output_size (the widths) and count (this dispatch's invocations)
 
 Arrays are ``array<f32>``; read-only ones are ``var<storage, read>``, written ones
 ``var<storage, read_write>`` (``outputs`` may be declared read_write for both passes).
@@ -44,7 +44,7 @@ from ..initializers import Initializer
 from .base import Layer, check_size
 from .registry import register
 
-SIZE_FIELDS = ("rows", "inputs", "outputs", "count")  # what a layer's Params may hold (u32)
+SIZE_FIELDS = ("rows", "input_size", "output_size", "count")  # what a layer's Params may hold (u32)
 # Names a parameter can't take: the convention's own, and Program.dispatch's keywords.
 RESERVED = frozenset({"inputs", "outputs", "grad_inputs", "grad_outputs", "params", "shader",
                       "entry", "threads", "groups", "workgroup_size", "template"})
@@ -261,7 +261,7 @@ class WGSLLayer(Layer):
         bound = {name: arrays[name] for name in entry.arrays}
         count = max(bound[name].size for name in entry.writes)
         rows, width = arrays["inputs"].shape
-        sizes = {"rows": rows, "inputs": width, "outputs": arrays["outputs"].shape[1],
+        sizes = {"rows": rows, "input_size": width, "output_size": arrays["outputs"].shape[1],
                  "count": count}
         program.dispatch(self.source, entry.name, groups=math.ceil(count / entry.workgroup),
                          params={field: sizes[field] for field in entry.fields}, **bound)
