@@ -13,9 +13,9 @@ gpu.timing), so user kernels and the built-in ones are run, checked and timed al
 from ..gpu.modules import KernelCompileError
 from ..gpu.reflect import Binding
 from ..gpu.shaders import WGSLSource
-from .gradients import GradientCheck, GradientReport, check_gradients
+from .gradients import GradientReport, check_gradients
 from .kernel import Kernel
 from .report import CheckReport, OutputCheck, Timing
 
-__all__ = ["Binding", "CheckReport", "GradientCheck", "GradientReport", "Kernel",
+__all__ = ["Binding", "CheckReport", "GradientReport", "Kernel",
            "KernelCompileError", "OutputCheck", "Timing", "WGSLSource", "check_gradients"]
