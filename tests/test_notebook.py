@@ -6,6 +6,7 @@ ipywidgets and text without."""
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import re
@@ -13,11 +14,15 @@ import sys
 from pathlib import Path
 
 import nbformat
+import numpy as np
 from jupyter_client.kernelspec import KernelSpecManager
 from jupyter_client.manager import KernelManager
 from nbclient import NotebookClient
+from rendercanvas.core.encoders import encode_array
 
 import intricate
+from intricate.plot import read_png
+from intricate.plot.scene import TAB10
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK = ROOT / "examples" / "notebook.ipynb"
@@ -76,14 +81,30 @@ def cell_with(notebook: nbformat.NotebookNode, code: str) -> nbformat.NotebookNo
 def test_the_example_notebook_runs_in_a_real_kernel(tmp_path):
     # One test, one kernel: test workers would each run a module-scoped notebook fixture again.
     notebook = nbformat.read(NOTEBOOK, as_version=4)
-    notebook.cells.append(nbformat.v4.new_code_cell(  # our own last cell: what the kernel ran
-        "import json, sys, intricate\n"
-        "print(json.dumps({'executable': sys.executable, 'intricate': intricate.__file__}))"))
+    notebook.cells.append(nbformat.v4.new_code_cell(PROBE))
     run_notebook(notebook, tmp_path)
     facts = json.loads(texts(notebook.cells[-1]))
-    assert facts == {"executable": sys.executable, "intricate": intricate.__file__}
+    assert (facts["executable"], facts["intricate"]) == (sys.executable, intricate.__file__)
     check_top_level_await(notebook)
     check_background_fit(notebook)
+    check_live_plot_widget(notebook, facts, tmp_path)
+    check_pictures(notebook, tmp_path)
+
+
+# Our own last cell: what the kernel ran, and the live plot's widget made to send a frame as it
+# would to a browser (rendercanvas' snapshot() draws into the cell's output instead).
+PROBE = """\
+import json, sys, intricate
+frames = plot.frames  # drawn by the GPU for the widget while the background fit trained
+canvas = plot.show()  # the widget again, and its rendercanvas canvas
+canvas.snapshot()
+for _ in range(3000):  # at most ~30 s: the canvas draws in a later turn of the event loop
+    if canvas.get_stats()["sent_frames"]:
+        break
+    await asyncio.sleep(0.01)
+print(json.dumps({"executable": sys.executable, "intricate": intricate.__file__,
+                  "frames": frames, "sent_frames": canvas.get_stats()["sent_frames"]}))
+"""
 
 
 def check_top_level_await(notebook: nbformat.NotebookNode) -> None:
@@ -112,6 +133,41 @@ def check_background_fit(notebook: nbformat.NotebookNode) -> None:
     cancelled, kept, loss = re.fullmatch(
         r"cancelled: (\w+), epochs kept: (\d+), last loss (\S+)\n", printed).groups()
     assert cancelled == "True" and 100 <= int(kept) < 100_000 and float(loss) < 0.5
+
+
+def check_live_plot_widget(notebook: nbformat.NotebookNode, facts: dict, folder: Path) -> None:
+    """The plot is rendercanvas' anywidget canvas under its cell, the GPU drew frames for it
+    during the fit, and the frame the widget sends is the picture save_png wrote."""
+    cell = cell_with(notebook, "plot  # the widget")
+    (view,) = [output for output in cell.outputs if WIDGET in output.get("data", {})]
+    model = widget(notebook, view.data[WIDGET]["model_id"])
+    assert model["state"]["_anywidget_id"] == "rendercanvas.anywidget.AnywidgetRenderCanvas"
+    assert model["state"]["_title"] == "Two moons"
+    assert facts["frames"] >= 1 and facts["sent_frames"] == 1
+    (snapshot,) = [output.data["text/html"] for output in notebook.cells[-1].outputs
+                   if "base64," in output.get("data", {}).get("text/html", "")]
+    # Encoded as the widget encodes frames (PNG; JPEG where simplejpeg is installed), at the
+    # quality its snapshot() uses: the same bytes only from the same pixels.
+    sent = base64.b64decode(snapshot.split("base64,")[1].split("'")[0])
+    assert sent == encode_array(read_png(folder / "moons-training.png"), 70)[1]
+
+
+def check_pictures(notebook: nbformat.NotebookNode, folder: Path) -> None:
+    """The cells show the PNG files they wrote: the curves in their colours (loss blue,
+    accuracy orange), and a decision surface coloured by both classes."""
+    for name, code in (("moons-training.png", "plot.save_png_async("),
+                       ("moons-surface.png", "decision_surface(")):
+        (shown,) = [output.data["image/png"] for output in cell_with(notebook, code).outputs
+                    if "image/png" in output.get("data", {})]
+        assert base64.b64decode(shown) == (folder / name).read_bytes()
+    curves = read_png(folder / "moons-training.png")[..., :3].astype(int)
+    assert curves.shape == (400, 640, 3)
+    for color in TAB10[:2]:  # at least a 50-pixel line of each
+        assert (np.abs(curves - np.round(np.array(color[:3]) * 255)).max(axis=-1) <= 8).sum() > 50
+    surface = read_png(folder / "moons-surface.png")[..., :3].astype(int)
+    red, blue = surface[..., 0], surface[..., 2]
+    # Both classes' colours, full or paled, over a good part of the picture each.
+    assert (blue > red + 40).mean() > 0.1 and (red > blue + 40).mean() > 0.1
 
 
 def test_without_ipywidgets_the_bar_is_text_and_asyncio_run_is_refused(tmp_path):
