@@ -220,6 +220,14 @@ fn main(@builtin(local_invocation_index) i: u32) {
     fixed[i] = particles[0].pos.x + f32(mixed[0].b);
 }
 """
+# WebGPU samples' layout: sizes ahead of the numbers, in one storage buffer.
+HEADED = """
+struct Matrix { size: vec2f, numbers: array<f32> }
+@group(0) @binding(0) var<storage, read> m: Matrix;
+@group(0) @binding(1) var<storage, read_write> total: Matrix;
+@compute @workgroup_size(1)
+fn main() { total.size = m.size; total.numbers[0] = m.numbers[0] + m.numbers[1]; }
+"""
 MIXED = np.zeros(2, np.dtype({"names": ["a", "b"], "formats": ["<f4", "<u4"]}))
 FLOATS = np.ones(8, np.float32)
 GOOD_SCALE = {"x": FLOATS, "n": 8, "scale": 1.0, "shapes": {"y": (8,)}}
@@ -260,6 +268,13 @@ REFUSALS = {  # kernel, keyword arguments of run, the message expected
     "fixed-size array": (PARTICLES, {"particles": FLOATS, "mixed": MIXED,
                                      "fixed": np.ones(15, np.float32)},
                          r"fixed \(array<f32,16>\): expected exactly 16 values"),
+    "header without numbers": (HEADED, {"m": np.ones(2, np.float32), "shapes": {"total": 3}},
+                               r"m \(Matrix\): 2 values: expected 2 for the fields before its "
+                               r"runtime-sized array, then a non-zero multiple of 1"),
+    "under the minimum binding size": (HEADED, {"m": FLOATS, "shapes": {"total": 3}},
+                                       r"total \(Matrix\): 12 bytes are less than WebGPU's "
+                                       r"minimum binding size for it \(16: its fields and one "
+                                       r"element, rounded to its 8-byte alignment\)"),
     "empty input": (SCALE, {**GOOD_SCALE, "x": np.ones(0, np.float32)},
                     r"0 values don't fill whole elements"),
     "grid over the limit": (SCALE, {**GOOD_SCALE, "grid": (65536, 1, 1)},
@@ -278,6 +293,12 @@ async def test_bad_input_is_refused_before_any_gpu_work(device, case):
     with pytest.raises(ValueError, match=message):
         await kernel.run(**arguments)
     assert counters(device) == before and not kernel._prepared
+
+
+async def test_structs_ending_in_a_runtime_sized_array(device):
+    outputs = await Kernel(HEADED, device=device).run(m=np.float32([2, 1, 3, 4]),
+                                                      shapes={"total": (4,)})
+    np.testing.assert_array_equal(outputs["total"], [2, 1, 7, 0])
 
 
 async def test_workgroups_and_bindings_over_the_adapters_limits_are_refused(device,

@@ -28,17 +28,21 @@ class Layout:
     """How one WGSL type sits in memory.
 
     Attributes:
-        size, align: in bytes (an array's ``size`` counts its fixed length; runtime-sized: one).
+        size, align: in bytes (an array's ``size`` counts its fixed length).
         stride: bytes from one element to the next in an array of this type.
         scalar: the one scalar type all its components have ("f32", ...), or None when mixed.
         dtype: a NumPy dtype of one element: the scalar's when uniform (then an element is
             ``stride // itemsize`` of them, padding included), else a structured dtype.
+        tail: for a runtime-sized array, or a struct ending in one (WebGPU samples' ``struct
+            Matrix { size: vec2f, numbers: array<f32> }``), the bytes of each of its elements;
+            ``size`` is then the bytes before them. 0 for fixed-size types.
     """
 
     size: int
     align: int
     scalar: str | None
     dtype: np.dtype
+    tail: int = 0
 
     @property
     def stride(self) -> int:
@@ -78,6 +82,9 @@ def layout(wgsl_type: str, structs: dict[str, list[tuple[str, str]]],
             re.fullmatch(r"\d+[iu]?", parts[1]) else 1
         align = max(element.align, 16) if uniform else element.align
         stride = -(-element.stride // align) * align
+        if len(parts) == 1:  # runtime-sized: no bytes of its own, ``stride`` per element
+            return Layout(0, align, element.scalar, element.dtype if element.scalar else
+                          np.dtype(np.uint8), tail=stride)
         if element.scalar is not None:
             return _homogeneous(count * stride, align, element.scalar)
         return Layout(count * stride, align, None, np.dtype(
@@ -95,7 +102,13 @@ def _homogeneous(size: int, align: int, scalar: str | None) -> Layout:
 
 
 def _struct(fields: list[tuple[str, str]], structs: dict, uniform: bool) -> Layout:
-    named, align, scalars = _struct_dtype(fields, structs, uniform)
+    named, align, scalars, end = _struct_dtype(fields, structs, uniform)
+    last = layout(fields[-1][1], structs, uniform) if fields else None
+    if last is not None and last.tail:  # ends in a runtime-sized array: head, then elements
+        head = -(-end // last.align) * last.align
+        scalar = scalars.pop() if len(scalars) == 1 else None
+        return Layout(head, max(align, last.align), scalar, SCALARS[scalar] if scalar else
+                      np.dtype(np.uint8), tail=last.tail)
     if len(scalars) == 1 and None not in scalars:  # e.g. struct { pos: vec2f, vel: vec2f }
         scalar = scalars.pop()
         return Layout(named.itemsize, align, scalar, SCALARS[scalar])
@@ -103,22 +116,24 @@ def _struct(fields: list[tuple[str, str]], structs: dict, uniform: bool) -> Layo
 
 
 def _struct_dtype(fields: list[tuple[str, str]], structs: dict,
-                  uniform: bool) -> tuple[np.dtype, int, set[str | None]]:
+                  uniform: bool) -> tuple[np.dtype, int, set[str | None], int]:
     """A structured dtype with one name per field at its WGSL offset, the struct's alignment,
-    and the scalar types of its fields."""
+    the scalar types of its fields, and where its last fixed-size field ends."""
     names, formats, offsets, end, align, scalars = [], [], [], 0, 16 if uniform else 1, set()
     for name, kind in fields:
         member = layout(kind, structs, uniform)
+        scalars.add(member.scalar)
+        if member.tail:  # a trailing runtime-sized array: not part of the fixed record
+            continue
         offset = -(-end // member.align) * member.align
         count = member.size // member.dtype.itemsize if member.scalar else 1
         names.append(name)
         formats.append((member.dtype, (count,)) if count > 1 else member.dtype)
         offsets.append(offset)
         end, align = offset + member.size, max(align, member.align)
-        scalars.add(member.scalar)
     size = -(-end // align) * align
     dtype = np.dtype({"names": names, "formats": formats, "offsets": offsets, "itemsize": size})
-    return dtype, align, scalars
+    return dtype, align, scalars, end
 
 
 def pack_struct(fields: list[tuple[str, str]], values: dict[str, object],
@@ -135,7 +150,7 @@ def pack_struct(fields: list[tuple[str, str]], values: dict[str, object],
     missing, unknown = set(names) - values.keys(), values.keys() - set(names)
     if missing or unknown:
         raise ValueError(f"{where} params: missing {sorted(missing)}, unknown {sorted(unknown)}")
-    dtype, _, _ = _struct_dtype(fields, structs, uniform=True)
+    dtype, _, _, _ = _struct_dtype(fields, structs, uniform=True)
     record = np.zeros(1, dtype)
     for name, kind in fields:
         record[name] = _field_value(np.asarray(values[name]), record.dtype[name],

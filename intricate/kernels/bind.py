@@ -37,10 +37,6 @@ class Plan:
                                  for name, (_, shape, dtype) in sorted(self.arrays.items())))
 
 
-def element_layout(binding: Binding, structs: dict) -> layout.Layout:
-    return layout.layout(binding.element_type, structs)
-
-
 def prepare(where: str, bindings: list[Binding], params: list[tuple[str, str]],
             uniform: str | None, structs: dict, workgroup: Grid, limits: Mapping[str, int],
             grid: Any, shapes: Mapping[str, Any] | None, values: dict[str, Any]) -> Plan:
@@ -70,18 +66,19 @@ def prepare(where: str, bindings: list[Binding], params: list[tuple[str, str]],
     if bad_shapes:
         raise ValueError(f"{where}: shapes= names {bad_shapes}, which are not read_write "
                          f"bindings; shapes are for outputs: {_outputs(storage)}")
-    arrays = {}
+    arrays, elements = {}, {}
     for name, binding in storage.items():
-        arrays[name] = _array(where, binding, structs, values.get(name), shapes.get(name),
-                              limits)
+        data, shape, dtype, elements[name] = _array(where, binding, structs, values.get(name),
+                                                    shapes.get(name), limits)
+        arrays[name] = (data, shape, dtype)
     field_values = dict(values.get(uniform, {})) if uniform and uniform in values else \
         {name: values[name] for name in fields if name in values and name not in storage}
     if params:
         layout.pack_struct(params, field_values, structs, where)  # its refusals, up front
     _check_workgroup(where, workgroup, limits)
     outputs = _outputs(storage)
-    return Plan(arrays, field_values, _grid(where, grid, workgroup, limits, arrays, storage,
-                                             structs, outputs), outputs)
+    return Plan(arrays, field_values, _grid(where, grid, workgroup, limits, arrays, elements,
+                                             outputs), outputs)
 
 
 def _outputs(storage: dict[str, Binding]) -> list[str]:
@@ -89,9 +86,10 @@ def _outputs(storage: dict[str, Binding]) -> list[str]:
 
 
 def _array(where: str, binding: Binding, structs: dict, value: Any, shape: Any,
-           limits: Mapping[str, int]) -> tuple[np.ndarray | None, tuple[int, ...], np.dtype]:
+           limits: Mapping[str, int]
+           ) -> tuple[np.ndarray | None, tuple[int, ...], np.dtype, int]:
     name, what = binding.name, f"{where}: {binding.name} ({binding.type})"
-    element = element_layout(binding, structs)
+    element = layout.layout(binding.element_type, structs)
     per_element = element.stride // element.dtype.itemsize if element.scalar else 1
     if value is None and shape is None:
         if binding.access != "read_write":
@@ -124,7 +122,37 @@ def _array(where: str, binding: Binding, structs: dict, value: Any, shape: Any,
         except (TypeError, ValueError):
             raise ValueError(f"{what}: shapes[{name!r}] must be a tuple of whole numbers, "
                              f"received {shape!r}") from None
-    size = math.prod(shape)
+    elements, nbytes = _count(what, binding, element, math.prod(shape))
+    limit = limits["max-storage-buffer-binding-size"]
+    if nbytes > limit:
+        raise ValueError(f"{what}: {nbytes} bytes exceed this adapter's "
+                         f"max-storage-buffer-binding-size ({limit}); use smaller inputs")
+    return data, tuple(shape), element.dtype, elements
+
+
+def _count(what: str, binding: Binding, element: layout.Layout, size: int) -> tuple[int, int]:
+    """The WGSL elements and bytes ``size`` values make for ``binding``, or a ValueError when
+    they don't fill its type."""
+    item = element.dtype.itemsize
+    if element.tail:  # a struct ending in a runtime-sized array: its fields, then elements
+        if element.scalar is None:
+            raise ValueError(f"{what}: a struct of mixed field types ending in a runtime-sized "
+                             "array can't be given from one NumPy array; bind its fields "
+                             "as separate bindings")
+        head, each = element.size // item, element.tail // item
+        elements, rest = divmod(size - head, each)
+        if elements < 1 or rest:
+            raise ValueError(f"{what}: {size} values: expected {head} for the fields before "
+                             f"its runtime-sized array, then a non-zero multiple of {each} "
+                             f"({element.dtype})")
+        smallest = -(-(element.size + element.tail) // element.align) * element.align
+        if size * item < smallest:  # WebGPU's minimum binding size for the struct
+            raise ValueError(f"{what}: {size * item} bytes are less than WebGPU's minimum "
+                             f"binding size for it ({smallest}: its fields and one element, "
+                             f"rounded to its {element.align}-byte alignment); give at least "
+                             f"{smallest // item} values")
+        return elements, size * item
+    per_element = element.stride // item if element.scalar else 1
     elements, rest = divmod(size, per_element)
     unit = f"{per_element} {element.dtype} per element ({binding.element_type}, padding " \
            "included)" if per_element > 1 else f"elements of {element.dtype}"
@@ -135,11 +163,7 @@ def _array(where: str, binding: Binding, structs: dict, value: Any, shape: Any,
     if count is not None and elements != count:
         raise ValueError(f"{what}: expected exactly {count * per_element} values ({count} "
                          f"element(s), {unit}), received {size}")
-    nbytes, limit = elements * element.stride, limits["max-storage-buffer-binding-size"]
-    if nbytes > limit:
-        raise ValueError(f"{what}: {nbytes} bytes exceed this adapter's "
-                         f"max-storage-buffer-binding-size ({limit}); use smaller inputs")
-    return data, tuple(shape), element.dtype
+    return elements, elements * element.stride
 
 
 def _check_workgroup(where: str, workgroup: Grid, limits: Mapping[str, int]) -> None:
@@ -155,21 +179,22 @@ def _check_workgroup(where: str, workgroup: Grid, limits: Mapping[str, int]) -> 
 
 
 def _grid(where: str, grid: Any, workgroup: Grid, limits: Mapping[str, int], arrays: dict,
-          storage: dict[str, Binding], structs: dict, outputs: list[str]) -> Grid:
+          elements: dict[str, int], outputs: list[str]) -> Grid:
     limit = limits["max-compute-workgroups-per-dimension"]
     if grid is None:
         if not outputs:
             raise ValueError(f"{where}: no read_write binding to derive the grid from; "
                              "pass grid=(x, y, z) workgroups")
-        name = max(outputs, key=lambda output: math.prod(arrays[output][1]))
-        element = element_layout(storage[name], structs)
-        shape = list(arrays[name][1])
-        per_element = element.stride // element.dtype.itemsize if element.scalar else 1
+        name = max(outputs, key=lambda output: elements[output])
+        count, shape = elements[name], list(arrays[name][1])
         if workgroup[1:] == (1, 1):  # 1-D: one invocation per element, folded over x and y
-            return fold_grid(math.ceil(math.prod(shape) // per_element / workgroup[0]))
+            return fold_grid(math.ceil(count / workgroup[0]))
         # Several dimensions: x runs along the last axis (row-major), y the one before, z the
         # rest, counted in WGSL elements.
-        if per_element > 1 and shape[-1] % per_element == 0:
+        per_element = math.prod(shape) // count
+        if math.prod(shape) % count or shape[-1] % per_element:
+            shape = [count]  # a struct with a header, or elements across rows: one axis
+        else:
             shape[-1] //= per_element
         shape = [1, 1] + shape
         sides = (shape[-1], shape[-2], math.prod(shape[:-2]))
