@@ -144,24 +144,24 @@ class LivePlot(Callback):
         return [Curve(key, x, series.view()[:len(x)], TAB10[index % len(TAB10)])
                 for index, (key, series) in enumerate(self.series.items())]
 
-    def _draw(self, device: Device, curves: list[Curve], size: tuple[int, int]) -> np.ndarray:
-        renderer.check_size(device, *size)
-        scene = line_chart(size[0], size[1], curves, self.title, self.log_scale)
-        return renderer.draw(device, scene)
+    def _scene(self, size: tuple[int, int]):
+        """A builder of the chart of the curves as they are now (run on the GPU thread)."""
+        curves = self.curves()
+        return lambda: line_chart(size[0], size[1], curves, self.title, self.log_scale)
 
-    def _frame_device(self) -> Device:
-        return self.device or _open_default_device()
+    async def _device_async(self) -> Device:
+        return self.device or await asyncio.to_thread(_open_default_device)
 
     async def render_async(self) -> np.ndarray:
         """The picture now: uint8 RGBA [height, width, 4] (one submit, one readback)."""
-        device = self.device or await asyncio.to_thread(_open_default_device)
-        return await device.run(self._draw, device, self.curves(), self.size)
+        return await renderer.draw_async(await self._device_async(), self._scene(self.size))
 
     def render(self) -> np.ndarray:
         """``render_async`` for synchronous code: blocks this thread while the GPU thread
         draws (behind any training work queued before)."""
-        device = self._frame_device()
-        return device.run_sync(self._draw, device, self.curves(), self.size)
+        device = self.device or _open_default_device()
+        build = self._scene(self.size)
+        return device.run_sync(lambda: renderer.draw(device, build()))
 
     async def save_png_async(self, path: str | os.PathLike) -> None:
         """Draw the plot now and write it to ``path`` as a PNG (any time, headless too)."""
@@ -191,9 +191,8 @@ class LivePlot(Callback):
         while self._dirty and self._canvas is not None and not self._canvas.closed:
             self._dirty = False
             started = loop.time()
-            device = self.device or await asyncio.to_thread(_open_default_device)
-            size = self._canvas.size(self.size)
-            pixels = await device.run(self._draw, device, self.curves(), size)
+            device = await self._device_async()
+            pixels = await renderer.draw_async(device, self._scene(self._canvas.size(self.size)))
             self.frames += 1
             self._canvas.show(pixels)
             await asyncio.sleep(max(0.0, 1 / self.max_fps - (loop.time() - started)))

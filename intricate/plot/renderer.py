@@ -8,6 +8,9 @@ the event loop never waits on the GPU.
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
+
 import numpy as np
 import wgpu
 
@@ -91,14 +94,50 @@ def check_size(device: Device, width: int, height: int) -> None:
                              f"device's largest texture), received {value!r}")
 
 
-def draw(device: Device, scene: Scene) -> np.ndarray:
-    """Draw ``scene`` and read its pixels back (GPU thread): one submit, one readback.
+class Frame:
+    """A drawn frame on its way to the host: its copy into a mappable buffer is submitted and
+    mapping was requested; ``collect`` once ``mapped`` (wgpu's poll thread signals it)."""
 
-    Returns:
-        uint8 array [height, width, 4], RGBA, row 0 at the top.
-    """
-    charts = chart_pipeline(device)
-    width, height = scene.width, scene.height
+    def __init__(self, device: Device, scene: Scene) -> None:
+        check_size(device, scene.width, scene.height)
+        charts = chart_pipeline(device)
+        self.device, self.width, self.height = device, scene.width, scene.height
+        encoder = device.handle.create_command_encoder()
+        target = encode(charts, encoder, scene)
+        self.stride = -(-self.width * 4 // ROW_ALIGNMENT) * ROW_ALIGNMENT
+        self.staging = device.take_staging(self.stride * self.height)
+        encoder.copy_texture_to_buffer({"texture": target},
+                                       {"buffer": self.staging, "bytes_per_row": self.stride,
+                                        "rows_per_image": self.height},
+                                       (self.width, self.height, 1))
+        device.submit(encoder)
+        self.mapping = self.staging.map_async(wgpu.MapMode.READ)
+
+    def wait(self) -> None:
+        """Block until the frame's pixels are mapped: a wait on an event that wgpu's own poll
+        thread sets, no wgpu call, so any thread may wait (off the event loop and the GPU
+        thread, the GPU thread keeps submitting training work meanwhile)."""
+        self.mapping.sync_wait()
+
+    def collect(self) -> np.ndarray:
+        """The pixels (GPU thread, after ``wait``): uint8 [height, width, 4], RGBA, row 0 at
+        the top; one readback."""
+        try:
+            raw = np.frombuffer(self.staging.read_mapped(copy=False), np.uint8,
+                                count=self.stride * self.height)
+            pixels = raw.reshape(self.height, self.stride)[:, :self.width * 4]
+            pixels = pixels.reshape(self.height, self.width, 4).copy()
+        finally:
+            self.staging.unmap()
+            self.device.give_staging(self.staging)
+        self.device.stats["readbacks"] += 1
+        return pixels
+
+
+def encode(charts: ChartPipeline, encoder: wgpu.GPUCommandEncoder,
+           scene: Scene) -> wgpu.GPUTexture:
+    """Upload ``scene``'s marks and encode its render pass; returns the target texture."""
+    device = charts.device
     shapes = scene.shape_array()
     surface = scene.surface if scene.surface is not None else np.zeros(1, np.float32)
     charts.shapes = charts.fitted(charts.shapes, max(shapes.nbytes, 4 * FLOATS_PER_SHAPE),
@@ -112,8 +151,7 @@ def draw(device: Device, scene: Scene) -> np.ndarray:
         layout=charts.pipeline.get_bind_group_layout(0),
         entries=[{"binding": index, "resource": {"buffer": buffer}} for index, buffer in
                  enumerate((charts.frame, charts.shapes, charts.font, charts.surface))])
-    target = charts.texture(width, height)
-    encoder = device.handle.create_command_encoder()
+    target = charts.texture(scene.width, scene.height)
     render_pass = encoder.begin_render_pass(color_attachments=[{
         "view": target.create_view(), "load_op": "clear", "store_op": "store",
         "clear_value": WHITE}])
@@ -122,18 +160,22 @@ def draw(device: Device, scene: Scene) -> np.ndarray:
     if len(shapes):
         render_pass.draw(6, len(shapes))
     render_pass.end()
-    stride = -(-width * 4 // ROW_ALIGNMENT) * ROW_ALIGNMENT
-    staging = device.take_staging(stride * height)
-    encoder.copy_texture_to_buffer({"texture": target},
-                                   {"buffer": staging, "bytes_per_row": stride,
-                                    "rows_per_image": height}, (width, height, 1))
-    device.submit(encoder)
-    staging.map_sync(wgpu.MapMode.READ)
-    try:
-        raw = np.frombuffer(staging.read_mapped(copy=False), np.uint8, count=stride * height)
-        pixels = raw.reshape(height, stride)[:, :width * 4].reshape(height, width, 4).copy()
-    finally:
-        staging.unmap()
-        device.give_staging(staging)
-    device.stats["readbacks"] += 1
-    return pixels
+    return target
+
+
+def draw(device: Device, scene: Scene) -> np.ndarray:
+    """Draw ``scene`` and wait for its pixels on the GPU thread (for synchronous callers;
+    ``draw_async`` waits elsewhere): one submit, one readback."""
+    frame = Frame(device, scene)
+    frame.wait()
+    return frame.collect()
+
+
+async def draw_async(device: Device, build: Callable[[], Scene]) -> np.ndarray:
+    """Build a scene with ``build`` and draw it, both on the GPU thread, then wait for the
+    pixels on a worker thread: the GPU thread is free for training work while the frame waits
+    its turn in the queue (a frame waited on there would hold back a fit's next submit)."""
+
+    frame = await device.run(lambda: Frame(device, build()))
+    await asyncio.to_thread(frame.wait)
+    return await device.run(frame.collect)

@@ -106,9 +106,7 @@ async def decision_surface(model, x: np.ndarray, y: np.ndarray,
     scene.markers(points[:, 0], points[:, 1], radius, 1.5, colors)
     legend(scene, names, [scene.palette[int(name[6:]) % len(scene.palette)] for name in names],
            marks="marker", outside=True)
-    device = model.device
-    renderer.check_size(device, *size)
-    pixels = await device.run(renderer.draw, device, scene)
+    pixels = await renderer.draw_async(model.device, lambda: scene)
     if path is not None:
         await asyncio.to_thread(write_png, path, pixels)
     return pixels
