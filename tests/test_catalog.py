@@ -1,0 +1,121 @@
+"""The kernel catalog: every @compute entry point of shaders/ is registered, every entry verifies
+against its float64 reference at the small sizes (through ``intricate bench``'s measure, which
+then times it), a wrong reference or a wrong kernel fails with the worst index named, and names,
+families and globs select entries."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+
+import numpy as np
+import pytest
+
+from intricate.cli import bench
+from intricate.gpu import shaders
+from intricate.kernels import catalog
+from intricate.ops.gemm import subgroup
+
+COMPUTE = re.compile(r"@compute\b(?:(?!\bfn\b).)*\bfn\s+(\w+)", re.S)  # up to the next fn
+
+
+def test_every_compute_entry_point_of_the_shader_folder_is_in_the_catalog():
+    root = next(folder for folder in shaders.SHADER_DIRS if folder.is_dir())
+    declared = {(path.relative_to(root).as_posix(), entry)
+                for path in root.rglob("*.wgsl") for entry in COMPUTE.findall(path.read_text())}
+    registered = {(entry.shader, entry.entry) for entry in catalog.ENTRIES.values()}
+    assert declared - registered == set(), "register these in intricate/kernels/catalog"
+    assert registered <= declared
+
+
+def test_every_activation_has_both_directions_and_every_optimizer_an_entry():
+    names = set(catalog.ENTRIES)
+    for function in ("tanh", "sigmoid", "relu", "leakyrelu", "elu", "gelu", "silu", "softplus"):
+        assert {f"activation.forward.{function}", f"activation.backward.{function}"} <= names
+    assert {f"optimizer.{name}" for name in
+            ("sgd", "momentum", "nesterov", "adagrad", "adam", "adamw")} <= names
+
+
+SMALL = [(name, size) for name, entry in catalog.ENTRIES.items()
+         for size in entry.sizes["small"]]
+
+
+@pytest.mark.parametrize(("name", "size"), SMALL, ids=[f"{n}-{s}" for n, s in SMALL])
+async def test_every_entry_verifies_at_its_small_sizes(device, name, size):
+    entry = catalog.ENTRIES[name]
+    if not entry.available(device):
+        assert name == "gemm.subgroup" and not subgroup.usable(device)
+        pytest.skip("needs a software adapter with subgroups")
+    result = await bench.measure(entry, device, size, repeat=1)
+    assert result["passed"], result["error"]
+    assert result["outputs"] and all(output["passed"] for output in result["outputs"].values())
+    assert result["median_s"] > 0 and result["gbps"] > 0
+
+
+async def test_a_wrong_reference_fails_and_names_the_worst_index(device):
+    entry = catalog.ENTRIES["copy"]
+
+    def off_by_one_element(source, **_):
+        expected = source.copy()
+        expected[13] += 1.0
+        return {"destination": expected}
+
+    result = await bench.measure(dataclasses.replace(entry, reference=off_by_one_element),
+                                 device, 4100, repeat=1)
+    assert not result["passed"] and result["median_s"] is None  # a failed kernel isn't timed
+    assert result["outputs"]["destination"]["worst_index"] == [13]
+    assert "FAIL destination" in result["error"] and "[13]" in result["error"]
+
+
+async def test_a_wrong_kernel_fails_its_entry(device):
+    """sum_splits told of 3 splits where 4 partial sums are given, as a wrong Params value in
+    the engine would: the check catches the chunk it leaves out."""
+    entry = catalog.ENTRIES["gemm.sum_splits"]
+
+    def three_splits(device, size, rng):
+        case = entry.setup(device, size, rng)
+        case.inputs["splits"] = 3  # the kernel now skips the last chunk
+        return case
+
+    result = await bench.measure(dataclasses.replace(entry, setup=three_splits), device, 33,
+                                 repeat=1)
+    assert not result["passed"] and result["outputs"]["c"]["max_rel_error"] > 0.1
+
+
+async def test_a_kernel_that_cannot_run_is_reported_not_raised(device):
+    entry = catalog.ENTRIES["copy"]
+
+    def no_destination_shape(device, size, rng):
+        case = entry.setup(device, size, rng)
+        case.shapes.clear()  # destination neither given nor shaped
+        case.inputs["count"] = np.float32(1.5)
+        return case
+
+    result = await bench.measure(dataclasses.replace(entry, setup=no_destination_shape),
+                                 device, 4, repeat=1)
+    assert not result["passed"] and result["error"].startswith("ValueError")
+
+
+def test_names_families_and_globs_select_entries():
+    assert [entry.name for entry in catalog.select(["copy"])] == ["copy"]
+    softmax = [entry.name for entry in catalog.select(["softmax"])]
+    assert softmax == ["softmax.forward", "softmax.backward", "softmax.forward_wide",
+                       "softmax.backward_wide"]
+    gelu = {entry.name for entry in catalog.select(["*.gelu", "activation.forward.gelu"])}
+    assert gelu == {"activation.forward.gelu", "activation.backward.gelu"}
+    assert len(catalog.select([])) == len(catalog.ENTRIES)
+    with pytest.raises(ValueError, match=r"kernel 'softmx': expected a catalog name.*'copy'"):
+        catalog.select(["softmx"])
+
+
+def test_sizes_and_registration_are_checked():
+    entry = catalog.ENTRIES["gemm.tiled"]
+    assert catalog.sizes_of(entry, "small") == entry.sizes["small"]
+    assert catalog.sizes_of(entry, [64, 96]) == (64, 96)
+    with pytest.raises(ValueError, match="size: expected one of"):
+        catalog.sizes_of(entry, "huge")
+    with pytest.raises(ValueError, match=r"whole numbers >= 1, received \(0,\)"):
+        catalog.sizes_of(entry, [0])
+    with pytest.raises(ValueError, match="'copy' is registered twice"):
+        catalog.register("copy", "ops/copy.wgsl", "copy", reference=entry.reference,
+                         small=(1,), standard=(1,), unit="floats")(entry.setup)

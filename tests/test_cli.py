@@ -1,0 +1,172 @@
+"""The ``intricate`` command line, in process through ``main(argv)`` (plus one real
+``python -m intricate info --json``): info and bench print JSON with the documented keys, bench
+fails on a wrong reference and flags a doctored regression, run writes, checks and times a
+kernel file, and mistakes are one line on stderr with exit code 2."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from intricate.cli import main
+from intricate.kernels import catalog
+
+DEVICE_KEYS = {"name", "vendor", "backend", "type", "driver", "vendor_id", "device_id"}
+RESULT_KEYS = {"name", "shader", "entry", "size", "shape", "passed", "error", "outputs",
+               "median_s", "min_s", "max_s", "repeat", "method", "gflops", "gbps",
+               "roofline_percent"}
+
+
+def check_info(document: dict) -> None:
+    assert {"intricate", "wgpu", "adapters", "device"} <= document.keys()
+    device = document["device"]
+    assert DEVICE_KEYS | {"features", "limits", "dtypes", "timestamps", "subgroups"} <= set(device)
+    assert device["dtypes"][0] == "float32" and device["limits"]["max-buffer-size"] > 0
+    assert sum(adapter["chosen"] for adapter in document["adapters"]) == 1
+    for adapter in document["adapters"]:
+        assert DEVICE_KEYS | {"features", "limits", "chosen"} <= set(adapter)
+
+
+def test_info_json_in_process(capsys):
+    assert main(["info", "--json"]) == 0
+    check_info(json.loads(capsys.readouterr().out))
+    assert main(["info"]) == 0
+    text = capsys.readouterr().out
+    assert "dtypes: float32" in text and "adapters (" in text and " * " in text
+
+
+def test_python_dash_m_intricate_info_json():
+    result = subprocess.run([sys.executable, "-m", "intricate", "info", "--json"],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    check_info(json.loads(result.stdout))
+
+
+def test_bench_json_has_the_documented_keys(tmp_path, capsys):
+    out = tmp_path / "bench.json"
+    code = main(["bench", "copy", "softmax.forward", "--size", "small", "--repeat", "2",
+                 "--json", str(out)])
+    printed = capsys.readouterr().out
+    assert code == 0, printed
+    document = json.loads(out.read_text())
+    assert {"intricate", "device", "sizes", "roofline", "results", "failed"} <= document.keys()
+    assert document["sizes"] == "small" and document["failed"] == 0
+    assert {"gbps", "gflops", "bandwidth_kernel", "bandwidth_shape", "compute_kernel",
+            "compute_shape"} <= document["roofline"].keys()
+    assert [(r["name"], r["size"]) for r in document["results"]] == [
+        ("copy", 4), ("copy", 4100), ("softmax.forward", 1), ("softmax.forward", 257)]
+    for result in document["results"]:
+        assert set(result) == RESULT_KEYS and result["passed"] and result["repeat"] == 2
+        assert result["median_s"] > 0 and result["roofline_percent"] > 0
+        assert result["method"] in ("timestamp", "wall clock")
+        for output in result["outputs"].values():
+            assert {"max_abs_error", "max_rel_error", "worst_index", "passed"} == set(output)
+    assert "softmax.forward" in printed and "GB/s" in printed and "% roof" in printed
+
+
+def test_bench_compare_flags_a_doctored_regression(tmp_path, capsys):
+    old = tmp_path / "old.json"
+    common = ["bench", "gather", "--size", "37", "--repeat", "3", "--roofline", "small"]
+    assert main([*common, "--json", str(old)]) == 0
+    baseline = json.loads(old.read_text())
+    baseline["results"][0]["median_s"] /= 10  # "it used to be 10x faster"
+    old.write_text(json.dumps(baseline))
+    capsys.readouterr()
+    new = tmp_path / "new.json"
+    code = main([*common, "--compare", str(old), "--json", str(new)])
+    printed = capsys.readouterr().out
+    assert code == 3, printed
+    assert "SLOWER" in printed and "REGRESSED gather (37)" in printed
+    (row,) = json.loads(new.read_text())["compare"]["results"]
+    assert row["regressed"] and row["speedup"] < 0.2 and row["name"] == "gather"
+    baseline["results"][0]["median_s"] *= 1000  # now it used to be 100x slower: no regression
+    old.write_text(json.dumps(baseline))
+    assert main([*common, "--compare", str(old)]) == 0
+
+
+def test_bench_fails_on_a_wrong_reference(monkeypatch, capsys):
+    entry = catalog.ENTRIES["copy"]
+    wrong = entry.__class__(**{**entry.__dict__, "reference": lambda source, **_: {
+        "destination": -source}})
+    monkeypatch.setitem(catalog.ENTRIES, "copy", wrong)
+    code = main(["bench", "copy", "--size", "small", "--repeat", "1"])
+    printed = capsys.readouterr().out
+    assert code == 1 and "FAILED copy 4100" in printed and "FAIL destination" in printed
+
+
+KERNEL = """
+struct Params { count: u32, scale: f32 }
+@group(0) @binding(0) var<storage, read> x: array<f32>;
+@group(0) @binding(1) var<storage, read_write> y: array<f32>;
+@group(0) @binding(2) var<uniform> params: Params;
+
+@compute @workgroup_size(64)
+fn axpy(@builtin(global_invocation_id) id: vec3<u32>) {
+    if (id.x >= params.count) { return; }
+    y[id.x] = params.scale * x[id.x] + y[id.x];
+}
+"""
+REFERENCE = """
+def axpy(x, y, scale, count):
+    return {"y": scale * x + y}
+
+def wrong(x, y, scale, count):
+    return {"y": scale * x - y}
+"""
+
+
+@pytest.fixture
+def kernel_files(tmp_path):
+    rng = np.random.default_rng(0)
+    (tmp_path / "axpy.wgsl").write_text(KERNEL)
+    (tmp_path / "reference.py").write_text(REFERENCE)
+    x, y = (rng.standard_normal(100).astype(np.float32) for _ in range(2))
+    np.save(tmp_path / "x.npy", x)
+    np.save(tmp_path / "y.npy", y)
+    return tmp_path, x, y
+
+
+def test_run_writes_checks_and_times_a_kernel_file(kernel_files, capsys):
+    folder, x, y = kernel_files
+    arguments = ["run", str(folder / "axpy.wgsl"), "--input", f"x={folder / 'x.npy'}",
+                 "--input", f"y={folder / 'y.npy'}", "--param", "count=100", "--param",
+                 "scale=2.5", "--output", str(folder / "out")]
+    code = main([*arguments, "--check", f"{folder / 'reference.py'}:axpy", "--time",
+                 "--repeat", "3", "--flops", "200"])
+    printed = capsys.readouterr().out
+    assert code == 0, printed
+    np.testing.assert_allclose(np.load(folder / "out" / "y.npy"), 2.5 * x + y, rtol=1e-6)
+    assert "passed" in printed and "ok   y" in printed
+    assert "median" in printed and "timestamp" in printed and "GFLOP/s" in printed
+    assert main([*arguments, "--check", f"{folder / 'reference.py'}:wrong"]) == 1
+    assert "FAILED" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(("arguments", "message"), [
+    (["bench", "softmx"], "kernel 'softmx': expected a catalog name"),
+    (["bench", "copy", "--size", "huge"], "--size: expected one of"),
+    (["bench", "copy", "--compare", "/nonexistent.json"], "--compare: /nonexistent.json is "),
+    (["run", "{folder}/missing.wgsl"], "is neither a file nor a built-in shader"),
+    (["run", "{folder}/axpy.wgsl", "--input", "x"], "--input: expected NAME=VALUE"),
+    (["run", "{folder}/axpy.wgsl", "--input", "x={folder}/x.npy", "--param", "count=100",
+      "--param", "scale=2", "--shape", "y=100", "--check", "{folder}/reference.py:nothing"],
+     "has no function 'nothing'"),
+    (["run", "{folder}/axpy.wgsl", "--input", "x={folder}/x.npy", "--param", "count=100",
+      "--shape", "y=100"], "scale"),  # a missing uniform field, named before any GPU work
+    (["run", "{folder}/broken.wgsl"], "broken.wgsl:10:15: "),  # compile error: file:line:column
+])
+def test_mistakes_are_one_line_on_stderr_with_exit_code_2(kernel_files, capsys, arguments,
+                                                          message):
+    folder = kernel_files[0]
+    (folder / "broken.wgsl").write_text(KERNEL.replace("y[id.x] = params", "y[id.x] = parms"))
+    code = main([argument.format(folder=folder) for argument in arguments])
+    captured = capsys.readouterr()
+    assert code == 2 and captured.out == ""
+    assert captured.err.startswith(f"intricate {arguments[0]}: error: ")
+    assert message in captured.err and "Traceback" not in captured.err
+    if "broken" not in arguments[1]:
+        assert captured.err.count("\n") == 1
