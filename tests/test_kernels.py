@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import math
 import re
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -409,3 +412,14 @@ def test_sync_twins_run_check_and_time(rng):
     assert kernel.time_sync(x=x, n=9, scale=2.0, shapes={"y": (9,)}, repeat=2).median > 0
     assert math.isfinite(kernel.time_sync(repeat=1, warmup=0, **GOOD_SCALE).median)
     assert re.match(r"<source>:main: median", str(kernel.time_sync(repeat=1, **GOOD_SCALE)))
+
+
+def test_the_porting_guides_python_runs(tmp_path):
+    """shaders/README.md's examples stay true (up to the layer section, which has its own)."""
+    guide = (Path(__file__).resolve().parents[1] / "shaders" / "README.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", guide.split("## Turning a kernel into")[0], re.S)
+    assert blocks
+    for block in blocks:
+        result = subprocess.run([sys.executable, "-c", block], cwd=tmp_path,
+                                capture_output=True, text=True, timeout=300)
+        assert result.returncode == 0, result.stdout + result.stderr
