@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 import zipfile
 from pathlib import Path
 
@@ -14,7 +15,10 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = sorted((ROOT / "examples").glob("*.py"))
 # Shorter runs where the full one takes long on lavapipe; each script checks its own result.
-ARGUMENTS = {"digits.py": ["--epochs", "8", "--min-accuracy", "0.90"]}
+ARGUMENTS = {"digits.py": ["--epochs", "8", "--min-accuracy", "0.90"],
+             # Not over the README's committed pictures: into a scratch folder.
+             "make_pictures.py": ["--output", str(Path(tempfile.gettempdir())
+                                                  / "intricate-make-pictures")]}
 
 
 @pytest.mark.parametrize("script", EXAMPLES, ids=lambda path: path.name)
