@@ -5,11 +5,14 @@ allow_code=True only, and bad declarations are refused before any GPU work."""
 from __future__ import annotations
 
 import json
+import re
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from intricate import Model, ModelFileError, ShaderError, TrainingOptions
+from intricate.initializers import Constant
 from intricate.io import files
 from intricate.kernels.gradients import check_gradients
 from intricate.layers import Dense, Layer, SoftMax, TanH, WGSLLayer
@@ -374,3 +377,17 @@ async def test_check_gradients_refuses_bad_arguments_before_gpu_work(device):
     with pytest.raises(ValueError, match="samples: expected a positive int"):
         await check_gradients(squareplus(), np.ones((1, 1)), samples=0)
     assert device.stats["dispatches"] == device.stats["submits"] == 0
+
+
+async def test_the_guides_worked_example_checks_out_and_trains(device, rng):
+    """shaders/README.md, "Turning a kernel into a layer": its scale-and-shift layer as shown."""
+    guide = (Path(__file__).resolve().parents[1] / "shaders" / "README.md").read_text()
+    (source,) = re.findall(r"```wgsl\n(.*?)```", guide.split("## Turning a kernel into a layer")[1],
+                           re.S)
+    layer = WGSLLayer(source, parameters={"scale": 3, "bias": 3},
+                      initializers={"scale": Constant(1.0)})
+    report = await check_gradients(layer, rng.standard_normal((6, 3)), device=device)
+    assert report.passed, str(report)
+    model = Model([Dense(2, 3), layer, TanH(), Dense(3, 1), TanH()], device=device, seed=0)
+    history = await model.fit(XOR_X, XOR_Y, TrainingOptions(learning_rate=0.1, epochs=2000))
+    assert history.loss[-1] < 0.01
