@@ -172,7 +172,8 @@ def table(bench: dict[str, Any]) -> str:
              f"{_number(peaks['gbps'])} GB/s ({peaks['bandwidth_kernel']} "
              f"{peaks['bandwidth_shape']}), {_number(peaks['gflops'])} GFLOP/s "
              f"({peaks['compute_kernel']} {peaks['compute_shape']})"]
-    header = ("kernel", "shape", "check", "median", "GFLOP/s", "GB/s", "% roof", "vs old")
+    header = ("kernel", "shape", "check", "median", "GFLOP/s", "GB/s", "% roof",
+              "vs old" if "compare" in bench else "")
     rows = []
     for result in bench["results"]:
         check = "ok" if result["passed"] else "FAILED"
