@@ -27,6 +27,7 @@ from intricate.plot.scene import TAB10
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK = ROOT / "examples" / "notebook.ipynb"
 WIDGET = "application/vnd.jupyter.widget-view+json"
+README_CELLS = re.findall(r"```ipython\n(.*?)```", (ROOT / "README.md").read_text(), re.S)
 CELL_TIMEOUT = 300  # seconds; the whole notebook takes ~15 s on lavapipe
 
 
@@ -74,21 +75,28 @@ def widget(notebook: nbformat.NotebookNode, model_id: str) -> dict:
 
 
 def cell_with(notebook: nbformat.NotebookNode, code: str) -> nbformat.NotebookNode:
-    (cell,) = [cell for cell in notebook.cells if cell.cell_type == "code" and code in cell.source]
+    """The example's one code cell containing ``code`` (not one the test added)."""
+    (cell,) = [cell for cell in notebook.cells if cell.cell_type == "code"
+               and code in cell.source and "added" not in cell.metadata.get("tags", [])]
     return cell
 
 
 def test_the_example_notebook_runs_in_a_real_kernel(tmp_path):
     # One test, one kernel: test workers would each run a module-scoped notebook fixture again.
     notebook = nbformat.read(NOTEBOOK, as_version=4)
-    notebook.cells.append(nbformat.v4.new_code_cell(PROBE))
+    probe = nbformat.v4.new_code_cell(PROBE, metadata={"tags": ["added"]})
+    # Then the README's notebook cells (```ipython blocks), in the same kernel.
+    readme = [nbformat.v4.new_code_cell(block, metadata={"tags": ["added"]})
+              for block in README_CELLS]
+    notebook.cells += [probe, *readme]
     run_notebook(notebook, tmp_path)
-    facts = json.loads(texts(notebook.cells[-1]))
+    facts = json.loads(texts(probe))
     assert (facts["executable"], facts["intricate"]) == (sys.executable, intricate.__file__)
     check_top_level_await(notebook)
     check_background_fit(notebook)
-    check_live_plot_widget(notebook, facts, tmp_path)
+    check_live_plot_widget(notebook, probe, facts, tmp_path)
     check_pictures(notebook, tmp_path)
+    check_readme_cells(readme, tmp_path)
 
 
 # Our own last cell: what the kernel ran, and the live plot's widget made to send a frame as it
@@ -135,7 +143,8 @@ def check_background_fit(notebook: nbformat.NotebookNode) -> None:
     assert cancelled == "True" and 100 <= int(kept) < 100_000 and float(loss) < 0.5
 
 
-def check_live_plot_widget(notebook: nbformat.NotebookNode, facts: dict, folder: Path) -> None:
+def check_live_plot_widget(notebook: nbformat.NotebookNode, probe: nbformat.NotebookNode,
+                           facts: dict, folder: Path) -> None:
     """The plot is rendercanvas' anywidget canvas under its cell, the GPU drew frames for it
     during the fit, and the frame the widget sends is the picture save_png wrote."""
     cell = cell_with(notebook, "plot  # the widget")
@@ -144,7 +153,7 @@ def check_live_plot_widget(notebook: nbformat.NotebookNode, facts: dict, folder:
     assert model["state"]["_anywidget_id"] == "rendercanvas.anywidget.AnywidgetRenderCanvas"
     assert model["state"]["_title"] == "Two moons"
     assert facts["frames"] >= 1 and facts["sent_frames"] == 1
-    (snapshot,) = [output.data["text/html"] for output in notebook.cells[-1].outputs
+    (snapshot,) = [output.data["text/html"] for output in probe.outputs
                    if "base64," in output.get("data", {}).get("text/html", "")]
     # Encoded as the widget encodes frames (PNG; JPEG where simplejpeg is installed), at the
     # quality its snapshot() uses: the same bytes only from the same pixels.
@@ -168,6 +177,15 @@ def check_pictures(notebook: nbformat.NotebookNode, folder: Path) -> None:
     red, blue = surface[..., 0], surface[..., 2]
     # Both classes' colours, full or paled, over a good part of the picture each.
     assert (blue > red + 40).mean() > 0.1 and (red > blue + 40).mean() > 0.1
+
+
+def check_readme_cells(cells: list[nbformat.NotebookNode], folder: Path) -> None:
+    """The README's blocks: a widget bar, the background fit cancelled, its PNG written."""
+    fit, background, later = cells
+    assert any(WIDGET in output.get("data", {}) for output in fit.outputs)
+    assert any(WIDGET in output.get("data", {}) for output in background.outputs)
+    assert re.search(r"\n\d+ epochs kept\n", texts(later))
+    assert read_png(folder / "training.png").shape == (400, 640, 4)
 
 
 def test_without_ipywidgets_the_bar_is_text_and_asyncio_run_is_refused(tmp_path):
