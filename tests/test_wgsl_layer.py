@@ -271,6 +271,12 @@ async def test_save_and_load_need_allow_code(device, tmp_path):
         blank.load(layer_path)
     blank.load(layer_path, allow_code=True)
     assert np.array_equal(blank.host_weights[0], restored.host_weights[0])
+    other = WGSLLayer(DENSE.replace("var sum = bias[column];", "var sum = 2.0 * bias[column];"),
+                      backward=["backward_parameters", "backward_inputs"],
+                      parameters={"kernel": (2, 3), "bias": 3}, input_size=2, output_size=3)
+    with pytest.raises(ModelFileError, match="'source': 'sha256:[0-9a-f]{16}'") as refused:
+        other.load(layer_path, allow_code=True)
+    assert "fn forward" not in str(refused.value)  # names the difference, not the WGSL
 
 
 def _tamper(source: str, target: str, edit) -> None:

@@ -28,6 +28,7 @@ nobody needs dE/dI (the first layer). ``intricate.kernels.check_gradients`` veri
 
 from __future__ import annotations
 
+import hashlib
 import math
 import os
 import re
@@ -275,7 +276,10 @@ class WGSLLayer(Layer):
                 "initializers": dict(self.initializers), "origin": self.source.origin}
 
     def settings(self) -> dict[str, Any]:
+        """The config without initializers and origin, the source as a digest (so a message
+        comparing two layers names which differ without printing their WGSL)."""
         config = self.get_config()
+        config["source"] = "sha256:" + hashlib.sha256(self.source.text.encode()).hexdigest()[:16]
         return {key: value for key, value in config.items()
                 if key not in ("initializers", "origin")}
 
