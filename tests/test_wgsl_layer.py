@@ -173,7 +173,9 @@ async def test_a_wgsl_dense_trains_as_the_built_in_one(device):
     report = await check_gradients(wgsl.layers[0], x)
     assert report.passed, str(report)
     assert [check.name for check in report.outputs] == ["grad_inputs", "grad_kernel", "grad_bias"]
-    assert (await check_gradients(built_in.layers[0], x)).passed  # built-in layers too
+    for layer in (built_in.layers[0], TanH(), SoftMax()):  # built-in layers too
+        report = await check_gradients(layer, x, device=device)
+        assert report.passed and report.outputs[0].size == 10, str(report)
 
 
 async def test_check_gradients_batches_its_forwards_into_few_submits(device, rng):
