@@ -7,7 +7,7 @@
     await decision_surface(model, x, y, path="surface.png")
 
 Both draw with one WGSL render pipeline (shaders/plot/chart.wgsl) on the model's device, into
-canvases from rendercanvas (glfw or Qt windows, Jupyter widgets) or offscreen.
+canvases from rendercanvas (glfw windows, Jupyter widgets) or offscreen.
 """
 
 from .live import LivePlot

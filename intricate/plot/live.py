@@ -75,8 +75,8 @@ class LivePlot(Callback):
         log_scale: a logarithmic y axis (values <= 0 are left out).
         size: (width, height) of the picture in pixels.
         title: drawn above the plot (printable ASCII).
-        show: "auto" (a Jupyter widget in a notebook, a window when glfw or Qt is installed
-            and a display is available, else "offscreen"), "window", "jupyter" or
+        show: "auto" (a Jupyter widget in a notebook, a window when glfw is installed and a
+            display is available, else "offscreen"), "window", "jupyter" or
             "offscreen" (no canvas: frames are drawn only for ``save_png``).
         max_fps: the most frames a live plot draws per second (at most 30).
         device: the device that draws before any fit (default: the shared default device);
@@ -182,8 +182,12 @@ class LivePlot(Callback):
         if self._live_canvas() is None:
             return  # offscreen: nobody to show a frame to
         self._dirty = True
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # synchronous code: the next epoch (or show()) in a loop draws
+            return
         if self._drawing is None or self._drawing.done():
-            self._drawing = asyncio.get_running_loop().create_task(self._draw_frames())
+            self._drawing = loop.create_task(self._draw_frames())
 
     async def _draw_frames(self) -> None:
         """Draw while new epochs keep arriving, at most ``max_fps`` frames a second."""
