@@ -96,12 +96,11 @@ def read_entry(text: str, origin: str, entry: str, direction: str,
         if binding.group != 0:
             problems.append(f"{name} is in @group({binding.group}), layers bind @group(0)")
         elif binding.kind == "uniform" and name == "params":
-            fields = tuple(field for field, _ in reflect.structs(text).get(
-                binding.element_type, []))
-            types = dict(reflect.structs(text).get(binding.element_type, []))
-            problems += [f"Params field {field}: {types[field]}, expected one of "
-                         f"{list(SIZE_FIELDS)} as u32" for field in fields
-                         if field not in SIZE_FIELDS or types[field] != "u32"]
+            declared = reflect.structs(text).get(binding.element_type, [])
+            fields = tuple(field for field, _ in declared)
+            problems += [f"Params field {field}: {kind}, expected one of {list(SIZE_FIELDS)} "
+                         "as u32" for field, kind in declared
+                         if field not in SIZE_FIELDS or kind != "u32"]
         elif binding.kind != "storage" or name not in reads | writes | either:
             problems.append(f"{name} ({binding.kind}) is not part of the convention")
         elif binding.element_type != "f32":
