@@ -182,14 +182,25 @@ class Program:
         self.device.stats["dispatches"] += self.dispatch_count
 
 
-def encode_steps(encoder: wgpu.GPUCommandEncoder, steps: Sequence[Dispatch | Copy | TexelCopy]
-                 ) -> None:
-    """Encode recorded steps; consecutive dispatches share one compute pass."""
+def encode_steps(encoder: wgpu.GPUCommandEncoder, steps: Sequence[Dispatch | Copy | TexelCopy],
+                 timestamps: wgpu.GPUQuerySet | None = None) -> None:
+    """Encode recorded steps; consecutive dispatches share one compute pass. With
+    ``timestamps``, query 0 is written as the first compute pass begins and query 1 as the
+    last one ends (the steps must hold a dispatch)."""
+    starts = [i for i, step in enumerate(steps) if isinstance(step, Dispatch)
+              and (i == 0 or not isinstance(steps[i - 1], Dispatch))]  # where passes begin
     compute_pass = None
-    for step in steps:
+    for index, step in enumerate(steps):
         if isinstance(step, Dispatch):
             if compute_pass is None:
-                compute_pass = encoder.begin_compute_pass()
+                writes = {}
+                if timestamps is not None:
+                    writes = {"query_set": timestamps,
+                              **({"beginning_of_pass_write_index": 0} if index == starts[0]
+                                 else {}),
+                              **({"end_of_pass_write_index": 1} if index == starts[-1] else {})}
+                compute_pass = encoder.begin_compute_pass(
+                    **({"timestamp_writes": writes} if writes else {}))
             compute_pass.set_pipeline(step.pipeline)
             compute_pass.set_bind_group(0, step.bind_group)
             compute_pass.dispatch_workgroups(*step.grid)

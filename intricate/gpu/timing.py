@@ -55,10 +55,11 @@ def sample_steps(device: Device, steps: Sequence[Dispatch | Copy | TexelCopy], s
     """Seconds per run of ``steps`` (a program's recorded dispatches and copies), ``samples``
     times after ``warmup`` unmeasured runs; runs on the GPU thread.
 
-    Each sample is one submit that encodes the steps ``repeats`` times between two empty compute
-    passes writing the timestamps (scaled by ``timestamp_period``); without timestamp-query, the
-    wall clock around the submit and a readback that waits for it. Dispatches are counted in
-    ``device.stats`` like any other.
+    Each sample is one submit that encodes the steps ``repeats`` times; the first compute pass
+    writes a timestamp as it begins and the last one as it ends (steps without dispatches: two
+    empty passes around them, which some drivers resolve to 0, wgpu-native #625), scaled by
+    ``timestamp_period``. Without timestamp-query: the wall clock around the submit and a
+    readback that waits for it. Dispatches are counted in ``device.stats`` like any other.
     """
     timestamps = "timestamp-query" in device.features
     if timestamps:
@@ -71,16 +72,19 @@ def sample_steps(device: Device, steps: Sequence[Dispatch | Copy | TexelCopy], s
     result = Samples([], [], TIMESTAMPS if timestamps else WALL_CLOCK)
     for sample in range(warmup + samples):
         encoder = device.handle.create_command_encoder()
-        if timestamps:
+        if timestamps and dispatches:  # written by the dispatches' own passes
+            encode_steps(encoder, list(steps) * repeats, timestamps=queries)
+        elif timestamps:  # copies alone: two empty passes around them
             for index in (0, 1):
                 if index:
                     encode_steps(encoder, list(steps) * repeats)
                 writes = {"query_set": queries, "beginning_of_pass_write_index": index}
                 encoder.begin_compute_pass(timestamp_writes=writes).end()
-            encoder.resolve_query_set(queries, 0, 2, resolved, 0)
-            staged = StagedRead(device, encoder, [stamps])
         else:
             encode_steps(encoder, list(steps) * repeats)
+        if timestamps:
+            encoder.resolve_query_set(queries, 0, 2, resolved, 0)
+            staged = StagedRead(device, encoder, [stamps])
         device.stats["dispatches"] += dispatches
         start = time.perf_counter()
         device.submit(encoder)
