@@ -104,27 +104,29 @@ def frame_axes(scene: Scene, x_axes: Axes, y_axes: Axes, title: str, x_title: st
 
 def decimated(x: np.ndarray, y: np.ndarray, columns: int) -> tuple[np.ndarray, np.ndarray]:
     """At most four points per pixel column (each column's first, lowest, highest and last,
-    in order), so a million epochs cost what a thousand do and the curve's extremes stay."""
+    in order), so a million epochs cost what a thousand do and the curve's extremes stay.
+    ``x`` ascends."""
     if len(x) <= 4 * columns:
         return x, y
-    bucket = np.minimum(((x - x[0]) / (x[-1] - x[0]) * columns).astype(np.int64), columns - 1)
-    starts = np.flatnonzero(np.diff(bucket, prepend=-1))
+    edges = x[0] + (x[-1] - x[0]) * np.arange(columns) / columns  # x ascends (epochs)
+    starts = np.unique(np.searchsorted(x, edges))
     ends = np.append(starts[1:], len(x)) - 1
     owner = np.repeat(np.arange(len(starts)), ends - starts + 1)  # bucket of each point
     finite = np.where(np.isfinite(y), y, np.nan)
     picks = [starts, ends]
     for extreme in (np.fmin, np.fmax):  # NaN only where a whole column is non-finite
         hits = np.flatnonzero(finite == extreme.reduceat(finite, starts)[owner])
-        picks.append(hits[np.unique(owner[hits], return_index=True)[1]])  # first per column
+        first = np.searchsorted(hits, starts)  # each column's first hit, if it has one
+        found = first < len(hits)
+        first = hits[first[found]]
+        picks.append(first[first <= ends[found]])
     order = np.unique(np.concatenate(picks))
     return x[order], y[order]
 
 
 def draw_curves(scene: Scene, curves: list[Curve]) -> None:
-    columns = max(1, int(scene.plot[2] - scene.plot[0]))
     for curve in curves:
-        x, y = decimated(curve.x, curve.y, columns)
-        scene.segments(x, y, LINE_WIDTH, curve.color)
+        scene.segments(curve.x, curve.y, LINE_WIDTH, curve.color)
 
 
 def legend_width(names: list[str], scale: int) -> int:
@@ -168,6 +170,9 @@ def line_chart(width: int, height: int, curves: list[Curve], title: str, log_y: 
                x_title: str = "epoch") -> Scene:
     """The scene of ``curves`` against a shared x axis (whole-number ticks for epochs)."""
     scene = Scene(width, height)
+    # Thinned to the picture's columns first: the axes' ranges come from what is kept (every
+    # column's extremes), and the plot area is narrower than the picture.
+    curves = [Curve(c.name, *decimated(c.x, c.y, width), c.color) for c in curves]
     all_x = np.concatenate([c.x for c in curves]) if curves else np.zeros(0)
     all_y = np.concatenate([c.y for c in curves]) if curves else np.zeros(0)
     count = max(2, min(8, width // 90))
