@@ -344,6 +344,30 @@ async def test_buffers_and_the_recorded_dispatch_are_reused_across_calls(device,
     assert device.stats["live_buffers"] > live and len(kernel._prepared) == 2
 
 
+async def test_one_array_given_to_two_read_only_bindings_shares_a_buffer(device, rng):
+    """As the engine binds a GEMM's a and a4 (scalar and vec4 views of one matrix)."""
+    kernel = Kernel("""
+        @group(0) @binding(0) var<storage, read> a: array<f32>;
+        @group(0) @binding(1) var<storage, read> a4: array<vec4<f32>>;
+        @group(0) @binding(2) var<storage, read_write> sums: array<f32>;
+        @compute @workgroup_size(4)
+        fn main(@builtin(global_invocation_id) id: vec3u) {
+            let v = a4[id.x];
+            sums[id.x] = a[4u * id.x] + v.x + v.y + v.z + v.w;
+        }""", device=device)
+    x = rng.standard_normal((4, 4)).astype(np.float32)
+    before = counters(device)
+    outputs = await kernel.run(a=x, a4=x, shapes={"sums": (4,)})
+    np.testing.assert_allclose(outputs["sums"], x[:, 0] + x.sum(axis=1), rtol=1e-6)
+    assert device.stats["uploads"] - before["uploads"] == 1  # one buffer, uploaded once
+    (_, arrays), = kernel._prepared.values()
+    assert arrays["a"].buffer is arrays["a4"].buffer and arrays["sums"].buffer is not \
+        arrays["a"].buffer
+    copy = await kernel.run(a=x, a4=x.copy(), shapes={"sums": (4,)})  # equal, not the same
+    np.testing.assert_array_equal(copy["sums"], outputs["sums"])
+    assert len(kernel._prepared) == 2
+
+
 async def test_timing_uses_gpu_timestamps_on_lavapipe(device, rng):
     assert "timestamp-query" in device.features
     x = rng.standard_normal(4096).astype(np.float32)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -29,12 +29,14 @@ class Plan:
     params: dict[str, Any]
     grid: Grid
     outputs: list[str]
+    shared: dict[str, str] = field(default_factory=dict)  # binding -> the one whose buffer it uses
 
     @property
     def signature(self) -> tuple:
-        """What decides the buffers and the recorded dispatch: shapes, dtypes, grid."""
-        return (self.grid, tuple((name, shape, dtype.str)
-                                 for name, (_, shape, dtype) in sorted(self.arrays.items())))
+        """What decides the buffers and the recorded dispatch: shapes, dtypes, grid, sharing."""
+        return (self.grid, tuple(sorted(self.shared.items())),
+                tuple((name, shape, dtype.str)
+                      for name, (_, shape, dtype) in sorted(self.arrays.items())))
 
 
 def prepare(where: str, bindings: list[Binding], params: list[tuple[str, str]],
@@ -78,7 +80,23 @@ def prepare(where: str, bindings: list[Binding], params: list[tuple[str, str]],
     _check_workgroup(where, workgroup, limits)
     outputs = _outputs(storage)
     return Plan(arrays, field_values, _grid(where, grid, workgroup, limits, arrays, elements,
-                                             outputs), outputs)
+                                             outputs), outputs, _shared(storage, arrays, values))
+
+
+def _shared(storage: dict[str, Binding], arrays: dict, values: dict[str, Any]) -> dict[str, str]:
+    """Read-only bindings given the very same array (``a=x, a4=x``, as the engine binds a GEMM's
+    scalar and vec4 views of one matrix) share one buffer: one upload, and the cache traffic of
+    one array. Each maps to the first binding that holds it."""
+    shared, first = {}, {}
+    for name, binding in storage.items():
+        value = values.get(name)
+        if binding.access != "read" or not isinstance(value, np.ndarray):
+            continue
+        _, shape, dtype = arrays[name]
+        owner = first.setdefault(id(value), name)
+        if owner != name and arrays[owner][2] == dtype:
+            shared[name] = owner
+    return shared
 
 
 def _outputs(storage: dict[str, Binding]) -> list[str]:

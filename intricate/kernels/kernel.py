@@ -84,9 +84,8 @@ class Kernel:
         return f"{self.origin}:{self.entry}"
 
     def __repr__(self) -> str:
-        return (f"Kernel({self.name!r}, bindings={[b.name for b in self.bindings]}, "
-                f"params={[name for name, _ in self.params]}, "
-                f"workgroup_size={self.workgroup_size})")
+        return (f"Kernel({self.name!r}, bindings={[b.name for b in self.bindings]}, params="
+                f"{[name for name, _ in self.params]}, workgroup_size={self.workgroup_size})")
 
     async def _device(self) -> Device:
         if self.device is None:
@@ -126,9 +125,9 @@ class Kernel:
                 the uniform variable's name with a dict of fields).
 
         Shapes:
-            An array binding takes any shape whose size is a whole number of WGSL elements
-            (4 float32 per ``vec4<f32>``, padding included); outputs come back in the shape
-            given (or from ``shapes``), a struct's as a NumPy structured array.
+            Any shape whose size is whole WGSL elements (4 float32 per ``vec4<f32>``); outputs
+            come back in the shape given or from ``shapes``. One array given to several
+            read-only bindings shares one buffer.
 
         Returns:
             {name: array} for every read_write binding.
@@ -157,7 +156,11 @@ class Kernel:
                 device.queue.write_buffer(step.uniform, 0, compiled.pack_params(plan.params))
         else:
             arrays = {name: gpu.empty(device, shape, dtype, label=name)
-                      for name, (_, shape, dtype) in plan.arrays.items()}
+                      for name, (_, shape, dtype) in plan.arrays.items()
+                      if name not in plan.shared}
+            for name, owner in plan.shared.items():  # the same array given twice: one buffer
+                arrays[name] = GPUArray(device, arrays[owner].buffer, plan.arrays[name][1],
+                                        plan.arrays[name][2])
             program = Program(Workspace(device, 1))
             program.dispatch(self.shader, self.entry, groups=plan.grid, params=plan.params,
                              template=self.template, constants=self.constants, **arrays)
@@ -165,7 +168,7 @@ class Kernel:
             while len(self._prepared) > PROGRAMS_KEPT:
                 self._prepared.popitem(last=False)
         for name, (data, _, _) in plan.arrays.items():
-            if data is not None:
+            if data is not None and name not in plan.shared:
                 gpu.upload(arrays[name], data)
         return program, arrays
 
@@ -233,8 +236,7 @@ class Kernel:
                 raise ValueError(f"{name}: expected a whole number >= {low}, received {value!r}")
         for name, value in (("flops", flops), ("bytes", bytes)):
             if value is not None and (not isinstance(value, (int, float)) or not value > 0):
-                raise ValueError(f"{name}: expected a positive number or None, received "
-                                 f"{value!r}")
+                raise ValueError(f"{name}: expected a positive number or None, got {value!r}")
         device = await self._device()
         plan = self._plan(device, grid, shapes, inputs)
         samples = await device.run(self._sample, device, plan, repeat, warmup)
