@@ -119,11 +119,14 @@ async def _bench(args: argparse.Namespace) -> int:
     if args.compare and not Path(args.compare).is_file():
         raise ValueError(f"--compare: {args.compare} is not a file")
     device = await _device(args)
-    results = [await bench.measure(entry, device, size, args.repeat)
-               for entry, size in plan if entry.available(device)]
+    plan = [(entry, size) for entry, size in plan if entry.available(device)]
+    # Every check first (float64 references keep the GPU idle), then every timing back to back.
+    results = [await bench.verify(entry, device, size) for entry, size in plan]
     size_class = args.roofline or (sizes if isinstance(sizes, str) else "standard")
     peaks = await bench.roofline(device, size_class, args.repeat)
-    for result in results:
+    for (entry, _), result in zip(plan, results):
+        if result["passed"]:
+            await bench.time_verified(entry, device, result, args.repeat)
         bench.attach_roofline(result, peaks)
     document = bench.document(device, sizes, peaks, results)
     if args.compare:

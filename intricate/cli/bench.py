@@ -26,6 +26,7 @@ JSON keys (``--json FILE``):
 from __future__ import annotations
 
 import json
+import statistics
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +41,10 @@ from .info import identity
 REGRESSION = 0.10  # slower than the baseline by more than this is a regression
 TIME_BUDGET = 1.0  # seconds of timed runs per kernel when the repeat count is adaptive
 MAX_REPEAT, MIN_REPEAT = 50, 3
+# GPUs lower their clocks when idle and need a while of steady work to raise them again (an
+# H200 here: copy at 1.2 TB/s after 5 s idle, 3.2 TB/s once busy for ~1.5 s), so each kernel
+# runs untimed for this long first, and the roofline, timed first, for WARM_FIRST.
+WARM_SECONDS, WARM_FIRST, MAX_WARMUP = 0.3, 2.0, 20000
 SEED = 0
 
 
@@ -48,63 +53,100 @@ def _kernel(entry: catalog.Entry, device: Device, case: catalog.Case) -> Kernel:
                   template={"dtype": "f32", **case.template})
 
 
-async def _time(kernel: Kernel, case: catalog.Case, repeat: int | None) -> Any:
-    """Kernel.time with ``repeat`` runs, or as many as fit TIME_BUDGET (MIN_REPEAT to
-    MAX_REPEAT) after a short probe: a standard GEMM takes seconds on a software adapter."""
+async def _case(entry: catalog.Entry, device: Device, size: int) -> catalog.Case:
+    """The entry's case at ``size``, from the same seed every time (setup may ask the GPU
+    thread, e.g. for the subgroup width)."""
+    return await device.run(entry.setup, device, size, np.random.default_rng(SEED))
+
+
+async def _time(kernel: Kernel, case: catalog.Case, repeat: int | None,
+                warm: float = WARM_SECONDS) -> Any:
+    """Kernel.time after ``warm`` seconds of untimed runs, with ``repeat`` runs, or as many as
+    fit TIME_BUDGET (MIN_REPEAT to MAX_REPEAT): a standard GEMM takes seconds on a software
+    adapter. A short probe sizes both."""
     arguments = {"flops": case.flops, "bytes": case.bytes, "grid": case.grid,
                  "shapes": case.shapes, **case.inputs}
+    probe = await kernel.time(repeat=MIN_REPEAT, warmup=1, **arguments)
     if repeat is None:
-        probe = await kernel.time(repeat=MIN_REPEAT, warmup=1, **arguments)
         repeat = int(min(MAX_REPEAT, max(MIN_REPEAT, TIME_BUDGET / max(probe.median, 1e-9))))
-    return await kernel.time(repeat=repeat, warmup=min(5, repeat), **arguments), repeat
+    if kernel.device.adapter_info.get("adapter_type") == "CPU":
+        warm = 0.0  # a software adapter has no clocks to raise; its runs cost CPU time
+    # Runs are submitted one at a time: count the warm-up in wall-clock time per run.
+    per_run = max(statistics.median(probe.wall or probe.samples), 1e-9)
+    warmup = int(min(MAX_WARMUP, max(5, warm / per_run)))
+    return await kernel.time(repeat=repeat, warmup=warmup, **arguments), repeat
+
+
+def _result(entry: catalog.Entry, size: int) -> dict[str, Any]:
+    return {"name": entry.name, "shader": entry.shader, "entry": entry.entry, "size": size,
+            "shape": str(size), "passed": False, "error": None, "outputs": {},
+            "median_s": None, "min_s": None, "max_s": None, "repeat": None, "method": None,
+            "gflops": None, "gbps": None, "roofline_percent": None}
+
+
+async def verify(entry: catalog.Entry, device: Device, size: int) -> dict[str, Any]:
+    """Check ``entry`` at ``size`` against its reference.
+
+    Returns:
+        A ``results`` item of the JSON (see the module docstring) without timings; a failure
+        is recorded in it (passed False, error), never raised.
+    """
+    result = _result(entry, size)
+    try:
+        case = await _case(entry, device, size)
+        result["shape"] = case.shape
+        report = await _kernel(entry, device, case).check(
+            entry.reference, rtol=entry.rtol, atol=entry.atol, shapes=case.shapes,
+            grid=case.grid, **case.inputs)
+    except Exception as error:  # one kernel's failure is reported; the others still run
+        result["error"] = f"{type(error).__name__}: {error}"
+        return result
+    result["outputs"] = {output.name: {"max_abs_error": float(output.max_abs_error),
+                                       "max_rel_error": float(output.max_rel_error),
+                                       "worst_index": [int(i) for i in output.worst_index],
+                                       "passed": bool(output.passed)}
+                         for output in report.outputs}
+    result["passed"] = bool(report.passed)
+    result["error"] = None if report.passed else str(report)
+    return result
+
+
+async def time_verified(entry: catalog.Entry, device: Device, result: dict[str, Any],
+                        repeat: int | None = None) -> None:
+    """Time a kernel that passed ``verify`` and add the timings to its ``result`` (a failure
+    is recorded there)."""
+    try:
+        case = await _case(entry, device, result["size"])
+        timing, result["repeat"] = await _time(_kernel(entry, device, case), case, repeat)
+    except Exception as error:
+        result["passed"], result["error"] = False, f"{type(error).__name__}: {error}"
+        return
+    result.update(median_s=timing.median, min_s=timing.min, max_s=timing.max,
+                  method=timing.method, gflops=timing.gflops, gbps=timing.gbps)
 
 
 async def measure(entry: catalog.Entry, device: Device, size: int,
                   repeat: int | None = None) -> dict[str, Any]:
-    """Check ``entry`` at ``size`` against its reference, then (if it passed) time it.
+    """``verify``, then ``time_verified`` if it passed: one JSON ``results`` item.
 
-    Returns:
-        One ``results`` item of the JSON (see the module docstring); failures are recorded in
-        it (passed False, error), never raised.
-    """
-    result: dict[str, Any] = {
-        "name": entry.name, "shader": entry.shader, "entry": entry.entry, "size": size,
-        "shape": str(size), "passed": False, "error": None, "outputs": {}, "median_s": None,
-        "min_s": None, "max_s": None, "repeat": None, "method": None, "gflops": None,
-        "gbps": None, "roofline_percent": None}
-    try:
-        case = await device.run(entry.setup, device, size, np.random.default_rng(SEED))
-        result["shape"] = case.shape
-        kernel = _kernel(entry, device, case)
-        report = await kernel.check(entry.reference, rtol=entry.rtol, atol=entry.atol,
-                                    shapes=case.shapes, grid=case.grid, **case.inputs)
-        result["outputs"] = {output.name: {"max_abs_error": float(output.max_abs_error),
-                                           "max_rel_error": float(output.max_rel_error),
-                                           "worst_index": [int(i) for i in output.worst_index],
-                                           "passed": bool(output.passed)}
-                             for output in report.outputs}
-        result["passed"] = bool(report.passed)
-        if not report.passed:
-            result["error"] = str(report)
-            return result
-        timing, result["repeat"] = await _time(kernel, case, repeat)
-    except Exception as error:  # one kernel's failure is reported; the others still run
-        result["error"] = f"{type(error).__name__}: {error}"
-        return result
-    result.update(median_s=timing.median, min_s=timing.min, max_s=timing.max,
-                  method=timing.method, gflops=timing.gflops, gbps=timing.gbps)
+    ``intricate bench`` verifies every kernel first and then times them back to back, so the
+    GPU is not left idle (computing float64 references) between a warm-up and its timing."""
+    result = await verify(entry, device, size)
+    if result["passed"]:
+        await time_verified(entry, device, result, repeat)
     return result
 
 
 async def roofline(device: Device, size_class: str, repeat: int | None) -> dict[str, Any]:
-    """The peaks this adapter reaches: GB/s of ``copy`` and GFLOP/s of the best GEMM here."""
+    """The peaks this adapter reaches: GB/s of ``copy`` and GFLOP/s of the best GEMM here
+    (the first timed, after WARM_FIRST seconds of copies)."""
     compute = "gemm.subgroup" if subgroup.usable(device) else "gemm.tiled"
     peaks = {}
     for role, name, key in (("bandwidth", "copy", "gbps"), ("compute", compute, "gflops")):
         entry = catalog.ENTRIES[name]
-        size = max(entry.sizes[size_class])
-        case = await device.run(entry.setup, device, size, np.random.default_rng(SEED))
-        timing, _ = await _time(_kernel(entry, device, case), case, repeat)
+        case = await _case(entry, device, max(entry.sizes[size_class]))
+        timing, _ = await _time(_kernel(entry, device, case), case, repeat,
+                                WARM_FIRST if role == "bandwidth" else WARM_SECONDS)
         work = case.bytes if key == "gbps" else case.flops
         # A peak is the best this adapter did: the fastest run, not the median.
         peaks.update({key: work / timing.min / 1e9, f"{role}_kernel": name,

@@ -22,10 +22,15 @@ ACTIVATION_RANGE = 4.0  # x uniform in ±4: 1 - tanh² and σ' read from o stay 
 # Derivatives read from o alone (TanH's 1 - o², Sigmoid's o(1 - o)) are off by up to an ulp of
 # 1 (6e-8) times |dE/dO| where o rounds near ±1 in f32 (the shader computes what PyTorch does).
 FROM_OUTPUTS_ATOL = 1.2e-7 * 4.0  # |dE/dO| < 4 here
+# Derivatives read from x sum terms of size ~1, and GELU's and SiLU's cross 0 (x ≈ -0.75,
+# -1.28): there float32 keeps a few ulps of those terms, not of the result (0.2 relative error
+# at 1e-6, seen among 16M elements on an H200), times |dE/dO| < 4.
+FROM_INPUTS_ATOL = 2.5e-7 * 4.0
 
 
-def _softmax_rows(size: int, width: int, rng: np.random.Generator) -> np.ndarray:
-    return (3 * rng.standard_normal((size, width))).astype(np.float32)
+def _softmax_rows(size: int, width: int, rng: np.random.Generator,
+                  spread: float = 3.0) -> np.ndarray:
+    return (spread * rng.standard_normal((size, width))).astype(np.float32)
 
 
 def _softmax_case(size: int, width: int, wide: bool, inputs: dict, direction: str) -> Case:
@@ -45,10 +50,13 @@ def _register_softmax(entry: str, width: int, small: tuple[int, ...],
         raise ValueError(f"softmax.{entry}: width {width} takes the other path in SoftMax")
 
     def setup(device: Device, size: int, rng: np.random.Generator) -> Case:
-        x = _softmax_rows(size, width, rng)
         if direction == "forward":
+            x = _softmax_rows(size, width, rng)
             return _softmax_case(size, width, wide, {"inputs": x}, direction)
-        # dE/dO = ±1: dE/dI = o (dE/dO - Σ dE/dO · o) never cancels (|Σ dE/dO · o| < 1 - o).
+        # dE/dO = ±1 and no dominant o (x ~ N(0, 1) over >= 100 classes: o < 0.2): then
+        # |Σ dE/dO · o| stays well below 1 and dE/dI = o (dE/dO - Σ dE/dO · o) never cancels.
+        # (With a dominant o ≈ 1 it would, to ~1e-4 relative error in float32 at 6.5M rows.)
+        x = _softmax_rows(size, width, rng, spread=1.0)
         signs = rng.choice(np.array([-1.0, 1.0], np.float32), (size, width))
         outputs = reference.softmax_forward(x.astype(np.float64)).astype(np.float32)
         return _softmax_case(size, width, wide, {"outputs": outputs, "grad_outputs": signs},
@@ -124,7 +132,8 @@ def _register_activation(kind: type[activations.Activation]) -> None:
     name = kind.__name__.lower()
     for direction, setup, expected in (("forward", forward_setup, expected_forward),
                                        ("backward", backward_setup, expected_backward)):
-        atol = FROM_OUTPUTS_ATOL if direction == "backward" and not kept else 1e-30
+        atol = (1e-30 if direction == "forward" else
+                FROM_INPUTS_ATOL if kept else FROM_OUTPUTS_ATOL)
         register(f"activation.{direction}.{name}", "layers/activation.wgsl", direction,
                  reference=expected, small=(1, 1000), standard=(1 << 24,), unit="elements",
                  atol=atol)(setup)
