@@ -11,6 +11,9 @@ import json
 import os
 import re
 import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import nbformat
@@ -31,11 +34,10 @@ README_CELLS = re.findall(r"```ipython\n(.*?)```", (ROOT / "README.md").read_tex
 CELL_TIMEOUT = 300  # seconds; the whole notebook takes ~15 s on lavapipe
 
 
-def run_notebook(notebook: nbformat.NotebookNode, folder: Path) -> nbformat.NotebookNode:
-    """Execute ``notebook`` in a fresh kernel of this interpreter with ``folder`` as its working
-    directory; the kernel is shut down (and checked gone) whatever happens."""
-    # A kernel spec of our own: "python3" could resolve to a system-wide spec that starts
-    # another interpreter, without intricate or with another version of it.
+def kernel_manager(folder: Path) -> KernelManager:
+    """A manager for kernels of this interpreter: a kernel spec of our own, since "python3"
+    could resolve to a system-wide spec that starts another interpreter, without intricate or
+    with another version of it."""
     spec = folder / "kernels" / "intricate-test"
     spec.mkdir(parents=True)
     (spec / "kernel.json").write_text(json.dumps({
@@ -48,17 +50,28 @@ def run_notebook(notebook: nbformat.NotebookNode, folder: Path) -> nbformat.Note
             "IPYTHONDIR": str(folder / "ipython"),  # no history database in the user's home
             "JUPYTER_PLATFORM_DIRS": "1",  # jupyter_core's deprecation warning otherwise
         }}))
-    manager = KernelManager(kernel_name="intricate-test",
-                            kernel_spec_manager=KernelSpecManager(kernel_dirs=[str(spec.parent)]))
-    client = NotebookClient(notebook, km=manager, timeout=CELL_TIMEOUT, allow_errors=False,
-                            resources={"metadata": {"path": str(folder)}})
+    return KernelManager(kernel_name="intricate-test",
+                         kernel_spec_manager=KernelSpecManager(kernel_dirs=[str(spec.parent)]))
+
+
+@contextmanager
+def shut_down_after(manager: KernelManager) -> Iterator[KernelManager]:
+    """Shut the manager's kernel down on the way out, whatever happened, and check it's gone
+    (nbclient leaves running a kernel it was handed)."""
     try:
-        client.execute()
+        yield manager
     finally:
-        # nbclient leaves a kernel it was handed running; shut it down and make sure it's gone.
         if manager.has_kernel:
             manager.shutdown_kernel(now=False)
         assert not manager.is_alive(), "the notebook's kernel is still running"
+
+
+def run_notebook(notebook: nbformat.NotebookNode, folder: Path) -> nbformat.NotebookNode:
+    """Execute ``notebook`` in a fresh kernel of this interpreter with ``folder`` as its working
+    directory."""
+    with shut_down_after(kernel_manager(folder)) as manager:
+        NotebookClient(notebook, km=manager, timeout=CELL_TIMEOUT, allow_errors=False,
+                       resources={"metadata": {"path": str(folder)}}).execute()
     return notebook
 
 
@@ -208,3 +221,46 @@ def test_without_ipywidgets_the_bar_is_text_and_asyncio_run_is_refused(tmp_path)
     assert not any(WIDGET in output.get("data", {}) for output in fit.outputs)
     assert re.search(r"\r100%\|.*\| 3/3 \[", texts(fit)) and texts(fit).endswith("\n3\n")
     assert "cannot be called from a running event loop" in texts(run)
+
+
+def test_interrupting_the_kernel_stops_a_fit_between_two_steps(tmp_path):
+    """Jupyter's "interrupt kernel" during ``await model.fit(...)`` cancels the fit mid-window:
+    ipykernel cancels the cell from its SIGINT handler with a callback that runs only when the
+    event loop wakes, which device.run makes it do while it awaits the GPU thread (the cell used
+    to run on until fit's next read of the loss: here 10**7 epochs)."""
+    with shut_down_after(kernel_manager(tmp_path)) as manager:
+        manager.start_kernel(cwd=str(tmp_path))
+        client = manager.client()
+        client.start_channels()
+        client.wait_for_ready(timeout=CELL_TIMEOUT)
+
+        def run(code: str) -> tuple[dict, str]:
+            printed = []
+            reply = client.execute_interactive(code, timeout=CELL_TIMEOUT, output_hook=lambda m:
+                                               printed.append(m["content"].get("text", "")))
+            return reply["content"], "".join(printed)
+
+        assert run(XOR)[0]["status"] == "ok"
+        started = client.execute("await model.fit(x, y, TrainingOptions(epochs=10**9))")
+        time.sleep(2)  # let it train (it reads the loss every 10**7 epochs)
+        manager.interrupt_kernel()
+        # A bound against hanging, not a measure: without the wake-ups this takes hours.
+        reply = next(message for message in iter(lambda: client.get_shell_msg(timeout=120), None)
+                     if message["parent_header"].get("msg_id") == started)
+        assert reply["content"]["ename"] == "CancelledError"
+        status, printed = run("print(len(model.history.loss), model._fitting)")
+        kept, fitting = printed.split()
+        assert 0 < int(kept) < 10**7 and fitting == "False"  # stopped within the first window
+        status, printed = run("print(len((await model.fit(x, y)).loss))")  # it trains again
+        assert printed == "1\n"
+
+
+XOR = """\
+import numpy as np
+from intricate import Model, TrainingOptions
+from intricate.layers import Dense, TanH
+x = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=np.float32)
+y = np.array([[0], [1], [1], [0]], dtype=np.float32)
+model = Model([Dense(2, 3), TanH(), Dense(3, 1), TanH()], seed=0)
+await model.fit(x, y, TrainingOptions(epochs=2))  # built: the long fit starts at once
+"""

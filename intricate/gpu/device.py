@@ -24,6 +24,7 @@ OPTIONAL_FEATURES = ("shader-f16", "shader-f64", "timestamp-query", "subgroup")
 # feature each needs: Device.dtypes lists what a device can run.
 DTYPE_FEATURES = {"float16": "shader-f16", "float64": "shader-f64"}
 POWER_PREFERENCES = ("high-performance", "low-power")
+WAKE_SECONDS = 0.1  # how often the event loop wakes while it awaits the GPU thread (see run)
 NO_ADAPTER_HELP = (
     "no WebGPU adapter was found. Install a GPU driver with Vulkan, Metal or D3D12 support; on a "
     "machine without a GPU install Mesa's software Vulkan driver "
@@ -233,10 +234,26 @@ class Device:
         return f"Device({self.name!r}, backend={backend!r}, features={sorted(self.features)})"
 
     async def run(self, fn: Callable[..., Result], *args: Any, **kwargs: Any) -> Result:
-        """Run ``fn(*args, **kwargs)`` on the GPU thread and await its result."""
+        """Run ``fn(*args, **kwargs)`` on the GPU thread and await its result.
+
+        Meanwhile the loop wakes every WAKE_SECONDS: Jupyter's "interrupt kernel" cancels the
+        cell with a ``call_soon`` from a SIGINT handler, which waits for the loop to wake (a cell
+        awaiting a window of fit's epochs ran on for the whole window, ~a minute on lavapipe).
+        """
         check_not_forked(self._pid)  # the GPU thread doesn't exist in a forked child
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, functools.partial(fn, *args, **kwargs))
+        waking: asyncio.TimerHandle | None = None
+
+        def wake() -> None:
+            nonlocal waking
+            waking = loop.call_later(WAKE_SECONDS, wake)
+
+        wake()
+        try:
+            return await loop.run_in_executor(self._executor,
+                                              functools.partial(fn, *args, **kwargs))
+        finally:
+            waking.cancel()
 
     def run_sync(self, fn: Callable[..., Result], *args: Any, **kwargs: Any) -> Result:
         """Run ``fn`` on the GPU thread and block until it returns (for synchronous APIs)."""
