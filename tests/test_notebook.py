@@ -1,8 +1,9 @@
 """examples/notebook.ipynb runs in a real Jupyter kernel (ipykernel, started from this test's own
 interpreter), headless through nbclient, and its outputs say what the README's "In Jupyter"
 section promises: top-level await trains, a background fit trains between cells while predict
-runs, cancelling it keeps the finished epochs, and fit's tqdm.auto bar is a widget with
-ipywidgets and text without."""
+runs, cancelling it (or interrupting the kernel) keeps the finished epochs, the live plot is a
+widget that draws in the kernel, and fit's tqdm.auto bar is a widget with ipywidgets and text
+without."""
 
 from __future__ import annotations
 
