@@ -16,6 +16,7 @@ import pytest
 
 from intricate import gpu
 from intricate.gpu import shaders
+from intricate.gpu import timing as timing_module
 from intricate.kernels import Kernel, KernelCompileError, WGSLSource
 from intricate.layers import ELU
 
@@ -374,15 +375,34 @@ async def test_timing_uses_gpu_timestamps_on_lavapipe(device, rng):
     kernel = Kernel(SCALE, device=device)
     before = device.stats["dispatches"]
     timing = await kernel.time(x=x, n=4096, scale=2.0, shapes={"y": (4096,)}, repeat=7,
-                               warmup=2, bytes=8 * 4096, flops=4096)
+                               warmup=2, per_sample=3, bytes=8 * 4096, flops=4096)
     assert timing.method == "timestamp" and len(timing.samples) == 7
     assert 0 < timing.min <= timing.median <= timing.max
     assert timing.gbps == pytest.approx(8 * 4096 / timing.median / 1e9)
     assert timing.gflops == pytest.approx(4096 / timing.median / 1e9)
-    assert device.stats["dispatches"] - before == 9  # the warm-up runs are dispatched too
+    assert timing.per_sample == 3  # each sample: 3 dispatches back to back in one submit
+    assert device.stats["dispatches"] - before == 27  # the warm-up samples are dispatched too
     assert "timestamp" in str(timing) and "GB/s" in str(timing)
     with pytest.raises(ValueError, match=r"repeat: expected a whole number >= 1, received 0"):
         await kernel.time(x=x, n=4096, scale=2.0, shapes={"y": (4096,)}, repeat=0)
+
+
+async def test_timing_keeps_the_gpu_busy_for_a_short_kernel(device, monkeypatch):
+    # One dispatch per submit times a GPU that lowers its clocks between submits: a kernel
+    # shorter than MIN_SAMPLE_SECONDS runs several times back to back per sample, sized by a
+    # probe (one warm-up and three dispatches); times are per dispatch. A sample length no
+    # kernel reaches makes the count the cap, whatever the clock says.
+    monkeypatch.setattr(timing_module, "MIN_SAMPLE_SECONDS", 1e9)
+    monkeypatch.setattr(timing_module, "MAX_RUNS_PER_SAMPLE", 16)
+    kernel = Kernel(SCALE, device=device)
+    before = device.stats["dispatches"]
+    timing = await kernel.time(repeat=2, warmup=1, **GOOD_SCALE)
+    assert timing.per_sample == 16 and len(timing.samples) == 2
+    assert device.stats["dispatches"] - before == 4 + 3 * 16
+    assert "2 samples of 16 runs" in str(timing)
+    with pytest.raises(ValueError, match=r"per_sample: expected a whole number >= 1"):
+        await kernel.time(per_sample=0, **GOOD_SCALE)
+    assert device.stats["dispatches"] - before == 4 + 3 * 16
 
 
 async def test_timing_falls_back_to_the_wall_clock_without_timestamps(device, monkeypatch):

@@ -67,14 +67,17 @@ async def _time(kernel: Kernel, case: catalog.Case, repeat: int | None,
     arguments = {"flops": case.flops, "bytes": case.bytes, "grid": case.grid,
                  "shapes": case.shapes, **case.inputs}
     probe = await kernel.time(repeat=MIN_REPEAT, warmup=1, **arguments)
+    per_sample = probe.per_sample  # dispatches per sample: ~2 ms of GPU work (Kernel.time)
+    sample_seconds = max(probe.median * per_sample, 1e-9)
     if repeat is None:
-        repeat = int(min(MAX_REPEAT, max(MIN_REPEAT, TIME_BUDGET / max(probe.median, 1e-9))))
+        repeat = int(min(MAX_REPEAT, max(MIN_REPEAT, TIME_BUDGET / sample_seconds)))
     if kernel.device.adapter_info.get("adapter_type") == "CPU":
         warm = 0.0  # a software adapter has no clocks to raise; its runs cost CPU time
-    # Runs are submitted one at a time: count the warm-up in wall-clock time per run.
+    # Samples are submitted one at a time: count the warm-up in wall-clock time per sample.
     per_run = max(statistics.median(probe.wall or probe.samples), 1e-9)
-    warmup = int(min(MAX_WARMUP, max(5, warm / per_run)))
-    return await kernel.time(repeat=repeat, warmup=warmup, **arguments), repeat
+    warmup = int(min(MAX_WARMUP, max(5, warm / (per_run * per_sample))))
+    return await kernel.time(repeat=repeat, warmup=warmup, per_sample=per_sample,
+                             **arguments), repeat
 
 
 def _result(entry: catalog.Entry, size: int) -> dict[str, Any]:

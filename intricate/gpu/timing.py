@@ -4,6 +4,7 @@ the wall clock around a waited submit otherwise (used by GEMM tuning, the benchm
 
 from __future__ import annotations
 
+import math
 import statistics
 import time
 from collections.abc import Sequence
@@ -18,6 +19,11 @@ from .program import Copy, Dispatch, TexelCopy, encode_steps
 
 TIMESTAMPS = "timestamp"
 WALL_CLOCK = "wall clock"
+# A sample runs the timed steps back to back in one submit until it lasts about this long: a
+# GPU lowers its clocks between short submits (an H200 copied at 1.2 TB/s timed one dispatch per
+# submit, at 3.2 TB/s once kept busy), and a timestamp pair has a tick's resolution.
+MIN_SAMPLE_SECONDS = 2e-3
+MAX_RUNS_PER_SAMPLE = 1024  # a cap on the dispatches encoded into one sample (~8 µs each)
 
 
 @dataclass
@@ -98,6 +104,12 @@ def sample_steps(device: Device, steps: Sequence[Dispatch | Copy | TexelCopy], s
             result.gpu.append((int(end) - int(begin)) * seconds_per_tick / repeats
                               if timestamps else wall)
     return result
+
+
+def runs_per_sample(seconds: float) -> int:
+    """How many back-to-back runs of steps taking ``seconds`` each fill one sample of
+    MIN_SAMPLE_SECONDS (1 to MAX_RUNS_PER_SAMPLE)."""
+    return int(min(MAX_RUNS_PER_SAMPLE, max(1, math.ceil(MIN_SAMPLE_SECONDS / max(seconds, 1e-9)))))
 
 
 def time_steps(device: Device, steps: Sequence[Dispatch | Copy | TexelCopy], repeats: int = 1,

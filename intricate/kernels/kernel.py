@@ -217,21 +217,29 @@ class Kernel:
         return CheckReport(self.name, [compare(name, got[name], value, rtol, atol)
                                        for name, value in expected.items()], rtol, atol)
 
-    async def time(self, *, repeat: int = 50, warmup: int = 5, flops: float | None = None,
-                   bytes: float | None = None, grid: Any = None,
+    async def time(self, *, repeat: int = 50, warmup: int = 5, per_sample: int | None = None,
+                   flops: float | None = None, bytes: float | None = None, grid: Any = None,
                    shapes: Mapping[str, Any] | None = None, **inputs: Any) -> Timing:
-        """Seconds per dispatch, by GPU timestamp queries around it (the wall clock around a
-        waited submit where the adapter lacks timestamp-query; ``Timing.method`` says which).
+        """Seconds per dispatch, by GPU timestamp queries (the wall clock around a waited submit
+        where the adapter lacks timestamp-query; ``Timing.method`` says which).
+
+        Each sample is one submit of ``per_sample`` back-to-back dispatches: a GPU left idle
+        between short submits lowers its clocks, so one dispatch per submit measures the idle
+        clock, not the kernel.
 
         Args:
-            repeat: timed runs (one submit each); warmup: untimed runs first.
-            flops, bytes: work and memory traffic of one run, for GFLOP/s and GB/s.
+            repeat: timed samples; warmup: untimed samples first (same size).
+            per_sample: dispatches per sample; None: enough for ~2 ms of GPU work
+                (gpu.timing.MIN_SAMPLE_SECONDS, at most 1024), from one probe dispatch.
+            flops, bytes: work and memory traffic of one dispatch, for GFLOP/s and GB/s.
             grid, shapes, inputs: as ``run``.
 
         Raises:
-            ValueError: as ``run``, or a repeat/warmup/flops/bytes that isn't a valid count.
+            ValueError: as ``run``, or a repeat/warmup/per_sample/flops/bytes that isn't a valid
+                count.
         """
-        for name, value, low in (("repeat", repeat, 1), ("warmup", warmup, 0)):
+        for name, value, low in (("repeat", repeat, 1), ("warmup", warmup, 0),
+                                 ("per_sample", 1 if per_sample is None else per_sample, 1)):
             if not isinstance(value, int) or isinstance(value, bool) or value < low:
                 raise ValueError(f"{name}: expected a whole number >= {low}, received {value!r}")
         for name, value in (("flops", flops), ("bytes", bytes)):
@@ -239,12 +247,18 @@ class Kernel:
                 raise ValueError(f"{name}: expected a positive number or None, got {value!r}")
         device = await self._device()
         plan = self._plan(device, grid, shapes, inputs)
-        samples = await device.run(self._sample, device, plan, repeat, warmup)
-        return Timing(self.name, samples.gpu, samples.method, flops, bytes, samples.wall)
+        samples, per_sample = await device.run(self._sample, device, plan, repeat, warmup,
+                                               per_sample)
+        return Timing(self.name, samples.gpu, samples.method, flops, bytes, samples.wall,
+                      per_sample)
 
-    def _sample(self, device: Device, plan: Plan, repeat: int, warmup: int) -> timing.Samples:
+    def _sample(self, device: Device, plan: Plan, repeat: int, warmup: int,
+                per_sample: int | None) -> tuple[timing.Samples, int]:
         program, _ = self._prepare(device, plan)
-        return timing.sample_steps(device, program.steps, repeat, warmup)
+        if per_sample is None:
+            probe = timing.sample_steps(device, program.steps, 3, warmup=1)
+            per_sample = timing.runs_per_sample(min(probe.gpu))
+        return timing.sample_steps(device, program.steps, repeat, warmup, per_sample), per_sample
 
     def run_sync(self, grid: Any = None, **kwargs: Any) -> dict[str, np.ndarray]:
         """``run`` for scripts without an event loop."""

@@ -111,6 +111,7 @@ class Timing:
         method: "timestamp" (GPU timestamp queries around the dispatch) or "wall clock" (the
             adapter lacks timestamp-query: submit-to-readback time, latency included).
         gflops, gbps: ``flops`` / ``bytes`` per run over the median, when given.
+        per_sample: dispatches run back to back in each sample (its time is divided by it).
     """
 
     kernel: str
@@ -119,6 +120,7 @@ class Timing:
     flops: float | None = None
     bytes: float | None = None
     wall: list[float] = field(default_factory=list)
+    per_sample: int = 1
 
     @property
     def median(self) -> float:
@@ -144,4 +146,5 @@ class Timing:
         rates = "".join(f", {value:.4g} {unit}" for value, unit in
                         ((self.gflops, "GFLOP/s"), (self.gbps, "GB/s")) if value is not None)
         return (f"{self.kernel}: median {self.median * 1e6:.4g} µs (min {self.min * 1e6:.4g}, "
-                f"max {self.max * 1e6:.4g}; {len(self.samples)} runs, {self.method}){rates}")
+                f"max {self.max * 1e6:.4g}; {len(self.samples)} samples of {self.per_sample} "
+                f"runs, {self.method}){rates}")
