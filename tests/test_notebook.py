@@ -242,8 +242,12 @@ def test_interrupting_the_kernel_stops_a_fit_between_two_steps(tmp_path):
             return reply["content"], "".join(printed)
 
         assert run(XOR)[0]["status"] == "ok"
-        started = client.execute("await model.fit(x, y, TrainingOptions(epochs=10**9))")
-        time.sleep(2)  # let it train (it reads the loss every 10**7 epochs)
+        started = client.execute(
+            "await model.fit(x, y, TrainingOptions(epochs=10**9, callbacks=[Started()]))")
+        assert any("training" in message["content"].get("text", "") for message in iter(
+            lambda: client.get_iopub_msg(timeout=CELL_TIMEOUT), None)
+            if message["parent_header"].get("msg_id") == started)
+        time.sleep(1)  # some epochs; fit reads the loss every 10**7 epochs
         manager.interrupt_kernel()
         # A bound against hanging, not a measure: without the wake-ups this takes hours.
         reply = next(message for message in iter(lambda: client.get_shell_msg(timeout=120), None)
@@ -259,9 +263,17 @@ def test_interrupting_the_kernel_stops_a_fit_between_two_steps(tmp_path):
 XOR = """\
 import numpy as np
 from intricate import Model, TrainingOptions
+from intricate.callbacks import Callback
 from intricate.layers import Dense, TanH
 x = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=np.float32)
 y = np.array([[0], [1], [1], [0]], dtype=np.float32)
 model = Model([Dense(2, 3), TanH(), Dense(3, 1), TanH()], seed=0)
 await model.fit(x, y, TrainingOptions(epochs=2))  # built: the long fit starts at once
+
+
+class Started(Callback):
+    waits_for_each_epoch = False  # only watches: fit keeps its windows of 10**7 epochs
+
+    def on_train_begin(self, logs=None):
+        print("training", flush=True)
 """
