@@ -27,6 +27,7 @@ from pathlib import Path
 
 import jinja2
 import jinja2.meta
+import jinja2.sandbox
 import wgpu
 
 from . import layout, reflect
@@ -62,8 +63,10 @@ def shader_path(name: str) -> Path:
     """The file of shader ``name`` (e.g. "ops/gather.wgsl").
 
     Raises:
-        ShaderError: no shader folder holds it.
+        ShaderError: no shader folder holds it, or it leaves them (an absolute path, "..").
     """
+    if Path(name).is_absolute() or ".." in Path(name).parts:  # no include of /etc/passwd
+        raise ShaderError(f"shader {name!r}: expected a path inside the shader folders")
     for folder in SHADER_DIRS:
         path = folder / name
         if path.is_file():
@@ -84,11 +87,12 @@ class _Loader(jinja2.BaseLoader):
 
 
 @cache
-def _environment(folders: tuple[Path, ...]) -> jinja2.Environment:
+def _environment(folders: tuple[Path, ...], sandboxed: bool = False) -> jinja2.Environment:
     # One per SHADER_DIRS value (tests point it elsewhere). Whitespace is kept as written, so a
-    # rendered line stays where it was in the file (up to the first multi-line value).
-    return jinja2.Environment(loader=_Loader(), undefined=jinja2.StrictUndefined,
-                              keep_trailing_newline=True, autoescape=False, cache_size=400)
+    # rendered line stays where it was in the file. User WGSL renders in the sandbox: no Python.
+    kind = jinja2.sandbox.SandboxedEnvironment if sandboxed else jinja2.Environment
+    return kind(loader=_Loader(), undefined=jinja2.StrictUndefined, keep_trailing_newline=True,
+                autoescape=False, cache_size=400)
 
 
 @lru_cache(maxsize=256)  # user sources are keys too: bounded
@@ -112,7 +116,9 @@ def _placeholders(folders: tuple[Path, ...], shader: Shader) -> frozenset[str]:
             raise ShaderError(f"{name}: includes {current!r}, which is in none of "
                               f"{[str(folder) for folder in folders]}") from None
         except jinja2.TemplateSyntaxError as error:
-            raise ShaderError(f"{current}:{error.lineno}: template syntax: {error}") from None
+            raise ShaderError(f"{current}:{error.lineno}: template syntax: {error} (a "
+                              "literal {{ opens a Jinja2 tag: write { { or {% raw %}{{{% endraw %})"
+                              ) from None
         names |= jinja2.meta.find_undeclared_variables(tree)
         for included in jinja2.meta.find_referenced_templates(tree):
             if included is None:
@@ -150,15 +156,15 @@ def render(shader: Shader, values: dict[str, object]) -> str:
     if missing or unused:
         raise ShaderError(f"{name}: placeholders missing values {sorted(missing)}, "
                           f"values given for no placeholder {sorted(unused)}")
-    environment = _environment(folders)
+    user = isinstance(shader, WGSLSource)
+    environment = _environment(folders, sandboxed=user)
     try:
-        if isinstance(shader, WGSLSource):
-            template = environment.from_string(shader.text)
-        else:
-            template = environment.get_template(shader)
-        text = template.render(values)
+        text = (environment.from_string(shader.text) if user else
+                environment.get_template(shader)).render(values)
     except jinja2.TemplateError as error:
-        raise ShaderError(f"{name}: {type(error).__name__}: {error}") from None
+        sandbox = isinstance(error, jinja2.sandbox.SecurityError)
+        raise ShaderError(f"{name}: {type(error).__name__}: {error}" + (
+            " (user WGSL renders in Jinja2's sandbox: no Python objects)" * sandbox)) from None
     if "f16" in values.values():
         text = "enable f16; " + text  # on line 1, so compiler line numbers stay the file's
     return text
@@ -259,8 +265,7 @@ def _build(device: Device, shader: Shader, entry: str, workgroup_size: int | Non
 
 def _write(directory: Path, file_name: str, source: str) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
-    path = directory / file_name
-    path.write_text(source)
+    (path := directory / file_name).write_text(source)
     return path
 
 
