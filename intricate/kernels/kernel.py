@@ -12,7 +12,6 @@ import asyncio
 import os
 from collections import OrderedDict
 from collections.abc import Callable, Coroutine, Mapping
-from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
@@ -22,6 +21,7 @@ from ..gpu import Device, GPUArray, Program, WGSLSource, Workspace, reflect, sha
 from ..gpu.modules import KernelCompileError
 from .bind import Plan, prepare
 from .report import CheckReport, Timing, compare
+from .sources import resolve_source
 
 Result = TypeVar("Result")
 PROGRAMS_KEPT = 4  # buffers and bind groups kept for this many distinct shapes/grids
@@ -50,7 +50,7 @@ class Kernel:
     def __init__(self, source: str | os.PathLike | WGSLSource, entry: str | None = None, *,
                  device: Device | None = None, constants: Mapping[str, int] | None = None,
                  template: Mapping[str, Any] | None = None) -> None:
-        self.shader = _shader(source)
+        self.shader = resolve_source(source)
         self.origin = shaders.label(self.shader)
         self.template = {"dtype": "f32", **(template or {})}
         self.constants = dict(constants or {})
@@ -271,29 +271,6 @@ class Kernel:
     def time_sync(self, **kwargs: Any) -> Timing:
         """``time`` for scripts without an event loop."""
         return _sync(self.time(**kwargs))
-
-
-def _shader(source: str | os.PathLike | WGSLSource) -> shaders.Shader:
-    if isinstance(source, WGSLSource):
-        return source
-    if isinstance(source, os.PathLike) or (isinstance(source, str) and source.endswith(".wgsl")
-                                           and "\n" not in source):
-        path = Path(source)
-        if path.is_file():
-            return WGSLSource(path.read_text(), str(path))
-        if isinstance(source, str):
-            try:
-                shaders.shader_path(source)
-                return source  # a built-in shader
-            except shaders.ShaderError:
-                pass
-        raise FileNotFoundError(f"source: {str(source)!r} is neither a file nor a built-in "
-                                "shader (e.g. 'ops/gather.wgsl'); pass WGSL text, a path to an "
-                                "existing .wgsl file or a built-in name")
-    if isinstance(source, str):
-        return WGSLSource(source)
-    raise TypeError(f"source: expected WGSL text, a path or a built-in shader name, received "
-                    f"{type(source).__name__}")
 
 
 def _float64(value: Any) -> Any:
