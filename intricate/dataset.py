@@ -41,8 +41,8 @@ class Dataset:
         if bindable is None:
             largest = max(x.nbytes, 0 if y is None else y.nbytes)
             bindable = largest <= device.limits["max-storage-buffer-binding-size"]
-        return cls(gpu.from_numpy(device, x, label="dataset_x", bindable=bindable),
-                   None if y is None else gpu.from_numpy(device, y, label="dataset_y",
+        return cls(gpu.from_numpy(device, x, x.dtype, label="dataset_x", bindable=bindable),
+                   None if y is None else gpu.from_numpy(device, y, y.dtype, label="dataset_y",
                                                          bindable=bindable),
                    len(x), bindable)
 
@@ -66,6 +66,9 @@ class Dataset:
         if self.device is not model.device:
             raise ValueError(f"{name}: this Dataset is on {self.device}, the model on "
                              f"{model.device}; upload the arrays with this model's upload()")
+        if self.x.dtype != model.precision.numpy:
+            raise ValueError(f"{name}: this Dataset holds {self.x.dtype}, the model computes in "
+                             f"{model.dtype}; upload the arrays with this model's upload()")
         if self.x.shape[1] != model.input_size:
             raise ValueError(f"{name}: expected {model.input_size} features per sample (the "
                              f"first layer's inputs), the Dataset has {self.x.shape[1]}")

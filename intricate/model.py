@@ -13,10 +13,10 @@ from .dataset import Dataset
 from .engine import inputs
 from .engine.fit import run_fit
 from .engine.inference import evaluate_now, predict_now
-from .engine.inputs import check_array, check_data, check_dataset, check_weights, split_validation
+from .engine.inputs import check_data, check_dataset, check_weights, split_validation
 from .engine.progress import summary_table
-from .engine.state import ModelState, check_sizes, ready_device
-from .gpu import Device, GPUArray
+from .engine.state import ModelState, check_sizes, initial_weights, ready_device
+from .gpu import Device, GPUArray, dtypes
 from .io import files, model_files, pytorch
 from .layers import Layer, check_chain
 from .layers.base import claim
@@ -35,31 +35,32 @@ class Model:
             every model made without a device shares (``gpu.default_device()``). The model
             keeps its device for its whole life.
         seed: seeds the weight initialisation; the same seed gives bit-identical weights.
+        dtype: "float32" or "float64" (Keras' policy names, intricate.gpu.dtypes): the type of
+            everything on the GPU; inputs are converted to it (README, "Precision").
 
     A layer belongs to one model: pass ``layer.copy()`` to reuse one, or ``model.clone()``.
     Calls may overlap (a predict gathered with a fit): the first one opens the device (if
     needed) and puts the model on it, once; the others wait for that.
 
     Raises:
-        ValueError: no layers, a non-Layer, layers whose sizes don't chain, or a layer that is
-            already in a model (or twice in this one); then no layer is taken.
+        ValueError: no layers, a non-Layer, layers whose sizes don't chain, a layer that is
+            already in a model (or twice in this one), an unknown dtype, or one ``device``
+            lacks the feature of; then no layer is taken.
     """
 
     def __init__(self, layers: Sequence[Layer], device: Device | None = None,
-                 seed: int | None = None) -> None:
+                 seed: int | None = None, dtype: str = "float32") -> None:
         self.layers = list(layers)
         inputs.check_seed(seed)
+        self.precision = dtypes.precision(dtype)
         self.input_size, self.output_size = check_chain(self.layers)
         if device is not None and not isinstance(device, Device):
             raise ValueError(f"device: expected an intricate Device from "
                              f"`await intricate.setup_device()`, received {device!r}")
         self.device = device
-        check_sizes(self.layers, device)  # before drawing weights: host memory, device limits
+        check_sizes(self.layers, device, self.precision)  # before drawing: memory, limits, dtype
         claim(self.layers, self)  # the last check: a refusal leaves every layer free
-        rng = np.random.default_rng(seed)
-        for layer in self.layers:
-            if layer.host_weights is None:  # not loaded from a file: initialise
-                layer.host_weights = layer.initial_parameters(rng)
+        initial_weights(self.layers, seed, self.precision)
         self._state: ModelState | None = None  # everything on the GPU, once it meets its device
         self._first_touch = asyncio.Lock()  # one device and one ModelState, however many calls
         self._fitting = False  # two fits at once would share (and corrupt) the workspaces
@@ -88,8 +89,8 @@ class Model:
         Raises:
             ValueError: wrong count, shape, or non-numeric/non-finite values; nothing changes.
         """
-        checked = check_weights(weights, [shape for layer in self.layers
-                                          for _, shape in layer.parameter_shapes()])
+        checked = check_weights(weights, [shape for layer in self.layers for _, shape in
+                                          layer.parameter_shapes()], self.precision.parameters)
         remaining = iter(checked)
         for layer in self.layers:
             layer.host_weights = [next(remaining) for _ in layer.parameter_shapes()]
@@ -133,7 +134,12 @@ class Model:
         twins = [layer.blank_copy() for layer in self.layers]
         for twin, layer in zip(twins, self.layers):
             twin.host_weights = [next(weights) for _ in layer.parameter_shapes()]
-        return type(self)(twins, device=self.device)
+        return type(self)(twins, device=self.device, dtype=self.dtype)
+
+    @property
+    def dtype(self) -> str:
+        """The model's dtype policy name ("float32", "float64")."""
+        return self.precision.name
 
     def count_params(self) -> int:
         return sum(math.prod(s) for layer in self.layers for _, s in layer.parameter_shapes())
@@ -144,9 +150,10 @@ class Model:
         ``evaluate`` and ``predict`` then take the Dataset without uploading again. Opens a
         device first if the model has none."""
         if y is None:
-            x = check_array("x", x, self.input_size, "features (the first layer's inputs)")
+            x = inputs.check_x(self, x)
         else:
-            x, y = check_dataset(x, y, self.input_size, self.output_size)
+            x, y = check_dataset(x, y, self.input_size, self.output_size,
+                                 dtype=self.precision.numpy)
         device = await self._ready_device(instantiate_gpu=True)
         return await device.run(Dataset.upload, device, x, y)
 
@@ -175,8 +182,10 @@ class Model:
         options = TrainingOptions() if options is None else options
         if not isinstance(options, TrainingOptions):
             raise ValueError(f"options: expected TrainingOptions, received {options!r}")
-        x, y = check_data(x, y, self.input_size, self.output_size)
-        x, y, validation = split_validation(x, y, options, self.input_size, self.output_size)
+        dtype = self.precision.numpy
+        x, y = check_data(x, y, self.input_size, self.output_size, dtype)
+        x, y, validation = split_validation(x, y, options, self.input_size, self.output_size,
+                                            dtype)
         if self._fitting:
             raise RuntimeError("fit: this model is already training; await that fit first")
         self._fitting = True
@@ -203,7 +212,7 @@ class Model:
                                  (last.metrics if last else ()), self.output_size)
         if batch_size is not None:
             TrainingOptions(batch_size=batch_size)  # the same checks as fit's
-        x, y = check_data(x, y, self.input_size, self.output_size)
+        x, y = check_data(x, y, self.input_size, self.output_size, self.precision.numpy)
         device = await self._ready_device(instantiate_gpu=True)
         if isinstance(x, Dataset):
             x.check_for("x", self)
@@ -220,7 +229,7 @@ class Model:
         at once), with one readback and one submit per ``MAX_DISPATCHES_PER_SUBMIT``
         dispatches (engine/submits.py). Opens a device first if the model has none."""
         if not isinstance(x, Dataset):
-            x = check_array("x", x, self.input_size, "features (the first layer's inputs)")
+            x = inputs.check_x(self, x)
         if batch_size is not None:
             TrainingOptions(batch_size=batch_size)
         device = await self._ready_device(instantiate_gpu=True)
@@ -265,27 +274,20 @@ class Model:
 
     @classmethod
     def from_torch_state_dict(cls, path_or_dict, layers: Sequence[Layer],
-                              device: Device | None = None,
-                              order: Sequence[str] | None = None) -> Model:
-        """A model of ``layers`` whose Dense layers take, in order, the ``nn.Linear`` weights of
-        a PyTorch ``nn.Sequential`` state dict (or its safetensors file), transposed.
-
-        Linear order: a dict's own, a file's by module index ("0", "2"), else ``order``.
+                              device: Device | None = None, order: Sequence[str] | None = None,
+                              dtype: str = "float32") -> Model:
+        """A model of ``layers`` (and ``dtype``) whose Dense layers take, in order, the
+        ``nn.Linear`` weights of a PyTorch ``nn.Sequential`` state dict (or its safetensors
+        file), transposed. Linear order: a dict's own, a file's by module index ("0", "2"),
+        else ``order``.
 
         Raises:
             ModelFileError (a ValueError): the state dict doesn't fit ``layers``; ValueError:
                 as ``Model`` and ``set_weights`` (non-finite weights). A refusal leaves the
                 layers free, so they may be passed again with another state dict.
         """
-        weights = pytorch.torch_weights(path_or_dict, list(layers), order)  # before taking them
-        model = cls(layers, device=device)
-        try:
-            model.set_weights(weights)
-        except BaseException:
-            for layer in model.layers:  # refused after all: give the layers back
-                layer._owner = None
-            raise
-        return model
+        return pytorch.model_from_state_dict(cls, path_or_dict, list(layers), device, order,
+                                             dtype)
 
     def summary(self) -> str:
         """Print (and return) a Keras-style table: layers, output shapes, parameter counts."""
@@ -294,4 +296,5 @@ class Model:
         return text
 
     def __repr__(self) -> str:
-        return f"Model({self.layers!r})"
+        dtype = "" if self.dtype == "float32" else f", dtype={self.dtype!r}"
+        return f"Model({self.layers!r}{dtype})"

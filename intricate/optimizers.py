@@ -99,7 +99,8 @@ class Optimizer:
         key = parameters.buffer
         if key not in self._state:
             device = parameters.device
-            arrays = [gpu.empty(device, parameters.shape, label=f"{self.entry}_moment")
+            arrays = [gpu.empty(device, parameters.shape, parameters.dtype,
+                                label=f"{self.entry}_moment")
                       for _ in range(self.moments)]
             if self.counts_steps:
                 arrays += [gpu.empty(device, (1,), np.uint32, label="step_in"),

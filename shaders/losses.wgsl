@@ -5,10 +5,10 @@
 //   0 predictions       read        {{ dtype }}  [batch, width]  the model's outputs ŷ
 //   1 targets           read        {{ dtype }}  [batch, width]  the expected outputs y
 //   2 grad_predictions  read_write  {{ dtype }}  [batch, width]  dL/dŷ (gradient entries)
-//   3 statistics        read_write  f32          [8]             running sums, laid out as
+//   3 statistics        read_write  {{ accumulate }}  [8]       running sums, laid out as
 //                                                     intricate/ops/statistics.py says
 //   4 params            uniform     Params
-//   5 partials          read_write  f32          [groups, 4]     each workgroup's sums
+//   5 partials          read_write  {{ accumulate }}  [groups, 4]  each workgroup's sums
 // Params: count = batch * width; batch = rows; width = row length; slot = where the batch
 //   adds (statistics.TRAINING or .VALIDATION); accuracy = flags: 1 binary (Keras': mean over
 //   the row of (ŷ > 0.5) == y, so a soft y never matches), 2 categorical (argmax ŷ == argmax y,
@@ -57,8 +57,8 @@ struct Params {
     width: u32,
     slot: u32,
     accuracy: u32,
-    loss_scale: f32,
-    gradient_scale: f32,
+    loss_scale: {{ accumulate }},
+    gradient_scale: {{ accumulate }},
     rows_per_group: u32,
     groups: u32,
     cooperative: u32,
@@ -67,72 +67,72 @@ struct Params {
 @group(0) @binding(0) var<storage, read> predictions: array<{{ dtype }}>;
 @group(0) @binding(1) var<storage, read> targets: array<{{ dtype }}>;
 @group(0) @binding(2) var<storage, read_write> grad_predictions: array<{{ dtype }}>;
-@group(0) @binding(3) var<storage, read_write> statistics: array<f32>;
+@group(0) @binding(3) var<storage, read_write> statistics: array<{{ accumulate }}>;
 @group(0) @binding(4) var<uniform> params: Params;
-@group(0) @binding(5) var<storage, read_write> partials: array<vec4<f32>>;
+@group(0) @binding(5) var<storage, read_write> partials: array<vec4<{{ accumulate }}>>;
 
-const EPSILON: f32 = 1e-7;
+const EPSILON: {{ accumulate }} = 1e-7;
 override workgroup_size: u32 = 256;
-var<workgroup> partial_sums: array<vec4<f32>, workgroup_size>;
-var<workgroup> best_values: array<vec2<f32>, workgroup_size>;  // (ŷ, y) maxima of a row
+var<workgroup> partial_sums: array<vec4<{{ accumulate }}>, workgroup_size>;
+var<workgroup> best_values: array<vec2<{{ accumulate }}>, workgroup_size>;  // (ŷ, y) maxima of a row
 var<workgroup> best_indices: array<vec2<u32>, workgroup_size>;  // and where they are
 
-fn clip(p: f32) -> f32 {
+fn clip(p: {{ accumulate }}) -> {{ accumulate }} {
     return clamp(p, EPSILON, 1.0 - EPSILON);
 }
 
-fn inside_clip(p: f32) -> bool {
+fn inside_clip(p: {{ accumulate }}) -> bool {
     return p >= EPSILON && p <= 1.0 - EPSILON;
 }
 
-fn mean_squared(p: f32, y: f32) -> vec2<f32> {
-    return vec2<f32>((p - y) * (p - y), 2.0 * (p - y));
+fn mean_squared(p: {{ accumulate }}, y: {{ accumulate }}) -> vec2<{{ accumulate }}> {
+    return vec2<{{ accumulate }}>((p - y) * (p - y), 2.0 * (p - y));
 }
 
-fn mean_absolute(p: f32, y: f32) -> vec2<f32> {
-    return vec2<f32>(abs(p - y), sign(p - y));
+fn mean_absolute(p: {{ accumulate }}, y: {{ accumulate }}) -> vec2<{{ accumulate }}> {
+    return vec2<{{ accumulate }}>(abs(p - y), sign(p - y));
 }
 
-fn binary_crossentropy(p: f32, y: f32) -> vec2<f32> {
+fn binary_crossentropy(p: {{ accumulate }}, y: {{ accumulate }}) -> vec2<{{ accumulate }}> {
     let q = clip(p);
     let gradient = select(0.0, (p - y) / (p * (1.0 - p)), inside_clip(p));
-    return vec2<f32>(-(y * log(q) + (1.0 - y) * log(1.0 - q)), gradient);
+    return vec2<{{ accumulate }}>(-(y * logarithm(q) + (1.0 - y) * logarithm(1.0 - q)), gradient);
 }
 
-fn categorical_crossentropy(p: f32, y: f32) -> vec2<f32> {
-    return vec2<f32>(-y * log(clip(p)), select(0.0, -y / p, inside_clip(p)));
+fn categorical_crossentropy(p: {{ accumulate }}, y: {{ accumulate }}) -> vec2<{{ accumulate }}> {
+    return vec2<{{ accumulate }}>(-y * logarithm(clip(p)), select(0.0, -y / p, inside_clip(p)));
 }
 
-fn softmax_crossentropy(p: f32, y: f32, target_sum: f32) -> vec2<f32> {
-    return vec2<f32>(-y * log(clip(p)), p * target_sum - y);
+fn softmax_crossentropy(p: {{ accumulate }}, y: {{ accumulate }}, target_sum: {{ accumulate }}) -> vec2<{{ accumulate }}> {
+    return vec2<{{ accumulate }}>(-y * logarithm(clip(p)), p * target_sum - y);
 }
 
 // The categorical-correct rows among rows [first, end): a row per lane.
-fn categorical_by_lanes(lane: u32, first: u32, end: u32) -> f32 {
-    var correct = 0.0;
+fn categorical_by_lanes(lane: u32, first: u32, end: u32) -> {{ accumulate }} {
+    var correct: {{ accumulate }} = 0.0;
     for (var row = first + lane; row < end; row += workgroup_size) {
         let start = row * params.width;
         var best_prediction = start;
         var best_target = start;
         for (var i = start + 1u; i < start + params.width; i++) {
-            if (f32(predictions[i]) > f32(predictions[best_prediction])) { best_prediction = i; }
-            if (f32(targets[i]) > f32(targets[best_target])) { best_target = i; }
+            if ({{ accumulate }}(predictions[i]) > {{ accumulate }}(predictions[best_prediction])) { best_prediction = i; }
+            if ({{ accumulate }}(targets[i]) > {{ accumulate }}(targets[best_target])) { best_target = i; }
         }
-        correct += select(0.0, 1.0, best_prediction == best_target);
+        correct += select({{ accumulate }}(0.0), 1.0, best_prediction == best_target);
     }
     return correct;
 }
 
 // The same, the whole workgroup per row (first maximum on ties, as the row-per-lane scan).
 // Call from all lanes with uniform first and end (has barriers); the count is lane 0's.
-fn categorical_by_workgroup(lane: u32, first: u32, end: u32) -> f32 {
-    var correct = 0.0;
+fn categorical_by_workgroup(lane: u32, first: u32, end: u32) -> {{ accumulate }} {
+    var correct: {{ accumulate }} = 0.0;
     for (var row = first; row < end; row++) {
         let start = row * params.width;
-        var best = vec2<f32>(f32(predictions[start]), f32(targets[start]));
+        var best = vec2<{{ accumulate }}>({{ accumulate }}(predictions[start]), {{ accumulate }}(targets[start]));
         var at = vec2<u32>(0u);
         for (var j = lane; j < params.width; j += workgroup_size) {
-            let value = vec2<f32>(f32(predictions[start + j]), f32(targets[start + j]));
+            let value = vec2<{{ accumulate }}>({{ accumulate }}(predictions[start + j]), {{ accumulate }}(targets[start + j]));
             if (value.x > best.x) { best.x = value.x; at.x = j; }
             if (value.y > best.y) { best.y = value.y; at.y = j; }
         }
@@ -151,14 +151,14 @@ fn categorical_by_workgroup(lane: u32, first: u32, end: u32) -> f32 {
             }
             workgroupBarrier();
         }
-        correct += select(0.0, 1.0, best_indices[0].x == best_indices[0].y);
+        correct += select({{ accumulate }}(0.0), 1.0, best_indices[0].x == best_indices[0].y);
         workgroupBarrier();  // before the next row overwrites them
     }
     return correct;
 }
 
 // Tree reduction of every lane's value; the total is lane 0's. Call from all lanes.
-fn reduce(lane: u32, value: vec4<f32>) -> vec4<f32> {
+fn reduce(lane: u32, value: vec4<{{ accumulate }}>) -> vec4<{{ accumulate }}> {
     partial_sums[lane] = value;
     workgroupBarrier();
     for (var stride = workgroup_size / 2u; stride > 0u; stride /= 2u) {
@@ -170,7 +170,7 @@ fn reduce(lane: u32, value: vec4<f32>) -> vec4<f32> {
     return partial_sums[0];
 }
 
-fn add_to_statistics(total: vec4<f32>) {
+fn add_to_statistics(total: vec4<{{ accumulate }}>) {
     statistics[params.slot] += total.x;
     statistics[params.slot + 1u] += total.y;
     statistics[params.slot + 2u] += total.z;
@@ -180,22 +180,22 @@ fn add_to_statistics(total: vec4<f32>) {
 {% macro group_sums(name, gradient) %}
 // Workgroup `group`'s statistics sums over its rows, the total lane 0's
 {%- if gradient %}; also dL/dŷ{% endif %}.
-fn {{ name }}(group: u32, lane: u32) -> vec4<f32> {
+fn {{ name }}(group: u32, lane: u32) -> vec4<{{ accumulate }}> {
     let first = min(group * params.rows_per_group, params.batch);
     let end = min(first + params.rows_per_group, params.batch);
-    var share = vec4<f32>(0.0);
+    var share = vec4<{{ accumulate }}>(0.0);
     for (var i = first * params.width + lane; i < end * params.width; i += workgroup_size) {
-        let p = f32(predictions[i]);
-        let y = f32(targets[i]);
+        let p = {{ accumulate }}(predictions[i]);
+        let y = {{ accumulate }}(targets[i]);
         let terms = {{ loss }}(p, y);
         share.x += terms.x;
-        share.y += select(0.0, 1.0, select(0.0, 1.0, p > 0.5) == y);
+        share.y += select({{ accumulate }}(0.0), 1.0, select({{ accumulate }}(0.0), 1.0, p > 0.5) == y);
         share.z += abs(p - y);
 {%- if gradient %}
         grad_predictions[i] = {{ dtype }}(terms.y * params.gradient_scale);
 {%- endif %}
     }
-    share = vec4<f32>(share.x * params.loss_scale, share.yz / f32(params.width), 0.0);
+    share = vec4<{{ accumulate }}>(share.x * params.loss_scale, share.yz / {{ accumulate }}(params.width), 0.0);
     share.y = select(0.0, share.y, (params.accuracy & 1u) != 0u);
     if ((params.accuracy & 2u) != 0u) {
         if (params.cooperative != 0u) {
@@ -242,7 +242,7 @@ fn partial_statistics_and_gradient(@builtin(workgroup_id) group: vec3<u32>,
 
 @compute @workgroup_size(workgroup_size)
 fn finish_statistics(@builtin(local_invocation_index) lane: u32) {
-    var share = vec4<f32>(0.0);
+    var share = vec4<{{ accumulate }}>(0.0);
     for (var g = lane; g < params.groups; g += workgroup_size) {
         share += partials[g];
     }
@@ -255,12 +255,12 @@ fn softmax_statistics_and_gradient(@builtin(local_invocation_index) lane: u32) {
     let total = group_sums(0u, lane);
     for (var row = lane; row < params.batch; row += workgroup_size) {
         let start = row * params.width;
-        var target_sum = 0.0;
+        var target_sum: {{ accumulate }} = 0.0;
         for (var i = start; i < start + params.width; i++) {
-            target_sum += f32(targets[i]);
+            target_sum += {{ accumulate }}(targets[i]);
         }
         for (var i = start; i < start + params.width; i++) {
-            let terms = softmax_crossentropy(f32(predictions[i]), f32(targets[i]), target_sum);
+            let terms = softmax_crossentropy({{ accumulate }}(predictions[i]), {{ accumulate }}(targets[i]), target_sum);
             grad_predictions[i] = {{ dtype }}(terms.y * params.gradient_scale);
         }
     }
@@ -273,18 +273,19 @@ fn softmax_gradient(@builtin(workgroup_id) group: vec3<u32>,
                     @builtin(local_invocation_index) lane: u32) {
     let row = group.x + group.y * groups.x;  // uniform over the workgroup: barriers stay legal
     let start = row * params.width;
-    var target_sum = 0.0;
+    var target_sum: {{ accumulate }} = 0.0;
     if (row < params.batch) {
         for (var j = lane; j < params.width; j += workgroup_size) {
-            target_sum += f32(targets[start + j]);
+            target_sum += {{ accumulate }}(targets[start + j]);
         }
     }
-    let total = reduce(lane, vec4<f32>(target_sum, 0.0, 0.0, 0.0)).x;
+    let total = reduce(lane, vec4<{{ accumulate }}>(target_sum, 0.0, 0.0, 0.0)).x;
     if (row >= params.batch) { return; }
     for (var j = lane; j < params.width; j += workgroup_size) {
         let i = start + j;
-        let terms = softmax_crossentropy(f32(predictions[i]), f32(targets[i]), total);
+        let terms = softmax_crossentropy({{ accumulate }}(predictions[i]), {{ accumulate }}(targets[i]), total);
         grad_predictions[i] = {{ dtype }}(terms.y * params.gradient_scale);
     }
 }
 
+{% include "gpu/math.wgsl" %}

@@ -5,8 +5,8 @@
 //   0 gradients      read        {{ dtype }}  [count]  g = dL/dθ, laid out like parameters
 //   1 step_in        read        u32          [1]      updates done so far (Adam's t - 1)
 //   2 parameters     read_write  {{ dtype }}  [count]  θ, updated in place
-//   3 first_moment   read_write  f32          [count]  velocity / m / Σg², per optimizer
-//   4 second_moment  read_write  f32          [count]  v (Adam, AdamW)
+//   3 first_moment   read_write  {{ accumulate }}  [count]  velocity / m / Σg², per optimizer
+//   4 second_moment  read_write  {{ accumulate }}  [count]  v (Adam, AdamW)
 //   5 step_out       read_write  u32          [1]      t, copied back to step_in after the pass
 //   6 params         uniform     Params
 // Params: count = elements; the optimizer's hyperparameters (unused ones are 0). For Adam the
@@ -24,23 +24,23 @@
 
 struct Params {
     count: u32,
-    learning_rate: f32,
-    momentum: f32,
-    beta_1: f32,
-    beta_2: f32,
-    epsilon: f32,
-    weight_decay: f32,
-    one_minus_beta_1: f32,
-    one_minus_beta_2: f32,
-    log_beta_1: f32,
-    log_beta_2: f32,
+    learning_rate: {{ accumulate }},
+    momentum: {{ accumulate }},
+    beta_1: {{ accumulate }},
+    beta_2: {{ accumulate }},
+    epsilon: {{ accumulate }},
+    weight_decay: {{ accumulate }},
+    one_minus_beta_1: {{ accumulate }},
+    one_minus_beta_2: {{ accumulate }},
+    log_beta_1: {{ accumulate }},
+    log_beta_2: {{ accumulate }},
 }
 
 @group(0) @binding(0) var<storage, read> gradients: array<{{ dtype }}>;
 @group(0) @binding(1) var<storage, read> step_in: array<u32>;
 @group(0) @binding(2) var<storage, read_write> parameters: array<{{ dtype }}>;
-@group(0) @binding(3) var<storage, read_write> first_moment: array<f32>;
-@group(0) @binding(4) var<storage, read_write> second_moment: array<f32>;
+@group(0) @binding(3) var<storage, read_write> first_moment: array<{{ accumulate }}>;
+@group(0) @binding(4) var<storage, read_write> second_moment: array<{{ accumulate }}>;
 @group(0) @binding(5) var<storage, read_write> step_out: array<u32>;
 @group(0) @binding(6) var<uniform> params: Params;
 
@@ -59,7 +59,7 @@ fn momentum(@builtin(workgroup_id) group: vec3<u32>, @builtin(num_workgroups) gr
             @builtin(local_invocation_index) lane: u32) {
     let i = invocation(group, groups, lane);
     if (i >= params.count) { return; }
-    let velocity = params.momentum * first_moment[i] + f32(gradients[i]);
+    let velocity = params.momentum * first_moment[i] + {{ accumulate }}(gradients[i]);
     first_moment[i] = velocity;
     parameters[i] -= {{ dtype }}(params.learning_rate * velocity);
 }
@@ -69,7 +69,7 @@ fn nesterov(@builtin(workgroup_id) group: vec3<u32>, @builtin(num_workgroups) gr
             @builtin(local_invocation_index) lane: u32) {
     let i = invocation(group, groups, lane);
     if (i >= params.count) { return; }
-    let g = f32(gradients[i]);
+    let g = {{ accumulate }}(gradients[i]);
     let velocity = params.momentum * first_moment[i] + g;
     first_moment[i] = velocity;
     parameters[i] -= {{ dtype }}(params.learning_rate * (g + params.momentum * velocity));
@@ -80,7 +80,7 @@ fn adagrad(@builtin(workgroup_id) group: vec3<u32>, @builtin(num_workgroups) gro
            @builtin(local_invocation_index) lane: u32) {
     let i = invocation(group, groups, lane);
     if (i >= params.count) { return; }
-    let g = f32(gradients[i]);
+    let g = {{ accumulate }}(gradients[i]);
     let total = first_moment[i] + g * g;
     first_moment[i] = total;
     parameters[i] -= {{ dtype }}(params.learning_rate * g / (sqrt(total) + params.epsilon));
@@ -88,26 +88,26 @@ fn adagrad(@builtin(workgroup_id) group: vec3<u32>, @builtin(num_workgroups) gro
 
 // 1 - β^t = -expm1(t · log β) without the cancellation of 1 - pow(β, t): a Taylor series
 // while |x| is small (relative error < 1e-9 for |x| < 0.1), exp(x) - 1 beyond.
-fn one_minus_power(log_beta: f32, t: f32) -> f32 {
+fn one_minus_power(log_beta: {{ accumulate }}, t: {{ accumulate }}) -> {{ accumulate }} {
     let x = t * log_beta;
     if (abs(x) < 0.1) {
         return -x * (1.0 + x / 2.0 * (1.0 + x / 3.0 * (1.0 + x / 4.0 * (1.0 + x / 5.0 *
                (1.0 + x / 6.0)))));
     }
-    return 1.0 - exp(x);
+    return 1.0 - exponential(x);
 }
 
 // The Adam step shared by adam and adamw; `decay` is lr·λ (0 for adam).
-fn adam_step(i: u32, decay: f32) {
-    let t = f32(step_in[0] + 1u);
-    let g = f32(gradients[i]);
+fn adam_step(i: u32, decay: {{ accumulate }}) {
+    let t = {{ accumulate }}(step_in[0] + 1u);
+    let g = {{ accumulate }}(gradients[i]);
     let m = params.beta_1 * first_moment[i] + params.one_minus_beta_1 * g;
     let v = params.beta_2 * second_moment[i] + params.one_minus_beta_2 * g * g;
     first_moment[i] = m;
     second_moment[i] = v;
     let m_hat = m / one_minus_power(params.log_beta_1, t);
     let v_hat = v / one_minus_power(params.log_beta_2, t);
-    let theta = f32(parameters[i]) * (1.0 - decay);
+    let theta = {{ accumulate }}(parameters[i]) * (1.0 - decay);
     parameters[i] = {{ dtype }}(theta - params.learning_rate * m_hat / (sqrt(v_hat) + params.epsilon));
     if (i == 0u) {
         step_out[0] = step_in[0] + 1u;
@@ -131,3 +131,4 @@ fn adamw(@builtin(workgroup_id) group: vec3<u32>, @builtin(num_workgroups) group
 }
 
 {% include "gpu/grid.wgsl" %}
+{% include "gpu/math.wgsl" %}

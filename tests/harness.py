@@ -4,10 +4,21 @@ the small model and data the training tests share."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 import intricate
 from intricate import Model, gpu
+from intricate.gpu.dtypes import FLOAT32, FLOAT64, Precision, supported
 from intricate.layers import Dense, Sigmoid, TanH
+
+# The dtypes every shader test runs in (tolerances: Precision.rtol, .grad_rtol).
+PRECISIONS = [pytest.param(FLOAT32, id="float32"), pytest.param(FLOAT64, id="float64")]
+
+
+def skip_unsupported(device: intricate.Device, precision: Precision) -> None:
+    """Skip a test of a dtype this adapter lacks the feature of (say which)."""
+    if precision.name not in supported(device):
+        pytest.skip(f"{device.name} lacks {precision.feature} ({precision.name})")
 
 # Below float32's smallest normal (1.2e-38) a GPU may flush to 0; anything larger is judged.
 TINY = 1e-30
@@ -41,13 +52,16 @@ def abs_matmul(a, b) -> np.ndarray:
     return np.abs(np.asarray(a, np.float64)) @ np.abs(np.asarray(b, np.float64))
 
 
-def run_programs(device: intricate.Device, record, arrays: dict[str, np.ndarray], rows: int):
-    """On the GPU thread: upload ``arrays``, call ``record(program, gpu_arrays)`` which returns
-    the GPUArrays to read, encode + submit once, and return them as numpy."""
+def run_programs(device: intricate.Device, record, arrays: dict[str, np.ndarray], rows: int,
+                 precision: Precision = FLOAT32):
+    """On the GPU thread: upload ``arrays`` (floats as ``precision``'s type), call
+    ``record(program, gpu_arrays)`` (a program of ``precision``) which returns the GPUArrays to
+    read, encode + submit once, and return them as numpy."""
 
     def work():
-        program = gpu.Program(gpu.Workspace(device, rows))
-        uploaded = {name: gpu.from_numpy(device, values, label=name)
+        program = gpu.Program(gpu.Workspace(device, rows, precision))
+        uploaded = {name: gpu.from_numpy(device, values, precision.numpy if np.asarray(
+                        values).dtype.kind == "f" else np.asarray(values).dtype, label=name)
                     for name, values in arrays.items()}
         outputs = record(program, uploaded)
         encoder = device.handle.create_command_encoder()

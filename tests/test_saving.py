@@ -194,7 +194,8 @@ def hostile_cases(tmp_path):
                                                   "config": "[" * 100_000 + "]" * 100_000}))
     case("optimizer type not a string", r"unknown optimizer",
          header=good_header({"layers": [dense], "optimizer": {"type": ["Adam"]}}))
-    case("another dtype", r"holds a 'float16' model; this version reads float32 models only",
+    case("another dtype", r"holds a 'float16' model; this version reads \['float32', 'float64'\] "
+         "models",
          header=good_header({"layers": [dense], "dtype": "float16"}))
     case("input shape disagrees", r"input_shape \[None, 5\] disagrees with its layers, which "
                                   r"take 1 inputs",

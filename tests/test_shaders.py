@@ -1,4 +1,5 @@
-"""Every shader against the float64 reference at edge sizes (rtol 1e-4, float32).
+"""Every shader against the float64 reference at edge sizes, in float32 (rtol 1e-4) and float64
+(rtol 1e-12: the same kernels rendered for f64, see intricate/gpu/dtypes.py).
 
 Edges: 1, a workgroup (256 for 1-D kernels, a 16×16 tile for the GEMM) minus one, exactly and plus
 one, sizes that don't divide, K ≫ M·N, and batch 1.
@@ -13,11 +14,12 @@ from hypothesis import strategies as st
 
 from intricate import gpu, losses, optimizers
 from intricate.gpu import program as program_module
+from intricate.gpu.dtypes import FLOAT32
 from intricate.layers import Dense, ReLU, Sigmoid, SoftMax, TanH
 from intricate.ops import gather
 
 import reference
-from harness import abs_matmul, assert_close, run_programs
+from harness import PRECISIONS, abs_matmul, assert_close, run_programs, skip_unsupported
 
 DENSE_SHAPES = [  # (batch, inputs, outputs)
     (1, 1, 1),
@@ -32,8 +34,8 @@ DENSE_SHAPES = [  # (batch, inputs, outputs)
 def dense_record(layer: Dense):
     def record(program, a):
         layer.parameters = [a["kernel"], a["bias"]]
-        layer.gradients = [gpu.empty(program.device, a["kernel"].shape),
-                           gpu.empty(program.device, a["bias"].shape)]
+        layer.gradients = [gpu.empty(program.device, a["kernel"].shape, a["kernel"].dtype),
+                           gpu.empty(program.device, a["bias"].shape, a["bias"].dtype)]
         outputs = layer.propagate(program, a["x"])
         grad_inputs = layer.back_propagate(program, a["grad_outputs"])
         return [outputs, grad_inputs, *layer.gradients]
@@ -41,27 +43,33 @@ def dense_record(layer: Dense):
     return record
 
 
-async def check_dense(device, rng, batch, inputs, outputs):
+async def check_dense(device, rng, batch, inputs, outputs, precision=FLOAT32):
     """Run Dense forward + backward once; compare y, dX, dW and db with the reference."""
+    dtype = precision.numpy
     arrays = {
-        "x": rng.uniform(-1, 1, (batch, inputs)).astype(np.float32),
-        "kernel": rng.uniform(-1, 1, (inputs, outputs)).astype(np.float32),
-        "bias": rng.uniform(-1, 1, outputs).astype(np.float32),
-        "grad_outputs": rng.uniform(-1, 1, (batch, outputs)).astype(np.float32),
+        "x": rng.uniform(-1, 1, (batch, inputs)).astype(dtype),
+        "kernel": rng.uniform(-1, 1, (inputs, outputs)).astype(dtype),
+        "bias": rng.uniform(-1, 1, outputs).astype(dtype),
+        "grad_outputs": rng.uniform(-1, 1, (batch, outputs)).astype(dtype),
     }
-    got = await run_programs(device, dense_record(Dense(inputs, outputs)), arrays, batch)
+    got = await run_programs(device, dense_record(Dense(inputs, outputs)), arrays, batch,
+                             precision)
+    assert all(result.dtype == dtype for result in got)
     x, kernel, bias, dy = (arrays[k].astype(np.float64) for k in arrays)
-    assert_close(got[0], reference.dense_forward(x, kernel, bias),
+    assert_close(got[0], reference.dense_forward(x, kernel, bias), precision.rtol,
                  scale=abs_matmul(x, kernel) + np.abs(bias))
     scales = abs_matmul(dy, kernel.T), abs_matmul(x.T, dy), np.abs(dy).sum(axis=0)
     for result, want, scale in zip(got[1:], reference.dense_backward(x, kernel, dy), scales,
                                    strict=True):
-        assert_close(result, want, scale=scale)
+        assert_close(result, want, precision.rtol, scale=scale)
 
 
+@pytest.mark.parametrize("precision", PRECISIONS)
 @pytest.mark.parametrize("batch,inputs,outputs", DENSE_SHAPES)
-async def test_dense_forward_and_backward_match_reference(device, rng, batch, inputs, outputs):
-    await check_dense(device, rng, batch, inputs, outputs)
+async def test_dense_forward_and_backward_match_reference(device, rng, batch, inputs, outputs,
+                                                          precision):
+    skip_unsupported(device, precision)
+    await check_dense(device, rng, batch, inputs, outputs, precision)
 
 
 @pytest.mark.slow  # 20 random shapes, each compiled anew
@@ -85,25 +93,32 @@ def activation_record(layer):
     return record
 
 
+@pytest.mark.parametrize("precision", PRECISIONS)
 @pytest.mark.parametrize("kind", ACTIVATIONS, ids=lambda kind: kind.__name__)
 @pytest.mark.parametrize("rows,width", ACTIVATION_SHAPES)
-async def test_activation_forward_and_backward_match_reference(device, rng, kind, rows, width):
-    x = rng.uniform(-4, 4, (rows, width)).astype(np.float32)
+async def test_activation_forward_and_backward_match_reference(device, rng, kind, rows, width,
+                                                               precision):
+    skip_unsupported(device, precision)
+    x = rng.uniform(-4, 4, (rows, width)).astype(precision.numpy)
     x.flat[0] = 60.0  # saturating inputs must give 1 (or 0), never NaN
     x.flat[-1] = -60.0
-    dy = rng.uniform(-1, 1, (rows, width)).astype(np.float32)
-    got = await run_programs(device, activation_record(kind()), {"x": x, "grad_outputs": dy}, rows)
+    dy = rng.uniform(-1, 1, (rows, width)).astype(precision.numpy)
+    got = await run_programs(device, activation_record(kind()), {"x": x, "grad_outputs": dy}, rows,
+                             precision)
     forward, backward = reference.ACTIVATIONS[kind.__name__]
     want = forward(x.astype(np.float64))
-    assert_close(got[0], want)
-    assert_close(got[1], backward(want, dy.astype(np.float64)))
+    assert_close(got[0], want, precision.rtol)
+    # SoftMax's backward sums dE/dO · o over the row: its terms' size is the scale.
+    scale = np.abs(want) * (np.abs(dy) + (np.abs(dy) * want).sum(1, keepdims=True))
+    assert_close(got[1], backward(want, dy.astype(np.float64)), precision.rtol,
+                 scale=scale if kind is SoftMax and precision is not FLOAT32 else None)
 
 
 def loss_record(loss, accuracy=0, through_softmax=False):
     """A training step's statistics (slot 0) and gradient, and an evaluation's (slot 4)."""
     def record(program, a):
-        statistics = gpu.empty(program.device, (8,))
-        grad = gpu.empty(program.device, a["predictions"].shape)
+        statistics = gpu.empty(program.device, (8,), program.precision.parameters)
+        grad = gpu.empty(program.device, a["predictions"].shape, a["predictions"].dtype)
         loss.record_training(program, a["predictions"], a["targets"], statistics, grad,
                              accuracy, through_softmax)
         loss.record_statistics(program, a["predictions"], a["targets"], statistics, 4, accuracy)
@@ -112,63 +127,74 @@ def loss_record(loss, accuracy=0, through_softmax=False):
     return record
 
 
-def loss_data(rng, name, rows, width):
+def loss_data(rng, name, rows, width, dtype=np.float32):
     if name == "CategoricalCrossEntropy":
         predictions = reference.softmax_forward(rng.normal(size=(rows, width)))
         targets = np.eye(width)[rng.integers(0, width, rows)]
     else:
         predictions = rng.uniform(0.01, 0.99, (rows, width))
         targets = rng.integers(0, 2, (rows, width)).astype(np.float64)
-    return predictions.astype(np.float32), targets.astype(np.float32)
+    return predictions.astype(dtype), targets.astype(dtype)
 
 
 LOSS_SHAPES = [(1, 1), (1, 255), (256, 1), (257, 1), (3, 1000), (100, 10)]
 
 
+@pytest.mark.parametrize("precision", PRECISIONS)
 @pytest.mark.parametrize("fused", [True, False], ids=["one dispatch", "two dispatches"])
 @pytest.mark.parametrize("kind", losses.LOSSES, ids=lambda kind: kind.__name__)
 @pytest.mark.parametrize("rows,width", LOSS_SHAPES)
 async def test_loss_statistics_and_gradient_match_reference(device, rng, monkeypatch, kind, rows,
-                                                            width, fused):
+                                                            width, fused, precision):
+    skip_unsupported(device, precision)
     if not fused:  # as for outputs too large for one workgroup to write the gradient
         monkeypatch.setattr(losses, "FUSED_LIMIT", 0)
-    predictions, targets = loss_data(rng, kind.__name__, rows, width)
+    predictions, targets = loss_data(rng, kind.__name__, rows, width, precision.numpy)
     got = await run_programs(device, loss_record(kind(), accuracy=3),  # both accuracies
-                             {"predictions": predictions, "targets": targets}, rows)
+                             {"predictions": predictions, "targets": targets}, rows, precision)
     value, gradient = reference.LOSSES[kind.__name__]
     p, y = predictions.astype(np.float64), targets.astype(np.float64)
     # Sample-weighted sums: loss · rows, binary-correct rows, Σ per-row MAE, categorical-correct
     # rows, in both slots (ops/statistics.FIELDS).
     want = [value(p, y) * rows, reference.binary_accuracy(p, y).sum(),
             reference.mean_absolute_error(p, y).sum(), reference.categorical_accuracy(p, y).sum()]
-    # A cross-entropy's terms are logs of float32 probabilities, each off by up to 2^-23
-    # absolute (p's own rounding): far more than rtol of -log p where p is near 1.
+    # A cross-entropy's terms are logs of probabilities rounded to the dtype, each off by up to
+    # its epsilon absolute (p's own rounding): far more than rtol of -log p where p is near 1.
     logs = {"CategoricalCrossEntropy": np.abs(y).sum(),
             "BinaryCrossEntropy": (np.abs(y) + np.abs(1 - y)).sum() / width}
-    scale = np.abs(want) + [logs.get(kind.__name__, 0.0) * 2**-23 / 1e-4, 0, 0, 0]
-    assert_close(got[0][:4], want, scale=scale)
-    assert_close(got[0][4:8], want, scale=scale)
-    assert_close(got[1], gradient(p, y))
+    epsilon = float(np.finfo(precision.numpy).eps) / 2
+    scale = np.abs(want) + [logs.get(kind.__name__, 0.0) * epsilon / precision.rtol, 0, 0, 0]
+    assert_close(got[0][:4], want, precision.rtol, scale=scale)
+    assert_close(got[0][4:8], want, precision.rtol, scale=scale)
+    assert_close(got[1], gradient(p, y), precision.rtol)
 
 
+@pytest.mark.parametrize("precision", PRECISIONS)
 @pytest.mark.parametrize("rows,width", [(1, 1), (257, 3), (2, 300)])
-async def test_fused_softmax_crossentropy_gradient_matches_reference(device, rng, rows, width):
-    predictions, targets = loss_data(rng, "CategoricalCrossEntropy", rows, width)
+async def test_fused_softmax_crossentropy_gradient_matches_reference(device, rng, rows, width,
+                                                                      precision):
+    skip_unsupported(device, precision)
+    predictions, targets = loss_data(rng, "CategoricalCrossEntropy", rows, width,
+                                     precision.numpy)
     got = await run_programs(device, loss_record(losses.CategoricalCrossEntropy(), 0, True),
-                             {"predictions": predictions, "targets": targets}, rows)
+                             {"predictions": predictions, "targets": targets}, rows, precision)
     assert_close(got[1], reference.softmax_crossentropy_gradient(
-        predictions.astype(np.float64), targets.astype(np.float64)))
+        predictions.astype(np.float64), targets.astype(np.float64)), precision.rtol)
 
 
 OPTIMIZERS = ["sgd", "momentum", "nesterov", "adagrad", "adam", "adamw"]
 
 
+@pytest.mark.parametrize("precision", PRECISIONS)
 @pytest.mark.parametrize("name", OPTIMIZERS)
 @pytest.mark.parametrize("count", [1, 255, 256, 257, 1000])
-async def test_optimizer_steps_match_reference(device, rng, name, count):
+async def test_optimizer_steps_match_reference(device, rng, name, count, precision):
     """One and then several updates (state carried on the GPU) equal torch.optim's rules."""
-    parameters = rng.normal(size=count).astype(np.float32)
-    gradients = [rng.normal(size=count).astype(np.float32) for _ in range(4)]
+    skip_unsupported(device, precision)
+    dtype = precision.numpy
+    rtol, atol = (1e-5, 1e-6) if precision is FLOAT32 else (precision.rtol, 1e-14)
+    parameters = rng.normal(size=count).astype(dtype)
+    gradients = [rng.normal(size=count).astype(dtype) for _ in range(4)]
     optimizer = optimizers.OPTIMIZERS[name](learning_rate=0.05)
     expected = reference.OptimizerReference(name, 0.05)
     want = parameters.astype(np.float64)
@@ -179,38 +205,42 @@ async def test_optimizer_steps_match_reference(device, rng, name, count):
         return [a["parameters"]]
 
     arrays = {"parameters": parameters} | {f"gradients{i}": g for i, g in enumerate(gradients)}
-    got = await run_programs(device, record, arrays, 1)
+    got = await run_programs(device, record, arrays, 1, precision)
     for g in gradients:
         want = expected.step(want, g)
-    np.testing.assert_allclose(got[0], want, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(got[0], want, rtol=rtol, atol=atol)
     one = await run_programs(device, lambda program, a: (
         optimizers.OPTIMIZERS[name](learning_rate=0.05).record_update(
             program, a["parameters"], a["gradients0"]), [a["parameters"]])[1],
-        {"parameters": parameters, "gradients0": gradients[0]}, 1)
+        {"parameters": parameters, "gradients0": gradients[0]}, 1, precision)
     first = reference.OptimizerReference(name, 0.05).step(parameters, gradients[0])
-    np.testing.assert_allclose(one[0], first, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(one[0], first, rtol=rtol, atol=atol)
 
 
 @pytest.mark.parametrize("samples,rows,x_width,y_width", [(1, 1, 1, 1), (300, 257, 3, 2),
                                                          (10, 4, 300, 1), (5, 3, 2, 600)])
 @pytest.mark.parametrize("fold", [False, True], ids=["one_grid_row", "rows_folded"])
+@pytest.mark.parametrize("precision", PRECISIONS)
 async def test_gather_rows_matches_numpy_indexing(device, rng, samples, rows, x_width, y_width,
-                                                  fold, monkeypatch):
+                                                  fold, monkeypatch, precision):
+    skip_unsupported(device, precision)
     if fold:  # batch rows spread over grid y and z, as batches past 65535 rows would be
         monkeypatch.setattr(program_module, "MAX_GROUPS", 17)  # 257 rows: 17 × 16
-    source_x = rng.normal(size=(samples, x_width)).astype(np.float32)
-    source_y = rng.normal(size=(samples, y_width)).astype(np.float32)
+    dtype = precision.numpy
+    source_x = rng.normal(size=(samples, x_width)).astype(dtype)
+    source_y = rng.normal(size=(samples, y_width)).astype(dtype)
     indices = rng.integers(0, samples, rows).astype(np.uint32)
 
     def record(program, a):
-        batch_x = gpu.empty(program.device, (rows, x_width))
-        batch_y = gpu.empty(program.device, (rows, y_width))
+        batch_x = gpu.empty(program.device, (rows, x_width), dtype)
+        batch_y = gpu.empty(program.device, (rows, y_width), dtype)
         gather.record_gather(program, a["indices"], a["x"], a["y"], batch_x, batch_y)
         return [batch_x, batch_y]
 
     def work():
-        program = gpu.Program(gpu.Workspace(device, rows))
-        uploaded = {"x": gpu.from_numpy(device, source_x), "y": gpu.from_numpy(device, source_y),
+        program = gpu.Program(gpu.Workspace(device, rows, precision))
+        uploaded = {"x": gpu.from_numpy(device, source_x, dtype),
+                    "y": gpu.from_numpy(device, source_y, dtype),
                     "indices": gpu.from_numpy(device, indices, np.uint32)}
         outputs = record(program, uploaded)
         encoder = device.handle.create_command_encoder()

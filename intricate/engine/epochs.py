@@ -83,8 +83,8 @@ class Epochs:
                                        samples, val_samples)
         self.permutation = gpu.empty(self.device, (samples,), np.uint32, label="permutation",
                                      bindable=False) if self.shuffle else None
-        self.log = gpu.empty(self.device, (interval, statistics.SIZE), label="epoch_log",
-                             bindable=False)
+        self.log = gpu.empty(self.device, (interval, statistics.SIZE), state.epoch_result.dtype,
+                             label="epoch_log", bindable=False)
         self.epoch_result, self.sums = state.epoch_result, state.statistics
         self.in_flight = InFlight(self.device)
         # Multiply-adds of one training step (forward and both backward GEMMs): chunk sizes.
@@ -153,7 +153,7 @@ class Epochs:
         encode_evaluation(chunks, self.validation, self.val_steps, self.evaluating)
         encoder = chunks.reserve(self.finish.dispatch_count)
         self.finish.encode(encoder)
-        row_bytes = statistics.SIZE * 4
+        row_bytes = statistics.SIZE * self.log.dtype.itemsize
         encoder.copy_buffer_to_buffer(self.epoch_result.buffer, self.epoch_result.offset,
                                       self.log.buffer, self.log.offset + slot * row_bytes,
                                       row_bytes)

@@ -18,6 +18,7 @@ import numpy as np
 from .. import gpu
 from ..dataset import Dataset
 from ..gpu import GPUArray, Program, StagedRead, Workspace
+from ..gpu.dtypes import FLOAT32, Precision
 from ..losses import Loss
 from ..ops import statistics
 from ..ops.gather import batch_sizes, batches, copy_rows
@@ -45,7 +46,7 @@ class _Recording:
         self.layers, self.input_size, self.output_size = (state.layers, state.input_size,
                                                           state.output_size)
         self.parameters, self.gradients, self.statistics = state.parameters, state.gradients, sums
-        self.own = Workspace(state.device, rows)
+        self.own = Workspace(state.device, rows, state.precision)
         self.programs: dict[object, Program] = {}
 
     def workspace(self, rows: int) -> Workspace:
@@ -67,12 +68,13 @@ class InferenceCache:
         recorded: how many programs it has recorded (tests count re-recordings).
     """
 
-    def __init__(self, device) -> None:
+    def __init__(self, device, precision: Precision = FLOAT32) -> None:
         self.budget = INFERENCE_CACHE_BYTES
         self.max_sizes = INFERENCE_CACHE_SIZES
         self._nbytes = 0  # the entries' bytes, kept as they are recorded and freed
-        self.statistics = gpu.empty(device, (statistics.SIZE,), label="eval_statistics")
-        self.result = gpu.empty(device, (statistics.SIZE,), label="eval_result")
+        sums = precision.parameters  # the accumulate type's
+        self.statistics = gpu.empty(device, (statistics.SIZE,), sums, label="eval_statistics")
+        self.result = gpu.empty(device, (statistics.SIZE,), sums, label="eval_result")
         self.recorded = 0
         self._entries: OrderedDict[int, _Recording] = OrderedDict()
 
@@ -125,7 +127,7 @@ def encode_evaluation(chunks: ChunkedEncoder, data: Dataset | None, steps,
             copy_rows(encoder, data.y, start, program.targets)
         program.encode(encoder)
         if outputs is not None:
-            row = outputs.shape[1] * 4
+            row = outputs.shape[1] * outputs.dtype.itemsize
             encoder.copy_buffer_to_buffer(program.outputs.buffer, program.outputs.offset,
                                           outputs.buffer, outputs.offset + start * row,
                                           rows * row)
@@ -140,7 +142,7 @@ def evaluate_now(state, x, y, batch_size: int | None, loss: Loss, accuracy: int)
     key = ("evaluation", type(loss), repr(loss.get_config()), accuracy)
     programs = cache.programs(state, batch_sizes(steps), key, lambda recorder, rows:
                               recorder.evaluation(rows, loss, accuracy, 0))
-    finish = Program(Workspace(state.device, 1))
+    finish = Program(Workspace(state.device, 1, state.precision))
     statistics.record_finish_epoch(finish, cache.statistics, cache.result, len(x), 0)
     chunks = ChunkedEncoder(state.device)
     encode_evaluation(chunks, data, steps, programs)
@@ -160,7 +162,7 @@ def predict_now(state, x: np.ndarray | Dataset, batch_size: int | None) -> np.nd
             size = layer.output_size_for(size)
             widest = max(widest, size)
         limit = state.device.limits["max-storage-buffer-binding-size"]
-        batch_size = max(1, limit // (4 * widest))
+        batch_size = max(1, limit // (state.precision.itemsize * widest))
     steps = batches(len(x), batch_size)
 
     def record(recorder: Programs, rows: int) -> Program:
@@ -169,8 +171,8 @@ def predict_now(state, x: np.ndarray | Dataset, batch_size: int | None) -> np.nd
         return program
 
     programs = state.inference.programs(state, batch_sizes(steps), "forward", record)
-    outputs = gpu.empty(state.device, (len(x), state.output_size), label="predictions",
-                        bindable=False)
+    outputs = gpu.empty(state.device, (len(x), state.output_size), state.precision.numpy,
+                        label="predictions", bindable=False)
     data = x if isinstance(x, Dataset) else Dataset.upload(state.device, x, None, bindable=False)
     chunks = ChunkedEncoder(state.device)
     encode_evaluation(chunks, data, steps, programs, outputs)

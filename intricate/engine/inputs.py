@@ -11,7 +11,7 @@ import numpy as np
 from ..dataset import Dataset
 from ..options import TrainingOptions
 
-FLOAT32_MAX = float(np.finfo(np.float32).max)
+FLOAT32 = np.dtype(np.float32)  # the default model dtype
 
 
 def _ragged(name: str, values: object, width: int) -> ValueError:
@@ -30,8 +30,12 @@ def check_seed(seed: object) -> int | None:
     return seed
 
 
-def check_array(name: str, values: object, width: int, width_meaning: str) -> np.ndarray:
-    """``values`` as a float32 [samples, width] array, or a ValueError that names ``name``."""
+def check_array(name: str, values: object, width: int, width_meaning: str,
+                dtype: np.dtype = FLOAT32) -> np.ndarray:
+    """``values`` as a [samples, width] array of the model's ``dtype``, or a ValueError that
+    names ``name``. The conversion rule (README, "Precision"): any bool, integer or float
+    array is converted to ``dtype`` by NumPy's rounding to nearest; values beyond ``dtype``'s
+    range (float64 data for a float32 model) are refused rather than turned into inf."""
     try:
         array = np.asarray(values)
     except ValueError as error:  # NumPy refuses ragged nested lists ("inhomogeneous shape")
@@ -53,34 +57,45 @@ def check_array(name: str, values: object, width: int, width_meaning: str) -> np
         bad = np.argwhere(~np.isfinite(array))[0]
         raise ValueError(f"{name}: expected finite values, received "
                          f"{array[tuple(bad)]} at index {tuple(int(i) for i in bad)}")
-    if array.dtype.kind == "f" and array.dtype.itemsize > 4 and (
-            np.abs(array) > FLOAT32_MAX).any():
-        bad = np.argwhere(np.abs(array) > FLOAT32_MAX)[0]
-        raise ValueError(f"{name}: expected values within float32's range (±{FLOAT32_MAX:.4g}), "
-                         f"received {array[tuple(bad)]} at index {tuple(int(i) for i in bad)}, "
-                         "which overflows float32 to inf; scale the data")
-    return np.ascontiguousarray(array, dtype=np.float32)
+    largest = float(np.finfo(dtype).max)
+    if array.dtype.kind == "f" and array.dtype.itemsize > dtype.itemsize and (
+            np.abs(array) > largest).any():
+        bad = np.argwhere(np.abs(array) > largest)[0]
+        raise ValueError(f"{name}: expected values within {dtype.name}'s range (±{largest:.4g}, "
+                         f"the model's dtype), received {array[tuple(bad)]} at index "
+                         f"{tuple(int(i) for i in bad)}, which overflows {dtype.name} to inf; "
+                         "scale the data, or use Model(..., dtype='float64')")
+    return np.ascontiguousarray(array, dtype=dtype)
+
+
+def check_x(model, x: object) -> np.ndarray:
+    """predict's and upload's x for ``model``: checked, in the model's dtype."""
+    return check_array("x", x, model.input_size, "features (the first layer's inputs)",
+                       model.precision.numpy)
 
 
 def check_dataset(x: object, y: object, inputs: int, outputs: int,
-                  names: tuple[str, str] = ("x", "y")) -> tuple[np.ndarray, np.ndarray]:
-    """Checks for ``fit``: x [samples, inputs], y [samples, outputs], finite numbers."""
-    x_array = check_array(names[0], x, inputs, "features (the first layer's inputs)")
+                  names: tuple[str, str] = ("x", "y"),
+                  dtype: np.dtype = FLOAT32) -> tuple[np.ndarray, np.ndarray]:
+    """Checks for ``fit``: x [samples, inputs], y [samples, outputs], finite numbers, both
+    converted to ``dtype`` (see check_array)."""
+    x_array = check_array(names[0], x, inputs, "features (the first layer's inputs)", dtype)
     try:
         flat = outputs == 1 and np.ndim(y) == 1  # Keras accepts y [samples] for one output
     except ValueError:  # ragged: check_array names it
         flat = False
     if flat:
         y = np.reshape(y, (-1, 1))
-    y_array = check_array(names[1], y, outputs, "values (the model's outputs)")
+    y_array = check_array(names[1], y, outputs, "values (the model's outputs)", dtype)
     if len(x_array) != len(y_array):
         raise ValueError(f"{names[0]} and {names[1]}: expected the same number of samples, "
                          f"received {len(x_array)} in {names[0]} and {len(y_array)} in {names[1]}")
     return x_array, y_array
 
 
-def check_weights(weights: Sequence[np.ndarray], shapes: list[tuple[int, ...]]) -> list[np.ndarray]:
-    """``weights`` as float32 arrays of ``shapes``, or a ValueError naming the bad one."""
+def check_weights(weights: Sequence[np.ndarray], shapes: list[tuple[int, ...]],
+                  dtype: np.dtype = FLOAT32) -> list[np.ndarray]:
+    """``weights`` as ``dtype`` arrays of ``shapes``, or a ValueError naming the bad one."""
     if len(weights) != len(shapes):
         raise ValueError(f"weights: expected {len(shapes)} arrays (shapes {shapes}), "
                          f"received {len(weights)}")
@@ -90,23 +105,27 @@ def check_weights(weights: Sequence[np.ndarray], shapes: list[tuple[int, ...]]) 
         if array.shape != shape or array.dtype.kind not in "biuf":
             raise ValueError(f"weights[{index}]: expected numbers of shape {shape}, received "
                              f"{array.dtype} of shape {array.shape}")
-        if not np.isfinite(array).all():
-            raise ValueError(f"weights[{index}]: expected finite values")
-        checked.append(np.array(array, dtype=np.float32))
+        with np.errstate(over="ignore"):
+            converted = np.array(array, dtype=dtype)
+        if not np.isfinite(converted).all():
+            raise ValueError(f"weights[{index}]: expected finite values (within {dtype.name}'s "
+                             "range, the model's dtype)")
+        checked.append(converted)
     return checked
 
 
-def check_data(x: object, y: object, inputs: int, outputs: int):
-    """fit's and evaluate's (x, y): checked arrays, or a Dataset x and no y (the Dataset is
-    checked against the model once the model has its device)."""
+def check_data(x: object, y: object, inputs: int, outputs: int, dtype: np.dtype = FLOAT32):
+    """fit's and evaluate's (x, y): checked arrays of ``dtype``, or a Dataset x and no y (the
+    Dataset is checked against the model once the model has its device)."""
     if not isinstance(x, Dataset):
-        return check_dataset(x, y, inputs, outputs)
+        return check_dataset(x, y, inputs, outputs, dtype=dtype)
     if y is not None:
         raise ValueError("y: a Dataset carries its targets; pass the Dataset as x and no y")
     return x, None
 
 
-def split_validation(x, y, options: TrainingOptions, inputs: int, outputs: int):
+def split_validation(x, y, options: TrainingOptions, inputs: int, outputs: int,
+                     dtype: np.dtype = FLOAT32):
     """(x, y, validation or None): validation_data checked, or the last validation_split of
     the samples held out (Keras' rounding). A Dataset x (y None) is split into two Datasets
     (views, no copy); a Dataset validation_data is passed on (fit checks it on the device)."""
@@ -114,7 +133,7 @@ def split_validation(x, y, options: TrainingOptions, inputs: int, outputs: int):
         return x, y, options.validation_data
     if options.validation_data is not None:
         return x, y, check_dataset(*options.validation_data, inputs, outputs,
-                                   names=("validation_data x", "validation_data y"))
+                                   names=("validation_data x", "validation_data y"), dtype=dtype)
     if options.validation_split == 0:
         return x, y, None
     held_out = len(x) - int(len(x) * (1.0 - options.validation_split))  # Keras' rounding

@@ -18,6 +18,7 @@ import numpy as np
 
 from .. import gpu
 from ..gpu import Device, GPUArray, Workspace
+from ..gpu.dtypes import FLOAT32, Precision, check_supported
 from ..layers import Layer
 from ..ops import statistics
 from ..optimizers import write_state
@@ -32,6 +33,7 @@ class ModelState:
         layers: the model's layers; their ``host_weights`` are uploaded, and their
             ``parameters``/``gradients`` become views of this state's flat buffers.
         input_size, output_size: the model's widths.
+        precision: the model's dtype policy (gpu/dtypes.py): every array's type.
 
     Attributes:
         parameters, gradients: every parameter (and its gradient) in one flat buffer each.
@@ -40,20 +42,22 @@ class ModelState:
     """
 
     def __init__(self, device: Device, layers: Sequence[Layer], input_size: int,
-                 output_size: int) -> None:
+                 output_size: int, precision: Precision = FLOAT32) -> None:
         self.device = device
         self.layers = list(layers)
         self.input_size, self.output_size = input_size, output_size
-        self.parameters, self.gradients = _upload_parameters(device, self.layers)
-        self.statistics = gpu.empty(device, (statistics.SIZE,), label="statistics")
-        self.epoch_result = gpu.empty(device, (statistics.SIZE,), label="epoch_result")
+        self.precision = precision
+        self.parameters, self.gradients = _upload_parameters(device, self.layers, precision)
+        sums = precision.parameters  # the accumulate type's
+        self.statistics = gpu.empty(device, (statistics.SIZE,), sums, label="statistics")
+        self.epoch_result = gpu.empty(device, (statistics.SIZE,), sums, label="epoch_result")
         self._workspaces: dict[int, Workspace] = {}  # fit's, per batch size
-        self.inference = InferenceCache(device)
+        self.inference = InferenceCache(device, precision)
 
     def workspace(self, rows: int) -> Workspace:
         """Fit's activation/gradient arrays for batches of ``rows`` (GPU thread)."""
         if rows not in self._workspaces:
-            self._workspaces[rows] = Workspace(self.device, rows)
+            self._workspaces[rows] = Workspace(self.device, rows, self.precision)
         return self._workspaces[rows]
 
     def keep_workspaces(self, sizes: Iterable[int]) -> None:
@@ -67,10 +71,14 @@ class ModelState:
         """Copy the parameters into ``snapshot`` (new if None) or back, on the GPU (GPU
         thread); returns the snapshot."""
         if snapshot is None:
-            snapshot = gpu.empty(self.device, self.parameters.shape, label="snapshot")
+            snapshot = gpu.empty(self.device, self.parameters.shape, self.parameters.dtype,
+                                 label="snapshot")
         if snapshot.shape != self.parameters.shape:
             raise ValueError(f"snapshot: expected a snapshot_weights() array of this model, "
                              f"shape {self.parameters.shape}, received shape {snapshot.shape}")
+        if snapshot.dtype != self.parameters.dtype:
+            raise ValueError(f"snapshot: expected a {self.parameters.dtype} array (this model's "
+                             f"parameters), received {snapshot.dtype}")
         source, target = ((self.parameters, snapshot) if to_snapshot
                           else (snapshot, self.parameters))
         encoder = self.device.handle.create_command_encoder()
@@ -84,7 +92,7 @@ class ModelState:
         return [view for layer in self.layers for view in layer.parameters]
 
 
-HOST_BYTES_PER_PARAMETER = 8 + 4  # initializers draw float64, then keep a float32 copy
+HOST_BYTES_PER_PARAMETER = 8 + 8  # initializers draw float64, then keep the model's copy
 
 
 def _available_host_bytes() -> int:
@@ -102,15 +110,23 @@ def _gib(nbytes: float) -> str:
     return f"{nbytes / 2**30:.2f} GiB"
 
 
-def check_sizes(layers: Sequence[Layer], device: Device | None) -> None:
+def check_sizes(layers: Sequence[Layer], device: Device | None,
+                precision: Precision = FLOAT32) -> None:
     """Refuse, before anything is allocated, a model whose parameters don't fit this machine's
-    available memory (to draw them) or, with a device, its adapter's limits: the parameters live
+    available memory (to draw them) or, with a device, its adapter's limits (the parameters live
     in one buffer (max-buffer-size) that the optimizer binds whole
-    (max-storage-buffer-binding-size).
+    (max-storage-buffer-binding-size)) or a dtype policy whose feature it lacks.
 
     Raises:
-        ValueError: naming the largest layer, the bytes needed and the limit.
+        ValueError: naming the largest layer, the bytes needed and the limit; or the dtype, the
+            missing feature and the adapter.
     """
+    for index, layer in enumerate(layers):
+        if layer.dtypes is not None and precision.name not in layer.dtypes:
+            raise ValueError(f"dtype: layers[{index}] {layer!r} computes in {list(layer.dtypes)} "
+                             f"only, received dtype={precision.name!r}; use one of those")
+    if device is not None:
+        check_supported(precision, device)
     counts = [sum(math.prod(shape) for _, shape in layer.parameter_shapes()) for layer in layers]
     if not counts or not max(counts):
         return
@@ -121,11 +137,11 @@ def check_sizes(layers: Sequence[Layer], device: Device | None) -> None:
     if any(layer.host_weights is None for layer in layers) and draw > available:
         raise ValueError(
             f"layers: {where} needs {_gib(draw)} of host memory to draw its initial weights "
-            f"(float64, then float32), but this machine has {_gib(available)} available; "
+            f"(float64, then the model's dtype), but this machine has {_gib(available)} available; "
             "use smaller layers")
     if device is None:
         return
-    gpu_bytes = 4 * sum(counts)
+    gpu_bytes = precision.parameters.itemsize * sum(counts)
     for limit in ("max-buffer-size", "max-storage-buffer-binding-size"):
         if gpu_bytes > device.limits[limit]:
             raise ValueError(
@@ -162,30 +178,45 @@ def build_state(model) -> None:
     """
     if model._state is not None:
         return
-    check_sizes(model.layers, model.device)
-    state = ModelState(model.device, model.layers, model.input_size, model.output_size)
+    check_sizes(model.layers, model.device, model.precision)  # the default device's features
+    state = ModelState(model.device, model.layers, model.input_size, model.output_size,
+                       model.precision)
     if model._pending_optimizer_state is not None:
         write_state(model.optimizer, state, model._pending_optimizer_state)
     model._state = state
     model._pending_optimizer_state = None
 
 
-def _upload_parameters(device: Device, layers: list[Layer]) -> tuple[GPUArray, GPUArray]:
-    """The layers' host weights in one flat buffer (each tensor at an aligned offset, so layers
-    bind views of it) and a gradient buffer laid out alike; points each layer's
-    ``parameters``/``gradients`` at its views."""
-    align = max(1, device.limits["min-storage-buffer-offset-alignment"] // 4)
+def initial_weights(layers: Sequence[Layer], seed: int | None, precision: Precision) -> None:
+    """Draw the weights of layers that have none (not loaded from a file) from ``seed``, and
+    keep every layer's host weights in the policy's parameter type. The draws are the same for
+    every dtype (initializers return float32), so one seed starts float32 and float64 models
+    from the same point."""
+    rng = np.random.default_rng(seed)
+    for layer in layers:
+        if layer.host_weights is None:
+            layer.host_weights = layer.initial_parameters(rng)
+        layer.host_weights = [np.asarray(w, precision.parameters) for w in layer.host_weights]
+
+
+def _upload_parameters(device: Device, layers: list[Layer],
+                       precision: Precision) -> tuple[GPUArray, GPUArray]:
+    """The layers' host weights in one flat buffer of the policy's parameter type (each tensor
+    at an aligned offset, so layers bind views of it) and a gradient buffer laid out alike;
+    points each layer's ``parameters``/``gradients`` at its views."""
+    dtype = precision.parameters
+    align = max(1, device.limits["min-storage-buffer-offset-alignment"] // dtype.itemsize)
     shapes = [shape for layer in layers for _, shape in layer.parameter_shapes()]
     starts, total = [], 0
     for shape in shapes:
         starts.append(total)
         total += math.ceil(math.prod(shape) / align) * align
-    flat = np.zeros(max(total, 1), np.float32)
+    flat = np.zeros(max(total, 1), dtype)
     host_weights = [w for layer in layers for w in layer.host_weights]
     for start, weights in zip(starts, host_weights):
         flat[start:start + weights.size] = weights.reshape(-1)
-    parameters = gpu.from_numpy(device, flat, label="parameters")
-    gradients = gpu.empty(device, flat.shape, label="gradients")
+    parameters = gpu.from_numpy(device, flat, dtype, label="parameters")
+    gradients = gpu.empty(device, flat.shape, dtype, label="gradients")
     views = iter(zip(starts, shapes))
     for layer in layers:
         layer.parameters, layer.gradients = [], []

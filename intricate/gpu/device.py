@@ -19,10 +19,9 @@ from typing import Any, TypeVar
 
 import wgpu
 
+from .dtypes import ELEMENT_FEATURES
+
 OPTIONAL_FEATURES = ("shader-f16", "shader-f64", "timestamp-query", "subgroup")
-# The element types a shader may compute in, beyond float32 (every adapter's), and the optional
-# feature each needs: Device.dtypes lists what a device can run.
-DTYPE_FEATURES = {"float16": "shader-f16", "float64": "shader-f64"}
 POWER_PREFERENCES = ("high-performance", "low-power")
 WAKE_SECONDS = 0.1  # how often the event loop wakes while it awaits the GPU thread (see run)
 NO_ADAPTER_HELP = (
@@ -225,8 +224,9 @@ class Device:
     @property
     def dtypes(self) -> tuple[str, ...]:
         """The element types this device's shaders can compute in, as NumPy names: "float32"
-        everywhere, "float16" with shader-f16, "float64" with shader-f64."""
-        return ("float32", *(dtype for dtype, feature in DTYPE_FEATURES.items()
+        everywhere, "float16" with shader-f16, "float64" with shader-f64. (The model dtypes it
+        runs: ``intricate.gpu.dtypes.supported(device)``.)"""
+        return ("float32", *(dtype for dtype, feature in ELEMENT_FEATURES.items()
                              if feature in self.features))
 
     def __repr__(self) -> str:

@@ -15,7 +15,7 @@ import numpy as np
 from .reflect import split_top
 
 SCALARS = {"f32": np.dtype("<f4"), "u32": np.dtype("<u4"), "i32": np.dtype("<i4"),
-           "f16": np.dtype("<f2")}
+           "f16": np.dtype("<f2"), "f64": np.dtype("<f8")}  # f64: with shader-f64
 _SUFFIX = {"f": "f32", "u": "u32", "i": "i32", "h": "f16"}
 _VECTOR = re.compile(r"^vec([234])(?:<(\w+)>|([fuih]))$")
 _MATRIX = re.compile(r"^mat([234])x([234])(?:<(\w+)>|([fh]))$")
@@ -93,7 +93,7 @@ def layout(wgsl_type: str, structs: dict[str, list[tuple[str, str]]],
     if kind in structs:
         return _struct(structs[kind], structs, uniform)
     raise ValueError(f"the WGSL type {wgsl_type!r} can't be given from or read into NumPy "
-                     "(host-shareable types are f32, f16, u32, i32, their vectors, matrices, "
+                     "(host-shareable types are f32, f16, f64, u32, i32, their vectors, matrices, "
                      "arrays and structs of them)")
 
 

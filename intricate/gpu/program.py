@@ -17,6 +17,7 @@ import wgpu
 from . import arrays
 from .arrays import GPUArray
 from .device import Device
+from .dtypes import FLOAT32, Precision
 from .shaders import Shader, kernel
 from .texels import TEXEL_BYTES, Texels
 
@@ -61,15 +62,18 @@ class TexelCopy:
 
 
 class Workspace:
-    """Activation and gradient arrays of one batch size, kept across programs and fits."""
+    """Activation and gradient arrays of one batch size and dtype policy, kept across programs
+    and fits; arrays default to the policy's element type."""
 
-    def __init__(self, device: Device, batch_size: int):
+    def __init__(self, device: Device, batch_size: int, precision: Precision = FLOAT32):
         self.device = device
         self.batch_size = batch_size
+        self.precision = precision
         self._arrays: dict[tuple, GPUArray] = {}
         self._texels: dict[tuple, Texels] = {}
 
-    def array(self, owner: object, role: str, shape: tuple[int, ...], dtype=np.float32) -> GPUArray:
+    def array(self, owner: object, role: str, shape: tuple[int, ...], dtype=None) -> GPUArray:
+        dtype = self.precision.numpy if dtype is None else dtype
         key = (id(owner), role, tuple(shape), np.dtype(dtype))
         if key not in self._arrays:
             self._arrays[key] = arrays.empty(self.device, shape, dtype, label=role)
@@ -99,6 +103,7 @@ class Program:
         self.workspace = workspace
         self.device = workspace.device
         self.batch_size = workspace.batch_size
+        self.precision = workspace.precision  # its kernels' {{ dtype }} and {{ accumulate }}
         self.steps: list[Dispatch | Copy | TexelCopy] = []
         self.dispatch_count = 0  # kept as steps are recorded: encode runs once per step
         # Where a model's program takes its batch and leaves its predictions.
@@ -113,8 +118,9 @@ class Program:
         return sum(step.uniform.size for step in self.steps
                    if isinstance(step, Dispatch) and step.uniform is not None)
 
-    def array(self, owner: object, role: str, shape: Sequence[int], dtype=np.float32) -> GPUArray:
-        """A workspace array owned by ``owner`` (reused by every program of this batch size)."""
+    def array(self, owner: object, role: str, shape: Sequence[int], dtype=None) -> GPUArray:
+        """A workspace array owned by ``owner`` (reused by every program of this batch size),
+        of the program's element type unless ``dtype`` says otherwise."""
         return self.workspace.array(owner, role, tuple(shape), dtype)
 
     def texels(self, owner: object, role: str, array: GPUArray) -> Texels:
@@ -138,9 +144,11 @@ class Program:
             groups: workgroups instead of threads: an int (folded) or an explicit (x, y, z).
             params: values of the fields of the shader's uniform (``Params``), by name.
             constants: values of ``override`` constants other than ``workgroup_size``.
+            template: the shader's template values; the program's dtype policy fills
+                ``dtype`` and ``accumulate`` unless given.
             bound: arrays (or Texels) bound to the shader's variables, by variable name.
         """
-        template = {"dtype": "f32", **(template or {})}
+        template = {**self.precision.template, **(template or {})}
         compiled = kernel(self.device, shader, entry, workgroup_size, constants=constants,
                           **template)
         names = set(compiled.bindings) - {compiled.uniform}

@@ -38,6 +38,8 @@ _PACKAGE = Path(__file__).resolve().parents[1]
 # Installed wheel: intricate/shaders/; source checkout: the top-level shaders/ beside intricate/.
 SHADER_DIRS = (_PACKAGE / "shaders", _PACKAGE.parent / "shaders")
 DUMP_VARIABLE = "INTRICATE_DUMP_SHADERS"  # a folder: every kernel built is written there
+# A dtype policy's values (gpu/dtypes.py); accumulate defaults to dtype (f32, f64 sum in theirs).
+PRECISION_KEYS = frozenset({"dtype", "accumulate"})
 
 
 @dataclass(frozen=True)
@@ -137,22 +139,23 @@ def render(shader: Shader, values: dict[str, object]) -> str:
 
     Args:
         shader: file in shaders/, e.g. "ops/gather.wgsl", or a WGSLSource.
-        values: a value for each placeholder; ``dtype`` may be given to files that don't use it.
+        values: a value for each placeholder (``dtype``, ``accumulate``: see PRECISION_KEYS).
 
     Returns:
         WGSL, with ``enable f16;`` on line 1 when a value is "f16".
 
     Raises:
         ShaderError: naming the file, when it (or an include) uses a key that is not given, a
-            given key is unused (except ``dtype``, which every dispatch passes and f32-only
-            files don't use), an include is missing, or the template is malformed.
+            given key is unused (except PRECISION_KEYS, which every dispatch passes and
+            fixed-type files don't use), an include is missing, or the template is malformed.
     """
     folders = tuple(SHADER_DIRS)
     name = label(shader)
     if not isinstance(shader, WGSLSource):
         shader_path(shader)  # not found: a ShaderError saying where it looked
+    values = {"accumulate": values["dtype"], **values} if "dtype" in values else values
     used = _placeholders(folders, shader)
-    missing, unused = used - values.keys(), values.keys() - used - {"dtype"}
+    missing, unused = used - values.keys(), values.keys() - used - PRECISION_KEYS
     if missing or unused:
         raise ShaderError(f"{name}: placeholders missing values {sorted(missing)}, "
                           f"values given for no placeholder {sorted(unused)}")

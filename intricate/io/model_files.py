@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import optimizers
+from ..gpu import dtypes
 from ..layers.base import check_chain
 from ..layers.registry import layer_config, layer_from_config
 from .files import (
@@ -44,7 +45,7 @@ def model_file(model, include_optimizer: bool, layout: str) -> tuple[dict, dict]
                     value.T if name == "kernel" else value)
             else:
                 tensors[f"layers.{index}.{name}"] = value
-    config = {"layers": [layer_config(layer) for layer in model.layers], "dtype": "float32",
+    config = {"layers": [layer_config(layer) for layer in model.layers], "dtype": model.dtype,
               "input_shape": [None, model.input_size]}
     if include_optimizer:
         optimizer = model.optimizer
@@ -68,9 +69,10 @@ def load_model(model_class, path, device=None, allow_code: bool = False):
     config = config_of(path, metadata)
     built = [layer_from_config(entry, path, f"layers[{index}]", allow_code)
              for index, entry in enumerate(config["layers"])]
-    if config.get("dtype", "float32") != "float32":
+    if config.get("dtype", "float32") not in dtypes.POLICIES:
         raise ModelFileError(path, f"holds a {config.get('dtype')!r} model; this version reads "
-                                   "float32 models only: upgrade intricate")
+                                   f"{list(dtypes.POLICIES)} models: upgrade intricate")
+    dtype = dtypes.POLICIES[config.get("dtype", "float32")].parameters  # F64 for float64
     try:
         input_size, _ = check_chain(built)
     except ValueError as error:
@@ -84,14 +86,14 @@ def load_model(model_class, path, device=None, allow_code: bool = False):
         for name, shape in layer.parameter_shapes():
             if torch_layout:
                 key = f"{index}.{'weight' if name == 'kernel' else name}"
-                wanted[key] = (shape[::-1] if name == "kernel" else shape, np.float32)
+                wanted[key] = (shape[::-1] if name == "kernel" else shape, dtype)
             else:
-                wanted[f"layers.{index}.{name}"] = (shape, np.float32)
+                wanted[f"layers.{index}.{name}"] = (shape, dtype)
     optimizer = None
     if "optimizer" in config:
         optimizer = _optimizer_from(path, config["optimizer"])
         wanted.update({f"optimizer.{key}": value
-                       for key, value in _optimizer_tensors(built, optimizer).items()})
+                       for key, value in _optimizer_tensors(built, optimizer, dtype).items()})
     check_tensors(path, header, wanted)
     tensors, _ = read(path, list(wanted))
     check_finite(path, tensors)
@@ -103,8 +105,10 @@ def load_model(model_class, path, device=None, allow_code: bool = False):
             weights.append(np.ascontiguousarray(value.T) if torch_layout and name == "kernel"
                            else value)
         layer.host_weights = weights
+    if device is not None:  # a clear word on the missing feature, not a ModelFileError
+        dtypes.check_supported(dtypes.POLICIES[config.get("dtype", "float32")], device)
     try:
-        model = model_class(built, device=device)
+        model = model_class(built, device=device, dtype=config.get("dtype", "float32"))
     except ValueError as error:
         raise ModelFileError(path, f"the config's layers don't form a model ({error})") from None
     if optimizer is not None:
@@ -126,12 +130,12 @@ def _optimizer_from(path, entry: object) -> optimizers.Optimizer:
         raise ModelFileError(path, f"bad optimizer config ({error})") from None
 
 
-def _optimizer_tensors(layers, optimizer) -> dict[str, tuple[tuple, type]]:
+def _optimizer_tensors(layers, optimizer, dtype) -> dict[str, tuple[tuple, type]]:
     wanted = {}
     for index, layer in enumerate(layers):
         for name, shape in layer.parameter_shapes():
             for moment in MOMENTS[:optimizer.moments]:
-                wanted[f"layers.{index}.{name}.{moment}"] = (shape, np.float32)
+                wanted[f"layers.{index}.{name}.{moment}"] = (shape, dtype)
     if optimizer.counts_steps:
         wanted["step"] = ((1,), np.uint32)
     return wanted

@@ -103,15 +103,29 @@ def torch_weights(source, model_layers: list[layers.Layer],
     weights = []
     for module, layer in zip(linear_order(path, list(linear), order, from_file), dense):
         parts = linear[module]
-        weight = np.asarray(parts["weight"], np.float32)
+        weight = np.asarray(parts["weight"], np.float64)  # the model converts (set_weights)
         if weight.shape != (layer.output_size, layer.input_size):
             raise ModelFileError(path, f"{module}.weight is {weight.shape} ([out, in]) but "
                                        f"{layer!r} needs ({layer.output_size}, "
                                        f"{layer.input_size})")
-        bias = np.asarray(parts.get("bias", np.zeros(layer.output_size)), np.float32)
+        bias = np.asarray(parts.get("bias", np.zeros(layer.output_size)), np.float64)
         if bias.shape != (layer.output_size,):
             raise ModelFileError(path, f"{module}.bias is {bias.shape}, {layer!r} needs "
                                        f"({layer.output_size},)")
         check_finite(path, {f"{module}.weight": weight, f"{module}.bias": bias})
         weights += [np.ascontiguousarray(weight.T), bias]
     return weights
+
+
+def model_from_state_dict(cls, path_or_dict, model_layers: list, device, order, dtype: str):
+    """``Model.from_torch_state_dict``: the weights read and checked before the layers are
+    taken; a refusal by the model gives them back."""
+    weights = torch_weights(path_or_dict, model_layers, order)
+    model = cls(model_layers, device=device, dtype=dtype)
+    try:
+        model.set_weights(weights)
+    except BaseException:
+        for layer in model.layers:  # refused after all: give the layers back
+            layer._owner = None
+        raise
+    return model

@@ -32,6 +32,7 @@ class Layer:
     # True for layers whose config carries code that runs when built (WGSLLayer's WGSL): files
     # holding one load only with allow_code=True, and no PyTorch layout can hold it.
     carries_code = False
+    dtypes: tuple[str, ...] | None = None  # the model dtypes it computes in (None: every one)
     last_inputs: GPUArray | None = None
     last_outputs: GPUArray | None = None
     _owner: weakref.ref | None = None  # the model this layer belongs to, for good (see claim)
@@ -127,6 +128,8 @@ class Layer:
             raise ModelFileError(path, f"holds {stored!r} with {stored.settings()}, but this "
                                        f"layer has {self.settings()}; build it with those "
                                        "arguments or use Layer.from_file")
+        if self.host_weights:  # in a model: keep its dtype
+            weights = [w.astype(self.host_weights[0].dtype) for w in weights]
         self.host_weights = weights
         if self.parameters:
             device = self.parameters[0].device

@@ -127,7 +127,11 @@ def read_layer(path, allow_code: bool = False) -> tuple[Any, list[np.ndarray]]:
         raise ModelFileError(path, f"holds {len(config['layers'])} layers; load it with "
                                    "Model.load")
     layer = layer_from_config(config["layers"][0], path, "layer", allow_code)
-    wanted = {name: (shape, np.float32) for name, shape in layer.parameter_shapes()}
+    # A layer file keeps its model's dtype (float32 or float64, all tensors alike); loading
+    # converts to the dtype of the model the layer is in.
+    stored = {dtype for dtype, _ in header.values()}
+    dtype = stored.pop() if len(stored) == 1 and stored <= {"float32", "float64"} else "float32"
+    wanted = {name: (shape, np.dtype(dtype)) for name, shape in layer.parameter_shapes()}
     check_tensors(path, header, wanted)
     tensors, _ = read(path, list(wanted))
     check_finite(path, tensors)

@@ -181,6 +181,7 @@ class WGSLLayer(Layer):
     """
 
     carries_code = True
+    dtypes = ("float32",)  # its convention binds array<f32> (see check_convention)
 
     def __init__(self, source: str | os.PathLike, forward: str = "forward",
                  backward: str | Sequence[str] = "backward",

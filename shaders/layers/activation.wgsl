@@ -16,7 +16,7 @@
 
 struct Params {
     count: u32,
-    alpha: f32,
+    alpha: {{ accumulate }},
 }
 
 // Bindings: layers/activation_io.wgsl (included at the end).

@@ -10,6 +10,8 @@
 // says derivative_uses_inputs = False is called with x = o (its derivative reads only o), so
 // its kernels keep no inputs; the others get the real x (stored by the fused forward GEMM).
 // Adding an activation: its two functions here, its class in intricate/layers/activations.py.
+// float64: e^x, e^x - 1 and ln(1 + x) come from gpu/float64.wgsl (through gpu/math.wgsl,
+// included at the end), as the builtins are undefined on f64; every formula is built on them.
 // NumPy: each function's comment.
 
 // identity: o = x (a GEMM with no activation).
@@ -27,7 +29,7 @@ fn relu(x: {{ dtype }}, alpha: {{ dtype }}) -> {{ dtype }} {
 }
 
 fn relu_derivative(x: {{ dtype }}, o: {{ dtype }}, alpha: {{ dtype }}) -> {{ dtype }} {
-    return select(0.0, 1.0, o > 0.0);
+    return select({{ dtype }}(0.0), 1.0, o > 0.0);
 }
 
 // TanH: o = np.tanh(x), to about one ulp over the whole range, never NaN; f' = 1 - o².
@@ -100,6 +102,10 @@ fn gelu_derivative(x: {{ dtype }}, o: {{ dtype }}, alpha: {{ dtype }}) -> {{ dty
 // The two big terms are never added: llvmpipe's compiler may reassociate, which turns an
 // error-free sum into 0; they are exponentiated apart instead (sigmoid_of_sum).
 fn gelu_argument(x: {{ dtype }}) -> vec3<{{ dtype }}> {
+{% if dtype == "f64" %}
+    // f64's products round to 2^-53: 2u's error is then ~1e-15 relative, no low parts needed.
+    return vec3<f64>(1.5957691216057308 * x, 0.07135481627260025 * x * x * x, 0.0);
+{% else %}
     let x2 = x * x;
     let x3 = x2 * x;
     let x3_low = product_error(x2, x, x3) + product_error(x, x, x2) * x;
@@ -109,6 +115,7 @@ fn gelu_argument(x: {{ dtype }}) -> vec3<{{ dtype }}> {
     let cubic_low = product_error(0.07135481387376785, x3, cubic)
         + 0.07135481387376785 * x3_low + 2.3988324659995897e-09 * x3;
     return vec3<{{ dtype }}>(linear, cubic, linear_low + cubic_low);
+{% endif %}
 }
 
 // left · right - product exactly, for product = left · right rounded (Dekker): each factor is
@@ -177,14 +184,22 @@ fn reduced_argument(x: {{ dtype }}, k: {{ dtype }}) -> {{ dtype }} {
 }
 
 fn exp_non_positive(x: {{ dtype }}) -> {{ dtype }} {
+{% if dtype == "f64" %}
+    return exp_f64(x);
+{% else %}
     let k = reduced_exponent(x);
     return ldexp(1.0 + exp_minus_one_reduced(reduced_argument(x, k)), i32(k));
+{% endif %}
 }
 
 fn exp_minus_one(x: {{ dtype }}) -> {{ dtype }} {
+{% if dtype == "f64" %}
+    return exp_minus_one_f64(x);
+{% else %}
     let k = reduced_exponent(x);
     let scale = ldexp({{ dtype }}(1.0), i32(k));
     return scale * exp_minus_one_reduced(reduced_argument(x, k)) + (scale - 1.0);
+{% endif %}
 }
 
 // np.log1p(e) for 0 <= e <= 1 (Softplus' range) to about one ulp: 2 atanh(s) with
@@ -192,9 +207,15 @@ fn exp_minus_one(x: {{ dtype }}) -> {{ dtype }} {
 // 1 + e, whose rounding alone cost up to 9 ulps of log1p near e = 0.1 (and log(1 + e) all of
 // them below e = 1e-8: Softplus(-60) returned 0).
 fn log_one_plus(e: {{ dtype }}) -> {{ dtype }} {
+{% if dtype == "f64" %}
+    return log_one_plus_f64(e);
+{% else %}
     let s = e / (2.0 + e);
     let q = s * s;
     return 2.0 * s * (1.0 + q * (0.3333333333333333 + q * (0.2 + q * (0.14285714285714285
         + q * (0.1111111111111111 + q * (0.09090909090909091 + q * (0.07692307692307693
         + q * (0.06666666666666667 + q * 0.058823529411764705))))))));
+{% endif %}
 }
+
+{% include "gpu/math.wgsl" %}

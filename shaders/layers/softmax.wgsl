@@ -44,7 +44,7 @@ fn forward(@builtin(workgroup_id) group: vec3<u32>, @builtin(num_workgroups) gro
     }
     var total: {{ dtype }} = 0.0;
     for (var j = 0u; j < params.width; j++) {
-        let e = exp(inputs[start + j] - largest);
+        let e = exponential(inputs[start + j] - largest);
         outputs[start + j] = e;
         total += e;
     }
@@ -106,7 +106,7 @@ fn forward_wide(@builtin(workgroup_id) group: vec3<u32>,
     largest = reduce_row(lane, largest, true);
     var total: {{ dtype }} = 0.0;
     for (var j = lane; j < row.y; j += workgroup_size) {
-        let e = exp(inputs[start + j] - largest);
+        let e = exponential(inputs[start + j] - largest);
         outputs[start + j] = e;
         total += e;
     }
@@ -134,3 +134,4 @@ fn backward_wide(@builtin(workgroup_id) group: vec3<u32>,
 
 {% include "layers/activation_io.wgsl" %}
 {% include "gpu/grid.wgsl" %}
+{% include "gpu/math.wgsl" %}

@@ -3,8 +3,8 @@
 // validation, each (loss, binary_accuracy, mae, categorical_accuracy); SIZE = {{ size }} floats in all.
 //
 // Bindings (group 0), by variable name:
-//   0 statistics    read_write  f32  [SIZE]  the sums; zeroed for the next epoch
-//   1 epoch_result  read_write  f32  [SIZE]  the means
+//   0 statistics    read_write  {{ accumulate }}  [SIZE]  the sums; zeroed for the next epoch
+//   1 epoch_result  read_write  {{ accumulate }}  [SIZE]  the means
 //   2 params        uniform     Params
 // Params: train_count, val_count = samples summed into each half.
 // finish_epoch: one workgroup of SIZE invocations, grid (1, 1, 1). Loop bound: no loops.
@@ -16,13 +16,13 @@ struct Params {
     val_count: u32,
 }
 
-@group(0) @binding(0) var<storage, read_write> statistics: array<f32>;
-@group(0) @binding(1) var<storage, read_write> epoch_result: array<f32>;
+@group(0) @binding(0) var<storage, read_write> statistics: array<{{ accumulate }}>;
+@group(0) @binding(1) var<storage, read_write> epoch_result: array<{{ accumulate }}>;
 @group(0) @binding(2) var<uniform> params: Params;
 
 @compute @workgroup_size({{ size }})
 fn finish_epoch(@builtin(local_invocation_index) lane: u32) {
     let count = select(params.val_count, params.train_count, lane < {{ slot }}u);
-    epoch_result[lane] = statistics[lane] / f32(max(count, 1u));
+    epoch_result[lane] = statistics[lane] / {{ accumulate }}(max(count, 1u));
     statistics[lane] = 0.0;
 }

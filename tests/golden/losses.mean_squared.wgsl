@@ -5,10 +5,10 @@
 //   0 predictions       read        f32  [batch, width]  the model's outputs ŷ
 //   1 targets           read        f32  [batch, width]  the expected outputs y
 //   2 grad_predictions  read_write  f32  [batch, width]  dL/dŷ (gradient entries)
-//   3 statistics        read_write  f32          [8]             running sums, laid out as
+//   3 statistics        read_write  f32  [8]       running sums, laid out as
 //                                                     intricate/ops/statistics.py says
 //   4 params            uniform     Params
-//   5 partials          read_write  f32          [groups, 4]     each workgroup's sums
+//   5 partials          read_write  f32  [groups, 4]  each workgroup's sums
 // Params: count = batch * width; batch = rows; width = row length; slot = where the batch
 //   adds (statistics.TRAINING or .VALIDATION); accuracy = flags: 1 binary (Keras': mean over
 //   the row of (ŷ > 0.5) == y, so a soft y never matches), 2 categorical (argmax ŷ == argmax y,
@@ -96,20 +96,20 @@ fn mean_absolute(p: f32, y: f32) -> vec2<f32> {
 fn binary_crossentropy(p: f32, y: f32) -> vec2<f32> {
     let q = clip(p);
     let gradient = select(0.0, (p - y) / (p * (1.0 - p)), inside_clip(p));
-    return vec2<f32>(-(y * log(q) + (1.0 - y) * log(1.0 - q)), gradient);
+    return vec2<f32>(-(y * logarithm(q) + (1.0 - y) * logarithm(1.0 - q)), gradient);
 }
 
 fn categorical_crossentropy(p: f32, y: f32) -> vec2<f32> {
-    return vec2<f32>(-y * log(clip(p)), select(0.0, -y / p, inside_clip(p)));
+    return vec2<f32>(-y * logarithm(clip(p)), select(0.0, -y / p, inside_clip(p)));
 }
 
 fn softmax_crossentropy(p: f32, y: f32, target_sum: f32) -> vec2<f32> {
-    return vec2<f32>(-y * log(clip(p)), p * target_sum - y);
+    return vec2<f32>(-y * logarithm(clip(p)), p * target_sum - y);
 }
 
 // The categorical-correct rows among rows [first, end): a row per lane.
 fn categorical_by_lanes(lane: u32, first: u32, end: u32) -> f32 {
-    var correct = 0.0;
+    var correct: f32 = 0.0;
     for (var row = first + lane; row < end; row += workgroup_size) {
         let start = row * params.width;
         var best_prediction = start;
@@ -118,7 +118,7 @@ fn categorical_by_lanes(lane: u32, first: u32, end: u32) -> f32 {
             if (f32(predictions[i]) > f32(predictions[best_prediction])) { best_prediction = i; }
             if (f32(targets[i]) > f32(targets[best_target])) { best_target = i; }
         }
-        correct += select(0.0, 1.0, best_prediction == best_target);
+        correct += select(f32(0.0), 1.0, best_prediction == best_target);
     }
     return correct;
 }
@@ -126,7 +126,7 @@ fn categorical_by_lanes(lane: u32, first: u32, end: u32) -> f32 {
 // The same, the whole workgroup per row (first maximum on ties, as the row-per-lane scan).
 // Call from all lanes with uniform first and end (has barriers); the count is lane 0's.
 fn categorical_by_workgroup(lane: u32, first: u32, end: u32) -> f32 {
-    var correct = 0.0;
+    var correct: f32 = 0.0;
     for (var row = first; row < end; row++) {
         let start = row * params.width;
         var best = vec2<f32>(f32(predictions[start]), f32(targets[start]));
@@ -151,7 +151,7 @@ fn categorical_by_workgroup(lane: u32, first: u32, end: u32) -> f32 {
             }
             workgroupBarrier();
         }
-        correct += select(0.0, 1.0, best_indices[0].x == best_indices[0].y);
+        correct += select(f32(0.0), 1.0, best_indices[0].x == best_indices[0].y);
         workgroupBarrier();  // before the next row overwrites them
     }
     return correct;
@@ -189,7 +189,7 @@ fn group_sums(group: u32, lane: u32) -> vec4<f32> {
         let y = f32(targets[i]);
         let terms = mean_squared(p, y);
         share.x += terms.x;
-        share.y += select(0.0, 1.0, select(0.0, 1.0, p > 0.5) == y);
+        share.y += select(f32(0.0), 1.0, select(f32(0.0), 1.0, p > 0.5) == y);
         share.z += abs(p - y);
     }
     share = vec4<f32>(share.x * params.loss_scale, share.yz / f32(params.width), 0.0);
@@ -216,7 +216,7 @@ fn group_sums_and_gradient(group: u32, lane: u32) -> vec4<f32> {
         let y = f32(targets[i]);
         let terms = mean_squared(p, y);
         share.x += terms.x;
-        share.y += select(0.0, 1.0, select(0.0, 1.0, p > 0.5) == y);
+        share.y += select(f32(0.0), 1.0, select(f32(0.0), 1.0, p > 0.5) == y);
         share.z += abs(p - y);
         grad_predictions[i] = f32(terms.y * params.gradient_scale);
     }
@@ -278,7 +278,7 @@ fn softmax_statistics_and_gradient(@builtin(local_invocation_index) lane: u32) {
     let total = group_sums(0u, lane);
     for (var row = lane; row < params.batch; row += workgroup_size) {
         let start = row * params.width;
-        var target_sum = 0.0;
+        var target_sum: f32 = 0.0;
         for (var i = start; i < start + params.width; i++) {
             target_sum += f32(targets[i]);
         }
@@ -296,7 +296,7 @@ fn softmax_gradient(@builtin(workgroup_id) group: vec3<u32>,
                     @builtin(local_invocation_index) lane: u32) {
     let row = group.x + group.y * groups.x;  // uniform over the workgroup: barriers stay legal
     let start = row * params.width;
-    var target_sum = 0.0;
+    var target_sum: f32 = 0.0;
     if (row < params.batch) {
         for (var j = lane; j < params.width; j += workgroup_size) {
             target_sum += f32(targets[start + j]);
@@ -310,4 +310,20 @@ fn softmax_gradient(@builtin(workgroup_id) group: vec3<u32>,
         grad_predictions[i] = f32(terms.y * params.gradient_scale);
     }
 }
+
+// gpu/math.wgsl: exponential(x) and logarithm(x) in the kernel's accumulate type
+// (f32): the builtins exp and log for f32, gpu/float64.wgsl's for f64 (the
+// builtins are undefined on f64, see there). Kernels call these, never exp or log, so one
+// template serves every dtype. Functions only: bindings, params, workgroup and grid are the
+// including kernel's. NumPy: np.exp, np.log.
+
+
+fn exponential(x: f32) -> f32 {
+    return exp(x);
+}
+
+fn logarithm(x: f32) -> f32 {
+    return log(x);
+}
+
 

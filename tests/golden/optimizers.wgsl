@@ -5,8 +5,8 @@
 //   0 gradients      read        f32  [count]  g = dL/dθ, laid out like parameters
 //   1 step_in        read        u32          [1]      updates done so far (Adam's t - 1)
 //   2 parameters     read_write  f32  [count]  θ, updated in place
-//   3 first_moment   read_write  f32          [count]  velocity / m / Σg², per optimizer
-//   4 second_moment  read_write  f32          [count]  v (Adam, AdamW)
+//   3 first_moment   read_write  f32  [count]  velocity / m / Σg², per optimizer
+//   4 second_moment  read_write  f32  [count]  v (Adam, AdamW)
 //   5 step_out       read_write  u32          [1]      t, copied back to step_in after the pass
 //   6 params         uniform     Params
 // Params: count = elements; the optimizer's hyperparameters (unused ones are 0). For Adam the
@@ -94,7 +94,7 @@ fn one_minus_power(log_beta: f32, t: f32) -> f32 {
         return -x * (1.0 + x / 2.0 * (1.0 + x / 3.0 * (1.0 + x / 4.0 * (1.0 + x / 5.0 *
                (1.0 + x / 6.0)))));
     }
-    return 1.0 - exp(x);
+    return 1.0 - exponential(x);
 }
 
 // The Adam step shared by adam and adamw; `decay` is lr·λ (0 for adam).
@@ -139,4 +139,20 @@ fn adamw(@builtin(workgroup_id) group: vec3<u32>, @builtin(num_workgroups) group
 fn invocation(group: vec3<u32>, groups: vec3<u32>, lane: u32) -> u32 {
     return (group.x + group.y * groups.x) * workgroup_size + lane;
 }
+
+// gpu/math.wgsl: exponential(x) and logarithm(x) in the kernel's accumulate type
+// (f32): the builtins exp and log for f32, gpu/float64.wgsl's for f64 (the
+// builtins are undefined on f64, see there). Kernels call these, never exp or log, so one
+// template serves every dtype. Functions only: bindings, params, workgroup and grid are the
+// including kernel's. NumPy: np.exp, np.log.
+
+
+fn exponential(x: f32) -> f32 {
+    return exp(x);
+}
+
+fn logarithm(x: f32) -> f32 {
+    return log(x);
+}
+
 

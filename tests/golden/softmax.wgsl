@@ -44,7 +44,7 @@ fn forward(@builtin(workgroup_id) group: vec3<u32>, @builtin(num_workgroups) gro
     }
     var total: f32 = 0.0;
     for (var j = 0u; j < params.width; j++) {
-        let e = exp(inputs[start + j] - largest);
+        let e = exponential(inputs[start + j] - largest);
         outputs[start + j] = e;
         total += e;
     }
@@ -106,7 +106,7 @@ fn forward_wide(@builtin(workgroup_id) group: vec3<u32>,
     largest = reduce_row(lane, largest, true);
     var total: f32 = 0.0;
     for (var j = lane; j < row.y; j += workgroup_size) {
-        let e = exp(inputs[start + j] - largest);
+        let e = exponential(inputs[start + j] - largest);
         outputs[start + j] = e;
         total += e;
     }
@@ -154,4 +154,20 @@ fn backward_wide(@builtin(workgroup_id) group: vec3<u32>,
 fn invocation(group: vec3<u32>, groups: vec3<u32>, lane: u32) -> u32 {
     return (group.x + group.y * groups.x) * workgroup_size + lane;
 }
+
+// gpu/math.wgsl: exponential(x) and logarithm(x) in the kernel's accumulate type
+// (f32): the builtins exp and log for f32, gpu/float64.wgsl's for f64 (the
+// builtins are undefined on f64, see there). Kernels call these, never exp or log, so one
+// template serves every dtype. Functions only: bindings, params, workgroup and grid are the
+// including kernel's. NumPy: np.exp, np.log.
+
+
+fn exponential(x: f32) -> f32 {
+    return exp(x);
+}
+
+fn logarithm(x: f32) -> f32 {
+    return log(x);
+}
+
 

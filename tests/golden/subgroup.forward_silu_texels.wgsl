@@ -680,7 +680,7 @@ fn gemm(@builtin(workgroup_id) group: vec3<u32>, @builtin(num_workgroups) groups
 // subgroup.wgsl include it at their end), so record_gemm binds either kernel with the same names
 // and the same Params. Declarations only: no entry points.
 //
-// Bindings (group 0), by variable name, f32 throughout:
+// Bindings (group 0), by variable name, f32 throughout (partials: f32):
 //   0 a                   read        a(m, i) = a[m * a_row_stride + i * a_col_stride], [M, K]
 //   1 b                   read        b(i, n) = b[i * b_row_stride + n * b_col_stride], [K, N]
 //   2 bias                read        [N]     the forward epilogue's bias
@@ -689,7 +689,7 @@ fn gemm(@builtin(workgroup_id) group: vec3<u32>, @builtin(num_workgroups) groups
 //   4 c                   read_write  [M, N]  row-major
 //   5 grad_bias           read_write  [N]     column sums Σ_i b(i, n) (the bias gradient)
 //   6 params              uniform     Params
-//   7 a4, 8 b4            read        vec4<f32>: a and b again, for 16-byte loads
+//   7 a4, 8 b4            read        vec4<f32>: a and b again, for vector loads
 //   9 partials            read        [splits, M, N]  split-K: each K chunk's a · b
 //   10 partial_sums       read        [splits, N]     and its column sums of b
 //   13 pre_activations    read_write  [M, N]  the forward epilogue's activation input x (only
@@ -765,6 +765,8 @@ fn epilogue(row: u32, col: u32, value: f32) -> f32 {
 // says derivative_uses_inputs = False is called with x = o (its derivative reads only o), so
 // its kernels keep no inputs; the others get the real x (stored by the fused forward GEMM).
 // Adding an activation: its two functions here, its class in intricate/layers/activations.py.
+// float64: e^x, e^x - 1 and ln(1 + x) come from gpu/float64.wgsl (through gpu/math.wgsl,
+// included at the end), as the builtins are undefined on f64; every formula is built on them.
 // NumPy: each function's comment.
 
 // identity: o = x (a GEMM with no activation).
@@ -782,7 +784,7 @@ fn relu(x: f32, alpha: f32) -> f32 {
 }
 
 fn relu_derivative(x: f32, o: f32, alpha: f32) -> f32 {
-    return select(0.0, 1.0, o > 0.0);
+    return select(f32(0.0), 1.0, o > 0.0);
 }
 
 // TanH: o = np.tanh(x), to about one ulp over the whole range, never NaN; f' = 1 - o².
@@ -855,6 +857,7 @@ fn gelu_derivative(x: f32, o: f32, alpha: f32) -> f32 {
 // The two big terms are never added: llvmpipe's compiler may reassociate, which turns an
 // error-free sum into 0; they are exponentiated apart instead (sigmoid_of_sum).
 fn gelu_argument(x: f32) -> vec3<f32> {
+
     let x2 = x * x;
     let x3 = x2 * x;
     let x3_low = product_error(x2, x, x3) + product_error(x, x, x2) * x;
@@ -864,6 +867,7 @@ fn gelu_argument(x: f32) -> vec3<f32> {
     let cubic_low = product_error(0.07135481387376785, x3, cubic)
         + 0.07135481387376785 * x3_low + 2.3988324659995897e-09 * x3;
     return vec3<f32>(linear, cubic, linear_low + cubic_low);
+
 }
 
 // left · right - product exactly, for product = left · right rounded (Dekker): each factor is
@@ -932,14 +936,18 @@ fn reduced_argument(x: f32, k: f32) -> f32 {
 }
 
 fn exp_non_positive(x: f32) -> f32 {
+
     let k = reduced_exponent(x);
     return ldexp(1.0 + exp_minus_one_reduced(reduced_argument(x, k)), i32(k));
+
 }
 
 fn exp_minus_one(x: f32) -> f32 {
+
     let k = reduced_exponent(x);
     let scale = ldexp(f32(1.0), i32(k));
     return scale * exp_minus_one_reduced(reduced_argument(x, k)) + (scale - 1.0);
+
 }
 
 // np.log1p(e) for 0 <= e <= 1 (Softplus' range) to about one ulp: 2 atanh(s) with
@@ -947,11 +955,30 @@ fn exp_minus_one(x: f32) -> f32 {
 // 1 + e, whose rounding alone cost up to 9 ulps of log1p near e = 0.1 (and log(1 + e) all of
 // them below e = 1e-8: Softplus(-60) returned 0).
 fn log_one_plus(e: f32) -> f32 {
+
     let s = e / (2.0 + e);
     let q = s * s;
     return 2.0 * s * (1.0 + q * (0.3333333333333333 + q * (0.2 + q * (0.14285714285714285
         + q * (0.1111111111111111 + q * (0.09090909090909091 + q * (0.07692307692307693
         + q * (0.06666666666666667 + q * 0.058823529411764705))))))));
+
 }
+
+// gpu/math.wgsl: exponential(x) and logarithm(x) in the kernel's accumulate type
+// (f32): the builtins exp and log for f32, gpu/float64.wgsl's for f64 (the
+// builtins are undefined on f64, see there). Kernels call these, never exp or log, so one
+// template serves every dtype. Functions only: bindings, params, workgroup and grid are the
+// including kernel's. NumPy: np.exp, np.log.
+
+
+fn exponential(x: f32) -> f32 {
+    return exp(x);
+}
+
+fn logarithm(x: f32) -> f32 {
+    return log(x);
+}
+
+
 
 

@@ -2,24 +2,24 @@
 // three forms it needs (x·W forward, dY·Wᵀ input gradient, xᵀ·dY weight gradient): strides express the
 // transposes, so no transposed copy is ever made.
 //
-// Bindings (group 0), by variable name (f32 only: the accumulators are f32):
-//   0 a       read        f32  a(m, i) = a[m * a_row_stride + i * a_col_stride], [M, K]
-//   1 b       read        f32  b(i, n) = b[i * b_row_stride + n * b_col_stride], [K, N]
-//   7 a4, 8 b4            read        vec4<f32>    a and b again, for 16-byte loads of whole
+// Bindings (group 0), by variable name, T = f32 (the accumulators: f32):
+//   0 a       read        T    a(m, i) = a[m * a_row_stride + i * a_col_stride], [M, K]
+//   1 b       read        T    b(i, n) = b[i * b_row_stride + n * b_col_stride], [K, N]
+//   7 a4, 8 b4            read        vec4<T>      a and b again, for vector loads of whole
 //                                                  tiles when the layout allows (see gemm.py)
-//   2 bias                read        f32  [N]     only when the epilogue adds a bias
-//   3 activation_outputs  read        f32  [M, N]  only when the epilogue multiplies by an
+//   2 bias                read        T    [N]     only when the epilogue adds a bias
+//   3 activation_outputs  read        T    [M, N]  only when the epilogue multiplies by an
 //                                                  activation's derivative (dX of the layer
 //                                                  above it: the activation's backward, fused)
-//   13 pre_activations    read_write  f32  [M, N]  the forward's activation input x, and
-//   14 activation_inputs  read        f32  [M, N]  that x in the dX GEMM: only for activations
+//   13 pre_activations    read_write  T    [M, N]  the forward's activation input x, and
+//   14 activation_inputs  read        T    [M, N]  that x in the dX GEMM: only for activations
 //                                                  whose derivative reads x (GELU, SiLU, ...)
-//   4 c                   read_write  f32  [M, N]  row-major
-//   5 grad_bias           read_write  f32  [N]     only with column sums: Σ_i b(i, n), the bias
+//   4 c                   read_write  T    [M, N]  row-major
+//   5 grad_bias           read_write  T    [N]     only with column sums: Σ_i b(i, n), the bias
 //                                                  gradient beside dW = xᵀ·dY (b = dY)
 //   6 params              uniform     Params
-//   9 partials            read        f32  [splits, M, N]  split-K: each K chunk's a · b
-//   10 partial_sums       read        f32  [splits, N]     and its column sums of b
+//   9 partials            read        T    [splits, M, N]  split-K: each K chunk's a · b
+//   10 partial_sums       read        T    [splits, N]     and its column sums of b
 // (All declared in interface.wgsl, included at the end with epilogue.wgsl.)
 // Params: m, n, k, the four strides above, alpha (the fused activation's), and the split of K: ``splits`` chunks of ``k_chunk``
 // (a multiple of BK). With splits > 1 the gemm entry writes each chunk's plain a · b (and column
@@ -1251,7 +1251,7 @@ fn sum_splits(@builtin(global_invocation_id) id: vec3<u32>,
     if (i >= size) {
         return;
     }
-    var total = 0.0;
+    var total: f32 = 0.0;
     for (var split = 0u; split < params.splits; split++) {
         total += partials[split * size + i];
     }
@@ -1263,7 +1263,7 @@ fn sum_splits(@builtin(global_invocation_id) id: vec3<u32>,
 // subgroup.wgsl include it at their end), so record_gemm binds either kernel with the same names
 // and the same Params. Declarations only: no entry points.
 //
-// Bindings (group 0), by variable name, f32 throughout:
+// Bindings (group 0), by variable name, f32 throughout (partials: f32):
 //   0 a                   read        a(m, i) = a[m * a_row_stride + i * a_col_stride], [M, K]
 //   1 b                   read        b(i, n) = b[i * b_row_stride + n * b_col_stride], [K, N]
 //   2 bias                read        [N]     the forward epilogue's bias
@@ -1272,7 +1272,7 @@ fn sum_splits(@builtin(global_invocation_id) id: vec3<u32>,
 //   4 c                   read_write  [M, N]  row-major
 //   5 grad_bias           read_write  [N]     column sums Σ_i b(i, n) (the bias gradient)
 //   6 params              uniform     Params
-//   7 a4, 8 b4            read        vec4<f32>: a and b again, for 16-byte loads
+//   7 a4, 8 b4            read        vec4<f32>: a and b again, for vector loads
 //   9 partials            read        [splits, M, N]  split-K: each K chunk's a · b
 //   10 partial_sums       read        [splits, N]     and its column sums of b
 //   13 pre_activations    read_write  [M, N]  the forward epilogue's activation input x (only
@@ -1346,6 +1346,8 @@ fn epilogue(row: u32, col: u32, value: f32) -> f32 {
 // says derivative_uses_inputs = False is called with x = o (its derivative reads only o), so
 // its kernels keep no inputs; the others get the real x (stored by the fused forward GEMM).
 // Adding an activation: its two functions here, its class in intricate/layers/activations.py.
+// float64: e^x, e^x - 1 and ln(1 + x) come from gpu/float64.wgsl (through gpu/math.wgsl,
+// included at the end), as the builtins are undefined on f64; every formula is built on them.
 // NumPy: each function's comment.
 
 // identity: o = x (a GEMM with no activation).
@@ -1363,7 +1365,7 @@ fn relu(x: f32, alpha: f32) -> f32 {
 }
 
 fn relu_derivative(x: f32, o: f32, alpha: f32) -> f32 {
-    return select(0.0, 1.0, o > 0.0);
+    return select(f32(0.0), 1.0, o > 0.0);
 }
 
 // TanH: o = np.tanh(x), to about one ulp over the whole range, never NaN; f' = 1 - o².
@@ -1436,6 +1438,7 @@ fn gelu_derivative(x: f32, o: f32, alpha: f32) -> f32 {
 // The two big terms are never added: llvmpipe's compiler may reassociate, which turns an
 // error-free sum into 0; they are exponentiated apart instead (sigmoid_of_sum).
 fn gelu_argument(x: f32) -> vec3<f32> {
+
     let x2 = x * x;
     let x3 = x2 * x;
     let x3_low = product_error(x2, x, x3) + product_error(x, x, x2) * x;
@@ -1445,6 +1448,7 @@ fn gelu_argument(x: f32) -> vec3<f32> {
     let cubic_low = product_error(0.07135481387376785, x3, cubic)
         + 0.07135481387376785 * x3_low + 2.3988324659995897e-09 * x3;
     return vec3<f32>(linear, cubic, linear_low + cubic_low);
+
 }
 
 // left · right - product exactly, for product = left · right rounded (Dekker): each factor is
@@ -1513,14 +1517,18 @@ fn reduced_argument(x: f32, k: f32) -> f32 {
 }
 
 fn exp_non_positive(x: f32) -> f32 {
+
     let k = reduced_exponent(x);
     return ldexp(1.0 + exp_minus_one_reduced(reduced_argument(x, k)), i32(k));
+
 }
 
 fn exp_minus_one(x: f32) -> f32 {
+
     let k = reduced_exponent(x);
     let scale = ldexp(f32(1.0), i32(k));
     return scale * exp_minus_one_reduced(reduced_argument(x, k)) + (scale - 1.0);
+
 }
 
 // np.log1p(e) for 0 <= e <= 1 (Softplus' range) to about one ulp: 2 atanh(s) with
@@ -1528,11 +1536,30 @@ fn exp_minus_one(x: f32) -> f32 {
 // 1 + e, whose rounding alone cost up to 9 ulps of log1p near e = 0.1 (and log(1 + e) all of
 // them below e = 1e-8: Softplus(-60) returned 0).
 fn log_one_plus(e: f32) -> f32 {
+
     let s = e / (2.0 + e);
     let q = s * s;
     return 2.0 * s * (1.0 + q * (0.3333333333333333 + q * (0.2 + q * (0.14285714285714285
         + q * (0.1111111111111111 + q * (0.09090909090909091 + q * (0.07692307692307693
         + q * (0.06666666666666667 + q * 0.058823529411764705))))))));
+
 }
+
+// gpu/math.wgsl: exponential(x) and logarithm(x) in the kernel's accumulate type
+// (f32): the builtins exp and log for f32, gpu/float64.wgsl's for f64 (the
+// builtins are undefined on f64, see there). Kernels call these, never exp or log, so one
+// template serves every dtype. Functions only: bindings, params, workgroup and grid are the
+// including kernel's. NumPy: np.exp, np.log.
+
+
+fn exponential(x: f32) -> f32 {
+    return exp(x);
+}
+
+fn logarithm(x: f32) -> f32 {
+    return log(x);
+}
+
+
 
 

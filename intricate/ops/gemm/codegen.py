@@ -7,6 +7,8 @@ them, the interface and the epilogue are WGSL (tiled.wgsl, interface.wgsl, epilo
 
 from __future__ import annotations
 
+from ...gpu.dtypes import FLOAT32, Precision
+
 
 def epilogue_values(bias: bool, activation: str | None, derivative: str | None,
                     inputs_kept: bool) -> dict[str, object]:
@@ -102,9 +104,9 @@ def template(config, a_k_contiguous: bool, b_n_contiguous: bool,
              bias: bool, activation: str | None, derivative: str | None = None,
              column_sums: bool = False, a_vec4: bool = False,
              b_vec4: bool = False, split: bool = False,
-             inputs_kept: bool = False) -> dict[str, object]:
+             inputs_kept: bool = False, precision: Precision = FLOAT32) -> dict[str, object]:
     """The placeholder values of tiled.wgsl: unrolled accumulators, loads, FMAs and stores, and
-    the epilogue's (see ``epilogue_values``)."""
+    the epilogue's (see ``epilogue_values``), for ``precision``'s element and accumulator types."""
     bm, bn, bk, side = config.bm, config.bn, config.bk, config.side
     threads, spacing = side * side, 4 * side  # 4 × 4 groups lie 4·side apart
     b_k_contiguous = not b_n_contiguous
@@ -113,7 +115,8 @@ def template(config, a_k_contiguous: bool, b_n_contiguous: bool,
     a_stride, b_stride = bm + 4 * a_k_contiguous, bn + 4 * b_k_contiguous
     rows, cols = bm // side, bn // side  # outputs per invocation: rows × cols
     pad = " " * 8
-    accumulators = "\n".join(f"    var acc_{r}_{g} = vec4<f32>(0.0);"
+    element, total = precision.wgsl, precision.accumulate
+    accumulators = "\n".join(f"    var acc_{r}_{g} = vec4<{total}>(0.0);"
                              for r in range(rows) for g in range(cols // 4))
     a_fast, b_fast = (bk if a_k_contiguous else bm), (bk if b_k_contiguous else bn)
     coordinates = [f"    let a_outer = lane / {a_fast}u;", f"    let a_inner = lane % {a_fast}u;",
@@ -157,13 +160,13 @@ def template(config, a_k_contiguous: bool, b_n_contiguous: bool,
         "stages": config.stages,
         "pipelined": pipelined,
         "declare_quads": "\n".join(
-            [f"        var a_quad{j}: vec4<f32>;" for j in range(bm * bk // 4 // threads)] +
-            [f"        var b_quad{j}: vec4<f32>;" for j in range(bn * bk // 4 // threads)]),
+            [f"        var a_quad{j}: vec4<{element}>;" for j in range(bm * bk // 4 // threads)] +
+            [f"        var b_quad{j}: vec4<{element}>;" for j in range(bn * bk // 4 // threads)]),
         "load_quads_at_start": quads("load", "start"),
         "load_quads_at_next": quads("load", "next"),
         "store_quads": quads("store"),
         "store_quads_upper": quads("store", slabs=("A_SLAB + ", "B_SLAB + ")),
-        "declare_column_sums": "\n".join(f"    var column_sum_{g} = vec4<f32>(0.0);"
+        "declare_column_sums": "\n".join(f"    var column_sum_{g} = vec4<{total}>(0.0);"
                                          for g in range(cols // 4)) if column_sums else "",
         "store_column_sums": "\n".join(sums_stores),
         **epilogue_values(bias, activation, derivative, inputs_kept),
@@ -182,7 +185,7 @@ def template(config, a_k_contiguous: bool, b_n_contiguous: bool,
         # Split K: the gemm entry stores plain chunk sums, sum_splits applies the epilogue.
         "store_value": "value" if split else "epilogue(row, col, value)",
         "sum_column_partials": "\n".join([
-            "    if (i < params.n) {", "        var column = 0.0;",
+            "    if (i < params.n) {", f"        var column: {total} = 0.0;",
             "        for (var split = 0u; split < params.splits; split++) {",
             "            column += partial_sums[split * params.n + i];", "        }",
             "        grad_bias[i] = column;", "    }"]) if column_sums else "",

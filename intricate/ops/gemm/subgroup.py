@@ -19,6 +19,7 @@ import numpy as np
 import wgpu
 
 from ...gpu import GPUArray, Program, fold_grid, texels
+from ...gpu.dtypes import FLOAT32, Precision
 from .. import loops
 from .codegen import epilogue_values
 
@@ -94,7 +95,8 @@ def usable(device) -> bool:
 
 def template(config: SubgroupConfig, width: int, b_vec4: str | None, bias: bool,
              activation: str | None, derivative: str | None, column_sums: bool,
-             a_texels: str | None = None, inputs_kept: bool = False) -> dict[str, object]:
+             a_texels: str | None = None, inputs_kept: bool = False,
+             precision: Precision = FLOAT32) -> dict[str, object]:
     """The placeholder values of gemm_subgroup.wgsl for one configuration and operand layout.
 
     ``b_vec4``: "n" when b's rows are whole vec4s of columns (row-major, N a multiple of 4), "k"
@@ -105,6 +107,7 @@ def template(config: SubgroupConfig, width: int, b_vec4: str | None, bias: bool,
     texels as b_vec4 says (which must then not be None). The last block runs past K, with a's
     values there zeroed; from buffers, the last K mod W k's take a checked loop instead."""
     rows, quads = range(config.rows), range(config.quads)
+    vector = f"vec4<{precision.accumulate}>"  # f32 or f64: one type for loads and sums
     declarations = [f"    let a_row_{r} = min(row0 + {r}u, last_row) * params.a_row_stride;"
                     for r in rows]
     declarations += [f"    let col_{q} = col0 + 4u * (lane + {q * width}u);" for q in quads]
@@ -116,20 +119,20 @@ def template(config: SubgroupConfig, width: int, b_vec4: str | None, bias: bool,
     if a_texels == "m":  # a's texels hold rows 4g … 4g + 3 (the last whole four: M - 1 rounded)
         declarations += [f"    let a_quad_{g} = min(row0 + {4 * g}u, last_row & ~3u);"
                          for g in range(config.rows // 4)]
-    declarations += [f"    var acc_{r}_{q} = vec4<f32>(0.0);" for r in rows for q in quads]
+    declarations += [f"    var acc_{r}_{q} = {vector}(0.0);" for r in rows for q in quads]
     if column_sums:
-        declarations += [f"    var sum_{q} = vec4<f32>(0.0);" for q in quads]
+        declarations += [f"    var sum_{q} = {vector}(0.0);" for q in quads]
 
     def load_b(k: str, name: str, pad: str) -> list[str]:
         if b_vec4 == "n":
             return [f"{pad}let {name}_{q} = b4[({k}) * (params.b_row_stride / 4u) + b_quad_{q}];"
                     for q in quads]
-        return [f"{pad}let {name}_{q} = vec4<f32>(" + ", ".join(
+        return [f"{pad}let {name}_{q} = {vector}(" + ", ".join(
             f"b[({k}) * params.b_row_stride + b_col_{q}_{j}]" for j in range(4)) + ");"
             for q in quads]
 
     def update(a_value: str, b_name: str, pad: str) -> list[str]:
-        lines = [f"{pad}acc_{r}_{q} = fma(vec4<f32>({a_value.format(r=r)}), {b_name}_{q}, "
+        lines = [f"{pad}acc_{r}_{q} = fma({vector}({a_value.format(r=r)}), {b_name}_{q}, "
                  f"acc_{r}_{q});" for r in rows for q in quads]
         if column_sums:
             lines += [f"{pad}sum_{q} += {b_name}_{q};" for q in quads]
@@ -150,7 +153,7 @@ def template(config: SubgroupConfig, width: int, b_vec4: str | None, bias: bool,
         for r in rows:
             lines += [f"{pad}let s{r}_{step} = subgroupBroadcast({value(r)}, {lane}u);"
                       for step, value, lane, _ in steps]
-            lines += [f"{pad}acc_{r}_{q} = fma(vec4<f32>(s{r}_{step}), b{step}_{q}, acc_{r}_{q});"
+            lines += [f"{pad}acc_{r}_{q} = fma({vector}(s{r}_{step}), b{step}_{q}, acc_{r}_{q});"
                       for step, _, _, _ in steps for q in quads]
         return lines
 
@@ -165,7 +168,7 @@ def template(config: SubgroupConfig, width: int, b_vec4: str | None, bias: bool,
                       for q in quads for j in range(4) for p in range(width // 4)]
         for j in range(width):
             if b_vec4 == "k":
-                whole += [f"{pad}let b{j}_{q} = vec4<f32>(" + ", ".join(
+                whole += [f"{pad}let b{j}_{q} = {vector}(" + ", ".join(
                     f"b_{q}_{column}_{j // 4}[{j % 4}]" for column in range(4)) + ");"
                     for q in quads]
             else:
@@ -267,10 +270,10 @@ def record(program: Program, a: GPUArray, b: GPUArray, c: GPUArray, config: Subg
     lanes = width(device)
     m, n = params["m"], params["n"]
     b_row, b_col = params["b_row_stride"], params["b_col_stride"]
-    b_vec4 = None
-    if b.offset % 16 == 0 and b_col == 1 and b_row % 4 == 0 and n % 4 == 0:
+    b_vec4, aligned = None, b.offset % (4 * b.dtype.itemsize) == 0  # a vec4's alignment
+    if aligned and b_col == 1 and b_row % 4 == 0 and n % 4 == 0:
         b_vec4 = "n"
-    elif b.offset % 16 == 0 and b_row == 1 and b_col % 4 == 0 and lanes % 4 == 0:
+    elif aligned and b_row == 1 and b_col % 4 == 0 and lanes % 4 == 0:
         b_vec4 = "k"
     a_row, a_col = params["a_row_stride"], params["a_col_stride"]
     a_texels = None
@@ -281,7 +284,7 @@ def record(program: Program, a: GPUArray, b: GPUArray, c: GPUArray, config: Subg
             a_texels = "m"
     inputs_kept = "pre_activations" in epilogue or "activation_inputs" in epilogue
     values = template(config, lanes, b_vec4, "bias" in epilogue, activation, derivative,
-                      "grad_bias" in epilogue, a_texels, inputs_kept)
+                      "grad_bias" in epilogue, a_texels, inputs_kept, program.precision)
     if a_texels:
         operands = {"a_texels": program.texels(record, "a_texels", a),
                     "b_texels": program.texels(record, "b_texels", b)}

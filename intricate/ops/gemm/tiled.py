@@ -13,6 +13,7 @@ import math
 from dataclasses import dataclass
 
 from ...gpu import GPUArray, Program, fold_grid
+from ...gpu.dtypes import FLOAT32, Precision
 from ...gpu.shaders import functions_of
 from .. import loops
 from . import subgroup as gemm_subgroup
@@ -54,7 +55,11 @@ class GemmConfig:
 
     @property
     def workgroup_bytes(self) -> int:
-        return 4 * self.bk * (self.bm + self.bn + 8) * self.stages  # with the padding
+        return self.bytes_for(4)
+
+    def bytes_for(self, itemsize: int) -> int:
+        """Workgroup memory of this tile for elements of ``itemsize`` bytes (f64: twice f32's)."""
+        return itemsize * self.bk * (self.bm + self.bn + 8) * self.stages  # with the padding
 
 
 CONFIGS = (GemmConfig(128, 128, 16, stages=2), GemmConfig(128, 128, 8, stages=2),
@@ -70,11 +75,11 @@ SPLIT_FROM_K, SPLIT_MIN_K = 1024, 256
 SUM_CONFIG = GemmConfig(32, 32, 16, side=8)
 
 
-def choose(m: int, n: int, device_limit: int) -> GemmConfig:
+def choose(m: int, n: int, device_limit: int, itemsize: int = 4) -> GemmConfig:
     """The configuration for an m × n output: the largest tile that still gives enough
     workgroups to fill a large GPU (small outputs get small tiles), two-stage when the device's
-    workgroup storage holds it; always within that storage."""
-    fitting = [c for c in CONFIGS if c.workgroup_bytes <= device_limit]
+    workgroup storage holds it; always within that storage (for elements of ``itemsize``)."""
+    fitting = [c for c in CONFIGS if c.bytes_for(itemsize) <= device_limit]
     for bm, bn, side in ((128, 128, 16), (64, 64, 16), (64, 64, 8)):
         if math.ceil(m / bm) * math.ceil(n / bn) >= ENOUGH_WORKGROUPS:
             return next(c for c in fitting if (c.bm, c.bn, c.side) == (bm, bn, side))
@@ -91,32 +96,32 @@ CPU_CONFIGS = (GemmConfig(256, 128, 16), GemmConfig(128, 128, 16),
                GemmConfig(64, 64, 16, side=8), GemmConfig(32, 32, 16, side=8))
 
 
-def choose_on_cpu(m: int, n: int, device_limit: int) -> GemmConfig:
+def choose_on_cpu(m: int, n: int, device_limit: int, itemsize: int = 4) -> GemmConfig:
     """The configuration for an m × n output on a software adapter (see CPU_CONFIGS)."""
-    fitting = [c for c in CPU_CONFIGS if c.workgroup_bytes <= device_limit]
+    fitting = [c for c in CPU_CONFIGS if c.bytes_for(itemsize) <= device_limit]
     return next((c for c in fitting if c.bm <= m and c.bn <= n), fitting[-1])
 
 
 def select(device, a: GPUArray, b: GPUArray, c: GPUArray, m: int, n: int, k: int,
-           a_strides: tuple[int, int], b_strides: tuple[int, int]
-           ) -> GemmConfig | SubgroupConfig:
+           a_strides: tuple[int, int], b_strides: tuple[int, int],
+           precision: Precision = FLOAT32) -> GemmConfig | SubgroupConfig:
     """The configuration for this GEMM: timed once per shape class and remembered (see
     intricate.tuning), or ``choose``'s heuristic when tuning is off or the GEMM is small (its
     time is then mostly launch overhead, and timing would cost more than it could save). On
     software adapters: the subgroup kernel (gemm_subgroup.py) when they have subgroups, else
     ``choose_on_cpu``'s tile."""
-    limit = device.limits["max-compute-workgroup-storage-size"]
+    limit, itemsize = device.limits["max-compute-workgroup-storage-size"], a.dtype.itemsize
     if device.adapter_info.get("adapter_type") == "CPU" and not tuning.forced():
         if gemm_subgroup.usable(device):
             return gemm_subgroup.choose(m, n, k, gemm_subgroup.width(device))
-        return choose_on_cpu(m, n, limit)
+        return choose_on_cpu(m, n, limit, itemsize)
     if not tuning.enabled() or m * n * k < tuning.SMALLEST_TUNED:
-        return choose(m, n, limit)
-    fitting = [config for config in CONFIGS if config.workgroup_bytes <= limit]
+        return choose(m, n, limit, itemsize)
+    fitting = [config for config in CONFIGS if config.bytes_for(itemsize) <= limit]
     if gemm_subgroup.usable(device):  # tuning forced on a software adapter: its kernel competes
         fitting.append(gemm_subgroup.choose(m, n, k, gemm_subgroup.width(device)))
     return tuning.Tuner.of(device).choose(a, b, c, m, n, k, a_strides, b_strides, fitting,
-                                          record_gemm)
+                                          record_gemm, precision)
 
 
 def vector_loads_fit(config: GemmConfig, width: int) -> bool:
@@ -156,7 +161,8 @@ def record_gemm(program: Program, a: GPUArray, b: GPUArray, c: GPUArray, m: int,
         raise ValueError(f"activation: expected one of {known}, received {activation!r}")
     if derivative is not None and derivative[0] not in known:
         raise ValueError(f"derivative: expected one of {known}, received {derivative[0]!r}")
-    config = config or select(program.device, a, b, c, m, n, k, a_strides, b_strides)
+    config = config or select(program.device, a, b, c, m, n, k, a_strides, b_strides,
+                              program.precision)
     params = {"m": m, "n": n, "k": k, "a_row_stride": a_strides[0], "a_col_stride": a_strides[1],
               "b_row_stride": b_strides[0], "b_col_stride": b_strides[1], "k_chunk": k,
               "splits": 1, "alpha": alpha}
@@ -182,7 +188,8 @@ def record_gemm(program: Program, a: GPUArray, b: GPUArray, c: GPUArray, m: int,
             return
         partials, partial_sums = _split_scratch(program, params, grad_bias)
         gemm_subgroup.record(program, a, b, partials, config, params, partial_sums, None, None)
-        sum_values = template(SUM_CONFIG, True, True, split=True, **kernel)
+        sum_values = template(SUM_CONFIG, True, True, split=True, precision=program.precision,
+                              **kernel)
     else:
         partials, partial_sums, sum_values = _record_tiled(
             program, a, b, c, config, params, a_strides, b_strides, epilogue, sums, kernel)
@@ -206,16 +213,17 @@ def _record_tiled(program: Program, a: GPUArray, b: GPUArray, c: GPUArray, confi
     """The tiled kernel's dispatch into c, or (split K) into scratch: then (partials, partial
     sums, template values) for sum_splits, else Nones. ``kernel``: the epilogue's values."""
     m, n, k = params["m"], params["n"], params["k"]
-    # 16-byte loads need every tile row to start on a 16-byte boundary: the operand's other
-    # stride a multiple of 4 elements, and the binding offset aligned.
-    a_vec4 = (max(a_strides) % 4 == 0 and min(a_strides) == 1 and a.offset % 16 == 0
+    # vec4 loads need every tile row to start on a vec4 boundary (16 bytes, 32 for f64): the
+    # operand's other stride a multiple of 4 elements, and the binding offset aligned.
+    vector = 4 * a.dtype.itemsize
+    a_vec4 = (max(a_strides) % 4 == 0 and min(a_strides) == 1 and a.offset % vector == 0
               and vector_loads_fit(config, config.bm))
-    b_vec4 = (max(b_strides) % 4 == 0 and min(b_strides) == 1 and b.offset % 16 == 0
+    b_vec4 = (max(b_strides) % 4 == 0 and min(b_strides) == 1 and b.offset % vector == 0
               and vector_loads_fit(config, config.bn))
     params["splits"], params["k_chunk"] = split_k(config, m, n, k)
     values = template(config, a_k_contiguous=a_strides[1] == 1,
                       b_n_contiguous=b_strides[1] == 1, a_vec4=a_vec4, b_vec4=b_vec4,
-                      split=params["splits"] > 1, **kernel)
+                      split=params["splits"] > 1, precision=program.precision, **kernel)
     operands = {"a": a, "b": b}
     if a_vec4:
         operands["a4"] = a

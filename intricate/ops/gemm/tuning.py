@@ -26,6 +26,7 @@ import platformdirs
 
 from ..._version import __version__
 from ...gpu import Device, Program, Workspace, time_steps
+from ...gpu.dtypes import FLOAT32, Precision
 from ...io.files import write_atomically
 
 ENVIRONMENT = "INTRICATE_GEMM_TUNING"
@@ -49,13 +50,16 @@ def cache_path() -> Path:
 
 
 def shape_class(m: int, n: int, k: int, a_strides: tuple[int, int],
-                b_strides: tuple[int, int]) -> str:
-    """e.g. "kn:128x512x1024": a contiguous along k, b along n, sizes rounded up to powers of 2."""
+                b_strides: tuple[int, int], precision: Precision = FLOAT32) -> str:
+    """e.g. "kn:128x512x1024": a contiguous along k, b along n, sizes rounded up to powers of 2;
+    other dtypes than float32 (whose tiles differ: f64 doubles their bytes) prefix their name,
+    "float64/kn:128x512x1024"."""
     def bucket(size: int) -> int:
         return 1 << max(4, (size - 1).bit_length())
 
     layout = ("k" if a_strides[1] == 1 else "m") + ("n" if b_strides[1] == 1 else "k")
-    return f"{layout}:{bucket(m)}x{bucket(n)}x{bucket(k)}"
+    prefix = "" if precision is FLOAT32 else f"{precision.name}/"
+    return f"{prefix}{layout}:{bucket(m)}x{bucket(n)}x{bucket(k)}"
 
 
 class Tuner:
@@ -80,11 +84,11 @@ class Tuner:
             device.cache["gemm-tuner"] = cls(device)
         return device.cache["gemm-tuner"]
 
-    def choose(self, a, b, c, m, n, k, a_strides, b_strides, candidates, record):
-        """The fastest of ``candidates`` for this shape class: remembered, or timed now by
-        recording each with ``record`` (gemm's record_gemm, passed in: no import cycle)."""
-
-        name = shape_class(m, n, k, a_strides, b_strides)
+    def choose(self, a, b, c, m, n, k, a_strides, b_strides, candidates, record,
+               precision: Precision = FLOAT32):
+        """The fastest of ``candidates`` for this shape class and dtype: remembered, or timed
+        now by recording each with ``record`` (gemm's record_gemm, passed in: no import cycle)."""
+        name = shape_class(m, n, k, a_strides, b_strides, precision)
         known = self.table.get(name)
         for kind in {type(config) for config in candidates} if isinstance(known, dict) else ():
             try:
@@ -97,7 +101,7 @@ class Tuner:
         # Passes of ~0.2 ms or more at ~20 TFLOP/s, so launch jitter doesn't pick the tile.
         repeats = max(1, min(20, round(2e-4 / (2 * m * n * k / 2e13))))
         for config in candidates:
-            scratch = Program(Workspace(self.device, m))
+            scratch = Program(Workspace(self.device, m, precision))
             record(scratch, a, b, c, m, n, k, a_strides, b_strides, config=config)
             # the GEMM, and its split-K sum or its operands' copies into texels if any
             seconds = time_steps(self.device, scratch.steps, repeats, samples=3)[0]

@@ -13,7 +13,7 @@
 // Workgroup and grid: the including kernel's.
 // NumPy: forward c = f(value + bias); dX c = value * f'(x, o).
 
-fn epilogue(row: u32, col: u32, value: f32) -> f32 {
+fn epilogue(row: u32, col: u32, value: {{ accumulate }}) -> {{ dtype }} {
 {% if derivative %}
     let o = activation_outputs[row * params.n + col];
 {% if inputs_kept %}

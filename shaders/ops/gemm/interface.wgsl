@@ -2,7 +2,7 @@
 // subgroup.wgsl include it at their end), so record_gemm binds either kernel with the same names
 // and the same Params. Declarations only: no entry points.
 //
-// Bindings (group 0), by variable name, f32 throughout:
+// Bindings (group 0), by variable name, {{ dtype }} throughout (partials: {{ accumulate }}):
 //   0 a                   read        a(m, i) = a[m * a_row_stride + i * a_col_stride], [M, K]
 //   1 b                   read        b(i, n) = b[i * b_row_stride + n * b_col_stride], [K, N]
 //   2 bias                read        [N]     the forward epilogue's bias
@@ -11,7 +11,7 @@
 //   4 c                   read_write  [M, N]  row-major
 //   5 grad_bias           read_write  [N]     column sums Σ_i b(i, n) (the bias gradient)
 //   6 params              uniform     Params
-//   7 a4, 8 b4            read        vec4<f32>: a and b again, for 16-byte loads
+//   7 a4, 8 b4            read        vec4<{{ dtype }}>: a and b again, for vector loads
 //   9 partials            read        [splits, M, N]  split-K: each K chunk's a · b
 //   10 partial_sums       read        [splits, N]     and its column sums of b
 //   13 pre_activations    read_write  [M, N]  the forward epilogue's activation input x (only
@@ -31,19 +31,19 @@ struct Params {
     b_col_stride: u32,
     k_chunk: u32,
     splits: u32,
-    alpha: f32,
+    alpha: {{ accumulate }},
 }
 
-@group(0) @binding(0) var<storage, read> a: array<f32>;
-@group(0) @binding(1) var<storage, read> b: array<f32>;
-@group(0) @binding(2) var<storage, read> bias: array<f32>;
-@group(0) @binding(3) var<storage, read> activation_outputs: array<f32>;
-@group(0) @binding(4) var<storage, read_write> c: array<f32>;
-@group(0) @binding(5) var<storage, read_write> grad_bias: array<f32>;
+@group(0) @binding(0) var<storage, read> a: array<{{ dtype }}>;
+@group(0) @binding(1) var<storage, read> b: array<{{ dtype }}>;
+@group(0) @binding(2) var<storage, read> bias: array<{{ dtype }}>;
+@group(0) @binding(3) var<storage, read> activation_outputs: array<{{ dtype }}>;
+@group(0) @binding(4) var<storage, read_write> c: array<{{ dtype }}>;
+@group(0) @binding(5) var<storage, read_write> grad_bias: array<{{ dtype }}>;
 @group(0) @binding(6) var<uniform> params: Params;
-@group(0) @binding(7) var<storage, read> a4: array<vec4<f32>>;
-@group(0) @binding(8) var<storage, read> b4: array<vec4<f32>>;
-@group(0) @binding(9) var<storage, read> partials: array<f32>;
-@group(0) @binding(10) var<storage, read> partial_sums: array<f32>;
-@group(0) @binding(13) var<storage, read_write> pre_activations: array<f32>;
-@group(0) @binding(14) var<storage, read> activation_inputs: array<f32>;
+@group(0) @binding(7) var<storage, read> a4: array<vec4<{{ dtype }}>>;
+@group(0) @binding(8) var<storage, read> b4: array<vec4<{{ dtype }}>>;
+@group(0) @binding(9) var<storage, read> partials: array<{{ accumulate }}>;
+@group(0) @binding(10) var<storage, read> partial_sums: array<{{ accumulate }}>;
+@group(0) @binding(13) var<storage, read_write> pre_activations: array<{{ dtype }}>;
+@group(0) @binding(14) var<storage, read> activation_inputs: array<{{ dtype }}>;

@@ -40,7 +40,7 @@ fn texel(index: u32) -> vec2<u32> {
 
 // With splits > 1 (no epilogue then): the plain sum of the workgroup's K chunk, at its split's
 // slice of c; tiled.wgsl's sum_splits adds the chunks and applies the epilogue.
-fn store(split: u32, row: u32, col: u32, value: f32) {
+fn store(split: u32, row: u32, col: u32, value: {{ accumulate }}) {
     if (row < params.m && col < params.n) {
         c[split * params.m * params.n + row * params.n + col] = epilogue(row, col, value);
     }

@@ -2,24 +2,24 @@
 // three forms it needs (x·W forward, dY·Wᵀ input gradient, xᵀ·dY weight gradient): strides express the
 // transposes, so no transposed copy is ever made.
 //
-// Bindings (group 0), by variable name (f32 only: the accumulators are f32):
-//   0 a       read        f32  a(m, i) = a[m * a_row_stride + i * a_col_stride], [M, K]
-//   1 b       read        f32  b(i, n) = b[i * b_row_stride + n * b_col_stride], [K, N]
-//   7 a4, 8 b4            read        vec4<f32>    a and b again, for 16-byte loads of whole
+// Bindings (group 0), by variable name, T = {{ dtype }} (the accumulators: {{ accumulate }}):
+//   0 a       read        T    a(m, i) = a[m * a_row_stride + i * a_col_stride], [M, K]
+//   1 b       read        T    b(i, n) = b[i * b_row_stride + n * b_col_stride], [K, N]
+//   7 a4, 8 b4            read        vec4<T>      a and b again, for vector loads of whole
 //                                                  tiles when the layout allows (see gemm.py)
-//   2 bias                read        f32  [N]     only when the epilogue adds a bias
-//   3 activation_outputs  read        f32  [M, N]  only when the epilogue multiplies by an
+//   2 bias                read        T    [N]     only when the epilogue adds a bias
+//   3 activation_outputs  read        T    [M, N]  only when the epilogue multiplies by an
 //                                                  activation's derivative (dX of the layer
 //                                                  above it: the activation's backward, fused)
-//   13 pre_activations    read_write  f32  [M, N]  the forward's activation input x, and
-//   14 activation_inputs  read        f32  [M, N]  that x in the dX GEMM: only for activations
+//   13 pre_activations    read_write  T    [M, N]  the forward's activation input x, and
+//   14 activation_inputs  read        T    [M, N]  that x in the dX GEMM: only for activations
 //                                                  whose derivative reads x (GELU, SiLU, ...)
-//   4 c                   read_write  f32  [M, N]  row-major
-//   5 grad_bias           read_write  f32  [N]     only with column sums: Σ_i b(i, n), the bias
+//   4 c                   read_write  T    [M, N]  row-major
+//   5 grad_bias           read_write  T    [N]     only with column sums: Σ_i b(i, n), the bias
 //                                                  gradient beside dW = xᵀ·dY (b = dY)
 //   6 params              uniform     Params
-//   9 partials            read        f32  [splits, M, N]  split-K: each K chunk's a · b
-//   10 partial_sums       read        f32  [splits, N]     and its column sums of b
+//   9 partials            read        T    [splits, M, N]  split-K: each K chunk's a · b
+//   10 partial_sums       read        T    [splits, N]     and its column sums of b
 // (All declared in interface.wgsl, included at the end with epilogue.wgsl.)
 // Params: m, n, k, the four strides above, alpha (the fused activation's), and the split of K: ``splits`` chunks of ``k_chunk``
 // (a multiple of BK). With splits > 1 the gemm entry writes each chunk's plain a · b (and column
@@ -51,18 +51,18 @@ const B_STRIDE: u32 = {{ b_stride }}u;
 // STAGES slabs of each (2: the pipelined loop fills one while the FMAs read the other).
 const A_SLAB: u32 = BK * A_STRIDE / 4u;
 const B_SLAB: u32 = BK * B_STRIDE / 4u;
-var<workgroup> a_tile: array<vec4<f32>, {{ stages }}u * A_SLAB>;  // [(i * A_STRIDE + m) / 4][m % 4]
-var<workgroup> b_tile: array<vec4<f32>, {{ stages }}u * B_SLAB>;  // [(i * B_STRIDE + n) / 4][n % 4]
+var<workgroup> a_tile: array<vec4<{{ dtype }}>, {{ stages }}u * A_SLAB>;  // [(i * A_STRIDE + m) / 4][m % 4]
+var<workgroup> b_tile: array<vec4<{{ dtype }}>, {{ stages }}u * B_SLAB>;  // [(i * B_STRIDE + n) / 4][n % 4]
 
 // Edge tiles: zero outside the matrices, so partial tiles add nothing.
-fn load_a(row: u32, i: u32, k_end: u32) -> f32 {
+fn load_a(row: u32, i: u32, k_end: u32) -> {{ dtype }} {
     if (row < params.m && i < k_end) {
         return a[row * params.a_row_stride + i * params.a_col_stride];
     }
     return 0.0;
 }
 
-fn load_b(i: u32, col: u32, k_end: u32) -> f32 {
+fn load_b(i: u32, col: u32, k_end: u32) -> {{ dtype }} {
     if (i < k_end && col < params.n) {
         return b[i * params.b_row_stride + col * params.b_col_stride];
     }
@@ -70,7 +70,7 @@ fn load_b(i: u32, col: u32, k_end: u32) -> f32 {
 }
 
 // With splits > 1: the plain sum of the workgroup's K chunk, at its split's slice of c.
-fn store(split: u32, row: u32, col: u32, value: f32) {
+fn store(split: u32, row: u32, col: u32, value: {{ accumulate }}) {
     if (row < params.m && col < params.n) {
         c[split * params.m * params.n + row * params.n + col] = {{ store_value }};
     }
@@ -186,7 +186,7 @@ fn sum_splits(@builtin(global_invocation_id) id: vec3<u32>,
     if (i >= size) {
         return;
     }
-    var total = 0.0;
+    var total: {{ accumulate }} = 0.0;
     for (var split = 0u; split < params.splits; split++) {
         total += partials[split * size + i];
     }

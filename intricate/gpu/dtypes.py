@@ -1,0 +1,112 @@
+"""The dtype policies: what "float32", "float64" and "mixed_float16" mean, in one place.
+
+A policy (Keras' names) says which WGSL type each kind of array has on the GPU, which NumPy
+dtype holds it on the host, which optional device feature it needs, and the tolerances tests
+compare it with. Every shader has a ``{{ dtype }}`` slot (the element type of activations,
+inputs, targets and their gradients) and may have an ``{{ accumulate }}`` slot (the type sums,
+losses, optimizer moments and hyperparameters are computed in); a ``Program`` fills both from
+its workspace's policy, so one template serves every dtype: there are no per-dtype copies of
+shaders or classes.
+
+    name           dtype  accumulate  parameters  feature      state
+    float32        f32    f32         float32     (every adapter)
+    float64        f64    f64         float64     shader-f64
+    mixed_float16  f16    f32         float32     shader-f16   not yet supported (issue 17)
+
+Why float64 needs care on the GPU: SPIR-V's GLSL.std.450 transcendental instructions (exp, log,
+pow, tanh, ...) are defined for 16- and 32-bit floats only; on f64 they compile and return
+garbage on lavapipe (exp(0.5) = 8.7e-315), and other drivers may reject them. So f64 kernels
+take e^x and ln x from shaders/gpu/float64.wgsl (through gpu/math.wgsl), never the builtins.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Precision:
+    """One dtype policy.
+
+    Attributes:
+        name: Keras' policy name ("float32", "float64", "mixed_float16").
+        wgsl: the WGSL type of activations, inputs, targets and their gradients.
+        accumulate: the WGSL type of sums, losses, metrics, parameters, their gradients,
+            optimizer state and hyperparameters.
+        numpy: the host dtype of ``wgsl`` arrays (inputs uploaded, predictions read back).
+        parameters: the host dtype of parameters and optimizer state (the weights saved).
+        feature: the WebGPU feature the adapter must offer, or None.
+        rtol: relative tolerance of a kernel against the float64 reference (tests).
+        grad_rtol: that of gradients against finite differences (tests).
+    """
+
+    name: str
+    wgsl: str
+    accumulate: str
+    numpy: np.dtype
+    parameters: np.dtype
+    feature: str | None
+    rtol: float
+    grad_rtol: float
+
+    @property
+    def itemsize(self) -> int:
+        return self.numpy.itemsize
+
+    @property
+    def template(self) -> dict[str, str]:
+        """The shader template values of this policy (see shaders.render)."""
+        return {"dtype": self.wgsl, "accumulate": self.accumulate}
+
+    def __repr__(self) -> str:
+        return f"Precision({self.name!r})"
+
+
+FLOAT32 = Precision("float32", "f32", "f32", np.dtype("<f4"), np.dtype("<f4"), None, 1e-4, 1e-2)
+FLOAT64 = Precision("float64", "f64", "f64", np.dtype("<f8"), np.dtype("<f8"), "shader-f64",
+                    1e-12, 1e-6)
+POLICIES = {policy.name: policy for policy in (FLOAT32, FLOAT64)}
+NOT_YET = {"mixed_float16": "shader-f16"}  # named by the issue, refused until it works
+NAMES = (*POLICIES, *NOT_YET)
+# The element types a shader may compute in beyond float32 (every adapter's), and the optional
+# feature each needs: Device.dtypes lists those a device has.
+ELEMENT_FEATURES = {"float16": "shader-f16", "float64": "shader-f64"}
+
+
+def precision(dtype: str | Precision) -> Precision:
+    """The policy named ``dtype`` (a Precision passes through).
+
+    Raises:
+        ValueError: an unknown name, or "mixed_float16", which this version doesn't support yet.
+    """
+    if isinstance(dtype, Precision):
+        return dtype
+    if isinstance(dtype, str) and dtype in POLICIES:
+        return POLICIES[dtype]
+    if isinstance(dtype, str) and dtype in NOT_YET:
+        raise ValueError(f"dtype: {dtype!r} is not yet supported by this version of intricate; "
+                         f"use one of {sorted(POLICIES)}")
+    raise ValueError(f"dtype: expected one of {list(NAMES)} (Keras' policy names), received "
+                     f"{dtype!r}")
+
+
+def supported(device) -> tuple[str, ...]:
+    """The policy names ``device`` can run: float32 everywhere, float64 with shader-f64."""
+    return tuple(name for name, policy in POLICIES.items()
+                 if policy.feature is None or policy.feature in device.features)
+
+
+def check_supported(policy: Precision, device) -> None:
+    """Refuse, before any GPU work, a policy whose feature ``device`` lacks.
+
+    Raises:
+        ValueError: naming the policy, the missing feature and the adapter.
+    """
+    if policy.feature is not None and policy.feature not in device.features:
+        raise ValueError(
+            f"dtype: {policy.name!r} needs the WebGPU feature {policy.feature!r}, which the "
+            f"adapter {device.name!r} ({device.adapter_info.get('backend_type', '?')}) does not "
+            f"offer (it has {sorted(device.features)}); this device runs "
+            f"{list(supported(device))}: use one of those, or another adapter")
