@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 
+import numpy as np
 import pytest
 from test_kernels import SCALE, counters
 from test_wgsl_layer import SQUAREPLUS
@@ -57,3 +58,92 @@ async def test_a_model_file_whose_wgsl_reaches_for_python_is_refused(device, tmp
     with pytest.raises(ModelFileError, match="sandbox"):
         Model.load(tampered, device=device, allow_code=True)
     assert "INTRICATE_INJECTED" not in os.environ and counters(device) == before
+
+
+# A uniform field named like a storage binding (x), and a uniform that is one scalar (n).
+CLASH = """
+struct Params { x: u32, offset: f32 }
+@group(0) @binding(0) var<storage, read> x: array<f32>;
+@group(0) @binding(1) var<storage, read_write> y: array<f32>;
+@group(0) @binding(2) var<uniform> params: Params;
+@compute @workgroup_size(1)
+fn main() { y[0] = x[0] * f32(params.x) + params.offset; }
+"""
+SCALAR_UNIFORM = """
+@group(0) @binding(0) var<uniform> n: u32;
+@group(0) @binding(1) var<storage, read_write> y: array<f32>;
+@compute @workgroup_size(1)
+fn main() { y[0] = f32(n); }
+"""
+NO_DEFAULT = """
+override scale: f32;
+override lanes: u32;
+override unused: u32;
+@group(0) @binding(0) var<storage, read_write> y: array<f32>;
+@compute @workgroup_size(lanes)
+fn main(@builtin(local_invocation_index) i: u32) { y[i] = scale; }
+"""
+
+
+async def test_uniform_fields_named_like_bindings_and_scalar_uniforms(device):
+    one = np.ones(1, np.float32)
+    clash = Kernel(CLASH, device=device)
+    before = counters(device)
+    with pytest.raises(ValueError, match=r"uniform field\(s\) \['x'\] are named like storage "
+                                         r"bindings.*params=\{'x': \.\.\., 'offset': \.\.\.\}"):
+        await clash.run(x=one, offset=0.5, shapes={"y": (1,)})
+    with pytest.raises(ValueError, match=r"params= gives the uniform's fields at once: expected "
+                                         r"a dict of \['x', 'offset'\], received 5"):
+        await clash.run(x=one, params=5, shapes={"y": (1,)})
+    with pytest.raises(ValueError, match=r"field\(s\) \['offset'\] given both by name and in "
+                                         r"params=; give each once"):
+        await clash.run(x=one, params={"x": 3, "offset": 0.5}, offset=1.0, shapes={"y": (1,)})
+    assert counters(device) == before
+    outputs = await clash.run(x=one, params={"x": 3, "offset": 0.5}, shapes={"y": (1,)})
+    assert outputs["y"].tolist() == [3.5]
+    scalar = Kernel(SCALAR_UNIFORM, device=device)
+    assert scalar.params == [("n", "u32")]
+    assert (await scalar.run(n=7, shapes={"y": (1,)}))["y"].tolist() == [7.0]
+    with pytest.raises(ValueError, match=r"field 'n' \(u32\): values from -1 to -1 don't fit"):
+        await scalar.run(n=-1, shapes={"y": (1,)})
+
+
+async def test_override_constants_are_checked_against_their_declarations(device):
+    with pytest.raises(ValueError, match=r"override constant\(s\) \['scale', 'lanes'\] have no "
+                                         r"default; give their values: constants=\{'scale': "):
+        Kernel(NO_DEFAULT)  # unused needs none: the entry doesn't use it
+    refusals = {"lanes": (-1, r"lanes: u32; give a whole number 0 to 4294967295"),
+                "scale": (float("nan"), r"scale: f32; give a finite number within"),
+                "unused": (2.5, r"unused: u32; give a whole number")}
+    for name, (value, message) in refusals.items():
+        with pytest.raises(ValueError, match=rf"constants\['{name}'\] = .* doesn't fit override "
+                                             + message):
+            Kernel(NO_DEFAULT, constants={"scale": 1.0, "lanes": 4, name: value})
+    with pytest.raises(ValueError, match=r"scale: f32; give a finite number"):
+        Kernel(NO_DEFAULT, constants={"scale": 1e39, "lanes": 4})
+    kernel = Kernel(NO_DEFAULT, device=device, constants={"scale": 2, "lanes": 0})
+    before = counters(device)
+    with pytest.raises(ValueError, match=r"@workgroup_size \(0, 1, 1\): every size must be >= 1"):
+        await kernel.run(shapes={"y": (4,)})
+    assert counters(device) == before
+    kernel = Kernel(NO_DEFAULT, device=device, constants={"scale": 2, "lanes": 4})
+    assert (await kernel.run(shapes={"y": (4,)}))["y"].tolist() == [2.0] * 4
+
+
+@pytest.mark.parametrize("shape", [(-8,), (2.5,), (-2, -4), "8", True, ()])
+async def test_output_shapes_must_be_whole_numbers(device, shape):
+    before = counters(device)
+    with pytest.raises(ValueError, match=r"shapes\['y'\] must be a whole number or a tuple of "
+                                         r"them, none negative, received"):
+        await Kernel(SCALE, device=device).run(x=np.ones(8, np.float32), n=8, scale=1.0,
+                                               shapes={"y": shape})
+    assert counters(device) == before
+
+
+async def test_shapes_must_be_a_dict_and_a_numpy_grid_is_a_grid(device):
+    kernel = Kernel(SCALE, device=device)
+    with pytest.raises(ValueError, match=r"shapes= expects a dict \{output name: shape\}"):
+        await kernel.run(x=np.ones(8, np.float32), n=8, scale=1.0, shapes=[("y", 8)])
+    outputs = await kernel.run(np.int64(1), x=np.ones(8, np.float32), n=8, scale=2.0,
+                               shapes={"y": np.array([8])})
+    assert outputs["y"].tolist() == [2.0] * 8

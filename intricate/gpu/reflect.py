@@ -97,10 +97,11 @@ def integers(source: str, constants: dict[str, int] | None = None) -> dict[str, 
     return values
 
 
-def overrides(source: str) -> list[str]:
-    """The names of the module's ``override`` constants, in source order."""
-    return [name for kind, name, _, _ in _CONSTANT.findall(strip_comments(source))
-            if kind == "override"]
+def overrides(source: str) -> dict[str, tuple[str | None, bool]]:
+    """The module's ``override`` constants in source order: name → (declared type or None when
+    inferred, whether it has a default)."""
+    return {name: (kind or None, bool(default)) for what, name, kind, default
+            in _CONSTANT.findall(strip_comments(source)) if what == "override"}
 
 
 def evaluate(expression: str, names: dict[str, int]) -> int:
@@ -196,15 +197,24 @@ def workgroup_size(source: str, entry: str,
     Raises:
         ReflectionError: no such @compute entry, or a size this reader can't evaluate.
     """
-    code = strip_comments(source)
-    for attributes, name in _ENTRY.findall(code):
+    attributes = entry_attributes(source, entry)
+    if "workgroup_size" not in attributes:
+        raise ReflectionError(f"entry point {entry!r} has no @workgroup_size")
+    names = integers(source, constants)
+    sizes = [evaluate(part, names) for part in split_top(attributes["workgroup_size"])]
+    return tuple(sizes + [1] * (3 - len(sizes)))  # type: ignore[return-value]
+
+
+def entry_attributes(source: str, entry: str) -> dict[str, str]:
+    """The attributes of @compute function ``entry`` by name ({"workgroup_size": "64"}, ...).
+
+    Raises:
+        ReflectionError: no such @compute entry.
+    """
+    for attributes, name in _ENTRY.findall(strip_comments(source)):
         attributes = _attributes(attributes)
         if name == entry and "compute" in attributes:
-            if "workgroup_size" not in attributes:
-                raise ReflectionError(f"entry point {entry!r} has no @workgroup_size")
-            names = integers(source, constants)
-            sizes = [evaluate(part, names) for part in split_top(attributes["workgroup_size"])]
-            return tuple(sizes + [1] * (3 - len(sizes)))  # type: ignore[return-value]
+            return attributes
     raise ReflectionError(f"entry point {entry!r} not found; @compute entry points are "
                           f"{entry_points(source)}")
 

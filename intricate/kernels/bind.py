@@ -51,6 +51,9 @@ def prepare(where: str, bindings: list[Binding], params: list[tuple[str, str]],
             binding over max-storage-buffer-binding-size, or a grid or workgroup over the
             adapter's limits.
     """
+    if not isinstance(shapes or {}, Mapping):
+        raise ValueError(f"{where}: shapes= expects a dict {{output name: shape}}, received "
+                         f"{shapes!r}")
     shapes = dict(shapes or {})
     storage = {binding.name: binding for binding in bindings if binding.kind == "storage"}
     unusable = [b for b in bindings if b.kind not in ("storage", "uniform") or b.group != 0]
@@ -73,14 +76,37 @@ def prepare(where: str, bindings: list[Binding], params: list[tuple[str, str]],
         data, shape, dtype, elements[name] = _array(where, binding, structs, values.get(name),
                                                     shapes.get(name), limits)
         arrays[name] = (data, shape, dtype)
-    field_values = dict(values.get(uniform, {})) if uniform and uniform in values else \
-        {name: values[name] for name in fields if name in values and name not in storage}
+    field_values = _fields(where, uniform, fields, storage, values)
     if params:
         layout.pack_struct(params, field_values, structs, where)  # its refusals, up front
     _check_workgroup(where, workgroup, limits)
     outputs = _outputs(storage)
     return Plan(arrays, field_values, _grid(where, grid, workgroup, limits, arrays, elements,
                                              outputs), outputs, _shared(storage, arrays, values))
+
+
+def _fields(where: str, uniform: str | None, fields: list[str], storage: dict[str, Binding],
+            values: dict[str, Any]) -> dict[str, Any]:
+    """The uniform's field values: given by field name, or all at once as ``uniform={field:
+    value}`` (the way to give a field named like a storage binding); a ``var<uniform> n: u32``
+    is its own one field."""
+    if uniform is None or fields == [uniform]:
+        return {uniform: values[uniform]} if uniform in values else {}
+    by_name = {name: values[name] for name in fields if name in values and name not in storage}
+    if uniform not in values:
+        clash = [name for name in fields if name in storage]
+        if clash:
+            raise ValueError(f"{where}: uniform field(s) {clash} are named like storage "
+                             f"bindings, which take those arguments; give the fields at once: "
+                             f"{uniform}={{{', '.join(f'{n!r}: ...' for n in fields)}}}")
+        return by_name
+    if not isinstance(values[uniform], Mapping):
+        raise ValueError(f"{where}: {uniform}= gives the uniform's fields at once: expected a "
+                         f"dict of {fields}, received {values[uniform]!r}")
+    if by_name:
+        raise ValueError(f"{where}: field(s) {sorted(by_name)} given both by name and in "
+                         f"{uniform}=; give each once")
+    return dict(values[uniform])
 
 
 def _shared(storage: dict[str, Binding], arrays: dict, values: dict[str, Any]) -> dict[str, str]:
@@ -135,11 +161,12 @@ def _array(where: str, binding: Binding, structs: dict, value: Any, shape: Any,
         data, shape = np.ascontiguousarray(data), data.shape
     else:
         data = None
-        try:
-            shape = tuple(int(side) for side in np.atleast_1d(shape))
-        except (TypeError, ValueError):
-            raise ValueError(f"{what}: shapes[{name!r}] must be a tuple of whole numbers, "
-                             f"received {shape!r}") from None
+        sides = list(shape) if isinstance(shape, (tuple, list, np.ndarray)) else [shape]
+        if not sides or not all(isinstance(side, (int, np.integer)) and not isinstance(
+                side, bool) and side >= 0 for side in sides):
+            raise ValueError(f"{what}: shapes[{name!r}] must be a whole number or a tuple of "
+                             f"them, none negative, received {shape!r}")
+        shape = tuple(int(side) for side in sides)
     elements, nbytes = _count(what, binding, element, math.prod(shape))
     limit = limits["max-storage-buffer-binding-size"]
     if nbytes > limit:
@@ -185,6 +212,9 @@ def _count(what: str, binding: Binding, element: layout.Layout, size: int) -> tu
 
 
 def _check_workgroup(where: str, workgroup: Grid, limits: Mapping[str, int]) -> None:
+    if min(workgroup) < 1:
+        raise ValueError(f"{where}: @workgroup_size {workgroup}: every size must be >= 1; give "
+                         "it (or the override constant it names) a positive value")
     for axis, size in zip("xyz", workgroup):
         limit = limits[f"max-compute-workgroup-size-{axis}"]
         if size > limit:
@@ -217,7 +247,7 @@ def _grid(where: str, grid: Any, workgroup: Grid, limits: Mapping[str, int], arr
         shape = [1, 1] + shape
         sides = (shape[-1], shape[-2], math.prod(shape[:-2]))
         grid = tuple(math.ceil(side / size) for side, size in zip(sides, workgroup))
-    elif isinstance(grid, int) and not isinstance(grid, bool):
+    elif isinstance(grid, (int, np.integer)) and not isinstance(grid, bool):
         grid = (grid,)
     try:
         grid = tuple(grid) + (1,) * (3 - len(tuple(grid)))

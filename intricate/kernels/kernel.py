@@ -20,6 +20,7 @@ from .. import gpu
 from ..gpu import Device, GPUArray, Program, WGSLSource, Workspace, reflect, shaders, timing
 from ..gpu.modules import KernelCompileError
 from .bind import Plan, prepare
+from .constants import check_constants
 from .report import CheckReport, Timing, compare
 from .sources import resolve_source
 
@@ -43,7 +44,8 @@ class Kernel:
 
     Raises:
         KernelCompileError: no such entry point (or several and ``entry`` is None).
-        ShaderError: a template error; ValueError: an unknown override constant.
+        ShaderError: a template error; ValueError: an unknown override constant, a value that
+            doesn't fit its type, or one the entry needs that has no default.
         FileNotFoundError: a path that doesn't exist.
     """
 
@@ -64,10 +66,7 @@ class Kernel:
         if self.entry not in entries:
             raise KernelCompileError(f"{self.origin}: entry point {self.entry!r} not found; "
                                      f"@compute entry points are {entries}", self.origin, "entry")
-        unknown = sorted(set(self.constants) - set(reflect.overrides(self.source)))
-        if unknown:
-            raise ValueError(f"{self.name}: constants {unknown} are not override constants of "
-                             f"the module; it has {reflect.overrides(self.source)}")
+        check_constants(self.name, self.source, self.entry, self.constants)
         self.structs = reflect.structs(self.source)
         self.bindings = reflect.entry_bindings(self.source, self.entry, self.constants)
         try:
