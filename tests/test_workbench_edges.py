@@ -147,3 +147,53 @@ async def test_shapes_must_be_a_dict_and_a_numpy_grid_is_a_grid(device):
     outputs = await kernel.run(np.int64(1), x=np.ones(8, np.float32), n=8, scale=2.0,
                                shapes={"y": np.array([8])})
     assert outputs["y"].tolist() == [2.0] * 8
+
+
+CLI_KERNEL = """
+struct Params { n: u32, scale: f32 }
+@group(0) @binding(0) var<storage, read> x: array<f32>;
+@group(0) @binding(1) var<storage, read_write> y: array<f32>;
+@group(0) @binding(2) var<uniform> params: Params;
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) id: vec3u) {
+    if (id.x < params.n) { y[id.x] = x[id.x] * params.scale; }
+}
+"""
+CLI_REFERENCES = """
+def raises(x, n, scale):
+    raise KeyError("oops")
+
+def takes_a(a):
+    return a
+"""
+
+
+@pytest.mark.parametrize(("extra", "message"), [
+    (["--check", "{folder}/ref.py:raises"], "--check {folder}/ref.py:raises: calling it with "
+                                            "x, n, scale raised KeyError: 'oops'"),
+    (["--check", "{folder}/ref.py:takes_a"], "raised TypeError: takes_a() got an unexpected "
+                                             "keyword argument 'x'"),
+    (["--input", "z={folder}/z.npz"], "--input z: '{folder}/z.npz' is a .npz archive of "
+                                      "['a']; give one .npy file per input (np.save)"),
+    (["--output", "{folder}/file/out"], "--output: cannot create the folder {folder}/file/out "
+                                        "(Not a directory)"),
+])
+def test_cli_run_reports_bad_files_in_one_line_before_gpu_work(tmp_path, capsys, device, extra,
+                                                               message):
+    from intricate.cli import main
+
+    (tmp_path / "k.wgsl").write_text(CLI_KERNEL)
+    (tmp_path / "ref.py").write_text(CLI_REFERENCES)
+    (tmp_path / "file").write_text("")
+    np.save(tmp_path / "x.npy", np.ones(4, np.float32))
+    np.savez(tmp_path / "z.npz", a=np.ones(3))
+    arguments = ["run", str(tmp_path / "k.wgsl"), "--input", f"x={tmp_path / 'x.npy'}",
+                 "--param", "n=4", "--param", "scale=2", "--shape", "y=4"]
+    before = counters(device)
+    code = main([*arguments, *(part.format(folder=tmp_path) for part in extra)])
+    captured = capsys.readouterr()
+    assert code == 2 and "Traceback" not in captured.err, captured.err
+    assert captured.err.startswith("intricate run: error: ") and captured.err.count("\n") == 1
+    assert message.format(folder=tmp_path) in captured.err
+    if "--check" not in extra:  # the check runs after the kernel; the others before any work
+        assert counters(device) == before

@@ -59,6 +59,11 @@ def load_inputs(items: Sequence[str] | None) -> dict[str, np.ndarray]:
         except ValueError as error:
             raise ValueError(f"--input {name}: {file!r} is not a .npy array of numbers "
                              f"({error})") from None
+        if not isinstance(arrays[name], np.ndarray):  # np.load opened a .npz archive
+            arrays[name].close()
+            raise ValueError(f"--input {name}: {file!r} is a .npz archive of "
+                             f"{sorted(arrays[name].files)}; give one .npy file per input "
+                             "(np.save)")
     return arrays
 
 
@@ -99,7 +104,15 @@ def load_reference(spec: str) -> Callable[..., Any]:
     reference = getattr(module, function, None)
     if not callable(reference):
         raise ValueError(f"--check: {file} has no function {function!r}")
-    return reference
+
+    def guarded(**values: Any) -> Any:  # its failure is a bad argument, not a failed check
+        try:
+            return reference(**values)
+        except Exception as error:
+            raise ValueError(f"--check {spec}: calling it with {', '.join(values)} raised "
+                             f"{type(error).__name__}: {error}") from None
+
+    return guarded
 
 
 async def run(device: Device, args: Any, out: Callable[[str], None]) -> int:
@@ -119,13 +132,18 @@ async def run(device: Device, args: Any, out: Callable[[str], None]) -> int:
                  for name, text in pairs("--constant", args.constant).items()}
     shapes, grid = shapes_of(args.shape), grid_of(args.grid)
     output = Path(args.output) if args.output else None
-    if output is not None and output.exists() and not output.is_dir():
-        raise ValueError(f"--output: {output} exists and is not a folder")
+    if output is not None:  # made before any GPU work: one that can't be is a bad argument
+        if output.exists() and not output.is_dir():
+            raise ValueError(f"--output: {output} exists and is not a folder")
+        try:
+            output.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise ValueError(f"--output: cannot create the folder {output} "
+                             f"({error.strerror or error})") from None
     kernel = Kernel(Path(args.file), args.entry, device=device, constants=constants or None)
     await kernel.compile()  # a kernel that doesn't compile is the first thing to hear about
     results = await kernel.run(grid, shapes=shapes, **values)
     if output is not None:
-        output.mkdir(parents=True, exist_ok=True)
         for name, array in results.items():
             np.save(output / f"{name}.npy", array)
         out(f"wrote {', '.join(f'{name}.npy' for name in results)} to {output}")
