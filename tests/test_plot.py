@@ -4,6 +4,7 @@ event loop keeps running while a live plot draws; the decision surface of a trai
 
 from __future__ import annotations
 
+import asyncio
 import math
 
 import numpy as np
@@ -277,3 +278,34 @@ def test_auto_chooses_a_widget_a_window_or_offscreen(monkeypatch):
     monkeypatch.setattr(places, "in_notebook", lambda: True)
     assert places.choose("auto") == "jupyter"
     assert places.choose("offscreen") == "offscreen"  # an explicit choice wins
+
+
+class CancelsAtEpoch(LivePlot):
+    """A live plot whose watching hook cancels the fit at ``epoch``, mid-window, and awaits
+    (as any async watcher may) before the window's other rows are filed."""
+
+    def __init__(self, epoch: int, **options) -> None:
+        super().__init__(show="offscreen", **options)
+        self.cancel_at = epoch
+
+    async def on_epoch_end(self, epoch, logs=None):
+        super().on_epoch_end(epoch, logs)
+        if epoch == self.cancel_at:
+            asyncio.current_task().cancel()
+        await asyncio.sleep(0)
+
+
+async def test_a_cancelled_fit_plots_every_epoch_its_history_keeps(device):
+    reference = Model([Dense(2, 8), TanH(), Dense(8, 1), Sigmoid()], device=device, seed=0)
+    await reference.fit(XOR_X, XOR_Y, TrainingOptions(learning_rate=0.5, epochs=20))
+    plot = CancelsAtEpoch(2, device=device)
+    with pytest.raises(asyncio.CancelledError):  # 1000 epochs: fit reads every 10th
+        await xor_model(device, 1000, plot)
+    model = plot.model
+    # Two windows of 10 trained (the second was submitted while the first was read): all 20
+    # are in the history, in order, and on the plot (they were 3 before: the cancel dropped the
+    # rest of the window being filed, and the plot never heard of the second one).
+    assert model.history.epoch == list(range(20))
+    np.testing.assert_allclose(model.history.loss, reference.history.loss, rtol=1e-6)
+    assert plot.epochs.count == 20
+    np.testing.assert_array_equal(plot.series["loss"].view(), model.history.loss)

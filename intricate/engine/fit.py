@@ -3,8 +3,10 @@ epochs.Epochs), their statistics read back once per window, callbacks and progre
 
 Without callbacks, window n + 1 is encoded while the GPU runs window n; callbacks see each
 epoch before the next starts (they may stop training). Cancelling (or Ctrl-C) stops at a step
-boundary within one chunk of GPU work (submits.MAX_WORK_PER_SUBMIT); the epochs that completed
-stay in ``model.history``.
+boundary within one chunk of GPU work (submits.MAX_WORK_PER_SUBMIT); every epoch that completed
+stays in ``model.history``, and watching callbacks (``waits_for_each_epoch = False``: a live
+plot) still get its ``on_epoch_end``, so they show what the history has; the others hear
+nothing more, as in Keras.
 """
 
 from __future__ import annotations
@@ -76,6 +78,8 @@ async def run_fit(model, x, y, validation, options: TrainingOptions) -> History:
     # Windows submitted, oldest first: futures of their staged reads, then of the rows read.
     # Shielded, so a cancelled fit still collects what the GPU thread did (see stopped()).
     pending: list[asyncio.Future] = []
+    filing = iter(())  # the rows of the window being filed, the next one first
+    watchers = [hook for hook in hooks if not getattr(hook, "waits_for_each_epoch", True)]
 
     def epoch_logs(values) -> dict[str, float]:
         logs = chosen.logs(statistics.slot_values(values, statistics.TRAINING))
@@ -89,11 +93,11 @@ async def run_fit(model, x, y, validation, options: TrainingOptions) -> History:
         return [] if staged is None else (await device.run(staged.collect))[0]
 
     async def read_pending() -> None:
-        nonlocal logs
+        nonlocal logs, filing
         pending[0] = asyncio.ensure_future(pending[0])  # the read continues if we're cancelled
-        rows = await asyncio.shield(pending[0])
+        filing = iter(await asyncio.shield(pending[0]))  # a cancel below: stopped() files the rest
         pending.pop(0)
-        for index, values in enumerate(rows):
+        for index, values in enumerate(filing):
             logs = epoch_logs(values)
             epoch = len(history.epoch)
             history.append(logs)
@@ -103,12 +107,16 @@ async def run_fit(model, x, y, validation, options: TrainingOptions) -> History:
                 await asyncio.sleep(0)
 
     async def stopped() -> None:
-        """After a cancel: wait for the GPU thread to stop at a step boundary and keep the
-        epochs that completed in the history (no callbacks: the fit is being cancelled)."""
+        """After a cancel: wait for the GPU thread to stop at a step boundary and keep every
+        epoch that completed in the history: the rest of the window being filed, then the
+        windows not read yet. Only watchers hear of them (nothing may act on a cancelled fit)."""
         stop.set()
-        for window in pending:
-            for values in await window:
-                history.append(epoch_logs(values))
+        for rows in itertools.chain([filing], [await window for window in pending]):
+            for values in rows:
+                row_logs = epoch_logs(values)
+                epoch = len(history.epoch)
+                history.append(row_logs)
+                await callback_hooks.call(watchers, "on_epoch_end", epoch, row_logs)
 
     try:
         while scheduled < options.epochs and not model.stop_training:
