@@ -260,7 +260,7 @@ def state_views(optimizer: Optimizer, state) -> dict[str, GPUArray]:
     views, moments = {}, optimizer.state_for(state.parameters)
     for index, layer in enumerate(state.layers):
         for (name, shape), view in zip(layer.parameter_shapes(), layer.parameters):
-            start = (view.offset - state.parameters.offset) // 4
+            start = (view.offset - state.parameters.offset) // view.dtype.itemsize
             for moment, array in zip(("first_moment", "second_moment"),
                                      moments[:optimizer.moments]):
                 views[f"layers.{index}.{name}.{moment}"] = array.view(start, shape)

@@ -145,10 +145,13 @@ class Program:
             params: values of the fields of the shader's uniform (``Params``), by name.
             constants: values of ``override`` constants other than ``workgroup_size``.
             template: the shader's template values; the program's dtype policy fills
-                ``dtype`` and ``accumulate`` unless given.
+                ``dtype`` and ``accumulate`` unless ``dtype`` is given (then ``accumulate``
+                defaults to it, see shaders.render).
             bound: arrays (or Texels) bound to the shader's variables, by variable name.
         """
-        template = {**self.precision.template, **(template or {})}
+        template = dict(template or {})
+        if "dtype" not in template:
+            template = {**self.precision.template, **template}
         compiled = kernel(self.device, shader, entry, workgroup_size, constants=constants,
                           **template)
         names = set(compiled.bindings) - {compiled.uniform}
