@@ -4,18 +4,25 @@ message that says what to do, and the CLI reports every bad argument in one line
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 
 import numpy as np
 import pytest
-from test_kernels import SCALE, counters
+from test_kernels import SCALE
 from test_wgsl_layer import SQUAREPLUS
 
-from intricate import Model, ModelFileError, ShaderError
+from intricate import Model, ModelFileError, ShaderError, gpu
 from intricate.io import files
 from intricate.kernels import Kernel
 from intricate.layers import Dense, WGSLLayer
+
+
+def work(device) -> dict[str, int]:
+    """GPU work done (live buffers may fall meanwhile: earlier tests' arrays being collected)."""
+    return {name: device.stats[name] for name in ("dispatches", "submits", "uploads", "readbacks")}
+
 
 # Jinja2 outside its sandbox reaches Python from template text: this one would set a variable.
 INJECTION = "// {{ cycler.__init__.__globals__.os.environ.update(INTRICATE_INJECTED='1') }}\n"
@@ -54,10 +61,10 @@ async def test_a_model_file_whose_wgsl_reaches_for_python_is_refused(device, tmp
     metadata["config"] = json.dumps(config)
     files.write_atomically(tampered, files.encode(tensors, metadata))
     os.environ.pop("INTRICATE_INJECTED", None)
-    before = counters(device)
+    before = work(device)
     with pytest.raises(ModelFileError, match="sandbox"):
         Model.load(tampered, device=device, allow_code=True)
-    assert "INTRICATE_INJECTED" not in os.environ and counters(device) == before
+    assert "INTRICATE_INJECTED" not in os.environ and work(device) == before
 
 
 # A uniform field named like a storage binding (x), and a uniform that is one scalar (n).
@@ -88,7 +95,7 @@ fn main(@builtin(local_invocation_index) i: u32) { y[i] = scale; }
 async def test_uniform_fields_named_like_bindings_and_scalar_uniforms(device):
     one = np.ones(1, np.float32)
     clash = Kernel(CLASH, device=device)
-    before = counters(device)
+    before = work(device)
     with pytest.raises(ValueError, match=r"uniform field\(s\) \['x'\] are named like storage "
                                          r"bindings.*params=\{'x': \.\.\., 'offset': \.\.\.\}"):
         await clash.run(x=one, offset=0.5, shapes={"y": (1,)})
@@ -98,7 +105,7 @@ async def test_uniform_fields_named_like_bindings_and_scalar_uniforms(device):
     with pytest.raises(ValueError, match=r"field\(s\) \['offset'\] given both by name and in "
                                          r"params=; give each once"):
         await clash.run(x=one, params={"x": 3, "offset": 0.5}, offset=1.0, shapes={"y": (1,)})
-    assert counters(device) == before
+    assert work(device) == before
     outputs = await clash.run(x=one, params={"x": 3, "offset": 0.5}, shapes={"y": (1,)})
     assert outputs["y"].tolist() == [3.5]
     scalar = Kernel(SCALAR_UNIFORM, device=device)
@@ -122,22 +129,22 @@ async def test_override_constants_are_checked_against_their_declarations(device)
     with pytest.raises(ValueError, match=r"scale: f32; give a finite number"):
         Kernel(NO_DEFAULT, constants={"scale": 1e39, "lanes": 4})
     kernel = Kernel(NO_DEFAULT, device=device, constants={"scale": 2, "lanes": 0})
-    before = counters(device)
+    before = work(device)
     with pytest.raises(ValueError, match=r"@workgroup_size \(0, 1, 1\): every size must be >= 1"):
         await kernel.run(shapes={"y": (4,)})
-    assert counters(device) == before
+    assert work(device) == before
     kernel = Kernel(NO_DEFAULT, device=device, constants={"scale": 2, "lanes": 4})
     assert (await kernel.run(shapes={"y": (4,)}))["y"].tolist() == [2.0] * 4
 
 
 @pytest.mark.parametrize("shape", [(-8,), (2.5,), (-2, -4), "8", True, ()])
 async def test_output_shapes_must_be_whole_numbers(device, shape):
-    before = counters(device)
+    before = work(device)
     with pytest.raises(ValueError, match=r"shapes\['y'\] must be a whole number or a tuple of "
                                          r"them, none negative, received"):
         await Kernel(SCALE, device=device).run(x=np.ones(8, np.float32), n=8, scale=1.0,
                                                shapes={"y": shape})
-    assert counters(device) == before
+    assert work(device) == before
 
 
 async def test_shapes_must_be_a_dict_and_a_numpy_grid_is_a_grid(device):
@@ -178,10 +185,11 @@ def takes_a(a):
     (["--output", "{folder}/file/out"], "--output: cannot create the folder {folder}/file/out "
                                         "(Not a directory)"),
 ])
-def test_cli_run_reports_bad_files_in_one_line_before_gpu_work(tmp_path, capsys, device, extra,
+def test_cli_run_reports_bad_files_in_one_line_before_gpu_work(tmp_path, capsys, extra,
                                                                message):
     from intricate.cli import main
 
+    device = asyncio.run(gpu.default_device())  # where the CLI runs
     (tmp_path / "k.wgsl").write_text(CLI_KERNEL)
     (tmp_path / "ref.py").write_text(CLI_REFERENCES)
     (tmp_path / "file").write_text("")
@@ -189,11 +197,36 @@ def test_cli_run_reports_bad_files_in_one_line_before_gpu_work(tmp_path, capsys,
     np.savez(tmp_path / "z.npz", a=np.ones(3))
     arguments = ["run", str(tmp_path / "k.wgsl"), "--input", f"x={tmp_path / 'x.npy'}",
                  "--param", "n=4", "--param", "scale=2", "--shape", "y=4"]
-    before = counters(device)
+    before = work(device)
     code = main([*arguments, *(part.format(folder=tmp_path) for part in extra)])
     captured = capsys.readouterr()
     assert code == 2 and "Traceback" not in captured.err, captured.err
     assert captured.err.startswith("intricate run: error: ") and captured.err.count("\n") == 1
     assert message.format(folder=tmp_path) in captured.err
     if "--check" not in extra:  # the check runs after the kernel; the others before any work
-        assert counters(device) == before
+        assert work(device) == before
+
+
+@pytest.mark.parametrize(("baseline", "message"), [
+    ("{not json", "failed at JSONDecodeError"),
+    ("[1, 2]", "failed at TypeError"),
+    ('{"results": [{"name": "copy", "size": 4, "median_s": "fast"}]}',
+     "copy (4) has median_s 'fast', expected seconds > 0 or null"),
+    ('{"results": [{"name": "copy", "size": 4, "median_s": -1}]}', "has median_s -1"),
+    (None, "--json: {folder}/file/bench.json can't be written"),
+])
+def test_bench_refuses_a_bad_compare_or_json_file_before_any_gpu_work(tmp_path, capsys,
+                                                                       baseline, message):
+    from intricate.cli import main
+
+    device = asyncio.run(gpu.default_device())  # where the CLI runs
+    (tmp_path / "file").write_text("")
+    (tmp_path / "old.json").write_text(baseline or '{"results": []}')
+    target = tmp_path / ("file/bench.json" if baseline is None else "bench.json")
+    before = work(device)
+    code = main(["bench", "copy", "--size", "small", "--repeat", "1", "--compare",
+                 str(tmp_path / "old.json"), "--json", str(target)])
+    captured = capsys.readouterr()
+    assert code == 2 and captured.out == "" and work(device) == before
+    assert captured.err.startswith("intricate bench: error: ") and captured.err.count("\n") == 1
+    assert message.format(folder=tmp_path) in captured.err

@@ -118,6 +118,10 @@ async def _bench(args: argparse.Namespace) -> int:
         return 0
     if args.compare and not Path(args.compare).is_file():
         raise ValueError(f"--compare: {args.compare} is not a file")
+    times = bench.baseline(Path(args.compare)) if args.compare else None  # before any GPU work
+    if args.json and (Path(args.json).is_dir() or not Path(args.json).parent.is_dir()):
+        raise ValueError(f"--json: {args.json} can't be written: expected a file in an "
+                         "existing folder")
     device = await _device(args)
     plan = [(entry, size) for entry, size in plan if entry.available(device)]
     # Every check first (float64 references keep the GPU idle), then every timing back to back.
@@ -130,7 +134,7 @@ async def _bench(args: argparse.Namespace) -> int:
         bench.attach_roofline(result, peaks)
     document = bench.document(device, sizes, peaks, results)
     if args.compare:
-        document["compare"] = bench.compare(results, Path(args.compare))
+        document["compare"] = bench.compare(results, times, Path(args.compare))
     print(bench.table(document))
     if args.json:
         Path(args.json).write_text(json.dumps(document, indent=1))

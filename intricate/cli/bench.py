@@ -170,15 +170,15 @@ def attach_roofline(result: dict[str, Any], peaks: dict[str, Any]) -> None:
         result["roofline_percent"] = 100 * result["gbps"] / peaks["gbps"]
 
 
-def compare(results: list[dict[str, Any]], path: Path) -> dict[str, Any]:
-    """Each result's speed against the same kernel and size in an earlier ``--json`` file.
+def baseline(path: Path) -> dict[tuple[str, int], float | None]:
+    """An earlier ``--json``'s median seconds by (name, size), read before any GPU work.
 
     Raises:
         ValueError: the file can't be read or isn't an ``intricate bench`` JSON.
     """
     try:
         old = json.loads(Path(path).read_text())
-        baseline = {(item["name"], item["size"]): item["median_s"] for item in old["results"]}
+        times = {(item["name"], item["size"]): item["median_s"] for item in old["results"]}
     except OSError as error:
         raise ValueError(f"--compare {path}: cannot read it ({error.strerror or error})"
                          ) from None
@@ -186,9 +186,20 @@ def compare(results: list[dict[str, Any]], path: Path) -> dict[str, Any]:
         raise ValueError(f"--compare {path}: expected the JSON `intricate bench --json` "
                          f"writes (a 'results' list of name, size, median_s), failed at "
                          f"{type(error).__name__}: {error}") from None
+    for (name, size), median in times.items():
+        if median is not None and (isinstance(median, bool) or not isinstance(
+                median, (int, float)) or not median > 0):
+            raise ValueError(f"--compare {path}: {name} ({size}) has median_s {median!r}, "
+                             "expected seconds > 0 or null (a kernel that failed)")
+    return times
+
+
+def compare(results: list[dict[str, Any]], times: dict[tuple[str, int], float | None],
+            path: Path) -> dict[str, Any]:
+    """Each result's speed against the same kernel and size in ``times`` (``baseline``'s)."""
     rows = []
     for result in results:
-        before = baseline.get((result["name"], result["size"]))
+        before = times.get((result["name"], result["size"]))
         if before and result["median_s"]:
             rows.append({"name": result["name"], "size": result["size"],
                          "old_median_s": before, "median_s": result["median_s"],
