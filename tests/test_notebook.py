@@ -147,14 +147,17 @@ def check_top_level_await(notebook: nbformat.NotebookNode) -> None:
 
 
 def check_background_fit(notebook: nbformat.NotebookNode) -> None:
-    """predict answers while the background fit trains; cancelling it keeps its epochs."""
+    """predict answers while the background fit trains; cancelling it keeps its epochs, and
+    the live plot shows them all."""
     printed = texts(cell_with(notebook, "await model.predict(")).split("targets")[0]
     predictions = [float(value) for value in re.findall(r"[-+.\de]+", printed)]
     assert len(predictions) == 4 and all(0 <= value <= 1 for value in predictions)
     printed = texts(cell_with(notebook, "background.cancel()"))
-    cancelled, kept, loss = re.fullmatch(
-        r"cancelled: (\w+), epochs kept: (\d+), last loss (\S+)\n", printed).groups()
+    cancelled, kept, plotted, loss = re.fullmatch(
+        r"cancelled: (\w+), epochs kept: (\d+), plotted: (\d+), last loss (\S+)\n",
+        printed).groups()
     assert cancelled == "True" and 100 <= int(kept) < 100_000 and float(loss) < 0.5
+    assert plotted == kept  # the plot shows every epoch the history keeps
 
 
 def check_live_plot_widget(notebook: nbformat.NotebookNode, probe: nbformat.NotebookNode,
