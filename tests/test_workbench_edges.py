@@ -7,11 +7,12 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 
 import numpy as np
 import pytest
 from test_kernels import SCALE
-from test_wgsl_layer import SQUAREPLUS
+from test_wgsl_layer import SCALE_BIAS, SQUAREPLUS
 
 from intricate import Model, ModelFileError, ShaderError, gpu
 from intricate.io import files
@@ -230,3 +231,16 @@ def test_bench_refuses_a_bad_compare_or_json_file_before_any_gpu_work(tmp_path, 
     assert code == 2 and captured.out == "" and work(device) == before
     assert captured.err.startswith("intricate bench: error: ") and captured.err.count("\n") == 1
     assert message.format(folder=tmp_path) in captured.err
+
+
+@pytest.mark.parametrize("declared", ["array<f32, 4>", "f32", "array<f32,4u>"])
+async def test_a_wgsl_layer_refuses_arrays_of_a_fixed_size(device, declared):
+    """A fixed-size parameter array failed at bind-group creation, inside fit, as a raw
+    GPUValidationError (binding size 12 less than minimum 16)."""
+    source = SCALE_BIAS.replace("var<storage, read> scale: array<f32>",
+                                f"var<storage, read> scale: {declared}")
+    before = work(device)
+    with pytest.raises(ValueError, match=rf"scale is {re.escape(declared.replace(' ', ''))}, "
+                                         r"expected array<f32>"):
+        WGSLLayer(source, parameters={"scale": 3, "bias": 3})
+    assert work(device) == before

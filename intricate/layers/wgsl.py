@@ -103,7 +103,7 @@ def read_entry(text: str, origin: str, entry: str, direction: str,
                          if field not in SIZE_FIELDS or kind != "u32"]
         elif binding.kind != "storage" or name not in reads | writes | either:
             problems.append(f"{name} ({binding.kind}) is not part of the convention")
-        elif binding.element_type != "f32":
+        elif binding.type != "array<f32>":  # runtime-sized: a fixed length can't follow rows
             problems.append(f"{name} is {binding.type}, expected array<f32>")
         elif name in reads and access != "read":
             problems.append(f"{name} is var<storage, {access}>, expected var<storage, read>")
