@@ -309,3 +309,19 @@ async def test_a_cancelled_fit_plots_every_epoch_its_history_keeps(device):
     np.testing.assert_allclose(model.history.loss, reference.history.loss, rtol=1e-6)
     assert plot.epochs.count == 20
     np.testing.assert_array_equal(plot.series["loss"].view(), model.history.loss)
+
+
+async def test_a_loss_moving_by_1e_8_or_past_float32_is_drawn_where_it_is(device):
+    epochs = np.arange(1, 51)
+    # A plateau: float32 data coordinates (spacing 6e-8 at 0.5) drew it as a staircase.
+    plot = fed_plot(device, {"loss": 0.5 + 2e-8 * epochs})
+    pixels = await plot.render_async()
+    pixel, _ = mapping(plot)
+    for epoch in (4, 11, 18, 26, 33):
+        x, y = pixel(epoch, 0.5 + 2e-8 * epoch)
+        assert matches(pixels[y - 2:y + 3, x], TAB10[0]).any(), (epoch, x, y)
+    huge = fed_plot(device, {"loss": 1e300 * epochs})  # float64 losses: no float32 overflow
+    pixels = await huge.render_async()
+    pixel, _ = mapping(huge)
+    x, y = pixel(20, 2e301)
+    assert matches(pixels[y - 2:y + 3, x], TAB10[0]).any()

@@ -18,7 +18,7 @@ from ..gpu import Device
 from ..gpu.modules import shader_module
 from ..gpu.shaders import render, shader_path
 from . import font
-from .scene import FLOATS_PER_SHAPE, WHITE, Scene
+from .scene import FLOATS_PER_SHAPE, FRAME_BYTES, WHITE, Scene
 
 SHADER = "plot/chart.wgsl"
 FORMAT = "rgba8unorm"  # bytes as written in a PNG: no sRGB conversion on the way
@@ -47,7 +47,7 @@ class ChartPipeline:
         self.device = device
         storage = wgpu.BufferUsage.STORAGE | wgpu.BufferUsage.COPY_DST
         self.frame = device.create_buffer(
-            176, wgpu.BufferUsage.UNIFORM | wgpu.BufferUsage.COPY_DST, "plot frame")
+            FRAME_BYTES, wgpu.BufferUsage.UNIFORM | wgpu.BufferUsage.COPY_DST, "plot frame")
         glyphs = font.glyph_rows()
         self.font = device.create_buffer(glyphs.nbytes, storage, "plot font")
         self.write(self.font, glyphs)

@@ -2,7 +2,10 @@
 surface) packed as shaders/plot/chart.wgsl reads them, plus its Frame uniform.
 
 Pixels have (0, 0) at the top left; data coordinates map to the plot area through ``data``
-(``log_y``: y values are drawn at log10 y, so ``data``'s y range is in log10 units).
+(``log_y``: y values are drawn at log10 y, so ``data``'s y range is in log10 units). The host
+makes that mapping, in float64: the shader gets fractions of the plot area, so a loss that
+moves by 1e-8 around 0.5, or epochs past 2**24, still land on their own pixels (float32 data
+coordinates drew such curves as staircases, and values past 3.4e38 could not be packed).
 """
 
 from __future__ import annotations
@@ -19,6 +22,8 @@ FLOATS_PER_SHAPE = 12  # a, b, color: three vec4<f32>
 PALETTE_SIZE = 8
 MAX_OUTPUTS = 64  # the surface's argmax loops over outputs: few, and a bounded loop
 Color = tuple[float, float, float, float]
+FRAME_LAYOUT = f"<2f8x4f{4 * PALETTE_SIZE}f"  # chart.wgsl's Frame: size, plot, palette
+FRAME_BYTES = struct.calcsize(FRAME_LAYOUT)
 
 
 def rgba(hex_color: str, alpha: float = 1.0) -> Color:
@@ -59,21 +64,30 @@ class Scene:
                   color: Color) -> None:
         self._add(RECTANGLE, np.array([[left, top, right, bottom]]), np.zeros((1, 4)), color)
 
+    def fractions(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Data points as fractions of the plot area (0 at its left and bottom, 1 at its right
+        and top), in float64; NaN where a point can't be drawn (non-finite, or y <= 0 on a log
+        axis)."""
+        x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
+        if self.log_y:
+            with np.errstate(divide="ignore", invalid="ignore"):
+                y = np.where(y > 0, np.log10(np.where(y > 0, y, 1.0)), np.nan)
+        x0, y0, x1, y1 = self.data
+        return (x - x0) / (x1 - x0), (y - y0) / (y1 - y0)
+
     def segments(self, x: np.ndarray, y: np.ndarray, width: float, color: Color) -> None:
         """The polyline through the points (x[i], y[i]) in data coordinates; pairs with a
         non-finite end (or, on a log axis, a non-positive y) are left out."""
-        x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
+        x, y = self.fractions(x, y)
         ends = np.stack([x[:-1], y[:-1], x[1:], y[1:]], axis=1)
-        keep = np.isfinite(ends).all(axis=1)
-        if self.log_y:
-            keep &= (ends[:, 1] > 0) & (ends[:, 3] > 0)
-        ends = ends[keep]
+        ends = ends[np.isfinite(ends).all(axis=1)]
         if len(ends):
             self._add(SEGMENT, ends, np.tile([width, 0, 0, 0], (len(ends), 1)), color)
 
     def markers(self, x: np.ndarray, y: np.ndarray, radius: float, outline: float,
                 colors: np.ndarray) -> None:
         """Discs at the data points, each filled with its row of ``colors`` [n, 4]."""
+        x, y = self.fractions(x, y)
         points = np.stack([x, y, x, y], axis=1)
         self._add(MARKER, points, np.tile([radius, outline, 0, 0], (len(points), 1)), colors)
 
@@ -106,7 +120,6 @@ class Scene:
         return np.concatenate(self.blocks)
 
     def frame_bytes(self) -> bytes:
-        """The Frame uniform."""
+        """The Frame uniform (FRAME_BYTES long)."""
         palette = [value for color in self.palette for value in color]
-        return struct.pack("<2f2I4f4f32f", self.width, self.height, int(self.log_y), 0,
-                           *self.plot, *self.data, *palette)
+        return struct.pack(FRAME_LAYOUT, self.width, self.height, *self.plot, *palette)

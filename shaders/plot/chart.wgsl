@@ -9,14 +9,15 @@
 // Template: glyph_rows, the font's rows per glyph (intricate/plot/font.py's HEIGHT).
 //   3 surface   read     f32    [rows, columns, outputs]  predictions on a grid, row 0 at the
 //                                                   top (decision_surface; one 0 otherwise)
-// Frame: size (target pixels), log_y (1: y is drawn as log10 y), plot (the plot area in pixels:
-//   left, top, right, bottom), data (x0, y0, x1, y1 shown there; y in log10 when log_y),
+// Frame: size (target pixels), plot (the plot area in pixels: left, top, right, bottom),
 //   palette (class colours of the surface).
+// Points (segments, markers) come as fractions of the plot area: (0, 0) its bottom left, (1, 1)
+//   its top right; the host maps data to them in float64 (log axes included).
 // Shape: a, b (geometry by kind, below), color (RGBA in [0, 1]), kind in b.w:
 //   0 rectangle   a = pixels (left, top, right, bottom)
-//   1 segment     a = data (x0, y0, x1, y1); b.x = width in pixels; clipped to the plot area
+//   1 segment     a = points (x0, y0, x1, y1); b.x = width in pixels; clipped to the plot area
 //   2 glyph       a = (left, top) in pixels, scale (pixels per font pixel), character code
-//   3 marker      a.xy = data point; b.x = radius, b.y = outline width (pixels); clipped
+//   3 marker      a.xy = point; b.x = radius, b.y = outline width (pixels); clipped
 //   4 surface     a = pixels (left, top, right, bottom); b.x = columns, b.y = rows,
 //                 b.z = outputs; color.x = the threshold for one output
 // Draw: 6 vertices (two triangles) per instance, vertex index v, instance index i; the quad
@@ -34,10 +35,7 @@ const GLYPH_ROWS: u32 = {{ glyph_rows }}u;
 
 struct Frame {
     size: vec2<f32>,
-    log_y: u32,
-    unused: u32,
     plot: vec4<f32>,
-    data: vec4<f32>,
     palette: array<vec4<f32>, 8>,
 }
 
@@ -57,14 +55,10 @@ struct Varyings {
 @group(0) @binding(2) var<storage, read> font: array<u32>;
 @group(0) @binding(3) var<storage, read> surface: array<f32>;
 
-// A data point's position in pixels (y grows downwards, as in the target).
+// A point's position in pixels (y grows downwards, as in the target).
 fn to_pixels(point: vec2<f32>) -> vec2<f32> {
-    var y = point.y;
-    if (frame.log_y == 1u) {
-        y = log2(y) * 0.30102999566;  // log10
-    }
-    let t = (vec2<f32>(point.x, y) - frame.data.xy) / (frame.data.zw - frame.data.xy);
-    return vec2<f32>(mix(frame.plot.x, frame.plot.z, t.x), mix(frame.plot.w, frame.plot.y, t.y));
+    return vec2<f32>(mix(frame.plot.x, frame.plot.z, point.x),
+                     mix(frame.plot.w, frame.plot.y, point.y));
 }
 
 // The pixel rectangle (left, top, right, bottom) a mark may cover.
