@@ -15,7 +15,7 @@ from intricate import Model, TrainingOptions
 from intricate.layers import Dense, Sigmoid, TanH
 from intricate.plot import LivePlot, decision_surface, read_png, write_png
 from intricate.plot import canvas as places
-from intricate.plot.chart import GRID, decimated, line_chart
+from intricate.plot.chart import GRID, Axes, decimated, line_chart
 from intricate.plot.scene import BLACK, TAB10
 
 SIZE = (400, 320)
@@ -325,3 +325,11 @@ async def test_a_loss_moving_by_1e_8_or_past_float32_is_drawn_where_it_is(device
     pixel, _ = mapping(huge)
     x, y = pixel(20, 2e301)
     assert matches(pixels[y - 2:y + 3, x], TAB10[0]).any()
+
+
+def test_tick_labels_of_a_narrow_range_tell_the_ticks_apart():
+    for values in (0.5 + 2e-8 * np.arange(50), 123456.7 + 0.01 * np.arange(50),
+                   1e7 + np.array([0.0, 1.0])):
+        labels = Axes.fit(values, False, 6).labels()
+        assert len(set(labels)) == len(labels) > 1, labels  # were "0.500000" x6, "1.235e5" x6
+    assert Axes.fit(np.linspace(0, 1e6, 5), False, 6).labels()[:3] == ["0", "2e5", "4e5"]

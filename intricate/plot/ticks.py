@@ -62,12 +62,15 @@ def label(value: float, step: float) -> str:
     if value == 0:
         return "0"
     magnitude = abs(value)
+    # The digit of the step's leading figure: ticks differ there (a plateau's 0.5000002 and
+    # 0.5000004, or 123456.71 and 123456.72, need all of theirs).
+    step_digit = math.floor(math.log10(step) + 1e-9) if step > 0 else -3
     if magnitude >= 1e5 or magnitude < 1e-3:
-        mantissa, exponent = f"{value:.3e}".split("e")
+        digits = min(15, max(3, math.floor(math.log10(magnitude) + 1e-9) - step_digit))
+        mantissa, exponent = f"{value:.{digits}e}".split("e")
         mantissa = mantissa.rstrip("0").rstrip(".")
         return f"{mantissa}e{int(exponent)}"
-    decimals = max(0, -math.floor(math.log10(step) + 1e-9)) if step > 0 else 3
-    return f"{value:.{min(decimals, 6)}f}"
+    return f"{value:.{min(max(0, -step_digit), 15)}f}"
 
 
 def log_label(exponent: float, step: float) -> str:
