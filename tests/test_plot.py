@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import os
 
 import numpy as np
 import pytest
@@ -333,3 +334,28 @@ def test_tick_labels_of_a_narrow_range_tell_the_ticks_apart():
         labels = Axes.fit(values, False, 6).labels()
         assert len(set(labels)) == len(labels) > 1, labels  # were "0.500000" x6, "1.235e5" x6
     assert Axes.fit(np.linspace(0, 1e6, 5), False, 6).labels()[:3] == ["0", "2e5", "4e5"]
+
+
+async def test_a_bad_png_path_is_refused_before_drawing_and_keeps_the_old_file(device, tmp_path):
+    plot = fed_plot(device, {"loss": np.linspace(1.0, 0.1, 5)})
+    model = Model([Dense(2, 1)], device=device, seed=0)
+    device.stats.reset()
+    for path, message in ((tmp_path, "is a directory"), (tmp_path / "no" / "x.png", "create it"),
+                          (3, "file name")):
+        with pytest.raises((TypeError, ValueError), match=message):
+            await plot.save_png_async(path)
+        with pytest.raises((TypeError, ValueError), match=message):
+            plot.save_png(path)
+        with pytest.raises((TypeError, ValueError), match=message):
+            await decision_surface(model, XOR_X, XOR_Y, path=path)
+    assert device.stats["submits"] == device.stats["readbacks"] == 0  # nothing drawn
+    old = tmp_path / "old.png"
+    old.write_bytes(b"the old picture")
+    def full_disk(descriptor):
+        raise OSError(28, "No space left on device")
+
+    with pytest.MonkeyPatch.context() as patch:  # the write fails once the file is written
+        patch.setattr(os, "fsync", full_disk)
+        with pytest.raises(OSError, match="No space"):
+            plot.save_png(old)
+    assert old.read_bytes() == b"the old picture" and os.listdir(tmp_path) == ["old.png"]

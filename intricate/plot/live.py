@@ -23,7 +23,7 @@ from ..gpu.device import _open_default_device
 from . import canvas as places
 from . import font, renderer
 from .chart import Curve, line_chart
-from .png import write_png
+from .png import check_path, write_png
 from .scene import TAB10
 
 
@@ -164,12 +164,20 @@ class LivePlot(Callback):
         return device.run_sync(lambda: renderer.draw(device, build()))
 
     async def save_png_async(self, path: str | os.PathLike) -> None:
-        """Draw the plot now and write it to ``path`` as a PNG (any time, headless too)."""
+        """Draw the plot now and write it to ``path`` as a PNG (any time, headless too),
+        atomically: a failed save leaves the file that was there.
+
+        Raises:
+            TypeError, ValueError: ``path`` names a directory, a missing folder or something
+                other than a file (before anything is drawn).
+        """
+        check_path(path)
         pixels = await self.render_async()
         await asyncio.to_thread(write_png, path, pixels)
 
     def save_png(self, path: str | os.PathLike) -> None:
         """``save_png_async`` for synchronous code (blocks while the frame is drawn)."""
+        check_path(path)
         write_png(path, self.render())
 
     # Live canvases --------------------------------------------------------------------------

@@ -14,7 +14,7 @@ import zlib
 
 import numpy as np
 
-from ..io.atomic import write_atomically
+from ..io.atomic import resolve, write_atomically
 
 SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -41,6 +41,19 @@ def encode_png(pixels: np.ndarray) -> bytes:
     header = struct.pack(">IIBBBBB", width, height, 8, 6, 0, 0, 0)  # 8-bit RGBA
     return (SIGNATURE + _chunk(b"IHDR", header) + _chunk(b"IDAT", zlib.compress(raw.tobytes(), 9))
             + _chunk(b"IEND", b""))
+
+
+def check_path(path: object) -> None:
+    """Refuse, before anything is drawn, a path a PNG can't be written to.
+
+    Raises:
+        TypeError: not a str or os.PathLike. ModelFileError (a ValueError): a directory, a
+            folder that doesn't exist, or something other than a regular file.
+    """
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"path: expected a file name (str or os.PathLike), received "
+                        f"{type(path).__name__} {path!r}")
+    resolve(path)
 
 
 def write_png(path: str | os.PathLike, pixels: np.ndarray) -> None:

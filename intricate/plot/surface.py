@@ -12,7 +12,7 @@ import numpy as np
 from ..engine.inputs import check_array
 from . import font, renderer
 from .chart import AXIS_GAP, Axes, frame_axes, legend, legend_width, text_scale
-from .png import write_png
+from .png import check_path, write_png
 from .scene import MAX_OUTPUTS, TAB10, Scene
 
 
@@ -80,9 +80,11 @@ async def decision_surface(model, x: np.ndarray, y: np.ndarray,
         The picture, uint8 RGBA [height, width, 4].
 
     Raises:
-        ValueError: bad arguments, before any GPU work.
+        ValueError, TypeError: bad arguments (``path`` included), before any GPU work.
     """
     check_surface_options(model, size, resolution, title, threshold)
+    if path is not None:
+        check_path(path)
     points = check_array("x", x, 2, "coordinates")
     classes = sample_classes(y, len(points), model.output_size, threshold)
     names = [f"class {c}" for c in sorted(set(classes.tolist()) | set(range(
