@@ -16,7 +16,7 @@ from test_wgsl_layer import SCALE_BIAS, SQUAREPLUS
 
 from intricate import Model, ModelFileError, ShaderError, gpu
 from intricate.io import files
-from intricate.kernels import Kernel
+from intricate.kernels import Kernel, check_gradients
 from intricate.layers import Dense, WGSLLayer
 
 
@@ -244,3 +244,21 @@ async def test_a_wgsl_layer_refuses_arrays_of_a_fixed_size(device, declared):
                                          r"expected array<f32>"):
         WGSLLayer(source, parameters={"scale": 3, "bias": 3})
     assert work(device) == before
+
+
+async def test_finite_numbers_that_float32_holds_only_as_infinity_are_refused(device):
+    """1e39 for an f32 field, or a float64 array of 1e300, became inf silently (a RuntimeWarning
+    at most); NaN and infinity given as such still pass: they are values, not overflow."""
+    kernel = Kernel(SCALE, device=device)
+    ones = np.ones(4, np.float32)
+    before = work(device)
+    with pytest.raises(ValueError, match=r"field 'scale' \(f32\): 1e\+39 is beyond float32's "
+                                         r"range \(±3.40282e\+38\) and would become infinity"):
+        await kernel.run(x=ones, n=4, scale=1e39, shapes={"y": (4,)})
+    with pytest.raises(ValueError, match=r"x \(array<f32>\): 1e\+300 is beyond float32's"):
+        await kernel.run(x=np.array([1.0, 1e300, 1, 1]), n=4, scale=1.0, shapes={"y": (4,)})
+    assert work(device) == before
+    outputs = await kernel.run(x=np.array([np.inf, np.nan, 1, 1]), n=4, scale=2.0,
+                               shapes={"y": (4,)})
+    assert np.isinf(outputs["y"][0]) and np.isnan(outputs["y"][1])
+

@@ -178,13 +178,20 @@ def convert(values: np.ndarray, target: np.dtype, where: str) -> np.ndarray:
 
     Raises:
         ValueError: naming ``where``, for floats given to an integer type (a float32 array for
-            an ``array<u32>`` is a mistake, not a cast to make silently), or integers out of
-            the target's range.
+            an ``array<u32>`` is a mistake, not a cast to make silently), integers out of
+            the target's range, or finite numbers a float target can only hold as infinity.
     """
     values = np.asarray(values)
     source = values.dtype
     if target.kind == "f" and source.kind in "fiub":
-        return values.astype(target)
+        with np.errstate(over="ignore"):
+            converted = values.astype(target)
+        beyond = np.isinf(converted) & (np.isfinite(values) if source.kind == "f" else True)
+        if beyond.any():
+            raise ValueError(f"{where}: {values[beyond].flat[0].item()!r} is beyond "
+                             f"{target}'s range (±{np.finfo(target).max:g}) and would become "
+                             "infinity; scale the values into range")
+        return converted
     if target.kind in "iu" and source.kind in "iub":
         info = np.iinfo(target)
         if values.size and (values.min() < info.min or values.max() > info.max):
