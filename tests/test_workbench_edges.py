@@ -262,3 +262,13 @@ async def test_finite_numbers_that_float32_holds_only_as_infinity_are_refused(de
                                shapes={"y": (4,)})
     assert np.isinf(outputs["y"][0]) and np.isnan(outputs["y"][1])
 
+
+async def test_check_gradients_refuses_empty_and_out_of_range_inputs(device):
+    before = work(device)
+    with pytest.raises(ValueError, match=r"x: expected a 2-D numeric array \[rows, features\], "
+                                         r"received float32 \(4, 0\)"):
+        await check_gradients(WGSLLayer(SQUAREPLUS), np.ones((4, 0), np.float32), device=device)
+    with pytest.raises(ValueError, match=r"x: expected finite values in float32, received NaN, "
+                                         r"infinity or values beyond"):
+        await check_gradients(WGSLLayer(SQUAREPLUS), np.full((2, 2), 1e300), device=device)
+    assert work(device) == before

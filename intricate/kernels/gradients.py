@@ -79,11 +79,14 @@ def _check_arguments(layer: object, x: object, samples: object) -> np.ndarray:
     if isinstance(samples, bool) or not isinstance(samples, int) or samples < 1:
         raise ValueError(f"samples: expected a positive int, received {samples!r}")
     values = np.asarray(x)
-    if values.ndim != 2 or values.shape[0] < 1 or values.dtype.kind not in "fiu":
+    if values.ndim != 2 or min(values.shape) < 1 or values.dtype.kind not in "fiu":
         raise ValueError(f"x: expected a 2-D numeric array [rows, features], received "
                          f"{values.dtype} {values.shape}")
-    if not np.isfinite(values).all():
-        raise ValueError("x: expected finite values, received NaN or infinity")
+    with np.errstate(over="ignore"):
+        finite = np.isfinite(values.astype(np.float32)).all()  # what the layers compute in
+    if not finite:
+        raise ValueError("x: expected finite values in float32, received NaN, infinity or values "
+                         f"beyond ±{np.finfo(np.float32).max:g}")
     if layer.input_size is not None and values.shape[1] != layer.input_size:
         raise ValueError(f"x: {layer!r} takes {layer.input_size} features, received "
                          f"{values.shape[1]}")
