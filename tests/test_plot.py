@@ -265,6 +265,10 @@ async def test_bad_arguments_are_refused_before_any_gpu_work(device):
     plot = LivePlot(["loss", "val_loss"], show="offscreen", device=device)
     with pytest.raises(ValueError, match="val_loss"):
         plot.on_epoch_end(0, {"loss": 1.0})
+    with pytest.raises(ValueError, match=r"LivePlot: key 'val_loss' is not among the logged "
+                                         r"values \['loss'\].*validation data"):
+        await two_inputs.fit(XOR_X, XOR_Y, TrainingOptions(epochs=1000, callbacks=[plot]))
+    assert device.stats["submits"] == device.stats["uploads"] == 0  # refused before training
 
 
 def test_auto_chooses_a_widget_a_window_or_offscreen(monkeypatch):

@@ -36,15 +36,20 @@ def loss_read_interval(epochs: int) -> int:
 
 
 def check_monitors(hooks, keys: list[str]) -> None:
-    """Refuse a callback's unknown ``monitor`` before any GPU work (it failed after epoch 1);
-    a ModelCheckpoint that saves every epoch reads no monitor, as in Keras."""
+    """Refuse a callback's unknown ``monitor`` (or any of its ``log_keys``: a live plot's)
+    before any GPU work (it failed after epoch 1); a ModelCheckpoint that saves every epoch
+    reads no monitor, as in Keras."""
     for hook in hooks:
         monitor = getattr(hook, "_monitor", None)
         key = getattr(hook, "monitor", None) or getattr(monitor, "key", None)
-        if isinstance(key, str) and getattr(hook, "save_best_only", True) and key not in keys:
-            raise ValueError(f"{type(hook).__name__}: monitor {key!r} is not among the logged "
-                             f"values {sorted(keys)}; pick one of those (val_* needs "
-                             "validation data)")
+        wanted = [("monitor", key)] if isinstance(key, str) and getattr(
+            hook, "save_best_only", True) else []
+        wanted += [("key", name) for name in getattr(hook, "log_keys", None) or ()]
+        for what, name in wanted:
+            if name not in keys:
+                raise ValueError(f"{type(hook).__name__}: {what} {name!r} is not among the "
+                                 f"logged values {sorted(keys)}; pick one of those (val_* "
+                                 "needs validation data)")
 
 
 async def run_fit(model, x, y, validation, options: TrainingOptions) -> History:

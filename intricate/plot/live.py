@@ -103,6 +103,11 @@ class LivePlot(Callback):
         self._canvas: places.LiveCanvas | None = None
         self._dirty, self._drawing = False, None
 
+    @property
+    def log_keys(self) -> list[str]:
+        """The log names this plot needs (fit refuses a fit without them before training)."""
+        return list(self.keys or ())
+
     # Callback hooks -----------------------------------------------------------------------
     def on_train_begin(self, logs: Logs | None = None) -> None:
         self.device = getattr(self.model, "device", None) or self.device
