@@ -36,6 +36,27 @@ async def test_timing_falls_back_to_the_wall_clock_without_timestamp_query(devic
     assert device.stats["submits"] - before >= 3  # a warm-up and two samples, each waited
 
 
+async def test_timing_steps_that_form_several_compute_passes(device):
+    """Copies between dispatches (a GEMM's operands into texels, a split-K sum) cut the steps
+    into several passes; repeated three times, a middle pass writes no timestamp (WebGPU refuses
+    timestamp_writes without an index, which timing every lavapipe GEMM of 256³ hit)."""
+    if "timestamp-query" not in device.features:
+        pytest.skip("no timestamp-query")
+    program = Program(Workspace(device, 1))
+    source = await device.run(gpu.from_numpy, device, np.ones((1, 2), np.float32))
+    copied = await device.run(gpu.empty, device, (1, 2))
+
+    def record():
+        layer = TanH()
+        outputs = layer.propagate(program, source)
+        program.copy(outputs, copied)
+        layer.propagate(program, copied)
+
+    await device.run(record)
+    gpu_seconds, _ = await device.run(time_steps, device, program.steps, 3, 2)
+    assert gpu_seconds > 0
+
+
 def forked_child(trained: Model, answers) -> None:
     """In a forked child: a fresh model (which opens a device), then one the parent trained."""
     asyncio.events._set_running_loop(None)  # the fork copied pytest's running-loop marker

@@ -210,8 +210,8 @@ def encode_steps(encoder: wgpu.GPUCommandEncoder, steps: Sequence[Dispatch | Cop
                               **({"beginning_of_pass_write_index": 0} if index == starts[0]
                                  else {}),
                               **({"end_of_pass_write_index": 1} if index == starts[-1] else {})}
-                compute_pass = encoder.begin_compute_pass(
-                    **({"timestamp_writes": writes} if writes else {}))
+                compute_pass = encoder.begin_compute_pass(  # a middle pass writes none
+                    **({"timestamp_writes": writes} if len(writes) > 1 else {}))
             compute_pass.set_pipeline(step.pipeline)
             compute_pass.set_bind_group(0, step.bind_group)
             compute_pass.dispatch_workgroups(*step.grid)
