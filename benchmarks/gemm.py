@@ -5,7 +5,10 @@ Our kernel is timed with GPU timestamps around its recorded steps (the GEMM, a s
 software adapters the operands' copies into texels) encoded ``repeats`` times, median of
 ``--samples`` after a warm-up (wall-clock time of the same submits is kept too).
 
-    python benchmarks/gemm.py [--sizes 256 1024 4096] [--json out.json]
+    python benchmarks/gemm.py [--sizes 256 1024 4096] [--dtype float64] [--json out.json]
+
+``--dtype`` (float32 or float64, the Model dtypes of intricate/gpu/dtypes.py) sets every
+operand's type: ours rendered for it, numpy's and torch's in it (torch float64 is cuBLAS DGEMM).
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import wgpu
 
 import intricate
 from intricate import gpu
+from intricate.gpu import dtypes
 from intricate.ops.gemm import tiled as gemm
 
 FORMS = {  # name: a strides, b strides for an (m, n, k) product, as the Dense layer uses them
@@ -35,24 +39,26 @@ TRAINING_SHAPES = [(128, 512, 784), (128, 784, 512), (784, 512, 128), (128, 512,
                    (4096, 512, 784), (784, 512, 4096), (1024, 4096, 4096), (4096, 4096, 1024)]
 
 
-def time_ours(device, m, n, k, form, repeats, samples, config=None):
+def time_ours(device, m, n, k, form, repeats, samples, config=None, precision=dtypes.FLOAT32):
     a_strides, b_strides = (f(m, n, k) for f in FORMS[form])
     rng = np.random.default_rng(0)
-    a = gpu.from_numpy(device, rng.uniform(-1, 1, m * k).astype(np.float32))
-    b = gpu.from_numpy(device, rng.uniform(-1, 1, k * n).astype(np.float32))
-    c = gpu.empty(device, (m, n))
-    program = gpu.Program(gpu.Workspace(device, m))
+    dtype = precision.numpy
+    a = gpu.from_numpy(device, rng.uniform(-1, 1, m * k), dtype)
+    b = gpu.from_numpy(device, rng.uniform(-1, 1, k * n), dtype)
+    c = gpu.empty(device, (m, n), dtype)
+    program = gpu.Program(gpu.Workspace(device, m, precision))
     gemm.record_gemm(program, a, b, c, m, n, k, a_strides, b_strides, config=config)
     return gpu.time_steps(device, program.steps, repeats, samples)
 
 
-def scratch(device, m, n, k):
-    return gpu.empty(device, (m, k)), gpu.empty(device, (k, n)), gpu.empty(device, (m, n))
+def scratch(device, m, n, k, dtype):
+    return (gpu.empty(device, (m, k), dtype), gpu.empty(device, (k, n), dtype),
+            gpu.empty(device, (m, n), dtype))
 
 
-def time_numpy(m, n, k, samples):
+def time_numpy(m, n, k, samples, dtype):
     rng = np.random.default_rng(0)
-    a, b = rng.random((m, k), np.float32), rng.random((k, n), np.float32)
+    a, b = rng.random((m, k), dtype), rng.random((k, n), dtype)
     times = []
     for _ in range(samples):
         start = time.perf_counter()
@@ -61,7 +67,7 @@ def time_numpy(m, n, k, samples):
     return statistics.median(times)
 
 
-def time_torch(m, n, k, samples):
+def time_torch(m, n, k, samples, dtype_name):
     try:
         import torch
     except ImportError:
@@ -70,8 +76,9 @@ def time_torch(m, n, k, samples):
         return None
     torch.backends.cuda.matmul.allow_tf32 = False
     torch.backends.cudnn.allow_tf32 = False
-    a = torch.rand(m, k, device="cuda")
-    b = torch.rand(k, n, device="cuda")
+    dtype = getattr(torch, dtype_name)  # float64: cuBLAS DGEMM (FP64 tensor cores where present)
+    a = torch.rand(m, k, device="cuda", dtype=dtype)
+    b = torch.rand(k, n, device="cuda", dtype=dtype)
     for _ in range(3):
         a @ b
     times = []
@@ -99,34 +106,38 @@ def card_name() -> str:
 
 async def main(args) -> dict:
     device = await intricate.setup_device()
+    precision = dtypes.precision(args.dtype)
+    dtypes.check_supported(precision, device)
+    item = precision.itemsize
     rows = []
     shapes = [(s, s, s) for s in args.sizes] + ([] if args.no_training_shapes
                                                 else TRAINING_SHAPES)
     limit = device.limits["max-storage-buffer-binding-size"]
     print(f"adapter: {device.name} ({device.adapter_info.get('backend_type')}); card: "
-          f"{card_name()}")
+          f"{card_name()}; dtype: {precision.name}")
     print(f"{'m':>6} {'n':>6} {'k':>6} {'form':>12} {'ours GF/s':>10} {'wall GF/s':>10} "
           f"{'numpy GF/s':>10} {'torch GF/s':>10} {'ours/torch':>10}")
     for m, n, k in shapes:
-        if 4 * max(m * k, k * n, m * n) > limit:
+        if item * max(m * k, k * n, m * n) > limit:
             continue
         flops = 2.0 * m * n * k
         repeats = max(1, min(50, int(2e10 / flops)))
-        numpy_s = time_numpy(m, n, k, 3) if flops <= 2 * 4096**3 else None
-        torch_s = time_torch(m, n, k, args.samples)
+        numpy_s = time_numpy(m, n, k, 3, precision.numpy) if flops <= 2 * 4096**3 else None
+        torch_s = time_torch(m, n, k, args.samples, precision.name)
         for form in FORMS:
             if form != "forward" and (m, n, k) in [(s, s, s) for s in args.sizes] and \
                     not args.all_forms:
                 continue
             ours_s, wall_s = await device.run(time_ours, device, m, n, k, form, repeats,
-                                              args.samples)
-            row = {"m": m, "n": n, "k": k, "form": form, "ours_gflops": flops / ours_s / 1e9,
+                                              args.samples, None, precision)
+            row = {"m": m, "n": n, "k": k, "form": form, "dtype": precision.name,
+                   "ours_gflops": flops / ours_s / 1e9,
                    "ours_wall_gflops": flops / wall_s / 1e9,
                    "numpy_gflops": numpy_s and flops / numpy_s / 1e9,
                    "torch_gflops": torch_s and flops / torch_s / 1e9,
                    "config": str(await device.run(
-                       gemm.select, device, *scratch(device, m, n, k), m, n, k,
-                       *(f(m, n, k) for f in FORMS[form])))}
+                       gemm.select, device, *scratch(device, m, n, k, precision.numpy), m, n, k,
+                       *(f(m, n, k) for f in FORMS[form]), precision))}
             ratio = row["torch_gflops"] and row["ours_gflops"] / row["torch_gflops"]
             row["ours_over_torch"] = ratio
             rows.append(row)
@@ -141,11 +152,11 @@ async def main(args) -> dict:
         print(f"config sweep, forward {args.sweep}³:")
         limit = device.limits["max-compute-workgroup-storage-size"]
         for config in gemm.CONFIGS:
-            if config.workgroup_bytes > limit:
+            if config.bytes_for(item) > limit:
                 continue
             size = args.sweep
             seconds, _ = await device.run(time_ours, device, size, size, size, "forward", 5,
-                                          args.samples, config)
+                                          args.samples, config, precision)
             rows.append({"m": size, "n": size, "k": size, "form": "forward",
                          "config": str(config), "ours_gflops": 2.0 * size**3 / seconds / 1e9})
             print(f"  {config}: {rows[-1]['ours_gflops']:.0f} GF/s", flush=True)
@@ -153,12 +164,13 @@ async def main(args) -> dict:
             "card": card_name(), "versions": {"intricate": intricate.__version__,
                                               "wgpu": wgpu.__version__, "numpy": np.__version__,
                                               "python": platform.python_version()},
-            "rows": rows}
+            "dtype": precision.name, "rows": rows}
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="*", default=[256, 512, 1024, 2048, 4096, 8192])
+    parser.add_argument("--dtype", choices=list(dtypes.POLICIES), default="float32")
     parser.add_argument("--samples", type=int, default=20)
     parser.add_argument("--all-forms", action="store_true", help="all three forms for squares")
     parser.add_argument("--no-training-shapes", action="store_true")

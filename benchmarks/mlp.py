@@ -3,7 +3,10 @@ present, CPU otherwise; TF32 off), data resident on the device, shuffled mini-ba
 layers with SoftMax + cross-entropy. Prints samples/s, the ratio, our dispatches per step and
 submits/readbacks per epoch; writes JSON.
 
-    python benchmarks/mlp.py [--quick] [--json out.json]
+    python benchmarks/mlp.py [--quick] [--dtype float64] [--json out.json]
+
+``--dtype`` (float32 or float64): our model's dtype (Model(dtype=)), and torch's parameters and
+data in the same dtype.
 """
 
 from __future__ import annotations
@@ -42,18 +45,18 @@ def layers_for(sizes):
     return layers
 
 
-def data_for(sizes, samples):
+def data_for(sizes, samples, dtype="float32"):
     rng = np.random.default_rng(0)
-    x = rng.normal(size=(samples, sizes[0])).astype(np.float32)
+    x = rng.normal(size=(samples, sizes[0])).astype(dtype)
     if sizes[-1] == 1:
-        return x, rng.integers(0, 2, (samples, 1)).astype(np.float32)
-    y = np.eye(sizes[-1], dtype=np.float32)[rng.integers(0, sizes[-1], samples)]
+        return x, rng.integers(0, 2, (samples, 1)).astype(dtype)
+    y = np.eye(sizes[-1], dtype=dtype)[rng.integers(0, sizes[-1], samples)]
     return x, y
 
 
-async def time_ours(device, sizes, batch, samples, optimizer, epochs):
-    x, y = data_for(sizes, samples)
-    model = Model(layers_for(sizes), device=device, seed=0)
+async def time_ours(device, sizes, batch, samples, optimizer, epochs, dtype="float32"):
+    x, y = data_for(sizes, samples, dtype)
+    model = Model(layers_for(sizes), device=device, seed=0, dtype=dtype)
     loss = "categorical_crossentropy" if sizes[-1] > 1 else "binary_crossentropy"
     options = dict(optimizer=optimizer, learning_rate=0.01, loss_algorithm=loss,
                    batch_size=batch, seed=0)
@@ -71,11 +74,15 @@ async def time_ours(device, sizes, batch, samples, optimizer, epochs):
     seconds = time.perf_counter() - start
     stats = dict(device.stats)
     per_step = (stats["dispatches"] - epochs) / (epochs * -(-samples // batch))  # 1 finish/epoch
+    # GPU bytes per parameter: the parameters, their gradients and the optimizer's state.
+    state = model._state
+    held = state.parameters.nbytes + state.gradients.nbytes + sum(
+        array.nbytes for array in model.optimizer.state_for(state.parameters))
     return samples * epochs / seconds, per_step, stats["submits"] / epochs, \
-        stats["readbacks"] / epochs
+        stats["readbacks"] / epochs, held / model.count_params()
 
 
-def time_torch(sizes, batch, samples, optimizer, epochs, threads):
+def time_torch(sizes, batch, samples, optimizer, epochs, threads, dtype="float32"):
     try:
         import torch
     except ImportError:
@@ -93,8 +100,8 @@ def time_torch(sizes, batch, samples, optimizer, epochs, threads):
         modules[-1] = torch.nn.Sigmoid()
     else:
         modules.pop()  # CrossEntropyLoss applies the softmax itself
-    network = torch.nn.Sequential(*modules).to(device)
-    x, y = data_for(sizes, samples)
+    network = torch.nn.Sequential(*modules).to(device, getattr(torch, dtype))
+    x, y = data_for(sizes, samples, dtype)
     x = torch.from_numpy(x).to(device)
     labels = torch.from_numpy(y.argmax(axis=1)).to(device)
     kind = torch.optim.SGD if optimizer == "sgd" else torch.optim.Adam
@@ -128,9 +135,10 @@ def time_torch(sizes, batch, samples, optimizer, epochs, threads):
 
 async def main(args) -> dict:
     device = await intricate.setup_device()
-    print(f"adapter: {device.name} ({device.adapter_info.get('backend_type')})")
+    print(f"adapter: {device.name} ({device.adapter_info.get('backend_type')}); dtype: "
+          f"{args.dtype}")
     print(f"{'model':>20} {'batch':>6} {'opt':>5} {'ours samples/s':>15} {'torch samples/s':>16} "
-          f"{'ratio':>6} {'disp/step':>9} {'submit/ep':>9} {'read/ep':>7}")
+          f"{'ratio':>6} {'disp/step':>9} {'submit/ep':>9} {'read/ep':>7} {'B/param':>7}")
     rows = []
     cases = CASES[:3] if args.quick else CASES
     if args.case:
@@ -138,19 +146,20 @@ async def main(args) -> dict:
     for name, sizes, batch, steps in cases:
         samples = batch * (steps // 5 if args.quick else steps)
         for optimizer in ("sgd", "adam"):
-            ours, per_step, submits, reads = await time_ours(device, sizes, batch, samples,
-                                                             optimizer, args.epochs)
+            ours, per_step, submits, reads, per_parameter = await time_ours(
+                device, sizes, batch, samples, optimizer, args.epochs, args.dtype)
             theirs, where = time_torch(sizes, batch, samples, optimizer, args.epochs,
-                                       args.threads)
+                                       args.threads, args.dtype)
             ratio = theirs and ours / theirs
-            rows.append({"model": name, "batch": batch, "optimizer": optimizer,
+            rows.append({"model": name, "batch": batch, "optimizer": optimizer, "dtype": args.dtype,
                          "ours_samples_per_s": ours, "torch_samples_per_s": theirs,
                          "torch_device": where, "ratio": ratio, "dispatches_per_step": per_step,
-                         "submits_per_epoch": submits, "readbacks_per_epoch": reads})
+                         "submits_per_epoch": submits, "readbacks_per_epoch": reads,
+                         "bytes_per_parameter": per_parameter})
             print(f"{name:>20} {batch:>6} {optimizer:>5} {ours:>15,.0f} "
                   f"{(f'{theirs:,.0f}' if theirs else where):>16} "
                   f"{(f'{ratio:.2f}' if ratio else '-'):>6} {per_step:>9.1f} {submits:>9.1f} "
-                  f"{reads:>7.1f}", flush=True)
+                  f"{reads:>7.1f} {per_parameter:>7.1f}", flush=True)
     return {"date": time.strftime("%Y-%m-%d"), "adapter": device.adapter_info,
             "versions": {"intricate": intricate.__version__, "wgpu": wgpu.__version__,
                          "numpy": np.__version__, "python": platform.python_version()},
@@ -160,6 +169,7 @@ async def main(args) -> dict:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small models, fewer steps")
+    parser.add_argument("--dtype", choices=["float32", "float64"], default="float32")
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--threads", type=int, default=2, help="PyTorch CPU threads")
     parser.add_argument("--case", help='only this one, e.g. "784-512-512-10 b4096"')
