@@ -86,7 +86,14 @@ def test_bench_compare_flags_a_doctored_regression(tmp_path, capsys):
     assert row["regressed"] and row["speedup"] < 0.2 and row["name"] == "gather"
     baseline["results"][0]["median_s"] *= 1e12  # now it used to be 1e6x slower: no regression
     old.write_text(json.dumps(baseline))
+    capsys.readouterr()
     assert main([*common, "--compare", str(old)]) == 0
+    assert "nothing was compared" not in capsys.readouterr().out
+    baseline["results"][0]["size"] = 38  # a baseline of other sizes: said, not silently empty
+    old.write_text(json.dumps(baseline))
+    assert main([*common, "--compare", str(old)]) == 0
+    assert "no kernel and size of this run is in it (nothing was compared)" in \
+        capsys.readouterr().out
 
 
 def test_bench_fails_on_a_wrong_reference(monkeypatch, capsys):

@@ -142,6 +142,9 @@ async def _bench(args: argparse.Namespace) -> int:
         return FAILED
     regressed = [row for row in document.get("compare", {}).get("results", [])
                  if row["regressed"]]
+    if args.compare and not document["compare"]["results"]:
+        print(f"--compare {args.compare}: no kernel and size of this run is in it (nothing was "
+              "compared); run the same NAMEs and --size as the baseline")
     for row in regressed:
         print(f"REGRESSED {row['name']} ({row['size']}): {row['speedup']:.2f}x the speed of "
               f"{args.compare}")

@@ -59,9 +59,10 @@ class Kernel:
         self.source = shaders.render(self.shader, self.template)
         entries = reflect.entry_points(self.source)
         if entry is None and len(entries) != 1:
+            found = (f"there are {len(entries)} ({', '.join(entries)}); pass entry=" if entries
+                     else "there is none: mark a function @compute @workgroup_size(...)")
             raise KernelCompileError(f"{self.origin}: entry=None takes the only @compute entry "
-                                     f"point, but there are {entries}; pass entry=",
-                                     self.origin, "entry")
+                                     f"point, but {found}", self.origin, "entry")
         self.entry = entry if entry is not None else entries[0]
         if self.entry not in entries:
             raise KernelCompileError(f"{self.origin}: entry point {self.entry!r} not found; "
