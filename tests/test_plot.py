@@ -363,3 +363,18 @@ async def test_a_bad_png_path_is_refused_before_drawing_and_keeps_the_old_file(d
         with pytest.raises(OSError, match="No space"):
             plot.save_png(old)
     assert old.read_bytes() == b"the old picture" and os.listdir(tmp_path) == ["old.png"]
+
+
+async def test_a_later_fit_adds_its_new_metrics(device):
+    plot = LivePlot(show="offscreen", device=device)
+    model = await xor_model(device, 20, plot)  # loss and binary_accuracy
+    await model.fit(XOR_X, XOR_Y, TrainingOptions(epochs=20, callbacks=[plot],
+                                                  validation_data=(XOR_X, XOR_Y)))
+    assert list(plot.series) == ["loss", "binary_accuracy", "val_loss"]  # val_loss was lost
+    val_loss = plot.series["val_loss"].view()
+    assert np.isnan(val_loss[:20]).all() and np.array_equal(val_loss[20:],
+                                                            model.history.history["val_loss"])
+    assert np.isnan(plot.series["binary_accuracy"].view()[20:]).all()  # not logged: a gap
+    pixels = await plot.render_async()
+    assert matches(pixels, TAB10[2]).sum() > 60  # val_loss is drawn in the third colour
+

@@ -31,12 +31,13 @@ class Series:
     """Values appended one at a time, read as a view of the first ``len`` (appends never move
     what a reader already holds: growth copies into a new array)."""
 
-    def __init__(self) -> None:
-        self.values, self.count = np.zeros(64), 0
+    def __init__(self, missing: int = 0) -> None:
+        """``missing``: epochs before this series' first value (NaN: not drawn)."""
+        self.values, self.count = np.full(max(64, 2 * missing), np.nan), missing
 
     def append(self, value: float) -> None:
         if self.count == len(self.values):
-            self.values = np.concatenate([self.values, np.zeros(len(self.values))])
+            self.values = np.concatenate([self.values, np.full(len(self.values), np.nan)])
         self.values[self.count] = value
         self.count += 1
 
@@ -115,7 +116,7 @@ class LivePlot(Callback):
 
     def on_epoch_end(self, epoch: int, logs: Logs | None = None) -> None:
         logs = logs or {}
-        if not self.series:
+        if self.keys is None or not self.series:
             self._choose_keys(logs)
         self.epochs.append(self._first_epoch + epoch + 1)
         for key, series in self.series.items():
@@ -127,6 +128,8 @@ class LivePlot(Callback):
             await self._drawing
 
     def _choose_keys(self, logs: Logs) -> None:
+        """The series to draw: ``keys`` (checked once), or every key logged so far; a key a
+        later fit adds (metrics, validation data) starts at that fit's first epoch."""
         if self.keys is not None:
             missing = [key for key in self.keys if key not in logs]
             if missing:
@@ -140,7 +143,9 @@ class LivePlot(Callback):
                 if not key.startswith("val_"):
                     chosen += [key] + ([f"val_{key}"] if f"val_{key}" in logs else [])
             chosen += [key for key in logs if key not in chosen]
-        self.series = {key: Series() for key in chosen}
+        for key in chosen:
+            if key not in self.series:
+                self.series[key] = Series(missing=self.epochs.count)
 
     # Drawing --------------------------------------------------------------------------------
     def curves(self) -> list[Curve]:
