@@ -378,3 +378,18 @@ async def test_a_later_fit_adds_its_new_metrics(device):
     pixels = await plot.render_async()
     assert matches(pixels, TAB10[2]).sum() > 60  # val_loss is drawn in the third colour
 
+
+async def test_a_plot_watching_a_fit_refuses_another_models_fit_meanwhile(device):
+    plot = LivePlot(show="offscreen", device=device)
+    model = await xor_model(device, 40, plot)
+    other = Model([Dense(2, 8), TanH(), Dense(8, 1), Sigmoid()], device=device, seed=1)
+    first = asyncio.create_task(model.fit(XOR_X, XOR_Y, TrainingOptions(
+        epochs=3000, callbacks=[plot])))
+    while plot.epochs.count == 40:  # the first fit is training
+        await asyncio.sleep(0.01)
+    with pytest.raises(RuntimeError, match="another model's fit.*its own LivePlot"):
+        await other.fit(XOR_X, XOR_Y, TrainingOptions(epochs=10, callbacks=[plot]))
+    await first
+    assert np.array_equal(plot.epochs.view(), np.arange(1, 3041))  # one fit's epochs, in order
+    await other.fit(XOR_X, XOR_Y, TrainingOptions(epochs=10, callbacks=[plot]))  # once done
+    assert plot.epochs.count == 3050

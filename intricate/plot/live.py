@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import weakref
 from collections.abc import Sequence
 from typing import Any
 
@@ -103,6 +104,7 @@ class LivePlot(Callback):
         self._first_epoch = 0  # epochs of earlier fits
         self._canvas: places.LiveCanvas | None = None
         self._dirty, self._drawing = False, None
+        self._watching: weakref.ref | None = None  # the model whose fit it watches last
 
     @property
     def log_keys(self) -> list[str]:
@@ -111,6 +113,14 @@ class LivePlot(Callback):
 
     # Callback hooks -----------------------------------------------------------------------
     def on_train_begin(self, logs: Logs | None = None) -> None:
+        """Raises RuntimeError: the plot is watching another model's fit that still trains
+        (its epochs would interleave with this one's on one x axis)."""
+        watched = self._watching() if self._watching is not None else None
+        if watched is not None and watched is not self.model and getattr(
+                watched, "_fitting", False):
+            raise RuntimeError("LivePlot: this plot is watching another model's fit, which is "
+                               "still training; give each fit running at once its own LivePlot")
+        self._watching = weakref.ref(self.model) if self.model is not None else None
         self.device = getattr(self.model, "device", None) or self.device
         self._first_epoch = self.epochs.count
 
