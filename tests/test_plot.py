@@ -13,7 +13,7 @@ import pytest
 from test_training import XOR_X, XOR_Y, fit_while_ticking
 
 from intricate import Model, TrainingOptions
-from intricate.layers import Dense, Sigmoid, TanH
+from intricate.layers import Dense, Sigmoid, SoftMax, TanH
 from intricate.plot import LivePlot, decision_surface, read_png, write_png
 from intricate.plot import canvas as places
 from intricate.plot.chart import GRID, Axes, decimated, line_chart
@@ -261,6 +261,13 @@ async def test_bad_arguments_are_refused_before_any_gpu_work(device):
         await decision_surface(two_inputs, XOR_X, np.zeros(3))
     with pytest.raises(ValueError, match="resolution"):
         await decision_surface(two_inputs, XOR_X, XOR_Y, resolution=1)
+    classes = Model([Dense(2, 3), SoftMax()], device=device, seed=0)
+    for labels, message in (([0, 1, 5, 1], "labels 0 to 2.*received 5 at index 2"),
+                            ([0, -1, 2, 1], "received -1 at index 1"),
+                            ([0.2, 1, 2, 1], r"received 0.2 at index 0"),
+                            (np.zeros((4, 5)), r"targets \[samples, 3\].*\(4, 5\)")):
+        with pytest.raises(ValueError, match=message):
+            await decision_surface(classes, XOR_X, np.array(labels))
     assert device.stats["submits"] == device.stats["dispatches"] == 0
     plot = LivePlot(["loss", "val_loss"], show="offscreen", device=device)
     with pytest.raises(ValueError, match="val_loss"):

@@ -26,11 +26,19 @@ def sample_classes(y: object, samples: int, outputs: int, threshold: float) -> n
     if not np.isfinite(labels).all():
         raise ValueError("y: expected finite values, received NaN or infinity")
     if labels.ndim == 2 and labels.shape[1] > 1:
+        if labels.shape[1] != outputs:
+            raise ValueError(f"y: expected targets [samples, {outputs}] (a column per output of "
+                             f"the model), received {labels.shape}")
         return np.argmax(labels, axis=1)
     labels = labels.reshape(-1)
-    if labels.ndim == 1 and np.array_equal(labels, np.round(labels)) and outputs > 1:
-        return labels.astype(np.int64)
-    return (labels > threshold).astype(np.int64)
+    if outputs == 1:
+        return (labels > threshold).astype(np.int64)
+    wrong = (labels != np.round(labels)) | (labels < 0) | (labels >= outputs)
+    if wrong.any():  # they were thresholded, or took another class's colour (5 % 8, -1 % 8)
+        raise ValueError(f"y: expected class labels 0 to {outputs - 1} (the model has {outputs} "
+                         f"outputs) or targets [samples, {outputs}], received "
+                         f"{labels[wrong][0].item()!r} at index {int(np.flatnonzero(wrong)[0])}")
+    return labels.astype(np.int64)
 
 
 def check_surface_options(model, size, resolution, title, threshold) -> None:
