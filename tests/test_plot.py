@@ -400,3 +400,15 @@ async def test_a_plot_watching_a_fit_refuses_another_models_fit_meanwhile(device
     assert np.array_equal(plot.epochs.view(), np.arange(1, 3041))  # one fit's epochs, in order
     await other.fit(XOR_X, XOR_Y, TrainingOptions(epochs=10, callbacks=[plot]))  # once done
     assert plot.epochs.count == 3050
+
+
+async def test_ten_classes_have_ten_colours_and_eleven_are_refused(device):
+    ten = Model([Dense(2, 10), SoftMax()], device=device, seed=0)
+    points = np.random.default_rng(0).uniform(0, 1, (40, 2)).astype(np.float32)
+    labels = np.arange(40) % 10
+    pixels = await decision_surface(ten, points, labels, resolution=16)
+    for label in (8, 9):  # the samples' discs and the legend's squares (were class 0's, 1's)
+        assert matches(pixels, TAB10[label], tolerance=2).sum() > 100, label
+    eleven = Model([Dense(2, 11), SoftMax()], device=device, seed=0)
+    with pytest.raises(ValueError, match="at most 10 outputs .* told apart by colour"):
+        await decision_surface(eleven, points, np.arange(40) % 11)

@@ -18,7 +18,7 @@ from ..gpu import Device
 from ..gpu.modules import shader_module
 from ..gpu.shaders import render, shader_path
 from . import font
-from .scene import FLOATS_PER_SHAPE, FRAME_BYTES, WHITE, Scene
+from .scene import FLOATS_PER_SHAPE, FRAME_BYTES, PALETTE_SIZE, WHITE, Scene
 
 SHADER = "plot/chart.wgsl"
 FORMAT = "rgba8unorm"  # bytes as written in a PNG: no sRGB conversion on the way
@@ -32,7 +32,7 @@ class ChartPipeline:
 
     def __init__(self, device: Device) -> None:
         handle = device.handle
-        source = render(SHADER, {"glyph_rows": font.HEIGHT})
+        source = render(SHADER, {"glyph_rows": font.HEIGHT, "palette_size": PALETTE_SIZE})
         module = shader_module(handle, SHADER, source, where=str(shader_path(SHADER)))
         blend = {"color": {"src_factor": "src-alpha", "dst_factor": "one-minus-src-alpha",
                            "operation": "add"},

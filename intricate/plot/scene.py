@@ -19,11 +19,7 @@ from . import font
 
 RECTANGLE, SEGMENT, GLYPH, MARKER, SURFACE = range(5)  # Shape kinds, as in chart.wgsl
 FLOATS_PER_SHAPE = 12  # a, b, color: three vec4<f32>
-PALETTE_SIZE = 8
-MAX_OUTPUTS = 64  # the surface's argmax loops over outputs: few, and a bounded loop
 Color = tuple[float, float, float, float]
-FRAME_LAYOUT = f"<2f8x4f{4 * PALETTE_SIZE}f"  # chart.wgsl's Frame: size, plot, palette
-FRAME_BYTES = struct.calcsize(FRAME_LAYOUT)
 
 
 def rgba(hex_color: str, alpha: float = 1.0) -> Color:
@@ -36,6 +32,12 @@ def rgba(hex_color: str, alpha: float = 1.0) -> Color:
 TAB10 = tuple(rgba(c) for c in ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
                                 "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"))
 WHITE, BLACK = rgba("#ffffff"), rgba("#202020")
+PALETTE_SIZE = len(TAB10)  # the surface's class colours (chart.wgsl's palette_size)
+# Classes past the palette would share colours, so they are refused; this also bounds the
+# surface's argmax loop over outputs.
+MAX_OUTPUTS = PALETTE_SIZE
+FRAME_LAYOUT = f"<2f8x4f{4 * PALETTE_SIZE}f"  # chart.wgsl's Frame: size, plot, palette
+FRAME_BYTES = struct.calcsize(FRAME_LAYOUT)
 
 
 @dataclass
@@ -47,7 +49,7 @@ class Scene:
     plot: tuple[float, float, float, float] = (0.0, 0.0, 1.0, 1.0)  # left, top, right, bottom
     data: tuple[float, float, float, float] = (0.0, 0.0, 1.0, 1.0)  # x0, y0, x1, y1
     log_y: bool = False
-    palette: tuple[Color, ...] = TAB10[:PALETTE_SIZE]
+    palette: tuple[Color, ...] = TAB10
     surface: np.ndarray | None = None  # [rows, columns, outputs] float32, row 0 at the top
     blocks: list[np.ndarray] = field(default_factory=list)
 

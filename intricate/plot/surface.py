@@ -46,8 +46,8 @@ def check_surface_options(model, size, resolution, title, threshold) -> None:
         raise ValueError(f"model: expected a model with 2 inputs (a point per sample), "
                          f"received one with {getattr(model, 'input_size', '?')}")
     if model.output_size > MAX_OUTPUTS:
-        raise ValueError(f"model: at most {MAX_OUTPUTS} outputs (classes) can be coloured, "
-                         f"received {model.output_size}")
+        raise ValueError(f"model: at most {MAX_OUTPUTS} outputs (classes) can be told apart "
+                         f"by colour, received one with {model.output_size}")
     if not (isinstance(size, tuple) and len(size) == 2) or any(
             isinstance(v, bool) or not isinstance(v, int) or not 64 <= v <= 8192 for v in size):
         raise ValueError(f"size: expected (width, height) in pixels, each from 64 to 8192, "

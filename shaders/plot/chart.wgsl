@@ -6,7 +6,8 @@
 //   1 shapes    read     Shape  [instances]         one mark per instance (scene.py packs them)
 //   2 font      read     u32    [95 glyphs * rows]  row r of glyph for character c at
 //                                                   (c - 32) * rows + r, bit 4 - column
-// Template: glyph_rows, the font's rows per glyph (intricate/plot/font.py's HEIGHT).
+// Template: glyph_rows, the font's rows per glyph (intricate/plot/font.py's HEIGHT);
+//   palette_size, the surface's class colours (scene.py's PALETTE_SIZE).
 //   3 surface   read     f32    [rows, columns, outputs]  predictions on a grid, row 0 at the
 //                                                   top (decision_surface; one 0 otherwise)
 // Frame: size (target pixels), plot (the plot area in pixels: left, top, right, bottom),
@@ -36,7 +37,7 @@ const GLYPH_ROWS: u32 = {{ glyph_rows }}u;
 struct Frame {
     size: vec2<f32>,
     plot: vec4<f32>,
-    palette: array<vec4<f32>, 8>,
+    palette: array<vec4<f32>, {{ palette_size }}>,
 }
 
 struct Shape {
@@ -163,7 +164,7 @@ fn surface_color(shape: Shape, pixel: vec2<f32>) -> vec4<f32> {
         }
         confidence = clamp((best - second) * 2.0, 0.0, 1.0);
     }
-    let color = frame.palette[chosen % 8u];
+    let color = frame.palette[chosen % {{ palette_size }}u];
     return vec4<f32>(mix(vec3<f32>(1.0), color.rgb, 0.3 + 0.45 * confidence), 1.0);
 }
 
