@@ -8,12 +8,13 @@ import pytest
 
 from intricate import gpu
 from intricate.gpu import modules, shaders
+from intricate.gpu.dtypes import FLOAT32, FLOAT64
 from intricate.ops.gemm import CONFIGS, GemmConfig, SubgroupConfig, record_gemm
 from intricate.ops.gemm import subgroup as gemm_subgroup
 from intricate.ops.gemm import tiled as gemm
 
 import reference
-from harness import abs_matmul, assert_close, run_programs
+from harness import abs_matmul, assert_close, run_programs, skip_unsupported
 
 SHAPES = [  # (m, n, k) named after the edge they probe
     pytest.param(1, 1, 1, id="one_by_one_by_one"),
@@ -36,37 +37,39 @@ LAYOUTS = {  # a(m, i), b(i, n) strides for the Dense layer's three GEMM forms
 
 def strided(values: np.ndarray, strides: tuple[int, int], rows: int, cols: int) -> np.ndarray:
     """The flat buffer in which values[r, c] sits at r * strides[0] + c * strides[1]."""
-    flat = np.zeros(rows * cols, np.float32)
+    flat = np.zeros(rows * cols, values.dtype)
     for r in range(rows):
         flat[r * strides[0] + np.arange(cols) * strides[1]] = values[r]
     return flat
 
 
 async def run_gemm(device, rng, m, n, k, layout, config=None, bias=False, activation=None,
-                   derivative=None, column_sums=False):
-    """Our GEMM and the float64 a @ b; also the bias, the activation outputs o given to a
-    ``derivative`` epilogue, and Σ|a||b| (each entry's terms: assert_close's scale); checks the
-    column sums of b when asked for."""
+                   derivative=None, column_sums=False, precision=FLOAT32):
+    """Our GEMM (in ``precision``) and the float64 a @ b; also the bias, the activation outputs
+    o given to a ``derivative`` epilogue, and Σ|a||b| (each entry's terms: assert_close's
+    scale); checks the column sums of b when asked for."""
     a_strides, b_strides = (f(m, n, k) for f in LAYOUTS[layout])
-    a = rng.uniform(-1, 1, (m, k)).astype(np.float32)
-    b = rng.uniform(-1, 1, (k, n)).astype(np.float32)
+    dtype = precision.numpy
+    a = rng.uniform(-1, 1, (m, k)).astype(dtype)
+    b = rng.uniform(-1, 1, (k, n)).astype(dtype)
     arrays = {"a": strided(a, a_strides, m, k), "b": strided(b, b_strides, k, n),
-              "bias": rng.uniform(-1, 1, n).astype(np.float32),
-              "outputs": rng.uniform(-1, 1, (m, n)).astype(np.float32)}
+              "bias": rng.uniform(-1, 1, n).astype(dtype),
+              "outputs": rng.uniform(-1, 1, (m, n)).astype(dtype)}
 
     def record(program, uploaded):
-        c = gpu.empty(program.device, (m, n))
-        sums = gpu.empty(program.device, (n,))
+        c = gpu.empty(program.device, (m, n), dtype)
+        sums = gpu.empty(program.device, (n,), dtype)
         record_gemm(program, uploaded["a"], uploaded["b"], c, m, n, k, a_strides, b_strides,
                     bias=uploaded["bias"] if bias else None, activation=activation,
                     derivative=derivative and (derivative, uploaded["outputs"]),
                     grad_bias=sums if column_sums else None, config=config)
         return [c, sums]
 
-    got, sums = await run_programs(device, record, arrays, m)
+    got, sums = await run_programs(device, record, arrays, m, precision)
     want = a.astype(np.float64) @ b.astype(np.float64)
     if column_sums:
-        assert_close(sums, b.astype(np.float64).sum(axis=0), scale=np.abs(b).sum(axis=0))
+        assert_close(sums, b.astype(np.float64).sum(axis=0), precision.rtol,
+                     scale=np.abs(b).sum(axis=0))
     return (got, want, arrays["bias"].astype(np.float64), arrays["outputs"].astype(np.float64),
             abs_matmul(a, b))
 
@@ -105,6 +108,36 @@ async def test_every_config_and_layout_matches_reference(device, rng, config, la
     got, want, _, _, scale = await run_gemm(device, rng, m, n, k, layout, config,
                                             column_sums=layout == "weight gradient xᵀ·dY")
     assert_close(got, want, scale=scale)
+
+
+# float64: the same kernels rendered for f64 (vec4<f64> loads of 32 bytes, twice the workgroup
+# memory: lavapipe's 32 KiB holds no two-stage tile of 16 threads a side), in every layout.
+FLOAT64_CASES = [
+    ("blocks_divide_shapes_unevenly", GemmConfig(64, 64, 16)),
+    ("split_k_with_16_byte_loads_and_a_short_last_chunk", GemmConfig(64, 64, 16)),
+    ("whole_tiles_with_16_byte_loads", GemmConfig(64, 64, 8, side=8, stages=2)),  # pipelined
+    ("whole_tiles_odd_number_of_slabs", GemmConfig(64, 64, 16, side=8)),  # pipelined, one stage
+    ("one_past_a_big_tile", GemmConfig(32, 32, 16, side=8)),
+    ("one_by_one_by_one", SubgroupConfig()),
+    ("blocks_divide_shapes_unevenly", SubgroupConfig(16, 4)),
+    ("k_much_larger_than_m_times_n", SubgroupConfig(texels=True)),  # f64: never from texels
+]
+
+
+@pytest.mark.parametrize("layout", sorted(LAYOUTS))
+@pytest.mark.parametrize("shape,config", FLOAT64_CASES, ids=lambda value: str(value))
+async def test_float64_gemm_matches_reference_to_1e_12(device, rng, shape, config, layout):
+    skip_unsupported(device, FLOAT64)
+    if isinstance(config, SubgroupConfig):
+        needs_subgroup_kernel(device)
+    elif config.bytes_for(8) > device.limits["max-compute-workgroup-storage-size"]:
+        pytest.skip(f"{config} in f64 needs more workgroup storage than this adapter has")
+    m, n, k = next(case.values for case in SHAPES if case.id == shape)
+    got, want, _, _, scale = await run_gemm(device, rng, m, n, k, layout, config,
+                                            column_sums=layout == "weight gradient xᵀ·dY",
+                                            precision=FLOAT64)
+    assert got.dtype == np.float64
+    assert_close(got, want, FLOAT64.rtol, scale=scale)
 
 
 # Texels: rows a multiple of 4 read a's texels of four rows too (xᵀ·dY); 3 rows can't.
