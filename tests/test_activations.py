@@ -31,7 +31,7 @@ from intricate.ops.gemm import GemmConfig, SubgroupConfig, record_gemm
 from intricate.ops.gemm.tiled import activation_functions
 
 import reference
-from harness import abs_matmul, assert_close, run_programs
+from harness import PRECISIONS, abs_matmul, assert_close, run_programs, skip_unsupported
 
 # (layer factory, reference name, alpha): every element-wise activation, alphas included.
 CASES = {
@@ -55,9 +55,9 @@ EDGES = [0.0, 60.0, -60.0, 12.0, -12.0, -1e-3, 1e-3, -0.5, 3.0, -3.0, 1e30, -1e3
 TINY = 1e-30
 
 
-def close(got, want, atol: float = TINY) -> None:
-    """f32 vs float64: rtol 1e-4 with the tiny absolute floor ``TINY``."""
-    np.testing.assert_allclose(np.asarray(got, np.float64), want, rtol=1e-4, atol=atol)
+def close(got, want, atol: float = TINY, rtol: float = 1e-4) -> None:
+    """f32 vs float64: rtol 1e-4 (f64: 1e-12) with the tiny absolute floor ``TINY``."""
+    np.testing.assert_allclose(np.asarray(got, np.float64), want, rtol=rtol, atol=atol)
 
 
 # TanH's and Sigmoid's derivatives are read from their output o (1 - o², o·(1 - o)), as
@@ -80,29 +80,34 @@ def test_reference_derivatives_match_finite_differences(rng, case):
                                rtol=1e-6, atol=1e-8)
 
 
-def edge_inputs(rng, rows, width):
-    x = rng.uniform(-6, 6, (rows, width)).astype(np.float32)
+def edge_inputs(rng, rows, width, dtype=np.float32):
+    x = rng.uniform(-6, 6, (rows, width)).astype(dtype)
     x.flat[:len(EDGES)] = EDGES[:x.size]
     return x
 
 
+@pytest.mark.parametrize("precision", PRECISIONS)
 @pytest.mark.parametrize("case", sorted(CASES))
 @pytest.mark.parametrize("rows,width", [(1, 1), (3, 100), (257, 1)])
-async def test_unfused_kernel_matches_reference(device, rng, case, rows, width):
+async def test_unfused_kernel_matches_reference(device, rng, case, rows, width, precision):
+    skip_unsupported(device, precision)
     make, name, alpha = CASES[case]
     forward, derivative = reference.ELEMENTWISE[name]
-    x, dy = edge_inputs(rng, rows, width), rng.uniform(-1, 1, (rows, width)).astype(np.float32)
+    dtype = precision.numpy
+    x, dy = edge_inputs(rng, rows, width, dtype), rng.uniform(-1, 1, (rows, width)).astype(dtype)
     layer = make()
 
     def record(program, a):
         outputs = layer.propagate(program, a["x"])
         return [outputs, layer.back_propagate(program, a["dy"])]
 
-    got = await run_programs(device, record, {"x": x, "dy": dy}, rows)
+    got = await run_programs(device, record, {"x": x, "dy": dy}, rows, precision)
     x64 = x.astype(np.float64)
-    close(got[0], forward(x64, alpha))
-    close(got[1], dy * derivative(x64, alpha),
-          atol=FROM_OUTPUTS_ATOL if name in ("TanH", "Sigmoid") else TINY)
+    # From o, one unit in the last place of 1 (f32's FROM_OUTPUTS_ATOL; 2.2e-16 in f64).
+    from_outputs = FROM_OUTPUTS_ATOL * np.finfo(dtype).eps / np.finfo(np.float32).eps
+    close(got[0], forward(x64, alpha), rtol=precision.rtol)
+    close(got[1], dy * derivative(x64, alpha), rtol=precision.rtol,
+          atol=from_outputs if name in ("TanH", "Sigmoid") else TINY)
 
 
 def gemm_config(device, kernel: str):

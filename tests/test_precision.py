@@ -16,11 +16,11 @@ from intricate.gpu import WGSLSource, dtypes, render
 from intricate.gpu.dtypes import FLOAT32, FLOAT64
 from intricate.initializers import Constant
 from intricate.kernels import Kernel
-from intricate.layers import ELU, GELU, Dense, SiLU, Softplus, TanH
+from intricate.layers import ELU, GELU, Dense, Sigmoid, SiLU, Softplus, TanH
 from intricate.optimizers import SGD, Adam
 
 import reference
-from harness import skip_unsupported
+from harness import run_programs, skip_unsupported
 
 XOR_X = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], np.float64)
 XOR_Y = np.array([[0], [0.8], [0.8], [0]])  # reachable by TanH: the loss can reach 0
@@ -78,6 +78,38 @@ async def test_float64_elementary_functions_match_numpy_to_an_ulp(device, rng, n
         close = np.abs(got - want) <= 1e-15 * np.abs(want) + 5e-324  # a subnormal ulp
     bad = ~(exact | close)
     assert not bad.any(), f"{name}: x={x[bad][:4]}, got {got[bad][:4]}, want {want[bad][:4]}"
+
+
+WIDE_ACTIVATIONS = {  # name: (layer, alpha, rtol against NumPy float64)
+    "TanH": (TanH, 0.0, 1e-14), "Sigmoid": (Sigmoid, 0.0, 1e-14), "ELU": (ELU, 0.5, 1e-14),
+    "SiLU": (SiLU, 0.0, 1e-14), "Softplus": (Softplus, 0.0, 1e-14),
+    # 2u = C1·x + C3·x³ rounded in f64 (here and in NumPy) is off by ~1e-16 of |2u|, which
+    # e^2u turns into a relative error of |2u|·1e-16: 1.8e-13 at x = -20 (|2u| = 640).
+    "GELU": (GELU, 0.0, 1e-12),
+}
+
+
+@pytest.mark.parametrize("name", sorted(WIDE_ACTIVATIONS))
+async def test_float64_activations_match_numpy_over_their_whole_range(device, rng, name):
+    """f64 activations (built on gpu/float64.wgsl) from ±1e-300 to ±750, where e^x under- and
+    overflows, against NumPy float64 forward and derivative: ~1e-14 (NumPy's own sigmoid,
+    exp(-logaddexp(0, -x)), is off by 3.7e-15 at x = -33). TanH's and Sigmoid's derivatives read
+    o (1 - o², o(1 - o), as PyTorch's): one unit in the last place of 1, 2.2e-16, absolute."""
+    skip_unsupported(device, FLOAT64)
+    make, alpha, rtol = WIDE_ACTIVATIONS[name]
+    x = np.concatenate([rng.uniform(-750, 750, 1000), rng.uniform(-40, 40, 1000),
+                        np.logspace(-300, 2.8, 300), -np.logspace(-300, 2.8, 300), [0.0]])[None]
+    layer = make(alpha) if alpha else make()
+
+    def record(program, a):
+        return [layer.propagate(program, a["x"]), layer.back_propagate(program, a["dy"])]
+
+    got = await run_programs(device, record, {"x": x, "dy": np.ones_like(x)}, 1, FLOAT64)
+    forward, derivative = reference.ELEMENTWISE[name]
+    from_outputs = 2.3e-16 if name in ("TanH", "Sigmoid") else 0.0
+    np.testing.assert_allclose(got[0], forward(x, alpha), rtol=rtol, atol=1e-300)
+    np.testing.assert_allclose(got[1], derivative(x, alpha), rtol=rtol,
+                               atol=max(from_outputs, 1e-300))
 
 
 def test_no_float64_kernel_calls_an_undefined_builtin():
