@@ -92,7 +92,7 @@ class ModelState:
         return [view for layer in self.layers for view in layer.parameters]
 
 
-HOST_BYTES_PER_PARAMETER = 8 + 8  # initializers draw float64, then keep the model's copy
+HOST_BYTES_PER_PARAMETER = 8 + 4  # initializers draw float64, then keep a float32 copy
 
 
 def _available_host_bytes() -> int:
@@ -133,7 +133,8 @@ def check_sizes(layers: Sequence[Layer], device: Device | None,
     largest = max(range(len(layers)), key=counts.__getitem__)
     where = (f"layer {largest} ({layers[largest]!r}, {counts[largest]:,} parameters of the "
              f"model's {sum(counts):,})")
-    draw, available = HOST_BYTES_PER_PARAMETER * max(counts), _available_host_bytes()
+    per_parameter = HOST_BYTES_PER_PARAMETER - 4 + precision.parameters.itemsize  # its copy
+    draw, available = per_parameter * max(counts), _available_host_bytes()
     if any(layer.host_weights is None for layer in layers) and draw > available:
         raise ValueError(
             f"layers: {where} needs {_gib(draw)} of host memory to draw its initial weights "
