@@ -10,6 +10,7 @@ import pytest
 
 from intricate import Model, TrainingOptions, gpu, losses
 from intricate.engine import plan
+from intricate.gpu.dtypes import FLOAT32, FLOAT64
 from intricate.io.files import ModelFileError
 from intricate.layers import (
     ELU,
@@ -125,29 +126,36 @@ def gemm_subgroup_usable(device) -> bool:
 # Both GEMM kernels include the same epilogue.wgsl: every activation runs through the tiled
 # kernel by default, one that keeps x and one that doesn't through the subgroup kernel (compiling
 # it for each activation on lavapipe costs ~6 s; the slow tier runs them all).
-FUSED_CASES = [pytest.param(case, kernel, marks=[pytest.mark.slow] if kernel == "subgroup"
-                            and case not in ("GELU", "LeakyReLU(0.2)") else [])
+# float64: the epilogues of both kernels once each, every activation of the f64 library in
+# one kernel or the other (the f32 slack below shrinks to f64's: rtol 1e-12).
+FUSED_CASES = [pytest.param(case, kernel, FLOAT32, marks=[pytest.mark.slow] if kernel ==
+                            "subgroup" and case not in ("GELU", "LeakyReLU(0.2)") else [])
                for case in ["LeakyReLU(0.2)", "ELU(0.5)", "GELU", "SiLU", "Softplus"]
-               for kernel in ("tiled", "subgroup")]
+               for kernel in ("tiled", "subgroup")] + [
+    pytest.param(case, kernel, FLOAT64, id=f"{case}-{kernel}-float64")
+    for case, kernel in [("GELU", "tiled"), ("ELU(0.5)", "tiled"), ("SiLU", "subgroup"),
+                         ("Softplus", "subgroup")]]
 
 
-@pytest.mark.parametrize("case,kernel", FUSED_CASES)
-async def test_fused_gemm_epilogues_match_reference(device, rng, case, kernel):
+@pytest.mark.parametrize("case,kernel,precision", FUSED_CASES)
+async def test_fused_gemm_epilogues_match_reference(device, rng, case, kernel, precision):
     """Forward: c = f(x·W + b), storing x·W + b when f' reads it; dX: c = dY·Wᵀ · f'(x, o)."""
+    skip_unsupported(device, precision)
     make, name, alpha = CASES[case]
     layer, (forward, derivative) = make(), reference.ELEMENTWISE[name]
     m, n = 37, 20
     k = n  # square W: the dX GEMM's output has the forward's shape, so o and x fit it
-    a = (rng.uniform(-1, 1, (m, k)) * 3).astype(np.float32)
-    w = rng.uniform(-1, 1, (k, n)).astype(np.float32)
-    bias = rng.uniform(-1, 1, n).astype(np.float32)
+    dtype, rtol = precision.numpy, precision.rtol
+    a = (rng.uniform(-1, 1, (m, k)) * 3).astype(dtype)
+    w = rng.uniform(-1, 1, (k, n)).astype(dtype)
+    bias = rng.uniform(-1, 1, n).astype(dtype)
     config = gemm_config(device, kernel)
     if config is None:
         pytest.skip("the subgroup GEMM runs on software adapters with subgroups only")
 
     def record(program, u):
-        c, dx = gpu.empty(program.device, (m, n)), gpu.empty(program.device, (m, k))
-        kept = gpu.empty(program.device, (m, n)) if layer.derivative_uses_inputs else None
+        c, dx = gpu.empty(program.device, (m, n), dtype), gpu.empty(program.device, (m, k), dtype)
+        kept = gpu.empty(program.device, (m, n), dtype) if layer.derivative_uses_inputs else None
         record_gemm(program, u["a"], u["w"], c, m, n, k, (k, 1), (n, 1), bias=u["bias"],
                     activation=layer.function, alpha=layer.alpha, pre_activations=kept,
                     config=config)
@@ -156,24 +164,26 @@ async def test_fused_gemm_epilogues_match_reference(device, rng, case, kernel):
                     derivative=(layer.function, c, kept), alpha=layer.alpha, config=config)
         return [c, dx] + ([kept] if kept is not None else [])
 
-    dy = rng.uniform(-1, 1, (m, n)).astype(np.float32)
-    got = await run_programs(device, record, {"a": a, "w": w, "bias": bias, "dy": dy}, m)
+    dy = rng.uniform(-1, 1, (m, n)).astype(dtype)
+    got = await run_programs(device, record, {"a": a, "w": w, "bias": bias, "dy": dy}, m,
+                             precision)
     x = a.astype(np.float64) @ w + bias
-    # The GEMM's x carries f32 rounding of its k terms: judge f(x) with that much slack
-    # times |f'(x)| (steep tails such as GELU(-7) amplify it in relative terms).
-    x_error = 1e-6 * (np.abs(a.astype(np.float64)) @ np.abs(w) + np.abs(bias))
+    # The GEMM's x carries the rounding of its k terms (f32: 1e-6 of them, f64: 1e-15): judge
+    # f(x) with that much slack times |f'(x)| (steep tails such as GELU(-7) amplify it).
+    x_error = (1e-6 if precision is FLOAT32 else 1e-15) * (
+        np.abs(a.astype(np.float64)) @ np.abs(w) + np.abs(bias))
     slack = np.abs(derivative(x, alpha)) * x_error
     want = forward(x, alpha)
-    assert np.all(np.abs(got[0] - want) <= 1e-4 * np.abs(want) + slack + TINY), case
+    assert np.all(np.abs(got[0] - want) <= rtol * np.abs(want) + slack + TINY), case
     # Sums of k products: judged against the size of their terms (see assert_close), plus what
     # x's own rounding moves f'(x) by (its slope, by central differences of the reference).
     grad = dy.astype(np.float64) @ w.T
     bend = np.abs(derivative(x + 1e-6, alpha) - derivative(x - 1e-6, alpha)) / 2e-6
     scale = (abs_matmul(dy, w.T) * np.abs(derivative(x, alpha))
-             + np.abs(grad) * bend * x_error / 1e-4)  # x_error is absolute, not relative
-    assert_close(got[1], grad * derivative(x, alpha), scale=scale)
+             + np.abs(grad) * bend * x_error / rtol)  # x_error is absolute, not relative
+    assert_close(got[1], grad * derivative(x, alpha), rtol, scale=scale)
     if layer.derivative_uses_inputs:
-        assert_close(got[2], x, scale=abs_matmul(a, w) + np.abs(bias))
+        assert_close(got[2], x, rtol, scale=abs_matmul(a, w) + np.abs(bias))
 
 
 MODEL_CASES = sorted(set(CASES) - {"ReLU", "TanH", "Sigmoid"})
