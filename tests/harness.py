@@ -11,7 +11,7 @@ from intricate import Model, gpu
 from intricate.gpu.dtypes import FLOAT32, FLOAT64, Precision, supported
 from intricate.layers import Dense, Sigmoid, TanH
 
-# The dtypes every shader test runs in (tolerances: Precision.rtol, .grad_rtol).
+# The dtypes every shader test runs in (tolerance: Precision.rtol).
 PRECISIONS = [pytest.param(FLOAT32, id="float32"), pytest.param(FLOAT64, id="float64")]
 
 
