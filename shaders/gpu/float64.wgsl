@@ -28,7 +28,11 @@ fn exp_exponent_f64(x: f64) -> f64 {
 }
 
 fn exp_argument_f64(x: f64, k: f64) -> f64 {
-    return (clamp(x, -746.0, 710.0) - k * F64_LN2_HIGH) - k * F64_LN2_LOW;
+    // The low part as a value known only at run time (x > 1e300 gives inf whatever it is):
+    // NVIDIA's driver lost the split (e^x 100 ulps off at x = 700, as if k · HIGH + k · LOW
+    // were folded into k · ln 2 rounded); a constant can be folded, this can't.
+    let low = select(F64_LN2_LOW, 0.0, x > 1e300);
+    return (clamp(x, -746.0, 710.0) - k * F64_LN2_HIGH) - k * low;
 }
 
 // v · 2^k in two steps, so neither factor over- or underflows before the product does
