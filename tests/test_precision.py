@@ -15,8 +15,9 @@ from intricate import Model, TrainingOptions
 from intricate.gpu import WGSLSource, dtypes, render
 from intricate.gpu.dtypes import FLOAT32, FLOAT64
 from intricate.initializers import Constant
-from intricate.kernels import Kernel
-from intricate.layers import ELU, GELU, Dense, Sigmoid, SiLU, Softplus, TanH
+from intricate.kernels import Kernel, check_gradients
+from intricate.kernels.gradients import RTOLS, STEPS
+from intricate.layers import ELU, GELU, Dense, LeakyReLU, Sigmoid, SiLU, SoftMax, Softplus, TanH
 from intricate.optimizers import SGD, Adam
 
 import reference
@@ -270,3 +271,63 @@ def test_policies_say_what_each_array_is():
     assert (FLOAT64.wgsl, FLOAT64.accumulate, FLOAT64.parameters) == ("f64", "f64", np.float64)
     assert FLOAT64.feature == "shader-f64" and FLOAT32.feature is None
     assert dtypes.precision("float64") is FLOAT64 and dtypes.precision(FLOAT32) is FLOAT32
+
+
+@pytest.mark.parametrize("make", [lambda: Dense(4, 3), TanH, Sigmoid, GELU, lambda: ELU(0.5),
+                                  SiLU, Softplus, SoftMax],
+                         ids=["Dense", "TanH", "Sigmoid", "GELU", "ELU", "SiLU", "Softplus",
+                              "SoftMax"])
+async def test_float64_backwards_pass_gradient_checks_a_million_times_tighter(device, rng, make):
+    """check_gradients in f64 on the GPU: every built-in backward agrees with finite
+    differences of its f64 forward to 1e-8 (float32's default is 1e-2), and a wrong one fails."""
+    skip_unsupported(device, FLOAT64)
+    layer = make()
+    x = rng.standard_normal((5, layer.input_size or 4))
+    report = await check_gradients(layer, x, device=device, dtype="float64", rtol=1e-8)
+    assert report.passed, str(report)
+    assert report.step == STEPS["float64"]
+    in_model = Model([Dense(4, 4), make()], device=device, dtype="float64")
+    default = await check_gradients(in_model.layers[1], x[:, :4])  # the model's dtype
+    assert default.passed and default.rtol == RTOLS["float64"], str(default)
+
+
+async def test_a_float64_gradient_check_catches_a_float32_sized_error(device, rng, monkeypatch):
+    """A backward off by 1e-7 relative (about float32's rounding: LeakyReLU's slope nudged in
+    the backward alone) passes float32's check and fails float64's: the tight tolerance bites."""
+    skip_unsupported(device, FLOAT64)
+    layer = LeakyReLU(0.5)
+    real = LeakyReLU.back_propagate
+
+    def nudged(self, program, grad_outputs, **kwargs):
+        alpha, self.alpha = self.alpha, self.alpha * (1 + 1e-7)
+        try:
+            return real(self, program, grad_outputs, **kwargs)
+        finally:
+            self.alpha = alpha
+
+    x = rng.standard_normal((5, 3))
+    assert (await check_gradients(layer, x, device=device, dtype="float64", rtol=1e-8)).passed
+    monkeypatch.setattr(LeakyReLU, "back_propagate", nudged)
+    assert (await check_gradients(layer, x, device=device, dtype="float32")).passed
+    assert not (await check_gradients(layer, x, device=device, dtype="float64",
+                                      rtol=1e-8)).passed
+
+
+async def test_the_workbench_runs_a_builtin_kernel_in_float64(device, rng):
+    """Kernel(..., dtype="float64") renders the shader for f64 and binds float64 arrays; a
+    device without shader-f64 is refused before any GPU work."""
+    skip_unsupported(device, FLOAT64)
+    kernel = Kernel("layers/activation.wgsl", "forward", device=device, dtype="float64",
+                    template={"activation": "gelu", "inputs_kept": False})
+    assert "array<f64>" in kernel.source
+    x = rng.uniform(-8, 8, 1000)
+    report = await kernel.check(lambda inputs, **_: {
+        "outputs": reference.gelu_forward(inputs)}, rtol=1e-12, atol=1e-300, inputs=x,
+        outputs=np.zeros_like(x), count=x.size, alpha=0.0)
+    assert report.passed, str(report)
+    masked_kernel = Kernel("layers/activation.wgsl", "forward", device=masked(device, "shader-f64"),
+                           dtype="float64", template={"activation": "gelu", "inputs_kept": False})
+    before = dict(device.stats)
+    with pytest.raises(ValueError, match="needs the WebGPU feature 'shader-f64'"):
+        await masked_kernel.run(inputs=x, outputs=np.zeros_like(x), count=x.size, alpha=0.0)
+    assert dict(device.stats) == before

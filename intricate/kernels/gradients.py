@@ -13,10 +13,11 @@ GPU really used, so the step itself adds no error). All perturbations of a check
 one after another (copy the value in, forward, copy the outputs out, copy the value back) and
 submitted together: one submit per MAX_DISPATCHES_PER_SUBMIT dispatches, one readback.
 
-Precision (layers compute in float32 today; STEPS and RTOLS are per dtype for float64, issue 17):
-the forward's rounding makes the difference noisy by about ε · |O| / h and the step truncates
-by about h² · |E'''| / 6; h = 2^-7 ≈ ε^(1/3) balances them at ~1e-5 of the gradient's scale
-for outputs of order 1. An entry passes when |analytic - fd| <= atol + rtol · |fd|, with the
+Precision (per dtype: a layer in a float64 model, or ``dtype="float64"``, is checked in f64 on
+the GPU): the forward's rounding makes the difference noisy by about ε · |O| / h and the step
+truncates by about h² · |E'''| / 6; h ≈ ε^(1/3) (2^-7 in float32, 2^-17 in float64) balances
+them at ~1e-5 (float32) or ~1e-11 (float64) of the gradient's scale for outputs of order 1.
+An entry passes when |analytic - fd| <= atol + rtol · |fd|, with the
 floor atol = FLOOR · rtol · the array's largest |fd| (entries far below it are beyond what finite
 differences resolve). Measured on lavapipe at x ~ N(0, 1) (3 seeds), the correct backwards of
 Dense, TanH, Sigmoid, SoftMax, GELU, ELU, SiLU, Softplus and WGSL layers all pass at rtol = 3e-4:
@@ -36,7 +37,7 @@ import numpy as np
 from .. import gpu
 from ..engine.state import ModelState
 from ..engine.submits import ChunkedEncoder
-from ..gpu import Device, Program, Workspace
+from ..gpu import Device, Program, Workspace, dtypes
 from ..layers.base import Layer
 from .report import CheckReport, OutputCheck, compare
 
@@ -72,7 +73,8 @@ class GradientReport(CheckReport):
         return "\n".join([head, *(f"  {output}" for output in self.outputs), *notes])
 
 
-def _check_arguments(layer: object, x: object, samples: object) -> np.ndarray:
+def _check_arguments(layer: object, x: object, samples: object,
+                     dtype: np.dtype) -> np.ndarray:
     if not isinstance(layer, Layer):
         raise ValueError(f"layer: expected an intricate Layer (e.g. a WGSLLayer or Dense), "
                          f"received {layer!r}")
@@ -83,10 +85,10 @@ def _check_arguments(layer: object, x: object, samples: object) -> np.ndarray:
         raise ValueError(f"x: expected a 2-D numeric array [rows, features], received "
                          f"{values.dtype} {values.shape}")
     with np.errstate(over="ignore"):
-        finite = np.isfinite(values.astype(np.float32)).all()  # what the layers compute in
+        finite = np.isfinite(values.astype(dtype)).all()  # what the layers compute in
     if not finite:
-        raise ValueError("x: expected finite values in float32, received NaN, infinity or values "
-                         f"beyond ±{np.finfo(np.float32).max:g}")
+        raise ValueError(f"x: expected finite values in {dtype.name}, received NaN, infinity or "
+                         f"values beyond ±{np.finfo(dtype).max:g}")
     if layer.input_size is not None and values.shape[1] != layer.input_size:
         raise ValueError(f"x: {layer!r} takes {layer.input_size} features, received "
                          f"{values.shape[1]}")
@@ -95,7 +97,8 @@ def _check_arguments(layer: object, x: object, samples: object) -> np.ndarray:
 
 async def check_gradients(layer: Layer, x: np.ndarray, *, samples: int = 32,
                           step: float | None = None, rtol: float | None = None, seed: int = 0,
-                          device: Device | None = None) -> GradientReport:
+                          device: Device | None = None, dtype: str | None = None
+                          ) -> GradientReport:
     """Compare ``layer``'s backward with finite differences of its forward, on the GPU.
 
     Works on a copy of the layer (its current weights; a layer outside any model gets initial
@@ -109,18 +112,25 @@ async def check_gradients(layer: Layer, x: np.ndarray, *, samples: int = 32,
         rtol: tolerance (default RTOLS[dtype]), see the module doc.
         seed: seeds the projection R, the sample and any initial weights.
         device: where to run when the layer is not on a device yet (default: the shared one).
+        dtype: "float32" or "float64" (None: the layer's model's, float32 outside a model).
 
     Returns:
         GradientReport: per gradient max abs/rel error, worst index, passed; ``str()``
             is a table.
 
     Raises:
-        ValueError: a bad argument, before any GPU work.
+        ValueError: a bad argument, or a dtype the layer or the device can't compute in,
+            before any GPU work.
     """
-    x = _check_arguments(layer, x, samples)
-    dtype = "float32"  # every layer computes in float32 today (issue 17 adds float64)
-    step = STEPS[dtype] if step is None else float(step)
-    rtol = RTOLS[dtype] if rtol is None else float(rtol)
+    model = layer._owner() if isinstance(layer, Layer) and layer._owner is not None else None
+    precision = dtypes.precision(dtype if dtype is not None else
+                                 model.dtype if model is not None else "float32")
+    x = _check_arguments(layer, x, samples, precision.numpy)
+    if layer.dtypes is not None and precision.name not in layer.dtypes:
+        raise ValueError(f"dtype: {layer!r} computes in {list(layer.dtypes)} only, received "
+                         f"{precision.name!r}")
+    step = STEPS[precision.name] if step is None else float(step)
+    rtol = RTOLS[precision.name] if rtol is None else float(rtol)
     if not (0 < step < 1 and 0 < rtol):
         raise ValueError(f"step, rtol: expected 0 < step < 1 and rtol > 0, received {step}, "
                          f"{rtol}")
@@ -129,7 +139,7 @@ async def check_gradients(layer: Layer, x: np.ndarray, *, samples: int = 32,
     shapes = [("grad_inputs", (rows, width))] + [(f"grad_{name}", shape)
                                                   for name, shape in layer.parameter_shapes()]
     perturbations = 2 * sum(min(samples, math.prod(shape)) for _, shape in shapes)
-    if perturbations * rows * outs * 4 > MAX_RESULT_BYTES:
+    if perturbations * rows * outs * precision.itemsize > MAX_RESULT_BYTES:
         raise ValueError(f"x, samples: {perturbations} forwards of {rows}x{outs} outputs would "
                          f"read back more than {MAX_RESULT_BYTES >> 20} MiB; use fewer rows or "
                          "samples")
@@ -141,13 +151,14 @@ async def check_gradients(layer: Layer, x: np.ndarray, *, samples: int = 32,
         weights = [w.copy() for w in (layer.host_weights if layer.host_weights is not None
                                       else layer.initial_parameters(rng))]
         device = device or await gpu.default_device()
+    dtypes.check_supported(precision, device)
     twin = layer.blank_copy()
-    twin.host_weights = weights
-    projection = rng.standard_normal((rows, outs)).astype(np.float32)
-    values = [x.astype(np.float32), *weights]
+    twin.host_weights = [np.asarray(w, precision.parameters) for w in weights]
+    projection = rng.standard_normal((rows, outs)).astype(precision.numpy)
+    values = [x.astype(precision.numpy), *twin.host_weights]
     picks = [np.sort(rng.choice(v.size, min(samples, v.size), replace=False)) for v in values]
     analytic, differences = await device.run(_measure, device, twin, values, projection, picks,
-                                             step)
+                                             step, precision)
     compared = [_compare(name, shape, got, picks[i], differences[i], rtol)
                 for i, ((name, shape), got) in enumerate(zip(shapes, analytic))]
     return GradientReport(f"check_gradients({layer!r}, {rows} rows)",
@@ -156,27 +167,29 @@ async def check_gradients(layer: Layer, x: np.ndarray, *, samples: int = 32,
 
 
 def _measure(device: Device, twin: Layer, values: list[np.ndarray], projection: np.ndarray,
-             picks: list[np.ndarray], step: float) -> tuple[list[np.ndarray], list[np.ndarray]]:
+             picks: list[np.ndarray], step: float,
+             precision: dtypes.Precision) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """On the GPU thread: the backward's gradients (dE/dO = projection) and, per array, the
     finite-difference estimate at each picked element."""
     x = values[0]
     rows, width = x.shape
-    state = ModelState(device, [twin], width, projection.shape[1])
-    workspace = Workspace(device, rows)
+    state = ModelState(device, [twin], width, projection.shape[1], precision)
+    workspace = Workspace(device, rows, precision)
     inputs = workspace.array(workspace, "inputs", x.shape)
-    grad_outputs = gpu.from_numpy(device, projection, label="projection")
+    grad_outputs = gpu.from_numpy(device, projection, projection.dtype, label="projection")
     gpu.upload(inputs, x)
     forward = Program(workspace)
     outputs = twin.propagate(forward, inputs)
     analytic = Program(workspace)
-    parameters_backup = gpu.empty(device, state.parameters.shape, label="parameters_backup")
+    parameters_backup = gpu.empty(device, state.parameters.shape, state.parameters.dtype,
+                                  label="parameters_backup")
     analytic.copy(state.parameters, parameters_backup)
     analytic.steps += forward.steps
     analytic.dispatch_count += forward.dispatch_count
     grad_inputs = twin.back_propagate(analytic, grad_outputs, need_grad_inputs=True)
     # NaN first: an element the backward leaves unwritten (or adds to) stays NaN.
-    gpu.upload(state.gradients, np.full(state.gradients.size, np.nan, np.float32))
-    gpu.upload(grad_inputs, np.full(grad_inputs.size, np.nan, np.float32))
+    gpu.upload(state.gradients, np.full(state.gradients.size, np.nan))
+    gpu.upload(grad_inputs, np.full(grad_inputs.size, np.nan))
     encoder = device.handle.create_command_encoder()
     analytic.encode(encoder)
     staged = gpu.StagedRead(device, encoder, [grad_inputs, *twin.gradients])
@@ -185,9 +198,10 @@ def _measure(device: Device, twin: Layer, values: list[np.ndarray], projection: 
 
     # Finite differences: each perturbation copies one value in, runs the forward, copies the
     # outputs out and the value back (from a backup of the inputs or parameters).
-    inputs_backup = gpu.from_numpy(device, x, label="inputs_backup")
+    inputs_backup = gpu.from_numpy(device, x, x.dtype, label="inputs_backup")
+    item = state.parameters.dtype.itemsize
     targets = [(inputs, inputs_backup)] + [
-        (view, parameters_backup.view((view.offset - state.parameters.offset) // 4,
+        (view, parameters_backup.view((view.offset - state.parameters.offset) // item,
                                       view.shape)) for view in twin.parameters]
     plan = []  # (target, backup, element, value)
     for (target, backup), array, picked in zip(targets, values, picks):
@@ -195,9 +209,9 @@ def _measure(device: Device, twin: Layer, values: list[np.ndarray], projection: 
         for element in picked:
             h = step * max(1.0, abs(float(flat[element])))
             for value in (flat[element] + h, flat[element] - h):
-                plan.append((target, backup, int(element), np.float32(value)))
-    perturbed = gpu.from_numpy(device, np.array([p[3] for p in plan], np.float32),
-                               label="perturbed")
+                plan.append((target, backup, int(element), precision.numpy.type(value)))
+    perturbed = gpu.from_numpy(device, np.array([p[3] for p in plan], precision.numpy),
+                               precision.numpy, label="perturbed")
     per = outputs.size
     results = gpu.empty(device, (len(plan), *outputs.shape), outputs.dtype, label="results",
                         bindable=False)

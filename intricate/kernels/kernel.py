@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 import numpy as np
 
 from .. import gpu
-from ..gpu import Device, GPUArray, Program, WGSLSource, Workspace, reflect, shaders, timing
+from ..gpu import Device, GPUArray, Program, WGSLSource, Workspace, dtypes, reflect, shaders, timing
 from ..gpu.modules import KernelCompileError
 from .bind import Plan, prepare
 from .constants import check_constants
@@ -37,7 +37,10 @@ class Kernel:
         entry: the @compute function; None takes the module's only one.
         device: the device to run on; None uses ``intricate.gpu.default_device()``.
         constants: values of ``override`` constants (``workgroup_size``, ...).
-        template: Jinja2 values for ``{{ placeholders }}`` (``dtype`` defaults to "f32").
+        template: Jinja2 values for ``{{ placeholders }}``; ``dtype`` and ``accumulate``
+            default to the dtype policy's ("f32", "f64").
+        dtype: the Model dtype whose element types fill the template ("float32", "float64");
+            a device without its feature is refused before any GPU work.
 
     Construction reads the source in pure Python (no GPU): ``bindings``, ``params`` and
     ``workgroup_size`` are ready at once; compiling happens in ``compile``, or on first run.
@@ -51,10 +54,14 @@ class Kernel:
 
     def __init__(self, source: str | os.PathLike | WGSLSource, entry: str | None = None, *,
                  device: Device | None = None, constants: Mapping[str, int] | None = None,
-                 template: Mapping[str, Any] | None = None) -> None:
+                 template: Mapping[str, Any] | None = None, dtype: str = "float32") -> None:
         self.shader = resolve_source(source)
         self.origin = shaders.label(self.shader)
-        self.template = {"dtype": "f32", **(template or {})}
+        self.precision = dtypes.precision(dtype)
+        given = dict(template or {})
+        if "dtype" in given:  # a template's own dtype (e.g. "f16"): its sums follow it
+            given.setdefault("accumulate", given["dtype"])
+        self.template = {**self.precision.template, **given}
         self.constants = dict(constants or {})
         self.source = shaders.render(self.shader, self.template)
         entries = reflect.entry_points(self.source)
@@ -90,6 +97,7 @@ class Kernel:
     async def _device(self) -> Device:
         if self.device is None:
             self.device = await gpu.default_device()
+        dtypes.check_supported(self.precision, self.device)
         return self.device
 
     async def compile(self) -> Kernel:
@@ -161,7 +169,7 @@ class Kernel:
             for name, owner in plan.shared.items():  # the same array given twice: one buffer
                 arrays[name] = GPUArray(device, arrays[owner].buffer, plan.arrays[name][1],
                                         plan.arrays[name][2])
-            program = Program(Workspace(device, 1))
+            program = Program(Workspace(device, 1, self.precision))
             program.dispatch(self.shader, self.entry, groups=plan.grid, params=plan.params,
                              template=self.template, constants=self.constants, **arrays)
             self._prepared[key] = (program, arrays)
