@@ -24,8 +24,11 @@ RESULT_KEYS = {"name", "shader", "entry", "size", "shape", "passed", "error", "o
 def check_info(document: dict) -> None:
     assert {"intricate", "wgpu", "adapters", "device"} <= document.keys()
     device = document["device"]
-    assert DEVICE_KEYS | {"features", "limits", "dtypes", "timestamps", "subgroups"} <= set(device)
+    assert DEVICE_KEYS | {"features", "limits", "dtypes", "model_dtypes", "timestamps",
+                          "subgroups"} <= set(device)
     assert device["dtypes"][0] == "float32" and device["limits"]["max-buffer-size"] > 0
+    assert device["model_dtypes"] == ["float32", *(["float64"] if "shader-f64" in
+                                                   device["features"] else [])]
     assert sum(adapter["chosen"] for adapter in document["adapters"]) == 1
     for adapter in document["adapters"]:
         assert DEVICE_KEYS | {"features", "limits", "chosen"} <= set(adapter)

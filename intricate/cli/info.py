@@ -8,8 +8,8 @@ JSON keys (``intricate info --json``):
     device                 the default device (what models and ``bench`` use): name, vendor,
                            backend, type, driver, vendor_id, device_id, features (the optional
                            ones it was opened with), limits, dtypes (element types its shaders
-                           can compute in), timestamps (GPU timestamp queries: how ``bench``
-                           times), subgroups
+                           can compute in), model_dtypes (the Model(dtype=) policies it runs),
+                           timestamps (GPU timestamp queries: how ``bench`` times), subgroups
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from typing import Any
 import wgpu
 
 from .._version import __version__
-from ..gpu import Device
+from ..gpu import Device, dtypes
 
 IDENTITY = {"name": "device", "vendor": "vendor", "backend": "backend_type",
             "type": "adapter_type", "driver": "description", "vendor_id": "vendor_id",
@@ -48,6 +48,7 @@ async def collect(device: Device) -> dict[str, Any]:
     return {"intricate": __version__, "wgpu": wgpu.__version__, "adapters": adapters,
             "device": {**mine, "features": sorted(device.features), "limits": device.limits,
                        "dtypes": list(device.dtypes),
+                       "model_dtypes": list(dtypes.supported(device)),
                        "timestamps": "timestamp-query" in device.features,
                        "subgroups": "subgroup" in device.features}}
 
@@ -58,7 +59,8 @@ def text(document: dict[str, Any]) -> str:
     lines = [f"intricate {document['intricate']} (wgpu {document['wgpu']})",
              f"device: {device['name']} [{device['type']}, {device['backend']}] "
              f"driver {device['driver'] or '?'}",
-             f"  dtypes: {', '.join(device['dtypes'])}",
+             f"  dtypes: {', '.join(device['dtypes'])}; models: "
+             f"{', '.join(device['model_dtypes'])}",
              f"  features: {', '.join(device['features']) or 'none of the optional ones'}",
              f"  timing: {'GPU timestamps' if device['timestamps'] else 'wall clock'}"]
     lines += [f"  {name}: {device['limits'][name]}" for name in SHOWN_LIMITS
