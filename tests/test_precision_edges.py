@@ -1,0 +1,35 @@
+"""float64 at the edges (issue 17's review): values beyond float32's range crossing dtypes, and
+float64 results that must not pass through float32 on the way."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from intricate import Model
+from intricate.gpu.dtypes import FLOAT64
+from intricate.io.files import ModelFileError
+from intricate.layers import Dense
+
+from harness import skip_unsupported
+
+
+async def test_a_float64_layer_file_beyond_float32s_range_is_refused_by_a_float32_model(
+        device, tmp_path):
+    """A layer file of a float64 model holding 1e300 loads into a float64 model, and a float32
+    model refuses it naming the file (it became inf silently), its weights left as they were."""
+    skip_unsupported(device, FLOAT64)
+    wide = Model([Dense(1, 1)], device=device, dtype="float64")
+    wide.set_weights([np.array([[1e300]]), np.array([0.5])])
+    path = tmp_path / "dense.safetensors"
+    wide.layers[0].save(path)
+    narrow = Model([Dense(1, 1)], device=device)
+    before = narrow.get_weights()
+    with pytest.raises(ModelFileError,
+                       match=r"holds 1e\+300 at index \(0, 0\), beyond float32's range"):
+        narrow.layers[0].load(path)
+    for got, want in zip(narrow.get_weights(), before, strict=True):
+        assert np.array_equal(got, want)
+    again = Model([Dense(1, 1)], device=device, dtype="float64")
+    again.layers[0].load(path)
+    assert again.get_weights()[0][0, 0] == 1e300
