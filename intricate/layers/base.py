@@ -128,8 +128,8 @@ class Layer:
             raise ModelFileError(path, f"holds {stored!r} with {stored.settings()}, but this "
                                        f"layer has {self.settings()}; build it with those "
                                        "arguments or use Layer.from_file")
-        if self.host_weights:  # in a model: keep its dtype
-            weights = [w.astype(self.host_weights[0].dtype) for w in weights]
+        if self.host_weights:  # in a model: keep its dtype, refusing what overflows it
+            weights = [_narrowed(path, w, self.host_weights[0].dtype) for w in weights]
         self.host_weights = weights
         if self.parameters:
             device = self.parameters[0].device
@@ -213,3 +213,16 @@ def claim(layers: list[Layer], model: object) -> None:
                 "the whole model with model.clone()")
     for layer in layers:
         layer._owner = weakref.ref(model)
+
+
+def _narrowed(path, values: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """``values`` as ``dtype``, or a ModelFileError for a value beyond its range (a float64
+    layer file holding 1e300, loaded into a float32 model, would read as inf)."""
+    with np.errstate(over="ignore"):
+        converted = values.astype(dtype)
+    if not np.isfinite(converted).all():
+        bad = np.argwhere(~np.isfinite(converted))[0]
+        raise ModelFileError(path, f"holds {values[tuple(bad)]} at index "
+                                   f"{tuple(int(i) for i in bad)}, beyond {np.dtype(dtype).name}'s "
+                                   "range (the model's dtype); load it into a float64 model")
+    return converted
