@@ -9,7 +9,7 @@ import pytest
 from intricate import Model
 from intricate.gpu.dtypes import FLOAT64
 from intricate.io.files import ModelFileError
-from intricate.layers import Dense
+from intricate.layers import Dense, Layer
 
 from harness import skip_unsupported
 
@@ -33,3 +33,23 @@ async def test_a_float64_layer_file_beyond_float32s_range_is_refused_by_a_float3
     again = Model([Dense(1, 1)], device=device, dtype="float64")
     again.layers[0].load(path)
     assert again.get_weights()[0][0, 0] == 1e300
+
+
+
+async def test_a_layer_from_a_float64_file_beyond_float32s_range_is_refused_by_a_float32_model(
+        device, tmp_path):
+    """Layer.from_file of a float64 model's layer holding 1e300, given to Model(dtype="float32"),
+    is refused naming the layer (its weights became inf and every prediction NaN), before the
+    layer is claimed: it then joins a float64 model unrounded."""
+    skip_unsupported(device, FLOAT64)
+    wide = Model([Dense(1, 1)], device=device, dtype="float64")
+    wide.set_weights([np.array([[1e300]]), np.array([1 + 2.0**-40])])
+    path = tmp_path / "dense.safetensors"
+    wide.layers[0].save(path)
+    layer = Layer.from_file(path)
+    with pytest.raises(ValueError, match=r"layers\[0\] Dense\(1, 1\): its weights\[0\] hold "
+                                         r"1e\+300 at index \(0, 0\), beyond float32's range"):
+        Model([layer], device=device)
+    again = Model([layer], device=device, dtype="float64")
+    assert [w[0].item() for w in (w.ravel() for w in again.get_weights())] == [1e300,
+                                                                               1 + 2.0**-40]
