@@ -3,6 +3,9 @@ float64 results that must not pass through float32 on the way."""
 
 from __future__ import annotations
 
+import json
+import struct
+
 import numpy as np
 import pytest
 
@@ -53,3 +56,34 @@ async def test_a_layer_from_a_float64_file_beyond_float32s_range_is_refused_by_a
     again = Model([layer], device=device, dtype="float64")
     assert [w[0].item() for w in (w.ravel() for w in again.get_weights())] == [1e300,
                                                                                1 + 2.0**-40]
+
+
+def write_bfloat16(path, tensors: dict[str, list]) -> None:
+    """A safetensors file of BF16 tensors, as ``safetensors.torch.save_file`` writes a
+    ``model.bfloat16()`` state dict (the top 16 bits of each float32)."""
+    header, data = {}, b""
+    for name, values in tensors.items():
+        raw = (np.asarray(values, np.float32).view(np.uint32) >> 16).astype("<u2").tobytes()
+        header[name] = {"dtype": "BF16", "shape": list(np.shape(values)),
+                        "data_offsets": [len(data), len(data) + len(raw)]}
+        data += raw
+    text = json.dumps(header).encode()
+    text += b" " * (-len(text) % 8)
+    path.write_bytes(struct.pack("<Q", len(text)) + text + data)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+async def test_a_bfloat16_torch_file_loads_exactly(device, tmp_path, dtype):
+    """PyTorch's bfloat16 state dicts are valid safetensors files: their values (each exact in
+    float32) load into a model of either dtype unchanged (they were refused as 'not a valid
+    safetensors file (data type 'bfloat16' not understood)')."""
+    if dtype == "float64":
+        skip_unsupported(device, FLOAT64)
+    path = tmp_path / "bf16.safetensors"
+    write_bfloat16(path, {"0.weight": [[1 + 2.0**-7, -3.0e38]], "0.bias": [2.0**-130]})
+    model = Model.from_torch_state_dict(path, [Dense(2, 1)], device=device, dtype=dtype)
+    kernel, bias = model.get_weights()
+    assert kernel.dtype == bias.dtype == np.dtype(dtype)
+    want = np.array([[1 + 2.0**-7], [-3.0e38]], np.float32).view(np.uint32) & 0xFFFF0000
+    assert np.array_equal(kernel, want.view(np.float32))
+    assert bias[0] == 2.0**-130  # a float32 subnormal, exact in bfloat16 too
