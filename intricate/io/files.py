@@ -144,13 +144,32 @@ def read(path: str | os.PathLike, names: list[str] | None = None
     """The tensors ``names`` (None: all) and the metadata of a safetensors file whose header
     ``read_header`` accepts, or a ModelFileError saying why not."""
     header, metadata = read_header(path)
+    names = list(header if names is None else names)
     try:
         with safe_open(Path(path), framework="np") as file:
-            tensors = {name: file.get_tensor(name) for name in (header if names is None
-                                                                  else names)}
+            tensors = {name: file.get_tensor(name) for name in names
+                       if header.get(name, ("",))[0] != "bfloat16"}
+        tensors |= _bfloat16s(path, [name for name in names if name not in tensors])
     except (SafetensorError, ValueError, TypeError, OSError) as error:
         raise _invalid(path, str(error)) from None
     return tensors, metadata
+
+
+def _bfloat16s(path, names: list[str]) -> dict[str, np.ndarray]:
+    """BF16 tensors (PyTorch's bfloat16 state dicts), which NumPy has no type for, as the
+    float32 values they are exactly (bfloat16 is float32's top 16 bits)."""
+    if not names:
+        return {}
+    raw, _ = _header_bytes(Path(path))
+    entries = json.loads(raw.decode("utf-8"))
+    tensors = {}
+    with open(path, "rb") as file:
+        for name in names:
+            begin, end = entries[name]["data_offsets"]
+            file.seek(8 + len(raw) + begin)
+            bits = np.frombuffer(file.read(end - begin), "<u2").astype(np.uint32) << 16
+            tensors[name] = bits.view(np.float32).reshape(entries[name]["shape"])
+    return tensors
 
 
 def check_tensors(path, header: Header, wanted: dict[str, tuple[tuple, object]]) -> None:
