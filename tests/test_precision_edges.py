@@ -87,3 +87,32 @@ async def test_a_bfloat16_torch_file_loads_exactly(device, tmp_path, dtype):
     want = np.array([[1 + 2.0**-7], [-3.0e38]], np.float32).view(np.uint32) & 0xFFFF0000
     assert np.array_equal(kernel, want.view(np.float32))
     assert bias[0] == 2.0**-130  # a float32 subnormal, exact in bfloat16 too
+
+
+class BFloat16Tensor:
+    """What a torch.bfloat16 tensor offers here (torch isn't installed in CI): ``numpy()``
+    raises TypeError("Got unsupported ScalarType BFloat16"), ``float()`` gives float32."""
+
+    dtype = "torch.bfloat16"
+
+    def __init__(self, values):
+        self.values = np.asarray(values, np.float32)
+
+    def detach(self):
+        return self
+
+    def cpu(self):
+        return self
+
+    def float(self):
+        return self.values  # float32 (what numpy() of torch's float() returns)
+
+    def numpy(self):
+        raise TypeError("Got unsupported ScalarType BFloat16")
+
+
+async def test_a_bfloat16_state_dict_loads(device):
+    """A ``model.bfloat16().state_dict()`` loads (its tensors' numpy() raises TypeError)."""
+    state = {"0.weight": BFloat16Tensor([[1.5, -2.0]]), "0.bias": BFloat16Tensor([0.25])}
+    model = Model.from_torch_state_dict(state, [Dense(2, 1)], device=device)
+    assert [w.ravel().tolist() for w in model.get_weights()] == [[1.5, -2.0], [0.25]]
