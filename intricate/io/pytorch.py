@@ -63,6 +63,15 @@ def linear_order(path: str, names: list[str], order: Sequence[str] | None,
     return by_index or names
 
 
+def _numpy(value) -> np.ndarray:
+    """A state dict's tensor as NumPy; bfloat16, which NumPy lacks (torch's numpy() raises
+    TypeError), as the float32 values it holds exactly."""
+    if not hasattr(value, "detach"):
+        return np.asarray(value)
+    value = value.detach().cpu()
+    return np.asarray(value.float() if str(value.dtype) == "torch.bfloat16" else value.numpy())
+
+
 def torch_weights(source, model_layers: list[layers.Layer],
                   order: Sequence[str] | None = None) -> list[np.ndarray]:
     """Dense weights (Keras order) from a PyTorch ``nn.Sequential`` state dict or its
@@ -78,8 +87,7 @@ def torch_weights(source, model_layers: list[layers.Layer],
     if from_file:
         state, _ = read(source)
     elif isinstance(source, dict):
-        state = {key: np.asarray(value.detach().cpu().numpy() if hasattr(value, "detach")
-                                 else value) for key, value in source.items()}
+        state = {key: _numpy(value) for key, value in source.items()}
     else:
         raise ValueError(f"path_or_dict: expected a file path or a state dict, received "
                          f"{type(source).__name__}")
