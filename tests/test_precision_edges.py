@@ -13,6 +13,7 @@ from intricate import Model
 from intricate.gpu.dtypes import FLOAT64
 from intricate.io.files import ModelFileError
 from intricate.layers import Dense, Layer
+from intricate.optimizers import Adam
 
 from harness import skip_unsupported
 
@@ -116,3 +117,12 @@ async def test_a_bfloat16_state_dict_loads(device):
     state = {"0.weight": BFloat16Tensor([[1.5, -2.0]]), "0.bias": BFloat16Tensor([0.25])}
     model = Model.from_torch_state_dict(state, [Dense(2, 1)], device=device)
     assert [w.ravel().tolist() for w in model.get_weights()] == [[1.5, -2.0], [0.25]]
+
+
+def test_hyperparameters_beyond_float32_say_so_for_float64_models_too():
+    """Hyperparameters are checked against float32's range whatever the model's dtype (they are
+    built before any model): the message says so rather than calling float32 'the shaders'
+    type', which a float64 model's shaders are not."""
+    with pytest.raises(ValueError, match=r"received 1e-300 \(hyperparameters must fit float32 "
+                                         r"for models of every dtype, float64 too"):
+        Adam(epsilon=1e-300)
