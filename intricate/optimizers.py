@@ -64,7 +64,8 @@ def check_number(name: str, value: object, low: float = 0.0, high: float = math.
                 candidate <= high if high_inclusive else candidate < high)
     if not ok:
         left, right = "[" if low_inclusive else "(", "]" if high_inclusive else ")"
-        note = " (checked as float32, the shaders' type, rounds it)" if float32 else ""
+        note = (" (hyperparameters must fit float32 for models of every dtype, float64 too: "
+                "float32 rounds it)") if float32 else ""
         raise ValueError(f"{name}: expected a finite number in {left}{_show(low)}, "
                          f"{_show(high)}{right}, received {given!r}{note}")
     return value
