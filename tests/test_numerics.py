@@ -52,7 +52,7 @@ BAD_HYPERPARAMETERS = {
 def test_hyperparameters_outside_float32_are_refused_when_made(case):
     make, name, received = BAD_HYPERPARAMETERS[case]
     with pytest.raises(ValueError, match=rf"{name}: expected a finite number in .*"
-                                         rf"received {received} \(checked as float32"):
+                                         rf"received {received} \(hyperparameters must fit"):
         make()
 
 

@@ -60,7 +60,7 @@ BAD_OPTIONS = {
     "epochs 1.5": ({"epochs": 1.5}, r"epochs: expected an integer >= 1, received 1.5"),
     "learning_rate 0": ({"learning_rate": 0}, r"learning_rate: expected a finite number in "
                                               r"\[1.1754944e-38, 3.4028235e\+38\], received 0.0 "
-                                              r"\(checked as float32"),
+                                              r"\(hyperparameters must fit float32"),
     "learning_rate -1": ({"learning_rate": -1.0}, r"learning_rate: .* received -1.0"),
     "learning_rate nan": ({"learning_rate": float("nan")}, r"learning_rate: .* received nan"),
     "learning_rate inf": ({"learning_rate": float("inf")}, r"learning_rate: .* received inf"),
