@@ -12,6 +12,7 @@ import pytest
 from intricate import Model
 from intricate.gpu.dtypes import FLOAT64
 from intricate.io.files import ModelFileError
+from intricate.kernels import check_gradients
 from intricate.layers import Dense, Layer
 from intricate.optimizers import Adam
 
@@ -126,3 +127,20 @@ def test_hyperparameters_beyond_float32_say_so_for_float64_models_too():
     with pytest.raises(ValueError, match=r"received 1e-300 \(hyperparameters must fit float32 "
                                          r"for models of every dtype, float64 too"):
         Adam(epsilon=1e-300)
+
+
+async def test_check_gradients_refuses_weights_its_dtype_cannot_hold(device, tmp_path):
+    """A layer from a float64 file holding 1e300, checked in float32 (the default outside a
+    model), is refused naming the weight; it reported a FAILED check of inf and NaN ('3 of 2
+    elements outside') as if the backward were wrong. In float64 it checks."""
+    skip_unsupported(device, FLOAT64)
+    wide = Model([Dense(2, 1)], device=device, dtype="float64")
+    wide.set_weights([np.array([[1e300], [1.0]]), np.array([0.0])])
+    path = tmp_path / "dense.safetensors"
+    wide.layers[0].save(path)
+    layer = Layer.from_file(path)
+    x = np.array([[1.0, 2.0]])
+    with pytest.raises(ValueError, match=r"weights\[0\] hold 1e\+300 at index \(0, 0\), "
+                                         r"beyond float32's range"):
+        await check_gradients(layer, x, device=device)
+    assert (await check_gradients(layer, x, device=device, dtype="float64")).passed
