@@ -126,7 +126,7 @@ def check_sizes(layers: Sequence[Layer], device: Device | None,
             raise ValueError(f"dtype: layers[{index}] {layer!r} computes in {list(layer.dtypes)} "
                              f"only, received dtype={precision.name!r}; use one of those")
         for number, weights in enumerate(layer.host_weights or ()):  # e.g. a float64 file's
-            _check_range(f"layers[{index}] {layer!r}: its weights[{number}]", weights,
+            check_range(f"layers[{index}] {layer!r}: its weights[{number}]", weights,
                          precision.parameters)
     if device is not None:
         check_supported(precision, device)
@@ -231,9 +231,9 @@ def _upload_parameters(device: Device, layers: list[Layer],
     return parameters, gradients
 
 
-def _check_range(where: str, values: np.ndarray, dtype: np.dtype) -> None:
-    """Refuse weights that ``dtype`` can't hold (1e300 from a float64 file, for a float32
-    model, would become inf)."""
+def check_range(where: str, values: np.ndarray, dtype: np.dtype) -> None:
+    """Refuse, with a ValueError naming ``where``, weights that ``dtype`` can't hold (1e300
+    from a float64 file, for a float32 model or check, would become inf)."""
     values = np.asarray(values)
     if values.dtype.kind == "f" and values.dtype.itemsize <= np.dtype(dtype).itemsize:
         return  # widening (or the same type): nothing to check, and no copy of the weights
@@ -242,4 +242,4 @@ def _check_range(where: str, values: np.ndarray, dtype: np.dtype) -> None:
     if len(bad):
         raise ValueError(f"dtype: {where} hold {values[tuple(bad[0])]} at index "
                          f"{tuple(int(i) for i in bad[0])}, beyond {np.dtype(dtype).name}'s range "
-                         "(the model's dtype); use Model(..., dtype='float64')")
+                         "(the dtype computed in); use dtype='float64'")

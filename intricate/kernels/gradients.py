@@ -35,7 +35,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from .. import gpu
-from ..engine.state import ModelState
+from ..engine.state import ModelState, check_range
 from ..engine.submits import ChunkedEncoder
 from ..gpu import Device, Program, Workspace, dtypes
 from ..layers.base import Layer
@@ -152,6 +152,8 @@ async def check_gradients(layer: Layer, x: np.ndarray, *, samples: int = 32,
                                       else layer.initial_parameters(rng))]
         device = device or await gpu.default_device()
     dtypes.check_supported(precision, device)
+    for number, values in enumerate(weights):  # a float64 file's 1e300, checked in float32
+        check_range(f"{layer!r}: its weights[{number}]", values, precision.parameters)
     twin = layer.blank_copy()
     twin.host_weights = [np.asarray(w, precision.parameters) for w in weights]
     projection = rng.standard_normal((rows, outs)).astype(precision.numpy)
