@@ -146,3 +146,18 @@ async def test_check_gradients_refuses_weights_its_dtype_cannot_hold(device, tmp
         await check_gradients(layer, x, device=device)
     report = await check_gradients(layer, x, device=device, dtype="float64")
     assert report.rtol == 1e-6
+
+
+async def test_a_torch_file_beyond_float32s_range_names_its_tensor(device, tmp_path):
+    """A float64 torch-layout file holding 1e300, loaded into a float32 model, is refused naming
+    the file and the tensor (the message said only 'weights[0]: expected finite values')."""
+    skip_unsupported(device, FLOAT64)
+    wide = Model([Dense(1, 1)], device=device, dtype="float64")
+    wide.set_weights([np.array([[1.0]]), np.array([1e300])])
+    path = tmp_path / "torch.safetensors"
+    wide.save(path, layout="torch")
+    layers = [Dense(1, 1)]
+    with pytest.raises(ModelFileError, match=r"torch.safetensors: tensor '0.bias' holds 1e\+300 "
+                                             r"at index \(0,\), beyond float32's range"):
+        Model.from_torch_state_dict(path, layers, device=device)
+    Model(layers, device=device)  # the refusal gave the layers back
