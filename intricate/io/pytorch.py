@@ -17,6 +17,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from .. import layers
+from ..gpu import dtypes
 from .files import ModelFileError, check_finite, read
 
 
@@ -73,7 +74,8 @@ def _numpy(value) -> np.ndarray:
 
 
 def torch_weights(source, model_layers: list[layers.Layer],
-                  order: Sequence[str] | None = None) -> list[np.ndarray]:
+                  order: Sequence[str] | None = None,
+                  names: list[str] | None = None) -> list[np.ndarray]:
     """Dense weights (Keras order) from a PyTorch ``nn.Sequential`` state dict or its
     safetensors file: the i-th ``nn.Linear`` (in the order above) feeds the i-th Dense, its
     weight transposed.
@@ -122,13 +124,26 @@ def torch_weights(source, model_layers: list[layers.Layer],
                                        f"({layer.output_size},)")
         check_finite(path, {f"{module}.weight": weight, f"{module}.bias": bias})
         weights += [np.ascontiguousarray(weight.T), bias]
+        if names is not None:  # the tensors the weights came from, for messages
+            names += [f"{module}.weight", f"{module}.bias"]
     return weights
 
 
 def model_from_state_dict(cls, path_or_dict, model_layers: list, device, order, dtype: str):
     """``Model.from_torch_state_dict``: the weights read and checked before the layers are
     taken; a refusal by the model gives them back."""
-    weights = torch_weights(path_or_dict, model_layers, order)
+    names: list[str] = []
+    weights = torch_weights(path_or_dict, model_layers, order, names)
+    largest = float(np.finfo(dtypes.precision(dtype).parameters).max)
+    for name, values in zip(names, weights):  # 1e300 from a float64 file, for float32
+        if (np.abs(values) > largest).any():
+            bad = np.argwhere(np.abs(values) > largest)[0]
+            bad = tuple(int(i) for i in (bad[::-1] if name.endswith(".weight") else bad))
+            value = values.T[bad] if name.endswith(".weight") else values[bad]
+            raise ModelFileError(path_or_dict if isinstance(path_or_dict, (str, os.PathLike))
+                                 else "state_dict",
+                                 f"tensor {name!r} holds {value} at index {bad}, beyond "
+                                 f"{dtype}'s range (the model's dtype); use dtype='float64'")
     model = cls(model_layers, device=device, dtype=dtype)
     try:
         model.set_weights(weights)
