@@ -29,7 +29,6 @@ nobody needs dE/dI (the first layer). ``intricate.kernels.check_gradients`` veri
 from __future__ import annotations
 
 import hashlib
-import math
 import os
 import re
 from collections.abc import Mapping, Sequence
@@ -60,7 +59,6 @@ class Entry:
     arrays: tuple[str, ...]  # the storage arrays it binds
     writes: frozenset[str]  # the ones it computes (its grid covers the largest)
     fields: tuple[str, ...]  # the Params fields it declares
-    workgroup: int  # invocations per (1-D) workgroup
 
 
 def read_entry(text: str, origin: str, entry: str, direction: str,
@@ -118,7 +116,7 @@ def read_entry(text: str, origin: str, entry: str, direction: str,
         raise ValueError(f"{where} does not follow the layer convention: "
                          f"{'; '.join(problems)}. A {direction} entry binds {allowed} "
                          "(see intricate/layers/wgsl.py or shaders/README.md)")
-    return Entry(entry, arrays, written, fields, size[0])
+    return Entry(entry, arrays, written, fields)
 
 
 def wgsl_source(source: str | os.PathLike, origin: str | None) -> WGSLSource:
@@ -264,7 +262,7 @@ class WGSLLayer(Layer):
         rows, width = arrays["inputs"].shape
         sizes = {"rows": rows, "input_size": width, "output_size": arrays["outputs"].shape[1],
                  "count": count}
-        program.dispatch(self.source, entry.name, groups=math.ceil(count / entry.workgroup),
+        program.dispatch(self.source, entry.name, threads=count,
                          params={field: sizes[field] for field in entry.fields}, **bound)
 
     def get_config(self) -> dict[str, Any]:
