@@ -74,20 +74,23 @@ def sample_steps(device: Device, steps: Sequence[Dispatch | Copy | TexelCopy], s
             16, wgpu.BufferUsage.QUERY_RESOLVE | wgpu.BufferUsage.COPY_SRC, label="timestamps")
         stamps = GPUArray(device, resolved, (2,), np.dtype(np.uint64))
         seconds_per_tick = timestamp_period(device) * 1e-9
-    dispatches = sum(isinstance(step, Dispatch) for step in steps) * repeats
+    else:  # a later copy's readback waits for all earlier work: one tiny array, read per sample
+        fence = empty(device, (1,))
+    runs = list(steps) * repeats  # encoded into every sample
+    dispatches = sum(isinstance(step, Dispatch) for step in runs)
     result = Samples([], [], TIMESTAMPS if timestamps else WALL_CLOCK)
     for sample in range(warmup + samples):
         encoder = device.handle.create_command_encoder()
         if timestamps and dispatches:  # written by the dispatches' own passes
-            encode_steps(encoder, list(steps) * repeats, timestamps=queries)
+            encode_steps(encoder, runs, timestamps=queries)
         elif timestamps:  # copies alone: two empty passes around them
             for index in (0, 1):
                 if index:
-                    encode_steps(encoder, list(steps) * repeats)
+                    encode_steps(encoder, runs)
                 writes = {"query_set": queries, "beginning_of_pass_write_index": index}
                 encoder.begin_compute_pass(timestamp_writes=writes).end()
         else:
-            encode_steps(encoder, list(steps) * repeats)
+            encode_steps(encoder, runs)
         if timestamps:
             encoder.resolve_query_set(queries, 0, 2, resolved, 0)
             staged = StagedRead(device, encoder, [stamps])
@@ -97,7 +100,7 @@ def sample_steps(device: Device, steps: Sequence[Dispatch | Copy | TexelCopy], s
         if timestamps:
             begin, end = staged.collect()[0]
         else:
-            read(empty(device, (1,)))  # a later copy's readback waits for all earlier work
+            read(fence)
         wall = (time.perf_counter() - start) / repeats
         if sample >= warmup:
             result.wall.append(wall)
