@@ -29,9 +29,18 @@ def statistics_plan(rows: int, width: int, accuracy: int) -> dict[str, int]:
     """How losses.wgsl splits a batch's statistics over workgroups: the most rows per workgroup
     within FUSED_LIMIT elements (at least one row) whose lanes loop at most loops.LOOP_BOUND
     times (a whole workgroup per row for the categorical argmax when a lane per row would loop
-    longer); ``groups`` workgroups, summed by a second pass when more than one."""
+    longer); ``groups`` workgroups, summed by a second pass when more than one.
+
+    Raises:
+        ValueError: rows so wide that even one row per workgroup loops past
+            loops.LLVMPIPE_CAP (about 8M values), which llvmpipe would cut silently.
+    """
     bound = loops.LOOP_BOUND
     cooperative = int(_trips(1, width, accuracy, 0) > bound)
+    if (trips := _trips(1, width, accuracy, cooperative)) > loops.LLVMPIPE_CAP:
+        raise ValueError(f"loss: rows of {width} values need {trips} loop iterations per lane, "
+                         f"past the {loops.LLVMPIPE_CAP} some adapters run (llvmpipe stops "
+                         "there silently); use fewer outputs")
     per_group = min(rows, max(1, FUSED_LIMIT // width))
     while per_group > 1 and _trips(per_group, width, accuracy, cooperative) > bound:
         per_group = max(1, per_group * bound // _trips(per_group, width, accuracy, cooperative))

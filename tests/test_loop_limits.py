@@ -365,3 +365,12 @@ async def test_softmax_rows_too_wide_for_any_split_are_refused(device, rng, monk
     with pytest.raises(ValueError, match=r"SoftMax\(\): rows of 2000 values need 42 loop "
                                          r"iterations per lane, past the 20"):
         await softmax_against_float64(device, rng, 2, 2000)
+
+
+def test_loss_rows_too_wide_for_any_split_are_refused(monkeypatch):
+    """Past llvmpipe's cap even one row per statistics workgroup would be cut silently: refused
+    (the cap lowered so a 2,000-wide row stands for one of millions)."""
+    monkeypatch.setattr(loops, "LLVMPIPE_CAP", 20)
+    with pytest.raises(ValueError, match=r"loss: rows of 2000 values need \d+ loop iterations "
+                                         r"per lane, past the 20"):
+        losses.statistics_plan(1, 2000, BOTH_ACCURACIES)
