@@ -24,6 +24,7 @@ import wgpu
 
 import intricate
 from intricate import Model, TrainingOptions
+from intricate.gpu import dtypes
 from intricate.layers import Dense, ReLU, Sigmoid, SoftMax
 
 CASES = [  # (name, sizes, batch, steps per epoch)
@@ -169,7 +170,7 @@ async def main(args) -> dict:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small models, fewer steps")
-    parser.add_argument("--dtype", choices=["float32", "float64"], default="float32")
+    parser.add_argument("--dtype", choices=list(dtypes.POLICIES), default="float32")
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--threads", type=int, default=2, help="PyTorch CPU threads")
     parser.add_argument("--case", help='only this one, e.g. "784-512-512-10 b4096"')
