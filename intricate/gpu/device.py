@@ -149,12 +149,15 @@ async def setup_device(
     if adapter_name is not None and (not isinstance(adapter_name, str) or not adapter_name):
         raise ValueError(f"adapter_name: expected a non-empty string, received {adapter_name!r}")
     check_not_forked()  # the adapter request would hang in a forked child
+    return await asyncio.to_thread(_start_device, power_preference, adapter_name)
+
+
+def _start_device(power_preference: str, adapter_name: str | None) -> Device:
+    """A new GPU thread and the device ``_open_device`` opens on it (the thread is shut down
+    when that fails)."""
     executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="intricate-gpu")
-    loop = asyncio.get_running_loop()
     try:
-        return await loop.run_in_executor(
-            executor, _open_device, executor, power_preference, adapter_name
-        )
+        return executor.submit(_open_device, executor, power_preference, adapter_name).result()
     except BaseException:
         executor.shutdown(wait=False)
         raise
@@ -168,13 +171,7 @@ def _open_default_device() -> Device:
     global _default
     with _default_lock:  # models on several threads or event loops still share one
         if _default is None:
-            executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="intricate-gpu")
-            try:
-                _default = executor.submit(
-                    _open_device, executor, POWER_PREFERENCES[0], None).result()
-            except BaseException:
-                executor.shutdown(wait=False)
-                raise
+            _default = _start_device(POWER_PREFERENCES[0], None)
         return _default
 
 
