@@ -11,6 +11,7 @@ that no live save holds (each save holds an flock on its own while writing).
 
 from __future__ import annotations
 
+import glob
 import os
 import stat
 import tempfile
@@ -92,7 +93,7 @@ def remove_stale(folder: Path, name: str, ours: str, started: int) -> None:
     save holds: a killed save's."""
     if fcntl is None:
         return
-    for candidate in folder.glob(f".{glob_escape(name)}.*.tmp"):
+    for candidate in folder.glob(f".{glob.escape(name)}.*.tmp"):
         if candidate.name == ours:
             continue
         try:
@@ -109,10 +110,6 @@ def remove_stale(folder: Path, name: str, ours: str, started: int) -> None:
             pass
         finally:
             os.close(descriptor)
-
-
-def glob_escape(name: str) -> str:
-    return "".join(f"[{char}]" if char in "*?[" else char for char in name)
 
 
 def write_atomically(path: str | os.PathLike, data: bytes) -> None:
