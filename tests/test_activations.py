@@ -29,6 +29,7 @@ from intricate.layers import (
 from intricate.layers.activations import Activation
 from intricate.layers.registry import LAYERS
 from intricate.ops.gemm import GemmConfig, SubgroupConfig, record_gemm
+from intricate.ops.gemm import subgroup as gemm_subgroup
 from intricate.ops.gemm.tiled import activation_functions
 
 import reference
@@ -115,12 +116,7 @@ def gemm_config(device, kernel: str):
     """The tiled GEMM, or the subgroup GEMM of software adapters (None where there is none)."""
     if kernel == "tiled":
         return GemmConfig(32, 32, 16, side=8)
-    return SubgroupConfig() if gemm_subgroup_usable(device) else None
-
-
-def gemm_subgroup_usable(device) -> bool:
-    from intricate.ops.gemm import subgroup
-    return subgroup.usable(device)
+    return SubgroupConfig() if gemm_subgroup.usable(device) else None
 
 
 # Both GEMM kernels include the same epilogue.wgsl: every activation runs through the tiled
