@@ -1,5 +1,5 @@
 """Chart layout on the host: the plot area, axes, grid, tick labels, legend and title of a
-picture, and its curves (decimated to at most two points per pixel column), as a Scene."""
+picture, and its curves (decimated to at most four points per pixel column), as a Scene."""
 
 from __future__ import annotations
 
