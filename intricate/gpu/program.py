@@ -198,8 +198,9 @@ def encode_steps(encoder: wgpu.GPUCommandEncoder, steps: Sequence[Dispatch | Cop
     """Encode recorded steps; consecutive dispatches share one compute pass. With
     ``timestamps``, query 0 is written as the first compute pass begins and query 1 as the
     last one ends (the steps must hold a dispatch)."""
-    starts = [i for i, step in enumerate(steps) if isinstance(step, Dispatch)
-              and (i == 0 or not isinstance(steps[i - 1], Dispatch))]  # where passes begin
+    starts = [] if timestamps is None else [  # where passes begin (fit encodes without)
+        i for i, step in enumerate(steps) if isinstance(step, Dispatch)
+        and (i == 0 or not isinstance(steps[i - 1], Dispatch))]
     compute_pass = None
     for index, step in enumerate(steps):
         if isinstance(step, Dispatch):
