@@ -246,7 +246,7 @@ def split_k(device, k: int) -> tuple[int, int]:
     if not usable(device):  # record refuses it
         return 1, k
     block = 4 * width(device)
-    longest = max(block, loops.LOOP_BOUND * block // 4 // block * block)
+    longest = max(1, loops.LOOP_BOUND // 4) * block  # chunk / W <= LOOP_BOUND block steps
     if k <= longest:
         return 1, k
     splits = math.ceil(k / longest)
