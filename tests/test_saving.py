@@ -197,6 +197,8 @@ def hostile_cases(tmp_path):
     case("another dtype", r"holds a 'float16' model; this version reads \['float32', 'float64'\] "
          "models",
          header=good_header({"layers": [dense], "dtype": "float16"}))
+    case("dtype not a string", r"holds a \['float32'\] model; this version reads",
+         header=good_header({"layers": [dense], "dtype": ["float32"]}))
     case("input shape disagrees", r"input_shape \[None, 5\] disagrees with its layers, which "
                                   r"take 1 inputs",
          header=good_header({"layers": [dense], "input_shape": [None, 5]}))

@@ -69,10 +69,12 @@ def load_model(model_class, path, device=None, allow_code: bool = False):
     config = config_of(path, metadata)
     built = [layer_from_config(entry, path, f"layers[{index}]", allow_code)
              for index, entry in enumerate(config["layers"])]
-    if config.get("dtype", "float32") not in dtypes.POLICIES:
-        raise ModelFileError(path, f"holds a {config.get('dtype')!r} model; this version reads "
+    name = config.get("dtype", "float32")
+    policy = dtypes.POLICIES.get(name) if isinstance(name, str) else None  # [] can't be a key
+    if policy is None:
+        raise ModelFileError(path, f"holds a {name!r} model; this version reads "
                                    f"{list(dtypes.POLICIES)} models: upgrade intricate")
-    dtype = dtypes.POLICIES[config.get("dtype", "float32")].parameters  # F64 for float64
+    dtype = policy.parameters  # F64 for float64
     try:
         input_size, _ = check_chain(built)
     except ValueError as error:
@@ -106,9 +108,9 @@ def load_model(model_class, path, device=None, allow_code: bool = False):
                            else value)
         layer.host_weights = weights
     if device is not None:  # a clear word on the missing feature, not a ModelFileError
-        dtypes.check_supported(dtypes.POLICIES[config.get("dtype", "float32")], device)
+        dtypes.check_supported(policy, device)
     try:
-        model = model_class(built, device=device, dtype=config.get("dtype", "float32"))
+        model = model_class(built, device=device, dtype=policy.name)
     except ValueError as error:
         raise ModelFileError(path, f"the config's layers don't form a model ({error})") from None
     if optimizer is not None:
