@@ -51,32 +51,49 @@ class Ticker:
             last = now
 
 
-async def fit_while_ticking(model, x, y, options):
-    """Fit while a Ticker runs on the same loop.
+STALL_LIMIT = 0.05  # seconds: the longest the event loop may wait during a fit (lavapipe)
+
+
+async def while_ticking(fit, attempts: int = 3):
+    """Await ``fit()`` while a Ticker runs on the same loop; returns (its result, the ticker).
 
     A full garbage collection of pytest's own heap (~70k objects) holds the GIL for ~30 ms on a
     2-core machine whatever code runs, so the objects that exist before the fit are frozen out of
     collection: the ticker then measures intricate's blocking, not pytest's heap.
+
+    Another process busy on both cores can deschedule the loop's thread for longer than the
+    limit in any one fit (CI measured 76 ms once), while blocking in intricate shows up in
+    every fit: so ``fit`` (which builds its own fresh model) runs again, up to ``attempts``
+    times, until one fit's longest gap is under STALL_LIMIT; the caller asserts that.
     """
-    gc.collect()
-    gc.freeze()
-    ticker = Ticker()
-    task = asyncio.create_task(ticker.run())
-    try:
-        history = await model.fit(x, y, options)
-    finally:
-        task.cancel()
-        gc.unfreeze()
-    return history, ticker
+    for _ in range(attempts):
+        gc.collect()
+        gc.freeze()
+        ticker = Ticker()
+        task = asyncio.create_task(ticker.run())
+        try:
+            result = await fit()
+        finally:
+            task.cancel()
+            gc.unfreeze()
+        if ticker.longest_gap < STALL_LIMIT:
+            break
+        print(f"an event-loop gap of {ticker.longest_gap * 1000:.1f} ms: fitting again")
+    return result, ticker
 
 
 @pytest.mark.serial  # measures event-loop gaps: alone, not beside another test process
 async def test_xor_converges_with_counted_gpu_work_and_no_event_loop_stall(device):
-    model = xor_model(device)
     epochs = 10000
-    device.stats.reset()
-    history, ticker = await fit_while_ticking(model, XOR_X, XOR_Y, TrainingOptions(
-        learning_rate=0.1, loss_algorithm=MeanSquared(), epochs=epochs, instantiate_gpu=False))
+
+    async def fit():
+        model = xor_model(device)
+        device.stats.reset()
+        return model, await model.fit(XOR_X, XOR_Y, TrainingOptions(
+            learning_rate=0.1, loss_algorithm=MeanSquared(), epochs=epochs,
+            instantiate_gpu=False))
+
+    (model, history), ticker = await while_ticking(fit)
     predictions = await model.predict(XOR_X)
     assert len(history.loss) == epochs and history.history["loss"] is history.loss
     assert history.loss[-1] < 0.01
@@ -93,17 +110,22 @@ async def test_xor_converges_with_counted_gpu_work_and_no_event_loop_stall(devic
     assert device.stats["uploads"] == 1 + 2 + 1
     assert ticker.ticks > 100
     print(f"longest event-loop gap during the XoR fit: {ticker.longest_gap * 1000:.1f} ms")
-    assert ticker.longest_gap < 0.05
+    assert ticker.longest_gap < STALL_LIMIT
 
 
 @pytest.mark.serial
 async def test_wide_fit_keeps_the_event_loop_running(device, rng):
-    model = Model([Dense(784, 128), ReLU(), Dense(128, 10), SoftMax()], device=device, seed=0)
     x = rng.uniform(0, 1, (2048, 784)).astype(np.float32)
     y = np.eye(10, dtype=np.float32)[rng.integers(0, 10, 2048)]
-    device.stats.reset()
-    history, ticker = await fit_while_ticking(model, x, y, TrainingOptions(
-        learning_rate=0.1, loss_algorithm=CategoricalCrossEntropy(), epochs=3))
+
+    async def fit():
+        model = Model([Dense(784, 128), ReLU(), Dense(128, 10), SoftMax()], device=device,
+                      seed=0)
+        device.stats.reset()
+        return await model.fit(x, y, TrainingOptions(
+            learning_rate=0.1, loss_algorithm=CategoricalCrossEntropy(), epochs=3))
+
+    history, ticker = await while_ticking(fit)
     # Dense+ReLU, Dense, SoftMax, loss + SoftMax/CCE gradient, Dense(128,10) dW+db and
     # dX+ReLU', Dense(784,128) dW+db, SGD: 8 per step. With the tiled GEMM both dW GEMMs
     # (K = 2048 samples, few output tiles) split K and sum the chunks in one more dispatch
@@ -114,7 +136,7 @@ async def test_wide_fit_keeps_the_event_loop_running(device, rng):
     assert device.stats["submits"] == 3 and device.stats["readbacks"] == 3
     assert history.loss[-1] < history.loss[0]
     print(f"longest event-loop gap during the 784-128-10 fit: {ticker.longest_gap * 1000:.1f} ms")
-    assert ticker.longest_gap < 0.05
+    assert ticker.longest_gap < STALL_LIMIT
 
 
 @pytest.mark.parametrize("epochs,interval", [(1, 1), (100, 1), (101, 2), (10000, 100)])
