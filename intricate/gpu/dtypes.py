@@ -11,7 +11,13 @@ shaders or classes.
     name           dtype  accumulate  parameters  feature      state
     float32        f32    f32         float32     (every adapter)
     float64        f64    f64         float64     shader-f64
-    mixed_float16  f16    f32         float32     shader-f16   not yet supported (issue 17)
+    mixed_float16  f16    f32         float32     shader-f16   (master weights: see below)
+
+mixed_float16 is Keras' policy of that name: activations, inputs, targets and GEMM operands are
+f16, sums are f32; the parameters the optimizer updates (master weights), their gradients and the
+optimizer state are f32, and the shaders read an f16 copy of the parameters that the optimizer
+writes beside each master weight (``Precision.master_copy``). Training scales the loss (dynamic
+loss scaling on the GPU: see intricate/engine/loss_scale.py).
 
 Why float64 needs care on the GPU: SPIR-V's GLSL.std.450 transcendental instructions (exp, log,
 pow, tanh, ...) are defined for 16- and 32-bit floats only; on f64 they compile and return
@@ -51,6 +57,12 @@ class Precision:
     rtol: float
 
     @property
+    def master_copy(self) -> bool:
+        """Whether the parameters shaders read (``wgsl``) are a copy of f32 master weights
+        (mixed_float16), rather than the parameters themselves."""
+        return self.numpy != self.parameters
+
+    @property
     def itemsize(self) -> int:
         return self.numpy.itemsize
 
@@ -65,9 +77,10 @@ class Precision:
 
 FLOAT32 = Precision("float32", "f32", "f32", np.dtype("<f4"), np.dtype("<f4"), None, 1e-4)
 FLOAT64 = Precision("float64", "f64", "f64", np.dtype("<f8"), np.dtype("<f8"), "shader-f64", 1e-12)
-POLICIES = {policy.name: policy for policy in (FLOAT32, FLOAT64)}
-NOT_YET = {"mixed_float16": "shader-f16"}  # named by the issue, refused until it works
-NAMES = (*POLICIES, *NOT_YET)
+MIXED_FLOAT16 = Precision("mixed_float16", "f16", "f32", np.dtype("<f2"), np.dtype("<f4"),
+                          "shader-f16", 1e-3)
+POLICIES = {policy.name: policy for policy in (FLOAT32, FLOAT64, MIXED_FLOAT16)}
+NAMES = tuple(POLICIES)
 # The element types a shader may compute in beyond float32 (every adapter's), and the optional
 # feature each needs: Device.dtypes lists those a device has.
 ELEMENT_FEATURES = {"float16": "shader-f16", "float64": "shader-f64"}
@@ -77,21 +90,19 @@ def precision(dtype: str | Precision) -> Precision:
     """The policy named ``dtype`` (a Precision passes through).
 
     Raises:
-        ValueError: an unknown name, or "mixed_float16", which this version doesn't support yet.
+        ValueError: an unknown name.
     """
     if isinstance(dtype, Precision):
         return dtype
     if isinstance(dtype, str) and dtype in POLICIES:
         return POLICIES[dtype]
-    if isinstance(dtype, str) and dtype in NOT_YET:
-        raise ValueError(f"dtype: {dtype!r} is not yet supported by this version of intricate; "
-                         f"use one of {sorted(POLICIES)}")
     raise ValueError(f"dtype: expected one of {list(NAMES)} (Keras' policy names), received "
                      f"{dtype!r}")
 
 
 def supported(device) -> tuple[str, ...]:
-    """The policy names ``device`` can run: float32 everywhere, float64 with shader-f64."""
+    """The policy names ``device`` can run: float32 everywhere, float64 with shader-f64,
+    mixed_float16 with shader-f16."""
     return tuple(name for name, policy in POLICIES.items()
                  if policy.feature is None or policy.feature in device.features)
 

@@ -12,6 +12,7 @@
 // Params: count (elements), alpha (the activation's hyperparameter, 0 when unused).
 // Template: activation (a function name), inputs_kept (its derivative reads x, not only o).
 // Workgroup `workgroup_size` (1-D); one invocation per element, grid folded over x and y.
+// The formulas compute in {{ accumulate }} (f32 for f16 data), rounded to {{ dtype }} as stored.
 // NumPy: forward o = f(x); backward dE/dI = dE/dO * f'(x, o).
 
 struct Params {
@@ -28,7 +29,7 @@ fn forward(@builtin(workgroup_id) group: vec3<u32>, @builtin(num_workgroups) gro
            @builtin(local_invocation_index) lane: u32) {
     let i = invocation(group, groups, lane);
     if (i >= params.count) { return; }
-    outputs[i] = {{ activation }}(inputs[i], {{ dtype }}(params.alpha));
+    outputs[i] = {{ dtype }}({{ activation }}({{ accumulate }}(inputs[i]), params.alpha));
 }
 
 @compute @workgroup_size(workgroup_size)
@@ -36,13 +37,14 @@ fn backward(@builtin(workgroup_id) group: vec3<u32>, @builtin(num_workgroups) gr
             @builtin(local_invocation_index) lane: u32) {
     let i = invocation(group, groups, lane);
     if (i >= params.count) { return; }
-    let o = outputs[i];
+    let o = {{ accumulate }}(outputs[i]);
 {% if inputs_kept %}
-    let x = inputs[i];
+    let x = {{ accumulate }}(inputs[i]);
 {% else %}
     let x = o;  // the derivative reads only o: no inputs kept
 {% endif %}
-    grad_inputs[i] = grad_outputs[i] * {{ activation }}_derivative(x, o, {{ dtype }}(params.alpha));
+    grad_inputs[i] = {{ dtype }}({{ accumulate }}(grad_outputs[i])
+        * {{ activation }}_derivative(x, o, params.alpha));
 }
 
 {% include "layers/activations.wgsl" %}

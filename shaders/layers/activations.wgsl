@@ -3,7 +3,8 @@
 // kernels) and ops/gemm/epilogue.wgsl (fused into both GEMM kernels) include it.
 //
 // Bindings: none. Params: none. Workgroup and grid: those of the including kernel.
-// Contract, T = {{ dtype }}:
+// Contract, T = {{ accumulate }} (the kernel's accumulate type: f32 for float32 and
+// mixed_float16, whose f16 values are converted to f32 before and rounded after; f64 for float64):
 //   fn NAME(x: T, alpha: T) -> T                   o = f(x)
 //   fn NAME_derivative(x: T, o: T, alpha: T) -> T  f'(x), from x (the input) and/or o (the output)
 // alpha is the activation's one hyperparameter (0 when it has none). An activation whose class
@@ -15,21 +16,21 @@
 // NumPy: each function's comment.
 
 // identity: o = x (a GEMM with no activation).
-fn identity(x: {{ dtype }}, alpha: {{ dtype }}) -> {{ dtype }} {
+fn identity(x: {{ accumulate }}, alpha: {{ accumulate }}) -> {{ accumulate }} {
     return x;
 }
 
-fn identity_derivative(x: {{ dtype }}, o: {{ dtype }}, alpha: {{ dtype }}) -> {{ dtype }} {
+fn identity_derivative(x: {{ accumulate }}, o: {{ accumulate }}, alpha: {{ accumulate }}) -> {{ accumulate }} {
     return 1.0;
 }
 
 // ReLU: o = np.maximum(x, 0); f' = (o > 0) (0 at x = 0, like PyTorch).
-fn relu(x: {{ dtype }}, alpha: {{ dtype }}) -> {{ dtype }} {
+fn relu(x: {{ accumulate }}, alpha: {{ accumulate }}) -> {{ accumulate }} {
     return max(x, 0.0);
 }
 
-fn relu_derivative(x: {{ dtype }}, o: {{ dtype }}, alpha: {{ dtype }}) -> {{ dtype }} {
-    return select({{ dtype }}(0.0), 1.0, o > 0.0);
+fn relu_derivative(x: {{ accumulate }}, o: {{ accumulate }}, alpha: {{ accumulate }}) -> {{ accumulate }} {
+    return select({{ accumulate }}(0.0), 1.0, o > 0.0);
 }
 
 // TanH: o = np.tanh(x), to about one ulp over the whole range, never NaN; f' = 1 - o².
@@ -37,43 +38,43 @@ fn relu_derivative(x: {{ dtype }}, o: {{ dtype }}, alpha: {{ dtype }}) -> {{ dty
 // accuracy of tiny x ((1 - exp(-2|x|)) / (1 + ...) cancelled: relative error 2.7e-4 at 1e-4,
 // 2.0 at 1e-8); above, as 1 - 2t / (1 + t) with t = exp(-2|x|), where the subtraction is exact
 // and o stays within an ulp of 1 (f' = 1 - o² reads o there, as PyTorch's does).
-fn hyperbolic_tangent(x: {{ dtype }}, alpha: {{ dtype }}) -> {{ dtype }} {
+fn hyperbolic_tangent(x: {{ accumulate }}, alpha: {{ accumulate }}) -> {{ accumulate }} {
     let e = exp_minus_one(-2.0 * abs(x));
     let t = exp_non_positive(-2.0 * abs(x));
     return sign(x) * select(1.0 - 2.0 * t / (1.0 + t), -e / (2.0 + e), abs(x) < 0.55);
 }
 
-fn hyperbolic_tangent_derivative(x: {{ dtype }}, o: {{ dtype }}, alpha: {{ dtype }}) -> {{ dtype }} {
+fn hyperbolic_tangent_derivative(x: {{ accumulate }}, o: {{ accumulate }}, alpha: {{ accumulate }}) -> {{ accumulate }} {
     return 1.0 - o * o;
 }
 
 // Sigmoid: o = 1 / (1 + np.exp(-x)), evaluated on the side where exp can't overflow;
 // f' = o (1 - o).
-fn sigmoid(x: {{ dtype }}, alpha: {{ dtype }}) -> {{ dtype }} {
+fn sigmoid(x: {{ accumulate }}, alpha: {{ accumulate }}) -> {{ accumulate }} {
     let e = exp_non_positive(-abs(x));
     return select(e / (1.0 + e), 1.0 / (1.0 + e), x >= 0.0);
 }
 
-fn sigmoid_derivative(x: {{ dtype }}, o: {{ dtype }}, alpha: {{ dtype }}) -> {{ dtype }} {
+fn sigmoid_derivative(x: {{ accumulate }}, o: {{ accumulate }}, alpha: {{ accumulate }}) -> {{ accumulate }} {
     return o * (1.0 - o);
 }
 
 // LeakyReLU (alpha >= 0): o = np.where(x > 0, x, alpha x); f' = 1 where o > 0, else alpha
 // (o > 0 exactly where x > 0 when alpha >= 0).
-fn leaky_relu(x: {{ dtype }}, alpha: {{ dtype }}) -> {{ dtype }} {
+fn leaky_relu(x: {{ accumulate }}, alpha: {{ accumulate }}) -> {{ accumulate }} {
     return select(alpha * x, x, x > 0.0);
 }
 
-fn leaky_relu_derivative(x: {{ dtype }}, o: {{ dtype }}, alpha: {{ dtype }}) -> {{ dtype }} {
+fn leaky_relu_derivative(x: {{ accumulate }}, o: {{ accumulate }}, alpha: {{ accumulate }}) -> {{ accumulate }} {
     return select(alpha, 1.0, o > 0.0);
 }
 
 // ELU: o = np.where(x > 0, x, alpha np.expm1(x)); f' = 1 where x > 0, else alpha exp(x)
 // (from x, as PyTorch: from o, o + alpha loses the relative accuracy of a tiny alpha exp(x)).
-fn elu(x: {{ dtype }}, alpha: {{ dtype }}) -> {{ dtype }} {
+fn elu(x: {{ accumulate }}, alpha: {{ accumulate }}) -> {{ accumulate }} {
     return select(alpha * exp_minus_one(min(x, 0.0)), x, x > 0.0);
 }
-fn elu_derivative(x: {{ dtype }}, o: {{ dtype }}, alpha: {{ dtype }}) -> {{ dtype }} {
+fn elu_derivative(x: {{ accumulate }}, o: {{ accumulate }}, alpha: {{ accumulate }}) -> {{ accumulate }} {
     return select(alpha * exp_non_positive(min(x, 0.0)), 1.0, x > 0.0);
 }
 // GELU, tanh form (PyTorch's approximate="tanh"): u = sqrt(2/pi) (x + 0.044715 x³),
@@ -84,11 +85,11 @@ fn elu_derivative(x: {{ dtype }}, o: {{ dtype }}, alpha: {{ dtype }}) -> {{ dtyp
 // rounded to float32 (constants included) cost 45 ulps at x = -7, so gelu_argument gives 2u
 // to ~2^-40 as three float32s. Past |x| = 30, s is exactly 0 or 1 even in f64, so clamping x
 // there changes nothing but keeps x³ finite (|x| > 1e13 gave 0 · inf = NaN).
-fn gelu(x: {{ dtype }}, alpha: {{ dtype }}) -> {{ dtype }} {
+fn gelu(x: {{ accumulate }}, alpha: {{ accumulate }}) -> {{ accumulate }} {
     return x * sigmoid_of_sum(gelu_argument(clamp(x, -30.0, 30.0)));
 }
 
-fn gelu_derivative(x: {{ dtype }}, o: {{ dtype }}, alpha: {{ dtype }}) -> {{ dtype }} {
+fn gelu_derivative(x: {{ accumulate }}, o: {{ accumulate }}, alpha: {{ accumulate }}) -> {{ accumulate }} {
     let z = clamp(x, -30.0, 30.0);
     let two_u = gelu_argument(z);
     let du = 0.7978845608028654 * (1.0 + 0.134145 * z * z);
@@ -101,8 +102,8 @@ fn gelu_derivative(x: {{ dtype }}, o: {{ dtype }}, alpha: {{ dtype }}) -> {{ dty
 // constant split in two float32s, each product's error recovered exactly by product_error).
 // The two big terms are never added: llvmpipe's compiler may reassociate, which turns an
 // error-free sum into 0; they are exponentiated apart instead (sigmoid_of_sum).
-fn gelu_argument(x: {{ dtype }}) -> vec3<{{ dtype }}> {
-{% if dtype == "f64" %}
+fn gelu_argument(x: {{ accumulate }}) -> vec3<{{ accumulate }}> {
+{% if accumulate == "f64" %}
     // f64's products round to 2^-53: 2u's error is then ~1e-15 relative, no low parts needed.
     return vec3<f64>(1.5957691216057308 * x, 0.07135481627260025 * x * x * x, 0.0);
 {% else %}
@@ -114,7 +115,7 @@ fn gelu_argument(x: {{ dtype }}) -> vec3<{{ dtype }}> {
     let cubic = 0.07135481387376785 * x3;
     let cubic_low = product_error(0.07135481387376785, x3, cubic)
         + 0.07135481387376785 * x3_low + 2.3988324659995897e-09 * x3;
-    return vec3<{{ dtype }}>(linear, cubic, linear_low + cubic_low);
+    return vec3<{{ accumulate }}>(linear, cubic, linear_low + cubic_low);
 {% endif %}
 }
 
@@ -122,18 +123,18 @@ fn gelu_argument(x: {{ dtype }}) -> vec3<{{ dtype }}> {
 // split into 12-bit halves by masking its float32 bits, so that no reassociation can undo the
 // split; every partial product is exact. (Names here avoid a and b: the GEMM binds variables so
 // named, and the loader finds a kernel's bindings by the identifiers its functions use.)
-fn product_error(left: {{ dtype }}, right: {{ dtype }}, product: {{ dtype }}) -> {{ dtype }} {
+fn product_error(left: {{ accumulate }}, right: {{ accumulate }}, product: {{ accumulate }}) -> {{ accumulate }} {
     let left_high = bitcast<f32>(bitcast<u32>(f32(left)) & 0xfffff000u);
     let left_low = f32(left) - left_high;
     let right_high = bitcast<f32>(bitcast<u32>(f32(right)) & 0xfffff000u);
     let right_low = f32(right) - right_high;
-    return {{ dtype }}(((left_high * right_high - f32(product)) + left_high * right_low
+    return {{ accumulate }}(((left_high * right_high - f32(product)) + left_high * right_low
         + left_low * right_high) + left_low * right_low);
 }
 
 // sigmoid(z.x + z.y + z.z) for gelu_argument's terms (z.x and z.y of one sign, z.z tiny):
 // e^-|z.x + z.y + z.z| = e^-|z.x| e^-|z.y| (1 -+ z.z), then sigmoid from e as sigmoid does.
-fn sigmoid_of_sum(z: vec3<{{ dtype }}>) -> {{ dtype }} {
+fn sigmoid_of_sum(z: vec3<{{ accumulate }}>) -> {{ accumulate }} {
     let e = exp_non_positive(-abs(z.x)) * exp_non_positive(-abs(z.y))
         * (1.0 - sign(z.x) * z.z);
     return select(e / (1.0 + e), 1.0 / (1.0 + e), z.x >= 0.0);
@@ -141,22 +142,22 @@ fn sigmoid_of_sum(z: vec3<{{ dtype }}>) -> {{ dtype }} {
 
 // SiLU (Swish): o = x · sigmoid(x); f' = s (1 + x (1 - s)) with s = sigmoid(x),
 // 1 - s = sigmoid(-x).
-fn silu(x: {{ dtype }}, alpha: {{ dtype }}) -> {{ dtype }} {
+fn silu(x: {{ accumulate }}, alpha: {{ accumulate }}) -> {{ accumulate }} {
     return x * sigmoid(x, 0.0);
 }
 
-fn silu_derivative(x: {{ dtype }}, o: {{ dtype }}, alpha: {{ dtype }}) -> {{ dtype }} {
+fn silu_derivative(x: {{ accumulate }}, o: {{ accumulate }}, alpha: {{ accumulate }}) -> {{ accumulate }} {
     // 1 - s as sigmoid(-x): from s it cancels where s is near 1 (6 ulps of f' at x = 12)
     return sigmoid(x, 0.0) * (1.0 + x * sigmoid(-x, 0.0));
 }
 
 // Softplus: o = np.log1p(np.exp(x)), as max(x, 0) + log1p(exp(-|x|)) so exp never
 // overflows and o keeps its relative accuracy where it is tiny (x < -17); f' = sigmoid(x).
-fn softplus(x: {{ dtype }}, alpha: {{ dtype }}) -> {{ dtype }} {
+fn softplus(x: {{ accumulate }}, alpha: {{ accumulate }}) -> {{ accumulate }} {
     return max(x, 0.0) + log_one_plus(exp_non_positive(-abs(x)));
 }
 
-fn softplus_derivative(x: {{ dtype }}, o: {{ dtype }}, alpha: {{ dtype }}) -> {{ dtype }} {
+fn softplus_derivative(x: {{ accumulate }}, o: {{ accumulate }}, alpha: {{ accumulate }}) -> {{ accumulate }} {
     return sigmoid(x, 0.0);
 }
 
@@ -169,22 +170,22 @@ fn softplus_derivative(x: {{ dtype }}, o: {{ dtype }}, alpha: {{ dtype }}) -> {{
 const LN2_HIGH = 0.693145751953125;  // ln 2's leading 16 bits
 const LN2_LOW = 1.4286068203094173e-06;  // ln 2 - LN2_HIGH
 
-fn exp_minus_one_reduced(r: {{ dtype }}) -> {{ dtype }} {
+fn exp_minus_one_reduced(r: {{ accumulate }}) -> {{ accumulate }} {
     return r + r * r * (0.5 + r * (0.16666666666666666 + r * (0.041666666666666664
         + r * (0.008333333333333333 + r * (0.001388888888888889 + r * (0.0001984126984126984
         + r * 2.48015873015873e-05))))));
 }
 
-fn reduced_exponent(x: {{ dtype }}) -> {{ dtype }} {
+fn reduced_exponent(x: {{ accumulate }}) -> {{ accumulate }} {
     return round(max(x, -104.0) * 1.4426950408889634);  // k = round(x / ln 2)
 }
 
-fn reduced_argument(x: {{ dtype }}, k: {{ dtype }}) -> {{ dtype }} {
+fn reduced_argument(x: {{ accumulate }}, k: {{ accumulate }}) -> {{ accumulate }} {
     return (max(x, -104.0) - k * LN2_HIGH) - k * LN2_LOW;  // r = x - k ln 2
 }
 
-fn exp_non_positive(x: {{ dtype }}) -> {{ dtype }} {
-{% if dtype == "f64" %}
+fn exp_non_positive(x: {{ accumulate }}) -> {{ accumulate }} {
+{% if accumulate == "f64" %}
     return exp_f64(x);
 {% else %}
     let k = reduced_exponent(x);
@@ -192,12 +193,12 @@ fn exp_non_positive(x: {{ dtype }}) -> {{ dtype }} {
 {% endif %}
 }
 
-fn exp_minus_one(x: {{ dtype }}) -> {{ dtype }} {
-{% if dtype == "f64" %}
+fn exp_minus_one(x: {{ accumulate }}) -> {{ accumulate }} {
+{% if accumulate == "f64" %}
     return exp_minus_one_f64(x);
 {% else %}
     let k = reduced_exponent(x);
-    let scale = ldexp({{ dtype }}(1.0), i32(k));
+    let scale = ldexp({{ accumulate }}(1.0), i32(k));
     return scale * exp_minus_one_reduced(reduced_argument(x, k)) + (scale - 1.0);
 {% endif %}
 }
@@ -206,8 +207,8 @@ fn exp_minus_one(x: {{ dtype }}) -> {{ dtype }} {
 // s = e / (2 + e) <= 1/3, by its series to s^17 (the next term is < 2e-9 of it). Never forms
 // 1 + e, whose rounding alone cost up to 9 ulps of log1p near e = 0.1 (and log(1 + e) all of
 // them below e = 1e-8: Softplus(-60) returned 0).
-fn log_one_plus(e: {{ dtype }}) -> {{ dtype }} {
-{% if dtype == "f64" %}
+fn log_one_plus(e: {{ accumulate }}) -> {{ accumulate }} {
+{% if accumulate == "f64" %}
     return log_one_plus_f64(e);
 {% else %}
     let s = e / (2.0 + e);

@@ -12,6 +12,7 @@
 // Params: count (elements), alpha (the activation's hyperparameter, 0 when unused).
 // Template: activation (a function name), inputs_kept (its derivative reads x, not only o).
 // Workgroup `workgroup_size` (1-D); one invocation per element, grid folded over x and y.
+// The formulas compute in f32 (f32 for f16 data), rounded to f32 as stored.
 // NumPy: forward o = f(x); backward dE/dI = dE/dO * f'(x, o).
 
 struct Params {
@@ -28,7 +29,7 @@ fn forward(@builtin(workgroup_id) group: vec3<u32>, @builtin(num_workgroups) gro
            @builtin(local_invocation_index) lane: u32) {
     let i = invocation(group, groups, lane);
     if (i >= params.count) { return; }
-    outputs[i] = gelu(inputs[i], f32(params.alpha));
+    outputs[i] = f32(gelu(f32(inputs[i]), params.alpha));
 }
 
 @compute @workgroup_size(workgroup_size)
@@ -36,11 +37,12 @@ fn backward(@builtin(workgroup_id) group: vec3<u32>, @builtin(num_workgroups) gr
             @builtin(local_invocation_index) lane: u32) {
     let i = invocation(group, groups, lane);
     if (i >= params.count) { return; }
-    let o = outputs[i];
+    let o = f32(outputs[i]);
 
-    let x = inputs[i];
+    let x = f32(inputs[i]);
 
-    grad_inputs[i] = grad_outputs[i] * gelu_derivative(x, o, f32(params.alpha));
+    grad_inputs[i] = f32(f32(grad_outputs[i])
+        * gelu_derivative(x, o, params.alpha));
 }
 
 // layers/activations.wgsl: every element-wise activation's formula, written once: forward beside
@@ -48,7 +50,8 @@ fn backward(@builtin(workgroup_id) group: vec3<u32>, @builtin(num_workgroups) gr
 // kernels) and ops/gemm/epilogue.wgsl (fused into both GEMM kernels) include it.
 //
 // Bindings: none. Params: none. Workgroup and grid: those of the including kernel.
-// Contract, T = f32:
+// Contract, T = f32 (the kernel's accumulate type: f32 for float32 and
+// mixed_float16, whose f16 values are converted to f32 before and rounded after; f64 for float64):
 //   fn NAME(x: T, alpha: T) -> T                   o = f(x)
 //   fn NAME_derivative(x: T, o: T, alpha: T) -> T  f'(x), from x (the input) and/or o (the output)
 // alpha is the activation's one hyperparameter (0 when it has none). An activation whose class

@@ -345,15 +345,16 @@ struct Params {
 //   inputs_kept  the activation's derivative reads x: the forward stores x in pre_activations,
 //                the dX GEMM reads it from activation_inputs; otherwise it gets x = o
 // Workgroup and grid: the including kernel's.
+// The activation computes in f32 (f32 beside f16 data), rounded as c stores it.
 // NumPy: forward c = f(value + bias); dX c = value * f'(x, o).
 
 fn epilogue(row: u32, col: u32, value: f32) -> f32 {
 
-    let o = activation_outputs[row * params.n + col];
+    let o = f32(activation_outputs[row * params.n + col]);
 
-    let x = activation_inputs[row * params.n + col];
+    let x = f32(activation_inputs[row * params.n + col]);
 
-    return value * gelu_derivative(x, o, params.alpha);
+    return f32(value * gelu_derivative(x, o, params.alpha));
 
 }
 
@@ -362,7 +363,8 @@ fn epilogue(row: u32, col: u32, value: f32) -> f32 {
 // kernels) and ops/gemm/epilogue.wgsl (fused into both GEMM kernels) include it.
 //
 // Bindings: none. Params: none. Workgroup and grid: those of the including kernel.
-// Contract, T = f32:
+// Contract, T = f32 (the kernel's accumulate type: f32 for float32 and
+// mixed_float16, whose f16 values are converted to f32 before and rounded after; f64 for float64):
 //   fn NAME(x: T, alpha: T) -> T                   o = f(x)
 //   fn NAME_derivative(x: T, o: T, alpha: T) -> T  f'(x), from x (the input) and/or o (the output)
 // alpha is the activation's one hyperparameter (0 when it has none). An activation whose class

@@ -11,27 +11,28 @@
 //   inputs_kept  the activation's derivative reads x: the forward stores x in pre_activations,
 //                the dX GEMM reads it from activation_inputs; otherwise it gets x = o
 // Workgroup and grid: the including kernel's.
+// The activation computes in {{ accumulate }} (f32 beside f16 data), rounded as c stores it.
 // NumPy: forward c = f(value + bias); dX c = value * f'(x, o).
 
 fn epilogue(row: u32, col: u32, value: {{ accumulate }}) -> {{ dtype }} {
 {% if derivative %}
-    let o = activation_outputs[row * params.n + col];
+    let o = {{ accumulate }}(activation_outputs[row * params.n + col]);
 {% if inputs_kept %}
-    let x = activation_inputs[row * params.n + col];
+    let x = {{ accumulate }}(activation_inputs[row * params.n + col]);
 {% else %}
     let x = o;
 {% endif %}
-    return value * {{ derivative }}_derivative(x, o, params.alpha);
+    return {{ dtype }}(value * {{ derivative }}_derivative(x, o, params.alpha));
 {% else %}
 {% if bias %}
-    let x = value + bias[col];
+    let x = value + {{ accumulate }}(bias[col]);
 {% else %}
     let x = value;
 {% endif %}
 {% if inputs_kept %}
-    pre_activations[row * params.n + col] = x;
+    pre_activations[row * params.n + col] = {{ dtype }}(x);
 {% endif %}
-    return {{ activation }}(x, params.alpha);
+    return {{ dtype }}({{ activation }}(x, params.alpha));
 {% endif %}
 }
 
