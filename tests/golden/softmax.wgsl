@@ -14,6 +14,10 @@
 // forward_wide, backward_wide: ONE workgroup per row (grid folded over x and y); lanes stride over
 //   the row and reduce its max, Σ exp and Σ dE/dO · o in workgroup memory: each lane loops
 //   3 · ceil(width / workgroup_size) + 2 · log2(workgroup_size) times at most.
+// Types: the maxima, exponentials and sums are f32 (f32 for mixed_float16's f16 rows,
+//   whose elements convert exactly); each result is rounded to f32 once, as stored. With
+//   f16 rows the exponentials are computed again for the division instead of being read back
+//   from outputs, where they were rounded to f16 (rounding twice costs up to 2^-10 relative).
 // Loop bound (llvmpipe stops loops after 65535 iterations per invocation): SoftMax (layers/
 //   activations.py) takes the wide entries when 3 · width exceeds intricate/ops/loops.py's
 //   LOOP_BOUND, so every row up to about LOOP_BOUND · workgroup_size / 3 wide stays within it.
@@ -38,18 +42,20 @@ fn forward(@builtin(workgroup_id) group: vec3<u32>, @builtin(num_workgroups) gro
     let row = invocation(group, groups, lane);
     if (row * params.width >= params.count) { return; }
     let start = row * params.width;
-    var largest = inputs[start];
+    var largest = f32(inputs[start]);
     for (var j = 1u; j < params.width; j++) {
-        largest = max(largest, inputs[start + j]);
+        largest = max(largest, f32(inputs[start + j]));
     }
     var total: f32 = 0.0;
     for (var j = 0u; j < params.width; j++) {
-        let e = exponential(inputs[start + j] - largest);
+        let e = exponential(f32(inputs[start + j]) - largest);
+
         outputs[start + j] = e;
+
         total += e;
     }
     for (var j = 0u; j < params.width; j++) {
-        outputs[start + j] /= total;
+        outputs[start + j] = normalized(start + j, largest, total);
     }
 }
 
@@ -61,11 +67,24 @@ fn backward(@builtin(workgroup_id) group: vec3<u32>, @builtin(num_workgroups) gr
     let start = row * params.width;
     var dot: f32 = 0.0;
     for (var j = 0u; j < params.width; j++) {
-        dot += grad_outputs[start + j] * outputs[start + j];
+        dot += f32(grad_outputs[start + j]) * f32(outputs[start + j]);
     }
     for (var j = 0u; j < params.width; j++) {
-        grad_inputs[start + j] = outputs[start + j] * (grad_outputs[start + j] - dot);
+        grad_inputs[start + j] = softmax_gradient(start + j, dot);
     }
+}
+
+// Element i's output o_i = e_i / total, e_i = exp(x_i - largest): read back from outputs when
+// they hold e_i unrounded (f32 is f32), else computed again.
+fn normalized(i: u32, largest: f32, total: f32) -> f32 {
+
+    return outputs[i] / total;
+
+}
+
+// Element i's dE/dI = o_i (dE/dO_i - dot), dot = Σ_k dE/dO_k o_k, in f32.
+fn softmax_gradient(i: u32, dot: f32) -> f32 {
+    return f32(f32(outputs[i]) * (f32(grad_outputs[i]) - dot));
 }
 
 // The workgroup's max (maximum) or sum of every lane's value, returned to every lane. Call from
@@ -99,20 +118,23 @@ fn forward_wide(@builtin(workgroup_id) group: vec3<u32>,
                 @builtin(local_invocation_index) lane: u32) {
     let row = wide_row(group, groups);
     let start = row.x;
-    var largest = inputs[start];  // an element of the row: a lane without elements keeps it
+    // an element of the row: a lane without elements keeps it
+    var largest = f32(inputs[start]);
     for (var j = lane; j < row.y; j += workgroup_size) {
-        largest = max(largest, inputs[start + j]);
+        largest = max(largest, f32(inputs[start + j]));
     }
     largest = reduce_row(lane, largest, true);
     var total: f32 = 0.0;
     for (var j = lane; j < row.y; j += workgroup_size) {
-        let e = exponential(inputs[start + j] - largest);
+        let e = exponential(f32(inputs[start + j]) - largest);
+
         outputs[start + j] = e;
+
         total += e;
     }
     total = reduce_row(lane, total, false);
     for (var j = lane; j < row.y; j += workgroup_size) {  // the lane's own elements: no barrier
-        outputs[start + j] /= total;
+        outputs[start + j] = normalized(start + j, largest, total);
     }
 }
 
@@ -124,11 +146,11 @@ fn backward_wide(@builtin(workgroup_id) group: vec3<u32>,
     let start = row.x;
     var dot: f32 = 0.0;
     for (var j = lane; j < row.y; j += workgroup_size) {
-        dot += grad_outputs[start + j] * outputs[start + j];
+        dot += f32(grad_outputs[start + j]) * f32(outputs[start + j]);
     }
     dot = reduce_row(lane, dot, false);
     for (var j = lane; j < row.y; j += workgroup_size) {
-        grad_inputs[start + j] = outputs[start + j] * (grad_outputs[start + j] - dot);
+        grad_inputs[start + j] = softmax_gradient(start + j, dot);
     }
 }
 
