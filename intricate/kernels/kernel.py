@@ -1,9 +1,7 @@
 """``Kernel``: run, verify and time one WGSL compute entry point from NumPy.
 
-A Kernel goes through the engine's own path: the shader loader (templating, includes, the
-kernel cache), ``gpu.reflect`` for its interface, a recorded ``gpu.Program`` dispatch (bindings
-by WGSL name, the uniform by field name) and ``gpu.timing`` for GPU timestamps. User WGSL and
-the built-in shaders are run the same way.
+A Kernel goes through the engine's own path (the shader loader, ``gpu.reflect``, a recorded
+``gpu.Program`` dispatch bound by WGSL names, ``gpu.timing``): user WGSL and built-ins alike.
 """
 
 from __future__ import annotations
@@ -38,9 +36,11 @@ class Kernel:
         device: the device to run on; None uses ``intricate.gpu.default_device()``.
         constants: values of ``override`` constants (``workgroup_size``, ...).
         template: Jinja2 values for ``{{ placeholders }}``; ``dtype`` and ``accumulate``
-            default to the dtype policy's ("f32", "f64").
-        dtype: the Model dtype whose element types fill the template ("float32", "float64");
-            a device without its feature is refused before any GPU work.
+            default to the dtype policy's (float32: f32 and f32; float64: f64 and f64;
+            mixed_float16: f16 data with f32 sums).
+        dtype: the Model dtype whose element types fill the template ("float32", "float64",
+            "mixed_float16"); a device without its feature (shader-f64, shader-f16) is
+            refused before any GPU work, naming the feature and the adapter.
 
     Construction reads the source in pure Python (no GPU): ``bindings``, ``params`` and
     ``workgroup_size`` are ready at once; compiling happens in ``compile``, or on first run.
@@ -199,7 +199,9 @@ class Kernel:
 
         Args:
             reference: a NumPy function of the same names, returning {output: array} (or one
-                array when the kernel has one output); it gets float inputs as float64.
+                array when the kernel has one output); it gets the inputs as the kernel
+                receives them (converted to each binding's type, e.g. rounded to f16), floats
+                in float64.
             rtol, atol: an element passes within ``atol + rtol * |expected|``.
 
         Returns:
@@ -211,7 +213,9 @@ class Kernel:
         """
         device = await self._device()
         plan = self._plan(device, grid, shapes, inputs)
-        expected = reference(**{name: _float64(value) for name, value in inputs.items()})
+        # The inputs as bound (e.g. rounded to f16): no rounding the kernel never saw.
+        expected = reference(**{name: _float64(plan.arrays[name][0] if name in plan.arrays
+                                               else value) for name, value in inputs.items()})
         if not isinstance(expected, Mapping):
             if len(plan.outputs) != 1:
                 raise ValueError(f"{self.name}: the reference returned one array but the kernel "
@@ -268,16 +272,14 @@ class Kernel:
             per_sample = timing.runs_per_sample(min(probe.gpu))
         return timing.sample_steps(device, program.steps, repeat, warmup, per_sample), per_sample
 
+    # run, check and time for scripts without an event loop.
     def run_sync(self, grid: Any = None, **kwargs: Any) -> dict[str, np.ndarray]:
-        """``run`` for scripts without an event loop."""
         return _sync(self.run(grid, **kwargs))
 
     def check_sync(self, reference: Callable[..., Any], **kwargs: Any) -> CheckReport:
-        """``check`` for scripts without an event loop."""
         return _sync(self.check(reference, **kwargs))
 
     def time_sync(self, **kwargs: Any) -> Timing:
-        """``time`` for scripts without an event loop."""
         return _sync(self.time(**kwargs))
 
 
