@@ -1,5 +1,7 @@
 """Every shader against the float64 reference at edge sizes, in float32 (rtol 1e-4) and float64
-(rtol 1e-12: the same kernels rendered for f64, see intricate/gpu/dtypes.py).
+(rtol 1e-12: the same kernels rendered for f64, see intricate/gpu/dtypes.py); the kernels that
+take f16 data (activations, SoftMax, gather) in mixed_float16 too (see test_activations.py for
+its tolerances).
 
 Edges: 1, a workgroup (256 for 1-D kernels, a 16×16 tile for the GEMM) minus one, exactly and plus
 one, sizes that don't divide, K ≫ M·N, and batch 1.
@@ -14,12 +16,21 @@ from hypothesis import strategies as st
 
 from intricate import gpu, losses, optimizers
 from intricate.gpu import program as program_module
-from intricate.gpu.dtypes import FLOAT32
+from intricate.gpu.dtypes import FLOAT32, MIXED_FLOAT16
 from intricate.layers import Dense, ReLU, Sigmoid, SoftMax, TanH
 from intricate.ops import gather
 
 import reference
-from harness import PRECISIONS, abs_matmul, assert_close, run_programs, skip_unsupported
+from harness import (
+    ALL_PRECISIONS,
+    PRECISIONS,
+    abs_matmul,
+    assert_close,
+    gradient_rtol,
+    run_programs,
+    skip_unsupported,
+    stored_floor,
+)
 
 DENSE_SHAPES = [  # (batch, inputs, outputs)
     (1, 1, 1),
@@ -93,7 +104,7 @@ def activation_record(layer):
     return record
 
 
-@pytest.mark.parametrize("precision", PRECISIONS)
+@pytest.mark.parametrize("precision", ALL_PRECISIONS)
 @pytest.mark.parametrize("kind", ACTIVATIONS, ids=lambda kind: kind.__name__)
 @pytest.mark.parametrize("rows,width", ACTIVATION_SHAPES)
 async def test_activation_forward_and_backward_match_reference(device, rng, kind, rows, width,
@@ -107,11 +118,15 @@ async def test_activation_forward_and_backward_match_reference(device, rng, kind
                              precision)
     forward, backward = reference.ACTIVATIONS[kind.__name__]
     want = forward(x.astype(np.float64))
-    assert_close(got[0], want, precision.rtol)
+    rtol, floor = precision.rtol, stored_floor(precision)  # f16: see test_activations.py
+    assert_close(got[0], want, rtol, scale=np.abs(want) + floor / rtol)
     # SoftMax's backward sums dE/dO · o over the row: its terms' size is the scale.
-    scale = np.abs(want) * (np.abs(dy) + (np.abs(dy) * want).sum(1, keepdims=True))
-    assert_close(got[1], backward(want, dy.astype(np.float64)), precision.rtol,
-                 scale=scale if kind is SoftMax and precision is not FLOAT32 else None)
+    grad_rtol, want_grad = gradient_rtol(precision), backward(want, dy.astype(np.float64))
+    scale = (np.abs(want) * (np.abs(dy) + (np.abs(dy) * want).sum(1, keepdims=True))
+             if kind is SoftMax and precision is not FLOAT32 else np.abs(want_grad))
+    if kind in (TanH, Sigmoid) and precision is MIXED_FLOAT16:  # read from o, rounded to f16:
+        scale = scale + np.abs(dy) * 2.0**-10 / grad_rtol  # an ulp of 1 per unit of |dE/dO|
+    assert_close(got[1], want_grad, grad_rtol, scale=scale + floor / grad_rtol)
 
 
 def loss_record(loss, accuracy=0, through_softmax=False):
@@ -220,7 +235,7 @@ async def test_optimizer_steps_match_reference(device, rng, name, count, precisi
 @pytest.mark.parametrize("samples,rows,x_width,y_width", [(1, 1, 1, 1), (300, 257, 3, 2),
                                                          (10, 4, 300, 1), (5, 3, 2, 600)])
 @pytest.mark.parametrize("fold", [False, True], ids=["one_grid_row", "rows_folded"])
-@pytest.mark.parametrize("precision", PRECISIONS)
+@pytest.mark.parametrize("precision", ALL_PRECISIONS)
 async def test_gather_rows_matches_numpy_indexing(device, rng, samples, rows, x_width, y_width,
                                                   fold, monkeypatch, precision):
     skip_unsupported(device, precision)
