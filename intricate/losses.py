@@ -68,15 +68,20 @@ class Loss:
 
     def record_statistics(self, program: Program, predictions: GPUArray, targets: GPUArray,
                           statistics: GPUArray, slot: int = 0, accuracy: int = 0,
-                          grad_predictions: GPUArray | None = None) -> None:
+                          grad_predictions: GPUArray | None = None,
+                          loss_scale: GPUArray | None = None) -> None:
         """Record statistics[slot:slot + 4] += this batch's sums (ops/statistics.py's FIELDS;
         accuracy: ops/statistics.py's flags), and dL/dŷ with ``grad_predictions``: one
-        dispatch while one workgroup covers the batch (see statistics_plan), else two."""
+        dispatch while one workgroup covers the batch (see statistics_plan), else two.
+        ``loss_scale``: mixed_float16's state (engine/loss_scale.py), whose scale multiplies
+        dL/dŷ (not the loss value)."""
         params = self._params(predictions, slot, accuracy)
         bound = {"predictions": predictions, "targets": targets}
         entry = "statistics"
         if grad_predictions is not None:
             bound["grad_predictions"], entry = grad_predictions, "statistics_and_gradient"
+            if loss_scale is not None:
+                bound["loss_scale"] = loss_scale
         template = {"loss": self.entry}
         if params["groups"] == 1:
             single = "statistics_only" if grad_predictions is None else entry
@@ -91,19 +96,23 @@ class Loss:
 
     def record_training(self, program: Program, predictions: GPUArray, targets: GPUArray,
                         statistics: GPUArray, grad_predictions: GPUArray, accuracy: int = 0,
-                        through_softmax: bool = False) -> None:
+                        through_softmax: bool = False,
+                        loss_scale: GPUArray | None = None) -> None:
         """Record the batch's statistics (slot 0) and dL/dŷ: one dispatch while one workgroup
         covers the batch, else two (three through a SoftMax). ``through_softmax`` (SoftMax +
         categorical cross-entropy only) gives the gradient into the SoftMax's inputs:
-        (ŷ·Σy - y) / batch, Σy each row's target sum (exact for any y)."""
+        (ŷ·Σy - y) / batch, Σy each row's target sum (exact for any y). ``loss_scale``: as in
+        record_statistics."""
         if not through_softmax:
             self.record_statistics(program, predictions, targets, statistics, 0, accuracy,
-                                   grad_predictions)
+                                   grad_predictions, loss_scale)
             return
         rows, width = predictions.shape
         params = self._params(predictions, 0, accuracy)
         bound = {"predictions": predictions, "targets": targets,
                  "grad_predictions": grad_predictions}
+        if loss_scale is not None:
+            bound["loss_scale"] = loss_scale
         # One workgroup also writes the gradient, lanes owning rows (2 · width loops a row).
         gradient_trips = 2 * -(-rows // LANES) * width
         if (params["groups"] == 1 and predictions.size <= FUSED_LIMIT

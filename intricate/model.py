@@ -14,6 +14,7 @@ from .engine import inputs
 from .engine.fit import run_fit
 from .engine.inference import evaluate_now, predict_now
 from .engine.inputs import check_data, check_dataset, check_weights, split_validation
+from .engine.optimizer_state import read_state
 from .engine.progress import summary_table
 from .engine.state import ModelState, check_sizes, initial_weights, ready_device
 from .gpu import Device, GPUArray, dtypes
@@ -21,7 +22,7 @@ from .io import files, model_files, pytorch
 from .layers import Layer, check_chain
 from .layers.base import claim
 from .metrics import resolve as resolve_metrics
-from .optimizers import Optimizer, state_views
+from .optimizers import Optimizer
 from .options import History, TrainingOptions
 
 
@@ -35,8 +36,8 @@ class Model:
             every model made without a device shares (``gpu.default_device()``). The model
             keeps its device for its whole life.
         seed: seeds the weight initialisation; the same seed gives bit-identical weights.
-        dtype: "float32" or "float64" (Keras' policy names, intricate.gpu.dtypes): the type of
-            everything on the GPU; inputs are converted to it (README, "Precision").
+        dtype: "float32", "float64" or "mixed_float16" (Keras' policy names, gpu/dtypes.py):
+            the type on the GPU; inputs are converted to its (README, "Precision").
 
     A layer belongs to one model: pass ``layer.copy()`` to reuse one, or ``model.clone()``.
     Calls may overlap (a predict gathered with a fit): the first one opens the device (if
@@ -90,13 +91,13 @@ class Model:
             ValueError: wrong count, shape, or non-numeric/non-finite values; nothing changes.
         """
         checked = check_weights(weights, [shape for layer in self.layers for _, shape in
-                                          layer.parameter_shapes()], self.precision.parameters)
+                                          layer.parameter_shapes()], self.precision.parameters,
+                                self.precision.numpy)
         remaining = iter(checked)
         for layer in self.layers:
             layer.host_weights = [next(remaining) for _ in layer.parameter_shapes()]
-        if self._state is not None:
-            views = self._state.parameter_views()
-            self.device.run_sync(lambda: [gpu.upload(v, w) for v, w in zip(views, checked)])
+        if self._state is not None:  # the master weights, and mixed_float16's f16 copy
+            self.device.run_sync(self._state.write_weights, checked)
 
     def snapshot_weights(self, snapshot: GPUArray | None = None) -> GPUArray:
         """Copy the parameters into ``snapshot`` (new if None) on the GPU: no readback.
@@ -119,13 +120,12 @@ class Model:
         return self._state
 
     def optimizer_state(self) -> dict[str, np.ndarray]:
-        """The optimizer's moments (and step count) per parameter, as numpy: ``{}`` before
-        the first fit (or the state loaded from a file, until it is uploaded)."""
+        """The optimizer's moments (and step count) per parameter, as numpy (mixed_float16:
+        and the loss scale): ``{}`` before the first fit (or the file's, until uploaded)."""
         if self._pending_optimizer_state is not None or self._state is None or (
                 self.optimizer is None):
             return dict(self._pending_optimizer_state or {})
-        views = self.device.run_sync(state_views, self.optimizer, self._state)
-        return dict(zip(views, self.device.run_sync(gpu.read, *views.values())))
+        return self.device.run_sync(read_state, self.optimizer, self._state)
 
     def clone(self) -> Model:
         """A new model on the same device with copies of these layers and their current
@@ -138,7 +138,7 @@ class Model:
 
     @property
     def dtype(self) -> str:
-        """The model's dtype policy name ("float32", "float64")."""
+        """The model's dtype policy name ("float32", "float64", "mixed_float16")."""
         return self.precision.name
 
     def count_params(self) -> int:

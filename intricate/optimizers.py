@@ -109,12 +109,21 @@ class Optimizer:
             self._state[key] = arrays
         return self._state[key]
 
-    def record_update(self, program: Program, parameters: GPUArray, gradients: GPUArray) -> None:
-        """Record one update of all ``parameters`` from ``gradients`` (same flat layout)."""
+    def record_update(self, program: Program, parameters: GPUArray, gradients: GPUArray,
+                      compute_parameters: GPUArray | None = None,
+                      loss_scale: GPUArray | None = None) -> None:
+        """Record one update of all ``parameters`` from ``gradients`` (same flat layout).
+
+        A mixed_float16 program also passes the f16 ``compute_parameters`` (written beside each
+        f32 master weight) and the ``loss_scale`` state (engine/loss_scale.py): the update then
+        divides the gradients by the scale, or skips the whole step (Adam's t too) when the
+        check found an inf or NaN among them."""
         state = self.state_for(parameters)
         bound = dict(zip(("first_moment", "second_moment")[:self.moments], state))
         if self.counts_steps:
             bound["step_in"], bound["step_out"] = state[-2], state[-1]
+        if compute_parameters is not None:
+            bound["compute_parameters"], bound["loss_scale"] = compute_parameters, loss_scale
         values = dict.fromkeys(HYPERPARAMETERS, 0.0) | self.shader_values()
         program.dispatch("optimizers.wgsl", self.entry, threads=parameters.size,
                          params={"count": parameters.size, **values},
@@ -252,29 +261,3 @@ def get(optimizer: Optimizer | str | None, learning_rate: float | None) -> Optim
                          f"received {optimizer!r}")
     kind = OPTIMIZERS[name.lower()]
     return kind() if learning_rate is None else kind(learning_rate=learning_rate)
-
-
-# The state of a model's optimizer, per parameter, as model files name it ------------------------
-def state_views(optimizer: Optimizer, state) -> dict[str, GPUArray]:
-    """``optimizer``'s GPU state for the model whose ``ModelState`` is ``state``, per parameter,
-    named as in model files (GPU thread)."""
-    views, moments = {}, optimizer.state_for(state.parameters)
-    for index, layer in enumerate(state.layers):
-        for (name, shape), view in zip(layer.parameter_shapes(), layer.parameters):
-            start = (view.offset - state.parameters.offset) // view.dtype.itemsize
-            for moment, array in zip(("first_moment", "second_moment"),
-                                     moments[:optimizer.moments]):
-                views[f"layers.{index}.{name}.{moment}"] = array.view(start, shape)
-    if optimizer.counts_steps:
-        views["step"] = moments[-2]
-    return views
-
-
-def write_state(optimizer: Optimizer, state, values: dict[str, np.ndarray]) -> None:
-    """Upload loaded optimizer state (as ``state_views`` names it) into ``optimizer``'s GPU
-    arrays for the model whose ``ModelState`` is ``state`` (GPU thread)."""
-    views = state_views(optimizer, state)
-    for name, array in values.items():
-        gpu.upload(views[name], array)
-    if "step" in values:  # the shader reads step_in and writes step_out: both hold t
-        gpu.upload(optimizer.state_for(state.parameters)[-1], values["step"])

@@ -9,6 +9,10 @@
 //                                                     intricate/ops/statistics.py says
 //   4 params            uniform     Params
 //   5 partials          read_write  {{ accumulate }}  [groups, 4]  each workgroup's sums
+//   6 loss_scale        read        u32          [4]       dtype f16 (mixed_float16) only: the
+//                                                     loss-scale state (engine/loss_scale.wgsl);
+//                                                     dL/dŷ is multiplied by its scale (word 0's
+//                                                     f32 bits), the loss value is not
 // Params: count = batch * width; batch = rows; width = row length; slot = where the batch
 //   adds (statistics.TRAINING or .VALIDATION); accuracy = flags: 1 binary (Keras': mean over
 //   the row of (ŷ > 0.5) == y, so a soft y never matches), 2 categorical (argmax ŷ == argmax y,
@@ -70,12 +74,19 @@ struct Params {
 @group(0) @binding(3) var<storage, read_write> statistics: array<{{ accumulate }}>;
 @group(0) @binding(4) var<uniform> params: Params;
 @group(0) @binding(5) var<storage, read_write> partials: array<vec4<{{ accumulate }}>>;
+{% if dtype == "f16" %}@group(0) @binding(6) var<storage, read> loss_scale: array<u32>;{% endif %}
 
 const EPSILON: {{ accumulate }} = 1e-7;
 override workgroup_size: u32 = 256;
 var<workgroup> partial_sums: array<vec4<{{ accumulate }}>, workgroup_size>;
 var<workgroup> best_values: array<vec2<{{ accumulate }}>, workgroup_size>;  // (ŷ, y) maxima of a row
 var<workgroup> best_indices: array<vec2<u32>, workgroup_size>;  // and where they are
+
+// What turns a gradient term into the dL/dŷ stored: gradient_scale, times the loss scale in
+// mixed_float16 training (so small gradients survive f16; the optimizer divides it out).
+fn gradient_factor() -> {{ accumulate }} {
+    return params.gradient_scale{% if dtype == "f16" %} * bitcast<f32>(loss_scale[0]){% endif %};
+}
 
 fn clip(p: {{ accumulate }}) -> {{ accumulate }} {
     return clamp(p, EPSILON, 1.0 - EPSILON);
@@ -192,7 +203,7 @@ fn {{ name }}(group: u32, lane: u32) -> vec4<{{ accumulate }}> {
         share.y += select({{ accumulate }}(0.0), 1.0, select({{ accumulate }}(0.0), 1.0, p > 0.5) == y);
         share.z += abs(p - y);
 {%- if gradient %}
-        grad_predictions[i] = {{ dtype }}(terms.y * params.gradient_scale);
+        grad_predictions[i] = {{ dtype }}(terms.y * gradient_factor());
 {%- endif %}
     }
     share = vec4<{{ accumulate }}>(share.x * params.loss_scale, share.yz / {{ accumulate }}(params.width), 0.0);
@@ -261,7 +272,7 @@ fn softmax_statistics_and_gradient(@builtin(local_invocation_index) lane: u32) {
         }
         for (var i = start; i < start + params.width; i++) {
             let terms = softmax_crossentropy({{ accumulate }}(predictions[i]), {{ accumulate }}(targets[i]), target_sum);
-            grad_predictions[i] = {{ dtype }}(terms.y * params.gradient_scale);
+            grad_predictions[i] = {{ dtype }}(terms.y * gradient_factor());
         }
     }
     if (lane == 0u) { add_to_statistics(total); }
@@ -284,7 +295,7 @@ fn softmax_gradient(@builtin(workgroup_id) group: vec3<u32>,
     for (var j = lane; j < params.width; j += workgroup_size) {
         let i = start + j;
         let terms = softmax_crossentropy({{ accumulate }}(predictions[i]), {{ accumulate }}(targets[i]), total);
-        grad_predictions[i] = {{ dtype }}(terms.y * params.gradient_scale);
+        grad_predictions[i] = {{ dtype }}(terms.y * gradient_factor());
     }
 }
 

@@ -13,7 +13,7 @@ from safetensors.numpy import load_file
 
 from intricate import Model, TrainingOptions
 from intricate.gpu import WGSLSource, dtypes, render
-from intricate.gpu.dtypes import FLOAT32, FLOAT64
+from intricate.gpu.dtypes import FLOAT32, FLOAT64, MIXED_FLOAT16
 from intricate.initializers import Constant
 from intricate.kernels import Kernel, check_gradients
 from intricate.kernels.gradients import RTOLS, STEPS
@@ -233,20 +233,23 @@ def masked(device, feature: str):
     return view
 
 
-async def test_a_dtype_the_adapter_lacks_is_refused_before_any_gpu_work(device, tmp_path):
-    skip_unsupported(device, FLOAT64)
-    without = masked(device, "shader-f64")
-    assert dtypes.supported(without) == ("float32",)
-    path = tmp_path / "f64.safetensors"
-    xor_model(device).save(path)
+@pytest.mark.parametrize("policy", [FLOAT64, MIXED_FLOAT16], ids=lambda policy: policy.name)
+async def test_a_dtype_the_adapter_lacks_is_refused_before_any_gpu_work(device, tmp_path,
+                                                                        policy):
+    skip_unsupported(device, policy)
+    without = masked(device, policy.feature)
+    runs = [name for name in dtypes.supported(device) if name != policy.name]
+    assert list(dtypes.supported(without)) == runs
+    path = tmp_path / "model.safetensors"
+    xor_model(device, policy.name).save(path)
     device.stats.reset()
     live = device.stats["live_buffers"]
-    message = (rf"dtype: 'float64' needs the WebGPU feature 'shader-f64', which the adapter "
-               rf"{re.escape(repr(device.name))} .* does not offer .* this device runs "
-               r"\['float32'\]")
+    message = (rf"dtype: '{policy.name}' needs the WebGPU feature '{policy.feature}', which the "
+               rf"adapter {re.escape(repr(device.name))} .* does not offer .* this device runs "
+               + re.escape(repr(runs)))
     layers = [Dense(2, 3), TanH()]
     with pytest.raises(ValueError, match=message):
-        Model(layers, device=without, dtype="float64")
+        Model(layers, device=without, dtype=policy.name)
     Model(layers, device=device)  # the refusal left the layers free
     with pytest.raises(ValueError, match=message):
         Model.load(path, device=without)
@@ -257,8 +260,6 @@ async def test_a_dtype_the_adapter_lacks_is_refused_before_any_gpu_work(device, 
 @pytest.mark.parametrize("dtype,message", [
     ("float16", r"dtype: expected one of \['float32', 'float64', 'mixed_float16'\] \(Keras' "
                 r"policy names\), received 'float16'"),
-    ("mixed_float16", r"dtype: 'mixed_float16' is not yet supported by this version of "
-                      r"intricate; use one of \['float32', 'float64'\]"),
     (np.float64, r"dtype: expected one of .* received <class 'numpy.float64'>"),
 ])
 def test_unknown_dtypes_are_refused_by_name(dtype, message):

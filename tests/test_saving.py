@@ -194,8 +194,8 @@ def hostile_cases(tmp_path):
                                                   "config": "[" * 100_000 + "]" * 100_000}))
     case("optimizer type not a string", r"unknown optimizer",
          header=good_header({"layers": [dense], "optimizer": {"type": ["Adam"]}}))
-    case("another dtype", r"holds a 'float16' model; this version reads \['float32', 'float64'\] "
-         "models",
+    case("another dtype", r"holds a 'float16' model; this version reads \['float32', 'float64', "
+         r"'mixed_float16'\] models",
          header=good_header({"layers": [dense], "dtype": "float16"}))
     case("dtype not a string", r"holds a \['float32'\] model; this version reads",
          header=good_header({"layers": [dense], "dtype": ["float32"]}))

@@ -44,9 +44,13 @@ RENDERS = {
     "losses.mean_squared": ("losses.wgsl", {"loss": "mean_squared"}),
     "losses.categorical_crossentropy": ("losses.wgsl", {"loss": "categorical_crossentropy"}),
     "optimizers": ("optimizers.wgsl", {}),
+    "optimizers.mixed_float16": ("optimizers.wgsl", {"dtype": "f16", "accumulate": "f32"}),
+    "losses.mean_squared.mixed_float16": ("losses.wgsl", {"loss": "mean_squared", "dtype": "f16",
+                                                          "accumulate": "f32"}),
+    "loss_scale": ("engine/loss_scale.wgsl", {}),
     "gather": ("ops/gather.wgsl", {}),
     "copy": ("ops/copy.wgsl", {}),
-    "statistics": ("ops/statistics.wgsl", {"slot": 4, "size": 8}),
+    "statistics": ("ops/statistics.wgsl", {"slot": 4, "size": 10}),
 }
 
 

@@ -23,6 +23,7 @@ from ..dataset import Dataset
 from ..metrics import resolve as resolve_metrics
 from ..ops import statistics
 from ..options import History, TrainingOptions
+from . import loss_scale
 from .epochs import Epochs
 from .progress import Progress
 
@@ -57,8 +58,10 @@ async def run_fit(model, x, y, validation, options: TrainingOptions) -> History:
     options.optimizer.check()  # its attributes may have changed since it was built
     chosen = resolve_metrics(options.metrics, model.output_size)
     names = list(chosen.logs(statistics.slot_values([0.0] * statistics.SIZE, 0)))
-    check_monitors(options.callbacks, names + ([f"val_{name}" for name in names]
-                                               if validation is not None else []))
+    scaled = loss_scale.applies(model.precision)  # mixed_float16: loss_scale, skipped_steps
+    extra = list(statistics.loss_scaling_logs([0.0] * statistics.SIZE)) if scaled else []
+    check_monitors(options.callbacks, names + extra + ([f"val_{name}" for name in names]
+                                                       if validation is not None else []))
     device = await model._ready_device(options.instantiate_gpu)
     for name, data in (("x", x), ("validation_data", validation)):
         if isinstance(data, Dataset):
@@ -91,7 +94,7 @@ async def run_fit(model, x, y, validation, options: TrainingOptions) -> History:
         if validation is not None:
             logs |= chosen.logs(statistics.slot_values(values, statistics.VALIDATION),
                                 prefix="val_")
-        return logs
+        return logs | statistics.loss_scaling_logs(values) if scaled else logs
 
     async def collect(window: asyncio.Future) -> list:
         staged = await window

@@ -35,7 +35,8 @@ def check_array(name: str, values: object, width: int, width_meaning: str,
     """``values`` as a [samples, width] array of the model's ``dtype``, or a ValueError that
     names ``name``. The conversion rule (README, "Precision"): any bool, integer or float
     array is converted to ``dtype`` by NumPy's rounding to nearest; values beyond ``dtype``'s
-    range (float64 data for a float32 model) are refused rather than turned into inf."""
+    range (float64 data for a float32 model; 70000, of any type, for mixed_float16's float16)
+    are refused rather than turned into inf."""
     try:
         array = np.asarray(values)
     except ValueError as error:  # NumPy refuses ragged nested lists ("inhomogeneous shape")
@@ -58,8 +59,8 @@ def check_array(name: str, values: object, width: int, width_meaning: str,
         raise ValueError(f"{name}: expected finite values, received "
                          f"{array[tuple(bad)]} at index {tuple(int(i) for i in bad)}")
     largest = float(np.finfo(dtype).max)
-    if array.dtype.kind == "f" and array.dtype.itemsize > dtype.itemsize and (
-            np.abs(array) > largest).any():
+    narrowing = array.dtype.kind in "iu" or array.dtype.itemsize > dtype.itemsize  # 7e4 → f16
+    if array.dtype.kind != "b" and narrowing and (np.abs(array) > largest).any():
         bad = np.argwhere(np.abs(array) > largest)[0]
         raise ValueError(f"{name}: expected values within {dtype.name}'s range (±{largest:.4g}, "
                          f"the model's dtype), received {array[tuple(bad)]} at index "
@@ -94,8 +95,9 @@ def check_dataset(x: object, y: object, inputs: int, outputs: int,
 
 
 def check_weights(weights: Sequence[np.ndarray], shapes: list[tuple[int, ...]],
-                  dtype: np.dtype = FLOAT32) -> list[np.ndarray]:
-    """``weights`` as ``dtype`` arrays of ``shapes``, or a ValueError naming the bad one."""
+                  dtype: np.dtype = FLOAT32, compute: np.dtype | None = None) -> list[np.ndarray]:
+    """``weights`` as ``dtype`` arrays of ``shapes``, or a ValueError naming the bad one; with
+    ``compute`` (mixed_float16's float16 copy) they must also lie within its range."""
     if len(weights) != len(shapes):
         raise ValueError(f"weights: expected {len(shapes)} arrays (shapes {shapes}), "
                          f"received {len(weights)}")
@@ -105,11 +107,13 @@ def check_weights(weights: Sequence[np.ndarray], shapes: list[tuple[int, ...]],
         if array.shape != shape or array.dtype.kind not in "biuf":
             raise ValueError(f"weights[{index}]: expected numbers of shape {shape}, received "
                              f"{array.dtype} of shape {array.shape}")
-        with np.errstate(over="ignore"):
-            converted = np.array(array, dtype=dtype)
-        if not np.isfinite(converted).all():
-            raise ValueError(f"weights[{index}]: expected finite values (within {dtype.name}'s "
-                             "range, the model's dtype)")
+        for kind in dict.fromkeys((np.dtype(dtype if compute is None else compute),
+                                   np.dtype(dtype))):
+            with np.errstate(over="ignore"):
+                converted = np.array(array, dtype=kind)
+            if not np.isfinite(converted).all():
+                raise ValueError(f"weights[{index}]: expected finite values (within "
+                                 f"{kind.name}'s range, the model's dtype)")
         checked.append(converted)
     return checked
 

@@ -4,6 +4,8 @@ One training step (a program per batch size):
     gather the batch from the resident dataset → forward (activations fused into the GEMMs) →
     loss + metrics + dL/dŷ → every layer's backward (activation derivatives fused into the
     GEMMs) → one optimizer update of all parameters
+mixed_float16 adds loss scaling (loss_scale.py): dL/dŷ scaled, a check of the gradients before
+the update (which unscales them, or skips the step), and the scale's update after it.
 What runs fused is plan.py's decision, not this module's.
 Everything here runs on the device's GPU thread.
 """
@@ -16,7 +18,7 @@ from ..gpu import GPUArray, Program
 from ..losses import Loss
 from ..ops.gather import record_gather
 from ..optimizers import Optimizer
-from . import plan
+from . import loss_scale, plan
 
 
 class Programs:
@@ -62,7 +64,8 @@ class Programs:
 
     def training(self, rows: int, data, loss: Loss, optimizer: Optimizer,
                  accuracy: int) -> Program:
-        """[gather] → forward → statistics → dL/dŷ → backward → one optimizer update.
+        """[gather] → forward → statistics → dL/dŷ → backward → one optimizer update
+        (mixed_float16: → check → update → loss-scale update).
 
         With ``data`` the batch is gathered from it by ``indices`` (shuffled training); without,
         the caller copies the batch's rows into ``program.inputs``/``targets`` first.
@@ -74,8 +77,9 @@ class Programs:
         predictions = self.forward(program)
         fused = plan.loss_through_last_layer(model.layers, loss)
         grad = program.array(model, "grad_predictions", predictions.shape)
+        scale = model.loss_scale  # mixed_float16's state, else None
         loss.record_training(program, predictions, targets, model.statistics, grad, accuracy,
-                             through_softmax=fused)
+                             through_softmax=fused, loss_scale=scale)
         for step in plan.backward_steps(model.layers, loss):
             if grad is None:
                 break
@@ -84,5 +88,11 @@ class Programs:
                                                  need_grad_inputs=step.need_grad_inputs)
             else:  # the dX GEMM applies the activation's derivative: one dispatch for both
                 grad = step.layer.back_propagate(program, grad, activation=step.activation)
-        optimizer.record_update(program, model.parameters, model.gradients)
+        if scale is None:
+            optimizer.record_update(program, model.parameters, model.gradients)
+            return program
+        loss_scale.record_check(program, model.gradients, scale)
+        optimizer.record_update(program, model.parameters, model.gradients,
+                                model.compute_parameters, scale)
+        loss_scale.record_update(program, scale, model.statistics)
         return program

@@ -1,11 +1,13 @@
 """A model's state on the GPU, in one owner: ``ModelState``.
 
 It holds the parameters in one flat buffer (each layer's tensors are views of it), gradients
-laid out alike, fit's loss/metric sums, fit's workspaces (one per batch size of the current
-fit) and the inference cache (evaluate/predict programs and workspaces, bounded by bytes and
-by row counts, apart from fit's arrays). An optimizer's GPU state for this model is keyed weakly
-by ``parameters``' buffer (see optimizers.py). Dropping the ``ModelState`` (with its model) frees
-all of it. ``build_state`` makes one for a model.
+laid out alike (mixed_float16: the parameters are the f32 master weights and the layers bind
+views of an f16 compute copy laid out alike, which the optimizer writes; plus the loss-scale
+state, see loss_scale.py), fit's loss/metric sums, fit's workspaces (one per batch size of the
+current fit) and the inference cache (evaluate/predict programs and workspaces, bounded by bytes
+and by row counts, apart from fit's arrays). An optimizer's GPU state for this model is keyed
+weakly by ``parameters``' buffer (see optimizers.py). Dropping the ``ModelState`` (with its
+model) frees all of it. ``build_state`` makes one for a model.
 """
 
 from __future__ import annotations
@@ -17,12 +19,14 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 
 from .. import gpu
-from ..gpu import Device, GPUArray, Workspace
+from ..gpu import Device, GPUArray, Program, Workspace
 from ..gpu.dtypes import FLOAT32, Precision, check_supported
 from ..layers import Layer
 from ..ops import statistics
-from ..optimizers import write_state
+from ..optimizers import HYPERPARAMETERS
+from . import loss_scale
 from .inference import InferenceCache
+from .optimizer_state import write_state
 
 
 class ModelState:
@@ -36,7 +40,11 @@ class ModelState:
         precision: the model's dtype policy (gpu/dtypes.py): every array's type.
 
     Attributes:
-        parameters, gradients: every parameter (and its gradient) in one flat buffer each.
+        parameters, gradients: every parameter (and its gradient) in one flat buffer each, of
+            the policy's parameter type (mixed_float16: the f32 master weights).
+        compute_parameters: mixed_float16's f16 copy of ``parameters`` (same element layout),
+            which the layers' ``parameters`` views point into; None for float32/float64.
+        loss_scale: mixed_float16's loss-scale state (engine/loss_scale.py); else None.
         statistics, epoch_result: fit's running loss/metric sums and one epoch's means.
         inference: evaluate's and predict's programs and workspaces (an LRU, see inference.py).
     """
@@ -47,7 +55,10 @@ class ModelState:
         self.layers = list(layers)
         self.input_size, self.output_size = input_size, output_size
         self.precision = precision
-        self.parameters, self.gradients = _upload_parameters(device, self.layers, precision)
+        (self.parameters, self.gradients, self.compute_parameters,
+         self._master_views) = _upload_parameters(device, self.layers, precision)
+        self.loss_scale = loss_scale.new_state(device) if loss_scale.applies(precision) else None
+        self._compute_copy: Program | None = None  # mixed_float16's f16 refresh, once recorded
         sums = precision.parameters  # the accumulate type's
         self.statistics = gpu.empty(device, (statistics.SIZE,), sums, label="statistics")
         self.epoch_result = gpu.empty(device, (statistics.SIZE,), sums, label="epoch_result")
@@ -84,12 +95,41 @@ class ModelState:
         encoder = self.device.handle.create_command_encoder()
         encoder.copy_buffer_to_buffer(source.buffer, source.offset, target.buffer,
                                       target.offset, source.nbytes)
+        if not to_snapshot and self.compute_parameters is not None:
+            self._refresh_compute_copy().encode(encoder)
         self.device.submit(encoder)
         return snapshot
 
+    def _refresh_compute_copy(self) -> Program:
+        """mixed_float16: the dispatch that rounds the master weights into the f16 copy."""
+        if self._compute_copy is None:
+            self._compute_copy = Program(self.workspace(1))
+            self._compute_copy.dispatch(
+                "optimizers.wgsl", "compute_copy", threads=self.parameters.size,
+                params={"count": self.parameters.size, **dict.fromkeys(HYPERPARAMETERS, 0.0)},
+                parameters=self.parameters, compute_parameters=self.compute_parameters)
+        return self._compute_copy
+
     def parameter_views(self) -> list[GPUArray]:
-        """Every layer's parameter views, Keras order [W0, b0, W1, b1, ...]."""
-        return [view for layer in self.layers for view in layer.parameters]
+        """Every parameter's view of ``parameters`` (the master weights), Keras order [W0, b0,
+        W1, b1, ...]: what get_weights reads and files save."""
+        return list(self._master_views)
+
+    def write_weights(self, weights: Sequence[np.ndarray]) -> None:
+        """Upload checked weights (Keras order) into the parameters and, for mixed_float16,
+        their f16 compute copy (GPU thread)."""
+        computed = [view for layer in self.layers for view in layer.parameters]
+        for master, compute, values in zip(self._master_views, computed, weights):
+            gpu.upload(master, values)
+            if compute is not master:
+                gpu.upload(compute, np.asarray(values, compute.dtype))
+
+    @property
+    def nbytes_per_parameter(self) -> float:
+        """GPU bytes per parameter of the parameter, gradient and compute-copy buffers
+        (optimizer state apart): 8 float32, 16 float64, 10 mixed_float16."""
+        buffers = [self.parameters, self.gradients, self.compute_parameters]
+        return sum(b.nbytes for b in buffers if b is not None) / self.parameters.size
 
 
 HOST_BYTES_PER_PARAMETER = 8 + 4  # initializers draw float64, then keep a float32 copy
@@ -126,8 +166,8 @@ def check_sizes(layers: Sequence[Layer], device: Device | None,
             raise ValueError(f"dtype: layers[{index}] {layer!r} computes in {list(layer.dtypes)} "
                              f"only, received dtype={precision.name!r}; use one of those")
         for number, weights in enumerate(layer.host_weights or ()):  # e.g. a float64 file's
-            check_range(f"layers[{index}] {layer!r}: its weights[{number}]", weights,
-                         precision.parameters)
+            for dtype in dict.fromkeys((precision.parameters, precision.numpy)):  # mixed: f16 too
+                check_range(f"layers[{index}] {layer!r}: its weights[{number}]", weights, dtype)
     if device is not None:
         check_supported(precision, device)
     counts = [sum(math.prod(shape) for _, shape in layer.parameter_shapes()) for layer in layers]
@@ -203,13 +243,17 @@ def initial_weights(layers: Sequence[Layer], seed: int | None, precision: Precis
         layer.host_weights = [np.asarray(w, precision.parameters) for w in layer.host_weights]
 
 
-def _upload_parameters(device: Device, layers: list[Layer],
-                       precision: Precision) -> tuple[GPUArray, GPUArray]:
+def _upload_parameters(device: Device, layers: list[Layer], precision: Precision
+                       ) -> tuple[GPUArray, GPUArray, GPUArray | None, list[GPUArray]]:
     """The layers' host weights in one flat buffer of the policy's parameter type (each tensor
-    at an aligned offset, so layers bind views of it) and a gradient buffer laid out alike;
-    points each layer's ``parameters``/``gradients`` at its views."""
+    at an aligned offset, so layers bind views of it), a gradient buffer laid out alike, and for
+    mixed_float16 an f16 compute copy laid out alike (else None); points each layer's
+    ``parameters`` at its views of the compute copy (else of the parameters) and ``gradients``
+    at its gradient views. Returns the three buffers and the parameters' views, Keras order."""
     dtype = precision.parameters
-    align = max(1, device.limits["min-storage-buffer-offset-alignment"] // dtype.itemsize)
+    # Offsets in elements, aligned for the smaller type's bytes: then the wider one's are too.
+    smaller = min(dtype.itemsize, precision.numpy.itemsize)
+    align = max(1, device.limits["min-storage-buffer-offset-alignment"] // smaller)
     shapes = [shape for layer in layers for _, shape in layer.parameter_shapes()]
     starts, total = [], 0
     for shape in shapes:
@@ -221,14 +265,20 @@ def _upload_parameters(device: Device, layers: list[Layer],
         flat[start:start + weights.size] = weights.reshape(-1)
     parameters = gpu.from_numpy(device, flat, dtype, label="parameters")
     gradients = gpu.empty(device, flat.shape, dtype, label="gradients")
-    views = iter(zip(starts, shapes))
+    compute = None
+    if precision.master_copy:
+        compute = gpu.from_numpy(device, flat.astype(precision.numpy), precision.numpy,
+                                 label="compute_parameters")
+    views, masters = iter(zip(starts, shapes)), []
     for layer in layers:
         layer.parameters, layer.gradients = [], []
         for _ in layer.parameter_shapes():
             start, shape = next(views)
-            layer.parameters.append(parameters.view(start, shape))
+            masters.append(parameters.view(start, shape))
+            layer.parameters.append(masters[-1] if compute is None
+                                    else compute.view(start, shape))
             layer.gradients.append(gradients.view(start, shape))
-    return parameters, gradients
+    return parameters, gradients, compute, masters
 
 
 def check_range(where: str, values: np.ndarray, dtype: np.dtype) -> None:
@@ -242,4 +292,5 @@ def check_range(where: str, values: np.ndarray, dtype: np.dtype) -> None:
     if len(bad):
         raise ValueError(f"dtype: {where} hold {values[tuple(bad[0])]} at index "
                          f"{tuple(int(i) for i in bad[0])}, beyond {np.dtype(dtype).name}'s range "
-                         "(the dtype computed in); use dtype='float64'")
+                         "(the dtype computed in); use a wider dtype ('float32' or "
+                         "'float64')")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import optimizers
+from ..engine import loss_scale
 from ..gpu import dtypes
 from ..layers.base import check_chain
 from ..layers.registry import layer_config, layer_from_config
@@ -96,6 +97,9 @@ def load_model(model_class, path, device=None, allow_code: bool = False):
         optimizer = _optimizer_from(path, config["optimizer"])
         wanted.update({f"optimizer.{key}": value
                        for key, value in _optimizer_tensors(built, optimizer, dtype).items()})
+        if loss_scale.applies(policy):  # mixed_float16: the scale a resumed fit continues from
+            wanted.update({f"optimizer.{key}": spec
+                           for key, spec in loss_scale.FILE_TENSORS.items()})
     check_tensors(path, header, wanted)
     tensors, _ = read(path, list(wanted))
     check_finite(path, tensors)

@@ -1,6 +1,7 @@
 // ops/statistics.wgsl: an epoch's means from the running sums that losses.wgsl accumulates.
 // The layout (intricate/ops/statistics.py): two slots of SLOT = {{ slot }} floats, training then
-// validation, each (loss, binary_accuracy, mae, categorical_accuracy); SIZE = {{ size }} floats in all.
+// validation, each (loss, binary_accuracy, mae, categorical_accuracy), then the loss scale and the
+// epoch's skipped steps (mixed_float16 fits; kept as they are, not means); SIZE = {{ size }} floats.
 //
 // Bindings (group 0), by variable name:
 //   0 statistics    read_write  {{ accumulate }}  [SIZE]  the sums; zeroed for the next epoch
@@ -8,7 +9,7 @@
 //   2 params        uniform     Params
 // Params: train_count, val_count = samples summed into each half.
 // finish_epoch: one workgroup of SIZE invocations, grid (1, 1, 1). Loop bound: no loops.
-//   NumPy: epoch_result = statistics / [train_count] * SLOT + [val_count] * SLOT;
+//   NumPy: epoch_result = statistics / ([train_count] * SLOT + [val_count] * SLOT + [1] * 2);
 //          statistics[:] = 0
 
 struct Params {
@@ -22,7 +23,8 @@ struct Params {
 
 @compute @workgroup_size({{ size }})
 fn finish_epoch(@builtin(local_invocation_index) lane: u32) {
-    let count = select(params.val_count, params.train_count, lane < {{ slot }}u);
+    let count = select(select(params.val_count, params.train_count, lane < {{ slot }}u), 1u,
+                       lane >= 2u * {{ slot }}u);
     epoch_result[lane] = statistics[lane] / {{ accumulate }}(max(count, 1u));
     statistics[lane] = 0.0;
 }

@@ -9,6 +9,10 @@
 //                                                     intricate/ops/statistics.py says
 //   4 params            uniform     Params
 //   5 partials          read_write  f32  [groups, 4]  each workgroup's sums
+//   6 loss_scale        read        u32          [4]       dtype f16 (mixed_float16) only: the
+//                                                     loss-scale state (engine/loss_scale.wgsl);
+//                                                     dL/dŷ is multiplied by its scale (word 0's
+//                                                     f32 bits), the loss value is not
 // Params: count = batch * width; batch = rows; width = row length; slot = where the batch
 //   adds (statistics.TRAINING or .VALIDATION); accuracy = flags: 1 binary (Keras': mean over
 //   the row of (ŷ > 0.5) == y, so a soft y never matches), 2 categorical (argmax ŷ == argmax y,
@@ -71,11 +75,18 @@ struct Params {
 @group(0) @binding(4) var<uniform> params: Params;
 @group(0) @binding(5) var<storage, read_write> partials: array<vec4<f32>>;
 
+
 const EPSILON: f32 = 1e-7;
 override workgroup_size: u32 = 256;
 var<workgroup> partial_sums: array<vec4<f32>, workgroup_size>;
 var<workgroup> best_values: array<vec2<f32>, workgroup_size>;  // (ŷ, y) maxima of a row
 var<workgroup> best_indices: array<vec2<u32>, workgroup_size>;  // and where they are
+
+// What turns a gradient term into the dL/dŷ stored: gradient_scale, times the loss scale in
+// mixed_float16 training (so small gradients survive f16; the optimizer divides it out).
+fn gradient_factor() -> f32 {
+    return params.gradient_scale;
+}
 
 fn clip(p: f32) -> f32 {
     return clamp(p, EPSILON, 1.0 - EPSILON);
@@ -218,7 +229,7 @@ fn group_sums_and_gradient(group: u32, lane: u32) -> vec4<f32> {
         share.x += terms.x;
         share.y += select(f32(0.0), 1.0, select(f32(0.0), 1.0, p > 0.5) == y);
         share.z += abs(p - y);
-        grad_predictions[i] = f32(terms.y * params.gradient_scale);
+        grad_predictions[i] = f32(terms.y * gradient_factor());
     }
     share = vec4<f32>(share.x * params.loss_scale, share.yz / f32(params.width), 0.0);
     share.y = select(0.0, share.y, (params.accuracy & 1u) != 0u);
@@ -284,7 +295,7 @@ fn softmax_statistics_and_gradient(@builtin(local_invocation_index) lane: u32) {
         }
         for (var i = start; i < start + params.width; i++) {
             let terms = softmax_crossentropy(f32(predictions[i]), f32(targets[i]), target_sum);
-            grad_predictions[i] = f32(terms.y * params.gradient_scale);
+            grad_predictions[i] = f32(terms.y * gradient_factor());
         }
     }
     if (lane == 0u) { add_to_statistics(total); }
@@ -307,7 +318,7 @@ fn softmax_gradient(@builtin(workgroup_id) group: vec3<u32>,
     for (var j = lane; j < params.width; j += workgroup_size) {
         let i = start + j;
         let terms = softmax_crossentropy(f32(predictions[i]), f32(targets[i]), total);
-        grad_predictions[i] = f32(terms.y * params.gradient_scale);
+        grad_predictions[i] = f32(terms.y * gradient_factor());
     }
 }
 

@@ -54,8 +54,8 @@ def gather_rows(device: Device, size: int, rng: np.random.Generator) -> Case:
 
 
 def _epoch_means(statistics, train_count, val_count, **_):
-    counts = np.repeat([max(train_count, 1), max(val_count, 1)], layout.SLOT)
-    return {"epoch_result": statistics / counts, "statistics": np.zeros_like(statistics)}
+    return {"epoch_result": layout.epoch_means(statistics, train_count, val_count),
+            "statistics": np.zeros_like(statistics)}
 
 
 @register("finish_epoch", "ops/statistics.wgsl", "finish_epoch",

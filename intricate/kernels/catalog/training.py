@@ -10,6 +10,7 @@ import math
 import numpy as np
 
 from ... import losses, optimizers
+from ...engine import loss_scale
 from ...gpu import Device, fold_grid
 from ...ops import statistics as layout
 from .. import reference
@@ -166,3 +167,68 @@ def _finished(partials, statistics, slot, **_):
 
 register("loss.finish_statistics", losses.SHADER, "finish_statistics", reference=_finished,
          small=(1, 300), standard=(65536,), unit="workgroups' partial sums")(_finish_setup)
+
+
+# Loss scaling (mixed_float16 training, engine/loss_scale.py) ----------------------------------
+_SCALE_STATE = np.dtype({"names": ["scale", "finite_steps", "skipped", "found"],
+                         "formats": ["<f4", "<u4", "<u4", "<u4"]})
+
+
+def _scale_state(scale: float, finite_steps: int, found: int) -> np.ndarray:
+    return np.array([(scale, finite_steps, 3, found)], _SCALE_STATE)
+
+
+def _check_setup(device: Device, size: int, rng: np.random.Generator) -> Case:
+    gradients = rng.standard_normal(size).astype(np.float32)
+    gradients[size // 2] = np.inf if size % 2 else np.nan  # one non-finite value, mid-buffer
+    return Case({"gradients": gradients, "state": _scale_state(1024.0, 5, 0),
+                 **loss_scale.params(size)}, fold_grid(math.ceil(size / 256)), FLOAT * size,
+                str(size))
+
+
+def _checked(gradients, state, **_):
+    state = state.copy()
+    state["found"] |= int(not np.isfinite(gradients).all())
+    return {"state": state}
+
+
+def _update_setup(device: Device, size: int, rng: np.random.Generator) -> Case:
+    # size picks the case: 1 a skipped step, 2 the finite step that doubles the scale
+    state = _scale_state(1024.0, loss_scale.GROWTH_INTERVAL - 1, int(size == 1))
+    return Case({"state": state, "statistics": np.zeros(layout.SIZE, np.float32),
+                 **loss_scale.params(0)}, (1, 1, 1), FLOAT * (4 + layout.SIZE), str(size))
+
+
+def _updated(state, statistics, growth_interval, minimum_scale, scale_at, skipped_at, **_):
+    state, statistics = state.copy(), statistics.astype(np.float64)
+    if state["found"][0]:
+        state["scale"] = max(state["scale"][0] / 2, minimum_scale)
+        state["finite_steps"], state["skipped"] = 0, state["skipped"] + 1
+        statistics[skipped_at] += 1
+    else:
+        state["finite_steps"] += 1
+        if state["finite_steps"][0] >= growth_interval:
+            state["finite_steps"], state["scale"] = 0, state["scale"] * 2
+    state["found"] = 0
+    statistics[scale_at] = state["scale"][0]
+    return {"state": state, "statistics": statistics}
+
+
+register("loss_scale.check", loss_scale.SHADER, "check", reference=_checked, small=(1, 1001),
+         standard=(1 << 20,), unit="gradients")(_check_setup)
+register("loss_scale.update", loss_scale.SHADER, "update", reference=_updated, small=(1, 2),
+         standard=(1, 2), unit="case (1 skipped, 2 doubling)")(_update_setup)
+
+
+def _compute_copy_setup(device: Device, size: int, rng: np.random.Generator) -> Case:
+    inputs = {"parameters": rng.standard_normal(size, np.float32), "count": size,
+              **dict.fromkeys(optimizers.HYPERPARAMETERS, 0.0)}
+    return Case(inputs, fold_grid(math.ceil(size / 256)), (FLOAT + 2) * size, str(size),
+                shapes={"compute_parameters": (size,)},
+                template={"dtype": "f16", "accumulate": "f32"})
+
+
+register("optimizer.compute_copy", "optimizers.wgsl", "compute_copy",
+         reference=lambda parameters, **_: {"compute_parameters": parameters.astype(np.float16)},
+         small=(1, 1000), standard=(1 << 24,), unit="parameters (mixed_float16)")(
+    _compute_copy_setup)

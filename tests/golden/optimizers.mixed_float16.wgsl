@@ -1,0 +1,191 @@
+enable f16; // optimizers.wgsl: parameter updates over the model's flat parameter buffer: one dispatch
+// updates every parameter of the model. Formulas are PyTorch's (torch.optim, 2.x docs).
+// Parameters, gradients, state and arithmetic are f32, the accumulate type (f32 for
+// float32 and mixed_float16, f64 for float64). With dtype f16 (mixed_float16) θ is the f32 master: each
+// invocation also writes θ rounded to f16 into compute_parameters (what the layers bind), skips
+// the whole step while the loss-scale flag is set (engine/loss_scale.wgsl), and uses g / scale.
+//
+// Bindings (group 0), by variable name; each entry binds only what it uses:
+//   0 gradients           read        f32  [count]  g = dL/dθ, laid out like parameters
+//   1 step_in             read        u32          [1]      updates done so far (Adam's t - 1)
+//   2 parameters          read_write  f32  [count]  θ, updated in place
+//   3 first_moment        read_write  f32  [count]  velocity / m / Σg², per optimizer
+//   4 second_moment       read_write  f32  [count]  v (Adam, AdamW)
+//   5 step_out            read_write  u32          [1]      t, copied back to step_in after the pass
+//   6 params              uniform     Params
+//   7 compute_parameters  read_write  f16          [count]  f16(θ) (dtype f16 only)
+//   8 loss_scale          read        u32          [4]      scale bits, -, -, skip flag (f16 only)
+// Params: count = elements; the optimizer's hyperparameters (unused ones are 0). For Adam the
+//   host also passes 1 - β and log β in float64-rounded form: 1 - β2 computed in f32 from an f32
+//   β2 = 0.999 is off by 1e-5 relative, and so would be 1 - β2^t.
+// Workgroup `workgroup_size` (1-D), one invocation per element, grid folded over x and y.
+// Loop bound: no loops, whatever the parameter count (llvmpipe stops loops at 65535).
+//   sgd:       θ ← θ - lr·g
+//   momentum:  b ← μ·b + g;  θ ← θ - lr·b                       (SGD momentum, dampening 0)
+//   nesterov:  b ← μ·b + g;  θ ← θ - lr·(g + μ·b)               (SGD nesterov=True)
+//   adagrad:   s ← s + g²;   θ ← θ - lr·g / (√s + ε)
+//   adam:      m ← β1·m + (1-β1)·g;  v ← β2·v + (1-β2)·g²;
+//              θ ← θ - lr·(m / (1-β1^t)) / (√(v / (1-β2^t)) + ε)
+//   adamw:     θ ← θ - lr·λ·θ, then the adam update             (decoupled weight decay)
+//   compute_copy (dtype f16 only): compute_parameters = f16(θ) (after θ is restored)
+
+struct Params {
+    count: u32,
+    learning_rate: f32,
+    momentum: f32,
+    beta_1: f32,
+    beta_2: f32,
+    epsilon: f32,
+    weight_decay: f32,
+    one_minus_beta_1: f32,
+    one_minus_beta_2: f32,
+    log_beta_1: f32,
+    log_beta_2: f32,
+}
+
+@group(0) @binding(0) var<storage, read> gradients: array<f32>;
+@group(0) @binding(1) var<storage, read> step_in: array<u32>;
+@group(0) @binding(2) var<storage, read_write> parameters: array<f32>;
+@group(0) @binding(3) var<storage, read_write> first_moment: array<f32>;
+@group(0) @binding(4) var<storage, read_write> second_moment: array<f32>;
+@group(0) @binding(5) var<storage, read_write> step_out: array<u32>;
+@group(0) @binding(6) var<uniform> params: Params;
+@group(0) @binding(7) var<storage, read_write> compute_parameters: array<f16>;
+@group(0) @binding(8) var<storage, read> loss_scale: array<u32>;
+
+override workgroup_size: u32 = 256;
+
+// Whether invocation i updates nothing: past the count, or in a step the loss scale skips.
+fn idle(i: u32) -> bool {
+    return i >= params.count || loss_scale[3] != 0u;
+}
+
+// g = dL/dθ (with the loss scale divided out).
+fn gradient(i: u32) -> f32 {
+    return gradients[i] / bitcast<f32>(loss_scale[0]);
+}
+
+// θ ← theta (and its f16 compute copy).
+fn store(i: u32, theta: f32) {
+    parameters[i] = theta; compute_parameters[i] = f16(theta);
+}
+
+@compute @workgroup_size(workgroup_size)
+fn sgd(@builtin(workgroup_id) group: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>,
+       @builtin(local_invocation_index) lane: u32) {
+    let i = invocation(group, groups, lane);
+    if (idle(i)) { return; }
+    store(i, parameters[i] - params.learning_rate * gradient(i));
+}
+
+@compute @workgroup_size(workgroup_size)
+fn momentum(@builtin(workgroup_id) group: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>,
+            @builtin(local_invocation_index) lane: u32) {
+    let i = invocation(group, groups, lane);
+    if (idle(i)) { return; }
+    let velocity = params.momentum * first_moment[i] + gradient(i);
+    first_moment[i] = velocity;
+    store(i, parameters[i] - params.learning_rate * velocity);
+}
+
+@compute @workgroup_size(workgroup_size)
+fn nesterov(@builtin(workgroup_id) group: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>,
+            @builtin(local_invocation_index) lane: u32) {
+    let i = invocation(group, groups, lane);
+    if (idle(i)) { return; }
+    let g = gradient(i);
+    let velocity = params.momentum * first_moment[i] + g;
+    first_moment[i] = velocity;
+    store(i, parameters[i] - params.learning_rate * (g + params.momentum * velocity));
+}
+
+@compute @workgroup_size(workgroup_size)
+fn adagrad(@builtin(workgroup_id) group: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>,
+           @builtin(local_invocation_index) lane: u32) {
+    let i = invocation(group, groups, lane);
+    if (idle(i)) { return; }
+    let g = gradient(i);
+    let total = first_moment[i] + g * g;
+    first_moment[i] = total;
+    store(i, parameters[i] - params.learning_rate * g / (sqrt(total) + params.epsilon));
+}
+
+// 1 - β^t = -expm1(t · log β) without the cancellation of 1 - pow(β, t): a Taylor series
+// while |x| is small (relative error < 1e-9 for |x| < 0.1), exp(x) - 1 beyond.
+fn one_minus_power(log_beta: f32, t: f32) -> f32 {
+    let x = t * log_beta;
+    if (abs(x) < 0.1) {
+        return -x * (1.0 + x / 2.0 * (1.0 + x / 3.0 * (1.0 + x / 4.0 * (1.0 + x / 5.0 *
+               (1.0 + x / 6.0)))));
+    }
+    return 1.0 - exponential(x);
+}
+
+// The Adam step shared by adam and adamw; `decay` is lr·λ (0 for adam).
+fn adam_step(i: u32, decay: f32) {
+    let t = f32(step_in[0] + 1u);
+    let g = gradient(i);
+    let m = params.beta_1 * first_moment[i] + params.one_minus_beta_1 * g;
+    let v = params.beta_2 * second_moment[i] + params.one_minus_beta_2 * g * g;
+    first_moment[i] = m;
+    second_moment[i] = v;
+    let m_hat = m / one_minus_power(params.log_beta_1, t);
+    let v_hat = v / one_minus_power(params.log_beta_2, t);
+    let theta = parameters[i] * (1.0 - decay);
+    store(i, theta - params.learning_rate * m_hat / (sqrt(v_hat) + params.epsilon));
+    if (i == 0u) {
+        step_out[0] = step_in[0] + 1u;
+    }
+}
+
+@compute @workgroup_size(workgroup_size)
+fn adam(@builtin(workgroup_id) group: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>,
+        @builtin(local_invocation_index) lane: u32) {
+    let i = invocation(group, groups, lane);
+    if (idle(i)) { return; }
+    adam_step(i, 0.0);
+}
+
+@compute @workgroup_size(workgroup_size)
+fn adamw(@builtin(workgroup_id) group: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>,
+         @builtin(local_invocation_index) lane: u32) {
+    let i = invocation(group, groups, lane);
+    if (idle(i)) { return; }
+    adam_step(i, params.learning_rate * params.weight_decay);
+}
+
+
+@compute @workgroup_size(workgroup_size)
+fn compute_copy(@builtin(workgroup_id) group: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>,
+                @builtin(local_invocation_index) lane: u32) {
+    let i = invocation(group, groups, lane);
+    if (i >= params.count) { return; }
+    compute_parameters[i] = f16(parameters[i]);
+}
+
+// gpu/grid.wgsl: the linear index of an invocation in a 1-D kernel whose grid was folded over x
+// and y (intricate/gpu/program.py: fold_grid keeps each dimension within 65535 workgroups).
+// Included at the end of a kernel file that declares `override workgroup_size: u32`.
+// Bindings: none. Params: none. Callers skip indices past their logical size.
+// NumPy: index = (group.x + group.y * groups.x) * workgroup_size + lane
+
+fn invocation(group: vec3<u32>, groups: vec3<u32>, lane: u32) -> u32 {
+    return (group.x + group.y * groups.x) * workgroup_size + lane;
+}
+
+// gpu/math.wgsl: exponential(x) and logarithm(x) in the kernel's accumulate type
+// (f32): the builtins exp and log for f32, gpu/float64.wgsl's for f64 (the
+// builtins are undefined on f64, see there). Kernels call these, never exp or log, so one
+// template serves every dtype. Functions only: bindings, params, workgroup and grid are the
+// including kernel's. NumPy: np.exp, np.log.
+
+
+fn exponential(x: f32) -> f32 {
+    return exp(x);
+}
+
+fn logarithm(x: f32) -> f32 {
+    return log(x);
+}
+
+
