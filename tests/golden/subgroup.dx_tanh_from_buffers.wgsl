@@ -882,7 +882,9 @@ fn gemm(@builtin(workgroup_id) group: vec3<u32>, @builtin(num_workgroups) groups
 // subgroup.wgsl include it at their end), so record_gemm binds either kernel with the same names
 // and the same Params. Declarations only: no entry points.
 //
-// Bindings (group 0), by variable name, f32 throughout (partials: f32):
+// Bindings (group 0), by variable name, f32 throughout except c and grad_bias, of c's own
+// element type f32 (an f32 dW beside f16 operands; split K's chunk sums), and partials
+// and partial_sums, f32:
 //   0 a                   read        a(m, i) = a[m * a_row_stride + i * a_col_stride], [M, K]
 //   1 b                   read        b(i, n) = b[i * b_row_stride + n * b_col_stride], [K, N]
 //   2 bias                read        [N]     the forward epilogue's bias
@@ -941,7 +943,9 @@ struct Params {
 //   inputs_kept  the activation's derivative reads x: the forward stores x in pre_activations,
 //                the dX GEMM reads it from activation_inputs; otherwise it gets x = o
 // Workgroup and grid: the including kernel's.
-// The activation computes in f32 (f32 beside f16 data), rounded as c stores it.
+//   output       c's element type, which the epilogue returns: the element type (forward y,
+//                dX) or the accumulator type (an f32 dW beside f16 data; split K's chunk sums)
+// The activation computes in f32 (f32 beside f16 data), rounded once, to c's type.
 // NumPy: forward c = f(value + bias); dX c = value * f'(x, o).
 
 fn epilogue(row: u32, col: u32, value: f32) -> f32 {

@@ -7,14 +7,39 @@ them, the interface and the epilogue are WGSL (tiled.wgsl, interface.wgsl, epilo
 
 from __future__ import annotations
 
+import numpy as np
+
 from ...gpu.dtypes import FLOAT32, Precision
+from ...gpu.layout import SCALARS
+
+
+def element_type(dtype) -> str:
+    """The WGSL scalar type of a GPUArray's NumPy ``dtype`` ("f16", "f32", "f64"): a GEMM's c
+    and grad_bias are declared with their own (an f32 dW beside f16 operands)."""
+    return next(name for name, scalar in SCALARS.items() if scalar == np.dtype(dtype))
+
+
+def widen(expression: str, precision: Precision, vector: bool = False) -> str:
+    """``expression`` (of the element type, a vec4 if ``vector``) converted to the accumulator
+    type where the two differ (f16 data, f32 sums); as it is otherwise (f32 and f64 GEMMs render
+    without conversions)."""
+    if precision.wgsl == precision.accumulate:
+        return expression
+    total = f"vec4<{precision.accumulate}>" if vector else precision.accumulate
+    return f"{total}({expression})"
+
+
+def narrow(expression: str, precision: Precision, output: str) -> str:
+    """A sum (of the accumulator type) converted to ``output``, c's element type, if they differ."""
+    return expression if output == precision.accumulate else f"{output}({expression})"
 
 
 def epilogue_values(bias: bool, activation: str | None, derivative: str | None,
-                    inputs_kept: bool) -> dict[str, object]:
-    """The template values of ops/gemm/epilogue.wgsl (see its header), for both GEMM kernels."""
+                    inputs_kept: bool, output: str) -> dict[str, object]:
+    """The template values of ops/gemm/epilogue.wgsl (see its header), for both GEMM kernels;
+    ``output`` is c's element type (what the epilogue returns)."""
     return {"bias": bias, "activation": activation or "identity", "derivative": derivative or "",
-            "inputs_kept": inputs_kept}
+            "inputs_kept": inputs_kept, "output": output}
 
 
 def _loads(operand: str, tile: str, width: int, bk: int, contiguous_k: bool,
@@ -104,9 +129,12 @@ def template(config, a_k_contiguous: bool, b_n_contiguous: bool,
              bias: bool, activation: str | None, derivative: str | None = None,
              column_sums: bool = False, a_vec4: bool = False,
              b_vec4: bool = False, split: bool = False,
-             inputs_kept: bool = False, precision: Precision = FLOAT32) -> dict[str, object]:
+             inputs_kept: bool = False, precision: Precision = FLOAT32,
+             output: str | None = None) -> dict[str, object]:
     """The placeholder values of tiled.wgsl: unrolled accumulators, loads, FMAs and stores, and
-    the epilogue's (see ``epilogue_values``), for ``precision``'s element and accumulator types."""
+    the epilogue's (see ``epilogue_values``), for ``precision``'s element and accumulator types
+    and c's element type ``output`` (default: the element type; split K's chunk sums: the
+    accumulator type)."""
     bm, bn, bk, side = config.bm, config.bn, config.bk, config.side
     threads, spacing = side * side, 4 * side  # 4 × 4 groups lie 4·side apart
     b_k_contiguous = not b_n_contiguous
@@ -116,6 +144,7 @@ def template(config, a_k_contiguous: bool, b_n_contiguous: bool,
     rows, cols = bm // side, bn // side  # outputs per invocation: rows × cols
     pad = " " * 8
     element, total = precision.wgsl, precision.accumulate
+    output = output or element
     accumulators = "\n".join(f"    var acc_{r}_{g} = vec4<{total}>(0.0);"
                              for r in range(rows) for g in range(cols // 4))
     a_fast, b_fast = (bk if a_k_contiguous else bm), (bk if b_k_contiguous else bn)
@@ -123,10 +152,13 @@ def template(config, a_k_contiguous: bool, b_n_contiguous: bool,
                    f"    let b_outer = lane / {b_fast}u;", f"    let b_inner = lane % {b_fast}u;"]
     products = []
     for i in range(bk):  # the whole slab, unrolled: fragment loads then rank-1 updates
-        products += [f"{pad}let a{i}_{g} = a_tile[{(i * a_stride + spacing * g) // 4}u + a_at];"
-                     for g in range(rows // 4)]
-        products += [f"{pad}let b{i}_{g} = b_tile[{(i * b_stride + spacing * g) // 4}u + b_at];"
-                     for g in range(cols // 4)]
+        # f16 tiles: each fragment widened once, then f32 FMAs (tiled.wgsl's header says why)
+        products += [f"{pad}let a{i}_{g} = " + widen(
+            f"a_tile[{(i * a_stride + spacing * g) // 4}u + a_at]", precision, True) + ";"
+            for g in range(rows // 4)]
+        products += [f"{pad}let b{i}_{g} = " + widen(
+            f"b_tile[{(i * b_stride + spacing * g) // 4}u + b_at]", precision, True) + ";"
+            for g in range(cols // 4)]
         products += [f"{pad}acc_{r}_{g} += a{i}_{r // 4}[{r % 4}] * b{i}_{g};"
                      for r in range(rows) for g in range(cols // 4)]
         if column_sums:
@@ -145,7 +177,8 @@ def template(config, a_k_contiguous: bool, b_n_contiguous: bool,
             for lane in range(4):
                 column = f"col0 + {spacing * g + lane}u + tx * 4u"
                 sums_stores.append(f"        if ({column} < params.n) {{ grad_bias[split * "
-                                   f"params.n + {column}] = column_sum_{g}[{lane}]; }}")
+                                   f"params.n + {column}] = "
+                                   f"{narrow(f'column_sum_{g}[{lane}]', precision, output)}; }}")
         sums_stores.append("    }")
     pipelined = a_vec4 and b_vec4
 
@@ -169,7 +202,7 @@ def template(config, a_k_contiguous: bool, b_n_contiguous: bool,
         "declare_column_sums": "\n".join(f"    var column_sum_{g} = vec4<{total}>(0.0);"
                                          for g in range(cols // 4)) if column_sums else "",
         "store_column_sums": "\n".join(sums_stores),
-        **epilogue_values(bias, activation, derivative, inputs_kept),
+        **epilogue_values(bias, activation, derivative, inputs_kept, output),
         "declare_accumulators": accumulators,
         "load_coordinates": "\n".join(coordinates),
         "load_inside": "\n".join(
@@ -182,11 +215,13 @@ def template(config, a_k_contiguous: bool, b_n_contiguous: bool,
             _loads("b", "b_tile", bn, bk, b_k_contiguous, False, threads, b_stride)),
         "inner_product": "\n".join(products),
         "stores": "\n".join(stores),
-        # Split K: the gemm entry stores plain chunk sums, sum_splits applies the epilogue.
-        "store_value": "value" if split else "epilogue(row, col, value)",
+        # Split K: the gemm entry stores plain chunk sums, sum_splits applies the epilogue (its
+        # render, with c's own type, compiles this entry too: hence the conversion).
+        "store_value": narrow("value", precision, output) if split else "epilogue(row, col, value)",
         "sum_column_partials": "\n".join([
             "    if (i < params.n) {", f"        var column: {total} = 0.0;",
             "        for (var split = 0u; split < params.splits; split++) {",
             "            column += partial_sums[split * params.n + i];", "        }",
-            "        grad_bias[i] = column;", "    }"]) if column_sums else "",
+            f"        grad_bias[i] = {narrow('column', precision, output)};", "    }"])
+        if column_sums else "",
     }

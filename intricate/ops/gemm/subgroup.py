@@ -21,7 +21,7 @@ import wgpu
 from ...gpu import GPUArray, Program, fold_grid, texels
 from ...gpu.dtypes import FLOAT32, Precision
 from .. import loops
-from .codegen import epilogue_values
+from .codegen import element_type, epilogue_values, narrow, widen
 
 # From this many multiply-adds on, a and b are copied into texels first (two buffer-to-texture
 # copies: below, their fixed cost outweighs the faster loads).
@@ -96,7 +96,7 @@ def usable(device) -> bool:
 def template(config: SubgroupConfig, width: int, b_vec4: str | None, bias: bool,
              activation: str | None, derivative: str | None, column_sums: bool,
              a_texels: str | None = None, inputs_kept: bool = False,
-             precision: Precision = FLOAT32) -> dict[str, object]:
+             precision: Precision = FLOAT32, output: str | None = None) -> dict[str, object]:
     """The placeholder values of gemm_subgroup.wgsl for one configuration and operand layout.
 
     ``b_vec4``: "n" when b's rows are whole vec4s of columns (row-major, N a multiple of 4), "k"
@@ -105,9 +105,11 @@ def template(config: SubgroupConfig, width: int, b_vec4: str | None, bias: bool,
     ``a_texels``: read a and b from texels (see gpu/texels.py) in blocks of 4·W k's, a's texels
     holding four k's of a row ("k": a is contiguous in k) or four rows at one k ("m"); b's
     texels as b_vec4 says (which must then not be None). The last block runs past K, with a's
-    values there zeroed; from buffers, the last K mod W k's take a checked loop instead."""
+    values there zeroed; from buffers, the last K mod W k's take a checked loop instead.
+    ``output``: c's element type (default: the element type). f16 operands (never as texels)
+    are widened to f32 as they are loaded: broadcasts, FMAs and sums are f32."""
     rows, quads = range(config.rows), range(config.quads)
-    vector = f"vec4<{precision.accumulate}>"  # f32 or f64: one type for loads and sums
+    vector, output = f"vec4<{precision.accumulate}>", output or precision.wgsl  # loads, sums
     declarations = [f"    let a_row_{r} = min(row0 + {r}u, last_row) * params.a_row_stride;"
                     for r in rows]
     declarations += [f"    let col_{q} = col0 + 4u * (lane + {q * width}u);" for q in quads]
@@ -125,11 +127,12 @@ def template(config: SubgroupConfig, width: int, b_vec4: str | None, bias: bool,
 
     def load_b(k: str, name: str, pad: str) -> list[str]:
         if b_vec4 == "n":
-            return [f"{pad}let {name}_{q} = b4[({k}) * (params.b_row_stride / 4u) + b_quad_{q}];"
-                    for q in quads]
-        return [f"{pad}let {name}_{q} = {vector}(" + ", ".join(
-            f"b[({k}) * params.b_row_stride + b_col_{q}_{j}]" for j in range(4)) + ");"
-            for q in quads]
+            return [f"{pad}let {name}_{q} = " + widen(
+                f"b4[({k}) * (params.b_row_stride / 4u) + b_quad_{q}]", precision, True) + ";"
+                for q in quads]
+        return [f"{pad}let {name}_{q} = " + widen(f"vec4<{precision.wgsl}>(" + ", ".join(
+            f"b[({k}) * params.b_row_stride + b_col_{q}_{j}]" for j in range(4)) + ")",
+            precision, True) + ";" for q in quads]
 
     def update(a_value: str, b_name: str, pad: str) -> list[str]:
         lines = [f"{pad}acc_{r}_{q} = fma({vector}({a_value.format(r=r)}), {b_name}_{q}, "
@@ -161,10 +164,11 @@ def template(config: SubgroupConfig, width: int, b_vec4: str | None, bias: bool,
     if a_texels:
         whole = _texel_steps(config, width, a_texels, b_vec4, products, pad)
     else:
-        whole = [f"{pad}let a_{r} = a[a_row_{r} + (k0 + lane) * params.a_col_stride];"
-                 for r in rows]
+        whole = [f"{pad}let a_{r} = " + widen(
+            f"a[a_row_{r} + (k0 + lane) * params.a_col_stride]", precision) + ";" for r in rows]
         if b_vec4 == "k":  # b_col_stride and k0 are multiples of 4
-            whole += [f"{pad}let b_{q}_{j}_{p} = b4[(b_col_{q}_{j} + k0) / 4u + {p}u];"
+            whole += [f"{pad}let b_{q}_{j}_{p} = "
+                      + widen(f"b4[(b_col_{q}_{j} + k0) / 4u + {p}u]", precision, True) + ";"
                       for q in quads for j in range(4) for p in range(width // 4)]
         for j in range(width):
             if b_vec4 == "k":
@@ -177,20 +181,21 @@ def template(config: SubgroupConfig, width: int, b_vec4: str | None, bias: bool,
     last = []
     if not a_texels:  # the last K mod W steps (from texels, the blocks cover them)
         last = load_b("i", "b_last", pad)
-        last += update("a[a_row_{r} + i * params.a_col_stride]", "b_last", pad)
+        last += update(widen("a[a_row_{r} + i * params.a_col_stride]", precision), "b_last", pad)
     stores = [f"    store(split, row0 + {r}u, col_{q} + {j}u, acc_{r}_{q}[{j}]);"
               for r in rows for q in quads for j in range(4)]
     if column_sums:  # the first row of workgroups writes; the others summed the same b
         stores.append("    if (row0 == 0u) {")
         stores += [f"        if (col_{q} + {j}u < params.n) {{ grad_bias[split * params.n + "
-                   f"col_{q} + {j}u] = sum_{q}[{j}]; }}" for q in quads for j in range(4)]
+                   f"col_{q} + {j}u] = {narrow(f'sum_{q}[{j}]', precision, output)}; }}"
+                   for q in quads for j in range(4)]
         stores.append("    }")
     return {"width": width, "rows": config.rows, "quads": config.quads,
             "block": 4 * width if a_texels else width, "texel_row": texels.ROW,
             # From texels, blocks of 4·W run past K; otherwise whole blocks of W, then the rest.
             "blocks_end": "k_begin + (k_end - k_begin + BLOCK - 1u) / BLOCK * BLOCK" if a_texels
             else "k_end - (k_end - k_begin) % BLOCK",
-            **epilogue_values(bias, activation, derivative, inputs_kept),
+            **epilogue_values(bias, activation, derivative, inputs_kept, output),
             "declarations": "\n".join(declarations), "whole_steps": "\n".join(whole),
             "last_steps": "\n".join(last), "stores": "\n".join(stores)}
 
@@ -259,32 +264,30 @@ def record(program: Program, a: GPUArray, b: GPUArray, c: GPUArray, config: Subg
            derivative: str | None) -> None:
     """Record c = epilogue(a · b) with this kernel: ``params`` (sizes and strides) and
     ``epilogue`` (whichever of bias, activation_outputs, activation_inputs, pre_activations and
-    grad_bias it uses) as record_gemm
-    builds them for either kernel. With ``config.texels``, a and b are first copied into
-    texels (see gpu/texels.py) when both layouts allow: four consecutive elements of each along
-    its contiguous dimension, starting on a texel."""
+    grad_bias it uses) as record_gemm builds them for either kernel. With ``config.texels``, a
+    and b are first copied into texels (see gpu/texels.py) when both layouts allow: four
+    consecutive elements of each along its contiguous dimension, starting on a texel."""
     device = program.device
     if not usable(device):
         raise ValueError(f"{config}: the subgroup GEMM runs only on software adapters with "
                          f"subgroups; {device.name} is not one. Leave config=None.")
-    lanes = width(device)
-    m, n = params["m"], params["n"]
+    lanes, m, n = width(device), params["m"], params["n"]
     b_row, b_col = params["b_row_stride"], params["b_col_stride"]
     b_vec4, aligned = None, b.offset % (4 * b.dtype.itemsize) == 0  # a vec4's alignment
     if aligned and b_col == 1 and b_row % 4 == 0 and n % 4 == 0:
         b_vec4 = "n"
     elif aligned and b_row == 1 and b_col % 4 == 0 and lanes % 4 == 0:
         b_vec4 = "k"
-    a_row, a_col = params["a_row_stride"], params["a_col_stride"]
-    a_texels = None
+    a_row, a_col, a_texels = params["a_row_stride"], params["a_col_stride"], None
     if config.texels and b_vec4 and texels.fits(a) and texels.fits(b):
         if a_col == 1 and a_row % 4 == 0:
             a_texels = "k"
         elif a_row == 1 and a_col % 4 == 0 and config.rows % 4 == 0:
             a_texels = "m"
-    inputs_kept = "pre_activations" in epilogue or "activation_inputs" in epilogue
+    kept = "pre_activations" in epilogue or "activation_inputs" in epilogue  # x for f'(x, o)
     values = template(config, lanes, b_vec4, "bias" in epilogue, activation, derivative,
-                      "grad_bias" in epilogue, a_texels, inputs_kept, program.precision)
+                      "grad_bias" in epilogue, a_texels, kept, program.precision,
+                      element_type(c.dtype))
     if a_texels:
         operands = {"a_texels": program.texels(record, "a_texels", a),
                     "b_texels": program.texels(record, "b_texels", b)}

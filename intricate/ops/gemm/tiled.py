@@ -14,11 +14,12 @@ from dataclasses import dataclass
 
 from ...gpu import GPUArray, Program, fold_grid
 from ...gpu.dtypes import FLOAT32, Precision
+from ...gpu.layout import SCALARS
 from ...gpu.shaders import functions_of
 from .. import loops
 from . import subgroup as gemm_subgroup
 from . import tuning
-from .codegen import template
+from .codegen import element_type, template
 from .subgroup import SubgroupConfig
 
 SHADER = "ops/gemm/tiled.wgsl"
@@ -153,14 +154,23 @@ def record_gemm(program: Program, a: GPUArray, b: GPUArray, c: GPUArray, m: int,
 
     Shapes: a(m, k), b(k, n) through their strides; c [m, n].
 
+    Dtypes: a, b, bias and the activation arrays of the program's element type; c of that
+        type or of its accumulator type (mixed_float16: an f32 dW), grad_bias of c's type. Sums
+        are of the accumulator type whatever c's is.
+
     Raises:
-        ValueError: an activation or derivative that activations.wgsl doesn't define.
+        ValueError: an activation or derivative that activations.wgsl doesn't define, or an
+            array of another dtype than the above.
     """
     known = activation_functions()
     if activation is not None and activation not in known:
         raise ValueError(f"activation: expected one of {known}, received {activation!r}")
     if derivative is not None and derivative[0] not in known:
         raise ValueError(f"derivative: expected one of {known}, received {derivative[0]!r}")
+    _check_dtypes(program.precision, c, {"a": a, "b": b, "bias": bias,
+                                         "pre_activations": pre_activations,
+                                         **dict(zip(("activation_outputs", "activation_inputs"),
+                                                    (derivative or ())[1:]))}, grad_bias)
     config = config or select(program.device, a, b, c, m, n, k, a_strides, b_strides,
                               program.precision)
     params = {"m": m, "n": n, "k": k, "a_row_stride": a_strides[0], "a_col_stride": a_strides[1],
@@ -189,7 +199,7 @@ def record_gemm(program: Program, a: GPUArray, b: GPUArray, c: GPUArray, m: int,
         partials, partial_sums = _split_scratch(program, params, grad_bias)
         gemm_subgroup.record(program, a, b, partials, config, params, partial_sums, None, None)
         sum_values = template(SUM_CONFIG, True, True, split=True, precision=program.precision,
-                              **kernel)
+                              output=element_type(c.dtype), **kernel)
     else:
         partials, partial_sums, sum_values = _record_tiled(
             program, a, b, c, config, params, a_strides, b_strides, epilogue, sums, kernel)
@@ -200,10 +210,28 @@ def record_gemm(program: Program, a: GPUArray, b: GPUArray, c: GPUArray, m: int,
                      **sums, **({"partial_sums": partial_sums["grad_bias"]} if sums else {}))
 
 
+def _check_dtypes(precision: Precision, c: GPUArray, operands: dict[str, GPUArray | None],
+                  grad_bias: GPUArray | None) -> None:
+    """record_gemm's dtype rules (see its docstring), before any GPU work."""
+    element, total = precision.numpy, SCALARS[precision.accumulate]
+    for name, array in operands.items():
+        if array is not None and array.dtype != element:
+            raise ValueError(f"{name}: expected {element.name} (the program's {precision.name} "
+                             f"elements), received {array.dtype.name}; convert it first")
+    if c.dtype not in (element, total):
+        raise ValueError(f"c: expected {element.name} or {total.name} ({precision.name}), "
+                         f"received {c.dtype.name}")
+    if grad_bias is not None and grad_bias.dtype != c.dtype:
+        raise ValueError(f"grad_bias: expected c's dtype {c.dtype.name}, received "
+                         f"{grad_bias.dtype.name}")
+
+
 def _split_scratch(program: Program, params: dict, grad_bias: GPUArray | None):
-    splits, m, n = params["splits"], params["m"], params["n"]
-    partials = program.array(record_gemm, "split_partials", (splits, m, n))
-    return partials, ({"grad_bias": program.array(record_gemm, "split_sums", (splits, n))}
+    """Split K's chunk sums: of the accumulator type, whatever c's type."""
+    splits, m, n, total = params["splits"], params["m"], params["n"], program.precision.accumulate
+    partials = program.array(record_gemm, "split_partials", (splits, m, n), SCALARS[total])
+    return partials, ({"grad_bias": program.array(record_gemm, "split_sums", (splits, n),
+                                                  SCALARS[total])}
                       if grad_bias is not None else {})
 
 
@@ -221,9 +249,15 @@ def _record_tiled(program: Program, a: GPUArray, b: GPUArray, c: GPUArray, confi
     b_vec4 = (max(b_strides) % 4 == 0 and min(b_strides) == 1 and b.offset % vector == 0
               and vector_loads_fit(config, config.bn))
     params["splits"], params["k_chunk"] = split_k(config, m, n, k)
-    values = template(config, a_k_contiguous=a_strides[1] == 1,
-                      b_n_contiguous=b_strides[1] == 1, a_vec4=a_vec4, b_vec4=b_vec4,
-                      split=params["splits"] > 1, precision=program.precision, **kernel)
+    split, output = params["splits"] > 1, element_type(c.dtype)
+
+    def render(output: str) -> dict[str, object]:
+        return template(config, a_k_contiguous=a_strides[1] == 1,
+                        b_n_contiguous=b_strides[1] == 1, a_vec4=a_vec4, b_vec4=b_vec4,
+                        split=split, precision=program.precision, output=output, **kernel)
+
+    # Split K: the gemm entry stores chunk sums of the accumulator type (c is then the partials)
+    values = render(program.precision.accumulate if split else output)
     operands = {"a": a, "b": b}
     if a_vec4:
         operands["a4"] = a
@@ -238,7 +272,7 @@ def _record_tiled(program: Program, a: GPUArray, b: GPUArray, c: GPUArray, confi
     partials, partial_sums = _split_scratch(program, params, sums.get("grad_bias"))
     program.dispatch(SHADER, "gemm", groups=groups, template=values, c=partials,
                      params=params, **operands, **partial_sums)
-    return partials, partial_sums, values
+    return partials, partial_sums, values if values["output"] == output else render(output)
 
 
 def split_k(config: GemmConfig, m: int, n: int, k: int) -> tuple[int, int]:

@@ -11,10 +11,12 @@
 //   inputs_kept  the activation's derivative reads x: the forward stores x in pre_activations,
 //                the dX GEMM reads it from activation_inputs; otherwise it gets x = o
 // Workgroup and grid: the including kernel's.
-// The activation computes in {{ accumulate }} (f32 beside f16 data), rounded as c stores it.
+//   output       c's element type, which the epilogue returns: the element type (forward y,
+//                dX) or the accumulator type (an f32 dW beside f16 data; split K's chunk sums)
+// The activation computes in {{ accumulate }} (f32 beside f16 data), rounded once, to c's type.
 // NumPy: forward c = f(value + bias); dX c = value * f'(x, o).
 
-fn epilogue(row: u32, col: u32, value: {{ accumulate }}) -> {{ dtype }} {
+fn epilogue(row: u32, col: u32, value: {{ accumulate }}) -> {{ output }} {
 {% if derivative %}
     let o = {{ accumulate }}(activation_outputs[row * params.n + col]);
 {% if inputs_kept %}
@@ -22,7 +24,7 @@ fn epilogue(row: u32, col: u32, value: {{ accumulate }}) -> {{ dtype }} {
 {% else %}
     let x = o;
 {% endif %}
-    return {{ dtype }}(value * {{ derivative }}_derivative(x, o, params.alpha));
+    return {{ output }}(value * {{ derivative }}_derivative(x, o, params.alpha));
 {% else %}
 {% if bias %}
     let x = value + {{ accumulate }}(bias[col]);
@@ -32,7 +34,7 @@ fn epilogue(row: u32, col: u32, value: {{ accumulate }}) -> {{ dtype }} {
 {% if inputs_kept %}
     pre_activations[row * params.n + col] = {{ dtype }}(x);
 {% endif %}
-    return {{ dtype }}({{ activation }}(x, params.alpha));
+    return {{ output }}({{ activation }}(x, params.alpha));
 {% endif %}
 }
 

@@ -2,7 +2,9 @@
 // subgroup.wgsl include it at their end), so record_gemm binds either kernel with the same names
 // and the same Params. Declarations only: no entry points.
 //
-// Bindings (group 0), by variable name, {{ dtype }} throughout (partials: {{ accumulate }}):
+// Bindings (group 0), by variable name, {{ dtype }} throughout except c and grad_bias, of c's own
+// element type {{ output }} (an f32 dW beside f16 operands; split K's chunk sums), and partials
+// and partial_sums, {{ accumulate }}:
 //   0 a                   read        a(m, i) = a[m * a_row_stride + i * a_col_stride], [M, K]
 //   1 b                   read        b(i, n) = b[i * b_row_stride + n * b_col_stride], [K, N]
 //   2 bias                read        [N]     the forward epilogue's bias
@@ -38,8 +40,8 @@ struct Params {
 @group(0) @binding(1) var<storage, read> b: array<{{ dtype }}>;
 @group(0) @binding(2) var<storage, read> bias: array<{{ dtype }}>;
 @group(0) @binding(3) var<storage, read> activation_outputs: array<{{ dtype }}>;
-@group(0) @binding(4) var<storage, read_write> c: array<{{ dtype }}>;
-@group(0) @binding(5) var<storage, read_write> grad_bias: array<{{ dtype }}>;
+@group(0) @binding(4) var<storage, read_write> c: array<{{ output }}>;
+@group(0) @binding(5) var<storage, read_write> grad_bias: array<{{ output }}>;
 @group(0) @binding(6) var<uniform> params: Params;
 @group(0) @binding(7) var<storage, read> a4: array<vec4<{{ dtype }}>>;
 @group(0) @binding(8) var<storage, read> b4: array<vec4<{{ dtype }}>>;

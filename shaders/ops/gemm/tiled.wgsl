@@ -2,7 +2,8 @@
 // three forms it needs (x·W forward, dY·Wᵀ input gradient, xᵀ·dY weight gradient): strides express the
 // transposes, so no transposed copy is ever made.
 //
-// Bindings (group 0), by variable name, T = {{ dtype }} (the accumulators: {{ accumulate }}):
+// Bindings (group 0), by variable name, T = {{ dtype }}, C = {{ output }} (c's own type: T, or an
+// f32 dW beside f16 operands), A = {{ accumulate }} (the accumulators):
 //   0 a       read        T    a(m, i) = a[m * a_row_stride + i * a_col_stride], [M, K]
 //   1 b       read        T    b(i, n) = b[i * b_row_stride + n * b_col_stride], [K, N]
 //   7 a4, 8 b4            read        vec4<T>      a and b again, for vector loads of whole
@@ -14,13 +15,18 @@
 //   13 pre_activations    read_write  T    [M, N]  the forward's activation input x, and
 //   14 activation_inputs  read        T    [M, N]  that x in the dX GEMM: only for activations
 //                                                  whose derivative reads x (GELU, SiLU, ...)
-//   4 c                   read_write  T    [M, N]  row-major
-//   5 grad_bias           read_write  T    [N]     only with column sums: Σ_i b(i, n), the bias
+//   4 c                   read_write  C    [M, N]  row-major
+//   5 grad_bias           read_write  C    [N]     only with column sums: Σ_i b(i, n), the bias
 //                                                  gradient beside dW = xᵀ·dY (b = dY)
 //   6 params              uniform     Params
-//   9 partials            read        T    [splits, M, N]  split-K: each K chunk's a · b
-//   10 partial_sums       read        T    [splits, N]     and its column sums of b
+//   9 partials            read        A    [splits, M, N]  split-K: each K chunk's a · b
+//   10 partial_sums       read        A    [splits, N]     and its column sums of b
 // (All declared in interface.wgsl, included at the end with epilogue.wgsl.)
+// Precision: tiles hold T; each fragment read from them is widened to A once, and every product
+// is summed into A, over the whole K (f16 data: f32 sums, whose error stays far inside the
+// 1e-3 of Σ|a||b| that f16 promises; f16 partial sums per slab would round each of BK terms at
+// f16's 2^-11). The epilogue rounds once, into C. With splits > 1 the chunk sums are A (c is
+// then the partials, rendered with C = A).
 // Params: m, n, k, the four strides above, alpha (the fused activation's), and the split of K: ``splits`` chunks of ``k_chunk``
 // (a multiple of BK). With splits > 1 the gemm entry writes each chunk's plain a · b (and column
 // sums) at c[split · M · N + ...] (grad_bias[split · N + ...]), and sum_splits adds the chunks in
