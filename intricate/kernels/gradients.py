@@ -17,14 +17,20 @@ Precision (per dtype: a layer in a float64 model, or ``dtype="float64"``, is che
 the GPU): the forward's rounding makes the difference noisy by about ε · |O| / h and the step
 truncates by about h² · |E'''| / 6; h ≈ ε^(1/3) (2^-7 in float32, 2^-17 in float64) balances
 them at ~1e-5 (float32) or ~1e-11 (float64) of the gradient's scale for outputs of order 1.
-An entry passes when |analytic - fd| <= atol + rtol · |fd|, with the
-floor atol = FLOOR · rtol · the array's largest |fd| (entries far below it are beyond what finite
-differences resolve). Measured on lavapipe at x ~ N(0, 1) (3 seeds), the correct backwards of
-Dense, TanH, Sigmoid, SoftMax, GELU, ELU, SiLU, Softplus and WGSL layers all pass at rtol = 3e-4:
-the default 1e-2 leaves 30x or more, while the mistakes backwards are made of (a dropped factor,
-a wrong sign, a transposed index) err by 10% or more. A gradient added to instead of written
-stays NaN (the gradients are NaN before the backward runs) and fails as unwritten. Points within h
-of a kink (ReLU at 0) differ by construction: keep x away from them.
+mixed_float16 stores each output in f16 (ε = 2^-11 per value): h = 2^-4 (near ε^(1/3) = 2^-3.7)
+leaves ~5e-3 of the gradient's scale, measured (x ~ N(0, 1), 5 seeds: at most 6e-3 for TanH,
+Sigmoid, GELU, ELU, SiLU, Softplus, SoftMax; 2^-3 and 2^-5 do worse), within RTOLS' 1e-2.
+An entry passes when |analytic - fd| <= atol + rtol · |fd|, with atol = FLOOR · rtol · the
+array's largest |fd| (entries far below it are beyond what finite differences resolve) plus the
+estimate's own rounding noise, ε · Σ (|O(v + h)| + |O(v - h)|) · |R| / 2h over the outputs the
+perturbation changed (ε the outputs' machine epsilon: it matters for f16, where a row of SoftMax
+outputs sums that noise over the row). Measured on lavapipe at x ~ N(0, 1) (3 seeds), the
+correct float32 backwards of Dense, TanH, Sigmoid, SoftMax, GELU, ELU, SiLU, Softplus and WGSL
+layers all pass at rtol = 3e-4: the default 1e-2 leaves 30x or more, while the mistakes
+backwards are made of (a dropped factor, a wrong sign, a transposed index) err by 10% or more.
+A gradient added to instead of written stays NaN (the gradients are NaN before the backward
+runs) and fails as unwritten. Points within h of a kink (ReLU at 0) differ by construction:
+keep x away from them (f16's h is 8x float32's).
 """
 
 from __future__ import annotations
@@ -37,12 +43,12 @@ import numpy as np
 from .. import gpu
 from ..engine.state import ModelState, check_range
 from ..engine.submits import ChunkedEncoder
-from ..gpu import Device, Program, Workspace, dtypes
+from ..gpu import Device, GPUArray, Program, Workspace, dtypes
 from ..layers.base import Layer
 from .report import CheckReport, OutputCheck, compare
 
-STEPS = {"float32": 2.0**-7, "float64": 2.0**-17}  # ≈ ε^(1/3) of each dtype (see above)
-RTOLS = {"float32": 1e-2, "float64": 1e-6}
+STEPS = {"float32": 2.0**-7, "float64": 2.0**-17, "mixed_float16": 2.0**-4}
+RTOLS = {"float32": 1e-2, "float64": 1e-6, "mixed_float16": 1e-2}
 FLOOR = 1e-2  # entries below this fraction of the array's largest gradient are judged at it
 MAX_RESULT_BYTES = 256 * 2**20  # outputs read back: one [rows, out] per perturbation
 TINY = 1e-30
@@ -56,7 +62,8 @@ class GradientReport(CheckReport):
 
     Attributes:
         step: the relative step h / max(1, |v|).
-        atol: unused (0): each array's absolute floor is FLOOR · rtol · its largest |fd|.
+        atol: unused (0): each entry's absolute floor is FLOOR · rtol · its array's largest
+            |fd| plus what rounding the outputs can move its estimate by (see the module doc).
         unwritten: per gradient, elements the backward left unwritten (over the whole array).
     """
 
@@ -153,15 +160,16 @@ async def check_gradients(layer: Layer, x: np.ndarray, *, samples: int = 32,
         device = device or await gpu.default_device()
     dtypes.check_supported(precision, device)
     for number, values in enumerate(weights):  # a float64 file's 1e300, checked in float32
-        check_range(f"{layer!r}: its weights[{number}]", values, precision.parameters)
+        for kind in dict.fromkeys((precision.parameters, precision.numpy)):  # mixed: f16 too
+            check_range(f"{layer!r}: its weights[{number}]", values, kind)
     twin = layer.blank_copy()
     twin.host_weights = [np.asarray(w, precision.parameters) for w in weights]
     projection = rng.standard_normal((rows, outs)).astype(precision.numpy)
     values = [x.astype(precision.numpy), *twin.host_weights]
     picks = [np.sort(rng.choice(v.size, min(samples, v.size), replace=False)) for v in values]
-    analytic, differences = await device.run(_measure, device, twin, values, projection, picks,
-                                             step, precision)
-    compared = [_compare(name, shape, got, picks[i], differences[i], rtol)
+    analytic, differences, noises = await device.run(_measure, device, twin, values, projection,
+                                                     picks, step, precision)
+    compared = [_compare(name, shape, got, picks[i], differences[i], noises[i], rtol)
                 for i, ((name, shape), got) in enumerate(zip(shapes, analytic))]
     return GradientReport(f"check_gradients({layer!r}, {rows} rows)",
                           [check for check, _ in compared], rtol, 0.0, step,
@@ -182,10 +190,17 @@ def _measure(device: Device, twin: Layer, values: list[np.ndarray], projection: 
     gpu.upload(inputs, x)
     forward = Program(workspace)
     outputs = twin.propagate(forward, inputs)
+    # What the perturbations write into: the buffers of the inputs and of the parameters the
+    # layer binds (mixed_float16: the f16 compute copy, not the master weights), each whole,
+    # backed up before the forward and read back with the gradients.
+    targets = [inputs, *twin.parameters]
+    wholes = {id(t.buffer): GPUArray(device, t.buffer, (t.buffer.size // t.dtype.itemsize,),
+                                     t.dtype) for t in targets}
+    backups = {key: gpu.empty(device, whole.shape, whole.dtype, label="backup")
+               for key, whole in wholes.items()}
     analytic = Program(workspace)
-    parameters_backup = gpu.empty(device, state.parameters.shape, state.parameters.dtype,
-                                  label="parameters_backup")
-    analytic.copy(state.parameters, parameters_backup)
+    for key, whole in wholes.items():
+        analytic.copy(whole, backups[key])
     analytic.steps += forward.steps
     analytic.dispatch_count += forward.dispatch_count
     grad_inputs = twin.back_propagate(analytic, grad_outputs, need_grad_inputs=True)
@@ -194,44 +209,52 @@ def _measure(device: Device, twin: Layer, values: list[np.ndarray], projection: 
     gpu.upload(grad_inputs, np.full(grad_inputs.size, np.nan))
     encoder = device.handle.create_command_encoder()
     analytic.encode(encoder)
-    staged = gpu.StagedRead(device, encoder, [grad_inputs, *twin.gradients])
+    read = [grad_inputs, *twin.gradients]
+    staged = gpu.StagedRead(device, encoder, read + list(backups.values()))
     device.submit(encoder)
-    gradients = staged.collect()
+    collected = staged.collect()
+    gradients, held = collected[:len(read)], dict(zip(backups, collected[len(read):]))
 
     # Finite differences: each perturbation copies one value in, runs the forward, copies the
-    # outputs out and the value back (from a backup of the inputs or parameters).
-    inputs_backup = gpu.from_numpy(device, x, x.dtype, label="inputs_backup")
-    item = state.parameters.dtype.itemsize
-    targets = [(inputs, inputs_backup)] + [
-        (view, parameters_backup.view((view.offset - state.parameters.offset) // item,
-                                      view.shape)) for view in twin.parameters]
-    plan = []  # (target, backup, element, value)
-    for (target, backup), array, picked in zip(targets, values, picks):
-        flat = array.reshape(-1)
+    # outputs out and the value back. Copies move whole 4-byte words, so an f16 value goes in
+    # with its word's other half as it was (read back above).
+    per_word = max(1, 4 // precision.itemsize)
+    plan = []  # (whole, backup, first element of the word, the word's values, value used)
+    for target, picked in zip(targets, picks):
+        key, base = id(target.buffer), target.offset // target.dtype.itemsize
         for element in picked:
-            h = step * max(1.0, abs(float(flat[element])))
-            for value in (flat[element] + h, flat[element] - h):
-                plan.append((target, backup, int(element), precision.numpy.type(value)))
-    perturbed = gpu.from_numpy(device, np.array([p[3] for p in plan], precision.numpy),
-                               precision.numpy, label="perturbed")
+            position = base + int(element)
+            word = position - position % per_word
+            v = float(held[key][position])
+            h = step * max(1.0, abs(v))
+            for value in (v + h, v - h):
+                values_of_word = held[key][word:word + per_word].copy()
+                values_of_word[position - word] = value
+                plan.append((wholes[key], backups[key], word, values_of_word,
+                             float(values_of_word[position - word])))
+    perturbed = gpu.from_numpy(device, np.concatenate([p[3] for p in plan]), precision.numpy,
+                               label="perturbed")
     per = outputs.size
-    results = gpu.empty(device, (len(plan), *outputs.shape), outputs.dtype, label="results",
+    stride = -(-per // per_word) * per_word  # each perturbation's outputs start on a word
+    results = gpu.empty(device, (len(plan), stride), outputs.dtype, label="results",
                         bindable=False)
     chunks = ChunkedEncoder(device)
-    for index, (target, backup, element, _) in enumerate(plan):
+    for index, (whole, backup, word, _, _) in enumerate(plan):
         program = Program(workspace)
-        program.copy(perturbed.view(index, (1,)), target.view(element, (1,)))
+        program.copy(perturbed.view(index * per_word, (per_word,)), whole.view(word, (per_word,)))
         program.steps += forward.steps
         program.dispatch_count = forward.dispatch_count
-        program.copy(outputs, results.view(index * per, outputs.shape))
-        program.copy(backup.view(element, (1,)), target.view(element, (1,)))
+        program.copy(outputs, results.view(index * stride, outputs.shape))
+        program.copy(backup.view(word, (per_word,)), whole.view(word, (per_word,)))
         program.encode(chunks.reserve(program.dispatch_count))
     staged = gpu.StagedRead(device, chunks.encoder, [results])
     chunks.submit()
     (outputs_read,) = staged.collect()
+    outputs_read = outputs_read[:, :per].reshape(len(plan), *outputs.shape)
     weighted = np.asarray(projection, np.float64)
-    differences, start = [], 0
-    values_used = np.array([p[3] for p in plan], np.float64)
+    epsilon = float(np.finfo(outputs.dtype).eps)  # a stored output's rounding, with margin
+    differences, noises, start = [], [], 0
+    values_used = np.array([p[4] for p in plan], np.float64)
     for picked in picks:
         plus = outputs_read[start:start + 2 * len(picked):2].astype(np.float64)
         minus = outputs_read[start + 1:start + 2 * len(picked):2].astype(np.float64)
@@ -239,18 +262,22 @@ def _measure(device: Device, twin: Layer, values: list[np.ndarray], projection: 
             start + 1:start + 2 * len(picked):2]
         # Outputs the perturbation didn't touch are bit-identical: their differences are 0.
         differences.append(((plus - minus) * weighted).sum(axis=(1, 2)) / spans)
+        # What rounding the outputs it did touch can move the estimate by.
+        touched = (plus != minus) * (np.abs(plus) + np.abs(minus)) * np.abs(weighted)
+        noises.append(epsilon * touched.sum(axis=(1, 2)) / np.abs(spans))
         start += 2 * len(picked)
-    return gradients, differences
+    return gradients, differences, noises
 
 
 def _compare(name: str, shape: tuple[int, ...], got: np.ndarray, picked: np.ndarray,
-             estimate: np.ndarray, rtol: float) -> tuple[OutputCheck, int]:
+             estimate: np.ndarray, noise: np.ndarray, rtol: float) -> tuple[OutputCheck, int]:
     """The sampled gradient against its estimate (report.compare, with an absolute floor of
-    FLOOR · rtol · the largest |estimate|), indices mapped into the whole array; and how many
+    FLOOR · rtol · the largest |estimate| plus each estimate's rounding ``noise``), indices
+    mapped into the whole array; and how many
     elements of the whole array the backward left unwritten."""
     got = np.asarray(got, np.float64).reshape(-1)
     unwritten = np.flatnonzero(~np.isfinite(got))
-    atol = FLOOR * rtol * float(np.max(np.abs(estimate), initial=0.0)) + TINY
+    atol = FLOOR * rtol * float(np.max(np.abs(estimate), initial=0.0)) + TINY + noise
     check = compare(name, got[picked], estimate, rtol, atol)
     worst = int(unwritten[0]) if unwritten.size else int(picked[check.worst_index[0]])
     got_worst = got[worst]

@@ -71,7 +71,7 @@ class CheckReport:
 
 
 def compare(name: str, got: np.ndarray, expected: np.ndarray, rtol: float,
-            atol: float) -> OutputCheck:
+            atol: float | np.ndarray) -> OutputCheck:
     """``got`` against ``expected`` (compared in float64 after reshaping to ``got``'s shape).
 
     Raises:
@@ -91,7 +91,7 @@ def compare(name: str, got: np.ndarray, expected: np.ndarray, rtol: float,
         error = np.abs(values - reference)
         same = (values == reference) | (np.isnan(values) & np.isnan(reference))
         error = np.where(same, 0.0, np.where(np.isnan(error), np.inf, error))
-        scale = np.maximum(np.abs(reference), atol) if atol > 0 else np.abs(reference)
+        scale = np.maximum(np.abs(reference), atol)  # atol: a number, or one per element
         relative = np.where(error == 0, 0.0, error / np.where(scale == 0, 1e-300, scale))
         excess = error - (atol + rtol * np.abs(reference))
     excess = np.where(np.isnan(excess), np.inf, excess)

@@ -20,11 +20,30 @@ def batch_sizes(steps: list[tuple[int, int]]) -> list[int]:
     return sorted({rows for _, rows in steps})
 
 
+def copyable(source: GPUArray, start: int) -> bool:
+    """Whether ``copy_rows`` can copy rows of ``source`` from row ``start``: buffer copies start
+    on whole 4-byte words, which an f16 row of odd width (2 bytes past a word) breaks at every
+    odd row. Where it can't, gather the rows by an identity permutation (record_gather)."""
+    return (source.offset + start * source.shape[1] * source.dtype.itemsize) % 4 == 0
+
+
 def copy_rows(encoder, source: GPUArray, start: int, destination: GPUArray) -> None:
-    """Copy rows [start, start + destination rows) of ``source`` into ``destination``."""
+    """Copy rows [start, start + destination rows) of ``source`` into ``destination`` (copies
+    are whole words: an f16 array of an odd element count copies the 2 bytes after it too,
+    within the buffer's rounding; they are read by no kernel).
+
+    Raises:
+        ValueError: rows that don't start on a 4-byte word (see ``copyable``), before anything
+            is encoded.
+    """
     width = source.shape[1] * source.dtype.itemsize
+    if not copyable(source, start):
+        raise ValueError(f"copy_rows: row {start} of {source} starts {width * start % 4} bytes "
+                         "past a 4-byte word, where buffer copies can't start; gather such rows "
+                         "on the GPU (ops.gather.record_gather with an identity permutation)")
     encoder.copy_buffer_to_buffer(source.buffer, source.offset + start * width,
-                                  destination.buffer, destination.offset, destination.nbytes)
+                                  destination.buffer, destination.offset,
+                                  destination.binding()["size"])
 
 
 GATHER_WORKGROUP = 256  # invocations per workgroup of gather_rows (its override)
