@@ -8,10 +8,11 @@ import pytest
 
 from intricate import gpu
 from intricate.gpu import modules, shaders
-from intricate.gpu.dtypes import FLOAT32, FLOAT64
-from intricate.ops.gemm import CONFIGS, GemmConfig, SubgroupConfig, record_gemm
+from intricate.gpu.dtypes import FLOAT32, FLOAT64, MIXED_FLOAT16
+from intricate.ops.gemm import CONFIGS, GemmConfig, SubgroupConfig, record_gemm, tuning
 from intricate.ops.gemm import subgroup as gemm_subgroup
 from intricate.ops.gemm import tiled as gemm
+from intricate.ops.gemm.configs import DTYPE_CONFIGS
 
 import reference
 from harness import abs_matmul, assert_close, run_programs, skip_unsupported
@@ -118,6 +119,10 @@ FLOAT64_CASES = [
     ("whole_tiles_with_16_byte_loads", GemmConfig(64, 64, 8, side=8, stages=2)),  # pipelined
     ("whole_tiles_odd_number_of_slabs", GemmConfig(64, 64, 16, side=8)),  # pipelined, one stage
     ("one_past_a_big_tile", GemmConfig(32, 32, 16, side=8)),
+    # the f64-only tiles (configs.DTYPE_CONFIGS[8]): two stages of 4 × 4 and 8 × 8 blocks
+    ("whole_tiles_with_16_byte_loads", GemmConfig(64, 64, 16, stages=2)),
+    ("whole_tiles_odd_number_of_slabs", GemmConfig(64, 64, 16, side=8, stages=2)),
+    ("whole_tiles_with_16_byte_loads", GemmConfig(32, 32, 16, side=8, stages=2)),
     ("one_by_one_by_one", SubgroupConfig()),
     ("blocks_divide_shapes_unevenly", SubgroupConfig(16, 4)),
     ("k_much_larger_than_m_times_n", SubgroupConfig(texels=True)),  # f64: never from texels
@@ -303,6 +308,10 @@ def test_config_choice_fits_the_device_and_the_shape():
     assert gemm.choose(4, 3, 49152) == GemmConfig(32, 32, 16, side=8)
     assert gemm.choose(1024, 1024, 49152) == GemmConfig(64, 64, 16)  # 256 tiles of 64²
     assert gemm.choose(4096, 4096, 16384).workgroup_bytes <= 16384
+    # Workgroup bytes per element size: f16 slabs half of f32's, widened ones f32's, f64 twice.
+    tile, widened = GemmConfig(128, 128, 16, stages=2), GemmConfig(128, 128, 16, 16, 2, True)
+    assert 2 * tile.bytes_for(2) == tile.bytes_for(4) == widened.bytes_for(2) == 4 * 16 * 264 * 2
+    assert tile.bytes_for(8) == widened.bytes_for(8) == 2 * tile.bytes_for(4)
     with pytest.raises(ValueError, match="GemmConfig: expected side 8 or 16"):
         GemmConfig(32, 64, 16)
     with pytest.raises(ValueError, match="GemmConfig: expected side 8 or 16"):
@@ -336,6 +345,31 @@ def test_config_choice_fits_the_device_and_the_shape():
         SubgroupConfig(16, 3)
 
 
+@pytest.mark.parametrize("precision", [FLOAT32, FLOAT64, MIXED_FLOAT16], ids=lambda p: p.name)
+async def test_the_tuner_is_offered_each_dtypes_own_tiles(device, monkeypatch, precision):
+    """f16 and f64 tiles (DTYPE_CONFIGS) compete beside the shared ones, within the device's
+    workgroup storage at that element size; float32 keeps exactly the shared list."""
+    offered = []
+
+    class Tuner:
+        def choose(self, *args):
+            offered.extend(args[8])
+            return args[8][0]
+
+    monkeypatch.setenv(tuning.ENVIRONMENT, "on")
+    monkeypatch.setattr(tuning, "SMALLEST_TUNED", 0)
+    monkeypatch.setattr(tuning.Tuner, "of", lambda device: Tuner())
+    a = await device.run(gpu.empty, device, (64, 64), precision.numpy)
+    await device.run(gemm.select, device, a, a, a, 64, 64, 64, (64, 1), (64, 1), precision)
+    limit = device.limits["max-compute-workgroup-storage-size"]
+    itemsize = precision.itemsize
+    tiles = [config for config in offered if isinstance(config, GemmConfig)]
+    assert tiles == [config for config in CONFIGS + DTYPE_CONFIGS.get(itemsize, ())
+                     if config.bytes_for(itemsize) <= limit]
+    assert all(config.bytes_for(itemsize) <= limit for config in tiles)
+    assert any(config not in CONFIGS for config in tiles) == (itemsize != 4)
+
+
 async def test_gemm_compiles_without_runtime_checks_unless_asked(device, monkeypatch):
     """gemm.wgsl is built by wgpu-native's trusted entry point (no index clamps); the
     INTRICATE_SHADER_CHECKS switch brings the checked path back."""
@@ -356,8 +390,6 @@ async def test_gemm_compiles_without_runtime_checks_unless_asked(device, monkeyp
 async def test_software_adapters_never_tune(device, monkeypatch):
     if device.adapter_info.get("adapter_type") != "CPU":
         pytest.skip("a hardware adapter tunes")
-    from intricate.ops.gemm import tuning
-
     monkeypatch.delenv(tuning.ENVIRONMENT)  # the default: tuning on, but not here
     monkeypatch.setattr(tuning.Tuner, "of", lambda device: pytest.fail("tuned on a CPU adapter"))
     a, b, c = [await device.run(gpu.empty, device, (512, 512)) for _ in range(3)]

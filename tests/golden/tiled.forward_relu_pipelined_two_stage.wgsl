@@ -22,11 +22,12 @@
 //   9 partials            read        A    [splits, M, N]  split-K: each K chunk's a · b
 //   10 partial_sums       read        A    [splits, N]     and its column sums of b
 // (All declared in interface.wgsl, included at the end with epilogue.wgsl.)
-// Precision: tiles hold T; each fragment read from them is widened to A once, and every product
-// is summed into A, over the whole K (f16 data: f32 sums, whose error stays far inside the
-// 1e-3 of Σ|a||b| that f16 promises; f16 partial sums per slab would round each of BK terms at
-// f16's 2^-11). The epilogue rounds once, into C. With splits > 1 the chunk sums are A (c is
-// then the partials, rendered with C = A).
+// Precision: the slabs hold T, each fragment read from them widened to A once, or A when
+// GemmConfig.widened widens each element as it is staged; every product is summed into A
+// over the whole K. f16 data: f32 sums, whose error stays far inside the 1e-3 of Σ|a||b| that
+// f16 promises (f16 partial sums per slab would round BK times at 2^-11 of the running sum,
+// up to BK · 2^-11 of Σ|a||b|, and an f32 dW's 4096-term sums visibly). The epilogue rounds
+// once, into C. With splits > 1 the chunk sums are A (c is then the partials, with C = A).
 // Params: m, n, k, the four strides above, alpha (the fused activation's), and the split of K: ``splits`` chunks of ``k_chunk``
 // (a multiple of BK). With splits > 1 the gemm entry writes each chunk's plain a · b (and column
 // sums) at c[split · M · N + ...] (grad_bias[split · N + ...]), and sum_splits adds the chunks in

@@ -43,8 +43,9 @@ def epilogue_values(bias: bool, activation: str | None, derivative: str | None,
 
 
 def _loads(operand: str, tile: str, width: int, bk: int, contiguous_k: bool,
-           inside: bool, threads: int, stride: int) -> list[str]:
-    """Unrolled staging of one slab of ``operand`` ("a": width = BM rows; "b": BN columns).
+           inside: bool, threads: int, stride: int, stage: Precision | None = None) -> list[str]:
+    """Unrolled staging of one slab of ``operand`` ("a": width = BM rows; "b": BN columns),
+    each element widened to ``stage``'s accumulator type when given (GemmConfig.widened).
 
     Invocation ``lane`` takes the elements lane, lane + threads, ... of the slab, numbered so that
     neighbouring lanes read neighbouring global addresses: along i when the operand is
@@ -67,13 +68,14 @@ def _loads(operand: str, tile: str, width: int, bk: int, contiguous_k: bool,
             value = f"{operand}[({position}) * params.{o_stride} + {k}]"
         else:
             value = f"{operand}[({k}) * params.{k_stride} + {position}]"
-        lines.append(f"{pad}{slot} = {value};")
+        lines.append(f"{pad}{slot} = {widen(value, stage) if stage else value};")
     return lines
 
 
 def _vector_loads(operand: str, tile: str, width: int, bk: int, contiguous_k: bool,
                   threads: int, stride: int, start: str = "start", part: str = "both",
-                  pad: str = " " * 12, slab: str = "") -> list[str]:
+                  pad: str = " " * 12, slab: str = "", stage: Precision | None = None
+                  ) -> list[str]:
     """Whole-tile staging with 16-byte loads: four consecutive elements along the operand's
     contiguous dimension per load (the caller checked alignment).
 
@@ -96,11 +98,12 @@ def _vector_loads(operand: str, tile: str, width: int, bk: int, contiguous_k: bo
             address = f"((col0 + {slow}) * params.b_col_stride + {start} + {fast}) / 4u"
         else:  # b: slow = i, fast = n
             address = f"(({start} + {slow}) * params.b_row_stride + col0 + {fast}) / 4u"
-        quad = f"{operand}_quad{j}"
+        quad, load = f"{operand}_quad{j}", f"{operand}4[{address}]"
+        load = widen(load, stage, True) if stage else load  # widened slabs: f32 registers
         if part == "both":
-            lines.append(f"{pad}let {quad} = {operand}4[{address}];")
+            lines.append(f"{pad}let {quad} = {load};")
         elif part == "load":
-            lines.append(f"{pad}{quad} = {operand}4[{address}];")
+            lines.append(f"{pad}{quad} = {load};")
         if part == "load":
             continue
         if contiguous_k:  # four k's of one row/column: four scalar slots
@@ -113,16 +116,17 @@ def _vector_loads(operand: str, tile: str, width: int, bk: int, contiguous_k: bo
 
 
 def _quads(config, a_k_contiguous: bool, b_k_contiguous: bool, strides: tuple[int, int],
-           part: str, start: str = "", slabs: tuple[str, str] = ("", "")) -> str:
+           part: str, start: str = "", slabs: tuple[str, str] = ("", ""),
+           stage: Precision | None = None) -> str:
     """The pipelined loop's register half of the 16-byte staging (see tiled.wgsl): "load" the
     slab at ``start`` into a_quad{j}/b_quad{j}, or "store" them to workgroup memory at ``slabs``
     + the usual index."""
     bm, bn, bk, threads = config.bm, config.bn, config.bk, config.side ** 2
     return "\n".join(
         _vector_loads("a", "a_tile", bm, bk, a_k_contiguous, threads, strides[0], start, part,
-                      " " * 12, slabs[0]) +
+                      " " * 12, slabs[0], stage) +
         _vector_loads("b", "b_tile", bn, bk, b_k_contiguous, threads, strides[1], start, part,
-                      " " * 12, slabs[1]))
+                      " " * 12, slabs[1], stage))
 
 
 def template(config, a_k_contiguous: bool, b_n_contiguous: bool,
@@ -145,6 +149,10 @@ def template(config, a_k_contiguous: bool, b_n_contiguous: bool,
     pad = " " * 8
     element, total = precision.wgsl, precision.accumulate
     output = output or element
+    # The slabs' type: the elements', or the sums' when staging widens them (then the fragments
+    # need no conversion); f32 and f64 render the same either way.
+    staged = precision if config.widened and element != total else None
+    tile, fragment = (total, FLOAT32) if staged else (element, precision)  # FLOAT32: no widening
     accumulators = "\n".join(f"    var acc_{r}_{g} = vec4<{total}>(0.0);"
                              for r in range(rows) for g in range(cols // 4))
     a_fast, b_fast = (bk if a_k_contiguous else bm), (bk if b_k_contiguous else bn)
@@ -152,12 +160,12 @@ def template(config, a_k_contiguous: bool, b_n_contiguous: bool,
                    f"    let b_outer = lane / {b_fast}u;", f"    let b_inner = lane % {b_fast}u;"]
     products = []
     for i in range(bk):  # the whole slab, unrolled: fragment loads then rank-1 updates
-        # f16 tiles: each fragment widened once, then f32 FMAs (tiled.wgsl's header says why)
+        # f16 slabs: each fragment widened once, then f32 FMAs (tiled.wgsl's header says why)
         products += [f"{pad}let a{i}_{g} = " + widen(
-            f"a_tile[{(i * a_stride + spacing * g) // 4}u + a_at]", precision, True) + ";"
+            f"a_tile[{(i * a_stride + spacing * g) // 4}u + a_at]", fragment, True) + ";"
             for g in range(rows // 4)]
         products += [f"{pad}let b{i}_{g} = " + widen(
-            f"b_tile[{(i * b_stride + spacing * g) // 4}u + b_at]", precision, True) + ";"
+            f"b_tile[{(i * b_stride + spacing * g) // 4}u + b_at]", fragment, True) + ";"
             for g in range(cols // 4)]
         products += [f"{pad}acc_{r}_{g} += a{i}_{r // 4}[{r % 4}] * b{i}_{g};"
                      for r in range(rows) for g in range(cols // 4)]
@@ -186,15 +194,15 @@ def template(config, a_k_contiguous: bool, b_n_contiguous: bool,
         if not pipelined:
             return ""
         return _quads(config, a_k_contiguous, b_k_contiguous, (a_stride, b_stride), part,
-                      start, slabs)
+                      start, slabs, staged)
 
     return {
         "bm": bm, "bn": bn, "bk": bk, "side": side, "a_stride": a_stride, "b_stride": b_stride,
-        "stages": config.stages,
+        "stages": config.stages, "tile": tile,
         "pipelined": pipelined,
         "declare_quads": "\n".join(
-            [f"        var a_quad{j}: vec4<{element}>;" for j in range(bm * bk // 4 // threads)] +
-            [f"        var b_quad{j}: vec4<{element}>;" for j in range(bn * bk // 4 // threads)]),
+            [f"        var a_quad{j}: vec4<{tile}>;" for j in range(bm * bk // 4 // threads)] +
+            [f"        var b_quad{j}: vec4<{tile}>;" for j in range(bn * bk // 4 // threads)]),
         "load_quads_at_start": quads("load", "start"),
         "load_quads_at_next": quads("load", "next"),
         "store_quads": quads("store"),
@@ -206,13 +214,15 @@ def template(config, a_k_contiguous: bool, b_n_contiguous: bool,
         "declare_accumulators": accumulators,
         "load_coordinates": "\n".join(coordinates),
         "load_inside": "\n".join(
-            (_vector_loads("a", "a_tile", bm, bk, a_k_contiguous, threads, a_stride) if a_vec4
-             else _loads("a", "a_tile", bm, bk, a_k_contiguous, True, threads, a_stride)) +
-            (_vector_loads("b", "b_tile", bn, bk, b_k_contiguous, threads, b_stride) if b_vec4
-             else _loads("b", "b_tile", bn, bk, b_k_contiguous, True, threads, b_stride))),
+            (_vector_loads("a", "a_tile", bm, bk, a_k_contiguous, threads, a_stride,
+                           stage=staged) if a_vec4
+             else _loads("a", "a_tile", bm, bk, a_k_contiguous, True, threads, a_stride, staged)) +
+            (_vector_loads("b", "b_tile", bn, bk, b_k_contiguous, threads, b_stride,
+                           stage=staged) if b_vec4
+             else _loads("b", "b_tile", bn, bk, b_k_contiguous, True, threads, b_stride, staged))),
         "load_edge": "\n".join(
-            _loads("a", "a_tile", bm, bk, a_k_contiguous, False, threads, a_stride) +
-            _loads("b", "b_tile", bn, bk, b_k_contiguous, False, threads, b_stride)),
+            _loads("a", "a_tile", bm, bk, a_k_contiguous, False, threads, a_stride, staged) +
+            _loads("b", "b_tile", bn, bk, b_k_contiguous, False, threads, b_stride, staged)),
         "inner_product": "\n".join(products),
         "stores": "\n".join(stores),
         # Split K: the gemm entry stores plain chunk sums, sum_splits applies the epilogue (its

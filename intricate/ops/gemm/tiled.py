@@ -10,7 +10,6 @@ is a separate pipeline; ``select`` picks one per shape (timed, see intricate.tun
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 from ...gpu import GPUArray, Program, fold_grid
 from ...gpu.dtypes import FLOAT32, Precision
@@ -20,9 +19,22 @@ from .. import loops
 from . import subgroup as gemm_subgroup
 from . import tuning
 from .codegen import element_type, template
+from .configs import (
+    CONFIGS,
+    DTYPE_CONFIGS,
+    ENOUGH_WORKGROUPS,
+    SUM_CONFIG,
+    GemmConfig,
+    choose,
+    choose_on_cpu,
+    vector_loads_fit,
+)
 from .subgroup import SubgroupConfig
 
 SHADER = "ops/gemm/tiled.wgsl"
+# Split K only from SPLIT_FROM_K on (below, a workgroup's serial K loop is short, and the extra
+# dispatch costs more than it saves), in chunks of at least SPLIT_MIN_K (16 slabs of 16).
+SPLIT_FROM_K, SPLIT_MIN_K = 1024, 256
 ACTIVATION_LIBRARY = "layers/activations.wgsl"  # the functions an epilogue may apply
 
 
@@ -31,76 +43,6 @@ def activation_functions() -> list[str]:
     it (helpers such as exp_minus_one are not activations)."""
     names = functions_of(ACTIVATION_LIBRARY)
     return sorted(name for name in names if f"{name}_derivative" in names)
-
-
-@dataclass(frozen=True)
-class GemmConfig:
-    """A block tile of BM × BN outputs per workgroup of side × side invocations, K consumed BK at
-    a time; each invocation owns (BM / side) × (BN / side) outputs, in groups of 4 × 4."""
-
-    bm: int
-    bn: int
-    bk: int
-    side: int = 16
-    stages: int = 1  # 2: two slabs in workgroup memory, one barrier per slab (see tiled.wgsl)
-
-    def __post_init__(self) -> None:
-        threads = self.side * self.side
-        if (self.side not in (8, 16) or self.bm % (4 * self.side) or self.bn % (4 * self.side)
-                or self.bk not in (8, 16, 32) or (self.bm * self.bk) % threads
-                or (self.bn * self.bk) % threads or max(self.bm, self.bn) > min(256, threads)
-                or self.stages not in (1, 2)):
-            raise ValueError(f"GemmConfig: expected side 8 or 16, bm and bn multiples of "
-                             f"4·side up to min(256, side²), bk in (8, 16, 32), stages 1 or 2, "
-                             f"received {self}")
-
-    @property
-    def workgroup_bytes(self) -> int:
-        return self.bytes_for(4)
-
-    def bytes_for(self, itemsize: int) -> int:
-        """Workgroup memory of this tile for elements of ``itemsize`` bytes (f64: twice f32's)."""
-        return itemsize * self.bk * (self.bm + self.bn + 8) * self.stages  # with the padding
-
-
-CONFIGS = (GemmConfig(128, 128, 16, stages=2), GemmConfig(128, 128, 8, stages=2),
-           GemmConfig(128, 128, 16), GemmConfig(128, 128, 8), GemmConfig(64, 64, 16),
-           GemmConfig(128, 64, 16), GemmConfig(64, 128, 16), GemmConfig(128, 64, 32),
-           GemmConfig(64, 64, 32), GemmConfig(32, 32, 16, side=8), GemmConfig(64, 64, 16, side=8),
-           GemmConfig(256, 128, 16), GemmConfig(128, 256, 16), GemmConfig(256, 128, 8))
-ENOUGH_WORKGROUPS = 128  # about one per streaming multiprocessor of a large GPU
-# Split K only from SPLIT_FROM_K on (below, a workgroup's serial K loop is short, and the extra
-# dispatch costs more than it saves), in chunks of at least SPLIT_MIN_K (16 slabs of 16).
-SPLIT_FROM_K, SPLIT_MIN_K = 1024, 256
-# The subgroup kernel's K splits are summed by tiled.wgsl's sum_splits, rendered for any tile.
-SUM_CONFIG = GemmConfig(32, 32, 16, side=8)
-
-
-def choose(m: int, n: int, device_limit: int, itemsize: int = 4) -> GemmConfig:
-    """The configuration for an m × n output: the largest tile that still gives enough
-    workgroups to fill a large GPU (small outputs get small tiles), two-stage when the device's
-    workgroup storage holds it; always within that storage (for elements of ``itemsize``)."""
-    fitting = [c for c in CONFIGS if c.bytes_for(itemsize) <= device_limit]
-    for bm, bn, side in ((128, 128, 16), (64, 64, 16), (64, 64, 8)):
-        if math.ceil(m / bm) * math.ceil(n / bn) >= ENOUGH_WORKGROUPS:
-            return next(c for c in fitting if (c.bm, c.bn, c.side) == (bm, bn, side))
-    return next(c for c in fitting if (c.bm, c.bn) == (32, 32))
-
-
-# Software adapters (lavapipe) without subgroups (with them, gemm_subgroup's kernel is ~3.5×
-# faster): the biggest single-stage tiles that the output fills, largest first. llvmpipe runs a
-# workgroup on one CPU thread, and bigger tiles reuse more of what it loads
-# (at 512³: 256×128×16 12 GF/s, 128×128×16 9, two-stage 128×128×8 7, 64×64×16 5); compiling and
-# timing every configuration there would take minutes on first use, so it doesn't tune (unless
-# INTRICATE_GEMM_TUNING=on says so).
-CPU_CONFIGS = (GemmConfig(256, 128, 16), GemmConfig(128, 128, 16),
-               GemmConfig(64, 64, 16, side=8), GemmConfig(32, 32, 16, side=8))
-
-
-def choose_on_cpu(m: int, n: int, device_limit: int, itemsize: int = 4) -> GemmConfig:
-    """The configuration for an m × n output on a software adapter (see CPU_CONFIGS)."""
-    fitting = [c for c in CPU_CONFIGS if c.bytes_for(itemsize) <= device_limit]
-    return next((c for c in fitting if c.bm <= m and c.bn <= n), fitting[-1])
 
 
 def select(device, a: GPUArray, b: GPUArray, c: GPUArray, m: int, n: int, k: int,
@@ -118,16 +60,13 @@ def select(device, a: GPUArray, b: GPUArray, c: GPUArray, m: int, n: int, k: int
         return choose_on_cpu(m, n, limit, itemsize)
     if not tuning.enabled() or m * n * k < tuning.SMALLEST_TUNED:
         return choose(m, n, limit, itemsize)
-    fitting = [config for config in CONFIGS if config.bytes_for(itemsize) <= limit]
+    fitting = [config for config in CONFIGS + DTYPE_CONFIGS.get(itemsize, ())
+               if config.bytes_for(itemsize) <= limit]
     if gemm_subgroup.usable(device):  # tuning forced on a software adapter: its kernel competes
         fitting.append(gemm_subgroup.choose(m, n, k, gemm_subgroup.width(device)))
     return tuning.Tuner.of(device).choose(a, b, c, m, n, k, a_strides, b_strides, fitting,
                                           record_gemm, precision)
 
-
-def vector_loads_fit(config: GemmConfig, width: int) -> bool:
-    """Whether a slab of ``width`` rows/columns splits evenly into 16-byte loads per invocation."""
-    return (width * config.bk // 4) % (config.side * config.side) == 0
 
 
 def record_gemm(program: Program, a: GPUArray, b: GPUArray, c: GPUArray, m: int, n: int, k: int,
