@@ -5,8 +5,12 @@ submits/readbacks per epoch; writes JSON.
 
     python benchmarks/mlp.py [--quick] [--dtype float64] [--json out.json]
 
-``--dtype`` (float32 or float64): our model's dtype (Model(dtype=)), and torch's parameters and
-data in the same dtype.
+``--dtype`` (float32, float64 or mixed_float16): our model's dtype (Model(dtype=)), and torch's
+parameters and data in the same dtype; for mixed_float16, torch keeps float32 parameters and data
+and runs each step under ``torch.autocast(dtype=torch.float16)`` with a ``torch.amp.GradScaler``
+(its loss outside autocast, in float32, as BCELoss requires), in the same run. B/param counts
+every GPU buffer per parameter: parameters, gradients, the optimizer's state and mixed_float16's
+f16 compute copy.
 """
 
 from __future__ import annotations
@@ -47,6 +51,7 @@ def layers_for(sizes):
 
 
 def data_for(sizes, samples, dtype="float32"):
+    dtype = dtypes.precision(dtype).numpy  # mixed_float16's data: float16
     rng = np.random.default_rng(0)
     x = rng.normal(size=(samples, sizes[0])).astype(dtype)
     if sizes[-1] == 1:
@@ -79,6 +84,8 @@ async def time_ours(device, sizes, batch, samples, optimizer, epochs, dtype="flo
     state = model._state
     held = state.parameters.nbytes + state.gradients.nbytes + sum(
         array.nbytes for array in model.optimizer.state_for(state.parameters))
+    if state.compute_parameters is not None:  # mixed_float16's f16 copy of the masters
+        held += state.compute_parameters.nbytes
     return samples * epochs / seconds, per_step, stats["submits"] / epochs, \
         stats["readbacks"] / epochs, held / model.count_params()
 
@@ -101,8 +108,10 @@ def time_torch(sizes, batch, samples, optimizer, epochs, threads, dtype="float32
         modules[-1] = torch.nn.Sigmoid()
     else:
         modules.pop()  # CrossEntropyLoss applies the softmax itself
-    network = torch.nn.Sequential(*modules).to(device, getattr(torch, dtype))
-    x, y = data_for(sizes, samples, dtype)
+    mixed = dtype == "mixed_float16"  # AMP: float32 parameters and data, f16 autocast
+    network = torch.nn.Sequential(*modules).to(device, torch.float32 if mixed
+                                               else getattr(torch, dtype))
+    x, y = data_for(sizes, samples, "float32" if mixed else dtype)
     x = torch.from_numpy(x).to(device)
     labels = torch.from_numpy(y.argmax(axis=1)).to(device)
     kind = torch.optim.SGD if optimizer == "sgd" else torch.optim.Adam
@@ -110,13 +119,23 @@ def time_torch(sizes, batch, samples, optimizer, epochs, threads, dtype="float32
     loss_fn = torch.nn.CrossEntropyLoss() if sizes[-1] > 1 else torch.nn.BCELoss()
     targets = labels if sizes[-1] > 1 else torch.from_numpy(y).to(device)
 
+    scaler = torch.amp.GradScaler(device) if mixed else None
+
     def epoch():
         order = torch.randperm(samples, device=device)
         for start in range(0, samples, batch):
             index = order[start:start + batch]
             optim.zero_grad(set_to_none=True)
-            loss_fn(network(x[index]), targets[index]).backward()
-            optim.step()
+            with torch.autocast(device, dtype=torch.float16, enabled=mixed):
+                outputs = network(x[index])
+            loss = loss_fn(outputs.float() if mixed else outputs, targets[index])
+            if scaler is None:
+                loss.backward()
+                optim.step()
+            else:
+                scaler.scale(loss).backward()
+                scaler.step(optim)
+                scaler.update()
 
     epoch()
     if device == "cuda":

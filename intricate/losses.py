@@ -81,7 +81,7 @@ class Loss:
         if grad_predictions is not None:
             bound["grad_predictions"], entry = grad_predictions, "statistics_and_gradient"
             if loss_scale is not None:
-                bound["loss_scale"] = loss_scale
+                bound["loss_scaling"] = loss_scale
         template = {"loss": self.entry}
         if params["groups"] == 1:
             single = "statistics_only" if grad_predictions is None else entry
@@ -112,7 +112,7 @@ class Loss:
         bound = {"predictions": predictions, "targets": targets,
                  "grad_predictions": grad_predictions}
         if loss_scale is not None:
-            bound["loss_scale"] = loss_scale
+            bound["loss_scaling"] = loss_scale
         # One workgroup also writes the gradient, lanes owning rows (2 · width loops a row).
         gradient_trips = 2 * -(-rows // LANES) * width
         if (params["groups"] == 1 and predictions.size <= FUSED_LIMIT

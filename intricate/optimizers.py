@@ -123,7 +123,7 @@ class Optimizer:
         if self.counts_steps:
             bound["step_in"], bound["step_out"] = state[-2], state[-1]
         if compute_parameters is not None:
-            bound["compute_parameters"], bound["loss_scale"] = compute_parameters, loss_scale
+            bound["compute_parameters"], bound["loss_scaling"] = compute_parameters, loss_scale
         values = dict.fromkeys(HYPERPARAMETERS, 0.0) | self.shader_values()
         program.dispatch("optimizers.wgsl", self.entry, threads=parameters.size,
                          params={"count": parameters.size, **values},

@@ -9,7 +9,7 @@
 //                                                     intricate/ops/statistics.py says
 //   4 params            uniform     Params
 //   5 partials          read_write  {{ accumulate }}  [groups, 4]  each workgroup's sums
-//   6 loss_scale        read        u32          [4]       dtype f16 (mixed_float16) only: the
+//   6 loss_scaling      read        u32          [4]       dtype f16 (mixed_float16) only: the
 //                                                     loss-scale state (engine/loss_scale.wgsl);
 //                                                     dL/dŷ is multiplied by its scale (word 0's
 //                                                     f32 bits), the loss value is not
@@ -74,7 +74,7 @@ struct Params {
 @group(0) @binding(3) var<storage, read_write> statistics: array<{{ accumulate }}>;
 @group(0) @binding(4) var<uniform> params: Params;
 @group(0) @binding(5) var<storage, read_write> partials: array<vec4<{{ accumulate }}>>;
-{% if dtype == "f16" %}@group(0) @binding(6) var<storage, read> loss_scale: array<u32>;{% endif %}
+{% if dtype == "f16" %}@group(0) @binding(6) var<storage, read> loss_scaling: array<u32>;{% endif %}
 
 const EPSILON: {{ accumulate }} = 1e-7;
 override workgroup_size: u32 = 256;
@@ -85,7 +85,7 @@ var<workgroup> best_indices: array<vec2<u32>, workgroup_size>;  // and where the
 // What turns a gradient term into the dL/dŷ stored: gradient_scale, times the loss scale in
 // mixed_float16 training (so small gradients survive f16; the optimizer divides it out).
 fn gradient_factor() -> {{ accumulate }} {
-    return params.gradient_scale{% if dtype == "f16" %} * bitcast<f32>(loss_scale[0]){% endif %};
+    return params.gradient_scale{% if dtype == "f16" %} * bitcast<f32>(loss_scaling[0]){% endif %};
 }
 
 fn clip(p: {{ accumulate }}) -> {{ accumulate }} {

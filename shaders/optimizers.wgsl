@@ -14,7 +14,7 @@
 //   5 step_out            read_write  u32          [1]      t, copied back to step_in after the pass
 //   6 params              uniform     Params
 //   7 compute_parameters  read_write  f16          [count]  f16(θ) (dtype f16 only)
-//   8 loss_scale          read        u32          [4]      scale bits, -, -, skip flag (f16 only)
+//   8 loss_scaling        read        u32          [4]      scale bits, -, -, skip flag (f16 only)
 // Params: count = elements; the optimizer's hyperparameters (unused ones are 0). For Adam the
 //   host also passes 1 - β and log β in float64-rounded form: 1 - β2 computed in f32 from an f32
 //   β2 = 0.999 is off by 1e-5 relative, and so would be 1 - β2^t.
@@ -51,18 +51,18 @@ struct Params {
 @group(0) @binding(5) var<storage, read_write> step_out: array<u32>;
 @group(0) @binding(6) var<uniform> params: Params;
 {% if dtype == "f16" %}@group(0) @binding(7) var<storage, read_write> compute_parameters: array<f16>;{% endif %}
-{% if dtype == "f16" %}@group(0) @binding(8) var<storage, read> loss_scale: array<u32>;{% endif %}
+{% if dtype == "f16" %}@group(0) @binding(8) var<storage, read> loss_scaling: array<u32>;{% endif %}
 
 override workgroup_size: u32 = 256;
 
 // Whether invocation i updates nothing: past the count, or in a step the loss scale skips.
 fn idle(i: u32) -> bool {
-    return i >= params.count{% if dtype == "f16" %} || loss_scale[3] != 0u{% endif %};
+    return i >= params.count{% if dtype == "f16" %} || loss_scaling[3] != 0u{% endif %};
 }
 
 // g = dL/dθ (with the loss scale divided out).
 fn gradient(i: u32) -> {{ accumulate }} {
-    return gradients[i]{% if dtype == "f16" %} / bitcast<f32>(loss_scale[0]){% endif %};
+    return gradients[i]{% if dtype == "f16" %} / bitcast<f32>(loss_scaling[0]){% endif %};
 }
 
 // θ ← theta (and its f16 compute copy).

@@ -20,7 +20,7 @@ from ..dataset import Dataset
 from ..gpu import Program, StagedRead
 from ..ops import statistics
 from ..ops.gather import batch_sizes, batches, copy_rows
-from .inference import encode_evaluation
+from .inference import copied_batches, encode_evaluation, rows_copyable
 from .programs import Programs
 from .submits import ChunkedEncoder, InFlight, Stopped
 
@@ -40,12 +40,19 @@ class Epochs:
         val_samples = 0 if validation is None else len(
             validation if isinstance(validation, Dataset) else validation[0])
         self.steps = batches(samples, options.batch_size)
-        self.val_steps = [] if validation is None else batches(val_samples, options.batch_size)
+        self.val_steps = [] if validation is None else copied_batches(
+            (validation.x, validation.y) if isinstance(validation, Dataset) else validation,
+            val_samples, options.batch_size)
         state.keep_workspaces({1, *batch_sizes(self.steps), *batch_sizes(self.val_steps)})
         # One unshuffled batch that no validation batch shares a workspace with (the original's
         # full-batch training): upload it straight into the batch arrays, copy nothing per epoch.
         self.in_place = not self.shuffle and len(self.steps) == 1 and (
             self.steps[0][1] not in {rows for _, rows in self.val_steps})
+        # Unshuffled batches are copied, unless one starts an f16 row of odd width off a 4-byte
+        # word (ops.gather.copyable): then all are gathered, in the identity order.
+        arrays = (x.x, x.y) if isinstance(x, Dataset) else (x, y)
+        self.gathered = not self.shuffle and not self.in_place and not rows_copyable(
+            arrays, self.steps)
         if self.in_place and isinstance(x, Dataset):  # the batch arrays take it once
             inputs, targets, _ = programs.io(samples)
             encoder = self.device.handle.create_command_encoder()
@@ -58,7 +65,6 @@ class Epochs:
             gpu.upload(targets, y)
         else:
             limit = self.device.limits["max-storage-buffer-binding-size"]
-            arrays = (x.x, x.y) if isinstance(x, Dataset) else (x, y)
             nbytes = max(array.nbytes for array in arrays)
             if self.shuffle and (nbytes > limit or isinstance(x, Dataset) and not x.bindable):
                 raise ValueError(
@@ -66,9 +72,15 @@ class Epochs:
                     f"this adapter's storage binding limit ({limit / 2**20:.0f} MiB), which "
                     "shuffled training needs (the gather shader binds the whole dataset); pass "
                     "shuffle=False (batches are then copied, not bound) or fewer samples")
+            if self.gathered and (nbytes > limit or isinstance(x, Dataset) and not x.bindable):
+                raise ValueError(f"batch_size: {options.batch_size} starts f16 rows off the "
+                                 "4-byte words buffer copies need, and this data is too large "
+                                 "to gather from (the adapter's binding limit); use an even "
+                                 "batch_size")
             self.train = x if isinstance(x, Dataset) else Dataset.upload(
-                self.device, x, y, bindable=self.shuffle)
-        loss, gather_from = options.loss_algorithm, self.train if self.shuffle else None
+                self.device, x, y, bindable=self.shuffle or self.gathered)
+        indexed = self.shuffle or self.gathered  # batches picked by self.permutation's indices
+        loss, gather_from = options.loss_algorithm, self.train if indexed else None
         self.training = {rows: programs.training(rows, gather_from, loss, options.optimizer,
                                                  accuracy) for rows in batch_sizes(self.steps)}
         self.indices = {rows: programs.io(rows)[2] for rows in batch_sizes(self.steps)}
@@ -82,7 +94,9 @@ class Epochs:
         statistics.record_finish_epoch(self.finish, state.statistics, state.epoch_result,
                                        samples, val_samples)
         self.permutation = gpu.empty(self.device, (samples,), np.uint32, label="permutation",
-                                     bindable=False) if self.shuffle else None
+                                     bindable=False) if indexed else None
+        if self.gathered:
+            gpu.upload(self.permutation, np.arange(samples, dtype=np.uint32))
         self.log = gpu.empty(self.device, (interval, statistics.SIZE), state.epoch_result.dtype,
                              label="epoch_log", bindable=False)
         self.epoch_result, self.sums = state.epoch_result, state.statistics
@@ -142,7 +156,7 @@ class Epochs:
         for start, rows in self.steps:
             program = self.training[rows]
             encoder = chunks.reserve(program.dispatch_count, self.step_work[rows])
-            if self.shuffle:
+            if self.shuffle or self.gathered:
                 indices = self.indices[rows]
                 encoder.copy_buffer_to_buffer(self.permutation.buffer, start * 4, indices.buffer,
                                               indices.offset, rows * 4)

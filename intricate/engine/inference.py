@@ -21,7 +21,7 @@ from ..gpu import GPUArray, Program, StagedRead, Workspace
 from ..gpu.dtypes import FLOAT32, Precision
 from ..losses import Loss
 from ..ops import statistics
-from ..ops.gather import batch_sizes, batches, copy_rows
+from ..ops.gather import batch_sizes, batches, copy_rows, copyable
 from .programs import Programs
 from .submits import ChunkedEncoder
 
@@ -112,6 +112,40 @@ class InferenceCache:
         return self._nbytes
 
 
+def copied_batches(arrays, samples: int, batch_size: int | None) -> list[tuple[int, int]]:
+    """``batches(samples, batch_size)`` for data copied row by row from ``arrays`` (GPUArrays,
+    or numpy arrays about to be uploaded whole): an odd batch size whose batches would start an
+    f16 row of odd width off a 4-byte word, where copies can't start (ops.gather.copyable),
+    becomes the next even size. Evaluation batches only split the work, so that changes no
+    result beyond the order of the float sums.
+
+    Raises:
+        ValueError: batches that start off a word whatever their size (a Dataset view that does).
+    """
+    steps = batches(samples, batch_size)
+    if rows_copyable(arrays, steps):
+        return steps
+    if batch_size is not None and rows_copyable(arrays, even := batches(samples, batch_size + 1)):
+        return even
+    raise ValueError("x: these samples start at an f16 row that a buffer copy can't start at "
+                     "(a Dataset.rows view at an odd row of an odd width); upload the arrays "
+                     "themselves (model.upload) or use an even row count")
+
+
+def rows_copyable(arrays, steps: list[tuple[int, int]]) -> bool:
+    """Whether every batch of ``steps`` starts on a 4-byte word in every one of ``arrays``
+    (GPUArrays, numpy arrays about to be uploaded whole, or None): ops.gather.copyable."""
+    return all(copyable(array if isinstance(array, GPUArray) else _Whole(array), start)
+               for array in arrays if array is not None for start, _ in steps)
+
+
+class _Whole:
+    """A numpy array as ``copyable`` sees an array it is uploaded into: at offset 0."""
+
+    def __init__(self, array: np.ndarray) -> None:
+        self.offset, self.shape, self.dtype = 0, array.shape, array.dtype
+
+
 def encode_evaluation(chunks: ChunkedEncoder, data: Dataset | None, steps,
                       programs: dict[int, Program], outputs: GPUArray | None = None) -> None:
     """Encode forward passes over ``data`` batch by batch (rows copied into the workspace);
@@ -126,11 +160,11 @@ def encode_evaluation(chunks: ChunkedEncoder, data: Dataset | None, steps,
         if data.y is not None:
             copy_rows(encoder, data.y, start, program.targets)
         program.encode(encoder)
-        if outputs is not None:
+        if outputs is not None:  # whole words (f16 rows of odd width): see copied_batches
             row = outputs.shape[1] * outputs.dtype.itemsize
             encoder.copy_buffer_to_buffer(program.outputs.buffer, program.outputs.offset,
                                           outputs.buffer, outputs.offset + start * row,
-                                          rows * row)
+                                          -(-rows * row // 4) * 4)
 
 
 def evaluate_now(state, x, y, batch_size: int | None, loss: Loss, accuracy: int) -> np.ndarray:
@@ -138,7 +172,7 @@ def evaluate_now(state, x, y, batch_size: int | None, loss: Loss, accuracy: int)
     readback, one submit per MAX_DISPATCHES_PER_SUBMIT dispatches."""
     cache = state.inference
     data = x if isinstance(x, Dataset) else Dataset.upload(state.device, x, y, bindable=False)
-    steps = batches(len(x), batch_size)
+    steps = copied_batches((data.x, data.y), len(x), batch_size)
     key = ("evaluation", type(loss), repr(loss.get_config()), accuracy)
     programs = cache.programs(state, batch_sizes(steps), key, lambda recorder, rows:
                               recorder.evaluation(rows, loss, accuracy, 0))
@@ -163,7 +197,10 @@ def predict_now(state, x: np.ndarray | Dataset, batch_size: int | None) -> np.nd
             widest = max(widest, size)
         limit = state.device.limits["max-storage-buffer-binding-size"]
         batch_size = max(1, limit // (state.precision.itemsize * widest))
-    steps = batches(len(x), batch_size)
+    data = x if isinstance(x, Dataset) else Dataset.upload(state.device, x, None, bindable=False)
+    outputs = gpu.empty(state.device, (len(x), state.output_size), state.precision.numpy,
+                        label="predictions", bindable=False)
+    steps = copied_batches((data.x, outputs), len(x), batch_size)
 
     def record(recorder: Programs, rows: int) -> Program:
         program = recorder.program(rows)
@@ -171,9 +208,6 @@ def predict_now(state, x: np.ndarray | Dataset, batch_size: int | None) -> np.nd
         return program
 
     programs = state.inference.programs(state, batch_sizes(steps), "forward", record)
-    outputs = gpu.empty(state.device, (len(x), state.output_size), state.precision.numpy,
-                        label="predictions", bindable=False)
-    data = x if isinstance(x, Dataset) else Dataset.upload(state.device, x, None, bindable=False)
     chunks = ChunkedEncoder(state.device)
     encode_evaluation(chunks, data, steps, programs, outputs)
     staged = StagedRead(state.device, chunks.encoder, [outputs])

@@ -59,8 +59,8 @@ def check_array(name: str, values: object, width: int, width_meaning: str,
         raise ValueError(f"{name}: expected finite values, received "
                          f"{array[tuple(bad)]} at index {tuple(int(i) for i in bad)}")
     largest = float(np.finfo(dtype).max)
-    narrowing = array.dtype.kind in "iu" or array.dtype.itemsize > dtype.itemsize  # 7e4 → f16
-    if array.dtype.kind != "b" and narrowing and (np.abs(array) > largest).any():
+    narrowing = array.dtype.kind in "iuf" and array.dtype.itemsize > dtype.itemsize  # 7e4: f16
+    if narrowing and (np.abs(array) > largest).any():
         bad = np.argwhere(np.abs(array) > largest)[0]
         raise ValueError(f"{name}: expected values within {dtype.name}'s range (±{largest:.4g}, "
                          f"the model's dtype), received {array[tuple(bad)]} at index "

@@ -271,13 +271,16 @@ def _upload_parameters(device: Device, layers: list[Layer], precision: Precision
                                  label="compute_parameters")
     views, masters = iter(zip(starts, shapes)), []
     for layer in layers:
-        layer.parameters, layer.gradients = [], []
+        layer.parameters, layer.gradients, layer.master_parameters = [], [], []
         for _ in layer.parameter_shapes():
             start, shape = next(views)
             masters.append(parameters.view(start, shape))
-            layer.parameters.append(masters[-1] if compute is None
-                                    else compute.view(start, shape))
             layer.gradients.append(gradients.view(start, shape))
+            if compute is None:
+                layer.parameters.append(masters[-1])
+            else:
+                layer.parameters.append(compute.view(start, shape))
+                layer.master_parameters.append(masters[-1])
     return parameters, gradients, compute, masters
 
 

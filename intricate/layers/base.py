@@ -36,6 +36,9 @@ class Layer:
     last_inputs: GPUArray | None = None
     last_outputs: GPUArray | None = None
     _owner: weakref.ref | None = None  # the model this layer belongs to, for good (see claim)
+    # Views of the model's master weights when ``parameters`` are a lower-precision copy of
+    # them (mixed_float16's f16 views); empty otherwise. What this layer's weights are.
+    master_parameters: list[GPUArray] = []
 
     def __init__(self) -> None:
         self.parameters: list[GPUArray] = []  # views into the model's flat parameter buffer
@@ -99,7 +102,7 @@ class Layer:
         """This layer's parameters as numpy (read from the GPU once they live there)."""
         if self.parameters:
             device = self.parameters[0].device
-            return device.run_sync(gpu.read, *self.parameters)
+            return device.run_sync(gpu.read, *(self.master_parameters or self.parameters))
         return [w.copy() for w in self.host_weights or []]
 
     def save(self, path: str) -> None:
@@ -133,8 +136,9 @@ class Layer:
         self.host_weights = weights
         if self.parameters:
             device = self.parameters[0].device
-            for view, values in zip(self.parameters, weights):
-                device.run_sync(gpu.upload, view, values)
+            for views in (self.master_parameters, self.parameters):  # master, then its copy
+                for view, values in zip(views, weights):
+                    device.run_sync(gpu.upload, view, values)
 
     @classmethod
     def from_file(cls, path: str, allow_code: bool = False) -> Layer:

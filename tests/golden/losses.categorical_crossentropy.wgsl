@@ -9,7 +9,7 @@
 //                                                     intricate/ops/statistics.py says
 //   4 params            uniform     Params
 //   5 partials          read_write  f32  [groups, 4]  each workgroup's sums
-//   6 loss_scale        read        u32          [4]       dtype f16 (mixed_float16) only: the
+//   6 loss_scaling      read        u32          [4]       dtype f16 (mixed_float16) only: the
 //                                                     loss-scale state (engine/loss_scale.wgsl);
 //                                                     dL/dŷ is multiplied by its scale (word 0's
 //                                                     f32 bits), the loss value is not

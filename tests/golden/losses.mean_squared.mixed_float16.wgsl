@@ -9,7 +9,7 @@ enable f16; // losses.wgsl: per-batch loss and metrics summed on the GPU, and th
 //                                                     intricate/ops/statistics.py says
 //   4 params            uniform     Params
 //   5 partials          read_write  f32  [groups, 4]  each workgroup's sums
-//   6 loss_scale        read        u32          [4]       dtype f16 (mixed_float16) only: the
+//   6 loss_scaling      read        u32          [4]       dtype f16 (mixed_float16) only: the
 //                                                     loss-scale state (engine/loss_scale.wgsl);
 //                                                     dL/dŷ is multiplied by its scale (word 0's
 //                                                     f32 bits), the loss value is not
@@ -74,7 +74,7 @@ struct Params {
 @group(0) @binding(3) var<storage, read_write> statistics: array<f32>;
 @group(0) @binding(4) var<uniform> params: Params;
 @group(0) @binding(5) var<storage, read_write> partials: array<vec4<f32>>;
-@group(0) @binding(6) var<storage, read> loss_scale: array<u32>;
+@group(0) @binding(6) var<storage, read> loss_scaling: array<u32>;
 
 const EPSILON: f32 = 1e-7;
 override workgroup_size: u32 = 256;
@@ -85,7 +85,7 @@ var<workgroup> best_indices: array<vec2<u32>, workgroup_size>;  // and where the
 // What turns a gradient term into the dL/dŷ stored: gradient_scale, times the loss scale in
 // mixed_float16 training (so small gradients survive f16; the optimizer divides it out).
 fn gradient_factor() -> f32 {
-    return params.gradient_scale * bitcast<f32>(loss_scale[0]);
+    return params.gradient_scale * bitcast<f32>(loss_scaling[0]);
 }
 
 fn clip(p: f32) -> f32 {

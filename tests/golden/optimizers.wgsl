@@ -14,7 +14,7 @@
 //   5 step_out            read_write  u32          [1]      t, copied back to step_in after the pass
 //   6 params              uniform     Params
 //   7 compute_parameters  read_write  f16          [count]  f16(θ) (dtype f16 only)
-//   8 loss_scale          read        u32          [4]      scale bits, -, -, skip flag (f16 only)
+//   8 loss_scaling        read        u32          [4]      scale bits, -, -, skip flag (f16 only)
 // Params: count = elements; the optimizer's hyperparameters (unused ones are 0). For Adam the
 //   host also passes 1 - β and log β in float64-rounded form: 1 - β2 computed in f32 from an f32
 //   β2 = 0.999 is off by 1e-5 relative, and so would be 1 - β2^t.
