@@ -1,7 +1,8 @@
 """The kernel catalog: every @compute entry point of shaders/ is registered, every entry verifies
 against its float64 reference at the small sizes (through ``intricate bench``'s measure, which
-then times it), a wrong reference or a wrong kernel fails with the worst index named, and names,
-families and globs select entries."""
+then times it) and in float64 and mixed_float16 at its largest small size, a wrong reference or
+a wrong kernel fails with the worst index named, and names, families and globs select
+entries."""
 
 from __future__ import annotations
 
@@ -13,8 +14,11 @@ import pytest
 
 from intricate.cli import bench
 from intricate.gpu import shaders
+from intricate.gpu.dtypes import FLOAT32, FLOAT64, MIXED_FLOAT16
 from intricate.kernels import catalog
 from intricate.ops.gemm import subgroup
+
+from harness import skip_unsupported
 
 COMPUTE = re.compile(r"@compute\b(?:(?!\bfn\b).)*\bfn\s+(\w+)", re.S)  # up to the next fn
 
@@ -52,6 +56,33 @@ async def test_every_entry_verifies_at_its_small_sizes(device, name, size):
     assert result["median_s"] > 0 and result["gbps"] > 0
 
 
+WIDER = [pytest.param(name, precision, id=f"{name}-{precision.name}")
+         for name in catalog.ENTRIES for precision in (FLOAT64, MIXED_FLOAT16)]
+
+
+@pytest.mark.parametrize(("name", "precision"), WIDER)
+async def test_every_entry_verifies_in_float64_and_mixed_float16(device, name, precision):
+    """Rendered in the dtype, inputs bound in its types, judged at catalog.tolerances (checked
+    only, at the largest small size: the float32 test above times them)."""
+    skip_unsupported(device, precision)
+    entry = catalog.ENTRIES[name]
+    if reason := catalog.skip_reason(entry, device, precision):
+        pytest.skip(reason)
+    result = await bench.verify(entry, device, max(entry.sizes["small"]), precision)
+    assert result["passed"], result["error"]
+
+
+def test_tolerances_scale_with_the_dtype():
+    entry = catalog.ENTRIES["activation.backward.tanh"]  # rtol 1e-4, atol 4.8e-7 in float32
+    assert catalog.tolerances(entry, FLOAT32) == (entry.rtol, entry.atol)
+    rtol, atol = catalog.tolerances(entry, MIXED_FLOAT16)
+    assert rtol == pytest.approx(1e-3) and atol == pytest.approx(entry.atol * 8192)
+    rtol, atol = catalog.tolerances(entry, FLOAT64)
+    assert rtol == pytest.approx(1e-12) and atol == pytest.approx(entry.atol * 2.0**-29)
+    copy = catalog.ENTRIES["copy"]  # atol 1e-30: f16 data is judged at its storage floor
+    assert catalog.tolerances(copy, MIXED_FLOAT16)[1] == 2.0**-25
+
+
 async def test_a_wrong_reference_fails_and_names_the_worst_index(device):
     entry = catalog.ENTRIES["copy"]
 
@@ -72,8 +103,8 @@ async def test_a_wrong_kernel_fails_its_entry(device):
     the engine would: the check catches the chunk it leaves out."""
     entry = catalog.ENTRIES["gemm.sum_splits"]
 
-    def three_splits(device, size, rng):
-        case = entry.setup(device, size, rng)
+    def three_splits(device, size, rng, precision=FLOAT32):
+        case = entry.setup(device, size, rng, precision)
         case.inputs["splits"] = 3  # the kernel now skips the last chunk
         return case
 
@@ -85,8 +116,8 @@ async def test_a_wrong_kernel_fails_its_entry(device):
 async def test_a_kernel_that_cannot_run_is_reported_not_raised(device):
     entry = catalog.ENTRIES["copy"]
 
-    def no_destination_shape(device, size, rng):
-        case = entry.setup(device, size, rng)
+    def no_destination_shape(device, size, rng, precision=FLOAT32):
+        case = entry.setup(device, size, rng, precision)
         case.shapes.clear()  # destination neither given nor shaped
         case.inputs["count"] = np.float32(1.5)
         return case

@@ -1,22 +1,31 @@
 """The ``intricate`` command line, in process through ``main(argv)`` (plus one real
 ``python -m intricate info --json``): info and bench print JSON with the documented keys, bench
-fails on a wrong reference and flags a doctored regression, run writes, checks and times a
-kernel file, and mistakes are one line on stderr with exit code 2."""
+fails on a wrong reference and flags a doctored regression, runs in each dtype (refusing a
+baseline of another, or an adapter without the dtype's feature) and lists what it skips, run
+writes, checks and times a kernel file, and mistakes are one line on stderr with exit code 2."""
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import json
+import re
 import subprocess
 import sys
 
 import numpy as np
 import pytest
 
-from intricate.cli import main
-from intricate.kernels import catalog
+import intricate.cli
+from intricate.cli import bench, main
+from intricate.gpu.dtypes import FLOAT32, FLOAT64, MIXED_FLOAT16
+from intricate.kernels import Kernel, catalog
+
+from harness import skip_unsupported
 
 DEVICE_KEYS = {"name", "vendor", "backend", "type", "driver", "vendor_id", "device_id"}
-RESULT_KEYS = {"name", "shader", "entry", "size", "shape", "passed", "error", "outputs",
+RESULT_KEYS = {"name", "shader", "entry", "size", "shape", "passed", "skipped", "error",
+               "outputs",
                "median_s", "min_s", "max_s", "repeat", "method", "gflops", "gbps",
                "roofline_percent"}
 
@@ -27,8 +36,10 @@ def check_info(document: dict) -> None:
     assert DEVICE_KEYS | {"features", "limits", "dtypes", "model_dtypes", "timestamps",
                           "subgroups"} <= set(device)
     assert device["dtypes"][0] == "float32" and device["limits"]["max-buffer-size"] > 0
-    assert device["model_dtypes"] == ["float32", *(["float64"] if "shader-f64" in
-                                                   device["features"] else [])]
+    features = device["features"]
+    assert device["model_dtypes"] == ["float32", *(["float64"] if "shader-f64" in features
+                                                   else []),
+                                      *(["mixed_float16"] if "shader-f16" in features else [])]
     assert sum(adapter["chosen"] for adapter in document["adapters"]) == 1
     for adapter in document["adapters"]:
         assert DEVICE_KEYS | {"features", "limits", "chosen"} <= set(adapter)
@@ -40,6 +51,8 @@ def test_info_json_in_process(capsys):
     assert main(["info"]) == 0
     text = capsys.readouterr().out
     assert "dtypes: float32" in text and "adapters (" in text and " * " in text
+    if "shader-f16" in text:  # the feature list names it: the policy it enables is listed
+        assert re.search(r"models: float32(, float64)?, mixed_float16", text), text
 
 
 def test_python_dash_m_intricate_info_json():
@@ -97,6 +110,92 @@ def test_bench_compare_flags_a_doctored_regression(tmp_path, capsys):
     assert main([*common, "--compare", str(old)]) == 0
     assert "no kernel and size of this run is in it (nothing was compared)" in \
         capsys.readouterr().out
+
+
+def test_bench_in_mixed_float16_records_its_dtype_and_refuses_other_baselines(
+        device, tmp_path, capsys):
+    """The f16 kernels (SoftMax, an activation, the GEMMs) verify at f16's tolerances and the
+    roofline GEMM runs in f16; a float32 run refuses an f16 baseline before any GPU work."""
+    skip_unsupported(device, MIXED_FLOAT16)
+    out = tmp_path / "f16.json"
+    code = main(["bench", "softmax.forward", "activation.forward.gelu", "gemm", "--size",
+                 "small", "--dtype", "mixed_float16", "--repeat", "1", "--json", str(out)])
+    printed = capsys.readouterr().out
+    assert code == 0, printed
+    document = json.loads(out.read_text())
+    assert document["dtype"] == "mixed_float16" and document["failed"] == 0
+    assert all(result["passed"] and result["skipped"] is None
+               for result in document["results"]
+               if catalog.ENTRIES[result["name"]].available(device))
+    # They ran in f16: the GEMMs' results (of positive terms, far from f16's subnormals, where
+    # SoftMax's and GELU's err relatively) are rounded to 2^-11; float32's within ~1e-7.
+    errors = [output["max_rel_error"] for result in document["results"]
+              if result["name"].startswith("gemm") for output in result["outputs"].values()]
+    assert 1e-5 < max(errors) < 1e-3
+    assert document["roofline"]["compute_dtype"] == "mixed_float16"
+    assert "], mixed_float16: roofline" in printed
+    code = main(["bench", "softmax.forward", "--size", "small", "--compare", str(out)])
+    captured = capsys.readouterr()
+    assert code == 2 and "its kernels ran in 'mixed_float16', these in 'float32'" in captured.err
+
+
+def test_bench_counts_each_bindings_real_bytes(device, rng):
+    """GB/s of an f16 gather counts 2 bytes a value (its u32 indices 4), float64's 8."""
+    entry = catalog.ENTRIES["gather"]
+    moved = {}
+    for precision in (FLOAT32, FLOAT64, MIXED_FLOAT16):
+        case = entry.setup(device, 5, rng, precision)
+        kernel = Kernel(entry.shader, entry.entry, device=device, dtype=precision.name,
+                        constants=case.constants)
+        moved[precision.name] = bench._bytes(kernel, case)
+    assert moved["float32"] == case.bytes  # 4 bytes a value: the catalog's own count
+    rows, columns = 5, sum(catalog.ops.GATHER_WIDTHS)  # indices, then x and y read + written
+    assert case.bytes == 4 * rows * (1 + 2 * columns)
+    # Scaled by the bound arrays' bytes per value: the sources hold twice the rows gathered,
+    # so the indices weigh a little less than in the count (0.02% here).
+    assert moved["mixed_float16"] == pytest.approx(4 * rows + 2 * 2 * rows * columns, rel=1e-3)
+    assert moved["float64"] == pytest.approx(4 * rows + 8 * 2 * rows * columns, rel=1e-3)
+
+
+def test_bench_lists_what_it_skips_with_the_reason(monkeypatch, tmp_path, capsys):
+    """An entry a dtype can't run and one the adapter can't are results with the reason,
+    neither silently dropped nor counted as failures."""
+    monkeypatch.setitem(catalog.ENTRIES, "copy", dataclasses.replace(
+        catalog.ENTRIES["copy"], unsupported={"float32": "a test says so"}))
+    monkeypatch.setitem(catalog.ENTRIES, "softmax.forward", dataclasses.replace(
+        catalog.ENTRIES["softmax.forward"], available=lambda device: False,
+        needs="an adapter this test has not"))
+    out = tmp_path / "skips.json"
+    code = main(["bench", "copy", "softmax.forward", "--size", "small", "--repeat", "1",
+                 "--json", str(out)])
+    printed = capsys.readouterr().out
+    assert code == 0, printed
+    document = json.loads(out.read_text())
+    assert document["failed"] == 0 and len(document["results"]) == 4
+    assert {result["skipped"] for result in document["results"]} == {
+        "not in float32: a test says so",
+        f"not on {document['device']['name']}: an adapter this test has not"}
+    assert not any(result["passed"] or result["median_s"] for result in document["results"])
+    assert "SKIPPED copy 4: not in float32: a test says so" in printed
+    assert re.search(r"softmax.forward +1 +skipped", printed), printed
+
+
+def test_bench_refuses_a_dtype_the_adapter_lacks_before_any_gpu_work(
+        device, monkeypatch, capsys):
+    without = copy.copy(device)
+    without.features = device.features - {"shader-f16"}
+
+    async def masked_default():
+        return without
+
+    monkeypatch.setattr(intricate.cli, "default_device", masked_default)
+    before = dict(device.stats)
+    code = main(["bench", "softmax.forward", "--size", "small", "--dtype", "mixed_float16"])
+    captured = capsys.readouterr()
+    assert code == 2 and captured.out == ""
+    assert (f"needs the WebGPU feature 'shader-f16', which the adapter {device.name!r}"
+            in captured.err)
+    assert dict(device.stats) == before
 
 
 def test_bench_fails_on_a_wrong_reference(monkeypatch, capsys):

@@ -3,11 +3,13 @@
     intricate info [--json]
         adapters wgpu sees (all of them), the one the default device runs on, its backend,
         driver, limits, features and dtypes. JSON keys: intricate.cli.info's docstring.
-    intricate bench [NAME ...] [--size small|standard|N ...] [--json FILE] [--compare OLD.json]
+    intricate bench [NAME ...] [--size small|standard|N ...] [--dtype float32|float64|
+            mixed_float16] [--json FILE] [--compare OLD.json]
         verifies each built-in kernel (intricate.kernels.catalog; NAME: a name, a family such
-        as "softmax", or a glob) against its float64 reference, then times it, and prints
-        GFLOP/s, GB/s and the percentage of a roofline measured on the spot. JSON keys:
-        intricate.cli.bench's docstring.
+        as "softmax", or a glob) in the dtype (default float32) against its float64 reference,
+        then times it, and prints GFLOP/s, GB/s and the percentage of a roofline measured on the
+        spot; kernels that don't run in the dtype or on the adapter are listed as skipped, with
+        why. JSON keys: intricate.cli.bench's docstring.
     intricate run FILE.wgsl [--entry NAME] --input name=file.npy ... [--param name=value ...]
             [--shape name=4x3] [--grid X,Y,Z] [--constant name=value] [--output DIR]
             [--check ref.py:function] [--time]
@@ -29,7 +31,14 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from ..gpu import ForkedProcessError, NoAdapterError, ShaderError, default_device, setup_device
+from ..gpu import (
+    ForkedProcessError,
+    NoAdapterError,
+    ShaderError,
+    default_device,
+    dtypes,
+    setup_device,
+)
 from ..kernels import catalog
 from . import bench, info, run
 
@@ -52,6 +61,8 @@ def parser() -> argparse.ArgumentParser:
                        help="kernels: names, families or globs (default: all)")
     timed.add_argument("--size", nargs="+", default=["standard"], metavar="SIZE",
                        help="small, standard (default) or sizes in each kernel's unit")
+    timed.add_argument("--dtype", choices=dtypes.NAMES, default="float32", help="the dtype "
+                       "policy the kernels run in (default float32)")
     timed.add_argument("--json", metavar="FILE", help="write the results as JSON")
     timed.add_argument("--compare", metavar="OLD.json", help="ratio to an earlier --json; "
                        "exit 3 when a kernel is more than 10%% slower")
@@ -118,21 +129,24 @@ async def _bench(args: argparse.Namespace) -> int:
         return 0
     if args.compare and not Path(args.compare).is_file():
         raise ValueError(f"--compare: {args.compare} is not a file")
-    times = bench.baseline(Path(args.compare)) if args.compare else None  # before any GPU work
+    precision = dtypes.precision(args.dtype)
+    times = bench.baseline(Path(args.compare), args.dtype) if args.compare else None  # no GPU
     if args.json and (Path(args.json).is_dir() or not Path(args.json).parent.is_dir()):
         raise ValueError(f"--json: {args.json} can't be written: expected a file in an "
                          "existing folder")
     device = await _device(args)
-    plan = [(entry, size) for entry, size in plan if entry.available(device)]
+    dtypes.check_supported(precision, device)  # naming the feature and the adapter
     # Every check first (float64 references keep the GPU idle), then every timing back to back.
-    results = [await bench.verify(entry, device, size) for entry, size in plan]
+    results = [bench.skipped(entry, size, reason) if (reason := catalog.skip_reason(
+        entry, device, precision)) else await bench.verify(entry, device, size, precision)
+        for entry, size in plan]
     size_class = args.roofline or (sizes if isinstance(sizes, str) else "standard")
-    peaks = await bench.roofline(device, size_class, args.repeat)
+    peaks = await bench.roofline(device, size_class, args.repeat, precision)
     for (entry, _), result in zip(plan, results):
         if result["passed"]:
-            await bench.time_verified(entry, device, result, args.repeat)
+            await bench.time_verified(entry, device, result, args.repeat, precision)
         bench.attach_roofline(result, peaks)
-    document = bench.document(device, sizes, peaks, results)
+    document = bench.document(device, sizes, peaks, results, args.dtype)
     if args.compare:
         document["compare"] = bench.compare(results, times, Path(args.compare))
     print(bench.table(document))

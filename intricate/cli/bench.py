@@ -7,17 +7,26 @@ elsewhere), both timed at the largest size of the size class asked for (standard
 sizes). A kernel of F flops and B bytes could reach min(peak GFLOP/s, F / B · peak GB/s); its
 percentage is what it reached of that (of the bandwidth alone for pure data moves).
 
+``--dtype`` (float32, float64, mixed_float16) renders every kernel with that policy's element
+types (mixed_float16: f16 data, f32 sums), binds the inputs in them and checks at its tolerances
+(catalog.tolerances); kernels that don't run in it, or on this adapter, are listed as skipped
+with the reason. Bytes moved count each binding's real element size.
+
 JSON keys (``--json FILE``):
     intricate, device      the version; the adapter's identity (see intricate.cli.info)
+    dtype                  the dtype policy the kernels ran in (files without it: float32)
     sizes                  the size class asked for ("small", "standard"), or the sizes given
     roofline               gbps, gflops, and the kernels and shapes they were measured with:
-                           bandwidth_kernel, bandwidth_shape, compute_kernel, compute_shape
+                           bandwidth_kernel, bandwidth_shape, compute_kernel, compute_shape,
+                           compute_dtype (the GEMM's: --dtype's where it runs, else float32)
     results                one per kernel and size: name, shader, entry, size, shape, passed,
-                           error (why it could not run, else null), outputs (per output:
+                           skipped (why it did not run in this dtype or on this adapter, else
+                           null; passed is then false), error (why it could not run, else
+                           null), outputs (per output:
                            max_abs_error, max_rel_error, worst_index, passed), median_s, min_s,
                            max_s, repeat, method ("timestamp" | "wall clock"), gflops, gbps,
                            roofline_percent (timings are null when the check failed)
-    failed                 how many results did not pass
+    failed                 how many results ran and did not pass
     compare                with --compare: file, threshold (0.10), and per compared result
                            name, size, old_median_s, median_s, speedup (old / new: above 1 is
                            faster), regressed (slower by more than the threshold)
@@ -33,7 +42,8 @@ from typing import Any
 import numpy as np
 
 from .._version import __version__
-from ..gpu import Device
+from ..gpu import Device, layout
+from ..gpu.dtypes import FLOAT32, Precision
 from ..kernels import Kernel, catalog
 from ..ops.gemm import subgroup
 from .info import identity
@@ -48,15 +58,31 @@ WARM_SECONDS, WARM_FIRST, MAX_WARMUP = 0.3, 2.0, 20000
 SEED = 0
 
 
-def _kernel(entry: catalog.Entry, device: Device, case: catalog.Case) -> Kernel:
+def _kernel(entry: catalog.Entry, device: Device, case: catalog.Case,
+            precision: Precision) -> Kernel:
     return Kernel(entry.shader, entry.entry, device=device, constants=case.constants or None,
-                  template={"dtype": "f32", **case.template})
+                  template=case.template, dtype=precision.name)
 
 
-async def _case(entry: catalog.Entry, device: Device, size: int) -> catalog.Case:
-    """The entry's case at ``size``, from the same seed every time (setup may ask the GPU
-    thread, e.g. for the subgroup width)."""
-    return await device.run(entry.setup, device, size, np.random.default_rng(SEED))
+def _bytes(kernel: Kernel, case: catalog.Case) -> int:
+    """``case.bytes`` (counted at 4 bytes a value) at the kernel's element sizes: scaled by the
+    bytes its bindings hold over 4 per value (f16 data halves them, f64 doubles them): exact
+    where every array moves in proportion to its size, an estimate elsewhere (the gather's
+    sources, 0.02%; mixed_float16's optimizers, whose f16 copy the count leaves out)."""
+    counts = {name: np.size(value) for name, value in case.inputs.items()
+              if isinstance(value, np.ndarray)} | {name: int(np.prod(shape))
+                                                    for name, shape in case.shapes.items()}
+    bound = [(counts[b.name], layout.layout(b.element_type, kernel.structs).dtype.itemsize)
+             for b in kernel.bindings if b.kind == "storage" and b.name in counts]
+    values = sum(count for count, _ in bound)
+    return round(case.bytes * sum(count * size for count, size in bound) / (4 * values)
+                 ) if values else case.bytes
+
+
+async def _case(entry: catalog.Entry, device: Device, size: int,
+                precision: Precision) -> catalog.Case:
+    """The entry's case at ``size`` in ``precision``'s dtype, from the same seed every time."""
+    return await device.run(entry.setup, device, size, np.random.default_rng(SEED), precision)
 
 
 async def _time(kernel: Kernel, case: catalog.Case, repeat: int | None,
@@ -64,7 +90,7 @@ async def _time(kernel: Kernel, case: catalog.Case, repeat: int | None,
     """Kernel.time after ``warm`` seconds of untimed runs, with ``repeat`` runs, or as many as
     fit TIME_BUDGET (MIN_REPEAT to MAX_REPEAT): a standard GEMM takes seconds on a software
     adapter. A short probe sizes both."""
-    arguments = {"flops": case.flops, "bytes": case.bytes, "grid": case.grid,
+    arguments = {"flops": case.flops, "bytes": _bytes(kernel, case), "grid": case.grid,
                  "shapes": case.shapes, **case.inputs}
     probe = await kernel.time(repeat=MIN_REPEAT, warmup=1, **arguments)
     per_sample = probe.per_sample  # dispatches per sample: ~2 ms of GPU work (Kernel.time)
@@ -80,15 +106,22 @@ async def _time(kernel: Kernel, case: catalog.Case, repeat: int | None,
                              **arguments), repeat
 
 
-def _result(entry: catalog.Entry, size: int) -> dict[str, Any]:
+def skipped(entry: catalog.Entry, size: int, reason: str) -> dict[str, Any]:
+    """The ``results`` item of a kernel that doesn't run (catalog.skip_reason's ``reason``)."""
+    return _result(entry, size, reason)
+
+
+def _result(entry: catalog.Entry, size: int, skipped: str | None = None) -> dict[str, Any]:
     return {"name": entry.name, "shader": entry.shader, "entry": entry.entry, "size": size,
-            "shape": str(size), "passed": False, "error": None, "outputs": {},
+            "shape": str(size), "passed": False, "skipped": skipped, "error": None,
+            "outputs": {},
             "median_s": None, "min_s": None, "max_s": None, "repeat": None, "method": None,
             "gflops": None, "gbps": None, "roofline_percent": None}
 
 
-async def verify(entry: catalog.Entry, device: Device, size: int) -> dict[str, Any]:
-    """Check ``entry`` at ``size`` against its reference.
+async def verify(entry: catalog.Entry, device: Device, size: int,
+                 precision: Precision = FLOAT32) -> dict[str, Any]:
+    """Check ``entry`` at ``size`` in ``precision``'s dtype against its reference.
 
     Returns:
         A ``results`` item of the JSON (see the module docstring) without timings; a failure
@@ -96,11 +129,12 @@ async def verify(entry: catalog.Entry, device: Device, size: int) -> dict[str, A
     """
     result = _result(entry, size)
     try:
-        case = await _case(entry, device, size)
+        case = await _case(entry, device, size, precision)
         result["shape"] = case.shape
-        report = await _kernel(entry, device, case).check(
-            entry.reference, rtol=entry.rtol, atol=entry.atol, shapes=case.shapes,
-            grid=case.grid, **case.inputs)
+        rtol, atol = catalog.tolerances(entry, precision)
+        report = await _kernel(entry, device, case, precision).check(
+            entry.reference, rtol=rtol, atol=atol, shapes=case.shapes, grid=case.grid,
+            **case.inputs)
     except Exception as error:  # one kernel's failure is reported; the others still run
         result["error"] = f"{type(error).__name__}: {error}"
         return result
@@ -115,12 +149,13 @@ async def verify(entry: catalog.Entry, device: Device, size: int) -> dict[str, A
 
 
 async def time_verified(entry: catalog.Entry, device: Device, result: dict[str, Any],
-                        repeat: int | None = None) -> None:
+                        repeat: int | None = None, precision: Precision = FLOAT32) -> None:
     """Time a kernel that passed ``verify`` and add the timings to its ``result`` (a failure
     is recorded there)."""
     try:
-        case = await _case(entry, device, result["size"])
-        timing, result["repeat"] = await _time(_kernel(entry, device, case), case, repeat)
+        case = await _case(entry, device, result["size"], precision)
+        timing, result["repeat"] = await _time(_kernel(entry, device, case, precision), case,
+                                               repeat)
     except Exception as error:
         result["passed"], result["error"] = False, f"{type(error).__name__}: {error}"
         return
@@ -129,28 +164,33 @@ async def time_verified(entry: catalog.Entry, device: Device, result: dict[str, 
 
 
 async def measure(entry: catalog.Entry, device: Device, size: int,
-                  repeat: int | None = None) -> dict[str, Any]:
+                  repeat: int | None = None, precision: Precision = FLOAT32) -> dict[str, Any]:
     """``verify``, then ``time_verified`` if it passed: one JSON ``results`` item.
 
     ``intricate bench`` verifies every kernel first and then times them back to back, so the
     GPU is not left idle (computing float64 references) between a warm-up and its timing."""
-    result = await verify(entry, device, size)
+    result = await verify(entry, device, size, precision)
     if result["passed"]:
-        await time_verified(entry, device, result, repeat)
+        await time_verified(entry, device, result, repeat, precision)
     return result
 
 
-async def roofline(device: Device, size_class: str, repeat: int | None) -> dict[str, Any]:
-    """The peaks this adapter reaches: GB/s of ``copy`` and GFLOP/s of the best GEMM here
-    (the first timed, after WARM_FIRST seconds of copies)."""
+async def roofline(device: Device, size_class: str, repeat: int | None,
+                   precision: Precision = FLOAT32) -> dict[str, Any]:
+    """The peaks this adapter reaches: GB/s of ``copy`` and GFLOP/s of the best GEMM here in
+    ``precision``'s dtype (float32's where it doesn't run in it), the first timed, after
+    WARM_FIRST seconds of copies."""
     compute = "gemm.subgroup" if subgroup.usable(device) else "gemm.tiled"
-    peaks = {}
+    if catalog.skip_reason(catalog.ENTRIES[compute], device, precision):
+        precision = FLOAT32
+    peaks: dict[str, Any] = {"compute_dtype": precision.name}
     for role, name, key in (("bandwidth", "copy", "gbps"), ("compute", compute, "gflops")):
         entry = catalog.ENTRIES[name]
-        case = await _case(entry, device, max(entry.sizes[size_class]))
-        timing, _ = await _time(_kernel(entry, device, case), case, repeat,
+        case = await _case(entry, device, max(entry.sizes[size_class]), precision)
+        kernel = _kernel(entry, device, case, precision)
+        timing, _ = await _time(kernel, case, repeat,
                                 WARM_FIRST if role == "bandwidth" else WARM_SECONDS)
-        work = case.bytes if key == "gbps" else case.flops
+        work = _bytes(kernel, case) if key == "gbps" else case.flops
         # A peak is the best this adapter did: the fastest run, not the median.
         peaks.update({key: work / timing.min / 1e9, f"{role}_kernel": name,
                       f"{role}_shape": case.shape})
@@ -170,15 +210,17 @@ def attach_roofline(result: dict[str, Any], peaks: dict[str, Any]) -> None:
         result["roofline_percent"] = 100 * result["gbps"] / peaks["gbps"]
 
 
-def baseline(path: Path) -> dict[tuple[str, int], float | None]:
+def baseline(path: Path, dtype: str = "float32") -> dict[tuple[str, int], float | None]:
     """An earlier ``--json``'s median seconds by (name, size), read before any GPU work.
 
     Raises:
-        ValueError: the file can't be read or isn't an ``intricate bench`` JSON.
+        ValueError: the file can't be read, isn't an ``intricate bench`` JSON, or timed
+            another dtype than ``dtype``.
     """
     try:
         old = json.loads(Path(path).read_text())
         times = {(item["name"], item["size"]): item["median_s"] for item in old["results"]}
+        ran = old.get("dtype", "float32")  # files from before --dtype: float32
     except OSError as error:
         raise ValueError(f"--compare {path}: cannot read it ({error.strerror or error})"
                          ) from None
@@ -186,6 +228,9 @@ def baseline(path: Path) -> dict[tuple[str, int], float | None]:
         raise ValueError(f"--compare {path}: expected the JSON `intricate bench --json` "
                          f"writes (a 'results' list of name, size, median_s), failed at "
                          f"{type(error).__name__}: {error}") from None
+    if ran != dtype:
+        raise ValueError(f"--compare {path}: its kernels ran in {ran!r}, these in {dtype!r}; "
+                         f"compare runs of one dtype (--dtype {ran}, or another file)")
     for (name, size), median in times.items():
         if median is not None and (isinstance(median, bool) or not isinstance(
                 median, (int, float)) or not median > 0):
@@ -208,11 +253,12 @@ def compare(results: list[dict[str, Any]], times: dict[tuple[str, int], float | 
     return {"file": str(path), "threshold": REGRESSION, "results": rows}
 
 
-def document(device: Device, sizes: Any, peaks: dict, results: list[dict]) -> dict[str, Any]:
+def document(device: Device, sizes: Any, peaks: dict, results: list[dict],
+             dtype: str = "float32") -> dict[str, Any]:
     """The ``--json`` document (see the module docstring), without ``compare``."""
-    return {"intricate": __version__, "device": identity(device.adapter_info), "sizes": sizes,
-            "roofline": peaks, "results": results,
-            "failed": sum(not result["passed"] for result in results)}
+    return {"intricate": __version__, "device": identity(device.adapter_info), "dtype": dtype,
+            "sizes": sizes, "roofline": peaks, "results": results,
+            "failed": sum(not (r["passed"] or r.get("skipped")) for r in results)}
 
 
 def _number(value: float | None, digits: int = 1) -> str:
@@ -224,7 +270,8 @@ def table(bench: dict[str, Any]) -> str:
     speedups = {(row["name"], row["size"]): row for row in
                 bench.get("compare", {}).get("results", [])}
     peaks = bench["roofline"]
-    lines = [f"{bench['device']['name']} [{bench['device']['backend']}]: roofline "
+    lines = [f"{bench['device']['name']} [{bench['device']['backend']}], "
+             f"{bench.get('dtype', 'float32')}: roofline "
              f"{_number(peaks['gbps'])} GB/s ({peaks['bandwidth_kernel']} "
              f"{peaks['bandwidth_shape']}), {_number(peaks['gflops'])} GFLOP/s "
              f"({peaks['compute_kernel']} {peaks['compute_shape']})"]
@@ -232,7 +279,7 @@ def table(bench: dict[str, Any]) -> str:
               "vs old" if "compare" in bench else "")
     rows = []
     for result in bench["results"]:
-        check = "ok" if result["passed"] else "FAILED"
+        check = "ok" if result["passed"] else "skipped" if result.get("skipped") else "FAILED"
         worst = max((o["max_rel_error"] for o in result["outputs"].values()), default=0.0)
         if result["passed"] and worst:
             check = f"ok {worst:.0e}"  # the largest relative error
@@ -247,7 +294,7 @@ def table(bench: dict[str, Any]) -> str:
     widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(len(header))]
     lines += ["  ".join(str(cell).ljust(width) for cell, width in zip(row, widths)).rstrip()
               for row in [header, *rows]]
-    failures = [result for result in bench["results"] if not result["passed"]]
-    lines += [f"FAILED {result['name']} {result['shape']}: {result['error']}"
-              for result in failures]
+    lines += [f"SKIPPED {result['name']} {result['shape']}: {result['skipped']}" if result.get(
+        "skipped") else f"FAILED {result['name']} {result['shape']}: {result['error']}"
+              for result in bench["results"] if not result["passed"]]
     return "\n".join(lines)

@@ -7,6 +7,17 @@ float64 reference, inputs at a size, template values, grid, flops and bytes (see
 """
 
 from . import layers, ops, training  # noqa: F401 (each registers its family's entries)
-from .registry import ENTRIES, SIZE_CLASSES, Case, Entry, register, select, sizes_of
+from .registry import (
+    ENTRIES,
+    SIZE_CLASSES,
+    Case,
+    Entry,
+    register,
+    select,
+    sizes_of,
+    skip_reason,
+    tolerances,
+)
 
-__all__ = ["ENTRIES", "SIZE_CLASSES", "Case", "Entry", "register", "select", "sizes_of"]
+__all__ = ["ENTRIES", "SIZE_CLASSES", "Case", "Entry", "register", "select", "sizes_of",
+           "skip_reason", "tolerances"]

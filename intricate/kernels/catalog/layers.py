@@ -9,6 +9,7 @@ import math
 import numpy as np
 
 from ...gpu import Device, fold_grid
+from ...gpu.dtypes import FLOAT32, Precision
 from ...layers import activations
 from ...layers.registry import LAYERS
 from ...ops import loops
@@ -49,7 +50,8 @@ def _register_softmax(entry: str, width: int, small: tuple[int, ...],
     if wide != (3 * width > loops.LOOP_BOUND):
         raise ValueError(f"softmax.{entry}: width {width} takes the other path in SoftMax")
 
-    def setup(device: Device, size: int, rng: np.random.Generator) -> Case:
+    def setup(device: Device, size: int, rng: np.random.Generator,
+              precision: Precision = FLOAT32) -> Case:
         if direction == "forward":
             x = _softmax_rows(size, width, rng)
             return _softmax_case(size, width, wide, {"inputs": x}, direction)
@@ -102,11 +104,13 @@ def _register_activation(kind: type[activations.Activation]) -> None:
                     moved * FLOAT * size, str(size), shapes={output: (size,)},
                     template=template, flops=size)
 
-    def forward_setup(device: Device, size: int, rng: np.random.Generator) -> Case:
+    def forward_setup(device: Device, size: int, rng: np.random.Generator,
+                      precision: Precision = FLOAT32) -> Case:
         x = rng.uniform(-ACTIVATION_RANGE, ACTIVATION_RANGE, size).astype(np.float32)
         return case(size, {"inputs": x}, "outputs", 2)
 
-    def backward_setup(device: Device, size: int, rng: np.random.Generator) -> Case:
+    def backward_setup(device: Device, size: int, rng: np.random.Generator,
+                       precision: Precision = FLOAT32) -> Case:
         x = rng.uniform(-ACTIVATION_RANGE, ACTIVATION_RANGE, size).astype(np.float64)
         given = {"outputs": forward(x, alpha).astype(np.float32),
                  "grad_outputs": rng.uniform(-4, 4, size).astype(np.float32)}

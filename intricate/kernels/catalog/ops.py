@@ -10,6 +10,7 @@ import math
 import numpy as np
 
 from ...gpu import Device, fold_grid
+from ...gpu.dtypes import FLOAT32, Precision
 from ...ops import gather
 from ...ops import statistics as layout  # (statistics is also a binding's name)
 from ...ops.gemm import codegen, subgroup, tiled
@@ -23,7 +24,8 @@ SPLITS = 4  # K chunks summed by gemm.sum_splits
 @register("copy", "ops/copy.wgsl", "copy", unit="floats (rounded up to a multiple of 4)",
           reference=lambda source, **_: {"destination": source},
           small=(4, 4100), standard=(1 << 26,))
-def copy(device: Device, size: int, rng: np.random.Generator) -> Case:
+def copy(device: Device, size: int, rng: np.random.Generator,
+         precision: Precision = FLOAT32) -> Case:
     # Whole vec4s, and at most what one binding holds (lavapipe: 128 MiB): the roofline copy
     # must be large, to stream past the caches of big GPUs.
     limit = device.limits["max-storage-buffer-binding-size"] // FLOAT // 4 * 4
@@ -38,7 +40,8 @@ def copy(device: Device, size: int, rng: np.random.Generator) -> Case:
           reference=lambda indices, source_x, source_y, **_: {
               "batch_x": source_x[indices], "batch_y": source_y[indices]},
           small=(1, 37), standard=(16384,))
-def gather_rows(device: Device, size: int, rng: np.random.Generator) -> Case:
+def gather_rows(device: Device, size: int, rng: np.random.Generator,
+                precision: Precision = FLOAT32) -> Case:
     x_width, y_width = GATHER_WIDTHS
     samples = 2 * size
     inputs = {"indices": rng.permutation(samples)[:size].astype(np.uint32),
@@ -61,7 +64,8 @@ def _epoch_means(statistics, train_count, val_count, **_):
 @register("finish_epoch", "ops/statistics.wgsl", "finish_epoch",
           unit=f"floats (always the layout's {layout.SIZE})", reference=_epoch_means,
           small=(layout.SIZE,), standard=(layout.SIZE,))
-def finish_epoch(device: Device, size: int, rng: np.random.Generator) -> Case:
+def finish_epoch(device: Device, size: int, rng: np.random.Generator,
+                 precision: Precision = FLOAT32) -> Case:
     inputs = {"statistics": rng.uniform(0, 100, layout.SIZE).astype(np.float32),
               "train_count": 37, "val_count": 0}  # no validation: divides by 1, not 0
     return Case(inputs, (1, 1, 1), 3 * FLOAT * layout.SIZE, str(layout.SIZE),
@@ -93,10 +97,11 @@ def _gemm_case(size: int, inputs: dict, grid: tuple[int, int, int], template: di
 
 @register("gemm.tiled", "ops/gemm/tiled.wgsl", "gemm", unit="m = n = k", reference=_matmul,
           small=(33, 128), standard=(4096,))
-def tiled_gemm(device: Device, size: int, rng: np.random.Generator) -> Case:
-    limit = device.limits["max-compute-workgroup-storage-size"]
-    config = (tiled.choose_on_cpu(size, size, limit) if device.adapter_info.get("adapter_type")
-              == "CPU" else tiled.choose(size, size, limit))
+def tiled_gemm(device: Device, size: int, rng: np.random.Generator,
+               precision: Precision = FLOAT32) -> Case:
+    limit, itemsize = device.limits["max-compute-workgroup-storage-size"], precision.itemsize
+    config = (tiled.choose_on_cpu(size, size, limit, itemsize) if device.adapter_info.get(
+        "adapter_type") == "CPU" else tiled.choose(size, size, limit, itemsize))
     if tiled.split_k(config, size, size, size)[0] > 1:
         raise ValueError(f"gemm.tiled: {size}³ splits K on this adapter; time it as "
                          "gemm.tiled at a size whose output fills the GPU (>= 2048)")
@@ -106,7 +111,7 @@ def tiled_gemm(device: Device, size: int, rng: np.random.Generator) -> Case:
     inputs = {"a": a, "b": b, **({"a4": a} if vec4 else {}), **({"b4": b} if vec4_b else {}),
               **_gemm_params(size, size, size)}
     template = codegen.template(config, True, True, bias=False, activation=None, a_vec4=vec4,
-                                b_vec4=vec4_b)
+                                b_vec4=vec4_b, precision=precision)
     grid = (math.ceil(size / config.bn), math.ceil(size / config.bm), 1)
     return _gemm_case(size, inputs, grid, template)
 
@@ -118,8 +123,11 @@ def _subgroup_config(device: Device, size: int) -> tuple[subgroup.SubgroupConfig
 
 
 @register("gemm.subgroup", "ops/gemm/subgroup.wgsl", "gemm", unit="m = n = k",
-          reference=_matmul, small=(33, 128), standard=(2048,), available=subgroup.usable)
-def subgroup_gemm(device: Device, size: int, rng: np.random.Generator) -> Case:
+          reference=_matmul, small=(33, 128), standard=(2048,), available=subgroup.usable,
+          needs="a software adapter with subgroups (on GPUs a workgroup of W lanes is not "
+          "always one subgroup)")
+def subgroup_gemm(device: Device, size: int, rng: np.random.Generator,
+                  precision: Precision = FLOAT32) -> Case:
     """Only on software adapters with subgroups (subgroup.usable: on GPUs a workgroup of W
     lanes is not always one subgroup)."""
     config, width = _subgroup_config(device, size)
@@ -128,7 +136,8 @@ def subgroup_gemm(device: Device, size: int, rng: np.random.Generator) -> Case:
     a, b = _operands(rng, size)
     b_vec4 = "n" if size % 4 == 0 else None  # b's rows as whole vec4s (subgroup.record's test)
     inputs = {"a": a, **({"b4": b} if b_vec4 else {"b": b}), **_gemm_params(size, size, size)}
-    template = subgroup.template(config, width, b_vec4, False, None, None, False)
+    template = subgroup.template(config, width, b_vec4, False, None, None, False,
+                                 precision=precision)
     grid = (math.ceil(size / (4 * width * config.quads)), math.ceil(size / config.rows), 1)
     return _gemm_case(size, inputs, grid, template)
 
@@ -137,14 +146,15 @@ def subgroup_gemm(device: Device, size: int, rng: np.random.Generator) -> Case:
           unit=f"m = n (c's sides; {SPLITS} K chunks)",
           reference=lambda partials, **_: {"c": partials.astype(np.float64).sum(axis=0)},
           small=(1, 33), standard=(4096,))
-def sum_splits(device: Device, size: int, rng: np.random.Generator) -> Case:
+def sum_splits(device: Device, size: int, rng: np.random.Generator,
+               precision: Precision = FLOAT32) -> Case:
     # Past the caches of big GPUs (256 MB of partials), within what one binding holds.
     limit = device.limits["max-storage-buffer-binding-size"] // FLOAT // SPLITS
     size = min(size, math.isqrt(limit))
     partials = rng.random((SPLITS, size, size), np.float32)  # no cancellation
     inputs = {"partials": partials, **_gemm_params(size, size, SPLITS * 64, SPLITS)}
     template = codegen.template(tiled.SUM_CONFIG, True, True, bias=False, activation=None,
-                                split=True)
+                                split=True, precision=precision)
     return Case(inputs, fold_grid(math.ceil(size * size / 256)),
                 FLOAT * (SPLITS + 1) * size * size, f"{SPLITS}x{size}x{size}",
                 shapes={"c": (size, size)}, template=template, flops=SPLITS * size * size)

@@ -2,10 +2,12 @@
 verifies and times, with its NumPy float64 reference and how to run it at a size.
 
 Each family registers its entries beside the others of its shader (catalog/ops.py, layers.py,
-training.py) with ``@register(...)`` on a function ``case(device, size, rng) -> Case``: the
-inputs at that size (seeded), the template values and overrides the engine renders the kernel
-with, the grid, and the flops and bytes one run moves. ``size`` is the entry's own unit, said in
-its ``unit`` (m = n = k for a GEMM, rows for row-wise kernels, elements otherwise).
+training.py) with ``@register(...)`` on a function ``case(device, size, rng, precision) ->
+Case``: the inputs at that size (seeded; floats as float32, which binding converts to each
+binding's type), the template values and overrides the engine renders the kernel with in that
+dtype policy, the grid, and the flops and bytes one run moves (at 4 bytes a value). ``size``
+is the entry's own unit, said in its ``unit`` (m = n = k for a GEMM, rows for row-wise kernels,
+elements otherwise).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from ...gpu import Device
+from ...gpu.dtypes import FLOAT32, Precision
 
 SIZE_CLASSES = ("small", "standard")
 
@@ -31,7 +34,8 @@ class Case:
             ``Kernel.run``/``check``/``time`` take as ``**values``).
         shapes: shapes of the read_write outputs not given in ``inputs``.
         grid: the workgroups dispatched, as the engine dispatches them.
-        template: the shader's template values (``dtype`` is added: f32).
+        template: the shader's template values (``dtype`` and ``accumulate`` are added: the
+            bench's dtype policy's).
         constants: override values (``workgroup_size``, ...).
         flops: floating-point operations of one run (None: a pure data move).
         bytes: bytes one run reads and writes in global memory, each array once.
@@ -48,7 +52,7 @@ class Case:
     flops: int | None = None
 
 
-Setup = Callable[[Device, int, np.random.Generator], Case]
+Setup = Callable[[Device, int, np.random.Generator, Precision], Case]
 Reference = Callable[..., dict[str, np.ndarray]]
 
 
@@ -59,13 +63,17 @@ class Entry:
     Attributes:
         name: what ``intricate bench NAME`` selects, e.g. "gemm.tiled", "activation.forward.gelu".
         shader: the file under shaders/; entry: its @compute function.
-        setup: ``setup(device, size, rng) -> Case``.
+        setup: ``setup(device, size, rng, precision) -> Case``.
         reference: ``reference(**case.inputs) -> {output name: expected array}`` in float64.
         sizes: per size class ("small": quick on a software adapter, edges included;
             "standard": big enough to load a GPU), the sizes in ``unit``.
         unit: what a size counts.
-        rtol, atol: the check's tolerances (relative, with a tiny absolute floor).
-        available: whether the entry runs on a device (e.g. it needs subgroups).
+        rtol, atol: the check's tolerances in float32 (relative, with a tiny absolute floor;
+            ``tolerances`` scales them to other dtypes).
+        available: whether the entry runs on a device (e.g. it needs subgroups); ``needs``
+            says what it needs, for the skip's reason.
+        unsupported: dtype policy name -> why the entry doesn't run in it (bench lists it as
+            skipped with that reason).
     """
 
     name: str
@@ -78,6 +86,8 @@ class Entry:
     rtol: float = 1e-4
     atol: float = 1e-30
     available: Callable[[Device], bool] = field(default=lambda device: True)
+    needs: str = ""
+    unsupported: dict[str, str] = field(default_factory=dict)
 
 
 ENTRIES: dict[str, Entry] = {}
@@ -85,7 +95,8 @@ ENTRIES: dict[str, Entry] = {}
 
 def register(name: str, shader: str, entry: str, *, reference: Reference,
              small: tuple[int, ...], standard: tuple[int, ...], unit: str, rtol: float = 1e-4,
-             atol: float = 1e-30, available: Callable[[Device], bool] | None = None
+             atol: float = 1e-30, available: Callable[[Device], bool] | None = None,
+             needs: str = "", unsupported: dict[str, str] | None = None
              ) -> Callable[[Setup], Setup]:
     """Decorator: register ``setup`` as catalog entry ``name`` (see Entry for the arguments).
 
@@ -100,9 +111,29 @@ def register(name: str, shader: str, entry: str, *, reference: Reference,
         extra = {"available": available} if available is not None else {}
         ENTRIES[name] = Entry(name, shader, entry, setup, reference,
                               {"small": tuple(small), "standard": tuple(standard)}, unit, rtol,
-                              atol, **extra)
+                              atol, **extra, needs=needs, unsupported=dict(unsupported or {}))
         return setup
     return decorate
+
+
+def skip_reason(entry: Entry, device: Device, precision: Precision) -> str | None:
+    """Why ``entry`` doesn't run on ``device`` in ``precision``'s dtype, or None when it does."""
+    if precision.name in entry.unsupported:
+        return f"not in {precision.name}: {entry.unsupported[precision.name]}"
+    if not entry.available(device):
+        return f"not on {device.name}: {entry.needs or 'the adapter lacks what it needs'}"
+    return None
+
+
+def tolerances(entry: Entry, precision: Precision) -> tuple[float, float]:
+    """``entry``'s rtol and atol in ``precision``'s dtype: its float32 values with rtol scaled
+    by the policy's rtol over float32's (float64 1e-12, mixed_float16 1e-3: f16 results are
+    stored to 2^-11) and atol by the data type's epsilon over float32's, at least half f16's
+    smallest subnormal (2^-25) for f16 data, where storing keeps no relative accuracy."""
+    rtol = entry.rtol * (precision.rtol / FLOAT32.rtol)
+    epsilon = float(np.finfo(precision.numpy).eps / np.finfo(np.float32).eps)
+    floor = 2.0**-25 if precision.numpy == np.float16 else 0.0
+    return rtol, max(entry.atol * epsilon, floor)
 
 
 def select(patterns: Iterable[str] = ()) -> list[Entry]:

@@ -12,6 +12,7 @@ import numpy as np
 from ... import losses, optimizers
 from ...engine import loss_scale
 from ...gpu import Device, fold_grid
+from ...gpu.dtypes import FLOAT32, Precision
 from ...ops import statistics as layout
 from .. import reference
 from .registry import Case, register
@@ -20,6 +21,14 @@ FLOAT = 4
 CLASSES = 10  # the width of a loss's batch rows
 BOTH_ACCURACIES = layout.BINARY | layout.CATEGORICAL
 MOMENTS = {"first_moment": "m", "second_moment": "v"}  # state arrays → OptimizerReference's
+# mixed_float16: the loss scale the losses multiply dL/dŷ by and the optimizers divide out
+# (a power of 2, so both are exact), as the loss-scale state's words (engine/loss_scale.py).
+SCALE = 1024.0
+
+
+def _unscaled(loss_scaling: np.ndarray | None) -> float:
+    """The scale a loss_scaling binding holds (1 without one: float32, float64)."""
+    return 1.0 if loss_scaling is None else float(loss_scaling[:1].view(np.float32)[0])
 
 
 def _register_optimizer(name: str, kind: type[optimizers.Optimizer]) -> None:
@@ -28,25 +37,32 @@ def _register_optimizer(name: str, kind: type[optimizers.Optimizer]) -> None:
     # Bytes per parameter: g read, θ read and written, each moment read and written.
     per_element = FLOAT * (3 + 2 * kind.moments)
 
-    def setup(device: Device, size: int, rng: np.random.Generator) -> Case:
+    def setup(device: Device, size: int, rng: np.random.Generator,
+              precision: Precision = FLOAT32) -> Case:
         inputs = {"gradients": rng.standard_normal(size, np.float32),
                   "parameters": rng.standard_normal(size, np.float32), "count": size, **values}
         for moment in list(MOMENTS)[:kind.moments]:  # state from earlier steps: v, s >= 0
             inputs[moment] = rng.uniform(0, 1e-2, size).astype(np.float32)
         shapes = {}
+        if loss_scale.applies(precision):  # scaled gradients in, θ and f16(θ) out
+            inputs["gradients"] *= np.float32(SCALE)
+            inputs["loss_scaling"] = loss_scale.initial_words(SCALE)
+            shapes["compute_parameters"] = (size,)
         if kind.counts_steps:
             inputs["step_in"] = np.array([9], np.uint32)
             shapes["step_out"] = (1,)
         return Case(inputs, fold_grid(math.ceil(size / 256)), per_element * size, str(size),
                     shapes=shapes, flops=(4 + 6 * kind.moments) * size)
 
-    def expected(gradients, parameters, step_in=None, **state):
+    def expected(gradients, parameters, step_in=None, loss_scaling=None, **state):
         step = reference.OptimizerReference(name, **optimizer.hyperparameters())
         for moment, attribute in list(MOMENTS.items())[:kind.moments]:
             setattr(step, attribute, state[moment].astype(np.float64))
         if step_in is not None:
             step.t = int(step_in[0])
-        result = {"parameters": step.step(parameters, gradients)}
+        result = {"parameters": step.step(parameters, gradients / _unscaled(loss_scaling))}
+        if loss_scaling is not None:
+            result["compute_parameters"] = result["parameters"].astype(np.float16)
         for moment, attribute in list(MOMENTS.items())[:kind.moments]:
             result[moment] = getattr(step, attribute)
         if step_in is not None:
@@ -98,7 +114,8 @@ def _sums(predictions, targets, loss: str, params: dict) -> np.ndarray:
 def _loss_setup(loss: losses.Loss, entry: str):
     partial, gradient = entry.startswith("partial"), "gradient" in entry
 
-    def setup(device: Device, size: int, rng: np.random.Generator) -> Case:
+    def setup(device: Device, size: int, rng: np.random.Generator,
+              precision: Precision = FLOAT32) -> Case:
         predictions, targets = _batch(size, rng)
         params = _params(loss, predictions, split=partial)
         inputs = {"predictions": predictions, "targets": targets, **params}
@@ -110,6 +127,8 @@ def _loss_setup(loss: losses.Loss, entry: str):
         grid = fold_grid(params["groups"]) if partial else (1, 1, 1)
         if entry == "softmax_gradient":
             grid = fold_grid(size)
+        if gradient and loss_scale.applies(precision):  # dL/dŷ times the loss scale
+            inputs["loss_scaling"] = loss_scale.initial_words(SCALE)
         moved = FLOAT * size * CLASSES * (2 + gradient)
         return Case(inputs, grid, moved, f"{size}x{CLASSES}", shapes=shapes,
                     template={"loss": loss.entry}, flops=10 * size * CLASSES)
@@ -117,8 +136,8 @@ def _loss_setup(loss: losses.Loss, entry: str):
 
 
 def _loss_reference(loss: losses.Loss, entry: str):
-    def expected(predictions, targets, statistics=None, **params):
-        p, result = predictions.astype(np.float64), {}
+    def expected(predictions, targets, statistics=None, loss_scaling=None, **params):
+        p, result, scale = predictions.astype(np.float64), {}, _unscaled(loss_scaling)
         sums = _sums(predictions, targets, loss.entry, params)
         if entry.startswith("partial"):
             result["partials"] = sums
@@ -127,9 +146,11 @@ def _loss_reference(loss: losses.Loss, entry: str):
             statistics[layout.TRAINING:layout.TRAINING + layout.SLOT] += sums.sum(axis=0)
             result["statistics"] = statistics
         if entry.startswith("softmax"):
-            result["grad_predictions"] = reference.softmax_crossentropy_gradient(p, targets)
+            result["grad_predictions"] = scale * reference.softmax_crossentropy_gradient(
+                p, targets)
         elif "gradient" in entry:
-            result["grad_predictions"] = reference.LOSSES[LOSS_NAMES[loss.entry]][1](p, targets)
+            result["grad_predictions"] = scale * reference.LOSSES[LOSS_NAMES[loss.entry]][1](
+                p, targets)
         return result
     return expected
 
@@ -150,7 +171,8 @@ _register_loss("softmax_statistics_and_gradient", losses.CategoricalCrossEntropy
 _register_loss("softmax_gradient", losses.CategoricalCrossEntropy(), standard=(65536,))
 
 
-def _finish_setup(device: Device, size: int, rng: np.random.Generator) -> Case:
+def _finish_setup(device: Device, size: int, rng: np.random.Generator,
+                  precision: Precision = FLOAT32) -> Case:
     inputs = {"partials": rng.uniform(0, 10, (size, 4)).astype(np.float32),
               "statistics": rng.uniform(0, 10, layout.SIZE).astype(np.float32),
               **_params(losses.MeanSquared(), np.zeros((1, CLASSES), np.float32)),
@@ -178,7 +200,8 @@ def _scale_state(scale: float, finite_steps: int, found: int) -> np.ndarray:
     return np.array([(scale, finite_steps, 3, found)], _SCALE_STATE)
 
 
-def _check_setup(device: Device, size: int, rng: np.random.Generator) -> Case:
+def _check_setup(device: Device, size: int, rng: np.random.Generator,
+                 precision: Precision = FLOAT32) -> Case:
     gradients = rng.standard_normal(size).astype(np.float32)
     gradients[size // 2] = np.inf if size % 2 else np.nan  # one non-finite value, mid-buffer
     return Case({"gradients": gradients, "state": _scale_state(1024.0, 5, 0),
@@ -192,7 +215,8 @@ def _checked(gradients, state, **_):
     return {"state": state}
 
 
-def _update_setup(device: Device, size: int, rng: np.random.Generator) -> Case:
+def _update_setup(device: Device, size: int, rng: np.random.Generator,
+                  precision: Precision = FLOAT32) -> Case:
     # size picks the case: 1 a skipped step, 2 the finite step that doubles the scale
     state = _scale_state(1024.0, loss_scale.GROWTH_INTERVAL - 1, int(size == 1))
     return Case({"state": state, "statistics": np.zeros(layout.SIZE, np.float32),
@@ -220,7 +244,8 @@ register("loss_scale.update", loss_scale.SHADER, "update", reference=_updated, s
          standard=(1, 2), unit="case (1 skipped, 2 doubling)")(_update_setup)
 
 
-def _compute_copy_setup(device: Device, size: int, rng: np.random.Generator) -> Case:
+def _compute_copy_setup(device: Device, size: int, rng: np.random.Generator,
+                        precision: Precision = FLOAT32) -> Case:
     inputs = {"parameters": rng.standard_normal(size, np.float32), "count": size,
               **dict.fromkeys(optimizers.HYPERPARAMETERS, 0.0)}
     return Case(inputs, fold_grid(math.ceil(size / 256)), (FLOAT + 2) * size, str(size),
