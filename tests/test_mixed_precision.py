@@ -293,3 +293,12 @@ async def test_a_layer_reads_and_loads_its_f32_master_weights(device, tmp_path):
     assert all(np.array_equal(a, b) for a, b in zip(other.get_weights(), model.get_weights()))
     # the f16 copies the shaders read were written too: the same predictions, bit for bit
     assert np.array_equal(await other.predict(XOR_X), await model.predict(XOR_X))
+
+
+async def test_a_live_plot_leaves_the_loss_scale_out_unless_asked(device):
+    from intricate.plot import LivePlot
+
+    default, asked = (LivePlot(show="offscreen", device=device),
+                      LivePlot(["loss_scale"], show="offscreen", device=device))
+    await xor_model(device).fit(XOR_X, XOR_Y, full_batch(2, callbacks=[default, asked]))
+    assert list(default.series) == ["loss"] and list(asked.series) == ["loss_scale"]

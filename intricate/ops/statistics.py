@@ -38,10 +38,13 @@ def slot_values(row: Sequence[float], slot: int) -> tuple[float, ...]:
     return tuple(row[slot:slot + len(FIELDS)])
 
 
+LOSS_SCALING_KEYS = ("loss_scale", "skipped_steps")  # History keys, mixed_float16 fits only
+
+
 def loss_scaling_logs(row: Sequence[float]) -> dict[str, float]:
     """The History keys of a mixed_float16 fit's epoch row: the loss scale at the epoch's end
     and the steps skipped in it."""
-    return {"loss_scale": float(row[LOSS_SCALE]), "skipped_steps": int(row[SKIPPED_STEPS])}
+    return dict(zip(LOSS_SCALING_KEYS, (float(row[LOSS_SCALE]), int(row[SKIPPED_STEPS]))))
 
 
 def epoch_means(sums: np.ndarray, train_count: int, val_count: int) -> np.ndarray:

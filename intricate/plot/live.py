@@ -21,6 +21,7 @@ import numpy as np
 from ..callbacks import Callback, Logs
 from ..gpu import Device
 from ..gpu.device import _open_default_device
+from ..ops.statistics import LOSS_SCALING_KEYS
 from . import canvas as places
 from . import font, renderer
 from .chart import Curve, line_chart
@@ -73,7 +74,7 @@ class LivePlot(Callback):
 
     Args:
         keys: the log names to draw, e.g. ["loss", "val_loss"]; None draws the loss, every
-            metric and their ``val_`` twins.
+            metric and their ``val_`` twins (not mixed_float16's loss_scale, skipped_steps).
         log_scale: a logarithmic y axis (values <= 0 are left out).
         size: (width, height) of the picture in pixels.
         title: drawn above the plot (printable ASCII).
@@ -148,7 +149,7 @@ class LivePlot(Callback):
                                  "data)")
             chosen = self.keys
         else:  # each value beside its val_ twin: loss, val_loss, accuracy, val_accuracy ...
-            chosen = []
+            chosen, logs = [], [key for key in logs if key not in LOSS_SCALING_KEYS]
             for key in logs:
                 if not key.startswith("val_"):
                     chosen += [key] + ([f"val_{key}"] if f"val_{key}" in logs else [])
