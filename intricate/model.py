@@ -224,10 +224,10 @@ class Model:
         return logs["loss"] if len(logs) == 1 else list(logs.values())
 
     async def predict(self, x: np.ndarray | Dataset, batch_size: int | None = None) -> np.ndarray:
-        """Outputs [samples, model outputs] for inputs x [samples, first layer's inputs] (or a
-        Dataset's x), computed in batches of ``batch_size`` (None: as large as the device binds
-        at once), with one readback and one submit per ``MAX_DISPATCHES_PER_SUBMIT``
-        dispatches (engine/submits.py). Opens a device first if the model has none."""
+        """Outputs [samples, model outputs], of the model's data dtype (float16 for mixed_float16,
+        as Keras'), for x [samples, inputs] (or a Dataset's x) in batches of ``batch_size`` (None:
+        as large as the device binds at once): one readback, one submit per
+        ``MAX_DISPATCHES_PER_SUBMIT`` dispatches. Opens a device first if the model has none."""
         if not isinstance(x, Dataset):
             x = inputs.check_x(self, x)
         if batch_size is not None:
