@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from intricate import Model
-from intricate.gpu.dtypes import FLOAT64
+from intricate.gpu.dtypes import FLOAT64, MIXED_FLOAT16
 from intricate.io.files import ModelFileError
 from intricate.kernels import check_gradients
 from intricate.layers import Dense, Layer
@@ -146,6 +146,19 @@ async def test_check_gradients_refuses_weights_its_dtype_cannot_hold(device, tmp
         await check_gradients(layer, x, device=device)
     report = await check_gradients(layer, x, device=device, dtype="float64")
     assert report.rtol == 1e-6
+
+
+async def test_check_gradients_in_mixed_float16_refuses_weights_beyond_f16(device):
+    """Its layers compute with an f16 copy of the weights: 1e5 (past f16's 65504) is refused
+    naming the weight, before any GPU work, though the f32 master would hold it."""
+    skip_unsupported(device, MIXED_FLOAT16)
+    layer = Dense(2, 1)
+    layer.host_weights = [np.array([[1e5], [1.0]], np.float32), np.zeros(1, np.float32)]
+    before = dict(device.stats)
+    with pytest.raises(ValueError, match=r"weights\[0\] hold 100000.0 at index \(0, 0\), "
+                                         r"beyond float16's range"):
+        await check_gradients(layer, np.ones((1, 2)), device=device, dtype="mixed_float16")
+    assert dict(device.stats) == before
 
 
 async def test_a_torch_file_beyond_float32s_range_names_its_tensor(device, tmp_path):

@@ -119,7 +119,9 @@ async def check_gradients(layer: Layer, x: np.ndarray, *, samples: int = 32,
         rtol: tolerance (default RTOLS[dtype]), see the module doc.
         seed: seeds the projection R, the sample and any initial weights.
         device: where to run when the layer is not on a device yet (default: the shared one).
-        dtype: "float32" or "float64" (None: the layer's model's, float32 outside a model).
+        dtype: "float32", "float64" or "mixed_float16" (None: the layer's model's, float32
+            outside a model); mixed_float16 perturbs the f16 copy of the weights the layer
+            computes with, and needs weights within f16's range.
 
     Returns:
         GradientReport: per gradient max abs/rel error, worst index, passed; ``str()``
