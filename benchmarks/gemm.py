@@ -1,14 +1,18 @@
 """GEMM throughput: our WGSL GEMM in each Dense form vs numpy (CPU) and, when importable, torch on
-CUDA with TF32 off, in the same run. Prints a table and writes JSON.
+CUDA with TF32 off, in the same run, per dtype. Prints a table and writes JSON.
 
 Our kernel is timed with GPU timestamps around its recorded steps (the GEMM, a split-K sum, and on
 software adapters the operands' copies into texels) encoded ``repeats`` times, median of
 ``--samples`` after a warm-up (wall-clock time of the same submits is kept too).
 
-    python benchmarks/gemm.py [--sizes 256 1024 4096] [--dtype float64] [--json out.json]
+    python benchmarks/gemm.py [--sizes 256 1024 4096] [--dtype float32 float16] [--json out.json]
 
-``--dtype`` (float32 or float64, the Model dtypes of intricate/gpu/dtypes.py) sets every
-operand's type: ours rendered for it, numpy's and torch's in it (torch float64 is cuBLAS DGEMM).
+``--dtype`` (one or more of float32, float64, float16) sets every operand's type: ours rendered
+for it, numpy's and torch's in it (torch float64 is cuBLAS DGEMM). float16 is ours in
+mixed_float16 (f16 operands and output, f32 sums) beside torch float16, which runs on tensor
+cores with ``allow_fp16_reduced_precision_reduction`` as it comes (the header prints it); numpy
+has no float16 BLAS and is left out. With several dtypes, a summary gives ours f16 ÷ ours f32
+and ours f64 ÷ torch f64 per shape.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ import intricate
 from intricate import gpu
 from intricate.gpu import dtypes
 from intricate.ops.gemm import tiled as gemm
+from intricate.ops.gemm.configs import DTYPE_CONFIGS
 
 FORMS = {  # name: a strides, b strides for an (m, n, k) product, as the Dense layer uses them
     "forward": (lambda m, n, k: (k, 1), lambda m, n, k: (n, 1)),
@@ -93,6 +98,20 @@ def time_torch(m, n, k, samples, dtype_name):
     return statistics.median(times)
 
 
+def policy(name: str) -> dtypes.Precision:
+    """float16 is ours in mixed_float16 (f16 operands and c, f32 sums); others by their name."""
+    return dtypes.MIXED_FLOAT16 if name == "float16" else dtypes.precision(name)
+
+
+def torch_settings() -> str:
+    try:
+        import torch
+    except ImportError:
+        return "no torch"
+    reduced = torch.backends.cuda.matmul.allow_fp16_reduced_precision_reduction
+    return f"torch {torch.__version__}, TF32 off, allow_fp16_reduced_precision_reduction={reduced}"
+
+
 def card_name() -> str:
     try:
         import torch
@@ -106,15 +125,45 @@ def card_name() -> str:
 
 async def main(args) -> dict:
     device = await intricate.setup_device()
-    precision = dtypes.precision(args.dtype)
+    print(f"adapter: {device.name} ({device.adapter_info.get('backend_type')}); card: "
+          f"{card_name()}; {torch_settings()}")
+    rows = []
+    for name in args.dtype:
+        rows += await time_dtype(args, device, name)
+    if len(args.dtype) > 1:
+        summarise(rows)
+    return {"date": time.strftime("%Y-%m-%d"), "adapter": device.adapter_info,
+            "card": card_name(), "torch": torch_settings(),
+            "versions": {"intricate": intricate.__version__, "wgpu": wgpu.__version__,
+                         "numpy": np.__version__, "python": platform.python_version()},
+            "dtypes": args.dtype, "rows": rows}
+
+
+def summarise(rows: list[dict]) -> None:
+    """Ours f16 ÷ ours f32 and ours f64 ÷ torch f64, per shape and form timed in every dtype."""
+    by = {(row["m"], row["n"], row["k"], row["form"], row["dtype"]): row for row in rows
+          if "ours_gflops" in row and "torch_gflops" in row}
+    print("summary: ours f16 / ours f32, ours f64 / torch f64")
+    for (m, n, k, form, dtype), row in by.items():
+        if dtype != "float32":
+            continue
+        half, double = by.get((m, n, k, form, "float16")), by.get((m, n, k, form, "float64"))
+        ratios = [f"f16/f32 {half['ours_gflops'] / row['ours_gflops']:.2f}" if half else "",
+                  f"f64/torch {double['ours_over_torch']:.2f}"
+                  if double and double["ours_over_torch"] else ""]
+        print(f"{m:>6} {n:>6} {k:>6} {form:>12} " + "  ".join(ratios), flush=True)
+
+
+async def time_dtype(args, device, name: str) -> list[dict]:
+    """The table of one dtype (and its config sweep when asked)."""
+    precision = policy(name)
     dtypes.check_supported(precision, device)
     item = precision.itemsize
     rows = []
     shapes = [(s, s, s) for s in args.sizes] + ([] if args.no_training_shapes
                                                 else TRAINING_SHAPES)
     limit = device.limits["max-storage-buffer-binding-size"]
-    print(f"adapter: {device.name} ({device.adapter_info.get('backend_type')}); card: "
-          f"{card_name()}; dtype: {precision.name}")
+    print(f"dtype: {name} (ours: {precision.name})")
     print(f"{'m':>6} {'n':>6} {'k':>6} {'form':>12} {'ours GF/s':>10} {'wall GF/s':>10} "
           f"{'numpy GF/s':>10} {'torch GF/s':>10} {'ours/torch':>10}")
     for m, n, k in shapes:
@@ -122,15 +171,16 @@ async def main(args) -> dict:
             continue
         flops = 2.0 * m * n * k
         repeats = max(1, min(50, int(2e10 / flops)))
-        numpy_s = time_numpy(m, n, k, 3, precision.numpy) if flops <= 2 * 4096**3 else None
-        torch_s = time_torch(m, n, k, args.samples, precision.name)
+        numpy_s = (time_numpy(m, n, k, 3, precision.numpy)
+                   if flops <= 2 * 4096**3 and item > 2 else None)
+        torch_s = time_torch(m, n, k, args.samples, name)
         for form in FORMS:
             if form != "forward" and (m, n, k) in [(s, s, s) for s in args.sizes] and \
                     not args.all_forms:
                 continue
             ours_s, wall_s = await device.run(time_ours, device, m, n, k, form, repeats,
                                               args.samples, None, precision)
-            row = {"m": m, "n": n, "k": k, "form": form, "dtype": precision.name,
+            row = {"m": m, "n": n, "k": k, "form": form, "dtype": name,
                    "ours_gflops": flops / ours_s / 1e9,
                    "ours_wall_gflops": flops / wall_s / 1e9,
                    "numpy_gflops": numpy_s and flops / numpy_s / 1e9,
@@ -151,26 +201,25 @@ async def main(args) -> dict:
     if args.sweep:
         print(f"config sweep, forward {args.sweep}³:")
         limit = device.limits["max-compute-workgroup-storage-size"]
-        for config in gemm.CONFIGS:
+        for config in gemm.CONFIGS + DTYPE_CONFIGS.get(item, ()):
             if config.bytes_for(item) > limit:
                 continue
             size = args.sweep
             seconds, _ = await device.run(time_ours, device, size, size, size, "forward", 5,
                                           args.samples, config, precision)
-            rows.append({"m": size, "n": size, "k": size, "form": "forward",
-                         "config": str(config), "ours_gflops": 2.0 * size**3 / seconds / 1e9})
-            print(f"  {config}: {rows[-1]['ours_gflops']:.0f} GF/s", flush=True)
-    return {"date": time.strftime("%Y-%m-%d"), "adapter": device.adapter_info,
-            "card": card_name(), "versions": {"intricate": intricate.__version__,
-                                              "wgpu": wgpu.__version__, "numpy": np.__version__,
-                                              "python": platform.python_version()},
-            "dtype": precision.name, "rows": rows}
+            rows.append({"m": size, "n": size, "k": size, "form": "forward", "dtype": name,
+                         "config": str(config), "sweep_gflops": 2.0 * size**3 / seconds / 1e9})
+            print(f"  {config.bm}x{config.bn}x{config.bk} side {config.side} stages "
+                  f"{config.stages}{' widened' * config.widened}: "
+                  f"{rows[-1]['sweep_gflops']:.0f} GF/s", flush=True)
+    return rows
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="*", default=[256, 512, 1024, 2048, 4096, 8192])
-    parser.add_argument("--dtype", choices=list(dtypes.POLICIES), default="float32")
+    parser.add_argument("--dtype", nargs="+", default=["float32"],
+                        choices=["float32", "float64", "float16"])
     parser.add_argument("--samples", type=int, default=20)
     parser.add_argument("--all-forms", action="store_true", help="all three forms for squares")
     parser.add_argument("--no-training-shapes", action="store_true")

@@ -312,6 +312,8 @@ def test_config_choice_fits_the_device_and_the_shape():
     tile, widened = GemmConfig(128, 128, 16, stages=2), GemmConfig(128, 128, 16, 16, 2, True)
     assert 2 * tile.bytes_for(2) == tile.bytes_for(4) == widened.bytes_for(2) == 4 * 16 * 264 * 2
     assert tile.bytes_for(8) == widened.bytes_for(8) == 2 * tile.bytes_for(4)
+    assert gemm.choose(4096, 4096, 49152, itemsize=2) == widened  # f16: f32's tile, widened
+    assert gemm.choose(4096, 4096, 49152, itemsize=8) == GemmConfig(128, 128, 8, stages=2)
     with pytest.raises(ValueError, match="GemmConfig: expected side 8 or 16"):
         GemmConfig(32, 64, 16)
     with pytest.raises(ValueError, match="GemmConfig: expected side 8 or 16"):

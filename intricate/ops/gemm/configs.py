@@ -6,7 +6,7 @@ CONFIGS plus its dtype's extras that fit the device."""
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 
 @dataclass(frozen=True)
@@ -71,7 +71,12 @@ SUM_CONFIG = GemmConfig(32, 32, 16, side=8)
 def choose(m: int, n: int, device_limit: int, itemsize: int = 4) -> GemmConfig:
     """The configuration for an m × n output: the largest tile that still gives enough
     workgroups to fill a large GPU (small outputs get small tiles), two-stage when the device's
-    workgroup storage holds it; always within that storage (for elements of ``itemsize``)."""
+    workgroup storage holds it; always within that storage (for elements of ``itemsize``).
+    f16 (itemsize 2): f32's tile, widened, so each element is converted once as it is staged
+    rather than at every fragment read (16 conversions per 64 FMAs of an 8 × 8 block): an
+    estimate, not yet timed on a GPU, where the tuner times both kinds anyway."""
+    if itemsize == 2:
+        return replace(choose(m, n, device_limit), widened=True)
     fitting = [c for c in CONFIGS if c.bytes_for(itemsize) <= device_limit]
     for bm, bn, side in ((128, 128, 16), (64, 64, 16), (64, 64, 8)):
         if math.ceil(m / bm) * math.ceil(n / bn) >= ENOUGH_WORKGROUPS:
