@@ -182,3 +182,13 @@ async def test_check_gradients_in_f16_catches_a_backward_five_percent_off(device
     assert (await check_gradients(layer, x, device=device, dtype="mixed_float16")).passed
     monkeypatch.setattr(LeakyReLU, "back_propagate", off)
     assert not (await check_gradients(layer, x, device=device, dtype="mixed_float16")).passed
+
+
+@pytest.mark.parametrize("dtype", ["float16", "half", "mixed_bfloat16", np.float16])
+async def test_dtype_names_other_than_the_policies_are_refused_by_name(device, dtype):
+    message = (r"dtype: expected one of \['float32', 'float64', 'mixed_float16'\] \(Keras' "
+               r"policy names\), received ")
+    with pytest.raises(ValueError, match=message):
+        Kernel("ops/gather.wgsl", dtype=dtype)
+    with pytest.raises(ValueError, match=message):
+        await check_gradients(TanH(), np.ones((1, 2)), device=device, dtype=dtype)
