@@ -62,13 +62,18 @@ def test_python_dash_m_intricate_info_json():
     check_info(json.loads(result.stdout))
 
 
-def test_bench_json_has_the_documented_keys(tmp_path, capsys):
+def run_bench(tmp_path, capsys, *arguments: str) -> tuple[dict, str]:
+    """``intricate bench ARGUMENTS --json FILE``, which must exit 0: the JSON and the table."""
     out = tmp_path / "bench.json"
-    code = main(["bench", "copy", "softmax.forward", "--size", "small", "--repeat", "2",
-                 "--json", str(out)])
+    code = main(["bench", *arguments, "--json", str(out)])
     printed = capsys.readouterr().out
     assert code == 0, printed
-    document = json.loads(out.read_text())
+    return json.loads(out.read_text()), printed
+
+
+def test_bench_json_has_the_documented_keys(tmp_path, capsys):
+    document, printed = run_bench(tmp_path, capsys, "copy", "softmax.forward", "--size",
+                                  "small", "--repeat", "2")
     assert {"intricate", "device", "sizes", "roofline", "results", "failed"} <= document.keys()
     assert document["sizes"] == "small" and document["failed"] == 0
     assert {"gbps", "gflops", "bandwidth_kernel", "bandwidth_shape", "compute_kernel",
@@ -117,12 +122,9 @@ def test_bench_in_mixed_float16_records_its_dtype_and_refuses_other_baselines(
     """The f16 kernels (SoftMax, an activation, the GEMMs) verify at f16's tolerances and the
     roofline GEMM runs in f16; a float32 run refuses an f16 baseline before any GPU work."""
     skip_unsupported(device, MIXED_FLOAT16)
-    out = tmp_path / "f16.json"
-    code = main(["bench", "softmax.forward", "activation.forward.gelu", "gemm", "--size",
-                 "small", "--dtype", "mixed_float16", "--repeat", "1", "--json", str(out)])
-    printed = capsys.readouterr().out
-    assert code == 0, printed
-    document = json.loads(out.read_text())
+    document, printed = run_bench(tmp_path, capsys, "softmax.forward", "activation.forward.gelu",
+                                  "gemm", "--size", "small", "--dtype", "mixed_float16",
+                                  "--repeat", "1")
     assert document["dtype"] == "mixed_float16" and document["failed"] == 0
     assert all(result["passed"] and result["skipped"] is None
                for result in document["results"]
@@ -134,7 +136,8 @@ def test_bench_in_mixed_float16_records_its_dtype_and_refuses_other_baselines(
     assert 1e-5 < max(errors) < 1e-3
     assert document["roofline"]["compute_dtype"] == "mixed_float16"
     assert "], mixed_float16: roofline" in printed
-    code = main(["bench", "softmax.forward", "--size", "small", "--compare", str(out)])
+    code = main(["bench", "softmax.forward", "--size", "small", "--compare",
+                 str(tmp_path / "bench.json")])
     captured = capsys.readouterr()
     assert code == 2 and "its kernels ran in 'mixed_float16', these in 'float32'" in captured.err
 
@@ -165,12 +168,8 @@ def test_bench_lists_what_it_skips_with_the_reason(monkeypatch, tmp_path, capsys
     monkeypatch.setitem(catalog.ENTRIES, "softmax.forward", dataclasses.replace(
         catalog.ENTRIES["softmax.forward"], available=lambda device: False,
         needs="an adapter this test has not"))
-    out = tmp_path / "skips.json"
-    code = main(["bench", "copy", "softmax.forward", "--size", "small", "--repeat", "1",
-                 "--json", str(out)])
-    printed = capsys.readouterr().out
-    assert code == 0, printed
-    document = json.loads(out.read_text())
+    document, printed = run_bench(tmp_path, capsys, "copy", "softmax.forward", "--size", "small",
+                                  "--repeat", "1")
     assert document["failed"] == 0 and len(document["results"]) == 4
     assert {result["skipped"] for result in document["results"]} == {
         "not in float32: a test says so",
