@@ -302,3 +302,14 @@ async def test_a_live_plot_leaves_the_loss_scale_out_unless_asked(device):
                       LivePlot(["loss_scale"], show="offscreen", device=device))
     await xor_model(device).fit(XOR_X, XOR_Y, full_batch(2, callbacks=[default, asked]))
     assert list(default.series) == ["loss"] and list(asked.series) == ["loss_scale"]
+
+
+async def test_callbacks_may_watch_the_loss_scale_of_mixed_models_only(device):
+    from intricate.callbacks import EarlyStopping
+
+    watch = EarlyStopping(monitor="skipped_steps", patience=1)
+    history = await xor_model(device).fit(XOR_X, XOR_Y, full_batch(5, callbacks=[watch]))
+    assert history.history["skipped_steps"] == [0, 0]  # no fewer skips after epoch 0: stopped
+    with pytest.raises(ValueError, match=r"EarlyStopping: monitor 'skipped_steps' is not among "
+                                         r"the logged values \['loss'\]"):
+        await xor_model(device, "float32").fit(XOR_X, XOR_Y, full_batch(5, callbacks=[watch]))
