@@ -155,8 +155,10 @@ def time_torch(sizes, batch, samples, optimizer, epochs, threads, dtype="float32
 
 async def main(args) -> dict:
     device = await intricate.setup_device()
+    amp = " (torch: float32 parameters, autocast float16 + GradScaler)" * (
+        args.dtype == "mixed_float16")
     print(f"adapter: {device.name} ({device.adapter_info.get('backend_type')}); dtype: "
-          f"{args.dtype}")
+          f"{args.dtype}{amp}")
     print(f"{'model':>20} {'batch':>6} {'opt':>5} {'ours samples/s':>15} {'torch samples/s':>16} "
           f"{'ratio':>6} {'disp/step':>9} {'submit/ep':>9} {'read/ep':>7} {'B/param':>7}")
     rows = []
