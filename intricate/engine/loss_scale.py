@@ -31,7 +31,7 @@ from ..gpu.dtypes import Precision
 from ..ops import statistics
 
 SHADER = "engine/loss_scale.wgsl"
-INITIAL_SCALE = 2.0**15  # Keras' and PyTorch GradScaler's
+INITIAL_SCALE = 2.0**15  # Keras' (PyTorch's GradScaler starts at 2^16)
 GROWTH_INTERVAL = 2000  # finite steps in a row that double the scale (Keras'); tests may lower it
 MINIMUM_SCALE = 1.0  # halving stops here (TensorFlow's floor): a persistent NaN can't reach 0
 SCALE, FINITE_STEPS, SKIPPED, FOUND = range(4)  # the state's words
