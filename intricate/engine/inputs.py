@@ -112,8 +112,9 @@ def check_weights(weights: Sequence[np.ndarray], shapes: list[tuple[int, ...]],
             with np.errstate(over="ignore"):
                 converted = np.array(array, dtype=kind)
             if not np.isfinite(converted).all():
+                why = "the model's dtype" if kind == dtype else "the copy the shaders compute with"
                 raise ValueError(f"weights[{index}]: expected finite values (within "
-                                 f"{kind.name}'s range, the model's dtype)")
+                                 f"{kind.name}'s range, {why})")
         checked.append(converted)
     return checked
 
