@@ -196,6 +196,12 @@ async def test_counters_two_dispatches_more_per_step_same_submits_and_readbacks(
     # GPU bytes per parameter with Adam (README, "mixed_float16"): f32 master + f32 gradient +
     # f16 copy + two f32 moments, against float32's 4 + 4 + 8
     assert (counts["float32"]["bytes"], counts["mixed_float16"]["bytes"]) == (16, 18)
+    if "shader-f64" in device.features:  # and float64's 8 + 8 + 16 (README's table)
+        model = xor_model(device, "float64")
+        await model.fit(x, y, TrainingOptions(epochs=1, optimizer="adam", verbose=0))
+        moments = model.optimizer.state_for(model._state.parameters)[:2]
+        assert model._state.nbytes_per_parameter + sum(
+            moment.nbytes for moment in moments) / model._state.parameters.size == 32
 
 
 async def test_files_keep_the_dtype_master_weights_and_loss_scale(device, tmp_path):
