@@ -319,3 +319,14 @@ async def test_callbacks_may_watch_the_loss_scale_of_mixed_models_only(device):
     with pytest.raises(ValueError, match=r"EarlyStopping: monitor 'skipped_steps' is not among "
                                          r"the logged values \['loss'\]"):
         await xor_model(device, "float32").fit(XOR_X, XOR_Y, full_batch(5, callbacks=[watch]))
+
+
+async def test_a_dataset_view_from_an_odd_f16_row_is_refused_before_any_gpu_work(device):
+    model = Model([Dense(3, 1)], device=device, dtype="mixed_float16")
+    data = await model.upload(np.ones((5, 3)), np.ones((5, 1)))
+    device.stats.reset()
+    with pytest.raises(ValueError, match=r"x: these samples start at an f16 row of odd width "
+                                         r".* validation_split's held-out part"):
+        await model.fit(data, options=TrainingOptions(validation_split=0.4, verbose=0))
+    assert all(device.stats[name] == 0 for name in ("dispatches", "uploads", "submits"))
+    await model.fit(data, options=TrainingOptions(validation_split=0.2, verbose=0))  # row 4

@@ -127,9 +127,10 @@ def copied_batches(arrays, samples: int, batch_size: int | None) -> list[tuple[i
         return steps
     if batch_size is not None and rows_copyable(arrays, even := batches(samples, batch_size + 1)):
         return even
-    raise ValueError("x: these samples start at an f16 row that a buffer copy can't start at "
-                     "(a Dataset.rows view at an odd row of an odd width); upload the arrays "
-                     "themselves (model.upload) or use an even row count")
+    raise ValueError("x: these samples start at an f16 row of odd width 2 bytes past a 4-byte "
+                     "word, where buffer copies can't start (a Dataset view from an odd row, "
+                     "e.g. validation_split's held-out part); pass arrays instead (or "
+                     "validation_data), or split at an even row")
 
 
 def rows_copyable(arrays, steps: list[tuple[int, int]]) -> bool:
