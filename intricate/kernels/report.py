@@ -17,8 +17,9 @@ class OutputCheck:
         name: the WGSL binding.
         max_abs_error: max |got - expected| (NaN/inf where either side is not finite and they
             differ).
-        max_rel_error: max |got - expected| / |expected| (with ``atol`` as the floor of
-            |expected|, so exact zeros compare absolutely).
+        max_rel_error: max |got - expected| / |expected|, with atol / rtol as the floor of
+            |expected| (where the absolute tolerance takes over: exact zeros, and values an
+            f16 result stores as subnormals, compare absolutely).
         worst_index: the index (a tuple, in the output's shape) of the element furthest outside
             the tolerance (of the largest error when all pass).
         passed: every element within ``atol + rtol * |expected|`` (NaN/inf only where the
@@ -91,7 +92,8 @@ def compare(name: str, got: np.ndarray, expected: np.ndarray, rtol: float,
         error = np.abs(values - reference)
         same = (values == reference) | (np.isnan(values) & np.isnan(reference))
         error = np.where(same, 0.0, np.where(np.isnan(error), np.inf, error))
-        scale = np.maximum(np.abs(reference), atol)  # atol: a number, or one per element
+        floor = atol / rtol if rtol > 0 else atol  # atol: a number, or one per element
+        scale = np.maximum(np.abs(reference), floor)
         relative = np.where(error == 0, 0.0, error / np.where(scale == 0, 1e-300, scale))
         excess = error - (atol + rtol * np.abs(reference))
     excess = np.where(np.isnan(excess), np.inf, excess)
