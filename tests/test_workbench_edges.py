@@ -17,6 +17,7 @@ from test_wgsl_layer import SCALE_BIAS, SQUAREPLUS
 from intricate import Model, ModelFileError, ShaderError, gpu
 from intricate.io import files
 from intricate.kernels import Kernel, check_gradients
+from intricate.kernels.report import compare
 from intricate.layers import Dense, WGSLLayer
 
 
@@ -272,3 +273,13 @@ async def test_check_gradients_refuses_empty_and_out_of_range_inputs(device):
                                          r"infinity or values beyond"):
         await check_gradients(WGSLLayer(SQUAREPLUS), np.full((2, 2), 1e300), device=device)
     assert work(device) == before
+
+
+def test_relative_errors_below_the_absolute_tolerance_are_measured_against_it():
+    """Below atol / rtol the absolute tolerance judges (an f16 result's subnormals, exact
+    zeros): the reported relative error is measured against that floor, not the tiny value."""
+    floor = 2.0**-25 / 1e-3
+    check = compare("y", np.array([1.0005, 3e-8, 1e-8]), np.array([1.0, 5e-8, 0.0]), 1e-3,
+                    2.0**-25)
+    assert check.passed and check.max_rel_error == pytest.approx(max(5e-4, 2e-8 / floor))
+    assert compare("y", np.array([1.0]), np.array([2.0]), 1e-3, 0.0).max_rel_error == 0.5
