@@ -1,9 +1,10 @@
 enable f16; // optimizers.wgsl: parameter updates over the model's flat parameter buffer: one dispatch
 // updates every parameter of the model. Formulas are PyTorch's (torch.optim, 2.x docs).
-// Parameters, gradients, state and arithmetic are f32, the accumulate type (f32 for
-// float32 and mixed_float16, f64 for float64). With dtype f16 (mixed_float16) θ is the f32 master: each
-// invocation also writes θ rounded to f16 into compute_parameters (what the layers bind), skips
-// the whole step while the loss-scale flag is set (engine/loss_scale.wgsl), and uses g / scale.
+// Parameters, gradients, state and arithmetic are f32, the accumulate type (f32
+// for float32 and mixed_float16, f64 for float64). With dtype f16 (mixed_float16) θ is the f32
+// master weight: each invocation also writes θ rounded to f16 into compute_parameters (what the
+// layers bind), skips the whole step while the loss-scale flag is set (engine/loss_scale.wgsl),
+// and uses g / scale.
 //
 // Bindings (group 0), by variable name; each entry binds only what it uses:
 //   0 gradients           read        f32  [count]  g = dL/dθ, laid out like parameters
