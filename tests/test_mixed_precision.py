@@ -330,3 +330,18 @@ async def test_a_dataset_view_from_an_odd_f16_row_is_refused_before_any_gpu_work
         await model.fit(data, options=TrainingOptions(validation_split=0.4, verbose=0))
     assert all(device.stats[name] == 0 for name in ("dispatches", "uploads", "submits"))
     await model.fit(data, options=TrainingOptions(validation_split=0.2, verbose=0))  # row 4
+
+
+async def test_a_layer_file_beyond_float16_is_refused_by_a_mixed_model(device, tmp_path):
+    from intricate import ModelFileError
+
+    big = Model([Dense(2, 1)], device=device, seed=0)
+    big.set_weights([np.full((2, 1), 7e4, np.float32), np.zeros(1, np.float32)])
+    big.layers[0].save(tmp_path / "big.safetensors")
+    model = Model([Dense(2, 1)], device=device, seed=0, dtype="mixed_float16")
+    before = model.get_weights()
+    await model.predict(XOR_X)
+    with pytest.raises(ModelFileError, match=r"holds 70000\.0 at index \(0, 0\), beyond "
+                                             r"float16's range"):
+        model.layers[0].load(tmp_path / "big.safetensors")
+    assert all(np.array_equal(a, b) for a, b in zip(model.get_weights(), before))

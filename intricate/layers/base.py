@@ -133,6 +133,8 @@ class Layer:
                                        "arguments or use Layer.from_file")
         if self.host_weights:  # in a model: keep its dtype, refusing what overflows it
             weights = [_narrowed(path, w, self.host_weights[0].dtype) for w in weights]
+            for values in weights if self.master_parameters else ():  # and its f16 copy's
+                _narrowed(path, values, self.parameters[0].dtype)
         self.host_weights = weights
         if self.parameters:
             device = self.parameters[0].device
