@@ -72,6 +72,18 @@ async def test_every_entry_verifies_in_float64_and_mixed_float16(device, name, p
     assert result["passed"], result["error"]
 
 
+def test_bytes_count_each_arrays_element_size_in_the_dtype(device, rng):
+    """GB/s in each dtype: the gather's u32 indices are 4 bytes, its data 2 (f16), 4 or 8; an
+    optimizer's master weights and moments stay f32 in mixed_float16, plus the f16 copy."""
+    rows, columns = 5, sum(catalog.ops.GATHER_WIDTHS)  # indices, then x and y read + written
+    gather, adam = catalog.ENTRIES["gather"], catalog.ENTRIES["optimizer.adam"]
+    for precision, data in ((FLOAT32, 4), (FLOAT64, 8), (MIXED_FLOAT16, 2)):
+        assert gather.setup(device, rows, rng, precision).bytes == 4 * rows + data * 2 * rows * (
+            columns)
+    assert adam.setup(device, 10, rng, FLOAT32).bytes == 4 * 7 * 10  # g, θ twice, m, v twice
+    assert adam.setup(device, 10, rng, MIXED_FLOAT16).bytes == (4 * 7 + 2) * 10
+
+
 def test_tolerances_scale_with_the_dtype():
     entry = catalog.ENTRIES["activation.backward.tanh"]  # rtol 1e-4, atol 4.8e-7 in float32
     assert catalog.tolerances(entry, FLOAT32) == (entry.rtol, entry.atol)

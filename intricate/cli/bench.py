@@ -10,7 +10,7 @@ percentage is what it reached of that (of the bandwidth alone for pure data move
 ``--dtype`` (float32, float64, mixed_float16) renders every kernel with that policy's element
 types (mixed_float16: f16 data, f32 sums), binds the inputs in them and checks at its tolerances
 (catalog.tolerances); kernels that don't run in it, or on this adapter, are listed as skipped
-with the reason. Bytes moved count each binding's real element size.
+with the reason. Bytes moved count each array's element size in the dtype (catalog.nbytes).
 
 JSON keys (``--json FILE``):
     intricate, device      the version; the adapter's identity (see intricate.cli.info)
@@ -42,7 +42,7 @@ from typing import Any
 import numpy as np
 
 from .._version import __version__
-from ..gpu import Device, layout
+from ..gpu import Device
 from ..gpu.dtypes import FLOAT32, Precision
 from ..kernels import Kernel, catalog
 from ..ops.gemm import subgroup
@@ -64,21 +64,6 @@ def _kernel(entry: catalog.Entry, device: Device, case: catalog.Case,
                   template=case.template, dtype=precision.name)
 
 
-def _bytes(kernel: Kernel, case: catalog.Case) -> int:
-    """``case.bytes`` (counted at 4 bytes a value) at the kernel's element sizes: scaled by the
-    bytes its bindings hold over 4 per value (f16 data halves them, f64 doubles them): exact
-    where every array moves in proportion to its size, an estimate elsewhere (the gather's
-    sources, 0.02%; mixed_float16's optimizers, whose f16 copy the count leaves out)."""
-    counts = {name: np.size(value) for name, value in case.inputs.items()
-              if isinstance(value, np.ndarray)} | {name: int(np.prod(shape))
-                                                    for name, shape in case.shapes.items()}
-    bound = [(counts[b.name], layout.layout(b.element_type, kernel.structs).dtype.itemsize)
-             for b in kernel.bindings if b.kind == "storage" and b.name in counts]
-    values = sum(count for count, _ in bound)
-    return round(case.bytes * sum(count * size for count, size in bound) / (4 * values)
-                 ) if values else case.bytes
-
-
 async def _case(entry: catalog.Entry, device: Device, size: int,
                 precision: Precision) -> catalog.Case:
     """The entry's case at ``size`` in ``precision``'s dtype, from the same seed every time."""
@@ -90,7 +75,7 @@ async def _time(kernel: Kernel, case: catalog.Case, repeat: int | None,
     """Kernel.time after ``warm`` seconds of untimed runs, with ``repeat`` runs, or as many as
     fit TIME_BUDGET (MIN_REPEAT to MAX_REPEAT): a standard GEMM takes seconds on a software
     adapter. A short probe sizes both."""
-    arguments = {"flops": case.flops, "bytes": _bytes(kernel, case), "grid": case.grid,
+    arguments = {"flops": case.flops, "bytes": case.bytes, "grid": case.grid,
                  "shapes": case.shapes, **case.inputs}
     probe = await kernel.time(repeat=MIN_REPEAT, warmup=1, **arguments)
     per_sample = probe.per_sample  # dispatches per sample: ~2 ms of GPU work (Kernel.time)
@@ -190,7 +175,7 @@ async def roofline(device: Device, size_class: str, repeat: int | None,
         kernel = _kernel(entry, device, case, precision)
         timing, _ = await _time(kernel, case, repeat,
                                 WARM_FIRST if role == "bandwidth" else WARM_SECONDS)
-        work = _bytes(kernel, case) if key == "gbps" else case.flops
+        work = case.bytes if key == "gbps" else case.flops
         # A peak is the best this adapter did: the fastest run, not the median.
         peaks.update({key: work / timing.min / 1e9, f"{role}_kernel": name,
                       f"{role}_shape": case.shape})

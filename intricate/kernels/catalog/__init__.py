@@ -12,6 +12,7 @@ from .registry import (
     SIZE_CLASSES,
     Case,
     Entry,
+    nbytes,
     register,
     select,
     sizes_of,
@@ -19,5 +20,5 @@ from .registry import (
     tolerances,
 )
 
-__all__ = ["ENTRIES", "SIZE_CLASSES", "Case", "Entry", "register", "select", "sizes_of",
-           "skip_reason", "tolerances"]
+__all__ = ["ENTRIES", "SIZE_CLASSES", "Case", "Entry", "nbytes", "register", "select",
+           "sizes_of", "skip_reason", "tolerances"]

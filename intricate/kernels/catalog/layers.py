@@ -14,9 +14,8 @@ from ...layers import activations
 from ...layers.registry import LAYERS
 from ...ops import loops
 from .. import reference
-from .registry import Case, register
+from .registry import Case, nbytes, register
 
-FLOAT = 4
 NARROW, WIDE = 100, 20000  # SoftMax widths: a row per invocation / a workgroup per row
 WORKGROUP = 256  # activation.wgsl's and softmax.wgsl's default workgroup_size
 ACTIVATION_RANGE = 4.0  # x uniform in ±4: 1 - tanh² and σ' read from o stay relatively exact
@@ -34,11 +33,12 @@ def _softmax_rows(size: int, width: int, rng: np.random.Generator,
     return (spread * rng.standard_normal((size, width))).astype(np.float32)
 
 
-def _softmax_case(size: int, width: int, wide: bool, inputs: dict, direction: str) -> Case:
+def _softmax_case(size: int, width: int, wide: bool, inputs: dict, direction: str,
+                  precision: Precision) -> Case:
     moved = {"forward": 2, "backward": 3}[direction]  # arrays read + written, each once
     grid = fold_grid(size) if wide else fold_grid(math.ceil(size / WORKGROUP))
     return Case({**inputs, "count": size * width, "width": width}, grid,
-                moved * FLOAT * size * width, f"{size}x{width}",
+                nbytes(precision, data=moved * size * width), f"{size}x{width}",
                 shapes={"outputs" if direction == "forward" else "grad_inputs": (size, width)},
                 constants={"workgroup_size": activations.WIDE_WORKGROUP} if wide else {},
                 flops=(5 if direction == "forward" else 4) * size * width)
@@ -54,7 +54,7 @@ def _register_softmax(entry: str, width: int, small: tuple[int, ...],
               precision: Precision = FLOAT32) -> Case:
         if direction == "forward":
             x = _softmax_rows(size, width, rng)
-            return _softmax_case(size, width, wide, {"inputs": x}, direction)
+            return _softmax_case(size, width, wide, {"inputs": x}, direction, precision)
         # dE/dO = ±1 and no dominant o (x ~ N(0, 1) over >= 100 classes: o < 0.2): then
         # |Σ dE/dO · o| stays well below 1 and dE/dI = o (dE/dO - Σ dE/dO · o) never cancels.
         # (With a dominant o ≈ 1 it would, to ~1e-4 relative error in float32 at 6.5M rows.)
@@ -62,7 +62,7 @@ def _register_softmax(entry: str, width: int, small: tuple[int, ...],
         signs = rng.choice(np.array([-1.0, 1.0], np.float32), (size, width))
         outputs = reference.softmax_forward(x.astype(np.float64)).astype(np.float32)
         return _softmax_case(size, width, wide, {"outputs": outputs, "grad_outputs": signs},
-                             direction)
+                             direction, precision)
 
     if direction == "forward":
         def expected(inputs, **_):
@@ -99,15 +99,15 @@ def _register_activation(kind: type[activations.Activation]) -> None:
     forward, derivative = _elementwise(kind)
     template = {"activation": function, "inputs_kept": kept}
 
-    def case(size: int, inputs: dict, output: str, moved: int) -> Case:
+    def case(size: int, inputs: dict, output: str, moved: int, precision: Precision) -> Case:
         return Case({**inputs, "count": size, "alpha": alpha}, fold_grid(math.ceil(size / 256)),
-                    moved * FLOAT * size, str(size), shapes={output: (size,)},
+                    nbytes(precision, data=moved * size), str(size), shapes={output: (size,)},
                     template=template, flops=size)
 
     def forward_setup(device: Device, size: int, rng: np.random.Generator,
                       precision: Precision = FLOAT32) -> Case:
         x = rng.uniform(-ACTIVATION_RANGE, ACTIVATION_RANGE, size).astype(np.float32)
-        return case(size, {"inputs": x}, "outputs", 2)
+        return case(size, {"inputs": x}, "outputs", 2, precision)
 
     def backward_setup(device: Device, size: int, rng: np.random.Generator,
                        precision: Precision = FLOAT32) -> Case:
@@ -116,7 +116,7 @@ def _register_activation(kind: type[activations.Activation]) -> None:
                  "grad_outputs": rng.uniform(-4, 4, size).astype(np.float32)}
         if kept:
             given["inputs"] = x.astype(np.float32)
-        return case(size, given, "grad_inputs", 3 + kept)
+        return case(size, given, "grad_inputs", 3 + kept, precision)
 
     def expected_forward(inputs, **_):
         return {"outputs": forward(inputs.astype(np.float64), alpha)}

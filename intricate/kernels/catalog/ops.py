@@ -14,7 +14,7 @@ from ...gpu.dtypes import FLOAT32, Precision
 from ...ops import gather
 from ...ops import statistics as layout  # (statistics is also a binding's name)
 from ...ops.gemm import codegen, subgroup, tiled
-from .registry import Case, register
+from .registry import Case, nbytes, register
 
 FLOAT = 4  # bytes per f32 and u32
 GATHER_WIDTHS = (784, 10)  # x and y columns of a gathered batch (MNIST-like; x spans 4 groups)
@@ -32,7 +32,8 @@ def copy(device: Device, size: int, rng: np.random.Generator,
     floats = min(-(-size // 4) * 4, limit)
     source = rng.standard_normal(floats, np.float32)
     return Case({"source": source, "count": floats // 4}, fold_grid(-(-floats // 4 // 256)),
-                2 * FLOAT * floats, str(floats), shapes={"destination": (floats,)})
+                nbytes(precision, words=2 * floats), str(floats),  # vec4<f32> in any dtype
+                shapes={"destination": (floats,)})
 
 
 @register("gather", "ops/gather.wgsl", "gather_rows",
@@ -50,7 +51,7 @@ def gather_rows(device: Device, size: int, rng: np.random.Generator,
               "rows": size, "x_width": x_width, "y_width": y_width}
     rows = fold_grid(size)
     grid = (math.ceil(max(GATHER_WIDTHS) / gather.GATHER_WORKGROUP), rows[0], rows[1])
-    return Case(inputs, grid, FLOAT * size * (1 + 2 * (x_width + y_width)),
+    return Case(inputs, grid, nbytes(precision, data=2 * size * (x_width + y_width), words=size),
                 f"{size}x({x_width}+{y_width})",
                 shapes={"batch_x": (size, x_width), "batch_y": (size, y_width)},
                 constants={"workgroup_size": gather.GATHER_WORKGROUP})
@@ -68,7 +69,7 @@ def finish_epoch(device: Device, size: int, rng: np.random.Generator,
                  precision: Precision = FLOAT32) -> Case:
     inputs = {"statistics": rng.uniform(0, 100, layout.SIZE).astype(np.float32),
               "train_count": 37, "val_count": 0}  # no validation: divides by 1, not 0
-    return Case(inputs, (1, 1, 1), 3 * FLOAT * layout.SIZE, str(layout.SIZE),
+    return Case(inputs, (1, 1, 1), nbytes(precision, sums=3 * layout.SIZE), str(layout.SIZE),
                 shapes={"epoch_result": (layout.SIZE,)},
                 template={"slot": layout.SLOT, "size": layout.SIZE},
                 flops=layout.SIZE)
@@ -90,8 +91,9 @@ def _matmul(a, b=None, b4=None, **_):
     return {"c": a.astype(np.float64) @ (b if b is not None else b4)}
 
 
-def _gemm_case(size: int, inputs: dict, grid: tuple[int, int, int], template: dict) -> Case:
-    return Case(inputs, grid, 3 * FLOAT * size * size, f"{size}x{size}x{size}",
+def _gemm_case(size: int, inputs: dict, grid: tuple[int, int, int], template: dict,
+               precision: Precision) -> Case:
+    return Case(inputs, grid, nbytes(precision, data=3 * size * size), f"{size}x{size}x{size}",
                 shapes={"c": (size, size)}, template=template, flops=2 * size ** 3)
 
 
@@ -113,7 +115,7 @@ def tiled_gemm(device: Device, size: int, rng: np.random.Generator,
     template = codegen.template(config, True, True, bias=False, activation=None, a_vec4=vec4,
                                 b_vec4=vec4_b, precision=precision)
     grid = (math.ceil(size / config.bn), math.ceil(size / config.bm), 1)
-    return _gemm_case(size, inputs, grid, template)
+    return _gemm_case(size, inputs, grid, template, precision)
 
 
 def _subgroup_config(device: Device, size: int) -> tuple[subgroup.SubgroupConfig, int]:
@@ -139,7 +141,7 @@ def subgroup_gemm(device: Device, size: int, rng: np.random.Generator,
     template = subgroup.template(config, width, b_vec4, False, None, None, False,
                                  precision=precision)
     grid = (math.ceil(size / (4 * width * config.quads)), math.ceil(size / config.rows), 1)
-    return _gemm_case(size, inputs, grid, template)
+    return _gemm_case(size, inputs, grid, template, precision)
 
 
 @register("gemm.sum_splits", "ops/gemm/tiled.wgsl", "sum_splits",
@@ -149,12 +151,14 @@ def subgroup_gemm(device: Device, size: int, rng: np.random.Generator,
 def sum_splits(device: Device, size: int, rng: np.random.Generator,
                precision: Precision = FLOAT32) -> Case:
     # Past the caches of big GPUs (256 MB of partials), within what one binding holds.
-    limit = device.limits["max-storage-buffer-binding-size"] // FLOAT // SPLITS
+    limit = (device.limits["max-storage-buffer-binding-size"]
+             // np.dtype(precision.parameters).itemsize // SPLITS)  # partials: accumulate type
     size = min(size, math.isqrt(limit))
     partials = rng.random((SPLITS, size, size), np.float32)  # no cancellation
     inputs = {"partials": partials, **_gemm_params(size, size, SPLITS * 64, SPLITS)}
     template = codegen.template(tiled.SUM_CONFIG, True, True, bias=False, activation=None,
                                 split=True, precision=precision)
     return Case(inputs, fold_grid(math.ceil(size * size / 256)),
-                FLOAT * (SPLITS + 1) * size * size, f"{SPLITS}x{size}x{size}",
+                nbytes(precision, data=size * size, sums=SPLITS * size * size),
+                f"{SPLITS}x{size}x{size}",
                 shapes={"c": (size, size)}, template=template, flops=SPLITS * size * size)

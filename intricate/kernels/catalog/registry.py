@@ -5,7 +5,7 @@ Each family registers its entries beside the others of its shader (catalog/ops.p
 training.py) with ``@register(...)`` on a function ``case(device, size, rng, precision) ->
 Case``: the inputs at that size (seeded; floats as float32, which binding converts to each
 binding's type), the template values and overrides the engine renders the kernel with in that
-dtype policy, the grid, and the flops and bytes one run moves (at 4 bytes a value). ``size``
+dtype policy, the grid, and the flops and bytes one run moves (``nbytes``). ``size``
 is the entry's own unit, said in its ``unit`` (m = n = k for a GEMM, rows for row-wise kernels,
 elements otherwise).
 """
@@ -38,7 +38,8 @@ class Case:
             bench's dtype policy's).
         constants: override values (``workgroup_size``, ...).
         flops: floating-point operations of one run (None: a pure data move).
-        bytes: bytes one run reads and writes in global memory, each array once.
+        bytes: bytes one run reads and writes in global memory, each array once, at its
+            element type's size in the dtype policy (``nbytes``).
         shape: a readable description of the size, e.g. "512x512x512".
     """
 
@@ -114,6 +115,14 @@ def register(name: str, shader: str, entry: str, *, reference: Reference,
                               atol, **extra, needs=needs, unsupported=dict(unsupported or {}))
         return setup
     return decorate
+
+
+def nbytes(precision: Precision, data: int = 0, sums: int = 0, words: int = 0) -> int:
+    """Bytes of ``data`` values of the policy's data type (``{{ dtype }}``: f16 in
+    mixed_float16), ``sums`` of its accumulate type and ``words`` of 4 bytes (u32 indices, the
+    arrays of fixed-type kernels): what a Case's ``bytes`` counts."""
+    return (data * precision.itemsize + sums * np.dtype(precision.parameters).itemsize
+            + 4 * words)
 
 
 def skip_reason(entry: Entry, device: Device, precision: Precision) -> str | None:

@@ -15,7 +15,7 @@ from ...gpu import Device, fold_grid
 from ...gpu.dtypes import FLOAT32, Precision
 from ...ops import statistics as layout
 from .. import reference
-from .registry import Case, register
+from .registry import Case, nbytes, register
 
 FLOAT = 4
 CLASSES = 10  # the width of a loss's batch rows
@@ -34,8 +34,9 @@ def _unscaled(loss_scaling: np.ndarray | None) -> float:
 def _register_optimizer(name: str, kind: type[optimizers.Optimizer]) -> None:
     optimizer = kind()
     values = dict.fromkeys(optimizers.HYPERPARAMETERS, 0.0) | optimizer.shader_values()
-    # Bytes per parameter: g read, θ read and written, each moment read and written.
-    per_element = FLOAT * (3 + 2 * kind.moments)
+    # Per parameter: g read, θ read and written, each moment read and written (and f16(θ)
+    # written in mixed_float16).
+    sums = 3 + 2 * kind.moments
 
     def setup(device: Device, size: int, rng: np.random.Generator,
               precision: Precision = FLOAT32) -> Case:
@@ -51,7 +52,9 @@ def _register_optimizer(name: str, kind: type[optimizers.Optimizer]) -> None:
         if kind.counts_steps:
             inputs["step_in"] = np.array([9], np.uint32)
             shapes["step_out"] = (1,)
-        return Case(inputs, fold_grid(math.ceil(size / 256)), per_element * size, str(size),
+        copy = size if loss_scale.applies(precision) else 0
+        return Case(inputs, fold_grid(math.ceil(size / 256)),
+                    nbytes(precision, data=copy, sums=sums * size), str(size),
                     shapes=shapes, flops=(4 + 6 * kind.moments) * size)
 
     def expected(gradients, parameters, step_in=None, loss_scaling=None, **state):
@@ -129,7 +132,7 @@ def _loss_setup(loss: losses.Loss, entry: str):
             grid = fold_grid(size)
         if gradient and loss_scale.applies(precision):  # dL/dŷ times the loss scale
             inputs["loss_scaling"] = loss_scale.initial_words(SCALE)
-        moved = FLOAT * size * CLASSES * (2 + gradient)
+        moved = nbytes(precision, data=size * CLASSES * (2 + gradient))
         return Case(inputs, grid, moved, f"{size}x{CLASSES}", shapes=shapes,
                     template={"loss": loss.entry}, flops=10 * size * CLASSES)
     return setup
@@ -177,7 +180,7 @@ def _finish_setup(device: Device, size: int, rng: np.random.Generator,
               "statistics": rng.uniform(0, 10, layout.SIZE).astype(np.float32),
               **_params(losses.MeanSquared(), np.zeros((1, CLASSES), np.float32)),
               "groups": size}
-    return Case(inputs, (1, 1, 1), FLOAT * 4 * size, f"{size}x4",
+    return Case(inputs, (1, 1, 1), nbytes(precision, sums=4 * size), f"{size}x4",
                 template={"loss": "mean_squared"}, flops=4 * size)
 
 
