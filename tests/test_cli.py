@@ -241,6 +241,28 @@ def test_run_writes_checks_and_times_a_kernel_file(kernel_files, capsys):
     assert "FAILED" in capsys.readouterr().out
 
 
+def test_run_renders_a_templated_kernel_in_the_dtype_asked(device, kernel_files, capsys):
+    """--dtype mixed_float16: {{ dtype }} is f16 (the .npy inputs rounded to it, the outputs
+    written as float16), {{ accumulate }} f32."""
+    skip_unsupported(device, MIXED_FLOAT16)
+    folder, x, y = kernel_files
+    templated = KERNEL.replace("array<f32>", "array<{{ dtype }}>").replace(
+        "params.scale * x[id.x] + y[id.x]",
+        "{{ dtype }}(params.scale * {{ accumulate }}(x[id.x]) + {{ accumulate }}(y[id.x]))")
+    (folder / "templated.wgsl").write_text(templated)
+    code = main(["run", str(folder / "templated.wgsl"), "--input", f"x={folder / 'x.npy'}",
+                 "--input", f"y={folder / 'y.npy'}", "--param", "count=100", "--param",
+                 "scale=2.5", "--output", str(folder / "out"), "--dtype", "mixed_float16"])
+    assert code == 0, capsys.readouterr()
+    got = np.load(folder / "out" / "y.npy")
+    x16, y16 = (values.astype(np.float16).astype(np.float64) for values in (x, y))
+    assert got.dtype == np.float16
+    # One f16 rounding of the f32 sum (2^-11 of it, 2^-25 absolute below f16's normals), plus
+    # f32's rounding of its terms where they cancel.
+    want, terms = 2.5 * x16 + y16, np.abs(2.5 * x16) + np.abs(y16)
+    assert np.all(np.abs(got - want) <= 2.0**-11 * np.abs(want) + 2.0**-23 * terms + 2.0**-25)
+
+
 @pytest.mark.parametrize(("arguments", "message"), [
     (["bench", "softmx"], "kernel 'softmx': expected a catalog name"),
     (["bench", "copy", "--size", "huge"], "--size: expected one of"),

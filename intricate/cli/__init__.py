@@ -12,6 +12,7 @@
         why. JSON keys: intricate.cli.bench's docstring.
     intricate run FILE.wgsl [--entry NAME] --input name=file.npy ... [--param name=value ...]
             [--shape name=4x3] [--grid X,Y,Z] [--constant name=value] [--output DIR]
+            [--dtype float32|float64|mixed_float16]
             [--check ref.py:function] [--time]
         runs one kernel of your WGSL on .npy inputs (uniform fields by --param), writes each
         read_write binding to DIR/name.npy, checks it against ref.py's function (called with
@@ -84,6 +85,8 @@ def parser() -> argparse.ArgumentParser:
     one.add_argument("--grid", metavar="X[,Y[,Z]]", help="workgroups (default: derived from "
                      "the largest output and the workgroup size)")
     one.add_argument("--output", metavar="DIR", help="write each output to DIR/NAME.npy")
+    one.add_argument("--dtype", choices=dtypes.NAMES, default="float32", help="the policy "
+                     "whose types fill {{ dtype }} and {{ accumulate }} (default float32)")
     one.add_argument("--check", metavar="FILE.py:FUNCTION",
                      help="compare the outputs with FUNCTION(**inputs)")
     one.add_argument("--rtol", type=float, default=1e-4)

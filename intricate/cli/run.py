@@ -140,7 +140,8 @@ async def run(device: Device, args: Any, out: Callable[[str], None]) -> int:
         except OSError as error:
             raise ValueError(f"--output: cannot create the folder {output} "
                              f"({error.strerror or error})") from None
-    kernel = Kernel(Path(args.file), args.entry, device=device, constants=constants or None)
+    kernel = Kernel(Path(args.file), args.entry, device=device, constants=constants or None,
+                    dtype=args.dtype)  # {{ dtype }}/{{ accumulate }} of that policy
     await kernel.compile()  # a kernel that doesn't compile is the first thing to hear about
     results = await kernel.run(grid, shapes=shapes, **values)
     if output is not None:
