@@ -78,6 +78,11 @@ async def test_inputs_are_float16_and_values_beyond_its_range_are_refused(device
             await model.fit(x, y)
     with pytest.raises(ValueError, match=r"x: expected values within float16's range"):
         await model.predict([[65520.0]])  # rounds to inf in float16
+    # uint16 is as narrow as float16, yet its 65535 is float16's inf
+    with pytest.raises(ValueError, match=r"x: expected values within float16's range"):
+        await model.predict(np.full((1, 1), 65535, np.uint16))
+    with pytest.raises(ValueError, match=r"y: expected values within float16's range"):
+        await model.fit(np.ones((1, 1)), np.full((1, 1), 65535, np.uint16))
     assert all(device.stats[name] == 0 for name in ("dispatches", "uploads", "submits"))
 
 

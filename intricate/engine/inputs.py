@@ -59,9 +59,13 @@ def check_array(name: str, values: object, width: int, width_meaning: str,
         raise ValueError(f"{name}: expected finite values, received "
                          f"{array[tuple(bad)]} at index {tuple(int(i) for i in bad)}")
     largest = float(np.finfo(dtype).max)
-    narrowing = array.dtype.kind in "iuf" and array.dtype.itemsize > dtype.itemsize  # 7e4: f16
-    if narrowing and (np.abs(array) > largest).any():
-        bad = np.argwhere(np.abs(array) > largest)[0]
+    # Narrowing: a wider float, or any integer type (uint16's 65535 is float16's inf though
+    # both are 2 bytes); compared, not abs'd, so int64's minimum doesn't wrap.
+    narrowing = array.dtype.kind in "iu" or (array.dtype.kind == "f"
+                                             and array.dtype.itemsize > dtype.itemsize)
+    beyond = (array > largest) | (array < -largest) if narrowing else None
+    if beyond is not None and beyond.any():
+        bad = np.argwhere(beyond)[0]
         raise ValueError(f"{name}: expected values within {dtype.name}'s range (±{largest:.4g}, "
                          f"the model's dtype), received {array[tuple(bad)]} at index "
                          f"{tuple(int(i) for i in bad)}, which overflows {dtype.name} to inf; "
