@@ -103,6 +103,11 @@ def load_model(model_class, path, device=None, allow_code: bool = False):
     check_tensors(path, header, wanted)
     tensors, _ = read(path, list(wanted))
     check_finite(path, tensors)
+    scale = tensors.get("optimizer.loss_scale")
+    if scale is not None and not scale[0] >= loss_scale.MINIMUM_SCALE:  # 0: g / 0 = NaN weights
+        raise ModelFileError(path, f"holds loss scale {float(scale[0])!r}; a mixed_float16 "
+                                   f"scale is at least {loss_scale.MINIMUM_SCALE} (halving stops "
+                                   "there), as every saved one is: the file is damaged")
     values = iter(tensors.items())
     for layer in built:
         weights = []

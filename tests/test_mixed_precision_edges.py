@@ -1,0 +1,47 @@
+"""mixed_float16 under hostile use (issue 17's review): damaged files, loss-scale corner cases."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from safetensors import safe_open
+from safetensors.numpy import load_file, save_file
+
+from intricate import Model, ModelFileError, TrainingOptions
+from intricate.gpu.dtypes import MIXED_FLOAT16
+from intricate.layers import Dense, TanH
+
+from harness import skip_unsupported
+
+XOR_X = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], np.float32)
+XOR_Y = np.array([[0], [0.8], [0.8], [0]], np.float32)
+
+
+@pytest.fixture
+def device(device):
+    skip_unsupported(device, MIXED_FLOAT16)
+    return device
+
+
+def xor_model(device) -> Model:
+    return Model([Dense(2, 3), TanH(), Dense(3, 1), TanH()], device=device, seed=0,
+                 dtype="mixed_float16")
+
+
+@pytest.mark.parametrize("scale", [0.0, -4.0, 0.5, 1e-30])
+async def test_a_file_loss_scale_below_the_floor_is_refused(device, tmp_path, scale):
+    """A scale of 0 made every resumed step g / 0 = NaN weights; negative or tiny ones
+    trained on nonsense. No saved scale is below the floor, so such a file is damaged."""
+    model = xor_model(device)
+    await model.fit(XOR_X, XOR_Y, TrainingOptions(epochs=1, optimizer="adam", verbose=0))
+    path = tmp_path / "mixed.safetensors"
+    model.save(path, include_optimizer=True)
+    with safe_open(path, "np") as file:
+        metadata = file.metadata()
+    tensors = load_file(path) | {"optimizer.loss_scale": np.array([scale], np.float32)}
+    save_file(tensors, path, metadata=metadata)
+    with pytest.raises(ModelFileError, match=r"holds loss scale .*at least 1\.0"):
+        Model.load(path, device=device)
+    tensors["optimizer.loss_scale"] = np.array([1.0], np.float32)  # the floor itself loads
+    save_file(tensors, path, metadata=metadata)
+    assert Model.load(path, device=device).optimizer_state()["loss_scale"][0] == 1.0
