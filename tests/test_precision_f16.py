@@ -125,6 +125,21 @@ async def test_the_workbench_runs_builtin_kernels_in_mixed_float16(device, rng):
         await kernel.run(inputs=np.array([7e4]), outputs=np.zeros(1), count=1, alpha=0.0)
 
 
+async def test_check_defaults_to_the_f16_tolerance_in_mixed_float16(device, rng):
+    """f16 results round by up to 2^-11 relative: float32's default rtol 1e-4 failed a right
+    kernel; the default is the policy's 1e-3, which a 0.3% error still fails."""
+    kernel = Kernel("layers/activation.wgsl", "forward", device=device, dtype="mixed_float16",
+                    template=GELU_FORWARD)
+    x = rng.uniform(1, 8, 301)
+    values = {"inputs": x, "outputs": np.zeros_like(x), "count": x.size, "alpha": 0.0}
+    report = await kernel.check(lambda inputs, **_: {"outputs": reference.gelu_forward(inputs)},
+                                **values)
+    assert report.passed and report.rtol == 1e-3, str(report)
+    wrong = await kernel.check(lambda inputs, **_: {
+        "outputs": reference.gelu_forward(inputs) * 1.003}, **values)
+    assert not wrong.passed
+
+
 async def test_a_device_without_shader_f16_is_refused_before_any_gpu_work(device, rng):
     without = masked(device, "shader-f16")
     kernel = Kernel("layers/activation.wgsl", "forward", device=without, dtype="mixed_float16",

@@ -192,17 +192,17 @@ class Kernel:
         device.submit(encoder)
         return staged.collect()
 
-    async def check(self, reference: Callable[..., Any], *, rtol: float = 1e-4,
+    async def check(self, reference: Callable[..., Any], *, rtol: float | None = None,
                     atol: float = 1e-6, shapes: Mapping[str, Any] | None = None,
                     grid: Any = None, **inputs: Any) -> CheckReport:
         """Run the kernel on ``inputs`` and compare each output with ``reference(**inputs)``.
 
         Args:
             reference: a NumPy function of the same names, returning {output: array} (or one
-                array when the kernel has one output); it gets the inputs as the kernel
-                receives them (converted to each binding's type, e.g. rounded to f16), floats
-                in float64.
-            rtol, atol: an element passes within ``atol + rtol * |expected|``.
+                array when the kernel has one output); it gets the inputs as bound (in each
+                binding's type, e.g. rounded to f16: none the kernel never saw), floats in float64.
+            rtol, atol: pass within ``atol + rtol * |expected|``; rtol None: 1e-4, or the
+                policy's where larger (mixed_float16: 1e-3, f16 results' 2^-11 rounding).
 
         Returns:
             A CheckReport: per output max abs/rel error, worst index, passed.
@@ -211,9 +211,9 @@ class Kernel:
             ValueError: as ``run``, or a reference result that names no output or has the
                 wrong size.
         """
+        rtol = max(1e-4, self.precision.rtol) if rtol is None else rtol
         device = await self._device()
         plan = self._plan(device, grid, shapes, inputs)
-        # The inputs as bound (e.g. rounded to f16): no rounding the kernel never saw.
         expected = reference(**{name: _float64(plan.arrays[name][0] if name in plan.arrays
                                                else value) for name, value in inputs.items()})
         if not isinstance(expected, Mapping):
