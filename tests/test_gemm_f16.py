@@ -197,3 +197,24 @@ async def test_mismatched_dtypes_are_refused_before_any_gpu_work(device):
     with pytest.raises(ValueError, match="grad_bias: expected c's dtype float32, received "
                                          "float16"):
         await device.run(attempt, np.float16, np.float32, np.float16)
+
+
+@pytest.mark.parametrize("kernel", KERNELS)
+async def test_sums_past_f16s_range_stay_f32_and_round_to_inf_only_in_f16_outputs(device, kernel):
+    """Rows of 65504 (f16's max) beside 1, -65504 and 2^-24 (its smallest subnormal): f32 sums
+    hold 131008 and the cancelled 0 exactly, the subnormal survives; an f16 c of 131008 is inf,
+    as PyTorch's float16 matmul gives (the loss scale's non-finite check then skips the step)."""
+    config = kernel_config(device, kernel)
+    a = np.array([[65504, 65504, 0], [65504, -65504, 2.0**-24]], np.float16)
+    b = np.array([[1, 1], [1, 1], [1, 0.5]], np.float16)
+
+    def record(program, uploaded):
+        outputs = [gpu.empty(program.device, (2, 2), dtype) for dtype in (np.float32, np.float16)]
+        for c in outputs:
+            record_gemm(program, uploaded["a"], uploaded["b"], c, 2, 2, 3, (3, 1), (2, 1),
+                        config=config)
+        return outputs
+
+    wide, narrow = await run_programs(device, record, {"a": a, "b": b}, 2, MIXED_FLOAT16)
+    np.testing.assert_array_equal(wide, [[131008, 131008], [2.0**-24, 2.0**-25]])
+    np.testing.assert_array_equal(narrow, [[np.inf, np.inf], [2.0**-24, 0]])
