@@ -5,7 +5,18 @@
     outputs = await model.predict(x)
 """
 
-from . import callbacks, gpu, initializers, kernels, layers, losses, metrics, optimizers, plot
+from . import (
+    callbacks,
+    datasets,
+    gpu,
+    initializers,
+    kernels,
+    layers,
+    losses,
+    metrics,
+    optimizers,
+    plot,
+)
 from ._version import __version__
 from .dataset import Dataset
 from .gpu import Device, ForkedProcessError, NoAdapterError, ShaderError, setup_device
@@ -17,7 +28,7 @@ __all__ = [
     "Dataset", "Device", "ForkedProcessError", "History", "Model", "ModelFileError",
     "NoAdapterError", "NonFiniteWeightsError", "ShaderError", "TrainingOptions",
     "__version__",
-    "callbacks", "gpu", "initializers", "kernels", "layers", "losses", "metrics", "optimizers",
-    "plot",
+    "callbacks", "datasets", "gpu", "initializers", "kernels", "layers", "losses", "metrics",
+    "optimizers", "plot",
     "setup_device",
 ]

@@ -6,6 +6,9 @@ without another upload, like moving tensors to the GPU once in PyTorch.
     await model.fit(data, options=TrainingOptions(epochs=10, validation_split=0.1))
     loss = await model.evaluate(data)
     outputs = await model.predict(data)
+
+Not to be confused with ``intricate.datasets`` (plural): loaders that read datasets from disk
+(IDX files, MNIST, scikit-learn's digits) into NumPy arrays, which ``model.upload`` takes.
 """
 
 from __future__ import annotations
