@@ -218,3 +218,24 @@ async def test_sums_past_f16s_range_stay_f32_and_round_to_inf_only_in_f16_output
     wide, narrow = await run_programs(device, record, {"a": a, "b": b}, 2, MIXED_FLOAT16)
     np.testing.assert_array_equal(wide, [[131008, 131008], [2.0**-24, 2.0**-25]])
     np.testing.assert_array_equal(narrow, [[np.inf, np.inf], [2.0**-24, 0]])
+
+
+@pytest.mark.parametrize("kernel", KERNELS)
+async def test_an_operand_viewed_from_an_unbindable_offset_is_refused_by_name(device, kernel):
+    """An f16 view at an odd element (2 bytes in): a ValueError naming the operand and the
+    device's alignment when recorded, not wgpu's validation error from the bind group."""
+    config = kernel_config(device, kernel)
+    align = device.limits["min-storage-buffer-offset-alignment"]
+
+    def attempt(start):
+        program = gpu.Program(gpu.Workspace(device, 4, MIXED_FLOAT16))
+        flat = gpu.empty(device, (64,), np.float16)
+        c = gpu.empty(device, (4, 4), np.float16)
+        record_gemm(program, flat.view(0, (4, 4)), flat.view(start, (4, 4)), c, 4, 4, 4,
+                    (4, 1), (4, 1), config=config)
+        return len(program.steps)
+
+    assert await device.run(attempt, align // 2) == 1  # an aligned view binds
+    with pytest.raises(ValueError, match=rf"gemm: b starts at byte 2 of its buffer; this device "
+                                         rf"binds storage only at multiples of {align} bytes"):
+        await device.run(attempt, 1)

@@ -158,6 +158,7 @@ class Program:
         if names != bound.keys():
             raise ValueError(f"{compiled.name}:{entry} binds {sorted(names)}, "
                              f"received {sorted(bound)}")
+        _check_offsets(self.device, f"{compiled.name}:{entry}", bound)
         entries = [{"binding": compiled.bindings[name], "resource": array.binding()}
                    for name, array in bound.items()]
         uniform = None
@@ -228,3 +229,16 @@ def encode_steps(encoder: wgpu.GPUCommandEncoder, steps: Sequence[Dispatch | Cop
                                           step.nbytes)
     if compute_pass is not None:
         compute_pass.end()
+
+
+def _check_offsets(device, name: str, bound: dict[str, GPUArray | Texels]) -> None:
+    """Refuse a view bound at an offset the device can't bind (a ValueError naming it, not
+    wgpu's validation error): e.g. an f16 view at an odd element."""
+    align = device.limits["min-storage-buffer-offset-alignment"]
+    for variable, array in bound.items():
+        if isinstance(array, GPUArray) and array.offset % align:
+            raise ValueError(
+                f"{name}: {variable} starts at byte {array.offset} of its buffer; this device "
+                f"binds storage only at multiples of {align} bytes ({align // array.dtype.itemsize}"
+                f" {array.dtype.name} elements): view from an aligned element, or copy the "
+                f"values into an array of their own")
