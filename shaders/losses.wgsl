@@ -88,8 +88,16 @@ fn gradient_factor() -> {{ accumulate }} {
     return params.gradient_scale{% if dtype == "f16" %} * bitcast<f32>(loss_scaling[0]){% endif %};
 }
 
+// Keras' clip into [ε, 1 - ε]; with f32 sums a NaN or ±inf p (an overflow upstream, e.g. an
+// f16 logit) stays, so the loss shows it (NaN, ±inf) rather than the plausible -log ε of a
+// clamped NaN. Tested on the bits: compilers fold p != p and p - p to constants.
 fn clip(p: {{ accumulate }}) -> {{ accumulate }} {
-    return clamp(p, EPSILON, 1.0 - EPSILON);
+    let clipped = clamp(p, EPSILON, 1.0 - EPSILON);
+{%- if accumulate == "f32" %}
+    return select(clipped, p, (bitcast<u32>(p) & 0x7f800000u) == 0x7f800000u);
+{%- else %}
+    return clipped;
+{%- endif %}
 }
 
 fn inside_clip(p: {{ accumulate }}) -> bool {

@@ -9,7 +9,7 @@ from safetensors.numpy import load_file, save_file
 
 from intricate import Model, ModelFileError, TrainingOptions
 from intricate.gpu.dtypes import MIXED_FLOAT16
-from intricate.layers import Dense, TanH
+from intricate.layers import Dense, SoftMax, TanH
 
 from harness import skip_unsupported
 
@@ -45,3 +45,20 @@ async def test_a_file_loss_scale_below_the_floor_is_refused(device, tmp_path, sc
     tensors["optimizer.loss_scale"] = np.array([1.0], np.float32)  # the floor itself loads
     save_file(tensors, path, metadata=metadata)
     assert Model.load(path, device=device).optimizer_state()["loss_scale"][0] == 1.0
+
+
+@pytest.mark.parametrize("loss", ["categorical_crossentropy", "binary_crossentropy"])
+async def test_an_f16_overflow_before_a_clipped_loss_shows_in_the_loss(device, loss):
+    """Logits past 65504 are inf in f16 and the SoftMax's row NaN: the step is skipped, and the
+    loss says NaN rather than the -log ε a clamped NaN gave (16.1, a plausible value)."""
+    model = Model([Dense(2, 3), SoftMax()], device=device, seed=0, dtype="mixed_float16")
+    model.set_weights([np.array([[300.0, -300.0, 150.0]] * 2, np.float32),
+                       np.zeros(3, np.float32)])
+    x = np.array([[200.0, 200.0], [0.01, 0.01]], np.float32)  # row 0: logits 120000
+    y = np.array([[1, 0, 0], [0, 1, 0]], np.float32)
+    history = await model.fit(x, y, TrainingOptions(epochs=1, loss_algorithm=loss,
+                                                    shuffle=False, verbose=0))
+    assert np.isnan(history.history["loss"][0])
+    assert history.history["skipped_steps"] == [1]
+    assert np.isnan(await model.evaluate(x, y))
+    assert np.isfinite(await model.evaluate(x[1:], y[1:]))  # the finite row alone is finite

@@ -88,8 +88,12 @@ fn gradient_factor() -> f32 {
     return params.gradient_scale * bitcast<f32>(loss_scaling[0]);
 }
 
+// Keras' clip into [ε, 1 - ε]; with f32 sums a NaN or ±inf p (an overflow upstream, e.g. an
+// f16 logit) stays, so the loss shows it (NaN, ±inf) rather than the plausible -log ε of a
+// clamped NaN. Tested on the bits: compilers fold p != p and p - p to constants.
 fn clip(p: f32) -> f32 {
-    return clamp(p, EPSILON, 1.0 - EPSILON);
+    let clipped = clamp(p, EPSILON, 1.0 - EPSILON);
+    return select(clipped, p, (bitcast<u32>(p) & 0x7f800000u) == 0x7f800000u);
 }
 
 fn inside_clip(p: f32) -> bool {
