@@ -252,7 +252,8 @@ def test_run_renders_a_templated_kernel_in_the_dtype_asked(device, kernel_files,
     (folder / "templated.wgsl").write_text(templated)
     code = main(["run", str(folder / "templated.wgsl"), "--input", f"x={folder / 'x.npy'}",
                  "--input", f"y={folder / 'y.npy'}", "--param", "count=100", "--param",
-                 "scale=2.5", "--output", str(folder / "out"), "--dtype", "mixed_float16"])
+                 "scale=2.5", "--output", str(folder / "out"), "--dtype", "mixed_float16",
+                 "--check", f"{folder / 'reference.py'}:axpy"])  # at f16's default rtol, 1e-3
     assert code == 0, capsys.readouterr()
     got = np.load(folder / "out" / "y.npy")
     x16, y16 = (values.astype(np.float16).astype(np.float64) for values in (x, y))

@@ -89,7 +89,8 @@ def parser() -> argparse.ArgumentParser:
                      "whose types fill {{ dtype }} and {{ accumulate }} (default float32)")
     one.add_argument("--check", metavar="FILE.py:FUNCTION",
                      help="compare the outputs with FUNCTION(**inputs)")
-    one.add_argument("--rtol", type=float, default=1e-4)
+    one.add_argument("--rtol", type=float, help="default 1e-4, or the dtype's where larger "
+                     "(mixed_float16: 1e-3, f16 results' rounding)")
     one.add_argument("--atol", type=float, default=1e-6)
     one.add_argument("--time", action="store_true", help="time it (GPU timestamps)")
     one.add_argument("--repeat", type=int, default=50)
