@@ -88,7 +88,10 @@ class Loss:
             program.dispatch(SHADER, single, groups=1,
                              template=template, params=params, statistics=statistics, **bound)
             return
-        partials = program.array(Loss, "statistics_partials", (params["groups"], 4))
+        # Sums, of the accumulate type (f32 in mixed_float16: f16-sized partials held half
+        # the workgroups' vec4<f32>, and the rest of a large batch's loss was dropped).
+        partials = program.array(Loss, "statistics_partials", (params["groups"], 4),
+                                 program.precision.parameters)
         program.dispatch(SHADER, f"partial_{entry}", groups=params["groups"], template=template,
                          params=params, partials=partials, **bound)
         program.dispatch(SHADER, "finish_statistics", groups=1, template=template,

@@ -7,7 +7,7 @@ import pytest
 from safetensors import safe_open
 from safetensors.numpy import load_file, save_file
 
-from intricate import Model, ModelFileError, TrainingOptions
+from intricate import Model, ModelFileError, TrainingOptions, losses
 from intricate.gpu.dtypes import MIXED_FLOAT16
 from intricate.layers import Dense, SoftMax, TanH
 
@@ -62,3 +62,19 @@ async def test_an_f16_overflow_before_a_clipped_loss_shows_in_the_loss(device, l
     assert history.history["skipped_steps"] == [1]
     assert np.isnan(await model.evaluate(x, y))
     assert np.isfinite(await model.evaluate(x[1:], y[1:]))  # the finite row alone is finite
+
+
+async def test_a_batch_over_several_statistics_workgroups_counts_every_row(device, monkeypatch):
+    """Past FUSED_LIMIT outputs the loss sums go through f32 partials per workgroup: allocated
+    as f16 they held half the workgroups, and evaluate/fit dropped the rest of the batch."""
+    monkeypatch.setattr(losses, "FUSED_LIMIT", 4)  # 2 rows of 2 per workgroup: 6 workgroups
+    rng = np.random.default_rng(0)
+    x = rng.uniform(-1, 1, (12, 2)).astype(np.float32)
+    y = rng.uniform(0, 0.8, (12, 2)).astype(np.float32)
+    model = Model([Dense(2, 2), TanH()], device=device, seed=0, dtype="mixed_float16")
+    predictions = (await model.predict(x)).astype(np.float64)
+    expected = np.mean((predictions - y) ** 2)
+    assert await model.evaluate(x, y) == pytest.approx(expected, rel=1e-3)
+    history = await model.fit(x, y, TrainingOptions(epochs=1, batch_size=12, shuffle=False,
+                                                    verbose=0))
+    assert history.history["loss"][0] == pytest.approx(expected, rel=1e-3)
