@@ -17,13 +17,6 @@ PRECISIONS = [pytest.param(FLOAT32, id="float32"), pytest.param(FLOAT64, id="flo
 ALL_PRECISIONS = [*PRECISIONS, pytest.param(MIXED_FLOAT16, id="mixed_float16")]
 
 
-def stored_floor(precision: Precision) -> float:
-    """The absolute error of storing a value in the policy's data type that ``rtol`` can't
-    cover: half f16's smallest subnormal (2^-25) below f16's smallest normal (6.1e-5), where
-    rounding keeps no relative accuracy; 0 for f32 and f64 (TINY covers their flushes)."""
-    return 2.0**-25 if precision.numpy == np.float16 else 0.0
-
-
 def gradient_rtol(precision: Precision) -> float:
     """A backward kernel's tolerance: the policy's rtol, 1e-2 for f16 data (its inputs o and
     dE/dO are themselves rounded to f16, 2^-11 each, before the result is)."""

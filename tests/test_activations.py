@@ -40,7 +40,6 @@ from harness import (
     gradient_rtol,
     run_programs,
     skip_unsupported,
-    stored_floor,
 )
 
 # (layer factory, reference name, alpha): every element-wise activation, alphas included.
@@ -125,7 +124,7 @@ async def test_unfused_kernel_matches_reference(device, rng, case, rows, width, 
     # From o, one unit in the last place of 1 (f32's FROM_OUTPUTS_ATOL; 2.2e-16 in f64, 2^-10
     # in f16).
     from_outputs = FROM_OUTPUTS_ATOL * float(np.finfo(dtype).eps / np.finfo(np.float32).eps)
-    floor = max(TINY, stored_floor(precision))
+    floor = max(TINY, precision.stored_floor)
     close(got[0], forward(x64, alpha), rtol=precision.rtol, atol=floor)
     close(got[1], dy * derivative(x64, alpha), rtol=gradient_rtol(precision),
           atol=floor + (from_outputs if name in ("TanH", "Sigmoid") else 0.0))

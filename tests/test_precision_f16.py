@@ -20,7 +20,7 @@ from intricate.layers import ELU, GELU, Dense, LeakyReLU, Sigmoid, SiLU, SoftMax
 from intricate.ops import gather, loops
 
 import reference
-from harness import assert_close, run_programs, skip_unsupported, stored_floor
+from harness import assert_close, run_programs, skip_unsupported
 
 pytestmark = pytest.mark.usefixtures("f16_device")
 
@@ -62,7 +62,7 @@ async def test_softmax_in_f16_on_both_paths(device, rng, monkeypatch, rows, widt
     assert entries == [f"forward{suffix}", f"backward{suffix}"]
     assert got[0].dtype == got[1].dtype == np.float16
     want = reference.softmax_forward(x.astype(np.float64))
-    floor = stored_floor(MIXED_FLOAT16)
+    floor = MIXED_FLOAT16.stored_floor
     assert_close(got[0], want, 1e-3, scale=np.abs(want) + floor / 1e-3)
     # dE/dI = o (dE/dO - Σ dE/dO · o) reads o stored in f16: 2^-11 of each o (within rtol of
     # the terms) and, below f16's normal range, up to the floor absolute, which rtol can't cover.
@@ -108,7 +108,7 @@ async def test_the_workbench_runs_builtin_kernels_in_mixed_float16(device, rng):
     assert "fn gelu(x: f32, alpha: f32) -> f32" in kernel.source
     x = rng.uniform(-8, 8, 1001)  # float64 in, f16 bound: the reference sees the f16 values
     report = await kernel.check(lambda inputs, **_: {"outputs": reference.gelu_forward(inputs)},
-                                rtol=1e-3, atol=stored_floor(MIXED_FLOAT16), inputs=x,
+                                rtol=1e-3, atol=MIXED_FLOAT16.stored_floor, inputs=x,
                                 outputs=np.zeros_like(x), count=x.size, alpha=0.0)
     assert report.passed, str(report)
     outputs = (await kernel.run(inputs=x, outputs=np.zeros_like(x), count=x.size,
@@ -117,7 +117,7 @@ async def test_the_workbench_runs_builtin_kernels_in_mixed_float16(device, rng):
     rows = rng.normal(size=(7, 33)) * 4
     softmax = Kernel("layers/softmax.wgsl", "forward", device=device, dtype="mixed_float16")
     report = await softmax.check(lambda inputs, **_: reference.softmax_forward(inputs),
-                                 rtol=1e-3, atol=stored_floor(MIXED_FLOAT16), inputs=rows,
+                                 rtol=1e-3, atol=MIXED_FLOAT16.stored_floor, inputs=rows,
                                  shapes={"outputs": rows.shape}, count=rows.size, width=33,
                                  grid=1)
     assert report.passed, str(report)

@@ -29,7 +29,6 @@ from harness import (
     gradient_rtol,
     run_programs,
     skip_unsupported,
-    stored_floor,
 )
 
 DENSE_SHAPES = [  # (batch, inputs, outputs)
@@ -118,7 +117,7 @@ async def test_activation_forward_and_backward_match_reference(device, rng, kind
                              precision)
     forward, backward = reference.ACTIVATIONS[kind.__name__]
     want = forward(x.astype(np.float64))
-    rtol, floor = precision.rtol, stored_floor(precision)  # f16: see test_activations.py
+    rtol, floor = precision.rtol, precision.stored_floor  # f16: see test_activations.py
     assert_close(got[0], want, rtol, scale=np.abs(want) + floor / rtol)
     # SoftMax's backward sums dE/dO · o over the row: its terms' size is the scale.
     grad_rtol, want_grad = gradient_rtol(precision), backward(want, dy.astype(np.float64))

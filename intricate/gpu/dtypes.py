@@ -67,6 +67,13 @@ class Precision:
         return self.numpy.itemsize
 
     @property
+    def stored_floor(self) -> float:
+        """The absolute error of storing a value as ``wgsl`` that ``rtol`` can't cover: half
+        f16's smallest subnormal (2^-25), below f16's smallest normal (6.1e-5), where rounding
+        keeps no relative accuracy; 0 for f32 and f64 (their subnormals lie below any test's)."""
+        return 2.0**-25 if self.numpy == np.float16 else 0.0
+
+    @property
     def template(self) -> dict[str, str]:
         """The shader template values of this policy (see shaders.render)."""
         return {"dtype": self.wgsl, "accumulate": self.accumulate}

@@ -141,8 +141,7 @@ def tolerances(entry: Entry, precision: Precision) -> tuple[float, float]:
     smallest subnormal (2^-25) for f16 data, where storing keeps no relative accuracy."""
     rtol = entry.rtol * (precision.rtol / FLOAT32.rtol)
     epsilon = float(np.finfo(precision.numpy).eps / np.finfo(np.float32).eps)
-    floor = 2.0**-25 if precision.numpy == np.float16 else 0.0
-    return rtol, max(entry.atol * epsilon, floor)
+    return rtol, max(entry.atol * epsilon, precision.stored_floor)
 
 
 def select(patterns: Iterable[str] = ()) -> list[Entry]:
