@@ -181,6 +181,16 @@ async def test_a_mixed_float16_models_layer_is_checked_in_f16_by_default(device,
     assert report.passed and report.step == STEPS["mixed_float16"], str(report)
 
 
+async def test_check_gradients_in_f16_at_a_flat_point_where_outputs_round_alike(device, rng):
+    """Near SiLU's minimum (x = -1.2785) f(v + h) and f(v - h) round to the same f16 value: the
+    estimate is 0 by rounding, judged at its array's rounding noise, not at 0 (which failed the
+    right backward's -3e-4 there)."""
+    x = rng.uniform(0.5, 2.0, (5, 3))
+    x[:, 0] = -1.27846 + np.array([8e-4, -8e-4, 1.5e-3, -1.5e-3, 2e-3])
+    report = await check_gradients(SiLU(), x, device=device, dtype="mixed_float16")
+    assert report.passed, str(report)
+
+
 async def test_check_gradients_in_f16_catches_a_backward_five_percent_off(device, rng,
                                                                           monkeypatch):
     layer = LeakyReLU(0.5)
