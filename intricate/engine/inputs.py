@@ -59,10 +59,9 @@ def check_array(name: str, values: object, width: int, width_meaning: str,
         raise ValueError(f"{name}: expected finite values, received "
                          f"{array[tuple(bad)]} at index {tuple(int(i) for i in bad)}")
     largest = float(np.finfo(dtype).max)
-    # Narrowing: a wider float, or any integer type (uint16's 65535 is float16's inf though
-    # both are 2 bytes); compared, not abs'd, so int64's minimum doesn't wrap.
-    narrowing = array.dtype.kind in "iu" or (array.dtype.kind == "f"
-                                             and array.dtype.itemsize > dtype.itemsize)
+    # Narrowing: any type the dtype can't hold every value of (a wider float; uint16, whose
+    # 65535 is float16's inf though both are 2 bytes); compared, not abs'd (int64's minimum).
+    narrowing = array.dtype.kind != "b" and not np.can_cast(array.dtype, dtype)
     beyond = (array > largest) | (array < -largest) if narrowing else None
     if beyond is not None and beyond.any():
         bad = np.argwhere(beyond)[0]
