@@ -28,7 +28,7 @@ SCALE = 1024.0
 
 def _unscaled(loss_scaling: np.ndarray | None) -> float:
     """The scale a loss_scaling binding holds (1 without one: float32, float64)."""
-    return 1.0 if loss_scaling is None else float(loss_scaling[:1].view(np.float32)[0])
+    return 1.0 if loss_scaling is None else loss_scale.values(loss_scaling)["scale"]
 
 
 def _register_optimizer(name: str, kind: type[optimizers.Optimizer]) -> None:
