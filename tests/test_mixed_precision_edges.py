@@ -10,6 +10,7 @@ from safetensors.numpy import load_file, save_file
 from intricate import Model, ModelFileError, TrainingOptions, losses
 from intricate.gpu.dtypes import MIXED_FLOAT16
 from intricate.layers import Dense, SoftMax, TanH
+from intricate.optimizers import Adam
 
 from harness import skip_unsupported
 
@@ -78,3 +79,31 @@ async def test_a_batch_over_several_statistics_workgroups_counts_every_row(devic
     history = await model.fit(x, y, TrainingOptions(epochs=1, batch_size=12, shuffle=False,
                                                     verbose=0))
     assert history.history["loss"][0] == pytest.approx(expected, rel=1e-3)
+
+
+async def test_one_overflowing_batch_among_many_is_skipped_exactly(device):
+    """A batch whose scaled loss gradient overflows f16, third of six: the fit ends bit for bit
+    where a fit of the other five ends (weights, Adam's moments and t); the halved scale
+    changes nothing else, scaling by a power of two being exact."""
+    rng = np.random.default_rng(0)
+    x = rng.uniform(-1, 1, (12, 3)).astype(np.float32)
+    y = rng.uniform(0, 0.8, (12, 1)).astype(np.float32)
+    poisoned = y.copy()
+    poisoned[4:6] = 6e4
+    options = dict(epochs=1, batch_size=2, shuffle=False, verbose=0)
+    models, states = [], []
+    for inputs, targets in ((x, poisoned), (np.delete(x, [4, 5], 0), np.delete(y, [4, 5], 0))):
+        model = Model([Dense(3, 4), TanH(), Dense(4, 1)], device=device, seed=3,
+                      dtype="mixed_float16")
+        history = await model.fit(inputs, targets, TrainingOptions(
+            optimizer=Adam(learning_rate=0.01), **options))
+        models.append((model, history.history))
+        states.append(model.optimizer_state())
+    (poisoned_model, poisoned_logs), (clean_model, clean_logs) = models
+    assert poisoned_logs["skipped_steps"] == [1] and poisoned_logs["loss_scale"] == [2.0**14]
+    assert clean_logs["skipped_steps"] == [0]
+    assert states[0]["step"][0] == states[1]["step"][0] == 5
+    assert all(np.array_equal(a, b) for a, b in zip(poisoned_model.get_weights(),
+                                                    clean_model.get_weights()))
+    assert all(np.array_equal(states[0][key], states[1][key]) for key in states[1]
+               if key.endswith("moment"))
