@@ -107,3 +107,10 @@ async def test_one_overflowing_batch_among_many_is_skipped_exactly(device):
                                                     clean_model.get_weights()))
     assert all(np.array_equal(states[0][key], states[1][key]) for key in states[1]
                if key.endswith("moment"))
+
+
+async def test_verbose_lines_show_skipped_steps_as_a_count(device, capsys):
+    model = xor_model(device)
+    await model.fit(XOR_X, XOR_Y, TrainingOptions(epochs=1, verbose=2, shuffle=False))
+    line = capsys.readouterr().out
+    assert "skipped_steps: 0\n" in line and "loss_scale: 32768.0000" in line

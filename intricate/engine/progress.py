@@ -26,7 +26,8 @@ class Progress:
 
     def update(self, epoch: int, logs: dict[str, float]) -> None:
         """Epoch ``epoch`` (from 0) finished with ``logs``."""
-        text = " - ".join(f"{key}: {value:.4f}" for key, value in logs.items())
+        text = " - ".join(f"{key}: {value}" if isinstance(value, int)  # counts: skipped_steps
+                          else f"{key}: {value:.4f}" for key, value in logs.items())
         if self.bar is not None:
             self.bar.set_postfix_str(text, refresh=False)
             self.bar.update(epoch + 1 - self.bar.n)
