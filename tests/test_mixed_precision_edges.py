@@ -8,6 +8,7 @@ from safetensors import safe_open
 from safetensors.numpy import load_file, save_file
 
 from intricate import Model, ModelFileError, TrainingOptions, losses
+from intricate.engine import loss_scale
 from intricate.gpu.dtypes import MIXED_FLOAT16
 from intricate.layers import Dense, SoftMax, TanH
 from intricate.optimizers import Adam
@@ -114,3 +115,23 @@ async def test_verbose_lines_show_skipped_steps_as_a_count(device, capsys):
     await model.fit(XOR_X, XOR_Y, TrainingOptions(epochs=1, verbose=2, shuffle=False))
     line = capsys.readouterr().out
     assert "skipped_steps: 0\n" in line and "loss_scale: 32768.0000" in line
+
+
+# torch.amp.GradScaler("cpu", init_scale=2**15, growth_interval=3) over OVERFLOWS (1: an inf
+# gradient), its get_scale() after each step, as torch 2.x printed it.
+OVERFLOWS = [0, 1, 0, 0, 0, 0, 1, 1, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0]
+GRADSCALER_SCALES = [2**k for k in (15, 14, 14, 14, 15, 15, 14, 13, 13, 13, 14, 14, 14, 15, 15,
+                                    14, 14, 14, 15)]
+
+
+async def test_the_scale_follows_torch_gradscalers_schedule(device, monkeypatch):
+    """Backoff on each overflow, growth after 3 finite steps in a row, the count restarting at
+    a skip: step by step the scales PyTorch's GradScaler reports from the same start."""
+    monkeypatch.setattr(loss_scale, "GROWTH_INTERVAL", 3)
+    model = Model([Dense(1, 1)], device=device, seed=0, dtype="mixed_float16")
+    scales = []
+    for overflow in OVERFLOWS:
+        history = await model.fit(np.ones((1, 1)), np.full((1, 1), 6e4 if overflow else 0.5),
+                                  TrainingOptions(epochs=1, verbose=0))
+        scales.append(history.history["loss_scale"][0])
+    assert scales == GRADSCALER_SCALES
