@@ -191,6 +191,15 @@ async def test_check_gradients_in_f16_at_a_flat_point_where_outputs_round_alike(
     assert report.passed, str(report)
 
 
+async def test_check_gradients_in_f16_where_no_perturbation_of_an_array_shows(device):
+    """x = 40000: outputs near 20000 are f16 multiples of 16, so no bias step of 2^-4 moves
+    any: grad_bias's estimates are rounding's 0, judged at every output's rounding (the right
+    backward failed with 'max rel error 6e+27')."""
+    report = await check_gradients(Dense(3, 2), np.full((2, 3), 40000.0), device=device,
+                                   dtype="mixed_float16")
+    assert report.passed, str(report)
+
+
 async def test_check_gradients_in_f16_catches_a_backward_five_percent_off(device, rng,
                                                                           monkeypatch):
     layer = LeakyReLU(0.5)
