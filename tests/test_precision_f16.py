@@ -152,6 +152,12 @@ async def test_a_device_without_shader_f16_is_refused_before_any_gpu_work(device
         await kernel.run(inputs=x, outputs=x, count=4, alpha=0.0)
     with pytest.raises(ValueError, match=message):
         await check_gradients(TanH(), x.reshape(2, 2), device=without, dtype="mixed_float16")
+    # float32's policy with a template of f16 elements: refused the same way, not compiled
+    own = Kernel("layers/activation.wgsl", "forward", device=without,
+                 template={**GELU_FORWARD, "dtype": "f16"})
+    with pytest.raises(ValueError, match=r"template: dtype='f16' needs the WebGPU feature "
+                                         r"'shader-f16', which the adapter"):
+        await own.run(inputs=x, outputs=x, count=4, alpha=0.0)
     assert dict(device.stats) == before
 
 

@@ -114,15 +114,21 @@ def supported(device) -> tuple[str, ...]:
                  if policy.feature is None or policy.feature in device.features)
 
 
-def check_supported(policy: Precision, device) -> None:
-    """Refuse, before any GPU work, a policy whose feature ``device`` lacks.
+def check_supported(policy: Precision, device, template: dict | None = None) -> None:
+    """Refuse, before any GPU work, a policy whose feature ``device`` lacks, or template values
+    that name an element type needing one (a Kernel's own ``{"dtype": "f16"}``).
 
     Raises:
-        ValueError: naming the policy, the missing feature and the adapter.
+        ValueError: naming the policy (or template key), the missing feature and the adapter.
     """
-    if policy.feature is not None and policy.feature not in device.features:
-        raise ValueError(
-            f"dtype: {policy.name!r} needs the WebGPU feature {policy.feature!r}, which the "
-            f"adapter {device.name!r} ({device.adapter_info.get('backend_type', '?')}) does not "
-            f"offer (it has {sorted(device.features)}); this device runs "
-            f"{list(supported(device))}: use one of those, or another adapter")
+    needs = [(f"dtype: {policy.name!r}", policy.feature)]
+    features = {other.wgsl: other.feature for other in POLICIES.values() if other.feature}
+    needs += [(f"template: {key}={value!r}", features[value])
+              for key, value in (template or {}).items() if value in features]
+    for what, feature in needs:
+        if feature is not None and feature not in device.features:
+            raise ValueError(
+                f"{what} needs the WebGPU feature {feature!r}, which the adapter "
+                f"{device.name!r} ({device.adapter_info.get('backend_type', '?')}) does not "
+                f"offer (it has {sorted(device.features)}); this device runs "
+                f"{list(supported(device))}: use one of those, or another adapter")

@@ -97,7 +97,7 @@ class Kernel:
     async def _device(self) -> Device:
         if self.device is None:
             self.device = await gpu.default_device()
-        dtypes.check_supported(self.precision, self.device)
+        dtypes.check_supported(self.precision, self.device, self.template)
         return self.device
 
     async def compile(self) -> Kernel:
