@@ -127,6 +127,8 @@ async def main(args) -> dict:
     device = await intricate.setup_device()
     print(f"adapter: {device.name} ({device.adapter_info.get('backend_type')}); card: "
           f"{card_name()}; {torch_settings()}")
+    for name in args.dtype:  # every dtype refused before the first one's minutes of timing
+        dtypes.check_supported(policy(name), device)
     rows = []
     for name in args.dtype:
         rows += await time_dtype(args, device, name)
@@ -156,8 +158,7 @@ def summarise(rows: list[dict]) -> None:
 
 async def time_dtype(args, device, name: str) -> list[dict]:
     """The table of one dtype (and its config sweep when asked)."""
-    precision = policy(name)
-    dtypes.check_supported(precision, device)
+    precision = policy(name)  # main checked that the device supports it
     item = precision.itemsize
     rows = []
     shapes = [(s, s, s) for s in args.sizes] + ([] if args.no_training_shapes
