@@ -116,8 +116,9 @@ def copied_batches(arrays, samples: int, batch_size: int | None) -> list[tuple[i
     """``batches(samples, batch_size)`` for data copied row by row from ``arrays`` (GPUArrays,
     or numpy arrays about to be uploaded whole): an odd batch size whose batches would start an
     f16 row of odd width off a 4-byte word, where copies can't start (ops.gather.copyable),
-    becomes the next even size. Evaluation batches only split the work, so that changes no
-    result beyond the order of the float sums.
+    becomes the even size below it (1 becomes 2), so predict's default batch (the most rows
+    the adapter binds) still binds. Evaluation batches only split the work, so that
+    changes no result beyond the order of the float sums.
 
     Raises:
         ValueError: batches that start off a word whatever their size (a Dataset view that does).
@@ -125,7 +126,8 @@ def copied_batches(arrays, samples: int, batch_size: int | None) -> list[tuple[i
     steps = batches(samples, batch_size)
     if rows_copyable(arrays, steps):
         return steps
-    if batch_size is not None and rows_copyable(arrays, even := batches(samples, batch_size + 1)):
+    if batch_size is not None and rows_copyable(
+            arrays, even := batches(samples, max(2, batch_size - 1))):
         return even
     raise ValueError("x: these samples start at an f16 row of odd width 2 bytes past a 4-byte "
                      "word, where buffer copies can't start (a Dataset view from an odd row, "

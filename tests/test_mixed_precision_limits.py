@@ -1,0 +1,54 @@
+"""mixed_float16 at its limits (issue 17's final review): the batch predict picks at the
+adapter's binding limit, and values beyond float16's range from a torch state dict or a wider
+model's weights, refused with the dtypes that would hold them."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from intricate import Model, ModelFileError
+from intricate.engine.state import check_range
+from intricate.gpu.dtypes import MIXED_FLOAT16
+from intricate.layers import Dense, TanH
+
+from harness import skip_unsupported
+
+
+@pytest.fixture
+def device(device):
+    skip_unsupported(device, MIXED_FLOAT16)
+    return device
+
+
+async def test_predicts_default_batch_stays_within_the_binding_limit(device, monkeypatch):
+    """predict's default batch is the most rows the adapter binds (4096 bytes // (2 bytes · 9
+    hidden) = 227); x rows of 5 f16 start off a 4-byte word at odd rows, so the batch becomes
+    even: 226, not 228, whose hidden activations (4104 bytes) the adapter can't bind."""
+    monkeypatch.setitem(device.limits, "max-storage-buffer-binding-size", 4096)
+    model = Model([Dense(5, 9), TanH(), Dense(9, 1)], device=device, seed=0,
+                  dtype="mixed_float16")
+    x = np.random.default_rng(0).normal(size=(300, 5)).astype(np.float16)
+    predictions = await model.predict(x)
+    np.testing.assert_allclose(predictions, await model.predict(x, batch_size=100),
+                               rtol=2e-3, atol=1e-3)
+
+
+async def test_a_torch_state_dict_beyond_float16_is_refused_naming_the_tensor(device):
+    state_dict = {"0.weight": np.full((1, 2), 7e4), "0.bias": np.zeros(1)}
+    layers = [Dense(2, 1)]
+    with pytest.raises(ModelFileError, match=r"state_dict: tensor '0.weight' holds 70000.0 at "
+                                             r"index \(0, 0\), beyond float16's range \(the "
+                                             r"mixed_float16 model's\); use dtype='float32' or "
+                                             r"'float64'"):
+        Model.from_torch_state_dict(state_dict, layers, device=device, dtype="mixed_float16")
+    Model.from_torch_state_dict(state_dict, layers, device=device)  # float32 holds it
+
+
+def test_weights_beyond_a_range_suggest_only_wider_dtypes():
+    with pytest.raises(ValueError, match=r"beyond float32's range \(the dtype computed in\); "
+                                         r"use dtype='float64'$"):
+        check_range("w", np.array([1e300]), np.float32)
+    with pytest.raises(ValueError, match=r"beyond float16's range \(the dtype computed in\); "
+                                         r"use dtype='float32' or 'float64'$"):
+        check_range("w", np.array([7e4]), np.float16)
