@@ -9,6 +9,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from ..dataset import Dataset
+from ..gpu.dtypes import POLICIES
 from ..options import TrainingOptions
 
 FLOAT32 = np.dtype(np.float32)  # the default model dtype
@@ -20,6 +21,16 @@ def _ragged(name: str, values: object, width: int) -> ValueError:
     return ValueError(f"{name}: expected a rectangular 2-D array [samples, {width}], received "
                       f"a ragged sequence (rows of lengths {lengths[:8]}); give every sample "
                       f"the same {width} values")
+
+
+def wider_dtypes(dtype: np.dtype) -> str:
+    """The dtype policies whose every array holds values beyond ``dtype``'s range, as a message
+    suggests them: "'float64'" for float32, "'float32' or 'float64'" for float16
+    (mixed_float16's; not itself); "'float64'", the widest, when none is wider."""
+    largest = np.finfo(dtype).max
+    names = [name for name, policy in POLICIES.items()
+             if min(np.finfo(policy.numpy).max, np.finfo(policy.parameters).max) > largest]
+    return " or ".join(repr(name) for name in names or ["float64"])
 
 
 def check_seed(seed: object) -> int | None:
@@ -68,7 +79,7 @@ def check_array(name: str, values: object, width: int, width_meaning: str,
         raise ValueError(f"{name}: expected values within {dtype.name}'s range (±{largest:.4g}, "
                          f"the model's dtype), received {array[tuple(bad)]} at index "
                          f"{tuple(int(i) for i in bad)}, which overflows {dtype.name} to inf; "
-                         "scale the data, or use Model(..., dtype='float64')")
+                         f"scale the data, or use Model(..., dtype={wider_dtypes(dtype)})")
     return np.ascontiguousarray(array, dtype=dtype)
 
 

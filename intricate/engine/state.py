@@ -26,6 +26,7 @@ from ..ops import statistics
 from ..optimizers import HYPERPARAMETERS
 from . import loss_scale
 from .inference import InferenceCache
+from .inputs import wider_dtypes
 from .optimizer_state import write_state
 
 
@@ -295,5 +296,4 @@ def check_range(where: str, values: np.ndarray, dtype: np.dtype) -> None:
     if len(bad):
         raise ValueError(f"dtype: {where} hold {values[tuple(bad[0])]} at index "
                          f"{tuple(int(i) for i in bad[0])}, beyond {np.dtype(dtype).name}'s range "
-                         "(the dtype computed in); use a wider dtype ('float32' or "
-                         "'float64')")
+                         f"(the dtype computed in); use dtype={wider_dtypes(dtype)}")

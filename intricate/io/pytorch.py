@@ -17,6 +17,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from .. import layers
+from ..engine.inputs import wider_dtypes
 from ..gpu import dtypes
 from .files import ModelFileError, check_finite, read
 
@@ -134,7 +135,10 @@ def model_from_state_dict(cls, path_or_dict, model_layers: list, device, order, 
     taken; a refusal by the model gives them back."""
     names: list[str] = []
     weights = torch_weights(path_or_dict, model_layers, order, names)
-    largest = float(np.finfo(dtypes.precision(dtype).parameters).max)
+    # The narrower of the types the weights are kept in: mixed_float16's f16 compute copy too.
+    policy = dtypes.precision(dtype)
+    kept = min((policy.parameters, policy.numpy), key=lambda kind: np.finfo(kind).max)
+    largest = float(np.finfo(kept).max)
     for name, values in zip(names, weights):  # 1e300 from a float64 file, for float32
         if (np.abs(values) > largest).any():
             bad = np.argwhere(np.abs(values) > largest)[0]
@@ -143,7 +147,8 @@ def model_from_state_dict(cls, path_or_dict, model_layers: list, device, order, 
             raise ModelFileError(path_or_dict if isinstance(path_or_dict, (str, os.PathLike))
                                  else "state_dict",
                                  f"tensor {name!r} holds {value} at index {bad}, beyond "
-                                 f"{dtype}'s range (the model's dtype); use dtype='float64'")
+                                 f"{kept.name}'s range (the {dtype} model's); use "
+                                 f"dtype={wider_dtypes(kept)}")
     model = cls(model_layers, device=device, dtype=dtype)
     try:
         model.set_weights(weights)
