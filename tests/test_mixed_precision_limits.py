@@ -52,3 +52,16 @@ def test_weights_beyond_a_range_suggest_only_wider_dtypes():
     with pytest.raises(ValueError, match=r"beyond float16's range \(the dtype computed in\); "
                                          r"use dtype='float32' or 'float64'$"):
         check_range("w", np.array([7e4]), np.float16)
+
+
+async def test_a_layer_file_beyond_float16_names_the_dtypes_that_hold_it(device, tmp_path):
+    """Refused by a mixed model not yet on its device too (it was accepted, and the next
+    predict failed on the layer's weights), naming the dtypes that hold 7e4."""
+    wide = Model([Dense(2, 1)], device=device, seed=0)
+    wide.set_weights([np.full((2, 1), 7e4, np.float32), np.zeros(1, np.float32)])
+    wide.layers[0].save(tmp_path / "wide.safetensors")
+    model = Model([Dense(2, 1)], device=device, seed=0, dtype="mixed_float16")
+    with pytest.raises(ModelFileError, match=r"beyond float16's range \(which the model keeps "
+                                             r"it in\); load it into a model of dtype "
+                                             r"'float32' or 'float64'"):
+        model.layers[0].load(tmp_path / "wide.safetensors")

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from .. import gpu
+from ..engine.inputs import wider_dtypes
 from ..gpu import GPUArray, Program
 from ..io.files import ModelFileError
 from .registry import read_layer, save_layer
@@ -133,8 +134,10 @@ class Layer:
                                        "arguments or use Layer.from_file")
         if self.host_weights:  # in a model: keep its dtype, refusing what overflows it
             weights = [_narrowed(path, w, self.host_weights[0].dtype) for w in weights]
-            for values in weights if self.master_parameters else ():  # and its f16 copy's
-                _narrowed(path, values, self.parameters[0].dtype)
+            model = self._owner() if self._owner is not None else None
+            if model is not None and model.precision.master_copy:  # and its f16 copy's, on
+                for values in weights:  # the GPU or not yet (refused now, not at a predict)
+                    _narrowed(path, values, model.precision.numpy)
         self.host_weights = weights
         if self.parameters:
             device = self.parameters[0].device
@@ -222,13 +225,15 @@ def claim(layers: list[Layer], model: object) -> None:
 
 
 def _narrowed(path, values: np.ndarray, dtype: np.dtype) -> np.ndarray:
-    """``values`` as ``dtype``, or a ModelFileError for a value beyond its range (a float64
-    layer file holding 1e300, loaded into a float32 model, would read as inf)."""
+    """``values`` as ``dtype`` (the model's, or mixed_float16's float16 copy), or a
+    ModelFileError for a value beyond its range (a float64 layer file holding 1e300, loaded
+    into a float32 model, would read as inf)."""
     with np.errstate(over="ignore"):
         converted = values.astype(dtype)
     if not np.isfinite(converted).all():
         bad = np.argwhere(~np.isfinite(converted))[0]
         raise ModelFileError(path, f"holds {values[tuple(bad)]} at index "
                                    f"{tuple(int(i) for i in bad)}, beyond {np.dtype(dtype).name}'s "
-                                   "range (the model's dtype); load it into a float64 model")
+                                   f"range (which the model keeps it in); load it into a "
+                                   f"model of dtype {wider_dtypes(dtype)}")
     return converted
