@@ -37,7 +37,7 @@ class Model:
             keeps its device for its whole life.
         seed: seeds the weight initialisation; the same seed gives bit-identical weights.
         dtype: "float32", "float64" or "mixed_float16" (Keras' policy names, gpu/dtypes.py):
-            the type on the GPU; inputs are converted to its (README, "Precision").
+            the GPU's types; inputs are converted to its data type (README, "Precision").
 
     A layer belongs to one model: pass ``layer.copy()`` to reuse one, or ``model.clone()``.
     Calls may overlap (a predict gathered with a fit): the first one opens the device (if

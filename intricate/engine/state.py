@@ -80,8 +80,8 @@ class ModelState:
                             if rows in wanted}
 
     def copy_parameters(self, snapshot: GPUArray | None, to_snapshot: bool) -> GPUArray:
-        """Copy the parameters into ``snapshot`` (new if None) or back, on the GPU (GPU
-        thread); returns the snapshot."""
+        """Copy the parameters into ``snapshot`` (new if None) or back (mixed_float16: and
+        round them into the f16 copy), on the GPU (GPU thread); returns the snapshot."""
         if snapshot is None:
             snapshot = gpu.empty(self.device, self.parameters.shape, self.parameters.dtype,
                                  label="snapshot")

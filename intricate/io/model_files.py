@@ -1,6 +1,8 @@
 """Model files: ``layers.{i}.kernel`` / ``layers.{i}.bias`` (i = the layer's index in the
 model) and, with ``include_optimizer=True``, ``optimizer.layers.{i}.{name}.{moment}`` plus
-``optimizer.step``; the config (see io/files.py) names every layer through the layer registry.
+``optimizer.step`` (and a mixed_float16 model's ``optimizer.loss_scale`` and
+``optimizer.loss_scale_finite_steps``: engine/loss_scale.FILE_TENSORS); the config (see
+io/files.py) names every layer through the layer registry.
 ``layout="torch"`` instead writes ``{i}.weight`` ([out, in]) and ``{i}.bias`` as an
 ``nn.Sequential`` of ``nn.Linear`` + activations names them.
 """

@@ -42,7 +42,8 @@ class Layer:
     master_parameters: list[GPUArray] = []
 
     def __init__(self) -> None:
-        self.parameters: list[GPUArray] = []  # views into the model's flat parameter buffer
+        # Views into the model's flat parameter buffer (mixed_float16: its f16 compute copy).
+        self.parameters: list[GPUArray] = []
         self.gradients: list[GPUArray] = []  # views into the model's flat gradient buffer
         # Host values until the model uploads them: initial, loaded or set.
         self.host_weights: list[np.ndarray] | None = None
