@@ -80,12 +80,11 @@ async def time_ours(device, sizes, batch, samples, optimizer, epochs, dtype="flo
     seconds = time.perf_counter() - start
     stats = dict(device.stats)
     per_step = (stats["dispatches"] - epochs) / (epochs * -(-samples // batch))  # 1 finish/epoch
-    # GPU bytes per parameter: the parameters, their gradients and the optimizer's state.
+    # GPU bytes per parameter: the parameters, their gradients, mixed_float16's f16 copy
+    # (ModelState.nbytes_per_parameter) and the optimizer's state.
     state = model._state
-    held = state.parameters.nbytes + state.gradients.nbytes + sum(
+    held = state.nbytes_per_parameter * state.parameters.size + sum(
         array.nbytes for array in model.optimizer.state_for(state.parameters))
-    if state.compute_parameters is not None:  # mixed_float16's f16 copy of the masters
-        held += state.compute_parameters.nbytes
     return samples * epochs / seconds, per_step, stats["submits"] / epochs, \
         stats["readbacks"] / epochs, held / model.count_params()
 
