@@ -139,8 +139,9 @@ class LivePlot(Callback):
             await self._drawing
 
     def _choose_keys(self, logs: Logs) -> None:
-        """The series to draw: ``keys`` (checked once), or every key logged so far; a key a
-        later fit adds (metrics, validation data) starts at that fit's first epoch."""
+        """The series to draw: ``keys`` (checked once), or every key logged so far but
+        mixed_float16's loss_scale and skipped_steps; a key a later fit adds (metrics,
+        validation data) starts at that fit's first epoch."""
         if self.keys is not None:
             missing = [key for key in self.keys if key not in logs]
             if missing:
@@ -149,11 +150,11 @@ class LivePlot(Callback):
                                  "data)")
             chosen = self.keys
         else:  # each value beside its val_ twin: loss, val_loss, accuracy, val_accuracy ...
-            chosen, logs = [], [key for key in logs if key not in LOSS_SCALING_KEYS]
-            for key in logs:
+            chosen, drawable = [], [key for key in logs if key not in LOSS_SCALING_KEYS]
+            for key in drawable:
                 if not key.startswith("val_"):
-                    chosen += [key] + ([f"val_{key}"] if f"val_{key}" in logs else [])
-            chosen += [key for key in logs if key not in chosen]
+                    chosen += [key] + ([f"val_{key}"] if f"val_{key}" in drawable else [])
+            chosen += [key for key in drawable if key not in chosen]
         for key in chosen:
             if key not in self.series:
                 self.series[key] = Series(missing=self.epochs.count)
