@@ -3,6 +3,8 @@ the small model and data the training tests share."""
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pytest
 
@@ -27,6 +29,14 @@ def skip_unsupported(device: intricate.Device, precision: Precision) -> None:
     """Skip a test of a dtype this adapter lacks the feature of (say which)."""
     if precision.name not in supported(device):
         pytest.skip(f"{device.name} lacks {precision.feature} ({precision.name})")
+
+
+def masked(device: intricate.Device, feature: str) -> intricate.Device:
+    """A view of ``device`` as an adapter without ``feature`` (a refusal must come before any
+    GPU work, so the device itself is never touched)."""
+    view = copy.copy(device)
+    view.features = device.features - {feature}
+    return view
 
 # Below float32's smallest normal (1.2e-38) a GPU may flush to 0; anything larger is judged.
 TINY = 1e-30

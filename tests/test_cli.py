@@ -6,7 +6,6 @@ writes, checks and times a kernel file, and mistakes are one line on stderr with
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import json
 import re
@@ -21,7 +20,7 @@ from intricate.cli import main
 from intricate.gpu.dtypes import MIXED_FLOAT16
 from intricate.kernels import catalog
 
-from harness import skip_unsupported
+from harness import masked, skip_unsupported
 
 DEVICE_KEYS = {"name", "vendor", "backend", "type", "driver", "vendor_id", "device_id"}
 RESULT_KEYS = {"name", "shader", "entry", "size", "shape", "passed", "skipped", "error",
@@ -163,8 +162,7 @@ def test_bench_lists_what_it_skips_with_the_reason(monkeypatch, tmp_path, capsys
 
 def test_bench_refuses_a_dtype_the_adapter_lacks_before_any_gpu_work(
         device, monkeypatch, capsys):
-    without = copy.copy(device)
-    without.features = device.features - {"shader-f16"}
+    without = masked(device, "shader-f16")
 
     async def masked_default():
         return without

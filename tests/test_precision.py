@@ -4,7 +4,6 @@ range, files that keep the dtype, and the refusals (an unknown dtype, one the ad
 
 from __future__ import annotations
 
-import copy
 import re
 
 import numpy as np
@@ -21,7 +20,7 @@ from intricate.layers import ELU, GELU, Dense, LeakyReLU, Sigmoid, SiLU, SoftMax
 from intricate.optimizers import SGD, Adam
 
 import reference
-from harness import run_programs, skip_unsupported
+from harness import masked, run_programs, skip_unsupported
 
 XOR_X = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], np.float64)
 XOR_Y = np.array([[0], [0.8], [0.8], [0]])  # reachable by TanH: the loss can reach 0
@@ -223,14 +222,6 @@ async def test_float64_files_keep_their_dtype(device, tmp_path):
     model.layers[0].save(tmp_path / "dense.safetensors")  # a layer file keeps it too
     assert load_file(tmp_path / "dense.safetensors")["kernel"].dtype == np.float64
     assert model.clone().dtype == "float64"
-
-
-def masked(device, feature: str):
-    """A view of ``device`` as an adapter without ``feature`` (the refusal must come before
-    any GPU work, so the device itself is never touched)."""
-    view = copy.copy(device)
-    view.features = device.features - {feature}
-    return view
 
 
 @pytest.mark.parametrize("policy", [FLOAT64, MIXED_FLOAT16], ids=lambda policy: policy.name)

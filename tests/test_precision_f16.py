@@ -6,7 +6,6 @@ test_shaders.py.)"""
 
 from __future__ import annotations
 
-import copy
 import re
 
 import numpy as np
@@ -20,7 +19,7 @@ from intricate.layers import ELU, GELU, Dense, LeakyReLU, Sigmoid, SiLU, SoftMax
 from intricate.ops import gather, loops
 
 import reference
-from harness import assert_close, run_programs, skip_unsupported
+from harness import assert_close, masked, run_programs, skip_unsupported
 
 pytestmark = pytest.mark.usefixtures("f16_device")
 
@@ -28,13 +27,6 @@ pytestmark = pytest.mark.usefixtures("f16_device")
 @pytest.fixture
 def f16_device(device):
     skip_unsupported(device, MIXED_FLOAT16)
-
-
-def masked(device, feature: str):
-    """A view of ``device`` as an adapter without ``feature`` (test_precision.py's)."""
-    view = copy.copy(device)
-    view.features = device.features - {feature}
-    return view
 
 
 @pytest.mark.parametrize("bound,suffix", [(2, "_wide"), (loops.LOOP_BOUND, "")],
