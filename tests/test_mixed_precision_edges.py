@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from safetensors import safe_open
 from safetensors.numpy import load_file, save_file
+from test_mixed_precision import XOR_X, XOR_Y, xor_model
 
 from intricate import Model, ModelFileError, TrainingOptions, losses
 from intricate.engine import loss_scale
@@ -15,19 +16,11 @@ from intricate.optimizers import Adam
 
 from harness import skip_unsupported
 
-XOR_X = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], np.float32)
-XOR_Y = np.array([[0], [0.8], [0.8], [0]], np.float32)
-
 
 @pytest.fixture
 def device(device):
     skip_unsupported(device, MIXED_FLOAT16)
     return device
-
-
-def xor_model(device) -> Model:
-    return Model([Dense(2, 3), TanH(), Dense(3, 1), TanH()], device=device, seed=0,
-                 dtype="mixed_float16")
 
 
 @pytest.mark.parametrize("scale", [0.0, -4.0, 0.5, 1e-30])
@@ -135,3 +128,4 @@ async def test_the_scale_follows_torch_gradscalers_schedule(device, monkeypatch)
                                   TrainingOptions(epochs=1, verbose=0))
         scales.append(history.history["loss_scale"][0])
     assert scales == GRADSCALER_SCALES
+
