@@ -129,3 +129,14 @@ async def test_the_scale_follows_torch_gradscalers_schedule(device, monkeypatch)
         scales.append(history.history["loss_scale"][0])
     assert scales == GRADSCALER_SCALES
 
+
+async def test_the_scale_stops_halving_at_its_floor(device):
+    """Twenty overflowing steps in a row (a target whose gradient is past f16's range even
+    unscaled): fifteen halvings take 2^15 to the floor of 1, where the scale stays, so a
+    persistent overflow never drives it to 0 (after which every step would be g / 0)."""
+    model = Model([Dense(1, 1)], device=device, seed=0, dtype="mixed_float16")
+    history = await model.fit(np.ones((20, 1)), np.full((20, 1), 6e4), TrainingOptions(
+        epochs=1, batch_size=1, shuffle=False, verbose=0))
+    assert history.history["skipped_steps"] == [20]
+    assert history.history["loss_scale"] == [1.0]
+    assert model.optimizer_state()["loss_scale"][0] == 1.0
