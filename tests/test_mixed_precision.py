@@ -9,6 +9,7 @@ import pytest
 from safetensors.numpy import load_file
 
 from intricate import Model, TrainingOptions
+from intricate.datasets import load_digits
 from intricate.engine import loss_scale
 from intricate.gpu import read
 from intricate.gpu.dtypes import MIXED_FLOAT16
@@ -249,12 +250,10 @@ async def test_restored_weights_reach_the_f16_copy(device):
 
 
 async def test_digits_with_adam_reach_95_percent_validation_accuracy(device):
-    from sklearn.datasets import load_digits
-
-    digits = load_digits()
-    order = np.random.default_rng(0).permutation(len(digits.target))
-    x = (digits.data[order] / 16.0).astype(np.float32)
-    y = np.eye(10, dtype=np.float32)[digits.target[order]]
+    images, labels = load_digits()  # scikit-learn's, scaled to [0, 1]
+    order = np.random.default_rng(0).permutation(len(labels))
+    x = images.reshape(len(images), -1)[order]
+    y = np.eye(10, dtype=np.float32)[labels[order]]
     model = Model([Dense(64, 64), ReLU(), Dense(64, 10), SoftMax()], device=device, seed=0,
                   dtype="mixed_float16")
     history = await model.fit(x, y, TrainingOptions(
