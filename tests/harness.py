@@ -15,7 +15,8 @@ from intricate.layers import Dense, Sigmoid, TanH
 
 # The dtypes every shader test runs in (tolerance: Precision.rtol).
 PRECISIONS = [pytest.param(FLOAT32, id="float32"), pytest.param(FLOAT64, id="float64")]
-# ... and mixed_float16, for the kernels that take f16 data (activations, SoftMax, gather).
+# ... and mixed_float16, for the kernels that take f16 data (activations, SoftMax, losses,
+# gather).
 ALL_PRECISIONS = [*PRECISIONS, pytest.param(MIXED_FLOAT16, id="mixed_float16")]
 
 

@@ -1,7 +1,8 @@
 """Every shader against the float64 reference at edge sizes, in float32 (rtol 1e-4) and float64
 (rtol 1e-12: the same kernels rendered for f64, see intricate/gpu/dtypes.py); the kernels that
-take f16 data (activations, SoftMax, gather) in mixed_float16 too (see test_activations.py for
-its tolerances).
+take f16 data (activations, SoftMax, the losses, gather) in mixed_float16 too (see
+test_activations.py for its tolerances; the GEMM's f16 forms: test_gemm_f16.py; the optimizers'
+f32 masters with their f16 copy: test_catalog.py and test_mixed_precision.py).
 
 Edges: 1, a workgroup (256 for 1-D kernels, a 16×16 tile for the GEMM) minus one, exactly and plus
 one, sizes that don't divide, K ≫ M·N, and batch 1.
@@ -15,6 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from intricate import gpu, losses, optimizers
+from intricate.engine import loss_scale
 from intricate.gpu import program as program_module
 from intricate.gpu.dtypes import FLOAT32, MIXED_FLOAT16
 from intricate.layers import Dense, ReLU, Sigmoid, SoftMax, TanH
@@ -128,13 +130,31 @@ async def test_activation_forward_and_backward_match_reference(device, rng, kind
     assert_close(got[1], want_grad, grad_rtol, scale=scale + floor / grad_rtol)
 
 
+# mixed_float16's dL/dŷ is multiplied by the loss scale (a power of 2, so exactly): the tests
+# bind one whose product stays within f16's range, and divide it out.
+LOSS_TEST_SCALE = 4.0
+
+
+def loss_arrays(predictions, targets, precision) -> dict[str, np.ndarray]:
+    """The loss kernels' inputs, with mixed_float16's loss-scale state (LOSS_TEST_SCALE)."""
+    arrays = {"predictions": predictions, "targets": targets}
+    if loss_scale.applies(precision):
+        arrays["loss_scaling"] = loss_scale.initial_words(LOSS_TEST_SCALE)
+    return arrays
+
+
+def unscaled(gradient, precision) -> np.ndarray:
+    """A loss gradient read back, the loss scale divided out (exact: a power of 2)."""
+    return gradient / LOSS_TEST_SCALE if loss_scale.applies(precision) else gradient
+
+
 def loss_record(loss, accuracy=0, through_softmax=False):
     """A training step's statistics (slot 0) and gradient, and an evaluation's (slot 4)."""
     def record(program, a):
         statistics = gpu.empty(program.device, (8,), program.precision.parameters)
         grad = gpu.empty(program.device, a["predictions"].shape, a["predictions"].dtype)
         loss.record_training(program, a["predictions"], a["targets"], statistics, grad,
-                             accuracy, through_softmax)
+                             accuracy, through_softmax, loss_scale=a.get("loss_scaling"))
         loss.record_statistics(program, a["predictions"], a["targets"], statistics, 4, accuracy)
         return [statistics, grad]
 
@@ -154,7 +174,7 @@ def loss_data(rng, name, rows, width, dtype=np.float32):
 LOSS_SHAPES = [(1, 1), (1, 255), (256, 1), (257, 1), (3, 1000), (100, 10)]
 
 
-@pytest.mark.parametrize("precision", PRECISIONS)
+@pytest.mark.parametrize("precision", ALL_PRECISIONS)
 @pytest.mark.parametrize("fused", [True, False], ids=["one dispatch", "two dispatches"])
 @pytest.mark.parametrize("kind", losses.LOSSES, ids=lambda kind: kind.__name__)
 @pytest.mark.parametrize("rows,width", LOSS_SHAPES)
@@ -165,25 +185,27 @@ async def test_loss_statistics_and_gradient_match_reference(device, rng, monkeyp
         monkeypatch.setattr(losses, "FUSED_LIMIT", 0)
     predictions, targets = loss_data(rng, kind.__name__, rows, width, precision.numpy)
     got = await run_programs(device, loss_record(kind(), accuracy=3),  # both accuracies
-                             {"predictions": predictions, "targets": targets}, rows, precision)
+                             loss_arrays(predictions, targets, precision), rows, precision)
     value, gradient = reference.LOSSES[kind.__name__]
     p, y = predictions.astype(np.float64), targets.astype(np.float64)
     # Sample-weighted sums: loss · rows, binary-correct rows, Σ per-row MAE, categorical-correct
     # rows, in both slots (ops/statistics.FIELDS).
     want = [value(p, y) * rows, reference.binary_accuracy(p, y).sum(),
             reference.mean_absolute_error(p, y).sum(), reference.categorical_accuracy(p, y).sum()]
-    # A cross-entropy's terms are logs of probabilities rounded to the dtype, each off by up to
-    # its epsilon absolute (p's own rounding): far more than rtol of -log p where p is near 1.
+    # A cross-entropy's terms are logs of probabilities rounded to the type they are computed
+    # in (mixed_float16: f32), each off by up to its epsilon absolute (p's own rounding): far
+    # more than rtol of -log p where p is near 1.
     logs = {"CategoricalCrossEntropy": np.abs(y).sum(),
             "BinaryCrossEntropy": (np.abs(y) + np.abs(1 - y)).sum() / width}
-    epsilon = float(np.finfo(precision.numpy).eps) / 2
+    epsilon = float(np.finfo(precision.parameters).eps) / 2
     scale = np.abs(want) + [logs.get(kind.__name__, 0.0) * epsilon / precision.rtol, 0, 0, 0]
     assert_close(got[0][:4], want, precision.rtol, scale=scale)
     assert_close(got[0][4:8], want, precision.rtol, scale=scale)
-    assert_close(got[1], gradient(p, y), precision.rtol)
+    assert_close(unscaled(got[1], precision), gradient(p, y), precision.rtol,
+                 scale=np.abs(gradient(p, y)) + precision.stored_floor / precision.rtol)
 
 
-@pytest.mark.parametrize("precision", PRECISIONS)
+@pytest.mark.parametrize("precision", ALL_PRECISIONS)
 @pytest.mark.parametrize("rows,width", [(1, 1), (257, 3), (2, 300)])
 async def test_fused_softmax_crossentropy_gradient_matches_reference(device, rng, rows, width,
                                                                       precision):
@@ -191,9 +213,11 @@ async def test_fused_softmax_crossentropy_gradient_matches_reference(device, rng
     predictions, targets = loss_data(rng, "CategoricalCrossEntropy", rows, width,
                                      precision.numpy)
     got = await run_programs(device, loss_record(losses.CategoricalCrossEntropy(), 0, True),
-                             {"predictions": predictions, "targets": targets}, rows, precision)
-    assert_close(got[1], reference.softmax_crossentropy_gradient(
-        predictions.astype(np.float64), targets.astype(np.float64)), precision.rtol)
+                             loss_arrays(predictions, targets, precision), rows, precision)
+    want = reference.softmax_crossentropy_gradient(predictions.astype(np.float64),
+                                                   targets.astype(np.float64))
+    assert_close(unscaled(got[1], precision), want, precision.rtol,
+                 scale=np.abs(want) + precision.stored_floor / precision.rtol)
 
 
 OPTIMIZERS = ["sgd", "momentum", "nesterov", "adagrad", "adam", "adamw"]
