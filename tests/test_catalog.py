@@ -95,6 +95,26 @@ def test_tolerances_scale_with_the_dtype():
     assert catalog.tolerances(copy, MIXED_FLOAT16)[1] == 2.0**-25
 
 
+
+async def test_each_output_is_judged_at_its_own_types_tolerances(device):
+    """mixed_float16's optimizer writes f32 master weights and moments beside their f16 copy:
+    judged at f16's atol (8192x float32's, 4e-3), a reference claiming Adam moved no weight
+    (its steps are below 1e-3) passed; at float32's it fails, the f16 copy still passing."""
+    skip_unsupported(device, MIXED_FLOAT16)
+    adam = catalog.ENTRIES["optimizer.adam"]
+
+    def no_step(parameters, **inputs):
+        return {**adam.reference(parameters=parameters, **inputs), "parameters": parameters}
+
+    result = await bench.verify(dataclasses.replace(adam, reference=no_step), device, 1000,
+                                MIXED_FLOAT16)
+    outputs = result["outputs"]
+    assert not result["passed"] and not outputs["parameters"]["passed"]
+    assert outputs["first_moment"]["passed"] and outputs["compute_parameters"]["passed"]
+    rtol, atol = catalog.output_tolerances(adam, {"w": "f32", "h": "vec4<f16>", "s": "State"})
+    assert (rtol["w"], atol["w"]) == (rtol["s"], atol["s"]) == (adam.rtol, adam.atol)
+    assert (rtol["h"], atol["h"]) == catalog.tolerances(adam, MIXED_FLOAT16)
+
 async def test_a_wrong_reference_fails_and_names_the_worst_index(device):
     entry = catalog.ENTRIES["copy"]
 

@@ -8,8 +8,9 @@ sizes). A kernel of F flops and B bytes could reach min(peak GFLOP/s, F / B · p
 percentage is what it reached of that (of the bandwidth alone for pure data moves).
 
 ``--dtype`` (float32, float64, mixed_float16) renders every kernel with that policy's element
-types (mixed_float16: f16 data, f32 sums), binds the inputs in them and checks at its tolerances
-(catalog.tolerances); kernels that don't run in it, or on this adapter, are listed as skipped
+types (mixed_float16: f16 data, f32 sums), binds the inputs in them and checks each output at
+the tolerances of its own element type (catalog.output_tolerances: an f32 output of an f16
+kernel at float32's); kernels that don't run in it, or on this adapter, are listed as skipped
 with the reason. Bytes moved count each array's element size in the dtype (catalog.nbytes).
 
 JSON keys (``--json FILE``):
@@ -116,10 +117,12 @@ async def verify(entry: catalog.Entry, device: Device, size: int,
     try:
         case = await _case(entry, device, size, precision)
         result["shape"] = case.shape
-        rtol, atol = catalog.tolerances(entry, precision)
-        report = await _kernel(entry, device, case, precision).check(
-            entry.reference, rtol=rtol, atol=atol, shapes=case.shapes, grid=case.grid,
-            **case.inputs)
+        kernel = _kernel(entry, device, case, precision)
+        rtol, atol = catalog.output_tolerances(entry, {  # each output at its own type's
+            binding.name: binding.element_type for binding in kernel.bindings
+            if binding.access == "read_write"})
+        report = await kernel.check(entry.reference, rtol=rtol, atol=atol, shapes=case.shapes,
+                                    grid=case.grid, **case.inputs)
     except Exception as error:  # one kernel's failure is reported; the others still run
         result["error"] = f"{type(error).__name__}: {error}"
         return result

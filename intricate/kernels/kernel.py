@@ -19,7 +19,7 @@ from ..gpu import Device, GPUArray, Program, WGSLSource, Workspace, dtypes, refl
 from ..gpu.modules import KernelCompileError
 from .bind import Plan, prepare
 from .constants import check_constants
-from .report import CheckReport, Timing, compare
+from .report import CheckReport, Timing, Tolerance, compare
 from .sources import resolve_source
 
 Result = TypeVar("Result")
@@ -192,8 +192,8 @@ class Kernel:
         device.submit(encoder)
         return staged.collect()
 
-    async def check(self, reference: Callable[..., Any], *, rtol: float | None = None,
-                    atol: float = 1e-6, shapes: Mapping[str, Any] | None = None,
+    async def check(self, reference: Callable[..., Any], *, rtol: Tolerance | None = None,
+                    atol: Tolerance = 1e-6, shapes: Mapping[str, Any] | None = None,
                     grid: Any = None, **inputs: Any) -> CheckReport:
         """Run the kernel on ``inputs`` and compare each output with ``reference(**inputs)``.
 
@@ -201,8 +201,8 @@ class Kernel:
             reference: a NumPy function of the same names, returning {output: array} (or one
                 array when the kernel has one output); it gets the inputs as bound (in each
                 binding's type, e.g. rounded to f16: none the kernel never saw), floats in float64.
-            rtol, atol: pass within ``atol + rtol * |expected|``; rtol None: 1e-4, or the
-                policy's where larger (mixed_float16: 1e-3, f16 results' 2^-11 rounding).
+            rtol, atol: pass within ``atol + rtol * |expected|`` (numbers, or {output: number});
+                rtol None: 1e-4, or the policy's rtol where larger (mixed_float16's 1e-3).
 
         Returns:
             A CheckReport: per output max abs/rel error, worst index, passed.

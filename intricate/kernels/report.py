@@ -4,9 +4,14 @@ reference, and the statistics of timed runs."""
 from __future__ import annotations
 
 import statistics
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
+
+# A tolerance of Kernel.check: one number, or one per output name (e.g. the f32 master weights
+# of a mixed_float16 optimizer judged at float32's, its f16 copy at f16's: catalog.tolerances).
+Tolerance = float | Mapping[str, float]
 
 
 @dataclass
@@ -52,8 +57,8 @@ class CheckReport:
 
     kernel: str
     outputs: list[OutputCheck]
-    rtol: float
-    atol: float
+    rtol: Tolerance
+    atol: Tolerance
 
     @property
     def passed(self) -> bool:
@@ -67,17 +72,31 @@ class CheckReport:
 
     def __str__(self) -> str:
         head = (f"{self.kernel}: {'passed' if self.passed else 'FAILED'} "
-                f"(rtol {self.rtol:g}, atol {self.atol:g})")
+                f"(rtol {_shown(self.rtol)}, atol {_shown(self.atol)})")
         return "\n".join([head] + [f"  {output}" for output in self.outputs])
 
 
-def compare(name: str, got: np.ndarray, expected: np.ndarray, rtol: float,
-            atol: float | np.ndarray) -> OutputCheck:
-    """``got`` against ``expected`` (compared in float64 after reshaping to ``got``'s shape).
+def _shown(tolerance: Tolerance) -> str:
+    if isinstance(tolerance, Mapping):
+        return ", ".join(f"{name} {value:g}" for name, value in tolerance.items())
+    return f"{tolerance:g}"
+
+
+def compare(name: str, got: np.ndarray, expected: np.ndarray, rtol: Tolerance,
+            atol: Tolerance | np.ndarray) -> OutputCheck:
+    """``got`` against ``expected`` (compared in float64 after reshaping to ``got``'s shape);
+    a Mapping tolerance gives ``name``'s.
 
     Raises:
-        ValueError: the reference's output has a different number of elements.
+        ValueError: the reference's output has a different number of elements, or a Mapping
+            tolerance doesn't name this output.
     """
+    for tolerance in (rtol, atol):
+        if isinstance(tolerance, Mapping) and name not in tolerance:
+            raise ValueError(f"output {name!r}: the tolerances given per output name only "
+                             f"{sorted(tolerance)}; give every output's")
+    rtol = rtol[name] if isinstance(rtol, Mapping) else rtol
+    atol = atol[name] if isinstance(atol, Mapping) else atol
     expected = np.asarray(expected)
     if expected.size != got.size:
         raise ValueError(f"reference output {name!r}: {expected.size} values for an output of "

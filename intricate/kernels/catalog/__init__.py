@@ -13,6 +13,7 @@ from .registry import (
     Case,
     Entry,
     nbytes,
+    output_tolerances,
     register,
     select,
     sizes_of,
@@ -20,5 +21,5 @@ from .registry import (
     tolerances,
 )
 
-__all__ = ["ENTRIES", "SIZE_CLASSES", "Case", "Entry", "nbytes", "register", "select",
-           "sizes_of", "skip_reason", "tolerances"]
+__all__ = ["ENTRIES", "SIZE_CLASSES", "Case", "Entry", "nbytes", "output_tolerances",
+           "register", "select", "sizes_of", "skip_reason", "tolerances"]

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from ...gpu import Device
-from ...gpu.dtypes import FLOAT32, Precision
+from ...gpu.dtypes import FLOAT32, POLICIES, Precision
 
 SIZE_CLASSES = ("small", "standard")
 
@@ -142,6 +142,21 @@ def tolerances(entry: Entry, precision: Precision) -> tuple[float, float]:
     rtol = entry.rtol * (precision.rtol / FLOAT32.rtol)
     epsilon = float(np.finfo(precision.numpy).eps / np.finfo(np.float32).eps)
     return rtol, max(entry.atol * epsilon, precision.stored_floor)
+
+
+def output_tolerances(entry: Entry, outputs: dict[str, str]
+                      ) -> tuple[dict[str, float], dict[str, float]]:
+    """(rtol, atol) per output, from ``outputs`` (name -> WGSL element type, e.g. "f16",
+    "vec4<f32>", a struct as f32): ``tolerances`` in the policy whose data type it is. A
+    mixed_float16 kernel's f32 outputs (an optimizer's master weights and moments) are then
+    judged at float32's, not at f16's 8192x wider atol, under which an Adam step that moved
+    no weight passed."""
+    by_type = {policy.wgsl: policy for policy in POLICIES.values()}
+    chosen = {name: tolerances(entry, by_type[next(
+        (scalar for scalar in ("f16", "f64") if scalar in element), "f32")])
+        for name, element in outputs.items()}
+    return ({name: rtol for name, (rtol, _) in chosen.items()},
+            {name: atol for name, (_, atol) in chosen.items()})
 
 
 def select(patterns: Iterable[str] = ()) -> list[Entry]:
