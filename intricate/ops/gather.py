@@ -38,9 +38,10 @@ def copy_rows(encoder, source: GPUArray, start: int, destination: GPUArray) -> N
     """
     width = source.shape[1] * source.dtype.itemsize
     if not copyable(source, start):
-        raise ValueError(f"copy_rows: row {start} of {source} starts {width * start % 4} bytes "
-                         "past a 4-byte word, where buffer copies can't start; gather such rows "
-                         "on the GPU (ops.gather.record_gather with an identity permutation)")
+        past = (source.offset + start * width) % 4
+        raise ValueError(f"copy_rows: row {start} of {source} starts {past} bytes past a 4-byte "
+                         "word, where buffer copies can't start; gather such rows on the GPU "
+                         "(ops.gather.record_gather with an identity permutation)")
     encoder.copy_buffer_to_buffer(source.buffer, source.offset + start * width,
                                   destination.buffer, destination.offset,
                                   destination.binding()["size"])
