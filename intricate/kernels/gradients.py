@@ -181,9 +181,9 @@ async def check_gradients(layer: Layer, x: np.ndarray, *, samples: int = 32,
 
 def _measure(device: Device, twin: Layer, values: list[np.ndarray], projection: np.ndarray,
              picks: list[np.ndarray], step: float,
-             precision: dtypes.Precision) -> tuple[list[np.ndarray], list[np.ndarray]]:
+             precision: dtypes.Precision) -> tuple[list[np.ndarray], ...]:
     """On the GPU thread: the backward's gradients (dE/dO = projection) and, per array, the
-    finite-difference estimate at each picked element."""
+    finite-difference estimate at each picked element and its rounding noise."""
     x = values[0]
     rows, width = x.shape
     state = ModelState(device, [twin], width, projection.shape[1], precision)
