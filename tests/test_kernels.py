@@ -18,6 +18,7 @@ from intricate import gpu
 from intricate.gpu import shaders
 from intricate.gpu import timing as timing_module
 from intricate.kernels import Kernel, KernelCompileError, WGSLSource
+from intricate.kernels.report import compare
 from intricate.layers import ELU
 
 from harness import run_programs
@@ -469,3 +470,14 @@ def test_the_porting_guides_python_runs(tmp_path):
         result = subprocess.run([sys.executable, "-c", block], cwd=tmp_path,
                                 capture_output=True, text=True, timeout=300)
         assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_tolerances_per_output_name_judge_each_output_at_its_own():
+    """Kernel.check's rtol/atol may be {output: number}; one that leaves an output out is a
+    ValueError naming it, not a KeyError from inside the comparison."""
+    got, expected = np.array([1.0, 2.0], np.float32), np.array([1.0, 2.001])
+    assert compare("y", got, expected, {"x": 1e-6, "y": 1e-3}, {"y": 0.0}).passed
+    assert not compare("x", got, expected, {"x": 1e-6, "y": 1e-3}, 0.0).passed
+    with pytest.raises(ValueError, match=r"output 'y': the tolerances given per output name "
+                                         r"only \['x'\]; give every output's"):
+        compare("y", got, expected, {"x": 1e-3}, 1e-6)
