@@ -28,13 +28,18 @@ class Dataset:
     Make one with ``await model.upload(x, y)``; pass it to ``fit`` (alone, or as
     ``validation_data``), ``evaluate`` and ``predict`` of models on the same device with the
     same input and output widths. ``bindable``: whether shaders may bind x and y whole, which
-    shuffled training needs (false for data over the adapter's binding limit).
+    shuffled training needs (false for data over the adapter's binding limit). ``whole`` and
+    ``first``: for a view (``rows``), the uploaded Dataset it is part of and its first row there
+    (a view's rows that start off a 4-byte word are gathered from ``whole``: engine.inference's
+    realigned).
     """
 
     x: GPUArray
     y: GPUArray | None
     samples: int
     bindable: bool = True
+    whole: Dataset | None = None
+    first: int = 0
 
     @classmethod
     def upload(cls, device, x: np.ndarray, y: np.ndarray | None,
@@ -62,7 +67,8 @@ class Dataset:
         def part(array: GPUArray | None) -> GPUArray | None:
             return None if array is None else array.view(start * array.shape[1],
                                                          (count, array.shape[1]))
-        return Dataset(part(self.x), part(self.y), count, self.bindable and start == 0)
+        return Dataset(part(self.x), part(self.y), count, self.bindable and start == 0,
+                       self.whole or self, self.first + start)
 
     def check_for(self, name: str, model, needs_targets: bool = True) -> None:
         """A ValueError unless this dataset fits ``model``: its device and widths."""

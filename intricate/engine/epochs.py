@@ -20,7 +20,7 @@ from ..dataset import Dataset
 from ..gpu import Program, StagedRead
 from ..ops import statistics
 from ..ops.gather import batch_sizes, batches, copy_rows
-from .inference import copied_batches, encode_evaluation, rows_copyable
+from .inference import copied_batches, encode_evaluation, realigned, rows_copyable
 from .programs import Programs
 from .submits import ChunkedEncoder, InFlight, Stopped
 
@@ -35,6 +35,7 @@ class Epochs:
         validation likewise: (x, y), a Dataset, or None."""
         self.device = state.device
         programs = Programs(state)
+        x, validation = realigned(state, x), realigned(state, validation)
         self.shuffle = options.shuffles
         samples = len(x)
         val_samples = 0 if validation is None else len(

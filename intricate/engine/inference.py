@@ -21,7 +21,7 @@ from ..gpu import GPUArray, Program, StagedRead, Workspace
 from ..gpu.dtypes import FLOAT32, Precision
 from ..losses import Loss
 from ..ops import statistics
-from ..ops.gather import batch_sizes, batches, copy_rows, copyable
+from ..ops.gather import batch_sizes, batches, copy_rows, copyable, record_gather
 from .programs import Programs
 from .submits import ChunkedEncoder
 
@@ -121,7 +121,8 @@ def copied_batches(arrays, samples: int, batch_size: int | None) -> list[tuple[i
     changes no result beyond the order of the float sums.
 
     Raises:
-        ValueError: batches that start off a word whatever their size (a Dataset view that does).
+        ValueError: batches that start off a word whatever their size (a Dataset view that
+            does: ``realigned`` copies those first).
     """
     steps = batches(samples, batch_size)
     if rows_copyable(arrays, steps):
@@ -130,9 +131,45 @@ def copied_batches(arrays, samples: int, batch_size: int | None) -> list[tuple[i
             arrays, even := batches(samples, max(2, batch_size - 1))):
         return even
     raise ValueError("x: these samples start at an f16 row of odd width 2 bytes past a 4-byte "
-                     "word, where buffer copies can't start (a Dataset view from an odd row, "
-                     "e.g. validation_split's held-out part); pass arrays instead (or "
-                     "validation_data), or split at an even row")
+                     "word, where buffer copies can't start (a Dataset view from an odd row "
+                     "that realigned didn't copy); pass arrays instead, or split at an even row")
+
+
+def realigned(state, data):
+    """``data`` (a Dataset, or anything else, returned as is), or, for a view from a row other
+    than 0 (``Dataset.rows``: validation_split's held-out part) of f16 rows of odd width, a copy
+    of its rows gathered on the GPU (ops/gather.wgsl, one dispatch) into new buffers at offset
+    0: such a view starts off the 4-byte words buffer copies need and can't be bound, so it is
+    batched, copied and gathered from then on like the same rows uploaded as arrays. The copy
+    lives as long as the call that uses it.
+
+    Raises:
+        ValueError: the uploaded Dataset the view is part of exceeds the adapter's binding
+            limit (the gather binds it whole), before any GPU work.
+    """
+    if not isinstance(data, Dataset) or data.whole is None or data.first == 0 or all(
+            array.shape[1] * array.dtype.itemsize % 4 == 0
+            for array in (data.x, data.y) if array is not None):
+        return data
+    whole, device = data.whole, state.device
+    if not whole.bindable:
+        raise ValueError(f"x: {data} starts at row {data.first} of an uploaded Dataset, an f16 "
+                         "row of odd width that buffer copies can't start at, and that Dataset "
+                         "exceeds the adapter's binding limit, so its rows can't be gathered "
+                         "either; pass arrays instead (or validation_data), or upload less")
+    indices = gpu.from_numpy(device, np.arange(data.first, data.first + len(data)), np.uint32,
+                             label="view_rows")
+    dtype = data.x.dtype
+    x = gpu.empty(device, data.x.shape, dtype, label="dataset_x")
+    # Inputs only (a predict's view): the gather's y side copies a column of x into a scratch.
+    y = gpu.empty(device, (len(data), 1) if data.y is None else data.y.shape, dtype,
+                  label="dataset_y")
+    program = Program(Workspace(device, 1, state.precision))
+    record_gather(program, indices, whole.x, whole.x if data.y is None else whole.y, x, y)
+    encoder = device.handle.create_command_encoder()
+    program.encode(encoder)
+    device.submit(encoder)
+    return Dataset(x, None if data.y is None else y, len(data))
 
 
 def rows_copyable(arrays, steps: list[tuple[int, int]]) -> bool:
@@ -174,7 +211,8 @@ def evaluate_now(state, x, y, batch_size: int | None, loss: Loss, accuracy: int)
     """The statistics FIELDS (loss, metrics) over (x, y): batches of forward + statistics, one
     readback, one submit per MAX_DISPATCHES_PER_SUBMIT dispatches."""
     cache = state.inference
-    data = x if isinstance(x, Dataset) else Dataset.upload(state.device, x, y, bindable=False)
+    data = realigned(state, x) if isinstance(x, Dataset) else Dataset.upload(
+        state.device, x, y, bindable=False)
     steps = copied_batches((data.x, data.y), len(x), batch_size)
     key = ("evaluation", type(loss), repr(loss.get_config()), accuracy)
     programs = cache.programs(state, batch_sizes(steps), key, lambda recorder, rows:
@@ -200,7 +238,8 @@ def predict_now(state, x: np.ndarray | Dataset, batch_size: int | None) -> np.nd
             widest = max(widest, size)
         limit = state.device.limits["max-storage-buffer-binding-size"]
         batch_size = max(1, limit // (state.precision.itemsize * widest))
-    data = x if isinstance(x, Dataset) else Dataset.upload(state.device, x, None, bindable=False)
+    data = realigned(state, x) if isinstance(x, Dataset) else Dataset.upload(
+        state.device, x, None, bindable=False)
     outputs = gpu.empty(state.device, (len(x), state.output_size), state.precision.numpy,
                         label="predictions", bindable=False)
     steps = copied_batches((data.x, outputs), len(x), batch_size)
