@@ -9,7 +9,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from ..dataset import Dataset
-from ..gpu.dtypes import POLICIES
+from ..gpu.dtypes import first_beyond, wider_dtypes
 from ..options import TrainingOptions
 
 FLOAT32 = np.dtype(np.float32)  # the default model dtype
@@ -21,16 +21,6 @@ def _ragged(name: str, values: object, width: int) -> ValueError:
     return ValueError(f"{name}: expected a rectangular 2-D array [samples, {width}], received "
                       f"a ragged sequence (rows of lengths {lengths[:8]}); give every sample "
                       f"the same {width} values")
-
-
-def wider_dtypes(dtype: np.dtype) -> str:
-    """The dtype policies whose every array holds values beyond ``dtype``'s range, as a message
-    suggests them: "'float64'" for float32, "'float32' or 'float64'" for float16
-    (mixed_float16's; not itself); "'float64'", the widest, when none is wider."""
-    largest = np.finfo(dtype).max
-    names = [name for name, policy in POLICIES.items()
-             if min(np.finfo(policy.numpy).max, np.finfo(policy.parameters).max) > largest]
-    return " or ".join(repr(name) for name in names or ["float64"])
 
 
 def check_seed(seed: object) -> int | None:
@@ -69,16 +59,11 @@ def check_array(name: str, values: object, width: int, width_meaning: str,
         bad = np.argwhere(~np.isfinite(array))[0]
         raise ValueError(f"{name}: expected finite values, received "
                          f"{array[tuple(bad)]} at index {tuple(int(i) for i in bad)}")
-    largest = float(np.finfo(dtype).max)
-    # Narrowing: any type the dtype can't hold every value of (a wider float; uint16, whose
-    # 65535 is float16's inf though both are 2 bytes); compared, not abs'd (int64's minimum).
-    narrowing = array.dtype.kind != "b" and not np.can_cast(array.dtype, dtype)
-    beyond = (array > largest) | (array < -largest) if narrowing else None
-    if beyond is not None and beyond.any():
-        bad = np.argwhere(beyond)[0]
-        raise ValueError(f"{name}: expected values within {dtype.name}'s range (±{largest:.4g}, "
-                         f"the model's dtype), received {array[tuple(bad)]} at index "
-                         f"{tuple(int(i) for i in bad)}, which overflows {dtype.name} to inf; "
+    bad = first_beyond(array, dtype)  # float64 data; uint16's 65535, float16's inf
+    if bad is not None:
+        raise ValueError(f"{name}: expected values within {dtype.name}'s range "
+                         f"(±{float(np.finfo(dtype).max):.4g}, the model's dtype), received "
+                         f"{array[bad]} at index {bad}, which overflows {dtype.name} to inf; "
                          f"scale the data, or use Model(..., dtype={wider_dtypes(dtype)})")
     return np.ascontiguousarray(array, dtype=dtype)
 
@@ -123,13 +108,11 @@ def check_weights(weights: Sequence[np.ndarray], shapes: list[tuple[int, ...]],
                              f"{array.dtype} of shape {array.shape}")
         for kind in dict.fromkeys((np.dtype(dtype if compute is None else compute),
                                    np.dtype(dtype))):
-            with np.errstate(over="ignore"):
-                converted = np.array(array, dtype=kind)
-            if not np.isfinite(converted).all():
+            if not np.isfinite(array).all() or first_beyond(array, kind) is not None:
                 why = "the model's dtype" if kind == dtype else "the copy the shaders compute with"
                 raise ValueError(f"weights[{index}]: expected finite values (within "
                                  f"{kind.name}'s range, {why})")
-        checked.append(converted)
+        checked.append(np.array(array, dtype=np.dtype(dtype)))
     return checked
 
 

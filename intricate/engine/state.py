@@ -19,14 +19,13 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 
 from .. import gpu
-from ..gpu import Device, GPUArray, Program, Workspace
+from ..gpu import Device, GPUArray, Program, Workspace, dtypes
 from ..gpu.dtypes import FLOAT32, Precision, check_supported
 from ..layers import Layer
 from ..ops import statistics
 from ..optimizers import HYPERPARAMETERS
 from . import loss_scale
 from .inference import InferenceCache
-from .inputs import wider_dtypes
 from .optimizer_state import write_state
 
 
@@ -289,11 +288,8 @@ def check_range(where: str, values: np.ndarray, dtype: np.dtype) -> None:
     """Refuse, with a ValueError naming ``where``, weights that ``dtype`` can't hold (1e300
     from a float64 file, for a float32 model or check, would become inf)."""
     values = np.asarray(values)
-    if values.dtype.kind == "f" and values.dtype.itemsize <= np.dtype(dtype).itemsize:
-        return  # widening (or the same type): nothing to check, and no copy of the weights
-    with np.errstate(over="ignore"):
-        bad = np.argwhere(~np.isfinite(values.astype(dtype)))
-    if len(bad):
-        raise ValueError(f"dtype: {where} hold {values[tuple(bad[0])]} at index "
-                         f"{tuple(int(i) for i in bad[0])}, beyond {np.dtype(dtype).name}'s range "
-                         f"(the dtype computed in); use dtype={wider_dtypes(dtype)}")
+    bad = dtypes.first_beyond(values, dtype)
+    if bad is not None:
+        raise ValueError(f"dtype: {where} hold "
+                         f"{dtypes.beyond_range(values, bad, dtype, 'the dtype computed in')}; "
+                         f"use dtype={dtypes.wider_dtypes(dtype)}")

@@ -132,3 +132,40 @@ def check_supported(policy: Precision, device, template: dict | None = None) -> 
                 f"{device.name!r} ({device.adapter_info.get('backend_type', '?')}) does not "
                 f"offer (it has {sorted(device.features)}); this device runs "
                 f"{list(supported(device))}: use one of those, or another adapter")
+
+
+def first_beyond(values: np.ndarray, dtype: np.dtype) -> tuple[int, ...] | None:
+    """The index of the first finite number in ``values`` that the float type ``dtype`` holds
+    only as infinity after NumPy's rounding to nearest (1e300 for float32; 65520, or uint16's
+    65535, for float16), or None where every value fits. NaN and infinity given as such are
+    values, not overflow: a caller that refuses them checks ``np.isfinite`` itself. The one
+    place the question "would these become inf in dtype?" is answered.
+
+    Shapes:
+        values: any; the index has one entry per axis (``()`` for a scalar).
+    """
+    values, dtype = np.asarray(values), np.dtype(dtype)
+    if values.dtype.kind not in "biuf" or np.can_cast(values.dtype, dtype):
+        return None  # widening (or the same type): nothing to check, and no copy made
+    with np.errstate(over="ignore"):
+        beyond = np.isinf(values.astype(dtype))
+    if values.dtype.kind == "f":
+        beyond &= ~np.isinf(values)
+    found = np.argwhere(beyond)
+    return tuple(int(i) for i in found[0]) if len(found) else None
+
+
+def beyond_range(values: np.ndarray, index: tuple[int, ...], dtype: np.dtype, why: str) -> str:
+    """The words every refusal of ``first_beyond``'s find shares: "1e+300 at index (0, 0),
+    beyond float32's range (``why``)"."""
+    return f"{values[index]} at index {index}, beyond {np.dtype(dtype).name}'s range ({why})"
+
+
+def wider_dtypes(dtype: np.dtype) -> str:
+    """The dtype policies whose every array holds values beyond ``dtype``'s range, as a message
+    suggests them: "'float64'" for float32, "'float32' or 'float64'" for float16
+    (mixed_float16's; not itself); "'float64'", the widest, when none is wider."""
+    largest = np.finfo(dtype).max
+    names = [name for name, policy in POLICIES.items()
+             if min(np.finfo(policy.numpy).max, np.finfo(policy.parameters).max) > largest]
+    return " or ".join(repr(name) for name in names or ["float64"])

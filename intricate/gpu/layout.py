@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .dtypes import first_beyond
 from .reflect import split_top
 
 SCALARS = {"f32": np.dtype("<f4"), "u32": np.dtype("<u4"), "i32": np.dtype("<i4"),
@@ -184,14 +185,12 @@ def convert(values: np.ndarray, target: np.dtype, where: str) -> np.ndarray:
     values = np.asarray(values)
     source = values.dtype
     if target.kind == "f" and source.kind in "fiub":
-        with np.errstate(over="ignore"):
-            converted = values.astype(target)
-        beyond = np.isinf(converted) & (np.isfinite(values) if source.kind == "f" else True)
-        if beyond.any():
-            raise ValueError(f"{where}: {values[beyond].flat[0].item()!r} is beyond "
+        bad = first_beyond(values, target)
+        if bad is not None:
+            raise ValueError(f"{where}: {values[bad].item()!r} is beyond "
                              f"{target}'s range (±{np.finfo(target).max:g}) and would become "
                              "infinity; scale the values into range")
-        return converted
+        return values.astype(target)  # NaN and infinity given as such pass as themselves
     if target.kind in "iu" and source.kind in "iub":
         info = np.iinfo(target)
         if values.size and (values.min() < info.min or values.max() > info.max):

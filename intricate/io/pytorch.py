@@ -17,7 +17,6 @@ from collections.abc import Sequence
 import numpy as np
 
 from .. import layers
-from ..engine.inputs import wider_dtypes
 from ..gpu import dtypes
 from .files import ModelFileError, check_finite, read
 
@@ -138,17 +137,16 @@ def model_from_state_dict(cls, path_or_dict, model_layers: list, device, order, 
     # The narrower of the types the weights are kept in: mixed_float16's f16 compute copy too.
     policy = dtypes.precision(dtype)
     kept = min((policy.parameters, policy.numpy), key=lambda kind: np.finfo(kind).max)
-    largest = float(np.finfo(kept).max)
     for name, values in zip(names, weights):  # 1e300 from a float64 file, for float32
-        if (np.abs(values) > largest).any():
-            bad = np.argwhere(np.abs(values) > largest)[0]
-            bad = tuple(int(i) for i in (bad[::-1] if name.endswith(".weight") else bad))
-            value = values.T[bad] if name.endswith(".weight") else values[bad]
+        stored = values.T if name.endswith(".weight") else values  # as the file holds it
+        bad = dtypes.first_beyond(stored, kept)
+        if bad is not None:
+            why = f"the {dtype} model's"
             raise ModelFileError(path_or_dict if isinstance(path_or_dict, (str, os.PathLike))
                                  else "state_dict",
-                                 f"tensor {name!r} holds {value} at index {bad}, beyond "
-                                 f"{kept.name}'s range (the {dtype} model's); use "
-                                 f"dtype={wider_dtypes(kept)}")
+                                 f"tensor {name!r} holds "
+                                 f"{dtypes.beyond_range(stored, bad, kept, why)}; use "
+                                 f"dtype={dtypes.wider_dtypes(kept)}")
     model = cls(model_layers, device=device, dtype=dtype)
     try:
         model.set_weights(weights)

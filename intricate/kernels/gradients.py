@@ -92,9 +92,8 @@ def _check_arguments(layer: object, x: object, samples: object,
     if values.ndim != 2 or min(values.shape) < 1 or values.dtype.kind not in "fiu":
         raise ValueError(f"x: expected a 2-D numeric array [rows, features], received "
                          f"{values.dtype} {values.shape}")
-    with np.errstate(over="ignore"):
-        finite = np.isfinite(values.astype(dtype)).all()  # what the layers compute in
-    if not finite:
+    # finite in what the layers compute in
+    if not np.isfinite(values).all() or dtypes.first_beyond(values, dtype) is not None:
         raise ValueError(f"x: expected finite values in {dtype.name}, received NaN, infinity or "
                          f"values beyond ±{np.finfo(dtype).max:g}")
     if layer.input_size is not None and values.shape[1] != layer.input_size:

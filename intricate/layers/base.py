@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 
 from .. import gpu
-from ..engine.inputs import wider_dtypes
 from ..gpu import GPUArray, Program
+from ..gpu.dtypes import beyond_range, first_beyond, wider_dtypes
 from ..io.files import ModelFileError
 from .registry import read_layer, save_layer
 
@@ -229,12 +229,9 @@ def _narrowed(path, values: np.ndarray, dtype: np.dtype) -> np.ndarray:
     """``values`` as ``dtype`` (the model's, or mixed_float16's float16 copy), or a
     ModelFileError for a value beyond its range (a float64 layer file holding 1e300, loaded
     into a float32 model, would read as inf)."""
-    with np.errstate(over="ignore"):
-        converted = values.astype(dtype)
-    if not np.isfinite(converted).all():
-        bad = np.argwhere(~np.isfinite(converted))[0]
-        raise ModelFileError(path, f"holds {values[tuple(bad)]} at index "
-                                   f"{tuple(int(i) for i in bad)}, beyond {np.dtype(dtype).name}'s "
-                                   f"range (which the model keeps it in); load it into a "
-                                   f"model of dtype {wider_dtypes(dtype)}")
-    return converted
+    bad = first_beyond(values, dtype)
+    if bad is not None:
+        why = "which the model keeps it in"
+        raise ModelFileError(path, f"holds {beyond_range(values, bad, dtype, why)}; load it "
+                                   f"into a model of dtype {wider_dtypes(dtype)}")
+    return values.astype(dtype)
