@@ -62,7 +62,7 @@ class Loss:
         rows, width = predictions.shape
         return {"count": rows * width, "batch": rows, "width": width, "slot": slot,
                 "accuracy": accuracy,
-                "loss_scale": 1.0 / width if self.mean_over_outputs else 1.0,
+                "mean_factor": 1.0 / width if self.mean_over_outputs else 1.0,
                 "gradient_scale": 1.0 / (rows * width if self.mean_over_outputs else rows),
                 **statistics_plan(rows, width, accuracy)}
 

@@ -16,7 +16,7 @@
 // Params: count = batch * width; batch = rows; width = row length; slot = where the batch
 //   adds (statistics.TRAINING or .VALIDATION); accuracy = flags: 1 binary (Keras': mean over
 //   the row of (ŷ > 0.5) == y, so a soft y never matches), 2 categorical (argmax ŷ == argmax y,
-//   first maximum on ties), 3 both; loss_scale turns Σ loss terms into L · batch;
+//   first maximum on ties), 3 both; mean_factor turns Σ loss terms into L · batch;
 //   gradient_scale turns a gradient term into dL/dŷ; rows_per_group, groups, cooperative: how
 //   the statistics are split over workgroups (below).
 // Statistics: workgroup g sums rows [g · rows_per_group, (g + 1) · rows_per_group) into
@@ -61,7 +61,7 @@ struct Params {
     width: u32,
     slot: u32,
     accuracy: u32,
-    loss_scale: {{ accumulate }},
+    mean_factor: {{ accumulate }},
     gradient_scale: {{ accumulate }},
     rows_per_group: u32,
     groups: u32,
@@ -214,7 +214,7 @@ fn {{ name }}(group: u32, lane: u32) -> vec4<{{ accumulate }}> {
         grad_predictions[i] = {{ dtype }}(terms.y * gradient_factor());
 {%- endif %}
     }
-    share = vec4<{{ accumulate }}>(share.x * params.loss_scale, share.yz / {{ accumulate }}(params.width), 0.0);
+    share = vec4<{{ accumulate }}>(share.x * params.mean_factor, share.yz / {{ accumulate }}(params.width), 0.0);
     share.y = select(0.0, share.y, (params.accuracy & 1u) != 0u);
     if ((params.accuracy & 2u) != 0u) {
         if (params.cooperative != 0u) {
