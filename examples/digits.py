@@ -1,7 +1,7 @@
 """Handwritten digits: an MLP on scikit-learn's bundled 8×8 digits (1797 images, no download),
-trained with Adam in batches of 32, holding out 20% for validation.
+trained with Adam in batches of 32, holding out 20% for validation, in any of the model dtypes.
 
-    python examples/digits.py [--epochs 30] [--min-accuracy 0.95]
+    python examples/digits.py [--epochs 30] [--min-accuracy 0.95] [--dtype mixed_float16]
 """
 
 import argparse
@@ -18,13 +18,14 @@ from intricate.losses import CategoricalCrossEntropy
 from intricate.optimizers import Adam
 
 
-async def main(epochs: int, min_accuracy: float) -> float:
+async def main(epochs: int, min_accuracy: float, dtype: str = "float32") -> float:
     digits = load_digits()
     order = np.random.default_rng(0).permutation(len(digits.target))
     x = (digits.data[order] / 16.0).astype(np.float32)  # pixels 0..16 → 0..1
     y = np.eye(10, dtype=np.float32)[digits.target[order]]  # one-hot labels
 
-    model = Model([Dense(64, 64), ReLU(), Dense(64, 10), SoftMax()], seed=0)
+    # The float32 pixels and labels suit every dtype: fit converts them to the model's.
+    model = Model([Dense(64, 64), ReLU(), Dense(64, 10), SoftMax()], seed=0, dtype=dtype)
     model.summary()
     start = time.perf_counter()
     history = await model.fit(x, y, TrainingOptions(
@@ -35,7 +36,7 @@ async def main(epochs: int, min_accuracy: float) -> float:
     seconds = time.perf_counter() - start
     held_out = len(x) - int(len(x) * 0.8)  # validation_split keeps the last 20%, as Keras does
     loss, accuracy = await model.evaluate(x[-held_out:], y[-held_out:])
-    print(f"validation accuracy {accuracy:.4f} (loss {loss:.4f}) after "
+    print(f"{model.dtype}: validation accuracy {accuracy:.4f} (loss {loss:.4f}) after "
           f"{len(history.loss)} epochs in {seconds:.1f} s")
     assert accuracy >= min_accuracy, f"validation accuracy {accuracy:.4f} < {min_accuracy}"
     return accuracy
@@ -45,5 +46,7 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--min-accuracy", type=float, default=0.95)
+    parser.add_argument("--dtype", choices=["float32", "float64", "mixed_float16"],
+                        default="float32", help="the model's precision policy (README: Precision)")
     arguments = parser.parse_args()
-    asyncio.run(main(arguments.epochs, arguments.min_accuracy))
+    asyncio.run(main(arguments.epochs, arguments.min_accuracy, arguments.dtype))

@@ -29,6 +29,17 @@ def test_example_runs(script):
     print(result.stdout[-300:])
 
 
+def test_digits_trains_in_mixed_float16():
+    """examples/digits.py --dtype mixed_float16 (about 4 s on lavapipe) reaches the same
+    accuracy check as float32; the line it prints names the model's dtype, not the option's."""
+    script = ROOT / "examples" / "digits.py"
+    result = subprocess.run([sys.executable, str(script), *ARGUMENTS["digits.py"], "--dtype",
+                             "mixed_float16"], cwd=ROOT, capture_output=True, text=True,
+                            timeout=600)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "mixed_float16: validation accuracy" in result.stdout, result.stdout[-300:]
+
+
 def test_installed_wheel_finds_its_shaders(tmp_path):
     build = subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
