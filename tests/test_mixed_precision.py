@@ -325,15 +325,25 @@ async def test_callbacks_may_watch_the_loss_scale_of_mixed_models_only(device):
         await xor_model(device, "float32").fit(XOR_X, XOR_Y, full_batch(5, callbacks=[watch]))
 
 
-async def test_a_dataset_view_from_an_odd_f16_row_is_refused_before_any_gpu_work(device):
+async def test_a_dataset_view_from_an_odd_f16_row_too_large_to_gather_is_refused(device,
+                                                                                 monkeypatch):
+    """validation_split's held-out part from row 3 of rows 3 f16 wide is gathered into a copy
+    (test_mixed_precision_limits), which binds the whole Dataset: one over the adapter's
+    binding limit is refused before any GPU work; a split at row 4 is copied as it is."""
     model = Model([Dense(3, 1)], device=device, dtype="mixed_float16")
-    data = await model.upload(np.ones((5, 3)), np.ones((5, 1)))
+    await model.upload(np.ones((1, 3)))  # the model's buffers, at the real limit
+    monkeypatch.setitem(device.limits, "max-storage-buffer-binding-size", 16)
+    data = await model.upload(np.ones((5, 3)), np.ones((5, 1)))  # x: 30 bytes, not bindable
+    monkeypatch.undo()
     device.stats.reset()
-    with pytest.raises(ValueError, match=r"x: these samples start at an f16 row of odd width "
-                                         r".* validation_split's held-out part"):
-        await model.fit(data, options=TrainingOptions(validation_split=0.4, verbose=0))
+    with pytest.raises(ValueError, match=r"validation: Dataset\(2 samples, x=3 wide, y=1 wide\) "
+                                         r"starts at row 3 of an uploaded Dataset, .* exceeds the "
+                                         r"adapter's binding limit"):
+        await model.fit(data, options=TrainingOptions(validation_split=0.4, verbose=0,
+                                                      shuffle=False))
     assert all(device.stats[name] == 0 for name in ("dispatches", "uploads", "submits"))
-    await model.fit(data, options=TrainingOptions(validation_split=0.2, verbose=0))  # row 4
+    await model.fit(data, options=TrainingOptions(validation_split=0.2, verbose=0,
+                                                  shuffle=False))  # row 4
 
 
 async def test_a_layer_file_beyond_float16_is_refused_by_a_mixed_model(device, tmp_path):

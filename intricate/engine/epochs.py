@@ -35,7 +35,7 @@ class Epochs:
         validation likewise: (x, y), a Dataset, or None."""
         self.device = state.device
         programs = Programs(state)
-        x, validation = realigned(state, x), realigned(state, validation)
+        x, validation = realigned(state, x), realigned(state, validation, "validation")
         self.shuffle = options.shuffles
         samples = len(x)
         val_samples = 0 if validation is None else len(

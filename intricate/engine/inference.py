@@ -135,7 +135,7 @@ def copied_batches(arrays, samples: int, batch_size: int | None) -> list[tuple[i
                      "that realigned didn't copy); pass arrays instead, or split at an even row")
 
 
-def realigned(state, data):
+def realigned(state, data, name: str = "x"):
     """``data`` (a Dataset, or anything else, returned as is), or, for a view from a row other
     than 0 (``Dataset.rows``: validation_split's held-out part) of f16 rows of odd width, a copy
     of its rows gathered on the GPU (ops/gather.wgsl, one dispatch) into new buffers at offset
@@ -143,18 +143,25 @@ def realigned(state, data):
     batched, copied and gathered from then on like the same rows uploaded as arrays. The copy
     lives as long as the call that uses it.
 
+    A view that starts on a word is copied as it is when its Dataset is too large to gather
+    from (copied_batches makes its batches start on words).
+
     Raises:
-        ValueError: the uploaded Dataset the view is part of exceeds the adapter's binding
-            limit (the gather binds it whole), before any GPU work.
+        ValueError: a view that starts off a word whose uploaded Dataset exceeds the adapter's
+            binding limit (the gather binds it whole), before any GPU work.
     """
     if not isinstance(data, Dataset) or data.whole is None or data.first == 0 or all(
             array.shape[1] * array.dtype.itemsize % 4 == 0
             for array in (data.x, data.y) if array is not None):
         return data
     whole, device = data.whole, state.device
+    on_word = rows_copyable((data.x, data.y), [(0, len(data))])
+    if on_word and not whole.bindable:  # copied as it is (its odd rows: copied_batches)
+        return data
     if not whole.bindable:
-        raise ValueError(f"x: {data} starts at row {data.first} of an uploaded Dataset, an f16 "
-                         "row of odd width that buffer copies can't start at, and that Dataset "
+        raise ValueError(f"{name}: {data} starts at row {data.first} of an uploaded Dataset, "
+                         "an f16 row of odd width that buffer copies can't start at, and that "
+                         "Dataset "
                          "exceeds the adapter's binding limit, so its rows can't be gathered "
                          "either; pass arrays instead (or validation_data), or upload less")
     indices = gpu.from_numpy(device, np.arange(data.first, data.first + len(data)), np.uint32,
