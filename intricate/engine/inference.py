@@ -161,9 +161,9 @@ def realigned(state, data, name: str = "x"):
     if not whole.bindable:
         raise ValueError(f"{name}: {data} starts at row {data.first} of an uploaded Dataset, "
                          "an f16 row of odd width that buffer copies can't start at, and that "
-                         "Dataset "
-                         "exceeds the adapter's binding limit, so its rows can't be gathered "
-                         "either; pass arrays instead (or validation_data), or upload less")
+                         "Dataset exceeds the adapter's binding limit, so its rows can't be "
+                         "gathered either; pass arrays instead (or validation_data), or upload "
+                         "less")
     indices = gpu.from_numpy(device, np.arange(data.first, data.first + len(data)), np.uint32,
                              label="view_rows")
     dtype = data.x.dtype

@@ -35,6 +35,9 @@ INITIAL_SCALE = 2.0**15  # Keras' (PyTorch's GradScaler starts at 2^16)
 GROWTH_INTERVAL = 2000  # finite steps in a row that double the scale (Keras'); tests may lower it
 MINIMUM_SCALE = 1.0  # halving stops here (TensorFlow's floor): a persistent NaN can't reach 0
 SCALE, FINITE_STEPS, SKIPPED, FOUND = range(4)  # the state's words
+# The same 4 words as the shader's State struct (what a Kernel binds to `state`).
+STATE = np.dtype({"names": ["scale", "finite_steps", "skipped", "found"],
+                  "formats": ["<f4", "<u4", "<u4", "<u4"]})
 # How model files saved with include_optimizer keep the state, so a resumed fit continues
 # with the same scale (the skip count is a statistic of past epochs; the flag is always clear).
 FILE_TENSORS = {"loss_scale": ((1,), np.dtype(np.float32)),

@@ -195,12 +195,10 @@ register("loss.finish_statistics", losses.SHADER, "finish_statistics", reference
 
 
 # Loss scaling (mixed_float16 training, engine/loss_scale.py) ----------------------------------
-_SCALE_STATE = np.dtype({"names": ["scale", "finite_steps", "skipped", "found"],
-                         "formats": ["<f4", "<u4", "<u4", "<u4"]})
-
-
 def _scale_state(scale: float, finite_steps: int, found: int) -> np.ndarray:
-    return np.array([(scale, finite_steps, 3, found)], _SCALE_STATE)
+    words = loss_scale.initial_words(scale, finite_steps, skipped=3)
+    words[loss_scale.FOUND] = found
+    return words.view(loss_scale.STATE)
 
 
 def _check_setup(device: Device, size: int, rng: np.random.Generator,
