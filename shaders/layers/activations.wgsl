@@ -166,7 +166,9 @@ fn softplus_derivative(x: {{ accumulate }}, o: {{ accumulate }}, alpha: {{ accum
 // and ELU' inherited), and exp(x) - 1 cancels near 0. So: x = k ln 2 + r with |r| <= ln 2 / 2
 // (ln 2 split Cody-Waite style, so k · LN2_HIGH is exact), e^r - 1 by its Taylor series to r^8
 // (the next term is < 2e-9 of it), then scaled by 2^k exactly; expm1 = 2^k (e^r - 1) + (2^k - 1),
-// where 2^k - 1 is exact. Below x = -104, e^x is 0 in float32.
+// where 2^k - 1 is exact. Below x = -104, e^x is 0 in float32. The low part enters as a factor
+// e^-c with c = k LOW, never as (x - k HIGH) - k LOW, which NVIDIA's driver regroups into
+// x - k (HIGH + LOW) (see gpu/float64.wgsl's exp_minus_one_split_f64).
 const LN2_HIGH = 0.693145751953125;  // ln 2's leading 16 bits
 const LN2_LOW = 1.4286068203094173e-06;  // ln 2 - LN2_HIGH
 
@@ -180,8 +182,11 @@ fn reduced_exponent(x: {{ accumulate }}) -> {{ accumulate }} {
     return round(max(x, -104.0) * 1.4426950408889634);  // k = round(x / ln 2)
 }
 
-fn reduced_argument(x: {{ accumulate }}, k: {{ accumulate }}) -> {{ accumulate }} {
-    return (max(x, -104.0) - k * LN2_HIGH) - k * LN2_LOW;  // r = x - k ln 2
+// e^(x - k ln 2) - 1 as e^(x - k HIGH) · e^-c - 1, e^-c - 1 = c (c / 2 - 1) (|c| < 2.2e-4).
+fn exp_minus_one_split(x: {{ accumulate }}, k: {{ accumulate }}) -> {{ accumulate }} {
+    let p = exp_minus_one_reduced(max(x, -104.0) - k * LN2_HIGH);
+    let c = k * LN2_LOW;
+    return p + (1.0 + p) * (c * (0.5 * c - 1.0));
 }
 
 fn exp_non_positive(x: {{ accumulate }}) -> {{ accumulate }} {
@@ -189,7 +194,7 @@ fn exp_non_positive(x: {{ accumulate }}) -> {{ accumulate }} {
     return exp_f64(x);
 {% else %}
     let k = reduced_exponent(x);
-    return ldexp(1.0 + exp_minus_one_reduced(reduced_argument(x, k)), i32(k));
+    return ldexp(1.0 + exp_minus_one_split(x, k), i32(k));
 {% endif %}
 }
 
@@ -199,7 +204,7 @@ fn exp_minus_one(x: {{ accumulate }}) -> {{ accumulate }} {
 {% else %}
     let k = reduced_exponent(x);
     let scale = ldexp({{ accumulate }}(1.0), i32(k));
-    return scale * exp_minus_one_reduced(reduced_argument(x, k)) + (scale - 1.0);
+    return scale * exp_minus_one_split(x, k) + (scale - 1.0);
 {% endif %}
 }
 
