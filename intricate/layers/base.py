@@ -10,6 +10,7 @@ into the model's flat gradient buffer; the optimizer updates all parameters in o
 
 from __future__ import annotations
 
+import math
 import weakref
 from typing import Any
 
@@ -30,6 +31,10 @@ class Layer:
     """
 
     input_size: int | None = None
+    # Per-sample shapes (NHWC images: (H, W, C); flat samples: (features,)), set by ``build``
+    # when the model chains its layers; the GPU arrays are always [batch, prod(shape)].
+    input_shape: tuple[int, ...] | None = None
+    output_shape: tuple[int, ...] | None = None
     # True for layers whose config carries code that runs when built (WGSLLayer's WGSL): files
     # holding one load only with allow_code=True, and no PyTorch layout can hold it.
     carries_code = False
@@ -51,6 +56,29 @@ class Layer:
     def output_size_for(self, input_size: int) -> int:
         """Features out, given ``input_size`` features in."""
         return input_size
+
+    def output_shape_for(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
+        """The per-sample output shape for per-sample ``input_shape``.
+
+        The default serves flat layers: a layer of fixed width (``input_size``, e.g. Dense)
+        takes flat samples only; a layer that keeps its width (an activation) keeps the shape.
+        Layers of images (Conv2D, pooling) override it.
+
+        Raises:
+            ValueError: this layer can't take ``input_shape`` (the message says what to do).
+        """
+        input_shape = tuple(input_shape)
+        if self.input_size is not None and len(input_shape) != 1:
+            raise ValueError(f"{self!r} takes flat samples ({self.input_size},), received "
+                             f"{input_shape}; put Flatten() before it")
+        size = math.prod(input_shape)
+        outputs = self.output_size_for(size)
+        return input_shape if outputs == size and self.input_size is None else (outputs,)
+
+    def build(self, input_shape: tuple[int, ...]) -> None:
+        """Fix this layer's per-sample shapes (the model calls it as it chains its layers)."""
+        output_shape = self.output_shape_for(tuple(input_shape))
+        self.input_shape, self.output_shape = tuple(input_shape), tuple(output_shape)
 
     def parameter_shapes(self) -> list[tuple[str, tuple[int, ...]]]:
         """(name, shape) of each trainable array, in Keras order."""
