@@ -25,9 +25,10 @@ from pathlib import Path
 
 import numpy as np
 import wgpu
+from fit_timing import time_fit  # benchmarks/ (the script's folder) is on sys.path
 
 import intricate
-from intricate import Model, TrainingOptions
+from intricate import Model
 from intricate.gpu import dtypes
 from intricate.layers import Dense, ReLU, Sigmoid, SoftMax
 
@@ -68,25 +69,14 @@ async def time_ours(device, sizes, batch, samples, optimizer, epochs, dtype="flo
                    batch_size=batch, seed=0)
     # The data goes to the GPU once, as PyTorch's does below (model.upload: a resident Dataset).
     data = await model.upload(x, y)
-    await model.fit(data, options=TrainingOptions(epochs=1, **options))  # compile (and tune)
-    # Enough epochs for ~3 s; the whole fit call is timed, so its once-per-fit work (building
-    # the programs, checking the arguments) stays in (a conservative number).
-    start = time.perf_counter()
-    await model.fit(data, options=TrainingOptions(epochs=2, **options))
-    epochs = max(epochs, math.ceil(3.0 / ((time.perf_counter() - start) / 2)))
-    device.stats.reset()
-    start = time.perf_counter()
-    await model.fit(data, options=TrainingOptions(epochs=epochs, **options))
-    seconds = time.perf_counter() - start
-    stats = dict(device.stats)
-    per_step = (stats["dispatches"] - epochs) / (epochs * -(-samples // batch))  # 1 finish/epoch
+    speed, per_step, submits, reads = await time_fit(device, model, data, samples, batch,
+                                                    options, epochs)
     # GPU bytes per parameter: the parameters, their gradients, mixed_float16's f16 copy
     # (ModelState.nbytes_per_parameter) and the optimizer's state.
     state = model._state
     held = state.nbytes_per_parameter * state.parameters.size + sum(
         array.nbytes for array in model.optimizer.state_for(state.parameters))
-    return samples * epochs / seconds, per_step, stats["submits"] / epochs, \
-        stats["readbacks"] / epochs, held / model.count_params()
+    return speed, per_step, submits, reads, held / model.count_params()
 
 
 def time_torch(sizes, batch, samples, optimizer, epochs, threads, dtype="float32"):

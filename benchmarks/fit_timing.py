@@ -1,0 +1,31 @@
+"""Our side of the training benchmarks: ``model.fit`` on a resident Dataset, timed in
+samples/s with its GPU counters per step and per epoch."""
+
+from __future__ import annotations
+
+import math
+import time
+
+from intricate import TrainingOptions
+
+
+async def time_fit(device, model, data, samples: int, batch: int, options: dict,
+                   min_epochs: int = 3, seconds: float = 3.0):
+    """Samples/s of ``model.fit(data)`` with ``options`` (TrainingOptions' arguments), whole
+    epochs for about ``seconds`` after a compiling epoch; the whole fit call is timed, so its
+    once-per-fit work (building the programs, checking the arguments) stays in (a conservative
+    number).
+
+    Returns (samples/s, dispatches per step, submits per epoch, readbacks per epoch)."""
+    await model.fit(data, options=TrainingOptions(epochs=1, **options))  # compile (and tune)
+    start = time.perf_counter()
+    await model.fit(data, options=TrainingOptions(epochs=2, **options))
+    epochs = max(min_epochs, math.ceil(seconds / ((time.perf_counter() - start) / 2)))
+    device.stats.reset()
+    start = time.perf_counter()
+    await model.fit(data, options=TrainingOptions(epochs=epochs, **options))
+    elapsed = time.perf_counter() - start
+    stats = dict(device.stats)
+    per_step = (stats["dispatches"] - epochs) / (epochs * -(-samples // batch))  # 1 finish/epoch
+    return (samples * epochs / elapsed, per_step, stats["submits"] / epochs,
+            stats["readbacks"] / epochs)
