@@ -13,12 +13,13 @@ from .dataset import Dataset
 from .engine import inputs
 from .engine.fit import run_fit
 from .engine.inference import evaluate_now, predict_now
-from .engine.inputs import check_data, check_dataset, check_weights, split_validation
+from .engine.inputs import check_data, check_dataset, split_validation
 from .engine.optimizer_state import read_state
 from .engine.progress import summary_table
-from .engine.state import ModelState, check_sizes, initial_weights, ready_device
+from .engine.state import ModelState, check_sizes, ready_device
+from .engine.weights import check_layer_weights, initial_weights
 from .gpu import Device, GPUArray, dtypes
-from .io import files, model_files, pytorch
+from .io.saving import ModelFiles
 from .layers import Layer, check_chain
 from .layers.base import claim
 from .metrics import resolve as resolve_metrics
@@ -26,7 +27,7 @@ from .optimizers import Optimizer
 from .options import History, TrainingOptions
 
 
-class Model:
+class Model(ModelFiles):
     """A sequence of layers, its parameters in one GPU buffer.
 
     Args:
@@ -76,31 +77,30 @@ class Model:
         return await ready_device(self, instantiate_gpu)
 
     def get_weights(self) -> list[np.ndarray]:
-        """Every parameter as numpy, Keras order [W0, b0, W1, b1, ...], kernels [in, out].
+        """Every weight as numpy, Keras order [W0, b0, W1, b1, ...], kernels [in, out]: each
+        layer's parameters, then its non-trainable states (BatchNormalization: gamma, beta,
+        moving_mean, moving_variance).
 
         Reads the GPU copy (one readback) once the model has trained or predicted.
         """
         if self._state is None:
             return [w.copy() for layer in self.layers for w in layer.host_weights]
-        return self.device.run_sync(gpu.read, *self._state.parameter_views())
+        return self.device.run_sync(gpu.read, *self._state.weight_views())
 
     def set_weights(self, weights: Sequence[np.ndarray]) -> None:
-        """Replace every parameter; ``weights`` as returned by ``get_weights``.
+        """Replace every weight (states too); ``weights`` as returned by ``get_weights``.
 
         Raises:
             ValueError: wrong count, shape, or non-numeric/non-finite values; nothing changes.
         """
-        checked = check_weights(weights, [shape for layer in self.layers for _, shape in
-                                          layer.parameter_shapes()], self.precision.parameters,
-                                self.precision.numpy)
-        remaining = iter(checked)
-        for layer in self.layers:
-            layer.host_weights = [next(remaining) for _ in layer.parameter_shapes()]
+        checked = check_layer_weights(self.layers, weights, self.precision)
+        for layer, values in zip(self.layers, checked):
+            layer.host_weights = values
         if self._state is not None:  # the master weights, and mixed_float16's f16 copy
-            self.device.run_sync(self._state.write_weights, checked)
+            self.device.run_sync(self._state.write_weights, sum(checked, []))
 
     def snapshot_weights(self, snapshot: GPUArray | None = None) -> GPUArray:
-        """Copy the parameters into ``snapshot`` (new if None) on the GPU: no readback.
+        """Copy the parameters and states into ``snapshot`` (new if None) on the GPU: no readback.
 
         Raises:
             RuntimeError: the model has not met its device yet (fit or predict first).
@@ -109,7 +109,7 @@ class Model:
                                     snapshot, to_snapshot=True)
 
     def restore_weights(self, snapshot: GPUArray) -> None:
-        """Put back parameters saved by ``snapshot_weights``."""
+        """Put back parameters and states saved by ``snapshot_weights``."""
         self.device.run_sync(self._gpu_state("restore_weights").copy_parameters, snapshot,
                              to_snapshot=False)
 
@@ -133,7 +133,7 @@ class Model:
         weights = iter(self.get_weights())
         twins = [layer.blank_copy() for layer in self.layers]
         for twin, layer in zip(twins, self.layers):
-            twin.host_weights = [next(weights) for _ in layer.parameter_shapes()]
+            twin.host_weights = [next(weights) for _ in layer.weight_shapes()]
         return type(self)(twins, device=self.device, dtype=self.dtype)
 
     @property
@@ -142,7 +142,8 @@ class Model:
         return self.precision.name
 
     def count_params(self) -> int:
-        return sum(math.prod(s) for layer in self.layers for _, s in layer.parameter_shapes())
+        """Every weight's element count, trainable or not (Keras' count_params)."""
+        return sum(math.prod(s) for layer in self.layers for _, s in layer.weight_shapes())
 
     # Training ----------------------------------------------------------------------------------
     async def upload(self, x: np.ndarray, y: np.ndarray | None = None) -> Dataset:
@@ -236,58 +237,6 @@ class Model:
         if isinstance(x, Dataset):
             x.check_for("x", self, needs_targets=False)
         return await device.run(predict_now, self._state, x, batch_size)
-
-    # Files -------------------------------------------------------------------------------------
-    def save(self, path: str, include_optimizer: bool = False, layout: str = "intricate") -> None:
-        """Write the model (config + weights) to a safetensors file, atomically.
-
-        Args:
-            include_optimizer: also store the optimizer and its state, so that
-                ``fit(..., TrainingOptions(optimizer=loaded.optimizer))`` resumes exactly.
-            layout: "intricate", or "torch" to write ``{i}.weight`` [out, in] / ``{i}.bias`` for
-                ``nn.Sequential.load_state_dict(safetensors.torch.load_file(path))``.
-        """
-        tensors, metadata = model_files.model_file(self, include_optimizer, layout)
-        files.write_atomically(path, files.encode(tensors, metadata))
-
-    async def save_async(self, path: str, include_optimizer: bool = False,
-                         layout: str = "intricate") -> None:
-        """``save`` without blocking the event loop."""
-        await asyncio.to_thread(self.save, path, include_optimizer, layout)
-
-    @classmethod
-    def load(cls, path: str, device: Device | None = None, allow_code: bool = False) -> Model:
-        """A model from a file written by ``save``; it predicts bit-identically to the saved one.
-        ``allow_code=True`` accepts WGSLLayers (the file's code then runs): trusted files only.
-
-        Raises:
-            ModelFileError (a ValueError): missing, broken, hostile or newer-format file, or
-                WGSLLayers without ``allow_code``.
-        """
-        return model_files.load_model(cls, path, device, allow_code)
-
-    @classmethod
-    async def load_async(cls, path: str, device: Device | None = None,
-                         allow_code: bool = False) -> Model:
-        """``load`` without blocking the event loop."""
-        return await asyncio.to_thread(model_files.load_model, cls, path, device, allow_code)
-
-    @classmethod
-    def from_torch_state_dict(cls, path_or_dict, layers: Sequence[Layer],
-                              device: Device | None = None, order: Sequence[str] | None = None,
-                              dtype: str = "float32") -> Model:
-        """A model of ``layers`` (and ``dtype``) whose Dense layers take, in order, the
-        ``nn.Linear`` weights of a PyTorch ``nn.Sequential`` state dict (or its safetensors
-        file), transposed. Linear order: a dict's own, a file's by module index ("0", "2"),
-        else ``order``.
-
-        Raises:
-            ModelFileError (a ValueError): the state dict doesn't fit ``layers``; ValueError:
-                as ``Model`` and ``set_weights`` (non-finite weights). A refusal leaves the
-                layers free, so they may be passed again with another state dict.
-        """
-        return pytorch.model_from_state_dict(cls, path_or_dict, list(layers), device, order,
-                                             dtype)
 
     def summary(self) -> str:
         """Print (and return) a Keras-style table: layers, output shapes, parameter counts."""

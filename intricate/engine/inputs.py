@@ -94,9 +94,11 @@ def check_dataset(x: object, y: object, inputs: int, outputs: int,
 
 
 def check_weights(weights: Sequence[np.ndarray], shapes: list[tuple[int, ...]],
-                  dtype: np.dtype = FLOAT32, compute: np.dtype | None = None) -> list[np.ndarray]:
+                  dtype: np.dtype = FLOAT32, compute: np.dtype | None = None,
+                  copied: Sequence[bool] | None = None) -> list[np.ndarray]:
     """``weights`` as ``dtype`` arrays of ``shapes``, or a ValueError naming the bad one; with
-    ``compute`` (mixed_float16's float16 copy) they must also lie within its range."""
+    ``compute`` (mixed_float16's float16 copy) they must also lie within its range, those that
+    ``copied`` marks (the parameters; states have no copy) or all when it is None."""
     if len(weights) != len(shapes):
         raise ValueError(f"weights: expected {len(shapes)} arrays (shapes {shapes}), "
                          f"received {len(weights)}")
@@ -106,8 +108,8 @@ def check_weights(weights: Sequence[np.ndarray], shapes: list[tuple[int, ...]],
         if array.shape != shape or array.dtype.kind not in "biuf":
             raise ValueError(f"weights[{index}]: expected numbers of shape {shape}, received "
                              f"{array.dtype} of shape {array.shape}")
-        for kind in dict.fromkeys((np.dtype(dtype if compute is None else compute),
-                                   np.dtype(dtype))):
+        narrow = compute is None or (copied is not None and not copied[index])
+        for kind in dict.fromkeys((np.dtype(dtype if narrow else compute), np.dtype(dtype))):
             if not np.isfinite(array).all() or first_beyond(array, kind) is not None:
                 why = "the model's dtype" if kind == dtype else "the copy the shaders compute with"
                 raise ValueError(f"weights[{index}]: expected finite values (within "

@@ -71,6 +71,7 @@ class Programs:
         the caller copies the batch's rows into ``program.inputs``/``targets`` first.
         """
         model, program = self.model, self.program(rows)
+        program.training = True  # layers read it as they record (Dropout, BatchNormalization)
         inputs, targets, indices = self.io(rows)
         if data is not None:
             record_gather(program, indices, data.x, data.y, inputs, targets)

@@ -27,6 +27,7 @@ from ..optimizers import HYPERPARAMETERS
 from . import loss_scale
 from .inference import InferenceCache
 from .optimizer_state import write_state
+from .weights import upload_parameters, upload_states
 
 
 class ModelState:
@@ -44,6 +45,9 @@ class ModelState:
             the policy's parameter type (mixed_float16: the f32 master weights).
         compute_parameters: mixed_float16's f16 copy of ``parameters`` (same element layout),
             which the layers' ``parameters`` views point into; None for float32/float64.
+        states: every layer's non-trainable state (``Layer.state_shapes``) in one flat buffer
+            of the parameter type, which the layers' ``states`` views point into; no optimizer
+            touches it. None when no layer has a state.
         loss_scale: mixed_float16's loss-scale state (engine/loss_scale.py); else None.
         statistics, epoch_result: fit's running loss/metric sums and one epoch's means.
         inference: evaluate's and predict's programs and workspaces (an LRU, see inference.py).
@@ -56,7 +60,8 @@ class ModelState:
         self.input_size, self.output_size = input_size, output_size
         self.precision = precision
         (self.parameters, self.gradients, self.compute_parameters,
-         self._master_views) = _upload_parameters(device, self.layers, precision)
+         self._master_views) = upload_parameters(device, self.layers, precision)
+        self.states = upload_states(device, self.layers, precision)
         self.loss_scale = loss_scale.new_state(device) if loss_scale.applies(precision) else None
         self._compute_copy: Program | None = None  # mixed_float16's f16 refresh, once recorded
         sums = precision.parameters  # the accumulate type's
@@ -79,22 +84,27 @@ class ModelState:
                             if rows in wanted}
 
     def copy_parameters(self, snapshot: GPUArray | None, to_snapshot: bool) -> GPUArray:
-        """Copy the parameters into ``snapshot`` (new if None) or back (mixed_float16: and
-        round them into the f16 copy), on the GPU (GPU thread); returns the snapshot."""
+        """Copy the parameters and states into ``snapshot`` (new if None; the parameters,
+        then the states) or back (mixed_float16: and round the parameters into the f16 copy),
+        on the GPU (GPU thread); returns the snapshot."""
+        parts = [self.parameters] + ([self.states] if self.states is not None else [])
+        size = sum(part.size for part in parts)
         if snapshot is None:
-            snapshot = gpu.empty(self.device, self.parameters.shape, self.parameters.dtype,
-                                 label="snapshot")
-        if snapshot.shape != self.parameters.shape:
+            snapshot = gpu.empty(self.device, (size,), self.parameters.dtype, label="snapshot")
+        if snapshot.shape != (size,):
             raise ValueError(f"snapshot: expected a snapshot_weights() array of this model, "
-                             f"shape {self.parameters.shape}, received shape {snapshot.shape}")
+                             f"shape {(size,)}, received shape {snapshot.shape}")
         if snapshot.dtype != self.parameters.dtype:
             raise ValueError(f"snapshot: expected a {self.parameters.dtype} array (this model's "
                              f"parameters), received {snapshot.dtype}")
-        source, target = ((self.parameters, snapshot) if to_snapshot
-                          else (snapshot, self.parameters))
         encoder = self.device.handle.create_command_encoder()
-        encoder.copy_buffer_to_buffer(source.buffer, source.offset, target.buffer,
-                                      target.offset, source.nbytes)
+        start = 0
+        for part in parts:
+            saved = snapshot.view(start, part.shape)
+            source, target = (part, saved) if to_snapshot else (saved, part)
+            encoder.copy_buffer_to_buffer(source.buffer, source.offset, target.buffer,
+                                          target.offset, source.nbytes)
+            start += part.size
         if not to_snapshot and self.compute_parameters is not None:
             self._refresh_compute_copy().encode(encoder)
         self.device.submit(encoder)
@@ -110,19 +120,28 @@ class ModelState:
                 parameters=self.parameters, compute_parameters=self.compute_parameters)
         return self._compute_copy
 
-    def parameter_views(self) -> list[GPUArray]:
-        """Every parameter's view of ``parameters`` (the master weights), Keras order [W0, b0,
-        W1, b1, ...]: what get_weights reads and files save."""
-        return list(self._master_views)
+    def weight_views(self) -> list[GPUArray]:
+        """Every layer's parameter views of ``parameters`` (the master weights), then its
+        state views, layer by layer (Keras order [W0, b0, W1, b1, ...; gamma, beta,
+        moving_mean, moving_variance]): what get_weights reads and files save."""
+        masters, views = iter(self._master_views), []
+        for layer in self.layers:
+            views += [next(masters) for _ in layer.parameter_shapes()] + layer.states
+        return views
 
     def write_weights(self, weights: Sequence[np.ndarray]) -> None:
-        """Upload checked weights (Keras order) into the parameters and, for mixed_float16,
-        their f16 compute copy (GPU thread)."""
-        computed = [view for layer in self.layers for view in layer.parameters]
-        for master, compute, values in zip(self._master_views, computed, weights):
-            gpu.upload(master, values)
-            if compute is not master:
-                gpu.upload(compute, np.asarray(values, compute.dtype))
+        """Upload checked weights (``weight_views``' order) into the parameters (and, for
+        mixed_float16, their f16 compute copy) and the states (GPU thread)."""
+        values = iter(weights)
+        masters = iter(self._master_views)
+        for layer in self.layers:
+            for compute in layer.parameters:
+                master, value = next(masters), next(values)
+                gpu.upload(master, value)
+                if compute is not master:
+                    gpu.upload(compute, np.asarray(value, compute.dtype))
+            for view in layer.states:
+                gpu.upload(view, next(values))
 
     @property
     def nbytes_per_parameter(self) -> float:
@@ -229,59 +248,6 @@ def build_state(model) -> None:
         write_state(model.optimizer, state, model._pending_optimizer_state)
     model._state = state
     model._pending_optimizer_state = None
-
-
-def initial_weights(layers: Sequence[Layer], seed: int | None, precision: Precision) -> None:
-    """Draw the weights of layers that have none (not loaded from a file) from ``seed``, and
-    keep every layer's host weights in the policy's parameter type. The draws are the same for
-    every dtype (initializers return float32), so one seed starts float32 and float64 models
-    from the same point."""
-    rng = np.random.default_rng(seed)
-    for layer in layers:
-        if layer.host_weights is None:
-            layer.host_weights = layer.initial_parameters(rng)
-        layer.host_weights = [np.asarray(w, precision.parameters) for w in layer.host_weights]
-
-
-def _upload_parameters(device: Device, layers: list[Layer], precision: Precision
-                       ) -> tuple[GPUArray, GPUArray, GPUArray | None, list[GPUArray]]:
-    """The layers' host weights in one flat buffer of the policy's parameter type (each tensor
-    at an aligned offset, so layers bind views of it), a gradient buffer laid out alike, and for
-    mixed_float16 an f16 compute copy laid out alike (else None); points each layer's
-    ``parameters`` at its views of the compute copy (else of the parameters) and ``gradients``
-    at its gradient views. Returns the three buffers and the parameters' views, Keras order."""
-    dtype = precision.parameters
-    # Offsets in elements, aligned for the smaller type's bytes: then the wider one's are too.
-    smaller = min(dtype.itemsize, precision.numpy.itemsize)
-    align = max(1, device.limits["min-storage-buffer-offset-alignment"] // smaller)
-    shapes = [shape for layer in layers for _, shape in layer.parameter_shapes()]
-    starts, total = [], 0
-    for shape in shapes:
-        starts.append(total)
-        total += math.ceil(math.prod(shape) / align) * align
-    flat = np.zeros(max(total, 1), dtype)
-    host_weights = [w for layer in layers for w in layer.host_weights]
-    for start, weights in zip(starts, host_weights):
-        flat[start:start + weights.size] = weights.reshape(-1)
-    parameters = gpu.from_numpy(device, flat, dtype, label="parameters")
-    gradients = gpu.empty(device, flat.shape, dtype, label="gradients")
-    compute = None
-    if precision.master_copy:
-        compute = gpu.from_numpy(device, flat.astype(precision.numpy), precision.numpy,
-                                 label="compute_parameters")
-    views, masters = iter(zip(starts, shapes)), []
-    for layer in layers:
-        layer.parameters, layer.gradients, layer.master_parameters = [], [], []
-        for _ in layer.parameter_shapes():
-            start, shape = next(views)
-            masters.append(parameters.view(start, shape))
-            layer.gradients.append(gradients.view(start, shape))
-            if compute is None:
-                layer.parameters.append(masters[-1])
-            else:
-                layer.parameters.append(compute.view(start, shape))
-                layer.master_parameters.append(masters[-1])
-    return parameters, gradients, compute, masters
 
 
 def check_range(where: str, values: np.ndarray, dtype: np.dtype) -> None:

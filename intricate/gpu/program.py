@@ -106,6 +106,9 @@ class Program:
         self.precision = workspace.precision  # its kernels' {{ dtype }} and {{ accumulate }}
         self.steps: list[Dispatch | Copy | TexelCopy] = []
         self.dispatch_count = 0  # kept as steps are recorded: encode runs once per step
+        # True while the training step records (Dropout drops, BatchNormalization uses and
+        # updates batch statistics); False for evaluation, validation and predict programs.
+        self.training = False
         # Where a model's program takes its batch and leaves its predictions.
         self.inputs: GPUArray | None = None
         self.targets: GPUArray | None = None

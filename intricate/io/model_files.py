@@ -1,10 +1,12 @@
 """Model files: ``layers.{i}.kernel`` / ``layers.{i}.bias`` (i = the layer's index in the
-model) and, with ``include_optimizer=True``, ``optimizer.layers.{i}.{name}.{moment}`` plus
-``optimizer.step`` (and a mixed_float16 model's ``optimizer.loss_scale`` and
-``optimizer.loss_scale_finite_steps``: engine/loss_scale.FILE_TENSORS); the config (see
-io/files.py) names every layer through the layer registry.
+model; a layer's states follow its parameters: ``layers.{i}.moving_mean``) and, with
+``include_optimizer=True``, ``optimizer.layers.{i}.{name}.{moment}`` plus ``optimizer.step``
+(and a mixed_float16 model's ``optimizer.loss_scale`` and ``optimizer.loss_scale_finite_steps``:
+engine/loss_scale.FILE_TENSORS); the config (see io/files.py) names every layer through the
+layer registry.
 ``layout="torch"`` instead writes ``{i}.weight`` ([out, in]) and ``{i}.bias`` as an
-``nn.Sequential`` of ``nn.Linear`` + activations names them.
+``nn.Sequential`` of ``nn.Linear`` + activations names them (each layer's ``torch_names`` and
+``to_torch``: BatchNorm2d's ``running_mean``, Conv2d's [out, in, kh, kw]).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import numpy as np
 from .. import optimizers
 from ..engine import loss_scale
 from ..gpu import dtypes
-from ..layers.base import check_chain
+from ..layers.chain import check_chain
 from ..layers.registry import layer_config, layer_from_config
 from .files import (
     ModelFileError,
@@ -41,11 +43,11 @@ def model_file(model, include_optimizer: bool, layout: str) -> tuple[dict, dict]
     weights = iter(model.get_weights())
     tensors = {}
     for index, layer in enumerate(model.layers):
-        for name, _ in layer.parameter_shapes():
+        for name, _ in layer.weight_shapes():  # parameters, then states
             value = next(weights)
             if layout == "torch":
-                tensors[f"{index}.{'weight' if name == 'kernel' else name}"] = (
-                    value.T if name == "kernel" else value)
+                tensors[f"{index}.{layer.torch_names.get(name, name)}"] = layer.to_torch(
+                    name, value)
             else:
                 tensors[f"layers.{index}.{name}"] = value
     config = {"layers": [layer_config(layer) for layer in model.layers], "dtype": model.dtype,
@@ -88,10 +90,10 @@ def load_model(model_class, path, device=None, allow_code: bool = False):
     torch_layout = metadata.get("layout") == "torch"
     wanted = {}  # tensor name → (shape, dtype), in the order the layers take them
     for index, layer in enumerate(built):
-        for name, shape in layer.parameter_shapes():
-            if torch_layout:
-                key = f"{index}.{'weight' if name == 'kernel' else name}"
-                wanted[key] = (shape[::-1] if name == "kernel" else shape, dtype)
+        for name, shape in layer.weight_shapes():
+            if torch_layout:  # the shape of the layout, from a stand-in that holds no memory
+                torch_shape = layer.to_torch(name, np.broadcast_to(np.float32(0), shape)).shape
+                wanted[f"{index}.{layer.torch_names.get(name, name)}"] = (torch_shape, dtype)
             else:
                 wanted[f"layers.{index}.{name}"] = (shape, dtype)
     optimizer = None
@@ -113,10 +115,9 @@ def load_model(model_class, path, device=None, allow_code: bool = False):
     values = iter(tensors.items())
     for layer in built:
         weights = []
-        for name, _ in layer.parameter_shapes():
+        for name, _ in layer.weight_shapes():
             value = next(values)[1]
-            weights.append(np.ascontiguousarray(value.T) if torch_layout and name == "kernel"
-                           else value)
+            weights.append(layer.from_torch(name, value) if torch_layout else value)
         layer.host_weights = weights
     if device is not None:  # a clear word on the missing feature, not a ModelFileError
         dtypes.check_supported(policy, device)

@@ -153,12 +153,13 @@ async def check_gradients(layer: Layer, x: np.ndarray, *, samples: int = 32,
                          f"read back more than {MAX_RESULT_BYTES >> 20} MiB; use fewer rows or "
                          "samples")
     rng = np.random.default_rng(seed)
-    if layer.parameters:
-        device = layer.parameters[0].device
-        weights = await device.run(gpu.read, *layer.parameters)
+    if layer.parameters or layer.states:  # the parameters, then the states (not perturbed)
+        device = (layer.parameters or layer.states)[0].device
+        weights = await device.run(gpu.read, *layer.parameters, *layer.states)
     else:
         weights = [w.copy() for w in (layer.host_weights if layer.host_weights is not None
-                                      else layer.initial_parameters(rng))]
+                                      else [*layer.initial_parameters(rng),
+                                            *layer.initial_state()])]
         device = device or await gpu.default_device()
     dtypes.check_supported(precision, device)
     for number, values in enumerate(weights):  # a float64 file's 1e300, checked in float32
@@ -167,7 +168,7 @@ async def check_gradients(layer: Layer, x: np.ndarray, *, samples: int = 32,
     twin = layer.blank_copy()
     twin.host_weights = [np.asarray(w, precision.parameters) for w in weights]
     projection = rng.standard_normal((rows, outs)).astype(precision.numpy)
-    values = [x.astype(precision.numpy), *twin.host_weights]
+    values = [x.astype(precision.numpy), *twin.host_weights[:len(shapes) - 1]]
     picks = [np.sort(rng.choice(v.size, min(samples, v.size), replace=False)) for v in values]
     analytic, differences, noises = await device.run(_measure, device, twin, values, projection,
                                                      picks, step, precision)

@@ -6,9 +6,13 @@ one touches only its own two files (activations.py and shaders/layers/activation
 
 from . import activations
 from .activations import *  # noqa: F403 (the activations' own __all__)
-from .base import Layer, check_chain
+from .base import Layer
+from .chain import check_chain
 from .dense import Dense
+from .dropout import Dropout
+from .pooling import AvgPool2D, GlobalAveragePooling2D, MaxPool2D
 from .registry import register
 from .wgsl import WGSLLayer
 
-__all__ = [*activations.__all__, "Dense", "Layer", "WGSLLayer", "check_chain", "register"]
+__all__ = [*activations.__all__, "AvgPool2D", "Dense", "Dropout", "GlobalAveragePooling2D", "MaxPool2D",
+           "Layer", "WGSLLayer", "check_chain", "register"]

@@ -45,12 +45,18 @@ class Layer:
     # Views of the model's master weights when ``parameters`` are a lower-precision copy of
     # them (mixed_float16's f16 views); empty otherwise. What this layer's weights are.
     master_parameters: list[GPUArray] = []
+    # Views of the model's non-trainable state buffer (state_shapes), bound as they are.
+    states: list[GPUArray] = []
 
     def __init__(self) -> None:
         # Views into the model's flat parameter buffer (mixed_float16: its f16 compute copy).
         self.parameters: list[GPUArray] = []
         self.gradients: list[GPUArray] = []  # views into the model's flat gradient buffer
-        # Host values until the model uploads them: initial, loaded or set.
+        # Views into the model's flat state buffer (of the parameters' dtype; mixed_float16:
+        # float32, no f16 copy): never touched by an optimizer, no gradient.
+        self.states: list[GPUArray] = []
+        # Host values until the model uploads them: initial, loaded or set; the parameters
+        # then the states (``weight_shapes``' order).
         self.host_weights: list[np.ndarray] | None = None
 
     def output_size_for(self, input_size: int) -> int:
@@ -86,6 +92,21 @@ class Layer:
 
     def initial_parameters(self, rng: np.random.Generator) -> list[np.ndarray]:
         return []
+
+    def state_shapes(self) -> list[tuple[str, tuple[int, ...]]]:
+        """(name, shape) of each non-trainable array (BatchNormalization's moving_mean and
+        moving_variance): the model keeps them on the GPU as ``self.states``, which only this
+        layer's shaders write (no gradient, no optimizer), and files save them."""
+        return []
+
+    def initial_state(self) -> list[np.ndarray]:
+        """The initial values of ``state_shapes``' arrays."""
+        return []
+
+    def weight_shapes(self) -> list[tuple[str, tuple[int, ...]]]:
+        """(name, shape) of every array this layer keeps: its parameters, then its states
+        (Keras' order: gamma, beta, moving_mean, moving_variance), as get_weights lists them."""
+        return self.parameter_shapes() + self.state_shapes()
 
     def propagate(self, program: Program, inputs: GPUArray) -> GPUArray:
         """Record the forward pass of ``inputs`` [batch, in]; return the outputs [batch, out]."""
@@ -129,10 +150,11 @@ class Layer:
 
     # Files (the original's per-layer save/load) ----------------------------------------------
     def current_weights(self) -> list[np.ndarray]:
-        """This layer's parameters as numpy (read from the GPU once they live there)."""
-        if self.parameters:
-            device = self.parameters[0].device
-            return device.run_sync(gpu.read, *(self.master_parameters or self.parameters))
+        """This layer's parameters then states as numpy (read from the GPU once they live
+        there)."""
+        views = [*(self.master_parameters or self.parameters), *self.states]
+        if views:
+            return views[0].device.run_sync(gpu.read, *views)
         return [w.copy() for w in self.host_weights or []]
 
     def save(self, path: str) -> None:
@@ -152,27 +174,27 @@ class Layer:
                 carrying code without ``allow_code``.
         """
         stored, weights = read_layer(path, allow_code)
-        if type(stored) is not type(self) or stored.parameter_shapes() != self.parameter_shapes():
-            theirs = [shape for _, shape in stored.parameter_shapes()]
-            ours = [shape for _, shape in self.parameter_shapes()]
+        if type(stored) is not type(self) or stored.weight_shapes() != self.weight_shapes():
+            theirs = [shape for _, shape in stored.weight_shapes()]
+            ours = [shape for _, shape in self.weight_shapes()]
             raise ModelFileError(path, f"holds {stored!r} weights {theirs}, but this layer is "
                                        f"{self!r} {ours}")
         if stored.settings() != self.settings():  # e.g. LeakyReLU(0.1) into LeakyReLU(0.9)
             raise ModelFileError(path, f"holds {stored!r} with {stored.settings()}, but this "
                                        f"layer has {self.settings()}; build it with those "
                                        "arguments or use Layer.from_file")
+        count = len(self.parameter_shapes())  # the parameters; the states follow them
         if self.host_weights:  # in a model: keep its dtype, refusing what overflows it
             weights = [_narrowed(path, w, self.host_weights[0].dtype) for w in weights]
             model = self._owner() if self._owner is not None else None
             if model is not None and model.precision.master_copy:  # and its f16 copy's, on
-                for values in weights:  # the GPU or not yet (refused now, not at a predict)
+                for values in weights[:count]:  # the GPU or not (refused now, not at predict)
                     _narrowed(path, values, model.precision.numpy)
         self.host_weights = weights
-        if self.parameters:
-            device = self.parameters[0].device
-            for views in (self.master_parameters, self.parameters):  # master, then its copy
-                for view, values in zip(views, weights):
-                    device.run_sync(gpu.upload, view, values)
+        for views, values in ((self.master_parameters, weights[:count]),  # master, its copy
+                              (self.parameters, weights[:count]), (self.states, weights[count:])):
+            for view, value in zip(views, values):
+                view.device.run_sync(gpu.upload, view, value)
 
     @classmethod
     def from_file(cls, path: str, allow_code: bool = False) -> Layer:
@@ -192,6 +214,20 @@ class Layer:
         layer.host_weights = weights
         return layer
 
+    # PyTorch interop (files saved with layout="torch", Model.from_torch_state_dict): PyTorch's
+    # names for this layer's weights where they differ from Keras' (Linear's weight is Dense's
+    # kernel; BatchNorm2d's running_mean is moving_mean), and their layouts through to_torch
+    # and from_torch, which a layer whose layout differs otherwise (Conv2D) overrides.
+    torch_names: dict[str, str] = {"kernel": "weight"}
+
+    def to_torch(self, name: str, value: np.ndarray) -> np.ndarray:
+        """Weight ``name`` in PyTorch's layout: a 2-D kernel [in, out] as Linear's [out, in]."""
+        return value.T if name == "kernel" and value.ndim == 2 else value
+
+    def from_torch(self, name: str, value: np.ndarray) -> np.ndarray:
+        """``to_torch``'s inverse: weight ``name`` from PyTorch's layout into this layer's."""
+        return np.ascontiguousarray(value.T) if name == "kernel" and value.ndim == 2 else value
+
     def __repr__(self) -> str:
         arguments = ", ".join(repr(value) for value in self.get_config().values())
         return f"{type(self).__name__}({arguments})"
@@ -202,28 +238,6 @@ def check_size(name: str, value: object) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
         raise ValueError(f"{name}: expected a positive integer, received {value!r}")
     return int(value)
-
-
-def check_chain(layers: list[Layer]) -> tuple[int, int]:
-    """(input size, output size) of a layer list whose sizes chain, else a ValueError."""
-    if not layers:
-        raise ValueError("layers: expected at least one layer, received none")
-    for index, layer in enumerate(layers):
-        if not isinstance(layer, Layer):
-            raise ValueError(f"layers[{index}]: expected a Layer (e.g. Dense(2, 3)), "
-                             f"received {layer!r}")
-    sized = [layer for layer in layers if layer.input_size is not None]
-    if not sized:
-        raise ValueError("layers: expected a layer with a known input size (e.g. Dense) so the "
-                         f"model knows its inputs, received {layers!r}")
-    size, previous = sized[0].input_size, None
-    for index, layer in enumerate(layers):
-        if layer.input_size is not None and layer.input_size != size:
-            raise ValueError(
-                f"layers[{index}] {layer!r} expects {layer.input_size} inputs, but "
-                f"layers[{index - 1}] {previous!r} outputs {size}; make them agree")
-        size, previous = layer.output_size_for(size), layer
-    return sized[0].input_size, size
 
 
 def claim(layers: list[Layer], model: object) -> None:

@@ -113,7 +113,7 @@ def layer_from_config(entry: object, path, where: str, allow_code: bool = False)
 # Layers ------------------------------------------------------------------------------------------
 def save_layer(layer: Any, path) -> None:
     values = layer.current_weights()
-    tensors = {name: value for (name, _), value in zip(layer.parameter_shapes(), values)}
+    tensors = {name: value for (name, _), value in zip(layer.weight_shapes(), values)}
     write_atomically(path, encode(tensors, metadata({"layers": [layer_config(layer)]},
                                                      "intricate")))
 
@@ -131,7 +131,7 @@ def read_layer(path, allow_code: bool = False) -> tuple[Any, list[np.ndarray]]:
     # converts to the dtype of the model the layer is in.
     stored = {dtype for dtype, _ in header.values()}
     dtype = stored.pop() if len(stored) == 1 and stored <= {"float32", "float64"} else "float32"
-    wanted = {name: (shape, np.dtype(dtype)) for name, shape in layer.parameter_shapes()}
+    wanted = {name: (shape, np.dtype(dtype)) for name, shape in layer.weight_shapes()}
     check_tensors(path, header, wanted)
     tensors, _ = read(path, list(wanted))
     check_finite(path, tensors)
