@@ -1,0 +1,97 @@
+"""The NumPy float64 oracle of the pooling layers (intricate/layers/pooling.py), forward beside
+backward, written as plainly as possible: a loop over the windows of NHWC images
+[batch, height, width, channels]. Part of intricate/kernels/reference.py's oracle (tests import
+both through tests/reference.py), kept apart so each module stays short.
+
+Windows follow TensorFlow: "valid" gives floor((in - pool) / stride) + 1 windows per axis, "same"
+ceil(in / stride) with the padding's odd cell at the bottom/right; padding cells take no part.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def pool_windows(size: int, pool: int, stride: int, padding: str) -> list[slice]:
+    """The cells of each window along one axis of ``size`` cells (padding clipped off)."""
+    if padding == "valid":
+        count, before = (size - pool) // stride + 1, 0
+    else:
+        count = -(-size // stride)
+        before = max((count - 1) * stride + pool - size, 0) // 2
+    starts = [index * stride - before for index in range(count)]
+    return [slice(max(start, 0), min(start + pool, size)) for start in starts]
+
+
+def _windows(x, pool_size, strides, padding):
+    _, height, width, _ = x.shape
+    rows = pool_windows(height, pool_size[0], strides[0], padding)
+    columns = pool_windows(width, pool_size[1], strides[1], padding)
+    return [(i, j, r, c) for i, r in enumerate(rows) for j, c in enumerate(columns)], (
+        len(rows), len(columns))
+
+
+def max_pool_forward(x, pool_size, strides, padding="valid"):
+    """(y [batch, OH, OW, C], argmax [batch, OH, OW, C]: each window's first maximal cell
+    h · width + w in row-major order, or its first NaN)."""
+    x = np.asarray(x, np.float64)
+    batch, _, width, channels = x.shape
+    windows, (out_h, out_w) = _windows(x, pool_size, strides, padding)
+    y = np.empty((batch, out_h, out_w, channels))
+    argmax = np.empty((batch, out_h, out_w, channels), np.int64)
+    for i, j, rows, columns in windows:
+        cells = x[:, rows, columns, :].reshape(batch, -1, channels)
+        nan = np.isnan(cells)
+        # The first NaN where there is one, else the first maximum (np.argmax takes the first).
+        first = np.where(nan.any(axis=1), nan.argmax(axis=1),
+                         np.nan_to_num(cells, nan=-np.inf).argmax(axis=1))
+        y[:, i, j, :] = np.take_along_axis(cells, first[:, None, :], axis=1)[:, 0, :]
+        window_width = columns.stop - columns.start
+        argmax[:, i, j, :] = ((rows.start + first // window_width) * width
+                              + columns.start + first % window_width)
+    return y, argmax
+
+
+def max_pool_backward(x_shape, argmax, grad_outputs):
+    """dE/dx [batch, H, W, C]: each dE/dy added to its window's argmax cell."""
+    batch, height, width, channels = x_shape
+    grad = np.zeros((batch, height * width, channels))
+    argmax = np.asarray(argmax).reshape(batch, -1, channels)
+    grad_outputs = np.asarray(grad_outputs, np.float64).reshape(batch, -1, channels)
+    for n in range(batch):
+        for c in range(channels):
+            np.add.at(grad[n, :, c], argmax[n, :, c], grad_outputs[n, :, c])
+    return grad.reshape(x_shape)
+
+
+def average_pool_forward(x, pool_size, strides, padding="valid"):
+    """y [batch, OH, OW, C]: each window's mean over its real cells."""
+    x = np.asarray(x, np.float64)
+    windows, (out_h, out_w) = _windows(x, pool_size, strides, padding)
+    y = np.empty((x.shape[0], out_h, out_w, x.shape[3]))
+    for i, j, rows, columns in windows:
+        y[:, i, j, :] = x[:, rows, columns, :].mean(axis=(1, 2))
+    return y
+
+
+def average_pool_backward(x_shape, grad_outputs, pool_size, strides, padding="valid"):
+    """dE/dx [batch, H, W, C]: each dE/dy spread evenly over its window's real cells."""
+    grad = np.zeros(x_shape)
+    grad_outputs = np.asarray(grad_outputs, np.float64)
+    windows, _ = _windows(grad, pool_size, strides, padding)
+    for i, j, rows, columns in windows:
+        cells = (rows.stop - rows.start) * (columns.stop - columns.start)
+        grad[:, rows, columns, :] += grad_outputs[:, i, j, None, None, :] / cells
+    return grad
+
+
+def global_average_pool_forward(x):
+    """y [batch, C]: the mean over height and width."""
+    return np.asarray(x, np.float64).mean(axis=(1, 2))
+
+
+def global_average_pool_backward(x_shape, grad_outputs):
+    """dE/dx [batch, H, W, C] = dE/dy [batch, C] / (H · W) at every cell."""
+    _, height, width, _ = x_shape
+    grad = np.asarray(grad_outputs, np.float64)[:, None, None, :] / (height * width)
+    return np.broadcast_to(grad, x_shape).copy()

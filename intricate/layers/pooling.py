@@ -1,0 +1,295 @@
+"""Pooling of NHWC images: MaxPool2D, AvgPool2D and GlobalAveragePooling2D (Keras semantics),
+forward and backward in shaders/layers/pooling.wgsl.
+
+Windows follow TensorFlow: "valid" takes the windows that fit, floor((in - pool) / stride) + 1
+per axis; "same" gives ceil(in / stride) per axis with the padding split evenly and its odd cell
+at the bottom/right. Padding cells take no part: a max ignores them and an average divides by
+the real cells of its window. Backwards gather (each input cell sums over the windows holding
+it), so overlapping windows (strides < pool) need no atomics.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..gpu import GPUArray, Program
+from ..ops import loops
+from .base import Layer, check_size
+from .registry import register
+
+__all__ = ["AvgPool2D", "GlobalAveragePooling2D", "MaxPool2D"]
+
+SHADER = "layers/pooling.wgsl"
+PADDINGS = ("valid", "same")
+
+
+def check_pair(name: str, value: object) -> tuple[int, int]:
+    """A positive int or a pair of them (height, width) as a pair, or a ValueError naming it."""
+    if isinstance(value, (tuple, list)):
+        if len(value) != 2:
+            raise ValueError(f"{name}: expected a positive integer or a pair (height, width), "
+                             f"received {value!r}")
+        return check_size(f"{name}[0]", value[0]), check_size(f"{name}[1]", value[1])
+    size = check_size(name, value)
+    return size, size
+
+
+def check_image_shape(layer: Layer, input_shape: tuple[int, ...]) -> tuple[int, int, int]:
+    """``input_shape`` as (height, width, channels), or a ValueError naming ``layer``."""
+    if len(input_shape) != 3:
+        raise ValueError(f"{layer!r} takes images (height, width, channels), received samples of "
+                         f"shape {input_shape}; give the model input_shape=(H, W, C), or "
+                         "Reshape((H, W, C)) before it")
+    return input_shape
+
+
+@dataclass(frozen=True)
+class Windows:
+    """Where the windows of a pooling lie on an image: the shader's Params, less ``count``."""
+
+    height: int
+    width: int
+    channels: int
+    out_height: int
+    out_width: int
+    pool_height: int
+    pool_width: int
+    stride_height: int
+    stride_width: int
+    pad_top: int = 0
+    pad_left: int = 0
+
+    @property
+    def trips(self) -> int:
+        """Loop iterations of one invocation (the rows, then each row's cells, of a window)."""
+        return self.pool_height * (self.pool_width + 1)
+
+    def params(self, count: int, parts: int = 0, part_cells: int = 0) -> dict[str, int]:
+        return {**self.__dict__, "count": count, "parts": parts, "part_cells": part_cells}
+
+
+def out_size(size: int, pool: int, stride: int, padding: str) -> tuple[int, int]:
+    """(outputs, padding before) along one axis of ``size`` cells, as TensorFlow counts them."""
+    if padding == "valid":
+        return (size - pool) // stride + 1, 0
+    outputs = -(-size // stride)
+    return outputs, max((outputs - 1) * stride + pool - size, 0) // 2
+
+
+def dispatch(program: Program, entry: str, params: dict[str, int], keep_argmax: bool = False,
+             **bound: GPUArray) -> None:
+    """Record ``entry`` of pooling.wgsl, an invocation per element of ``params["count"]``."""
+    program.dispatch(SHADER, entry, threads=params["count"], params=params,
+                     template={"argmax": keep_argmax}, **bound)
+
+
+class Pooling2D(Layer):
+    """The windowed poolings' shared arguments, shapes and dispatch (not a layer by itself).
+
+    Args:
+        pool_size: window (height, width), or one int for both.
+        strides: steps between windows, as pool_size; None takes pool_size.
+        padding: "valid" (windows that fit) or "same" (ceil(in / stride) windows per axis).
+
+    Shapes: propagate [batch, H·W·C] → [batch, OH·OW·C] (NHWC rows; see ``output_shape_for``).
+
+    Raises:
+        ValueError: a size that is not a positive int or pair, an unknown padding.
+    """
+
+    forward = backward = ""  # the shader's entries
+
+    def __init__(self, pool_size: int | tuple[int, int] = 2,
+                 strides: int | tuple[int, int] | None = None, padding: str = "valid") -> None:
+        super().__init__()
+        self.pool_size = check_pair("pool_size", pool_size)
+        self.strides = self.pool_size if strides is None else check_pair("strides", strides)
+        if padding not in PADDINGS:
+            raise ValueError(f"padding: expected one of {PADDINGS}, received {padding!r}")
+        self.padding = padding
+        self.windows: Windows | None = None
+
+    def windows_for(self, input_shape: tuple[int, ...]) -> Windows:
+        """The windows on images of ``input_shape`` (H, W, C).
+
+        Raises:
+            ValueError: not an image shape; a "valid" window larger than the image; a window
+                of more cells than a shader loop may visit (ops/loops.py LOOP_BOUND).
+        """
+        height, width, channels = check_image_shape(self, tuple(input_shape))
+        (pool_h, pool_w), (stride_h, stride_w) = self.pool_size, self.strides
+        if self.padding == "valid" and (pool_h > height or pool_w > width):
+            raise ValueError(f"{self!r}: a {pool_h}x{pool_w} window does not fit images of shape "
+                             f"{tuple(input_shape)} with padding='valid'; use a pool_size of at "
+                             f"most ({height}, {width}) or padding='same'")
+        out_h, top = out_size(height, pool_h, stride_h, self.padding)
+        out_w, left = out_size(width, pool_w, stride_w, self.padding)
+        windows = Windows(height, width, channels, out_h, out_w, pool_h, pool_w, stride_h,
+                          stride_w, top, left)
+        if windows.trips > loops.LOOP_BOUND:
+            raise ValueError(f"{self!r}: a {pool_h}x{pool_w} window takes {windows.trips} loop "
+                             f"iterations per invocation, past the {loops.LOOP_BOUND} a shader "
+                             "may run (llvmpipe stops loops silently); use a smaller pool_size, "
+                             "or GlobalAveragePooling2D to average whole images")
+        return windows
+
+    def output_shape_for(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
+        """(H, W, C) → (OH, OW, C); see ``windows_for`` for what it refuses."""
+        windows = self.windows_for(input_shape)
+        return windows.out_height, windows.out_width, windows.channels
+
+    def build(self, input_shape: tuple[int, ...]) -> None:
+        super().build(input_shape)
+        self.windows = self.windows_for(input_shape)
+
+    def _dispatch(self, program: Program, entry: str, count: int, windows: Windows,
+                  keep_argmax: bool = False, **bound: GPUArray) -> None:
+        dispatch(program, entry, windows.params(count), keep_argmax, **bound)
+
+    def _built_windows(self, inputs: GPUArray) -> Windows:
+        if self.windows is None:
+            raise ValueError(f"{self!r}: call build(input_shape) before propagate (a Model "
+                             "builds its layers)")
+        width = math.prod(self.input_shape)
+        if inputs.shape[1:] != (width,):
+            raise ValueError(f"{self!r}: expected inputs [batch, {width}] (images "
+                             f"{self.input_shape}), received {inputs.shape}")
+        return self.windows
+
+    def get_config(self) -> dict[str, Any]:
+        return {"pool_size": self.pool_size, "strides": self.strides, "padding": self.padding}
+
+
+@register
+class MaxPool2D(Pooling2D):
+    """The maximum of each window, per channel (see Pooling2D for the arguments).
+
+    Backward routes each dE/dO to its window's argmax: the first maximal cell in row-major order
+    on ties (as PyTorch and TensorFlow), the first NaN of a window holding one (NaN propagates).
+    The training forward keeps the argmax (u32 per output) for the backward; evaluation and
+    predict programs (``program.training`` False) skip it.
+    """
+
+    def propagate(self, program: Program, inputs: GPUArray) -> GPUArray:
+        """Record y = the max of each window. Shapes: [batch, H·W·C] → [batch, OH·OW·C]."""
+        windows = self._built_windows(inputs)
+        batch, width = inputs.shape[0], math.prod(self.output_shape)
+        outputs = program.array(self, "outputs", (batch, width))
+        # Programs without the flag are recorded for training, which needs the argmax.
+        keep = getattr(program, "training", True)
+        kept = {"argmax": program.array(self, "argmax", (batch, width), np.uint32)} if keep else {}
+        self._dispatch(program, "max_forward", batch * width, windows, keep, inputs=inputs,
+                       outputs=outputs, **kept)
+        self.last_inputs, self.last_outputs = inputs, outputs
+        self.argmax = kept.get("argmax")
+        return outputs
+
+    def back_propagate(self, program: Program, grad_outputs: GPUArray,
+                       need_grad_inputs: bool = True) -> GPUArray | None:
+        """Record dE/dI: each cell sums the dE/dO of the windows whose argmax it is.
+
+        Shapes: [batch, OH·OW·C] → [batch, H·W·C].
+        """
+        if not need_grad_inputs:
+            return None
+        if getattr(self, "argmax", None) is None:
+            raise ValueError(f"{self!r}: back_propagate needs the argmax of a training forward; "
+                             "record propagate with program.training = True first")
+        batch = grad_outputs.shape[0]
+        grad_inputs = program.array(self, "grad_inputs", (batch, math.prod(self.input_shape)))
+        self._dispatch(program, "max_backward", grad_inputs.size, self.windows,
+                       grad_outputs=grad_outputs, argmax=self.argmax, grad_inputs=grad_inputs)
+        return grad_inputs
+
+
+@register
+class AvgPool2D(Pooling2D):
+    """The mean of each window's real cells, per channel (see Pooling2D for the arguments):
+    with padding="same", a window that overhangs the image divides by the cells it covers."""
+
+    def propagate(self, program: Program, inputs: GPUArray) -> GPUArray:
+        """Record y = the mean of each window. Shapes: [batch, H·W·C] → [batch, OH·OW·C]."""
+        windows = self._built_windows(inputs)
+        outputs = program.array(self, "outputs", (inputs.shape[0], math.prod(self.output_shape)))
+        self._dispatch(program, "average_forward", outputs.size, windows, inputs=inputs,
+                       outputs=outputs)
+        self.last_inputs, self.last_outputs = inputs, outputs
+        return outputs
+
+    def back_propagate(self, program: Program, grad_outputs: GPUArray,
+                       need_grad_inputs: bool = True) -> GPUArray | None:
+        """Record dE/dI: each cell sums dE/dO / (real cells) over the windows holding it.
+
+        Shapes: [batch, OH·OW·C] → [batch, H·W·C].
+        """
+        return record_average_backward(self, program, grad_outputs, self.windows,
+                                       need_grad_inputs)
+
+
+def record_average_backward(layer: Layer, program: Program, grad_outputs: GPUArray,
+                            windows: Windows, need_grad_inputs: bool) -> GPUArray | None:
+    """dE/dI of an average pooling (AvgPool2D, or GlobalAveragePooling2D's one window)."""
+    if not need_grad_inputs:
+        return None
+    batch = grad_outputs.shape[0]
+    grad_inputs = program.array(layer, "grad_inputs", (batch, math.prod(layer.input_shape)))
+    dispatch(program, "average_backward", windows.params(grad_inputs.size),
+             grad_outputs=grad_outputs, grad_inputs=grad_inputs)
+    return grad_inputs
+
+
+@register
+class GlobalAveragePooling2D(Layer):
+    """The mean over each image's height and width, per channel: (H, W, C) → (C,).
+
+    An average pool whose one window is the whole image. Images of more cells than a shader
+    loop may visit (ops/loops.py LOOP_BOUND; 224x224 is 50176) are summed in parts of at most
+    LOOP_BOUND cells, then the parts: two dispatches instead of one.
+
+    Shapes: propagate [batch, H·W·C] → [batch, C].
+    """
+
+    def output_shape_for(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
+        """(H, W, C) → (C,); a ValueError naming this layer for a shape that is not an image."""
+        return (check_image_shape(self, tuple(input_shape))[2],)
+
+    def windows_for(self, input_shape: tuple[int, ...]) -> Windows:
+        height, width, channels = check_image_shape(self, tuple(input_shape))
+        return Windows(height, width, channels, 1, 1, height, width, height, width)
+
+    def propagate(self, program: Program, inputs: GPUArray) -> GPUArray:
+        """Record y[n, c] = mean of x[n, :, :, c]. Shapes: [batch, H·W·C] → [batch, C]."""
+        if self.input_shape is None:
+            raise ValueError(f"{self!r}: call build(input_shape) before propagate (a Model "
+                             "builds its layers)")
+        windows = self.windows_for(self.input_shape)
+        batch, channels, cells = inputs.shape[0], windows.channels, windows.height * windows.width
+        outputs = program.array(self, "outputs", (batch, channels))
+        if windows.trips <= loops.LOOP_BOUND:  # one pass: an invocation per (sample, channel)
+            dispatch(program, "average_forward", windows.params(batch * channels),
+                     inputs=inputs, outputs=outputs)
+        else:
+            parts = -(-cells // loops.LOOP_BOUND)
+            if parts > loops.LOOP_BOUND:
+                raise ValueError(f"{self!r}: images of {cells} cells need {parts} partial sums "
+                                 f"per channel, past the {loops.LOOP_BOUND} one loop may add")
+            part_cells = -(-cells // parts)
+            partials = program.array(self, "partials", (batch, parts * channels),
+                                     program.precision.parameters)
+            dispatch(program, "global_partial_sums",
+                     windows.params(batch * parts * channels, parts, part_cells),
+                     inputs=inputs, partials=partials)
+            dispatch(program, "global_average", windows.params(batch * channels, parts),
+                     partials=partials, outputs=outputs)
+        self.last_inputs, self.last_outputs = inputs, outputs
+        return outputs
+
+    def back_propagate(self, program: Program, grad_outputs: GPUArray,
+                       need_grad_inputs: bool = True) -> GPUArray | None:
+        """Record dE/dI[n, h, w, c] = dE/dO[n, c] / (H·W). Shapes: [batch, C] → [batch, H·W·C]."""
+        return record_average_backward(self, program, grad_outputs,
+                                       self.windows_for(self.input_shape), need_grad_inputs)

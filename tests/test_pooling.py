@@ -1,0 +1,316 @@
+"""Pooling layers (intricate/layers/pooling.py, shaders/layers/pooling.wgsl): MaxPool2D, AvgPool2D
+and GlobalAveragePooling2D forward and backward against the float64 NumPy reference at edge
+cases, in every dtype; the references against central finite differences; ties and NaN in max
+pooling; global averages past the loop bound; shapes, refusals and dispatch counts."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from intricate.gpu.dtypes import FLOAT32
+from intricate.layers import AvgPool2D, GlobalAveragePooling2D, MaxPool2D
+from intricate.ops import loops
+
+import reference
+from harness import ALL_PRECISIONS, assert_close, gradient_rtol, run_programs, skip_unsupported
+
+# (batch, height, width, channels), pool_size, strides, padding: the edges each case probes.
+CASES = {
+    "default_2x2": ((2, 4, 6, 3), 2, None, "valid"),
+    "odd_sizes_drop_the_last_row": ((1, 5, 7, 5), 2, None, "valid"),
+    "overlapping_windows": ((2, 5, 6, 3), 3, 1, "valid"),
+    "overlap_stride_2_pool_3_same": ((1, 7, 5, 6), 3, 2, "same"),
+    "stride_beyond_pool": ((1, 7, 8, 2), 2, 3, "valid"),
+    "stride_beyond_pool_same": ((2, 7, 8, 1), (1, 2), (3, 4), "same"),
+    "same_pads_bottom_right": ((1, 5, 5, 3), 2, None, "same"),
+    "same_stride_1_even_pool": ((1, 4, 5, 2), (2, 4), 1, "same"),
+    "pool_is_the_image": ((3, 4, 3, 5), (4, 3), None, "valid"),
+    "pool_1x1": ((2, 3, 3, 7), 1, None, "valid"),
+    "one_channel_batch_1": ((1, 6, 6, 1), 2, None, "valid"),
+    "non_square_pool_and_strides": ((2, 9, 7, 3), (3, 2), (2, 1), "valid"),
+}
+
+
+def _layer(kind, pool, strides, padding, shape):
+    layer = kind(pool, strides, padding)
+    layer.build(shape[1:])
+    return layer
+
+
+async def _run(device, layer, x, grad_outputs, precision, training=True):
+    """(outputs, grad_inputs) of ``layer`` on images ``x`` [batch, H, W, C], one submit."""
+    batch = x.shape[0]
+
+    def record(program, arrays):
+        program.training = training
+        outputs = layer.propagate(program, arrays["x"])
+        return [outputs, layer.back_propagate(program, arrays["dy"])]
+
+    got = await run_programs(device, record, {"x": x.reshape(batch, -1),
+                                              "dy": grad_outputs.reshape(batch, -1)},
+                             batch, precision)
+    return got[0].reshape(grad_outputs.shape), got[1].reshape(x.shape)
+
+
+def _distinct_values(rng, shape):
+    """Inputs whose windows have one clear maximum in every dtype (f16 included): a shuffled
+    ramp with steps of 1/64 (exact in f16 up to ±32)."""
+    ramp = (np.arange(math.prod(shape)) - math.prod(shape) / 2) / 64
+    return rng.permutation(ramp).reshape(shape)
+
+
+@pytest.mark.parametrize("precision", ALL_PRECISIONS)
+@pytest.mark.parametrize("name", sorted(CASES))
+async def test_max_pooling_matches_the_reference(device, rng, name, precision):
+    skip_unsupported(device, precision)
+    shape, pool, strides, padding = CASES[name]
+    layer = _layer(MaxPool2D, pool, strides, padding, shape)
+    x = _distinct_values(rng, shape)
+    want, argmax = reference.max_pool_forward(x, layer.pool_size, layer.strides, padding)
+    dy = rng.uniform(-1, 1, want.shape)
+    outputs, grad_inputs = await _run(device, layer, x, dy, precision)
+    assert_close(outputs, want, precision.rtol)
+    stored_dy = dy.astype(precision.numpy)  # f16 rounds dE/dO before the sums see it
+    assert_close(grad_inputs, reference.max_pool_backward(x.shape, argmax, stored_dy),
+                 gradient_rtol(precision), scale=reference.max_pool_backward(
+                     x.shape, argmax, np.abs(stored_dy)))
+
+
+@pytest.mark.parametrize("precision", ALL_PRECISIONS)
+@pytest.mark.parametrize("name", sorted(CASES))
+async def test_average_pooling_matches_the_reference(device, rng, name, precision):
+    skip_unsupported(device, precision)
+    shape, pool, strides, padding = CASES[name]
+    layer = _layer(AvgPool2D, pool, strides, padding, shape)
+    x = rng.normal(size=shape)
+    windows = (layer.pool_size, layer.strides, padding)
+    want = reference.average_pool_forward(x, *windows)
+    dy = rng.uniform(-1, 1, want.shape)
+    outputs, grad_inputs = await _run(device, layer, x, dy, precision)
+    stored_x = x.astype(precision.numpy)
+    assert_close(outputs, reference.average_pool_forward(stored_x, *windows), precision.rtol,
+                 scale=reference.average_pool_forward(np.abs(stored_x), *windows))
+    stored_dy = dy.astype(precision.numpy)
+    assert_close(grad_inputs, reference.average_pool_backward(x.shape, stored_dy, *windows),
+                 gradient_rtol(precision),
+                 scale=reference.average_pool_backward(x.shape, np.abs(stored_dy), *windows))
+
+
+@pytest.mark.parametrize("precision", ALL_PRECISIONS)
+@pytest.mark.parametrize("shape", [(2, 3, 5, 7), (1, 1, 1, 1), (3, 6, 4, 2)])
+async def test_global_average_pooling_matches_the_reference(device, rng, shape, precision):
+    skip_unsupported(device, precision)
+    layer = GlobalAveragePooling2D()
+    layer.build(shape[1:])
+    x = rng.normal(size=shape).astype(precision.numpy)
+    dy = rng.uniform(-1, 1, (shape[0], shape[3])).astype(precision.numpy)
+    outputs, grad_inputs = await _run(device, layer, x, dy, precision)
+    assert_close(outputs, reference.global_average_pool_forward(x), precision.rtol,
+                 scale=reference.global_average_pool_forward(np.abs(x)))
+    assert_close(grad_inputs, reference.global_average_pool_backward(x.shape, dy),
+                 gradient_rtol(precision))
+
+
+def _central_differences(function, x, step=1e-6):
+    """d Σ function(x) · R / dx by central differences, for a fixed random R (float64)."""
+    projection = np.random.default_rng(7).normal(size=function(x).shape)
+    grad = np.zeros_like(x)
+    for index in np.ndindex(x.shape):
+        plus, minus = x.copy(), x.copy()
+        plus[index] += step
+        minus[index] -= step
+        grad[index] = ((function(plus) - function(minus)) * projection).sum() / (2 * step)
+    return projection, grad
+
+
+@pytest.mark.parametrize("name", ["overlapping_windows", "overlap_stride_2_pool_3_same",
+                                  "stride_beyond_pool_same", "same_stride_1_even_pool"])
+def test_the_references_backwards_match_central_differences(rng, name):
+    """The float64 backwards the GPU is judged by, against central differences of their
+    forwards: average pools anywhere, max pools away from ties (distinct values)."""
+    shape, pool, strides, padding = CASES[name]
+    layer = AvgPool2D(pool, strides, padding)
+    windows = (layer.pool_size, layer.strides, padding)
+    x = _distinct_values(rng, shape)
+    projection, numeric = _central_differences(
+        lambda v: reference.average_pool_forward(v, *windows), x)
+    np.testing.assert_allclose(reference.average_pool_backward(shape, projection, *windows),
+                               numeric, rtol=1e-7, atol=1e-9)
+    projection, numeric = _central_differences(
+        lambda v: reference.max_pool_forward(v, *windows)[0], x)
+    argmax = reference.max_pool_forward(x, *windows)[1]
+    np.testing.assert_allclose(reference.max_pool_backward(shape, argmax, projection), numeric,
+                               rtol=1e-7, atol=1e-9)
+    projection, numeric = _central_differences(reference.global_average_pool_forward, x)
+    np.testing.assert_allclose(reference.global_average_pool_backward(shape, projection),
+                               numeric, rtol=1e-7, atol=1e-9)
+
+
+@pytest.mark.parametrize("precision", ALL_PRECISIONS)
+async def test_tied_maxima_send_the_gradient_to_the_first_cell(device, precision):
+    """A constant image under overlapping 2x2 windows (stride 1): every window's maximum ties,
+    and each window routes its dE/dO to its top-left cell, as PyTorch and TensorFlow do."""
+    skip_unsupported(device, precision)
+    layer = _layer(MaxPool2D, 2, 1, "valid", (1, 3, 3, 1))
+    dy = np.array([1.0, 2.0, 4.0, 8.0]).reshape(1, 2, 2, 1)
+    outputs, grad_inputs = await _run(device, layer, np.full((1, 3, 3, 1), 0.5), dy, precision)
+    assert (outputs == 0.5).all()
+    want = np.array([[1, 2, 0], [4, 8, 0], [0, 0, 0]], np.float64).reshape(1, 3, 3, 1)
+    np.testing.assert_array_equal(grad_inputs, want)
+
+
+@pytest.mark.parametrize("precision", ALL_PRECISIONS)
+async def test_a_nan_in_a_window_propagates_and_takes_the_gradient(device, precision):
+    """NaN first in its window, NaN after the window's maximum, NaN before a larger value: each
+    window's output is NaN and its dE/dO goes to the NaN cell; a window without NaN is plain."""
+    skip_unsupported(device, precision)
+    x = np.array([np.nan, 1, 2, 5, np.nan, 1, 2, np.nan, 9, -1, -2, -3.0]).reshape(1, 1, 12, 1)
+    layer = _layer(MaxPool2D, (1, 3), None, "valid", x.shape)
+    dy = np.array([1.0, 2.0, 3.0, 4.0]).reshape(1, 1, 4, 1)
+    outputs, grad_inputs = await _run(device, layer, x, dy, precision)
+    np.testing.assert_array_equal(outputs.ravel(), [np.nan, np.nan, np.nan, -1.0])
+    np.testing.assert_array_equal(grad_inputs.ravel(), [1, 0, 0, 0, 2, 0, 0, 3, 0, 4, 0, 0])
+    x[0, 0, :3, 0] = [1.0, np.nan, np.nan]  # the first of two NaN, after a real first cell
+    outputs, grad_inputs = await _run(device, layer, x, dy, precision)
+    assert np.isnan(outputs.ravel()[0]) and grad_inputs.ravel()[:3].tolist() == [0, 1, 0]
+
+
+async def test_a_global_average_of_more_cells_than_a_loop_may_visit(device, rng):
+    """260x260 = 67600 cells, past llvmpipe's 65535 iterations per invocation: summed in 5 parts
+    of at most LOOP_BOUND cells, then the parts (2 dispatches). Values k/8 sum exactly in f32,
+    so a single dropped or repeated cell shows."""
+    shape = (1, 260, 260, 1)
+    layer = GlobalAveragePooling2D()
+    layer.build(shape[1:])
+    x = rng.integers(0, 8, shape) / 8
+    outputs, grad_inputs = await _run(device, layer, x, np.array([[3.0]]), FLOAT32)
+    assert outputs[0, 0] == np.float32(x.sum() / x.size)
+    np.testing.assert_array_equal(grad_inputs, np.float32(3.0 / x.size))
+
+
+@pytest.mark.parametrize("precision", ALL_PRECISIONS)
+async def test_global_average_splits_into_parts_at_a_lowered_loop_bound(device, rng, monkeypatch,
+                                                                        precision):
+    """With LOOP_BOUND 10, images of 5x7 cells sum in 4 parts of 9 (the last of 8), per sample
+    and channel, then the parts: the two-pass path at a size every dtype runs quickly."""
+    skip_unsupported(device, precision)
+    monkeypatch.setattr(loops, "LOOP_BOUND", 10)
+    shape = (3, 5, 7, 6)
+    layer = GlobalAveragePooling2D()
+    layer.build(shape[1:])
+    x = rng.normal(size=shape).astype(precision.numpy)
+    dy = rng.uniform(-1, 1, (3, 6)).astype(precision.numpy)
+    outputs, grad_inputs = await _run(device, layer, x, dy, precision)
+    assert_close(outputs, reference.global_average_pool_forward(x), precision.rtol,
+                 scale=reference.global_average_pool_forward(np.abs(x)))
+    assert_close(grad_inputs, reference.global_average_pool_backward(x.shape, dy),
+                 gradient_rtol(precision))
+
+
+@pytest.mark.parametrize(("kind", "arguments", "input_shape", "output_shape"), [
+    (MaxPool2D, (2,), (5, 7, 3), (2, 3, 3)),
+    (MaxPool2D, (2, None, "same"), (5, 7, 3), (3, 4, 3)),
+    (AvgPool2D, (3, 1, "same"), (5, 7, 3), (5, 7, 3)),
+    (AvgPool2D, (3, 2), (7, 7, 1), (3, 3, 1)),
+    (MaxPool2D, (3, 2, "same"), (7, 8, 2), (4, 4, 2)),
+    (MaxPool2D, ((4, 3),), (4, 3, 5), (1, 1, 5)),
+    (AvgPool2D, ((1, 2), (3, 4), "same"), (7, 8, 1), (3, 2, 1)),
+])
+def test_output_shapes_follow_tensorflow(kind, arguments, input_shape, output_shape):
+    """Keras' shapes: "valid" floor((in - pool) / stride) + 1, "same" ceil(in / stride); strides
+    default to the pool."""
+    layer = kind(*arguments)
+    layer.build(input_shape)
+    assert layer.output_shape == output_shape and layer.input_shape == input_shape
+    assert GlobalAveragePooling2D().output_shape_for((4, 5, 6)) == (6,)
+
+
+@pytest.mark.parametrize(("make", "message"), [
+    (lambda: MaxPool2D(0), r"pool_size: expected a positive integer, received 0"),
+    (lambda: AvgPool2D(2.5), r"pool_size: expected a positive integer, received 2.5"),
+    (lambda: MaxPool2D((2,)), r"pool_size: expected a positive integer or a pair"),
+    (lambda: MaxPool2D((2, True)), r"pool_size\[1\]: expected a positive integer, received True"),
+    (lambda: AvgPool2D(2, -1), r"strides: expected a positive integer, received -1"),
+    (lambda: MaxPool2D(2, None, "full"), r"padding: expected one of \('valid', 'same'\), "
+                                         r"received 'full'"),
+    (lambda: MaxPool2D(2).build((10,)), r"MaxPool2D\(.*\) takes images \(height, width, "
+                                        r"channels\), received samples of shape \(10,\)"),
+    (lambda: GlobalAveragePooling2D().build((4, 4)), r"GlobalAveragePooling2D\(\) takes images "
+                                                     r".* shape \(4, 4\); give the model"),
+    (lambda: AvgPool2D((5, 2)).build((4, 8, 1)), r"AvgPool2D\(\(5, 2\), .*\): a 5x2 window does "
+                                                 r"not fit images of shape \(4, 8, 1\) with "
+                                                 r"padding='valid'; use a pool_size of at most"),
+])
+def test_bad_arguments_and_shapes_are_refused_naming_them(make, message):
+    with pytest.raises(ValueError, match=message):
+        make()
+
+
+def test_a_window_beyond_the_loop_bound_is_refused(monkeypatch):
+    """A 4x4 window loops 4 · (4 + 1) = 20 times per invocation: refused under a bound of 19 (the
+    message says what to use), accepted at 20; "same" padding doesn't lift it."""
+    monkeypatch.setattr(loops, "LOOP_BOUND", 19)
+    with pytest.raises(ValueError, match=r"a 4x4 window takes 20 loop iterations per "
+                                         r"invocation, past the 19 .* GlobalAveragePooling2D"):
+        MaxPool2D(4, padding="same").build((8, 8, 1))
+    monkeypatch.setattr(loops, "LOOP_BOUND", 20)
+    AvgPool2D(4).build((8, 8, 1))
+
+
+@pytest.mark.parametrize(("layer", "shape", "bound", "counts"), [
+    (MaxPool2D(2), (4, 4, 3), loops.LOOP_BOUND, (1, 1)),
+    (AvgPool2D(3, 1, "same"), (4, 4, 3), loops.LOOP_BOUND, (1, 1)),
+    (GlobalAveragePooling2D(), (4, 4, 3), loops.LOOP_BOUND, (1, 1)),
+    (GlobalAveragePooling2D(), (4, 4, 3), 8, (2, 1)),
+])
+async def test_dispatches_per_layer(device, layer, shape, bound, counts, monkeypatch):
+    """One dispatch forward and one backward (the max pool's forward keeps its argmax for the
+    backward; no recomputation), two forward for a global average past the loop bound."""
+    monkeypatch.setattr(loops, "LOOP_BOUND", bound)
+    layer.build(shape)
+    recorded = []
+
+    def record(program, arrays):
+        program.training = True
+        outputs = layer.propagate(program, arrays["x"])
+        recorded.append(program.dispatch_count)
+        grad_inputs = layer.back_propagate(program, outputs)
+        recorded.append(program.dispatch_count - recorded[0])
+        assert layer.back_propagate(program, outputs, need_grad_inputs=False) is None
+        return [grad_inputs]
+
+    await run_programs(device, record, {"x": np.ones((2, math.prod(shape)))}, 2)
+    assert tuple(recorded) == counts
+
+
+async def test_max_pooling_outside_training_keeps_no_argmax(device, rng):
+    """An evaluation or predict program (training False) computes the same maxima without
+    writing the argmax; a backward after it is refused, saying why."""
+    shape = (2, 4, 4, 3)
+    layer = _layer(MaxPool2D, 2, None, "valid", shape)
+    x = _distinct_values(rng, shape)
+
+    def record(program, arrays):
+        program.training = False
+        outputs = layer.propagate(program, arrays["x"])
+        assert layer.argmax is None and program.dispatch_count == 1
+        with pytest.raises(ValueError, match=r"back_propagate needs the argmax of a training "
+                                             r"forward; record propagate with program.training"):
+            layer.back_propagate(program, outputs)
+        return [outputs]
+
+    (outputs,) = await run_programs(device, record, {"x": x.reshape(2, -1)}, 2)
+    want = reference.max_pool_forward(x, (2, 2), (2, 2))[0]
+    np.testing.assert_array_equal(outputs.reshape(want.shape), want.astype(np.float32))
+
+
+def test_configs_rebuild_the_same_layers():
+    for layer in (MaxPool2D((2, 3), 1, "same"), AvgPool2D(3, (1, 2)), GlobalAveragePooling2D()):
+        twin = layer.blank_copy()
+        assert type(twin) is type(layer) and twin.get_config() == layer.get_config()
+        assert twin.parameter_shapes() == []
+    assert MaxPool2D([2, 3], [1, 1]).get_config() == {"pool_size": (2, 3), "strides": (1, 1),
+                                                      "padding": "valid"}
