@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from safetensors.numpy import load_file
+from safetensors.numpy import load_file, save_file
 
-from intricate import Model, TrainingOptions
+from intricate import Model, ModelFileError, TrainingOptions
 from intricate.gpu import GPUArray, Program
 from intricate.layers import Dense, Layer, TanH, register
 from intricate.optimizers import AdamW
@@ -177,3 +177,31 @@ async def test_torch_layout_names_states_as_pytorch(device, tmp_path):
     assert np.array_equal(tensors["1.running_var"], weights[4])
     assert np.array_equal(tensors["1.weight"], weights[1].T)
     assert_same(Model.load(path, device=device).get_weights(), weights)
+
+
+def torch_state(weights):
+    """A PyTorch-style state dict of stateful_model's weights (num_batches_tracked included,
+    as BatchNorm2d's state_dict() holds it)."""
+    return {"0.first_row": weights[0], "1.weight": weights[1].T.copy(), "1.bias": weights[2],
+            "1.running_mean": weights[3], "1.running_var": weights[4],
+            "1.num_batches_tracked": np.array(12, np.int64)}
+
+
+async def test_torch_state_dict_loads_states(device, tmp_path):
+    weights = chosen_weights(stateful_model(device))
+    layers = [FirstRowMemory(2), StatefulDense(2, 3), TanH()]
+    model = Model.from_torch_state_dict(torch_state(weights), layers, device=device)
+    assert_same(model.get_weights(), weights)
+    path = tmp_path / "torch.safetensors"
+    save_file(torch_state(weights), path)
+    assert_same(Model.from_torch_state_dict(path, [FirstRowMemory(2), StatefulDense(2, 3)],
+                                            device=device).get_weights(), weights)
+    state = torch_state(weights)
+    del state["1.running_var"]
+    with pytest.raises(ModelFileError, match=r"1.running_var is missing .* but Dense\(2, 3\) "
+                                             r"needs \(3,\)"):
+        Model.from_torch_state_dict(state, [FirstRowMemory(2), StatefulDense(2, 3)])
+    state = torch_state(weights) | {"1.extra": np.zeros(3, np.float32)}
+    with pytest.raises(ModelFileError, match=r"1 holds \['extra'\], which Dense\(2, 3\) has no "
+                                             "weight for"):
+        Model.from_torch_state_dict(state, [FirstRowMemory(2), StatefulDense(2, 3)])

@@ -348,10 +348,11 @@ async def test_from_torch_state_dict_built_by_the_safetensors_numpy_api(device, 
         hidden = hidden @ state[f"{2 * index}.weight"].T + state[f"{2 * index}.bias"]
         hidden = np.maximum(hidden, 0) if index < 5 else hidden
     np.testing.assert_allclose(await model.predict(x), hidden, rtol=1e-4, atol=1e-4)
-    with pytest.raises(ModelFileError, match=r"0.weight is \(4, 3\) \(\[out, in\]\) but "
+    with pytest.raises(ModelFileError, match=r"0.weight is \(4, 3\) \(PyTorch's layout\) but "
                                              r"Dense\(3, 5\) needs \(5, 3\)"):
         Model.from_torch_state_dict(path, layers_of([3, 5, 5, 6, 7, 8, 2]))
-    with pytest.raises(ModelFileError, match=r"holds 6 Linear weights .* for 1 Dense layers"):
+    with pytest.raises(ModelFileError, match=r"holds 6 modules with weights .* for 1 layers with "
+                                             r"weights \(\[Dense\(3, 4\)\]\)"):
         Model.from_torch_state_dict(state, [Dense(3, 4)])
 
 

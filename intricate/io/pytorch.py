@@ -1,8 +1,11 @@
-"""PyTorch interop: Dense weights from an ``nn.Sequential`` state dict (or its safetensors
-file). PyTorch stores ``nn.Linear.weight`` as [out, in]; intricate's kernels are [in, out].
-Writing the PyTorch layout is ``model.save(path, layout="torch")`` (intricate.io.model_files).
+"""PyTorch interop: weights from an ``nn.Sequential`` state dict (or its safetensors file), each
+module with tensors feeding the next layer with weights: ``nn.Linear`` a Dense (its weight
+[out, in] transposed into the kernel [in, out]), ``nn.BatchNorm2d`` a BatchNormalization
+(weight, bias, running_mean, running_var; its num_batches_tracked is ignored), ... as each
+layer's ``torch_names`` / ``from_torch`` say. Writing the PyTorch layout is
+``model.save(path, layout="torch")`` (intricate.io.model_files).
 
-Which Linear feeds which Dense: the order of the Linear modules, never guessed. A dict keeps its
+Which module feeds which layer: the order of the modules, never guessed. A dict keeps its
 order (``state_dict()`` lists modules in call order); a file doesn't (safetensors sorts names
 as text: "10" before "2"), so its modules are ordered by their numeric index in the container
 ("0", "2", "10"; "net.0", "net.3.fc") when every one has a distinct index, else ``order`` must
@@ -75,10 +78,13 @@ def _numpy(value) -> np.ndarray:
 
 def torch_weights(source, model_layers: list[layers.Layer],
                   order: Sequence[str] | None = None,
-                  names: list[str] | None = None) -> list[np.ndarray]:
-    """Dense weights (Keras order) from a PyTorch ``nn.Sequential`` state dict or its
-    safetensors file: the i-th ``nn.Linear`` (in the order above) feeds the i-th Dense, its
-    weight transposed.
+                  sources: list[tuple[str, np.ndarray, bool]] | None = None
+                  ) -> list[np.ndarray]:
+    """Weights (get_weights' order) from a PyTorch ``nn.Sequential`` state dict or its
+    safetensors file: the i-th module with tensors (in the order above) feeds the i-th layer
+    with weights, its tensors named and laid out by the layer (``torch_names``,
+    ``from_torch``); a missing bias is zeros (``bias=False``). ``sources``, when given, gets
+    (tensor name, its values as the file holds them, whether trainable) per weight.
 
     Raises:
         ModelFileError (a ValueError): the state dict doesn't fit the layers, holds NaN or
@@ -104,41 +110,49 @@ def torch_weights(source, model_layers: list[layers.Layer],
                                        "module order; pass order=[...], the module names in the "
                                        "order the Dense layers take them")
         modules.setdefault(module, {})[name] = value
-    linear = {module: parts for module, parts in modules.items()
-              if np.ndim(parts.get("weight")) == 2}
-    dense = [layer for layer in model_layers if isinstance(layer, layers.Dense)]
-    if len(linear) != len(dense):
-        raise ModelFileError(path, f"holds {len(linear)} Linear weights "
-                                   f"({list(linear)}) for {len(dense)} Dense layers")
+    for parts in modules.values():  # BatchNorm's step count: no layer keeps it
+        parts.pop("num_batches_tracked", None)
+    linear = {module: parts for module, parts in modules.items() if parts}
+    weighted = [layer for layer in model_layers if layer.weight_shapes()]
+    if len(linear) != len(weighted):
+        raise ModelFileError(path, f"holds {len(linear)} modules with weights "
+                                   f"({list(linear)}) for {len(weighted)} layers with weights "
+                                   f"({weighted})")
     weights = []
-    for module, layer in zip(linear_order(path, list(linear), order, from_file), dense):
-        parts = linear[module]
-        weight = np.asarray(parts["weight"], np.float64)  # the model converts (set_weights)
-        if weight.shape != (layer.output_size, layer.input_size):
-            raise ModelFileError(path, f"{module}.weight is {weight.shape} ([out, in]) but "
-                                       f"{layer!r} needs ({layer.output_size}, "
-                                       f"{layer.input_size})")
-        bias = np.asarray(parts.get("bias", np.zeros(layer.output_size)), np.float64)
-        if bias.shape != (layer.output_size,):
-            raise ModelFileError(path, f"{module}.bias is {bias.shape}, {layer!r} needs "
-                                       f"({layer.output_size},)")
-        check_finite(path, {f"{module}.weight": weight, f"{module}.bias": bias})
-        weights += [np.ascontiguousarray(weight.T), bias]
-        if names is not None:  # the tensors the weights came from, for messages
-            names += [f"{module}.weight", f"{module}.bias"]
+    for module, layer in zip(linear_order(path, list(linear), order, from_file), weighted):
+        parts, taken = linear[module], []
+        for name, shape in layer.weight_shapes():
+            key = layer.torch_names.get(name, name)
+            wanted = layer.to_torch(name, np.broadcast_to(np.float64(0), shape)).shape
+            value = np.asarray(parts.get(key, np.zeros(wanted) if key == "bias" else None),
+                               np.float64)  # Linear(bias=False) has none; the model converts
+            if value.shape != wanted:
+                got = "missing" if key not in parts else f"{value.shape}"
+                raise ModelFileError(path, f"{module}.{key} is {got} (PyTorch's layout) but "
+                                           f"{layer!r} needs {wanted}")
+            check_finite(path, {f"{module}.{key}": value})
+            weights.append(layer.from_torch(name, value))
+            taken.append(key)
+            if sources is not None:  # the tensors as the file holds them, for messages
+                trainable = len(taken) <= len(layer.parameter_shapes())
+                sources.append((f"{module}.{key}", value, trainable))
+        if parts.keys() - set(taken):
+            raise ModelFileError(path, f"{module} holds {sorted(parts.keys() - set(taken))}, "
+                                       f"which {layer!r} has no weight for (it takes {taken})")
     return weights
 
 
 def model_from_state_dict(cls, path_or_dict, model_layers: list, device, order, dtype: str):
     """``Model.from_torch_state_dict``: the weights read and checked before the layers are
     taken; a refusal by the model gives them back."""
-    names: list[str] = []
-    weights = torch_weights(path_or_dict, model_layers, order, names)
-    # The narrower of the types the weights are kept in: mixed_float16's f16 compute copy too.
+    sources: list[tuple[str, np.ndarray, bool]] = []
+    weights = torch_weights(path_or_dict, model_layers, order, sources)
+    # The narrower of the types the weights are kept in: mixed_float16's f16 compute copy of the
+    # parameters too (the states have none).
     policy = dtypes.precision(dtype)
-    kept = min((policy.parameters, policy.numpy), key=lambda kind: np.finfo(kind).max)
-    for name, values in zip(names, weights):  # 1e300 from a float64 file, for float32
-        stored = values.T if name.endswith(".weight") else values  # as the file holds it
+    narrowest = min((policy.parameters, policy.numpy), key=lambda kind: np.finfo(kind).max)
+    for name, stored, trainable in sources:  # 1e300 from a float64 file, for float32
+        kept = narrowest if trainable else policy.parameters
         bad = dtypes.first_beyond(stored, kept)
         if bad is not None:
             why = f"the {dtype} model's"

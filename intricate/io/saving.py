@@ -53,10 +53,11 @@ class ModelFiles:
     def from_torch_state_dict(cls, path_or_dict, layers: Sequence[Layer],
                               device: Device | None = None, order: Sequence[str] | None = None,
                               dtype: str = "float32") -> Self:
-        """A model of ``layers`` (and ``dtype``) whose Dense layers take, in order, the
-        ``nn.Linear`` weights of a PyTorch ``nn.Sequential`` state dict (or its safetensors
-        file), transposed. Linear order: a dict's own, a file's by module index ("0", "2"),
-        else ``order``.
+        """A model of ``layers`` (and ``dtype``) whose layers with weights take, in order, the
+        tensors of the modules of a PyTorch ``nn.Sequential`` state dict (or its safetensors
+        file): ``nn.Linear``'s into Dense (transposed), ``nn.BatchNorm2d``'s weight, bias,
+        running_mean and running_var into BatchNormalization (num_batches_tracked ignored).
+        Module order: a dict's own, a file's by module index ("0", "2"), else ``order``.
 
         Raises:
             ModelFileError (a ValueError): the state dict doesn't fit ``layers``; ValueError:
