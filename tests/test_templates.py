@@ -33,6 +33,9 @@ RENDERS = {
     "tiled.dw_column_sums_split_k": ("ops/gemm/tiled.wgsl", _tiled(
         GemmConfig(64, 64, 16), False, True, column_sums=True, a_vec4=True, b_vec4=True,
         split=True)),
+    "tiled.conv_dx_gathers_relu_derivative": ("ops/gemm/tiled.wgsl", _tiled(
+        GemmConfig(64, 64, 16, side=8), True, False, derivative="relu",
+        a_gather="output_patches", b_gather="kernel_transposed")),
     "subgroup.forward_silu_texels": ("ops/gemm/subgroup.wgsl", subgroup.template(
         SubgroupConfig(8, 1, texels=True), 8, "n", True, "silu", None, False, "k",
         inputs_kept=True)),
@@ -41,6 +44,8 @@ RENDERS = {
     "activation.relu": ("layers/activation.wgsl", {"activation": "relu", "inputs_kept": False}),
     "activation.gelu": ("layers/activation.wgsl", {"activation": "gelu", "inputs_kept": True}),
     "softmax": ("layers/softmax.wgsl", {}),
+    "dropout": ("layers/dropout.wgsl", {}),
+    "pooling.argmax": ("layers/pooling.wgsl", {"argmax": True}),
     "losses.mean_squared": ("losses.wgsl", {"loss": "mean_squared"}),
     "losses.categorical_crossentropy": ("losses.wgsl", {"loss": "categorical_crossentropy"}),
     "optimizers": ("optimizers.wgsl", {}),
