@@ -14,5 +14,5 @@ from .pooling import AvgPool2D, GlobalAveragePooling2D, MaxPool2D
 from .registry import register
 from .wgsl import WGSLLayer
 
-__all__ = [*activations.__all__, "AvgPool2D", "Dense", "Dropout", "GlobalAveragePooling2D", "MaxPool2D",
-           "Layer", "WGSLLayer", "check_chain", "register"]
+__all__ = [*activations.__all__, "AvgPool2D", "Dense", "Dropout", "GlobalAveragePooling2D",
+           "MaxPool2D", "Layer", "WGSLLayer", "check_chain", "register"]
