@@ -699,6 +699,8 @@ fn gemm(@builtin(workgroup_id) group: vec3<u32>, @builtin(num_workgroups) groups
 //   14 activation_inputs  read        [M, N]  that x again, for the dX epilogue
 // Params: m, n, k, the four strides above, the split of K (splits chunks of k_chunk), and alpha,
 // the fused activation's hyperparameter (0 when unused).
+// With a gather (a convolution's implicit GEMM, see im2col.wgsl): the convolution's geometry,
+// conv_in_height ... conv_pad_left.
 // Workgroup, grid and NumPy expression: the including kernel's.
 
 struct Params {

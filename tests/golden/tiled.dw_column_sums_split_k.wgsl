@@ -22,6 +22,10 @@
 //   9 partials            read        A    [splits, M, N]  split-K: each K chunk's a · b
 //   10 partial_sums       read        A    [splits, N]     and its column sums of b
 // (All declared in interface.wgsl, included at the end with epilogue.wgsl.)
+// Gathers (a convolution as implicit GEMM): with a_gather / b_gather naming a function of
+// im2col.wgsl, that operand's element (row, col) is read at the index the function computes
+// (or is 0, in padding) instead of through its strides, which then only say which dimension is
+// contiguous (the order of the loads); no vector loads of it. The patches are never stored.
 // Precision: the slabs hold T, each fragment read from them widened to A once, or A when
 // GemmConfig.widened widens each element as it is staged; every product is summed into A
 // over the whole K. f16 data: f32 sums, whose error stays far inside the 1e-3 of Σ|a||b| that
@@ -61,7 +65,9 @@ const B_SLAB: u32 = BK * B_STRIDE / 4u;
 var<workgroup> a_tile: array<vec4<f32>, 1u * A_SLAB>;  // [(i * A_STRIDE + m) / 4][m % 4]
 var<workgroup> b_tile: array<vec4<f32>, 1u * B_SLAB>;  // [(i * B_STRIDE + n) / 4][n % 4]
 
-// Edge tiles: zero outside the matrices, so partial tiles add nothing.
+// Edge tiles: zero outside the matrices, so partial tiles add nothing. A gathered operand (a
+// convolution's patches, see im2col.wgsl) is always read here, its gather giving the index (or a
+// zero: padding).
 fn load_a(row: u32, i: u32, k_end: u32) -> f32 {
     if (row < params.m && i < k_end) {
         return a[row * params.a_row_stride + i * params.a_col_stride];
@@ -455,6 +461,8 @@ fn sum_splits(@builtin(global_invocation_id) id: vec3<u32>,
 //   14 activation_inputs  read        [M, N]  that x again, for the dX epilogue
 // Params: m, n, k, the four strides above, the split of K (splits chunks of k_chunk), and alpha,
 // the fused activation's hyperparameter (0 when unused).
+// With a gather (a convolution's implicit GEMM, see im2col.wgsl): the convolution's geometry,
+// conv_in_height ... conv_pad_left.
 // Workgroup, grid and NumPy expression: the including kernel's.
 
 struct Params {

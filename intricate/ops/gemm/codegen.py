@@ -42,6 +42,14 @@ def epilogue_values(bias: bool, activation: str | None, derivative: str | None,
             "inputs_kept": inputs_kept, "output": output}
 
 
+def gather_values(a_gather: str | None = None, b_gather: str | None = None
+                  ) -> dict[str, object]:
+    """The template values of the operand gathers (interface.wgsl's conv_* Params fields and
+    tiled.wgsl's load_a/load_b): none for a plain GEMM (the subgroup kernel's only case)."""
+    return {"gather": bool(a_gather or b_gather), "a_gather": a_gather or "",
+            "b_gather": b_gather or ""}
+
+
 def _loads(operand: str, tile: str, width: int, bk: int, contiguous_k: bool,
            inside: bool, threads: int, stride: int, stage: Precision | None = None) -> list[str]:
     """Unrolled staging of one slab of ``operand`` ("a": width = BM rows; "b": BN columns),
@@ -134,11 +142,14 @@ def template(config, a_k_contiguous: bool, b_n_contiguous: bool,
              column_sums: bool = False, a_vec4: bool = False,
              b_vec4: bool = False, split: bool = False,
              inputs_kept: bool = False, precision: Precision = FLOAT32,
-             output: str | None = None) -> dict[str, object]:
+             output: str | None = None, a_gather: str | None = None,
+             b_gather: str | None = None) -> dict[str, object]:
     """The placeholder values of tiled.wgsl: unrolled accumulators, loads, FMAs and stores, and
     the epilogue's (see ``epilogue_values``), for ``precision``'s element and accumulator types
     and c's element type ``output`` (default: the element type; split K's chunk sums: the
-    accumulator type)."""
+    accumulator type). ``a_gather``/``b_gather``: the im2col.wgsl function an operand is
+    gathered by (a convolution's implicit GEMM), whose loads then always go through
+    load_a/load_b."""
     bm, bn, bk, side = config.bm, config.bn, config.bk, config.side
     threads, spacing = side * side, 4 * side  # 4 × 4 groups lie 4·side apart
     b_k_contiguous = not b_n_contiguous
@@ -198,7 +209,7 @@ def template(config, a_k_contiguous: bool, b_n_contiguous: bool,
 
     return {
         "bm": bm, "bn": bn, "bk": bk, "side": side, "a_stride": a_stride, "b_stride": b_stride,
-        "stages": config.stages, "tile": tile,
+        "stages": config.stages, "tile": tile, **gather_values(a_gather, b_gather),
         "pipelined": pipelined,
         "declare_quads": "\n".join(
             [f"        var a_quad{j}: vec4<{tile}>;" for j in range(bm * bk // 4 // threads)] +
@@ -216,10 +227,12 @@ def template(config, a_k_contiguous: bool, b_n_contiguous: bool,
         "load_inside": "\n".join(
             (_vector_loads("a", "a_tile", bm, bk, a_k_contiguous, threads, a_stride,
                            stage=staged) if a_vec4
-             else _loads("a", "a_tile", bm, bk, a_k_contiguous, True, threads, a_stride, staged)) +
+             else _loads("a", "a_tile", bm, bk, a_k_contiguous, not a_gather, threads, a_stride,
+                         staged)) +
             (_vector_loads("b", "b_tile", bn, bk, b_k_contiguous, threads, b_stride,
                            stage=staged) if b_vec4
-             else _loads("b", "b_tile", bn, bk, b_k_contiguous, True, threads, b_stride, staged))),
+             else _loads("b", "b_tile", bn, bk, b_k_contiguous, not b_gather, threads, b_stride,
+                         staged))),
         "load_edge": "\n".join(
             _loads("a", "a_tile", bm, bk, a_k_contiguous, False, threads, a_stride, staged) +
             _loads("b", "b_tile", bn, bk, b_k_contiguous, False, threads, b_stride, staged)),

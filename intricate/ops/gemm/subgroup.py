@@ -191,7 +191,7 @@ def template(config: SubgroupConfig, width: int, b_vec4: str | None, bias: bool,
                    for q in quads for j in range(4)]
         stores.append("    }")
     return {"width": width, "rows": config.rows, "quads": config.quads,
-            "block": 4 * width if a_texels else width, "texel_row": texels.ROW,
+            "block": 4 * width if a_texels else width, "texel_row": texels.ROW, "gather": False,
             # From texels, blocks of 4·W run past K; otherwise whole blocks of W, then the rest.
             "blocks_end": "k_begin + (k_end - k_begin + BLOCK - 1u) / BLOCK * BLOCK" if a_texels
             else "k_end - (k_end - k_begin) % BLOCK",

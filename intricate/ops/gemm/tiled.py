@@ -29,6 +29,7 @@ from .configs import (
     choose_on_cpu,
     vector_loads_fit,
 )
+from .im2col import Gather
 from .subgroup import SubgroupConfig
 
 SHADER = "ops/gemm/tiled.wgsl"
@@ -47,14 +48,18 @@ def activation_functions() -> list[str]:
 
 def select(device, a: GPUArray, b: GPUArray, c: GPUArray, m: int, n: int, k: int,
            a_strides: tuple[int, int], b_strides: tuple[int, int],
-           precision: Precision = FLOAT32) -> GemmConfig | SubgroupConfig:
+           precision: Precision = FLOAT32, gathered: bool = False) -> GemmConfig | SubgroupConfig:
     """The configuration for this GEMM: timed once per shape class and remembered (see
     intricate.tuning), or ``choose``'s heuristic when tuning is off or the GEMM is small (its
     time is then mostly launch overhead, and timing would cost more than it could save). On
     software adapters: the subgroup kernel (gemm_subgroup.py) when they have subgroups, else
-    ``choose_on_cpu``'s tile."""
+    ``choose_on_cpu``'s tile. A ``gathered`` GEMM (a convolution's) takes the tiled kernel,
+    untimed: only its loads know the gathers."""
     limit, itemsize = device.limits["max-compute-workgroup-storage-size"], a.dtype.itemsize
-    if device.adapter_info.get("adapter_type") == "CPU" and not tuning.forced():
+    on_cpu = device.adapter_info.get("adapter_type") == "CPU"
+    if gathered:
+        return (choose_on_cpu if on_cpu else choose)(m, n, limit, itemsize)
+    if on_cpu and not tuning.forced():
         if gemm_subgroup.usable(device):
             return gemm_subgroup.choose(m, n, k, gemm_subgroup.width(device))
         return choose_on_cpu(m, n, limit, itemsize)
@@ -75,7 +80,7 @@ def record_gemm(program: Program, a: GPUArray, b: GPUArray, c: GPUArray, m: int,
                 derivative: tuple[str, GPUArray] | tuple[str, GPUArray, GPUArray] | None = None,
                 grad_bias: GPUArray | None = None,
                 config: GemmConfig | SubgroupConfig | None = None, alpha: float = 0.0,
-                pre_activations: GPUArray | None = None) -> None:
+                pre_activations: GPUArray | None = None, gather: Gather | None = None) -> None:
     """Record c[m, n] = epilogue(a · b) with strided a and b (see module docstring).
 
     Args:
@@ -90,6 +95,9 @@ def record_gemm(program: Program, a: GPUArray, b: GPUArray, c: GPUArray, m: int,
         grad_bias: also write the column sums of b (the bias gradient beside dW = xᵀ·dY).
         config: force a configuration (a GemmConfig tile, or a SubgroupConfig on a software
             adapter); by default ``select`` picks one.
+        gather: read a and/or b through an im2col gather (a convolution's implicit GEMM, see
+            im2col.py) instead of their strides, which then only say which dimension is
+            contiguous; the tiled kernel only.
 
     Shapes: a(m, k), b(k, n) through their strides; c [m, n].
 
@@ -99,7 +107,7 @@ def record_gemm(program: Program, a: GPUArray, b: GPUArray, c: GPUArray, m: int,
 
     Raises:
         ValueError: an activation or derivative that activations.wgsl doesn't define, or an
-            array of another dtype than the above.
+            array of another dtype than the above, or a gather with a SubgroupConfig.
     """
     known = activation_functions()
     if activation is not None and activation not in known:
@@ -110,11 +118,14 @@ def record_gemm(program: Program, a: GPUArray, b: GPUArray, c: GPUArray, m: int,
                                          "pre_activations": pre_activations,
                                          **dict(zip(("activation_outputs", "activation_inputs"),
                                                     (derivative or ())[1:]))}, grad_bias)
+    if gather is not None and isinstance(config, SubgroupConfig):
+        raise ValueError(f"config: {config} can't gather operands (a convolution's GEMM); "
+                         "pass a GemmConfig or None")
     config = config or select(program.device, a, b, c, m, n, k, a_strides, b_strides,
-                              program.precision)
+                              program.precision, gathered=gather is not None)
     params = {"m": m, "n": n, "k": k, "a_row_stride": a_strides[0], "a_col_stride": a_strides[1],
               "b_row_stride": b_strides[0], "b_col_stride": b_strides[1], "k_chunk": k,
-              "splits": 1, "alpha": alpha}
+              "splits": 1, "alpha": alpha, **(gather.geometry.params() if gather else {})}
     epilogue = {"bias": bias} if bias is not None else {}
     if pre_activations is not None:
         epilogue["pre_activations"] = pre_activations
@@ -128,7 +139,8 @@ def record_gemm(program: Program, a: GPUArray, b: GPUArray, c: GPUArray, m: int,
     # batch size: each is summed before the next one runs), then sum_splits adds them up.
     kernel = {"bias": bias is not None, "activation": activation,
               "derivative": derivative and derivative[0], "column_sums": grad_bias is not None,
-              "inputs_kept": inputs_kept}
+              "inputs_kept": inputs_kept, "a_gather": gather and gather.a,
+              "b_gather": gather and gather.b}
     if isinstance(config, SubgroupConfig):
         params["splits"], params["k_chunk"] = gemm_subgroup.split_k(program.device, k)
         if params["splits"] == 1:
@@ -183,10 +195,11 @@ def _record_tiled(program: Program, a: GPUArray, b: GPUArray, c: GPUArray, confi
     # vec4 loads need every tile row to start on a vec4 boundary (16 bytes, 32 for f64): the
     # operand's other stride a multiple of 4 elements, and the binding offset aligned.
     vector = 4 * a.dtype.itemsize
-    a_vec4 = (max(a_strides) % 4 == 0 and min(a_strides) == 1 and a.offset % vector == 0
-              and vector_loads_fit(config, config.bm))
-    b_vec4 = (max(b_strides) % 4 == 0 and min(b_strides) == 1 and b.offset % vector == 0
-              and vector_loads_fit(config, config.bn))
+    # A gathered operand (a convolution's patches) is never read by vectors.
+    a_vec4 = (not kernel["a_gather"] and max(a_strides) % 4 == 0 and min(a_strides) == 1
+              and a.offset % vector == 0 and vector_loads_fit(config, config.bm))
+    b_vec4 = (not kernel["b_gather"] and max(b_strides) % 4 == 0 and min(b_strides) == 1
+              and b.offset % vector == 0 and vector_loads_fit(config, config.bn))
     params["splits"], params["k_chunk"] = split_k(config, m, n, k)
     split, output = params["splits"] > 1, element_type(c.dtype)
 

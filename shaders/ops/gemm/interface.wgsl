@@ -21,6 +21,8 @@
 //   14 activation_inputs  read        [M, N]  that x again, for the dX epilogue
 // Params: m, n, k, the four strides above, the split of K (splits chunks of k_chunk), and alpha,
 // the fused activation's hyperparameter (0 when unused).
+// With a gather (a convolution's implicit GEMM, see im2col.wgsl): the convolution's geometry,
+// conv_in_height ... conv_pad_left.
 // Workgroup, grid and NumPy expression: the including kernel's.
 
 struct Params {
@@ -33,7 +35,20 @@ struct Params {
     b_col_stride: u32,
     k_chunk: u32,
     splits: u32,
-    alpha: {{ accumulate }},
+    alpha: {{ accumulate }},{%- if gather %}
+    conv_in_height: u32,
+    conv_in_width: u32,
+    conv_in_channels: u32,
+    conv_out_height: u32,
+    conv_out_width: u32,
+    conv_out_channels: u32,
+    conv_kernel_width: u32,
+    conv_stride_h: u32,
+    conv_stride_w: u32,
+    conv_dilation_h: u32,
+    conv_dilation_w: u32,
+    conv_pad_top: u32,
+    conv_pad_left: u32,{%- endif %}
 }
 
 @group(0) @binding(0) var<storage, read> a: array<{{ dtype }}>;
