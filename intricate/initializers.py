@@ -1,7 +1,8 @@
 """Weight initializers, Keras' definitions, drawn on the host from the model's seeded generator.
 
 Each is called as ``initializer(shape, rng)`` and returns float32. Fans follow Keras: for a Dense
-kernel [inputs, outputs], fan_in = inputs and fan_out = outputs.
+kernel [inputs, outputs], fan_in = inputs and fan_out = outputs; for a Conv2D kernel
+[kh, kw, in, out], kh·kw·in and kh·kw·out.
 """
 
 from __future__ import annotations
@@ -18,9 +19,12 @@ TRUNCATED_STDDEV = 0.87962566103423978
 
 
 def _fans(shape: tuple[int, ...]) -> tuple[int, int]:
+    """(fan_in, fan_out) as Keras computes them: a convolution kernel [kh, kw, in, out] has
+    kh·kw·in and kh·kw·out (its receptive field times the channels)."""
     if len(shape) == 1:
         return shape[0], shape[0]
-    return shape[-2], shape[-1]
+    receptive_field = math.prod(shape[:-2])
+    return shape[-2] * receptive_field, shape[-1] * receptive_field
 
 
 def _truncated_normal(rng: np.random.Generator, shape, stddev: float) -> np.ndarray:

@@ -8,11 +8,12 @@ from . import activations
 from .activations import *  # noqa: F403 (the activations' own __all__)
 from .base import Layer
 from .chain import check_chain
+from .conv2d import Conv2D
 from .dense import Dense
 from .dropout import Dropout
 from .pooling import AvgPool2D, GlobalAveragePooling2D, MaxPool2D
 from .registry import register
 from .wgsl import WGSLLayer
 
-__all__ = [*activations.__all__, "AvgPool2D", "Dense", "Dropout", "GlobalAveragePooling2D",
-           "MaxPool2D", "Layer", "WGSLLayer", "check_chain", "register"]
+__all__ = [*activations.__all__, "AvgPool2D", "Conv2D", "Dense", "Dropout",
+           "GlobalAveragePooling2D", "MaxPool2D", "Layer", "WGSLLayer", "check_chain", "register"]
