@@ -5,6 +5,7 @@ it too: one copy, imported here so tests keep writing ``reference.softmax_forwar
 import numpy as _np
 
 from intricate.kernels.reference import *  # noqa: F403
+from intricate.kernels.reference_normalization import *  # noqa: F403 (Dropout, BatchNorm)
 from intricate.kernels.reference_pooling import *  # noqa: F403 (MaxPool2D, AvgPool2D, GAP)
 
 # Conv2D (NHWC x [N, H, W, C], kernel [KH, KW, C, F], pads ((top, bottom), (left, right))) ------

@@ -45,6 +45,7 @@ RENDERS = {
     "activation.gelu": ("layers/activation.wgsl", {"activation": "gelu", "inputs_kept": True}),
     "softmax": ("layers/softmax.wgsl", {}),
     "dropout": ("layers/dropout.wgsl", {}),
+    "normalization": ("layers/normalization.wgsl", {"scale": True, "center": True}),
     "pooling.argmax": ("layers/pooling.wgsl", {"argmax": True}),
     "losses.mean_squared": ("losses.wgsl", {"loss": "mean_squared"}),
     "losses.categorical_crossentropy": ("losses.wgsl", {"loss": "categorical_crossentropy"}),

@@ -11,9 +11,10 @@ from .chain import check_chain
 from .conv2d import Conv2D
 from .dense import Dense
 from .dropout import Dropout
+from .normalization import BatchNormalization
 from .pooling import AvgPool2D, GlobalAveragePooling2D, MaxPool2D
 from .registry import register
 from .wgsl import WGSLLayer
 
-__all__ = [*activations.__all__, "AvgPool2D", "Conv2D", "Dense", "Dropout",
+__all__ = [*activations.__all__, "AvgPool2D", "BatchNormalization", "Conv2D", "Dense", "Dropout",
            "GlobalAveragePooling2D", "MaxPool2D", "Layer", "WGSLLayer", "check_chain", "register"]

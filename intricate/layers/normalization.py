@@ -1,0 +1,184 @@
+"""BatchNormalization: normalise each channel (the last axis: NHWC images' C, flat data's
+features) by the batch's statistics in a training step, and by moving statistics that those steps
+update on the GPU everywhere else (Keras' layer, its defaults and its weights' order).
+
+The sums over a batch's rows (batch · H · W of them per channel) are split in parts of a bounded
+number of rows, whose per-part values a workgroup per channel then merges: see
+shaders/layers/normalization.wgsl. The variance is merged from each part's two-pass one (Chan's
+formula), never E[x²] - E[x]², which cancels for data far from 0.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from ..gpu import GPUArray, Program
+from ..ops import loops
+from ..optimizers import check_number
+from .base import Layer
+from .registry import register
+
+SHADER = "layers/normalization.wgsl"
+WORKGROUP_SIZE = 256  # the shader's default workgroup_size (a power of two: tree sums)
+TARGET_INVOCATIONS = 1 << 16  # parts · channels to aim for: enough to fill a GPU
+MIN_PART_ROWS = 16  # below this, a part's loop costs less than its merge
+
+
+def split_rows(rows: int, channels: int) -> tuple[int, int]:
+    """(part_rows, parts): the rows per part of the batch sums and how many parts, so that an
+    invocation loops over at most ``loops.LOOP_BOUND`` rows or parts.
+
+    Raises:
+        ValueError: more rows than any split keeps within the bound.
+    """
+    bound = loops.LOOP_BOUND
+    part_rows = max(MIN_PART_ROWS, math.ceil(rows * channels / TARGET_INVOCATIONS))
+    part_rows = max(1, min(part_rows, bound // 2, rows))  # statistics_parts loops twice
+    parts = math.ceil(rows / part_rows)
+    merge_loops = 2 * math.ceil(parts / WORKGROUP_SIZE) + 2 * int(math.log2(WORKGROUP_SIZE))
+    if merge_loops > bound:
+        raise ValueError(f"BatchNormalization: {rows} values per channel exceed what its "
+                         f"bounded reductions sum ({(bound // 2) ** 2 * WORKGROUP_SIZE // 4}); "
+                         "use smaller batches or images")
+    return part_rows, parts
+
+
+@register
+class BatchNormalization(Layer):
+    """Batch normalisation over every axis but the last (Keras' ``axis=-1``).
+
+    Args:
+        momentum: of the moving statistics, in [0, 1]: moving = momentum · moving +
+            (1 - momentum) · batch statistic (PyTorch's momentum is 1 - this).
+        epsilon: added to the variance before its square root, > 0.
+        center: learn beta, the shift (else 0).
+        scale: learn gamma, the scale (else 1).
+
+    Shapes: any per-sample shape, kept; C = its last axis. Weights (Keras' order): gamma [C]
+    (ones; if scale), beta [C] (zeros; if center), then the non-trainable states moving_mean [C]
+    (zeros) and moving_variance [C] (ones).
+    Training steps: y = gamma (x - mean) / sqrt(var + epsilon) + beta with the batch's mean and
+    biased variance per channel (over batch · H · W values), which also update the moving
+    statistics (Keras: the biased variance too); the backward is the exact gradient through the
+    batch statistics. Predict, evaluate and validation use the moving statistics, unchanged.
+
+    Raises:
+        ValueError: momentum outside [0, 1], epsilon <= 0, center or scale not a bool.
+    """
+
+    torch_names = {"gamma": "weight", "beta": "bias", "moving_mean": "running_mean",
+                   "moving_variance": "running_var"}  # BatchNorm1d/2d's state_dict names
+
+    def __init__(self, momentum: float = 0.99, epsilon: float = 1e-3, center: bool = True,
+                 scale: bool = True) -> None:
+        super().__init__()
+        self.momentum = check_number("momentum", momentum, low=0.0, high=1.0)
+        self.epsilon = check_number("epsilon", epsilon, low=0.0, low_inclusive=False)
+        for name, flag in (("center", center), ("scale", scale)):
+            if not isinstance(flag, (bool, np.bool_)):
+                raise ValueError(f"{name}: expected True or False, received {flag!r}")
+        self.center, self.scale = bool(center), bool(scale)
+
+    @property
+    def channels(self) -> int:
+        """C, the last axis of the per-sample input shape (known once built)."""
+        if self.input_shape is None:
+            raise ValueError(f"{self!r}: its channels come from its input shape; put it in a "
+                             "Model (or call layer.build(input_shape)) first")
+        return self.input_shape[-1]
+
+    def parameter_shapes(self) -> list[tuple[str, tuple[int, ...]]]:
+        names = ["gamma"] * self.scale + ["beta"] * self.center
+        return [(name, (self.channels,)) for name in names]
+
+    def initial_parameters(self, rng: np.random.Generator) -> list[np.ndarray]:
+        ones, zeros = np.ones(self.channels, np.float32), np.zeros(self.channels, np.float32)
+        return [ones] * self.scale + [zeros] * self.center
+
+    def state_shapes(self) -> list[tuple[str, tuple[int, ...]]]:
+        return [("moving_mean", (self.channels,)), ("moving_variance", (self.channels,))]
+
+    def initial_state(self) -> list[np.ndarray]:
+        return [np.zeros(self.channels, np.float32), np.ones(self.channels, np.float32)]
+
+    def propagate(self, program: Program, inputs: GPUArray) -> GPUArray:
+        """Record y: normalised by the batch's statistics (updating the moving ones) in a
+        training step, by the moving statistics elsewhere. Shapes: [batch, features] → same."""
+        outputs = program.array(self, "outputs", inputs.shape)
+        bound = {"inputs": inputs, "outputs": outputs, **self._parameters()}
+        if getattr(program, "training", False):
+            moving_mean, moving_variance = self.states
+            mean, variance = self._batch_statistics(program)
+            parts = self._parts(program, inputs.size // self.channels)
+            self._record(program, "statistics_parts", inputs, inputs=inputs, **parts)
+            self._record(program, "statistics", inputs, mean=mean, variance=variance,
+                         moving_mean=moving_mean, moving_variance=moving_variance, **parts)
+        else:
+            mean, variance = self.states
+        self._record(program, "normalize", inputs, mean=mean, variance=variance, **bound)
+        self.last_inputs, self.last_outputs = inputs, outputs
+        return outputs
+
+    def back_propagate(self, program: Program, grad_outputs: GPUArray,
+                       need_grad_inputs: bool = True) -> GPUArray | None:
+        """Record dE/dgamma = Σ dE/dy · x̂, dE/dbeta = Σ dE/dy and dE/dx through the batch
+        statistics. Shapes: [batch, features] → same."""
+        inputs = self.last_inputs
+        mean, variance = self._batch_statistics(program)
+        parts = self._parts(program, inputs.size // self.channels)
+        channel_sums = program.array(self, "channel_sums", (2, self.channels),
+                                     program.precision.parameters)
+        gradients = dict(zip([name for name, _ in self.parameter_shapes()], self.gradients))
+        self._record(program, "gradient_parts", inputs, inputs=inputs, grad_outputs=grad_outputs,
+                     mean=mean, variance=variance, **parts)
+        self._record(program, "gradient_sums", inputs, channel_sums=channel_sums, **parts,
+                     **{f"grad_{name}": array for name, array in gradients.items()})
+        if not need_grad_inputs:
+            return None
+        grad_inputs = program.array(self, "grad_inputs", grad_outputs.shape)
+        self._record(program, "grad_inputs_of", inputs, inputs=inputs, grad_outputs=grad_outputs,
+                     mean=mean, variance=variance, channel_sums=channel_sums,
+                     grad_inputs=grad_inputs, **{name: array for name, array in
+                                                 self._parameters().items() if name == "gamma"})
+        return grad_inputs
+
+    def _parameters(self) -> dict[str, GPUArray]:
+        return dict(zip([name for name, _ in self.parameter_shapes()], self.parameters))
+
+    def _batch_statistics(self, program: Program) -> tuple[GPUArray, GPUArray]:
+        """The batch's mean and biased variance per channel ({{ accumulate }}), which a
+        training step's forward writes and its backward reads."""
+        return tuple(program.array(self, role, (self.channels,), program.precision.parameters)
+                     for role in ("batch_mean", "batch_variance"))
+
+    def _parts(self, program: Program, rows: int) -> dict[str, GPUArray]:
+        """The per-part sums, shared by the forward's statistics and the backward's sums."""
+        shape = (split_rows(rows, self.channels)[1], self.channels)
+        return {name: program.array(self, name, shape, program.precision.parameters)
+                for name in ("partial_first", "partial_second")}
+
+    def _record(self, program: Program, entry: str, like: GPUArray, **bound: GPUArray) -> None:
+        """Dispatch ``entry`` on batches the size of ``like``: a workgroup per channel for the
+        merges, an invocation per (part, channel) or per element for the others."""
+        channels, count = self.channels, like.size
+        rows = count // channels
+        part_rows, parts = split_rows(rows, channels)
+        if entry in ("statistics", "gradient_sums"):
+            grid = {"groups": channels}
+        elif entry.endswith("_parts"):
+            grid = {"threads": parts * channels}
+        else:
+            grid = {"threads": count}
+        program.dispatch(SHADER, entry, workgroup_size=WORKGROUP_SIZE, **grid,
+                         template={"scale": self.scale, "center": self.center},
+                         params={"rows": rows, "channels": channels, "part_rows": part_rows,
+                                 "parts": parts, "count": count,
+                                 "epsilon": self.epsilon, "momentum": self.momentum},
+                         **bound)
+
+    def get_config(self) -> dict[str, Any]:
+        return {"momentum": self.momentum, "epsilon": self.epsilon, "center": self.center,
+                "scale": self.scale}

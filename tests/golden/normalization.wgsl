@@ -1,0 +1,261 @@
+// layers/normalization.wgsl: BatchNormalization over the channels (the last axis) of x viewed as
+// [rows, channels] (rows = batch · H · W for NHWC images, batch for flat data), forward beside
+// backward. A training step normalises with the batch's statistics and updates the moving ones;
+// inference normalises with the moving ones. Every sum over rows is split in parts of at most
+// part_rows rows (a value per part and channel), then the parts are reduced by one workgroup
+// per channel, so no invocation loops over more than part_rows rows or parts / workgroup_size
+// parts, however many rows there are.
+//
+// Bindings (group 0), by variable name:
+//   0 inputs           read        f32       [rows, channels]  x
+//   1 grad_outputs     read        f32       [rows, channels]  dE/dy
+//   2 gamma            read        f32       [channels]  (scale only)
+//   3 beta             read        f32       [channels]  (center only)
+//   4 mean             read_write  f32  [channels]  the batch's (training) or the
+//                                                    moving mean (inference: read only)
+//   5 variance         read_write  f32  [channels]  likewise, biased variance
+//   6 moving_mean      read_write  f32  [channels]  state, updated by a training step
+//   7 moving_variance  read_write  f32  [channels]  state, likewise
+//   8 partial_first    read_write  f32  [parts, channels]  each part's mean (forward)
+//                                                    or Σ dE/dy (backward)
+//   9 partial_second   read_write  f32  [parts, channels]  each part's Σ (x - its
+//                                                    mean)² (forward) or Σ dE/dy · x̂ (backward)
+//  10 channel_sums     read_write  f32  [2, channels]  Σ dE/dy, Σ dE/dy · x̂
+//  11 outputs          read_write  f32       [rows, channels]  y
+//  12 grad_inputs      read_write  f32       [rows, channels]  dE/dx
+//  13 grad_gamma       read_write  f32  [channels]  (scale only)
+//  14 grad_beta        read_write  f32  [channels]  (center only)
+//  15 params           uniform     Params
+// Params: rows, channels, part_rows (rows per part), parts = ceil(rows / part_rows), count =
+//   rows · channels, epsilon, momentum (f32).
+// Template: scale (gamma exists), center (beta exists).
+// Entries, in a training step's order; workgroup `workgroup_size` (1-D), grids folded over x and y:
+//   statistics_parts  an invocation per (part, channel): the part's mean, then Σ (x - mean)²;
+//                     loops 2 · part_rows times.
+//   statistics        a workgroup per channel: Chan's merge of the parts into the batch mean
+//                     and biased variance (no E[x²] - E[x]² cancellation), and the moving
+//                     statistics' update; each lane loops 2 · ceil(parts / workgroup_size) +
+//                     2 · log2(workgroup_size) times.
+//   normalize         an invocation per element (training and inference); no loop.
+//   gradient_parts    an invocation per (part, channel): Σ dE/dy and Σ dE/dy · x̂ over the part;
+//                     loops part_rows times.
+//   gradient_sums     a workgroup per channel: the parts' sums, dE/dgamma = Σ dE/dy · x̂ and
+//                     dE/dbeta = Σ dE/dy; loops as statistics does.
+//   grad_inputs_of    an invocation per element; no loop.
+// Types: every statistic and sum is f32 (f32 for mixed_float16's f16 data); y and
+//   dE/dx are rounded to f32 once, as stored.
+// NumPy (x, dy [rows, channels]): mean = x.mean(0); variance = ((x - mean)**2).mean(0);
+//   moving = momentum · moving + (1 - momentum) · batch; x̂ = (x - mean) / sqrt(variance + eps);
+//   y = gamma · x̂ + beta; dgamma = (dy · x̂).sum(0); dbeta = dy.sum(0);
+//   dx = gamma / sqrt(variance + eps) · (dy - dy.mean(0) - x̂ · (dy · x̂).mean(0)).
+
+struct Params {
+    rows: u32,
+    channels: u32,
+    part_rows: u32,
+    parts: u32,
+    count: u32,
+    epsilon: f32,
+    momentum: f32,
+}
+
+@group(0) @binding(0) var<storage, read> inputs: array<f32>;
+@group(0) @binding(1) var<storage, read> grad_outputs: array<f32>;
+
+@group(0) @binding(2) var<storage, read> gamma: array<f32>;
+@group(0) @binding(13) var<storage, read_write> grad_gamma: array<f32>;
+
+
+@group(0) @binding(3) var<storage, read> beta: array<f32>;
+@group(0) @binding(14) var<storage, read_write> grad_beta: array<f32>;
+
+@group(0) @binding(4) var<storage, read_write> mean: array<f32>;
+@group(0) @binding(5) var<storage, read_write> variance: array<f32>;
+@group(0) @binding(6) var<storage, read_write> moving_mean: array<f32>;
+@group(0) @binding(7) var<storage, read_write> moving_variance: array<f32>;
+@group(0) @binding(8) var<storage, read_write> partial_first: array<f32>;
+@group(0) @binding(9) var<storage, read_write> partial_second: array<f32>;
+@group(0) @binding(10) var<storage, read_write> channel_sums: array<f32>;
+@group(0) @binding(11) var<storage, read_write> outputs: array<f32>;
+@group(0) @binding(12) var<storage, read_write> grad_inputs: array<f32>;
+@group(0) @binding(15) var<uniform> params: Params;
+
+override workgroup_size: u32 = 256;
+var<workgroup> lane_sums: array<f32, workgroup_size>;
+
+// Rows [first, first + count) of part `part`: every part holds part_rows but the last.
+fn part_span(part: u32) -> vec2<u32> {
+    let first = part * params.part_rows;
+    return vec2<u32>(first, min(params.part_rows, params.rows - first));
+}
+
+fn scale_of(channel: u32) -> f32 {
+
+    return f32(gamma[channel]);
+
+}
+
+fn shift_of(channel: u32) -> f32 {
+
+    return f32(beta[channel]);
+
+}
+
+fn inverse_std(channel: u32) -> f32 {
+    return 1.0 / sqrt(variance[channel] + params.epsilon);
+}
+
+// The workgroup's sum of every lane's value, returned to every lane (has barriers: call from
+// all lanes).
+fn workgroup_sum(lane: u32, value: f32) -> f32 {
+    lane_sums[lane] = value;
+    workgroupBarrier();
+    for (var stride = workgroup_size / 2u; stride > 0u; stride /= 2u) {
+        if (lane < stride) {
+            lane_sums[lane] += lane_sums[lane + stride];
+        }
+        workgroupBarrier();
+    }
+    let total = lane_sums[0];
+    workgroupBarrier();  // every lane has read it before the next sum writes
+    return total;
+}
+
+// The workgroup's channel (uniform), channels past the last one (folded grid) included.
+fn workgroup_channel(group: vec3<u32>, groups: vec3<u32>) -> u32 {
+    return group.x + group.y * groups.x;
+}
+
+@compute @workgroup_size(workgroup_size)
+fn statistics_parts(@builtin(workgroup_id) group: vec3<u32>,
+                    @builtin(num_workgroups) groups: vec3<u32>,
+                    @builtin(local_invocation_index) lane: u32) {
+    let i = invocation(group, groups, lane);
+    if (i >= params.parts * params.channels) { return; }
+    let channel = i % params.channels;
+    let span = part_span(i / params.channels);
+    var total: f32 = 0.0;
+    for (var row = span.x; row < span.x + span.y; row++) {
+        total += f32(inputs[row * params.channels + channel]);
+    }
+    let part_mean = total / f32(span.y);
+    var squares: f32 = 0.0;
+    for (var row = span.x; row < span.x + span.y; row++) {
+        let centered = f32(inputs[row * params.channels + channel]) - part_mean;
+        squares += centered * centered;
+    }
+    partial_first[i] = part_mean;
+    partial_second[i] = squares;
+}
+
+@compute @workgroup_size(workgroup_size)
+fn statistics(@builtin(workgroup_id) group: vec3<u32>,
+              @builtin(num_workgroups) groups: vec3<u32>,
+              @builtin(local_invocation_index) lane: u32) {
+    let channel = workgroup_channel(group, groups);
+    let parts = select(0u, params.parts, channel < params.channels);  // uniform
+    var weighted: f32 = 0.0;
+    for (var part = lane; part < parts; part += workgroup_size) {
+        weighted += f32(part_span(part).y) * partial_first[part * params.channels + channel];
+    }
+    let batch_mean = workgroup_sum(lane, weighted) / f32(params.rows);
+    var squares: f32 = 0.0;
+    for (var part = lane; part < parts; part += workgroup_size) {
+        let at = part * params.channels + channel;
+        let offset = partial_first[at] - batch_mean;
+        squares += partial_second[at] + f32(part_span(part).y) * offset * offset;
+    }
+    let batch_variance = workgroup_sum(lane, squares) / f32(params.rows);
+    if (lane == 0u && parts > 0u) {
+        mean[channel] = batch_mean;
+        variance[channel] = batch_variance;
+        let keep = params.momentum;
+        moving_mean[channel] = keep * moving_mean[channel] + (1.0 - keep) * batch_mean;
+        moving_variance[channel] = keep * moving_variance[channel] + (1.0 - keep) * batch_variance;
+    }
+}
+
+@compute @workgroup_size(workgroup_size)
+fn normalize(@builtin(workgroup_id) group: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>,
+             @builtin(local_invocation_index) lane: u32) {
+    let i = invocation(group, groups, lane);
+    if (i >= params.count) { return; }
+    let channel = i % params.channels;
+    let normalized = (f32(inputs[i]) - mean[channel]) * inverse_std(channel);
+    outputs[i] = f32(scale_of(channel) * normalized + shift_of(channel));
+}
+
+@compute @workgroup_size(workgroup_size)
+fn gradient_parts(@builtin(workgroup_id) group: vec3<u32>,
+                  @builtin(num_workgroups) groups: vec3<u32>,
+                  @builtin(local_invocation_index) lane: u32) {
+    let i = invocation(group, groups, lane);
+    if (i >= params.parts * params.channels) { return; }
+    let channel = i % params.channels;
+    let span = part_span(i / params.channels);
+    let centre = mean[channel];
+    let spread = inverse_std(channel);
+    var gradients: f32 = 0.0;
+    var products: f32 = 0.0;
+    for (var row = span.x; row < span.x + span.y; row++) {
+        let at = row * params.channels + channel;
+        let gradient = f32(grad_outputs[at]);
+        gradients += gradient;
+        products += gradient * (f32(inputs[at]) - centre) * spread;
+    }
+    partial_first[i] = gradients;
+    partial_second[i] = products;
+}
+
+@compute @workgroup_size(workgroup_size)
+fn gradient_sums(@builtin(workgroup_id) group: vec3<u32>,
+                 @builtin(num_workgroups) groups: vec3<u32>,
+                 @builtin(local_invocation_index) lane: u32) {
+    let channel = workgroup_channel(group, groups);
+    let parts = select(0u, params.parts, channel < params.channels);  // uniform
+    var gradients: f32 = 0.0;
+    var products: f32 = 0.0;
+    for (var part = lane; part < parts; part += workgroup_size) {
+        gradients += partial_first[part * params.channels + channel];
+        products += partial_second[part * params.channels + channel];
+    }
+    gradients = workgroup_sum(lane, gradients);
+    products = workgroup_sum(lane, products);
+    if (lane == 0u && parts > 0u) {
+        channel_sums[channel] = gradients;
+        channel_sums[params.channels + channel] = products;
+
+        grad_gamma[channel] = products;
+
+
+        grad_beta[channel] = gradients;
+
+    }
+}
+
+@compute @workgroup_size(workgroup_size)
+fn grad_inputs_of(@builtin(workgroup_id) group: vec3<u32>,
+                  @builtin(num_workgroups) groups: vec3<u32>,
+                  @builtin(local_invocation_index) lane: u32) {
+    let i = invocation(group, groups, lane);
+    if (i >= params.count) { return; }
+    let channel = i % params.channels;
+    let spread = inverse_std(channel);
+    let normalized = (f32(inputs[i]) - mean[channel]) * spread;
+    let rows = f32(params.rows);
+    let mean_gradient = channel_sums[channel] / rows;
+    let mean_product = channel_sums[params.channels + channel] / rows;
+    grad_inputs[i] = f32(scale_of(channel) * spread
+        * (f32(grad_outputs[i]) - mean_gradient - normalized * mean_product));
+}
+
+// gpu/grid.wgsl: the linear index of an invocation in a 1-D kernel whose grid was folded over x
+// and y (intricate/gpu/program.py: fold_grid keeps each dimension within 65535 workgroups).
+// Included at the end of a kernel file that declares `override workgroup_size: u32`.
+// Bindings: none. Params: none. Callers skip indices past their logical size.
+// NumPy: index = (group.x + group.y * groups.x) * workgroup_size + lane
+
+fn invocation(group: vec3<u32>, groups: vec3<u32>, lane: u32) -> u32 {
+    return (group.x + group.y * groups.x) * workgroup_size + lane;
+}
+
