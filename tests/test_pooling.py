@@ -287,24 +287,28 @@ async def test_dispatches_per_layer(device, layer, shape, bound, counts, monkeyp
 
 
 async def test_max_pooling_outside_training_keeps_no_argmax(device, rng):
-    """An evaluation or predict program (training False) computes the same maxima without
-    writing the argmax; a backward after it is refused, saying why."""
+    """An evaluation or predict program (training False) computes the same maxima in one
+    dispatch without writing the argmax; a backward after it (a gradient check) finds the argmax
+    again first: two dispatches, the same gradients."""
     shape = (2, 4, 4, 3)
     layer = _layer(MaxPool2D, 2, None, "valid", shape)
     x = _distinct_values(rng, shape)
+    dy = rng.uniform(-1, 1, (2, 2, 2, 3))
 
     def record(program, arrays):
         program.training = False
         outputs = layer.propagate(program, arrays["x"])
         assert layer.argmax is None and program.dispatch_count == 1
-        with pytest.raises(ValueError, match=r"back_propagate needs the argmax of a training "
-                                             r"forward; record propagate with program.training"):
-            layer.back_propagate(program, outputs)
-        return [outputs]
+        grad_inputs = layer.back_propagate(program, arrays["dy"])
+        assert program.dispatch_count == 3
+        return [outputs, grad_inputs]
 
-    (outputs,) = await run_programs(device, record, {"x": x.reshape(2, -1)}, 2)
-    want = reference.max_pool_forward(x, (2, 2), (2, 2))[0]
+    outputs, grad_inputs = await run_programs(device, record, {"x": x.reshape(2, -1),
+                                                               "dy": dy.reshape(2, -1)}, 2)
+    want, argmax = reference.max_pool_forward(x, (2, 2), (2, 2))
     np.testing.assert_array_equal(outputs.reshape(want.shape), want.astype(np.float32))
+    assert_close(grad_inputs.reshape(shape),
+                 reference.max_pool_backward(shape, argmax, dy.astype(np.float32)))
 
 
 def test_configs_rebuild_the_same_layers():

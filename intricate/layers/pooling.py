@@ -101,8 +101,6 @@ class Pooling2D(Layer):
         ValueError: a size that is not a positive int or pair, an unknown padding.
     """
 
-    forward = backward = ""  # the shader's entries
-
     def __init__(self, pool_size: int | tuple[int, int] = 2,
                  strides: int | tuple[int, int] | None = None, padding: str = "valid") -> None:
         super().__init__()
@@ -146,10 +144,6 @@ class Pooling2D(Layer):
         super().build(input_shape)
         self.windows = self.windows_for(input_shape)
 
-    def _dispatch(self, program: Program, entry: str, count: int, windows: Windows,
-                  keep_argmax: bool = False, **bound: GPUArray) -> None:
-        dispatch(program, entry, windows.params(count), keep_argmax, **bound)
-
     def _built_windows(self, inputs: GPUArray) -> Windows:
         if self.windows is None:
             raise ValueError(f"{self!r}: call build(input_shape) before propagate (a Model "
@@ -171,19 +165,20 @@ class MaxPool2D(Pooling2D):
     Backward routes each dE/dO to its window's argmax: the first maximal cell in row-major order
     on ties (as PyTorch and TensorFlow), the first NaN of a window holding one (NaN propagates).
     The training forward keeps the argmax (u32 per output) for the backward; evaluation and
-    predict programs (``program.training`` False) skip it.
+    predict programs (``program.training`` False) skip it (a backward after one finds it again).
     """
+
+    argmax: GPUArray | None = None
 
     def propagate(self, program: Program, inputs: GPUArray) -> GPUArray:
         """Record y = the max of each window. Shapes: [batch, H·W·C] → [batch, OH·OW·C]."""
         windows = self._built_windows(inputs)
         batch, width = inputs.shape[0], math.prod(self.output_shape)
         outputs = program.array(self, "outputs", (batch, width))
-        # Programs without the flag are recorded for training, which needs the argmax.
-        keep = getattr(program, "training", True)
+        keep = program.training  # only a training step's backward reads the argmax
         kept = {"argmax": program.array(self, "argmax", (batch, width), np.uint32)} if keep else {}
-        self._dispatch(program, "max_forward", batch * width, windows, keep, inputs=inputs,
-                       outputs=outputs, **kept)
+        dispatch(program, "max_forward", windows.params(batch * width), keep, inputs=inputs,
+                 outputs=outputs, **kept)
         self.last_inputs, self.last_outputs = inputs, outputs
         self.argmax = kept.get("argmax")
         return outputs
@@ -196,13 +191,14 @@ class MaxPool2D(Pooling2D):
         """
         if not need_grad_inputs:
             return None
-        if getattr(self, "argmax", None) is None:
-            raise ValueError(f"{self!r}: back_propagate needs the argmax of a training forward; "
-                             "record propagate with program.training = True first")
         batch = grad_outputs.shape[0]
+        if self.argmax is None:  # a forward outside training kept none: find it now (a dispatch)
+            self.argmax = program.array(self, "argmax", grad_outputs.shape, np.uint32)
+            dispatch(program, "max_forward", self.windows.params(grad_outputs.size), True,
+                     inputs=self.last_inputs, outputs=self.last_outputs, argmax=self.argmax)
         grad_inputs = program.array(self, "grad_inputs", (batch, math.prod(self.input_shape)))
-        self._dispatch(program, "max_backward", grad_inputs.size, self.windows,
-                       grad_outputs=grad_outputs, argmax=self.argmax, grad_inputs=grad_inputs)
+        dispatch(program, "max_backward", self.windows.params(grad_inputs.size),
+                 grad_outputs=grad_outputs, argmax=self.argmax, grad_inputs=grad_inputs)
         return grad_inputs
 
 
@@ -215,8 +211,8 @@ class AvgPool2D(Pooling2D):
         """Record y = the mean of each window. Shapes: [batch, H·W·C] → [batch, OH·OW·C]."""
         windows = self._built_windows(inputs)
         outputs = program.array(self, "outputs", (inputs.shape[0], math.prod(self.output_shape)))
-        self._dispatch(program, "average_forward", outputs.size, windows, inputs=inputs,
-                       outputs=outputs)
+        dispatch(program, "average_forward", windows.params(outputs.size), inputs=inputs,
+                 outputs=outputs)
         self.last_inputs, self.last_outputs = inputs, outputs
         return outputs
 
