@@ -31,7 +31,8 @@ class Model(ModelFiles):
     """A sequence of layers, its parameters in one GPU buffer.
 
     Args:
-        layers: the layers in order; their sizes must chain (Dense(2, 3) then Dense(3, 1)).
+        layers: the layers in order; their shapes must chain (Dense(2, 3) then Dense(3, 1);
+            Conv2D, pooling, then Flatten() before Dense).
         device: a device from ``await intricate.setup_device()``; None: ``fit``/``predict``
             (``instantiate_gpu=True``) put the model on the process-wide default device, which
             every model made without a device shares (``gpu.default_device()``). The model
@@ -39,23 +40,31 @@ class Model(ModelFiles):
         seed: seeds the weight initialisation; the same seed gives bit-identical weights.
         dtype: "float32", "float64" or "mixed_float16" (Keras' policy names, gpu/dtypes.py):
             the GPU's types; inputs are converted to its data type (README, "Precision").
+        input_shape: the per-sample input shape, (H, W, C) for NHWC images (Keras' layout);
+            None: the first Dense's inputs (layers before it must keep shapes). Data is then
+            [samples, *input_shape]; predict returns [samples, *output_shape].
 
     A layer belongs to one model: pass ``layer.copy()`` to reuse one, or ``model.clone()``.
     Calls may overlap (a predict gathered with a fit): the first one opens the device (if
     needed) and puts the model on it, once; the others wait for that.
 
     Raises:
-        ValueError: no layers, a non-Layer, layers whose sizes don't chain, a layer that is
-            already in a model (or twice in this one), an unknown dtype, or one ``device``
-            lacks the feature of; then no layer is taken.
+        ValueError: no layers, a non-Layer, layers whose shapes don't chain (naming the layer
+            and both shapes), no known input shape (Conv2D first: give input_shape), a layer
+            that is already in a model (or twice in this one), an unknown dtype, or one
+            ``device`` lacks the feature of; then no layer is taken.
     """
 
     def __init__(self, layers: Sequence[Layer], device: Device | None = None,
-                 seed: int | None = None, dtype: str = "float32") -> None:
+                 seed: int | None = None, dtype: str = "float32",
+                 input_shape: Sequence[int] | None = None) -> None:
         self.layers = list(layers)
         inputs.check_seed(seed)
         self.precision = dtypes.precision(dtype)
-        self.input_size, self.output_size = check_chain(self.layers)
+        self.input_shape, self.output_shape = check_chain(self.layers, input_shape)
+        # The GPU works on rows [batch, size]: an NHWC image is its H·W·C values, c fastest.
+        self.input_size, self.output_size = (math.prod(self.input_shape),
+                                             math.prod(self.output_shape))
         if device is not None and not isinstance(device, Device):
             raise ValueError(f"device: expected an intricate Device from "
                              f"`await intricate.setup_device()`, received {device!r}")
@@ -134,7 +143,8 @@ class Model(ModelFiles):
         twins = [layer.blank_copy() for layer in self.layers]
         for twin, layer in zip(twins, self.layers):
             twin.host_weights = [next(weights) for _ in layer.weight_shapes()]
-        return type(self)(twins, device=self.device, dtype=self.dtype)
+        return type(self)(twins, device=self.device, dtype=self.dtype,
+                          input_shape=self.input_shape)
 
     @property
     def dtype(self) -> str:
@@ -153,7 +163,7 @@ class Model(ModelFiles):
         if y is None:
             x = inputs.check_x(self, x)
         else:
-            x, y = check_dataset(x, y, self.input_size, self.output_size,
+            x, y = check_dataset(x, y, self.input_shape, self.output_shape,
                                  dtype=self.precision.numpy)
         device = await self._ready_device(instantiate_gpu=True)
         return await device.run(Dataset.upload, device, x, y)
@@ -164,8 +174,9 @@ class Model(ModelFiles):
         metrics, validation and callbacks.
 
         Args:
-            x: inputs [samples, first layer's inputs]; y: targets [samples, model outputs].
-                Or x a Dataset from ``upload`` (already on the GPU) and no y.
+            x: inputs [samples, *input_shape]; y: targets [samples, *output_shape] (flat
+                models: [samples, outputs], or [samples] for one output). Or x a Dataset
+                from ``upload`` (already on the GPU) and no y.
             options: TrainingOptions; defaults to TrainingOptions().
 
         Returns:
@@ -184,8 +195,8 @@ class Model(ModelFiles):
         if not isinstance(options, TrainingOptions):
             raise ValueError(f"options: expected TrainingOptions, received {options!r}")
         dtype = self.precision.numpy
-        x, y = check_data(x, y, self.input_size, self.output_size, dtype)
-        x, y, validation = split_validation(x, y, options, self.input_size, self.output_size,
+        x, y = check_data(x, y, self.input_shape, self.output_shape, dtype)
+        x, y, validation = split_validation(x, y, options, self.input_shape, self.output_shape,
                                             dtype)
         if self._fitting:
             raise RuntimeError("fit: this model is already training; await that fit first")
@@ -213,7 +224,7 @@ class Model(ModelFiles):
                                  (last.metrics if last else ()), self.output_size)
         if batch_size is not None:
             TrainingOptions(batch_size=batch_size)  # the same checks as fit's
-        x, y = check_data(x, y, self.input_size, self.output_size, self.precision.numpy)
+        x, y = check_data(x, y, self.input_shape, self.output_shape, self.precision.numpy)
         device = await self._ready_device(instantiate_gpu=True)
         if isinstance(x, Dataset):
             x.check_for("x", self)
@@ -225,10 +236,11 @@ class Model(ModelFiles):
         return logs["loss"] if len(logs) == 1 else list(logs.values())
 
     async def predict(self, x: np.ndarray | Dataset, batch_size: int | None = None) -> np.ndarray:
-        """Outputs [samples, model outputs], of the model's data dtype (float16 for mixed_float16,
-        as Keras'), for x [samples, inputs] (or a Dataset's x) in batches of ``batch_size`` (None:
-        as large as the device binds at once): one readback, one submit per
-        ``MAX_DISPATCHES_PER_SUBMIT`` dispatches. Opens a device first if the model has none."""
+        """Outputs [samples, *output_shape], of the model's data dtype (float16 for
+        mixed_float16, as Keras'), for x [samples, *input_shape] (or a Dataset's x) in batches of
+        ``batch_size`` (None: as large as the device binds at once): one readback, one submit
+        per ``MAX_DISPATCHES_PER_SUBMIT`` dispatches. Opens a device first if the model has
+        none."""
         if not isinstance(x, Dataset):
             x = inputs.check_x(self, x)
         if batch_size is not None:
@@ -236,14 +248,16 @@ class Model(ModelFiles):
         device = await self._ready_device(instantiate_gpu=True)
         if isinstance(x, Dataset):
             x.check_for("x", self, needs_targets=False)
-        return await device.run(predict_now, self._state, x, batch_size)
+        outputs = await device.run(predict_now, self._state, x, batch_size)
+        return outputs.reshape(len(outputs), *self.output_shape)  # rows as samples: no copy
 
     def summary(self) -> str:
         """Print (and return) a Keras-style table: layers, output shapes, parameter counts."""
-        text = summary_table(self.layers, self.input_size)
+        text = summary_table(self.layers, self.input_shape)
         print(text)
         return text
 
     def __repr__(self) -> str:
         dtype = "" if self.dtype == "float32" else f", dtype={self.dtype!r}"
-        return f"Model({self.layers!r}{dtype})"
+        shape = "" if len(self.input_shape) == 1 else f", input_shape={self.input_shape}"
+        return f"Model({self.layers!r}{dtype}{shape})"

@@ -167,8 +167,8 @@ def hostile_cases(tmp_path):
     wrong_dtype["layers.0.kernel"] = {"dtype": "I32", "shape": [1, 1], "data_offsets": [4, 8]}
     case("integer weights", r"'layers.0.kernel' is int32 \(1, 1\), but the config needs float32",
          header=wrong_dtype)
-    case("unknown layer type", r"layers\[0\]: unknown layer type 'Conv2D'",
-         header=good_header({"layers": [{"type": "Conv2D", "config": {}}]}))
+    case("unknown layer type", r"layers\[0\]: unknown layer type 'Conv3D'",
+         header=good_header({"layers": [{"type": "Conv3D", "config": {}}]}))
     case("shapes disagree", r"'layers.0.kernel' is float32 \(1, 1\), but the config needs "
                             r"float32 \(2, 1\)",
          header=good_header({"layers": [{"type": "Dense", "config": {"inputs": 2,
@@ -199,8 +199,9 @@ def hostile_cases(tmp_path):
          header=good_header({"layers": [dense], "dtype": "float16"}))
     case("dtype not a string", r"holds a \['float32'\] model; this version reads",
          header=good_header({"layers": [dense], "dtype": ["float32"]}))
-    case("input shape disagrees", r"input_shape \[None, 5\] disagrees with its layers, which "
-                                  r"take 1 inputs",
+    case("input shape disagrees", r"layers don't form a model with input_shape \[None, 5\] "
+                                  r"\(layers\[0\] Dense\(1, 1\) expects 1 inputs, but the "
+                                  r"model's input_shape is \(5,\)",
          header=good_header({"layers": [dense], "input_shape": [None, 5]}))
     extra = good_header()
     extra["layers.0.extra"] = {"dtype": "F32", "shape": [1], "data_offsets": [8, 12]}

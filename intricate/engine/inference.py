@@ -10,6 +10,7 @@ used first out once they weigh more than ``INFERENCE_CACHE_BYTES`` or number mor
 
 from __future__ import annotations
 
+import math
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 
@@ -239,10 +240,8 @@ def predict_now(state, x: np.ndarray | Dataset, batch_size: int | None) -> np.nd
     """The model's outputs for x, in batches, one readback, one submit per
     MAX_DISPATCHES_PER_SUBMIT dispatches."""
     if batch_size is None:
-        widest = size = state.input_size
-        for layer in state.layers:
-            size = layer.output_size_for(size)
-            widest = max(widest, size)
+        widest = max([state.input_size, *(math.prod(layer.output_shape)
+                                          for layer in state.layers)])
         limit = state.device.limits["max-storage-buffer-binding-size"]
         batch_size = max(1, limit // (state.precision.itemsize * widest))
     data = realigned(state, x) if isinstance(x, Dataset) else Dataset.upload(

@@ -13,14 +13,16 @@ from ..gpu.dtypes import first_beyond, wider_dtypes
 from ..options import TrainingOptions
 
 FLOAT32 = np.dtype(np.float32)  # the default model dtype
+Shape = int | tuple[int, ...]  # a per-sample shape; an int is flat samples of that width
 
 
-def _ragged(name: str, values: object, width: int) -> ValueError:
+def _ragged(name: str, values: object, shape: tuple[int, ...]) -> ValueError:
     lengths = sorted({len(row) if isinstance(row, Sequence | np.ndarray) else 1
                       for row in values}) if isinstance(values, Sequence) else []
-    return ValueError(f"{name}: expected a rectangular 2-D array [samples, {width}], received "
-                      f"a ragged sequence (rows of lengths {lengths[:8]}); give every sample "
-                      f"the same {width} values")
+    kind, same = ("2-D array", f"{shape[0]} values") if len(shape) == 1 else ("array", "shape")
+    return ValueError(f"{name}: expected a rectangular {kind} [samples, "
+                      f"{', '.join(map(str, shape))}], received a ragged sequence (rows of "
+                      f"lengths {lengths[:8]}); give every sample the same {same}")
 
 
 def check_seed(seed: object) -> int | None:
@@ -31,29 +33,40 @@ def check_seed(seed: object) -> int | None:
     return seed
 
 
-def check_array(name: str, values: object, width: int, width_meaning: str,
+def check_array(name: str, values: object, shape: int | Sequence[int], meaning: str,
                 dtype: np.dtype = FLOAT32) -> np.ndarray:
-    """``values`` as a [samples, width] array of the model's ``dtype``, or a ValueError that
-    names ``name``. The conversion rule (README, "Precision"): any bool, integer or float
-    array is converted to ``dtype`` by NumPy's rounding to nearest; values beyond ``dtype``'s
-    range (float64 data for a float32 model; 70000, of any type, for mixed_float16's float16)
-    are refused rather than turned into inf."""
+    """``values`` as samples of per-sample ``shape`` (an int: flat samples of that width), or a
+    ValueError that names ``name``; returned as rows [samples, prod(shape)] of the model's
+    ``dtype`` (a reshape: no copy beyond the conversion), as the GPU holds them. The conversion
+    rule (README, "Precision"): any bool, integer or float array is converted to ``dtype`` by
+    NumPy's rounding to nearest; values beyond ``dtype``'s range (float64 data for a float32
+    model; 70000, of any type, for mixed_float16's float16) are refused rather than turned into
+    inf.
+
+    Args:
+        meaning: what a flat sample's values are ("features (the first layer's inputs)").
+    """
+    shape = (shape,) if isinstance(shape, int) else tuple(shape)
+    layout = ", ".join(map(str, shape))
     try:
         array = np.asarray(values)
     except ValueError as error:  # NumPy refuses ragged nested lists ("inhomogeneous shape")
-        raise _ragged(name, values, width) from error
+        raise _ragged(name, values, shape) from error
     if array.dtype == object and isinstance(values, Sequence):
-        raise _ragged(name, values, width)
+        raise _ragged(name, values, shape)
     if array.dtype.kind not in "biuf":
         raise ValueError(f"{name}: expected numbers (e.g. np.float32), received dtype "
                          f"{array.dtype}; convert with np.asarray({name}, dtype=np.float32)")
-    if array.ndim != 2:
-        raise ValueError(f"{name}: expected a 2-D array [samples, {width}], received shape "
+    if len(shape) > 1 and array.shape[1:] != shape:  # images: [samples, H, W, C]
+        raise ValueError(f"{name}: expected an array [samples, {layout}] (per-sample shape "
+                         f"{shape}), received shape {array.shape}")
+    if array.ndim != 2 and len(shape) == 1:
+        raise ValueError(f"{name}: expected a 2-D array [samples, {layout}], received shape "
                          f"{array.shape}")
     if array.shape[0] == 0:
         raise ValueError(f"{name}: expected at least one sample, received shape {array.shape}")
-    if array.shape[1] != width:
-        raise ValueError(f"{name}: expected {width} {width_meaning} per sample, received "
+    if len(shape) == 1 and array.shape[1] != shape[0]:
+        raise ValueError(f"{name}: expected {shape[0]} {meaning} per sample, received "
                          f"shape {array.shape}")
     if not np.isfinite(array).all():  # before the cast: 1e300 would read as inf
         bad = np.argwhere(~np.isfinite(array))[0]
@@ -65,23 +78,24 @@ def check_array(name: str, values: object, width: int, width_meaning: str,
                          f"(±{float(np.finfo(dtype).max):.4g}, the model's dtype), received "
                          f"{array[bad]} at index {bad}, which overflows {dtype.name} to inf; "
                          f"scale the data, or use Model(..., dtype={wider_dtypes(dtype)})")
-    return np.ascontiguousarray(array, dtype=dtype)
+    return np.ascontiguousarray(array, dtype=dtype).reshape(len(array), -1)
 
 
 def check_x(model, x: object) -> np.ndarray:
     """predict's and upload's x for ``model``: checked, in the model's dtype."""
-    return check_array("x", x, model.input_size, "features (the first layer's inputs)",
+    return check_array("x", x, model.input_shape, "features (the first layer's inputs)",
                        model.precision.numpy)
 
 
-def check_dataset(x: object, y: object, inputs: int, outputs: int,
+def check_dataset(x: object, y: object, inputs: Shape, outputs: Shape,
                   names: tuple[str, str] = ("x", "y"),
                   dtype: np.dtype = FLOAT32) -> tuple[np.ndarray, np.ndarray]:
-    """Checks for ``fit``: x [samples, inputs], y [samples, outputs], finite numbers, both
-    converted to ``dtype`` (see check_array)."""
+    """Checks for ``fit``: x [samples, *inputs], y [samples, *outputs] (per-sample shapes, or
+    ints for flat samples), finite numbers, both converted to ``dtype`` and returned as rows
+    [samples, size] (see check_array)."""
     x_array = check_array(names[0], x, inputs, "features (the first layer's inputs)", dtype)
     try:
-        flat = outputs == 1 and np.ndim(y) == 1  # Keras accepts y [samples] for one output
+        flat = outputs in (1, (1,)) and np.ndim(y) == 1  # Keras: y [samples] for one output
     except ValueError:  # ragged: check_array names it
         flat = False
     if flat:
@@ -118,7 +132,7 @@ def check_weights(weights: Sequence[np.ndarray], shapes: list[tuple[int, ...]],
     return checked
 
 
-def check_data(x: object, y: object, inputs: int, outputs: int, dtype: np.dtype = FLOAT32):
+def check_data(x: object, y: object, inputs: Shape, outputs: Shape, dtype: np.dtype = FLOAT32):
     """fit's and evaluate's (x, y): checked arrays of ``dtype``, or a Dataset x and no y (the
     Dataset is checked against the model once the model has its device)."""
     if not isinstance(x, Dataset):
@@ -128,7 +142,7 @@ def check_data(x: object, y: object, inputs: int, outputs: int, dtype: np.dtype 
     return x, None
 
 
-def split_validation(x, y, options: TrainingOptions, inputs: int, outputs: int,
+def split_validation(x, y, options: TrainingOptions, inputs: Shape, outputs: Shape,
                      dtype: np.dtype = FLOAT32):
     """(x, y, validation or None): validation_data checked, or the last validation_split of
     the samples held out (Keras' rounding). A Dataset x (y None) is split into two Datasets

@@ -39,19 +39,27 @@ class Progress:
             self.bar.close()
 
 
-def summary_table(layers, input_size: int) -> str:
-    """Layers, output shapes and parameter counts, as Keras' ``model.summary()`` lists them."""
-    rows, size, total = [], input_size, 0
+def summary_table(layers, input_shape: tuple[int, ...]) -> str:
+    """Layers, output shapes ("(None, 26, 26, 8)") and parameter counts, as Keras'
+    ``model.summary()`` lists them, with the trainable and non-trainable (states) totals."""
+    rows, trainable, fixed = [], 0, 0
     for index, layer in enumerate(layers):
-        size = layer.output_size_for(size)
         count = sum(math.prod(shape) for _, shape in layer.parameter_shapes())
-        total += count
+        states = sum(math.prod(shape) for _, shape in layer.state_shapes())
+        trainable, fixed = trainable + count, fixed + states
         rows.append((f"{type(layer).__name__.lower()}_{index} ({type(layer).__name__})",
-                     f"(None, {size})", f"{count:,}"))
+                     _batch_shape(layer.output_shape), f"{count + states:,}"))
     heading = ("Layer (type)", "Output Shape", "Param #")
     widths = [max(len(row[i]) for row in [*rows, heading]) for i in range(3)]
     line = "  ".join(f"{{:<{width}}}" for width in widths)
     rule = "-" * (sum(widths) + 4)
-    return "\n".join([f"Model: {len(layers)} layers, input (None, {input_size})", rule,
+    totals = [f"Total params: {trainable + fixed:,}", f"Trainable params: {trainable:,}",
+              f"Non-trainable params: {fixed:,}"]
+    return "\n".join([f"Model: {len(layers)} layers, input {_batch_shape(input_shape)}", rule,
                       line.format(*heading), rule, *(line.format(*row) for row in rows), rule,
-                      f"Total params: {total:,} (all trainable)"])
+                      *totals])
+
+
+def _batch_shape(shape: tuple[int, ...]) -> str:
+    """A per-sample shape as Keras prints a batch's: (None, 26, 26, 8)."""
+    return f"({', '.join(['None', *map(str, shape)])})"

@@ -51,7 +51,7 @@ def model_file(model, include_optimizer: bool, layout: str) -> tuple[dict, dict]
             else:
                 tensors[f"layers.{index}.{name}"] = value
     config = {"layers": [layer_config(layer) for layer in model.layers], "dtype": model.dtype,
-              "input_shape": [None, model.input_size]}
+              "input_shape": [None, *model.input_shape]}
     if include_optimizer:
         optimizer = model.optimizer
         if optimizer is None:
@@ -80,13 +80,16 @@ def load_model(model_class, path, device=None, allow_code: bool = False):
         raise ModelFileError(path, f"holds a {name!r} model; this version reads "
                                    f"{list(dtypes.POLICIES)} models: upgrade intricate")
     dtype = policy.parameters  # F64 for float64
+    stored = config.get("input_shape")  # [None, *per-sample shape]; older files: [None, size]
+    if stored is not None and not (isinstance(stored, list) and len(stored) > 1
+                                   and stored[0] is None):
+        raise ModelFileError(path, f"input_shape {stored!r} is not [None, *per-sample shape]")
     try:
-        input_size, _ = check_chain(built)
+        input_shape, _ = check_chain(built, None if stored is None else stored[1:])
     except ValueError as error:
-        raise ModelFileError(path, f"the config's layers don't form a model ({error})") from None
-    if config.get("input_shape", [None, input_size]) != [None, input_size]:
-        raise ModelFileError(path, f"input_shape {config.get('input_shape')!r} disagrees with "
-                                   f"its layers, which take {input_size} inputs")
+        shape = "" if stored is None else f" with input_shape {stored!r}"
+        raise ModelFileError(path, f"the config's layers don't form a model{shape} "
+                                   f"({error})") from None
     torch_layout = metadata.get("layout") == "torch"
     wanted = {}  # tensor name → (shape, dtype), in the order the layers take them
     for index, layer in enumerate(built):
@@ -122,7 +125,7 @@ def load_model(model_class, path, device=None, allow_code: bool = False):
     if device is not None:  # a clear word on the missing feature, not a ModelFileError
         dtypes.check_supported(policy, device)
     try:
-        model = model_class(built, device=device, dtype=policy.name)
+        model = model_class(built, device=device, dtype=policy.name, input_shape=input_shape)
     except ValueError as error:
         raise ModelFileError(path, f"the config's layers don't form a model ({error})") from None
     if optimizer is not None:

@@ -21,6 +21,7 @@ import numpy as np
 
 from .. import layers
 from ..gpu import dtypes
+from ..layers.chain import check_chain
 from .files import ModelFileError, check_finite, read
 
 
@@ -142,9 +143,12 @@ def torch_weights(source, model_layers: list[layers.Layer],
     return weights
 
 
-def model_from_state_dict(cls, path_or_dict, model_layers: list, device, order, dtype: str):
-    """``Model.from_torch_state_dict``: the weights read and checked before the layers are
-    taken; a refusal by the model gives them back."""
+def model_from_state_dict(cls, path_or_dict, model_layers: list, device, order, dtype: str,
+                          input_shape=None):
+    """``Model.from_torch_state_dict``: the layers built (their weight shapes may depend on
+    their input's: BatchNormalization's channels), the weights read and checked before the
+    layers are taken; a refusal by the model gives them back."""
+    check_chain(model_layers, input_shape)
     sources: list[tuple[str, np.ndarray, bool]] = []
     weights = torch_weights(path_or_dict, model_layers, order, sources)
     # The narrower of the types the weights are kept in: mixed_float16's f16 compute copy of the
@@ -161,7 +165,7 @@ def model_from_state_dict(cls, path_or_dict, model_layers: list, device, order, 
                                  f"tensor {name!r} holds "
                                  f"{dtypes.beyond_range(stored, bad, kept, why)}; use "
                                  f"dtype={dtypes.wider_dtypes(kept)}")
-    model = cls(model_layers, device=device, dtype=dtype)
+    model = cls(model_layers, device=device, dtype=dtype, input_shape=input_shape)
     try:
         model.set_weights(weights)
     except BaseException:

@@ -52,12 +52,14 @@ class ModelFiles:
     @classmethod
     def from_torch_state_dict(cls, path_or_dict, layers: Sequence[Layer],
                               device: Device | None = None, order: Sequence[str] | None = None,
-                              dtype: str = "float32") -> Self:
+                              dtype: str = "float32",
+                              input_shape: Sequence[int] | None = None) -> Self:
         """A model of ``layers`` (and ``dtype``) whose layers with weights take, in order, the
         tensors of the modules of a PyTorch ``nn.Sequential`` state dict (or its safetensors
         file): ``nn.Linear``'s into Dense (transposed), ``nn.BatchNorm2d``'s weight, bias,
         running_mean and running_var into BatchNormalization (num_batches_tracked ignored).
         Module order: a dict's own, a file's by module index ("0", "2"), else ``order``.
+        ``input_shape`` as Model's (a CNN's (H, W, C)).
 
         Raises:
             ModelFileError (a ValueError): the state dict doesn't fit ``layers``; ValueError:
@@ -65,4 +67,4 @@ class ModelFiles:
                 layers free, so they may be passed again with another state dict.
         """
         return pytorch.model_from_state_dict(cls, path_or_dict, list(layers), device, order,
-                                             dtype)
+                                             dtype, input_shape)

@@ -37,7 +37,7 @@ keep x away from them (f16's h is 8x float32's).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, replace
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -46,49 +46,29 @@ from ..engine.state import ModelState, check_range
 from ..engine.submits import ChunkedEncoder
 from ..gpu import Device, GPUArray, Program, Workspace, dtypes
 from ..layers.base import Layer
-from .report import CheckReport, OutputCheck, compare
+from ..layers.chain import check_input_shape
+from .report import GradientReport, compare_gradient
 
 STEPS = {"float32": 2.0**-7, "float64": 2.0**-17, "mixed_float16": 2.0**-4}
 RTOLS = {"float32": 1e-2, "float64": 1e-6, "mixed_float16": 1e-2}
-FLOOR = 1e-2  # entries below this fraction of the array's largest gradient are judged at it
 MAX_RESULT_BYTES = 256 * 2**20  # outputs read back: one [rows, out] per perturbation
-TINY = 1e-30
 
 
-@dataclass
-class GradientReport(CheckReport):
-    """``check_gradients``' result: a CheckReport whose outputs are the gradients ("grad_inputs",
-    "grad_NAME") against finite differences; ``size`` of each is the elements checked (a sample
-    of large arrays), ``worst_index`` an index into the whole array.
-
-    Attributes:
-        step: the relative step h / max(1, |v|).
-        atol: unused (0): each entry's absolute floor is FLOOR · rtol · its array's largest
-            |fd| plus what rounding the outputs can move its estimate by (see the module doc).
-        unwritten: per gradient, elements the backward left unwritten (over the whole array).
-    """
-
-    step: float = 0.0
-    unwritten: dict[str, int] = field(default_factory=dict)
-
-    def __str__(self) -> str:
-        head = (f"{self.kernel}: {'passed' if self.passed else 'FAILED'} (step "
-                f"{self.step:g}·max(1, |v|), rtol {self.rtol:g}, floor {FLOOR:g} of each "
-                "array's largest gradient)")
-        notes = [f"  {name}: {count} elements unwritten by the backward (NaN before it ran): "
-                 "write every element every step (=, not +=)"
-                 for name, count in self.unwritten.items() if count]
-        return "\n".join([head, *(f"  {output}" for output in self.outputs), *notes])
-
-
-def _check_arguments(layer: object, x: object, samples: object,
-                     dtype: np.dtype) -> np.ndarray:
+def _check_arguments(layer: object, x: object, samples: object, dtype: np.dtype,
+                     input_shape: object) -> tuple[np.ndarray, tuple[int, ...]]:
+    """x as rows [rows, size] and the per-sample shape the layer is built with."""
     if not isinstance(layer, Layer):
         raise ValueError(f"layer: expected an intricate Layer (e.g. a WGSLLayer or Dense), "
                          f"received {layer!r}")
     if isinstance(samples, bool) or not isinstance(samples, int) or samples < 1:
         raise ValueError(f"samples: expected a positive int, received {samples!r}")
     values = np.asarray(x)
+    shape = check_input_shape(input_shape)
+    if shape is not None and values.ndim > 1 and values.shape[1:] in (shape, (math.prod(shape),)):
+        values = values.reshape(len(values), -1)  # images [rows, H, W, C] as rows
+    elif shape is not None:
+        raise ValueError(f"x: expected [rows, {', '.join(map(str, shape))}] (input_shape "
+                         f"{shape}), received {values.dtype} {values.shape}")
     if values.ndim != 2 or min(values.shape) < 1 or values.dtype.kind not in "fiu":
         raise ValueError(f"x: expected a 2-D numeric array [rows, features], received "
                          f"{values.dtype} {values.shape}")
@@ -99,13 +79,13 @@ def _check_arguments(layer: object, x: object, samples: object,
     if layer.input_size is not None and values.shape[1] != layer.input_size:
         raise ValueError(f"x: {layer!r} takes {layer.input_size} features, received "
                          f"{values.shape[1]}")
-    return values
+    return values, (values.shape[1],) if shape is None else shape
 
 
 async def check_gradients(layer: Layer, x: np.ndarray, *, samples: int = 32,
                           step: float | None = None, rtol: float | None = None, seed: int = 0,
-                          device: Device | None = None, dtype: str | None = None
-                          ) -> GradientReport:
+                          device: Device | None = None, dtype: str | None = None,
+                          input_shape: Sequence[int] | None = None) -> GradientReport:
     """Compare ``layer``'s backward with finite differences of its forward, on the GPU.
 
     Works on a copy of the layer (its current weights; a layer outside any model gets initial
@@ -113,7 +93,7 @@ async def check_gradients(layer: Layer, x: np.ndarray, *, samples: int = 32,
 
     Args:
         layer: a WGSLLayer, or any built-in layer (Dense, activations).
-        x: inputs [rows, features] at which to differentiate.
+        x: inputs [rows, features] at which to differentiate; or [rows, *input_shape].
         samples: elements checked per array (a seeded random sample of larger arrays).
         step: relative finite-difference step (default STEPS[dtype]).
         rtol: tolerance (default RTOLS[dtype]), see the module doc.
@@ -122,6 +102,8 @@ async def check_gradients(layer: Layer, x: np.ndarray, *, samples: int = 32,
         dtype: "float32", "float64" or "mixed_float16" (None: the layer's model's, float32
             outside a model); mixed_float16 perturbs the f16 copy of the weights the layer
             computes with, and needs weights within f16's range.
+        input_shape: the per-sample shape the layer takes ((H, W, C) for an image layer:
+            Conv2D, pooling); None: flat samples of x's width.
 
     Returns:
         GradientReport: per gradient max abs/rel error, worst index, passed; ``str()``
@@ -134,7 +116,7 @@ async def check_gradients(layer: Layer, x: np.ndarray, *, samples: int = 32,
     model = layer._owner() if isinstance(layer, Layer) and layer._owner is not None else None
     precision = dtypes.precision(dtype if dtype is not None else
                                  model.dtype if model is not None else "float32")
-    x = _check_arguments(layer, x, samples, precision.numpy)
+    x, shape = _check_arguments(layer, x, samples, precision.numpy, input_shape)
     if layer.dtypes is not None and precision.name not in layer.dtypes:
         raise ValueError(f"dtype: {layer!r} computes in {list(layer.dtypes)} only, received "
                          f"{precision.name!r}")
@@ -144,9 +126,14 @@ async def check_gradients(layer: Layer, x: np.ndarray, *, samples: int = 32,
         raise ValueError(f"step, rtol: expected 0 < step < 1 and rtol > 0, received {step}, "
                          f"{rtol}")
     rows, width = x.shape
-    outs = layer.output_size_for(width)
+    twin = layer.blank_copy()
+    try:
+        twin.build(shape)  # its weight shapes may follow its input's (channels)
+    except ValueError as error:
+        raise ValueError(f"input_shape: {error}") from None
+    outs = math.prod(twin.output_shape)
     shapes = [("grad_inputs", (rows, width))] + [(f"grad_{name}", shape)
-                                                  for name, shape in layer.parameter_shapes()]
+                                                  for name, shape in twin.parameter_shapes()]
     perturbations = 2 * sum(min(samples, math.prod(shape)) for _, shape in shapes)
     if perturbations * rows * outs * precision.itemsize > MAX_RESULT_BYTES:
         raise ValueError(f"x, samples: {perturbations} forwards of {rows}x{outs} outputs would "
@@ -158,21 +145,20 @@ async def check_gradients(layer: Layer, x: np.ndarray, *, samples: int = 32,
         weights = await device.run(gpu.read, *layer.parameters, *layer.states)
     else:
         weights = [w.copy() for w in (layer.host_weights if layer.host_weights is not None
-                                      else [*layer.initial_parameters(rng),
-                                            *layer.initial_state()])]
+                                      else [*twin.initial_parameters(rng),
+                                            *twin.initial_state()])]
         device = device or await gpu.default_device()
     dtypes.check_supported(precision, device)
     for number, values in enumerate(weights):  # a float64 file's 1e300, checked in float32
         for kind in dict.fromkeys((precision.parameters, precision.numpy)):  # mixed: f16 too
             check_range(f"{layer!r}: its weights[{number}]", values, kind)
-    twin = layer.blank_copy()
     twin.host_weights = [np.asarray(w, precision.parameters) for w in weights]
     projection = rng.standard_normal((rows, outs)).astype(precision.numpy)
     values = [x.astype(precision.numpy), *twin.host_weights[:len(shapes) - 1]]
     picks = [np.sort(rng.choice(v.size, min(samples, v.size), replace=False)) for v in values]
     analytic, differences, noises = await device.run(_measure, device, twin, values, projection,
                                                      picks, step, precision)
-    compared = [_compare(name, shape, got, picks[i], differences[i], noises[i], rtol)
+    compared = [compare_gradient(name, shape, got, picks[i], differences[i], noises[i], rtol)
                 for i, ((name, shape), got) in enumerate(zip(shapes, analytic))]
     return GradientReport(f"check_gradients({layer!r}, {rows} rows)",
                           [check for check, _ in compared], rtol, 0.0, step,
@@ -209,7 +195,8 @@ def _measure(device: Device, twin: Layer, values: list[np.ndarray], projection: 
     grad_inputs = twin.back_propagate(analytic, grad_outputs, need_grad_inputs=True)
     # NaN first: an element the backward leaves unwritten (or adds to) stays NaN.
     gpu.upload(state.gradients, np.full(state.gradients.size, np.nan))
-    gpu.upload(grad_inputs, np.full(grad_inputs.size, np.nan))
+    if grad_inputs.buffer is not grad_outputs.buffer:  # dE/dO itself (Flatten): written
+        gpu.upload(grad_inputs, np.full(grad_inputs.size, np.nan))
     encoder = device.handle.create_command_encoder()
     analytic.encode(encoder)
     read = [grad_inputs, *twin.gradients]
@@ -278,22 +265,3 @@ def _measure(device: Device, twin: Layer, values: list[np.ndarray], projection: 
         noises.append(noise)
         start += 2 * len(picked)
     return gradients, differences, noises
-
-
-def _compare(name: str, shape: tuple[int, ...], got: np.ndarray, picked: np.ndarray,
-             estimate: np.ndarray, noise: np.ndarray, rtol: float) -> tuple[OutputCheck, int]:
-    """The sampled gradient against its estimate (report.compare, with an absolute floor of
-    FLOOR · rtol · the largest |estimate| plus each estimate's rounding ``noise``), indices
-    mapped into the whole array; and how many
-    elements of the whole array the backward left unwritten."""
-    got = np.asarray(got, np.float64).reshape(-1)
-    unwritten = np.flatnonzero(~np.isfinite(got))
-    atol = FLOOR * rtol * float(np.max(np.abs(estimate), initial=0.0)) + TINY + noise
-    check = compare(name, got[picked], estimate, rtol, atol)
-    worst = int(unwritten[0]) if unwritten.size else int(picked[check.worst_index[0]])
-    got_worst = got[worst]
-    expected = estimate[np.searchsorted(picked, worst)] if worst in picked else float("nan")
-    check = replace(check, worst_index=tuple(int(i) for i in np.unravel_index(worst, shape)),
-                    passed=check.passed and not unwritten.size, got=float(got_worst),
-                    expected=float(expected), failures=check.failures + int(unwritten.size))
-    return check, int(unwritten.size)

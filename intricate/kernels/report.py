@@ -1,11 +1,11 @@
 """What ``Kernel.check`` and ``Kernel.time`` return: a per-output comparison with a float64
-reference, and the statistics of timed runs."""
+reference, and the statistics of timed runs; and ``check_gradients``' GradientReport."""
 
 from __future__ import annotations
 
 import statistics
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -169,3 +169,53 @@ class Timing:
         return (f"{self.kernel}: median {self.median * 1e6:.4g} µs (min {self.min * 1e6:.4g}, "
                 f"max {self.max * 1e6:.4g}; {len(self.samples)} samples of {self.per_sample} "
                 f"runs, {self.method}){rates}")
+
+
+# check_gradients' report (kernels/gradients.py) ---------------------------------------------------
+FLOOR = 1e-2  # entries below this fraction of the array's largest gradient are judged at it
+TINY = 1e-30
+
+
+@dataclass
+class GradientReport(CheckReport):
+    """``check_gradients``' result: a CheckReport whose outputs are the gradients ("grad_inputs",
+    "grad_NAME") against finite differences; ``size`` of each is the elements checked (a sample
+    of large arrays), ``worst_index`` an index into the whole array.
+
+    Attributes:
+        step: the relative step h / max(1, |v|).
+        atol: unused (0): each entry's absolute floor is FLOOR · rtol · its array's largest
+            |fd| plus what rounding the outputs can move its estimate by (see the module doc).
+        unwritten: per gradient, elements the backward left unwritten (over the whole array).
+    """
+
+    step: float = 0.0
+    unwritten: dict[str, int] = field(default_factory=dict)
+
+    def __str__(self) -> str:
+        head = (f"{self.kernel}: {'passed' if self.passed else 'FAILED'} (step "
+                f"{self.step:g}·max(1, |v|), rtol {self.rtol:g}, floor {FLOOR:g} of each "
+                "array's largest gradient)")
+        notes = [f"  {name}: {count} elements unwritten by the backward (NaN before it ran): "
+                 "write every element every step (=, not +=)"
+                 for name, count in self.unwritten.items() if count]
+        return "\n".join([head, *(f"  {output}" for output in self.outputs), *notes])
+
+
+def compare_gradient(name: str, shape: tuple[int, ...], got: np.ndarray, picked: np.ndarray,
+             estimate: np.ndarray, noise: np.ndarray, rtol: float) -> tuple[OutputCheck, int]:
+    """The sampled gradient against its estimate (report.compare, with an absolute floor of
+    FLOOR · rtol · the largest |estimate| plus each estimate's rounding ``noise``), indices
+    mapped into the whole array; and how many
+    elements of the whole array the backward left unwritten."""
+    got = np.asarray(got, np.float64).reshape(-1)
+    unwritten = np.flatnonzero(~np.isfinite(got))
+    atol = FLOOR * rtol * float(np.max(np.abs(estimate), initial=0.0)) + TINY + noise
+    check = compare(name, got[picked], estimate, rtol, atol)
+    worst = int(unwritten[0]) if unwritten.size else int(picked[check.worst_index[0]])
+    got_worst = got[worst]
+    expected = estimate[np.searchsorted(picked, worst)] if worst in picked else float("nan")
+    check = replace(check, worst_index=tuple(int(i) for i in np.unravel_index(worst, shape)),
+                    passed=check.passed and not unwritten.size, got=float(got_worst),
+                    expected=float(expected), failures=check.failures + int(unwritten.size))
+    return check, int(unwritten.size)

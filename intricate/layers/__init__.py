@@ -14,7 +14,9 @@ from .dropout import Dropout
 from .normalization import BatchNormalization
 from .pooling import AvgPool2D, GlobalAveragePooling2D, MaxPool2D
 from .registry import register
+from .shape import Flatten, Reshape
 from .wgsl import WGSLLayer
 
 __all__ = [*activations.__all__, "AvgPool2D", "BatchNormalization", "Conv2D", "Dense", "Dropout",
-           "GlobalAveragePooling2D", "MaxPool2D", "Layer", "WGSLLayer", "check_chain", "register"]
+           "Flatten", "GlobalAveragePooling2D", "MaxPool2D", "Layer", "Reshape", "WGSLLayer",
+           "check_chain", "register"]

@@ -248,6 +248,13 @@ def claim(layers: list[Layer], model: object) -> None:
         ValueError: a layer appears twice, or already belongs to a model; then no layer is
             claimed, so the same layers may be passed again (corrected).
     """
+    check_free(layers)
+    for layer in layers:
+        layer._owner = weakref.ref(model)
+
+
+def check_free(layers: list[Layer]) -> None:
+    """claim's checks alone: a ValueError unless every layer is free and appears once."""
     first_index: dict[int, int] = {}
     for index, layer in enumerate(layers):
         if id(layer) in first_index:
@@ -263,8 +270,6 @@ def claim(layers: list[Layer], model: object) -> None:
                 f"layers[{index}]: {layer!r} already belongs to {where}; a layer belongs to one "
                 "model. Pass layer.copy() (same config and current weights, no model), or copy "
                 "the whole model with model.clone()")
-    for layer in layers:
-        layer._owner = weakref.ref(model)
 
 
 def _narrowed(path, values: np.ndarray, dtype: np.dtype) -> np.ndarray:

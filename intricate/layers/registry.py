@@ -114,8 +114,10 @@ def layer_from_config(entry: object, path, where: str, allow_code: bool = False)
 def save_layer(layer: Any, path) -> None:
     values = layer.current_weights()
     tensors = {name: value for (name, _), value in zip(layer.weight_shapes(), values)}
-    write_atomically(path, encode(tensors, metadata({"layers": [layer_config(layer)]},
-                                                     "intricate")))
+    entry = layer_config(layer)
+    if layer.input_shape is not None:  # built: weight shapes may follow it (channels)
+        entry["input_shape"] = list(layer.input_shape)
+    write_atomically(path, encode(tensors, metadata({"layers": [entry]}, "intricate")))
 
 
 def read_layer(path, allow_code: bool = False) -> tuple[Any, list[np.ndarray]]:
@@ -127,6 +129,16 @@ def read_layer(path, allow_code: bool = False) -> tuple[Any, list[np.ndarray]]:
         raise ModelFileError(path, f"holds {len(config['layers'])} layers; load it with "
                                    "Model.load")
     layer = layer_from_config(config["layers"][0], path, "layer", allow_code)
+    shape = config["layers"][0].get("input_shape")
+    if shape is not None:  # the per-sample shape it was built with
+        if not isinstance(shape, list) or not shape or not all(
+                type(n) is int and n > 0 for n in shape):
+            raise ModelFileError(path, f"layer input_shape {shape!r} is not a list of positive "
+                                       "integers")
+        try:
+            layer.build(tuple(shape))
+        except ValueError as error:
+            raise ModelFileError(path, f"layer input_shape {shape!r}: {error}") from None
     # A layer file keeps its model's dtype (float32 or float64, all tensors alike); loading
     # converts to the dtype of the model the layer is in.
     stored = {dtype for dtype, _ in header.values()}
