@@ -71,22 +71,11 @@ struct Window {
     end: vec2<u32>,
 }
 
-// Output element i as (sample, out row, out column, channel).
-fn output_position(i: u32) -> vec4<u32> {
-    let channel = i % params.channels;
+// Element i of [batch, rows, columns, channels] as (sample, row, column, channel).
+fn position(i: u32, rows: u32, columns: u32) -> vec4<u32> {
     let pixel = i / params.channels;
-    let column = pixel % params.out_width;
-    let row = (pixel / params.out_width) % params.out_height;
-    return vec4<u32>(pixel / (params.out_width * params.out_height), row, column, channel);
-}
-
-// Input element i as (sample, row, column, channel).
-fn input_position(i: u32) -> vec4<u32> {
-    let channel = i % params.channels;
-    let pixel = i / params.channels;
-    let column = pixel % params.width;
-    let row = (pixel / params.width) % params.height;
-    return vec4<u32>(pixel / (params.width * params.height), row, column, channel);
+    return vec4<u32>(pixel / (columns * rows), (pixel / columns) % rows, pixel % columns,
+                     i % params.channels);
 }
 
 // The real cells of the window at (out row, out column): padding clipped off.
@@ -138,7 +127,7 @@ fn max_forward(@builtin(workgroup_id) group: vec3<u32>,
                @builtin(local_invocation_index) lane: u32) {
     let i = invocation(group, groups, lane);
     if (i >= params.count) { return; }
-    let at = output_position(i);
+    let at = position(i, params.out_height, params.out_width);
     let window = window_at(at.y, at.z);
     var best = f32(inputs[input_index(at.x, window.first.x, window.first.y, at.w)]);
     var best_cell = window.first.x * params.width + window.first.y;
@@ -165,7 +154,7 @@ fn max_backward(@builtin(workgroup_id) group: vec3<u32>,
                 @builtin(local_invocation_index) lane: u32) {
     let i = invocation(group, groups, lane);
     if (i >= params.count) { return; }
-    let at = input_position(i);
+    let at = position(i, params.height, params.width);
     let cell = at.y * params.width + at.z;
     let windows = windows_holding(at.y, at.z);
     var total: f32 = 0.0;
@@ -186,7 +175,7 @@ fn average_forward(@builtin(workgroup_id) group: vec3<u32>,
                    @builtin(local_invocation_index) lane: u32) {
     let i = invocation(group, groups, lane);
     if (i >= params.count) { return; }
-    let at = output_position(i);
+    let at = position(i, params.out_height, params.out_width);
     let window = window_at(at.y, at.z);
     var total: f32 = 0.0;
     for (var row = window.first.x; row < window.end.x; row++) {
@@ -203,7 +192,7 @@ fn average_backward(@builtin(workgroup_id) group: vec3<u32>,
                     @builtin(local_invocation_index) lane: u32) {
     let i = invocation(group, groups, lane);
     if (i >= params.count) { return; }
-    let at = input_position(i);
+    let at = position(i, params.height, params.width);
     let windows = windows_holding(at.y, at.z);
     var total: f32 = 0.0;
     for (var row = windows.first.x; row < windows.end.x; row++) {
