@@ -6,7 +6,7 @@ float64 reference, inputs at a size, template values, grid, flops and bytes (see
     entries = catalog.select(["gemm", "softmax.forward"])   # by name, family or glob
 """
 
-from . import layers, ops, pooling, training  # noqa: F401 (each registers its family's entries)
+from . import layers, normalization, ops, pooling, training  # noqa: F401 (each registers its family's entries)
 from .registry import (
     ENTRIES,
     SIZE_CLASSES,
