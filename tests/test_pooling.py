@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from intricate.gpu.dtypes import FLOAT32
+from intricate.kernels import check_gradients
 from intricate.layers import AvgPool2D, GlobalAveragePooling2D, MaxPool2D
 from intricate.ops import loops
 
@@ -318,3 +319,19 @@ def test_configs_rebuild_the_same_layers():
         assert twin.parameter_shapes() == []
     assert MaxPool2D([2, 3], [1, 1]).get_config() == {"pool_size": (2, 3), "strides": (1, 1),
                                                       "padding": "valid"}
+
+
+@pytest.mark.parametrize("precision", ALL_PRECISIONS)
+@pytest.mark.parametrize("make", [lambda: MaxPool2D(3, 2, "same"), lambda: AvgPool2D((2, 3), 1),
+                                  GlobalAveragePooling2D], ids=["max", "average", "global"])
+async def test_gpu_gradients_match_central_differences_on_the_gpu(device, rng, make, precision):
+    """check_gradients: each layer's backward against central differences of its own forward on
+    the GPU. Max pooling away from ties: 180 distinct values 1/2 apart, and a step of 2^-9 of
+    |v| (at most 0.09 at |v| = 45) never moves a value past another."""
+    skip_unsupported(device, precision)
+    layer, shape = make(), (5, 6, 3)
+    x = rng.permutation(np.arange(2 * math.prod(shape)) / 2 - 45).reshape(2, *shape)
+    step = 2.0**-9 if isinstance(layer, MaxPool2D) and precision.name != "float64" else None
+    report = await check_gradients(layer, x, input_shape=shape, device=device,
+                                   dtype=precision.name, step=step)
+    assert report.passed, str(report)
