@@ -10,10 +10,12 @@ import math
 import numpy as np
 import pytest
 
+from intricate import Model, TrainingOptions
 from intricate.gpu.dtypes import FLOAT32
 from intricate.kernels import check_gradients
-from intricate.layers import AvgPool2D, GlobalAveragePooling2D, MaxPool2D
+from intricate.layers import AvgPool2D, Dense, Flatten, GlobalAveragePooling2D, MaxPool2D, SoftMax
 from intricate.ops import loops
+from intricate.optimizers import Adam
 
 import reference
 from harness import ALL_PRECISIONS, assert_close, gradient_rtol, run_programs, skip_unsupported
@@ -335,3 +337,62 @@ async def test_gpu_gradients_match_central_differences_on_the_gpu(device, rng, m
     report = await check_gradients(layer, x, input_shape=shape, device=device,
                                    dtype=precision.name, step=step)
     assert report.passed, str(report)
+
+
+def _blobs(rng, samples=240):
+    """8x8x2 noise images with a bright 2x2 blob on one channel: in the left half (class 0) or
+    the right half (class 1) of the image. Returns (x [samples, 8, 8, 2], one-hot y)."""
+    x = rng.normal(0, 0.3, (samples, 8, 8, 2))
+    labels = rng.integers(0, 2, samples)
+    for n, label in enumerate(labels):
+        row, column = rng.integers(0, 7), rng.integers(0, 3) + 4 * label
+        x[n, row:row + 2, column:column + 2, rng.integers(0, 2)] += 2.0
+    return x.astype(np.float32), np.eye(2, dtype=np.float32)[labels]
+
+
+async def test_a_model_of_pooling_flatten_and_dense_trains_on_images(device, rng, tmp_path):
+    """MaxPool2D → AvgPool2D ("same", stride 1) → Flatten → Dense → SoftMax on [samples, 8, 8, 2]
+    images learns where the blob is; its predictions equal the float64 forward of its own
+    weights (pooling, then the NHWC rows into the Dense kernel), and survive a save and load."""
+    x, y = _blobs(rng)
+    model = Model([MaxPool2D(2), AvgPool2D(2, 1, "same"), Flatten(), Dense(32, 2), SoftMax()],
+                  input_shape=(8, 8, 2), device=device, seed=0)
+    assert "(None, 4, 4, 2)" in model.summary()
+    history = await model.fit(x, y, TrainingOptions(
+        optimizer=Adam(learning_rate=0.05), loss_algorithm="categorical_crossentropy",
+        epochs=10, batch_size=32, metrics=["accuracy"], seed=0))
+    assert history.history["loss"][-1] < 0.5 * history.history["loss"][0]
+    assert history.history["accuracy"][-1] >= 0.95
+    predictions = await model.predict(x[:16])
+    kernel, bias = model.get_weights()
+    pooled = reference.max_pool_forward(x[:16], (2, 2), (2, 2))[0]
+    pooled = reference.average_pool_forward(pooled, (2, 2), (1, 1), "same")
+    want = reference.softmax_forward(reference.dense_forward(pooled.reshape(16, -1), kernel,
+                                                             bias))
+    assert_close(predictions, want, 1e-4)
+    model.save(tmp_path / "pooling.safetensors")
+    loaded = Model.load(tmp_path / "pooling.safetensors", device=device)
+    assert [type(layer) for layer in loaded.layers] == [type(layer) for layer in model.layers]
+    assert loaded.layers[1].get_config() == {"pool_size": (2, 2), "strides": (1, 1),
+                                             "padding": "same"}
+    np.testing.assert_array_equal(await loaded.predict(x[:16]), predictions)
+
+
+async def test_a_global_average_model_trains_on_images(device, rng):
+    """AvgPool2D → GlobalAveragePooling2D → Dense → SoftMax: which channel holds the blob is
+    all a channel mean needs to tell, and the model learns it; its predictions equal the
+    float64 forward of its weights."""
+    x, _ = _blobs(rng)
+    channel = (x[..., 1].max(axis=(1, 2)) > x[..., 0].max(axis=(1, 2))).astype(int)
+    y = np.eye(2, dtype=np.float32)[channel]
+    model = Model([AvgPool2D(2), GlobalAveragePooling2D(), Dense(2, 2), SoftMax()],
+                  input_shape=(8, 8, 2), device=device, seed=0)
+    history = await model.fit(x, y, TrainingOptions(
+        optimizer=Adam(learning_rate=0.1), loss_algorithm="categorical_crossentropy",
+        epochs=15, batch_size=32, metrics=["accuracy"], seed=0))
+    assert history.history["accuracy"][-1] >= 0.9  # 0.983 measured
+    kernel, bias = model.get_weights()
+    means = reference.global_average_pool_forward(
+        reference.average_pool_forward(x[:16], (2, 2), (2, 2)))
+    assert_close(await model.predict(x[:16]),
+                 reference.softmax_forward(reference.dense_forward(means, kernel, bias)), 1e-4)
