@@ -302,3 +302,60 @@ def test_the_config_rebuilds_the_layer():
     again = BatchNormalization(**layer.get_config())
     assert again.get_config() == {"momentum": 0.9, "epsilon": 1e-5, "center": False,
                                   "scale": True}
+
+
+async def test_a_cnn_with_normalization_and_dropout_trains_saves_and_loads_in_every_dtype(
+        device, rng, tmp_path):
+    from intricate.layers import Conv2D, Dropout, Flatten, ReLU
+
+    x = rng.normal(5.0, 2.0, (16, 6, 6, 2)).astype(np.float32)
+    y = rng.normal(size=(16, 1)).astype(np.float32)
+    for dtype in ("float32", "float64", "mixed_float16"):
+        model = Model([Conv2D(2, 4, 3), BatchNormalization(), ReLU(), Dropout(0.3), Flatten(),
+                       Dense(64, 1)], device=device, seed=0, input_shape=(6, 6, 2),
+                      dtype=dtype)
+        history = await model.fit(x, y, TrainingOptions(learning_rate=0.05, epochs=4,
+                                                        batch_size=8, loss_algorithm="mse"))
+        assert np.isfinite(history.loss).all() and history.loss[-1] < history.loss[0], dtype
+        moving_mean = model.get_weights()[4]
+        assert np.abs(moving_mean).min() > 0, dtype  # 8 steps moved every channel's
+        model.save(tmp_path / f"{dtype}.safetensors")
+        loaded = Model.load(tmp_path / f"{dtype}.safetensors", device=device)
+        assert np.array_equal(loaded.get_weights()[4], moving_mean), dtype
+        assert np.array_equal(await loaded.predict(x), await model.predict(x)), dtype
+
+
+async def test_training_and_inference_match_pytorch_batchnorm2d(device, rng):
+    torch = pytest.importorskip("torch")
+    momentum, shape = 0.9, (4, 5, 6, 3)  # NHWC here, NCHW in torch
+    x = rng.normal(1.0, 2.0, shape)
+    y = rng.normal(size=shape)
+    network = torch.nn.BatchNorm2d(3, eps=EPSILON, momentum=1 - momentum, dtype=torch.float64)
+    with torch.no_grad():
+        network.weight.copy_(torch.from_numpy(rng.uniform(0.5, 2.0, 3)))
+        network.bias.copy_(torch.from_numpy(rng.normal(size=3)))
+        network.running_mean.copy_(torch.from_numpy(rng.normal(size=3)))
+        network.running_var.copy_(torch.from_numpy(rng.uniform(0.5, 2.0, 3)))
+    start = {name: value.clone() for name, value in network.state_dict().items()}
+    model = Model.from_torch_state_dict(start, [BatchNormalization(momentum=momentum)],
+                                        device=device, dtype="float64", input_shape=shape[1:])
+
+    def nchw(values):
+        return torch.from_numpy(values.transpose(0, 3, 1, 2).copy())
+
+    network.eval()  # inference: the running statistics, as predict uses them
+    assert_close(await model.predict(x),
+                 network(nchw(x)).detach().numpy().transpose(0, 2, 3, 1), 1e-12)
+    network.train()  # one training step on the whole batch: the same gradients and updates
+    before = model.get_weights()
+    await model.fit(x, y, TrainingOptions(learning_rate=0.5, epochs=1, shuffle=False,
+                                          loss_algorithm="mse"))
+    torch.nn.functional.mse_loss(network(nchw(x)), nchw(y)).backward()
+    after = model.get_weights()
+    for index, parameter in enumerate((network.weight, network.bias)):
+        assert_close((before[index] - after[index]) / 0.5, parameter.grad.numpy(), 1e-10)
+    count = x.size // shape[-1]  # PyTorch's running_var takes the unbiased batch variance
+    unbiased = (network.running_var.numpy() - momentum * before[3]) / (1 - momentum)
+    assert_close(after[2], network.running_mean.numpy(), 1e-12)
+    assert_close(after[3], momentum * before[3] + (1 - momentum) * unbiased * (count - 1) / count,
+                 1e-12)

@@ -14,6 +14,7 @@ from intricate import Model, TrainingOptions, gpu
 from intricate.gpu.dtypes import FLOAT32, FLOAT64
 from intricate.layers import Dense, Dropout, TanH
 
+import reference
 from harness import ALL_PRECISIONS, skip_unsupported
 
 
@@ -96,6 +97,15 @@ async def test_the_kept_fraction_is_within_six_sigma_of_one_minus_rate(device, r
     assert abs(kept - count * keep) <= 6 * math.sqrt(count * keep * rate), (kept, count * keep)
 
 
+async def test_masks_are_the_reference_hash_of_seed_step_and_element(device):
+    layer = built(Dropout(0.3, seed=4), 1000)
+    masks, _ = await run_steps(device, [layer], np.ones((3, 1000), np.float32), steps=2)
+    low, high = layer.seed_words()
+    for step, [y] in enumerate(masks):
+        keep = reference.dropout_keep(3000, step, low, high, round(0.3 * 2**32))
+        assert np.array_equal(y.reshape(-1) != 0, keep), step
+
+
 async def test_the_backward_uses_the_forward_mask(device, rng):
     x = rng.uniform(0.5, 2.0, size=(16, 300)).astype(np.float32)
     grad_outputs = rng.uniform(0.5, 2.0, size=x.shape).astype(np.float32)
@@ -170,6 +180,18 @@ async def test_fits_with_the_same_seed_train_the_same_weights(device, rng):
     assert all(same)
     for other in ("other seed", "no dropout"):  # masks were drawn, and from the seed
         assert not all(np.array_equal(a, b) for a, b in zip(trained["a"], trained[other]))
+
+
+async def test_a_clone_draws_the_masks_of_its_original(device, rng):
+    x = rng.normal(size=(24, 6)).astype(np.float32)
+    y = rng.normal(size=(24, 2)).astype(np.float32)
+    original = dropout_model(device, 0.5, 3)
+    twin = original.clone()
+    options = TrainingOptions(learning_rate=0.1, epochs=2, batch_size=8, seed=0,
+                              loss_algorithm="mse")
+    for model in (original, twin):
+        await model.fit(x, y, options)
+    assert all(np.array_equal(a, b) for a, b in zip(original.get_weights(), twin.get_weights()))
 
 
 async def test_predict_and_evaluate_are_unchanged_by_dropout(device, rng):

@@ -76,6 +76,13 @@ class Dropout(Layer):
         low, high = np.random.SeedSequence(entropy).generate_state(2, np.uint32)
         return int(low), int(high)
 
+    def blank_copy(self) -> Dropout:
+        """A new layer of this config that keeps the model seed this one was given: a clone of a
+        seeded model (``model.clone()``) draws the masks its original draws."""
+        twin = super().blank_copy()
+        twin._model_entropy = self._model_entropy
+        return twin
+
     def propagate(self, program: Program, inputs: GPUArray) -> GPUArray:
         """Record y = mask · x / (1 - rate) in a training step; elsewhere return ``inputs``.
 
