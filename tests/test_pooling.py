@@ -13,9 +13,17 @@ import pytest
 from intricate import Model, TrainingOptions
 from intricate.gpu.dtypes import FLOAT32
 from intricate.kernels import check_gradients
-from intricate.layers import AvgPool2D, Dense, Flatten, GlobalAveragePooling2D, MaxPool2D, SoftMax
+from intricate.layers import (
+    AvgPool2D,
+    Dense,
+    Flatten,
+    GlobalAveragePooling2D,
+    MaxPool2D,
+    Reshape,
+    SoftMax,
+)
 from intricate.ops import loops
-from intricate.optimizers import Adam
+from intricate.optimizers import SGD, Adam
 
 import reference
 from harness import ALL_PRECISIONS, assert_close, gradient_rtol, run_programs, skip_unsupported
@@ -396,3 +404,46 @@ async def test_a_global_average_model_trains_on_images(device, rng):
         reference.average_pool_forward(x[:16], (2, 2), (2, 2)))
     assert_close(await model.predict(x[:16]),
                  reference.softmax_forward(reference.dense_forward(means, kernel, bias)), 1e-4)
+
+
+POOLED_STEP_LAYERS = {  # a pooling of (8, 8, 2) images and its float64 forward and backward
+    "max_overlapping_same": (lambda: MaxPool2D(3, 2, "same"), lambda h: reference.max_pool_forward(
+        h, (3, 3), (2, 2), "same"), lambda h, state, g: reference.max_pool_backward(
+        h.shape, state, g)),
+    "average_overlapping_same": (lambda: AvgPool2D(3, 2, "same"), lambda h: (
+        reference.average_pool_forward(h, (3, 3), (2, 2), "same"), None),
+        lambda h, _, g: reference.average_pool_backward(h.shape, g, (3, 3), (2, 2), "same")),
+    "global_average": (GlobalAveragePooling2D, lambda h: (
+        reference.global_average_pool_forward(h), None),
+        lambda h, _, g: reference.global_average_pool_backward(h.shape, g)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(POOLED_STEP_LAYERS))
+async def test_one_training_step_through_a_pooling_layer_matches_float64(device, rng, name):
+    """Dense → Reshape((8, 8, 2)) → pooling → Flatten → Dense → SoftMax, one SGD step on one
+    batch: both Dense layers' new weights equal the float64 step, so the pooling's backward
+    carries dE/dO down to the first Dense inside fit (a training program keeps the argmax)."""
+    make, forward, backward = POOLED_STEP_LAYERS[name]
+    pooling, batch, learning_rate = make(), 8, 0.5
+    model = Model([Dense(6, 128), Reshape((8, 8, 2)), pooling, Flatten(), Dense(
+        math.prod(pooling.output_shape_for((8, 8, 2))), 3), SoftMax()], device=device, seed=0)
+    x = rng.normal(size=(batch, 6)).astype(np.float32)
+    y = np.eye(3, dtype=np.float32)[rng.integers(0, 3, batch)]
+    before = [w.astype(np.float64) for w in model.get_weights()]
+    await model.fit(x, y, TrainingOptions(optimizer=SGD(learning_rate=learning_rate), epochs=1,
+                                          loss_algorithm="categorical_crossentropy",
+                                          batch_size=batch))
+    kernel, bias, top_kernel, top_bias = before
+    hidden = reference.dense_forward(x, kernel, bias).reshape(batch, 8, 8, 2)
+    pooled, state = forward(hidden)
+    flat = pooled.reshape(batch, -1)
+    grad_logits = (reference.softmax_forward(reference.dense_forward(flat, top_kernel, top_bias))
+                   - y) / batch
+    grad_hidden = backward(hidden, state, (grad_logits @ top_kernel.T).reshape(pooled.shape))
+    grads = [x.T @ grad_hidden.reshape(batch, -1), grad_hidden.reshape(batch, -1).sum(0),
+             flat.T @ grad_logits, grad_logits.sum(0)]
+    for got, start, grad in zip(model.get_weights(), before, grads):
+        # float32 rounds the step at the size of the weights it is added to.
+        assert_close(got - start, -learning_rate * grad, 1e-3,
+                     scale=np.abs(learning_rate * grad) + 1e4 * 2.0**-24 * np.abs(start))
