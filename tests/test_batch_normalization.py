@@ -232,6 +232,24 @@ async def test_a_channel_of_more_values_than_llvmpipe_loops_over(device, rng, mo
     assert_close(got["dx"], dx, 1e-4, scales["dx"])
 
 
+async def test_folded_grids_reach_every_channel_and_part(device, rng, monkeypatch):
+    """With MAX_GROUPS lowered to 6, the merges' workgroup per channel (20 channels: 6 x 4
+    workgroups, 4 past the last channel) and the element kernels (24 workgroups) fold over y."""
+    monkeypatch.setattr(gpu.program, "MAX_GROUPS", 6)
+    layer = BatchNormalization(momentum=0.5)
+    layer.build((20,))
+    x = as_used(rng.normal(size=(300, 20)), np.float32)
+    grad_outputs = as_used(rng.normal(size=x.shape), np.float32)
+    weights = [as_used(w, np.float32) for w in layer_weights(layer, rng)]
+    got, _ = await run_layer(device, layer, x, weights, grad_outputs=grad_outputs)
+    y, mean, variance = reference.batch_norm_training_forward(x, *weights[:2], EPSILON)
+    dx, dgamma, dbeta = reference.batch_norm_backward(x, grad_outputs, weights[0], EPSILON)
+    scales = term_scales(x, grad_outputs, *weights[:2])
+    for name, want in (("y", y), ("dx", dx), ("dgamma", dgamma), ("dbeta", dbeta)):
+        assert_close(got[name], want, 1e-4, scales[name])
+    assert_close(got["moving_variance"], 0.5 * weights[3] + 0.5 * variance, 1e-5)
+
+
 def test_more_rows_than_the_bounded_reductions_sum_are_refused(monkeypatch):
     monkeypatch.setattr(loops, "LOOP_BOUND", 40)
     normalization_module.split_rows(2000, 1)  # 100 parts of 20 rows: within the bound

@@ -106,6 +106,22 @@ async def test_masks_are_the_reference_hash_of_seed_step_and_element(device):
         assert np.array_equal(y.reshape(-1) != 0, keep), step
 
 
+async def test_a_folded_grid_keeps_each_workgroups_counter(device, monkeypatch):
+    """Grids past MAX_GROUPS workgroups fold over y (lowered here to 4: 11 workgroups run as
+    4 x 3, the last one past the elements): every element still hashes its own workgroup's
+    step, and every counter advances once per step."""
+    monkeypatch.setattr(gpu.program, "MAX_GROUPS", 4)
+    count = 10 * 256 + 5
+    layer = built(Dropout(0.5, seed=8), count)
+    masks, _ = await run_steps(device, [layer], np.ones((1, count), np.float32), steps=3,
+                               grad_outputs=np.ones((1, count), np.float32))
+    low, high = layer.seed_words()
+    for step, (y, grad_inputs) in enumerate(masks):
+        keep = reference.dropout_keep(count, step, low, high, round(0.5 * 2**32))
+        assert np.array_equal(y.reshape(-1) != 0, keep), step
+        assert np.array_equal(grad_inputs.reshape(-1) != 0, keep), step
+
+
 async def test_the_backward_uses_the_forward_mask(device, rng):
     x = rng.uniform(0.5, 2.0, size=(16, 300)).astype(np.float32)
     grad_outputs = rng.uniform(0.5, 2.0, size=x.shape).astype(np.float32)
