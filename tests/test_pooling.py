@@ -260,6 +260,23 @@ def test_bad_arguments_and_shapes_are_refused_naming_them(make, message):
         make()
 
 
+@pytest.mark.parametrize("kind", [MaxPool2D, AvgPool2D, GlobalAveragePooling2D])
+def test_propagate_refuses_an_unbuilt_layer_and_rows_of_another_width(kind):
+    """Before any GPU work (no program is touched): a layer never built, inputs whose rows are
+    not the images it was built for."""
+    layer = kind()
+    with pytest.raises(ValueError, match=r"call build\(input_shape\) before propagate"):
+        layer.propagate(None, None)
+    layer.build((4, 4, 3))
+
+    class Rows:  # what propagate reads of a GPUArray before recording
+        shape = (2, 47)
+
+    with pytest.raises(ValueError, match=rf"{kind.__name__}\(.*\): expected inputs \[batch, "
+                                         r"48\] \(images \(4, 4, 3\)\), received \(2, 47\)"):
+        layer.propagate(None, Rows())
+
+
 def test_a_window_beyond_the_loop_bound_is_refused(monkeypatch):
     """A 4x4 window loops 4 · (4 + 1) = 20 times per invocation: refused under a bound of 19 (the
     message says what to use), accepted at 20; "same" padding doesn't lift it."""

@@ -87,7 +87,33 @@ def dispatch(program: Program, entry: str, params: dict[str, int], keep_argmax: 
                      template={"argmax": keep_argmax}, **bound)
 
 
-class Pooling2D(Layer):
+class ImagePooling(Layer):
+    """What the poolings share: windows (from their ``windows_for``) fixed by ``build``, which
+    inputs must fit."""
+
+    windows: Windows | None = None
+
+    def build(self, input_shape: tuple[int, ...]) -> None:
+        super().build(input_shape)
+        self.windows = self.windows_for(input_shape)
+
+    def built_windows(self, inputs: GPUArray) -> Windows:
+        """The windows, once ``inputs`` [batch, H·W·C] fit the shape this layer was built for.
+
+        Raises:
+            ValueError: never built, or ``inputs`` are rows of another width.
+        """
+        if self.windows is None:
+            raise ValueError(f"{self!r}: call build(input_shape) before propagate (a Model "
+                             "builds its layers)")
+        width = math.prod(self.input_shape)
+        if len(inputs.shape) != 2 or inputs.shape[1] != width:
+            raise ValueError(f"{self!r}: expected inputs [batch, {width}] (images "
+                             f"{self.input_shape}), received {inputs.shape}")
+        return self.windows
+
+
+class Pooling2D(ImagePooling):
     """The windowed poolings' shared arguments, shapes and dispatch (not a layer by itself).
 
     Args:
@@ -109,7 +135,6 @@ class Pooling2D(Layer):
         if padding not in PADDINGS:
             raise ValueError(f"padding: expected one of {PADDINGS}, received {padding!r}")
         self.padding = padding
-        self.windows: Windows | None = None
 
     def windows_for(self, input_shape: tuple[int, ...]) -> Windows:
         """The windows on images of ``input_shape`` (H, W, C).
@@ -140,20 +165,6 @@ class Pooling2D(Layer):
         windows = self.windows_for(input_shape)
         return windows.out_height, windows.out_width, windows.channels
 
-    def build(self, input_shape: tuple[int, ...]) -> None:
-        super().build(input_shape)
-        self.windows = self.windows_for(input_shape)
-
-    def _built_windows(self, inputs: GPUArray) -> Windows:
-        if self.windows is None:
-            raise ValueError(f"{self!r}: call build(input_shape) before propagate (a Model "
-                             "builds its layers)")
-        width = math.prod(self.input_shape)
-        if inputs.shape[1:] != (width,):
-            raise ValueError(f"{self!r}: expected inputs [batch, {width}] (images "
-                             f"{self.input_shape}), received {inputs.shape}")
-        return self.windows
-
     def get_config(self) -> dict[str, Any]:
         return {"pool_size": self.pool_size, "strides": self.strides, "padding": self.padding}
 
@@ -172,7 +183,7 @@ class MaxPool2D(Pooling2D):
 
     def propagate(self, program: Program, inputs: GPUArray) -> GPUArray:
         """Record y = the max of each window. Shapes: [batch, H·W·C] → [batch, OH·OW·C]."""
-        windows = self._built_windows(inputs)
+        windows = self.built_windows(inputs)
         batch, width = inputs.shape[0], math.prod(self.output_shape)
         outputs = program.array(self, "outputs", (batch, width))
         keep = program.training  # only a training step's backward reads the argmax
@@ -209,7 +220,7 @@ class AvgPool2D(Pooling2D):
 
     def propagate(self, program: Program, inputs: GPUArray) -> GPUArray:
         """Record y = the mean of each window. Shapes: [batch, H·W·C] → [batch, OH·OW·C]."""
-        windows = self._built_windows(inputs)
+        windows = self.built_windows(inputs)
         outputs = program.array(self, "outputs", (inputs.shape[0], math.prod(self.output_shape)))
         dispatch(program, "average_forward", windows.params(outputs.size), inputs=inputs,
                  outputs=outputs)
@@ -239,7 +250,7 @@ def record_average_backward(layer: Layer, program: Program, grad_outputs: GPUArr
 
 
 @register
-class GlobalAveragePooling2D(Layer):
+class GlobalAveragePooling2D(ImagePooling):
     """The mean over each image's height and width, per channel: (H, W, C) → (C,).
 
     An average pool whose one window is the whole image. Images of more cells than a shader
@@ -259,10 +270,7 @@ class GlobalAveragePooling2D(Layer):
 
     def propagate(self, program: Program, inputs: GPUArray) -> GPUArray:
         """Record y[n, c] = mean of x[n, :, :, c]. Shapes: [batch, H·W·C] → [batch, C]."""
-        if self.input_shape is None:
-            raise ValueError(f"{self!r}: call build(input_shape) before propagate (a Model "
-                             "builds its layers)")
-        windows = self.windows_for(self.input_shape)
+        windows = self.built_windows(inputs)
         batch, channels, cells = inputs.shape[0], windows.channels, windows.height * windows.width
         outputs = program.array(self, "outputs", (batch, channels))
         if windows.trips <= loops.LOOP_BOUND:  # one pass: an invocation per (sample, channel)
@@ -287,5 +295,5 @@ class GlobalAveragePooling2D(Layer):
     def back_propagate(self, program: Program, grad_outputs: GPUArray,
                        need_grad_inputs: bool = True) -> GPUArray | None:
         """Record dE/dI[n, h, w, c] = dE/dO[n, c] / (H·W). Shapes: [batch, C] → [batch, H·W·C]."""
-        return record_average_backward(self, program, grad_outputs,
-                                       self.windows_for(self.input_shape), need_grad_inputs)
+        return record_average_backward(self, program, grad_outputs, self.windows,
+                                       need_grad_inputs)
