@@ -17,6 +17,7 @@ from intricate.initializers import GlorotUniform, HeNormal
 from intricate.layers import ReLU, SiLU
 from intricate.layers.conv2d import Conv2D
 from intricate.ops import loops
+from intricate.ops.gemm import subgroup as gemm_subgroup
 
 import reference
 from harness import ALL_PRECISIONS, assert_close, gradient_rtol, run_programs, skip_unsupported
@@ -60,10 +61,11 @@ def conv_arrays(layer: Conv2D, shape, batch, rng, dtype=np.float64):
 
 
 async def run_conv(device, layer, values, precision=FLOAT32, activation=None, below=None,
-                   need_grad_inputs=True):
+                   need_grad_inputs=True, kernel=None):
     """Our forward and backward of ``layer`` on ``values`` (see conv_arrays): y, dX, dW, db.
     ``activation`` is fused into the forward; ``below`` = (activation, x, o) is the layer
-    below, whose derivative the dX GEMM applies."""
+    below, whose derivative the dX GEMM applies. ``kernel``: the GEMM file every product must
+    have run in (checked)."""
     batch = values["x"].shape[0]
     arrays = {"x": values["x"].reshape(batch, -1), "kernel": values["kernel"],
               "bias": values["bias"], "dy": values["dy"].reshape(batch, -1)}
@@ -81,6 +83,8 @@ async def run_conv(device, layer, values, precision=FLOAT32, activation=None, be
             below[0].last_inputs, below[0].last_outputs = uploaded["below_x"], uploaded["below_o"]
         grad_inputs = layer.back_propagate(program, uploaded["dy"], need_grad_inputs,
                                            activation=below and below[0])
+        products = [step.label for step in program.steps if step.label.endswith(":gemm")]
+        assert kernel is None or all(kernel in label for label in products), products
         return [outputs, *layer.gradients, *([grad_inputs] if need_grad_inputs else [])]
 
     got = await run_programs(device, record, arrays, batch, precision)
@@ -116,11 +120,23 @@ def assert_conv(got, want, scale, rtol):
             raise AssertionError(f"{name}: {error}") from None
 
 
+def take_kernel(device, monkeypatch, kernel: str) -> str:
+    """Make the GEMMs run in ``kernel`` ("subgroup", the software adapters' kernel, where the
+    adapter has subgroups; "tiled" everywhere else, and on such adapters without them)."""
+    if kernel == "subgroup" and not gemm_subgroup.usable(device):
+        pytest.skip(f"{device.name} runs the tiled GEMM (no subgroups, or not a CPU)")
+    if kernel == "tiled":
+        monkeypatch.setattr(gemm_subgroup, "usable", lambda device: False)
+    return f"ops/gemm/{kernel}.wgsl"
+
+
+@pytest.mark.parametrize("kernel", ["tiled", "subgroup"])
 @pytest.mark.parametrize("arguments,shape,batch", CASES)
-async def test_forward_and_backward_match_float64(device, rng, arguments, shape, batch):
+async def test_forward_and_backward_match_float64(device, rng, monkeypatch, arguments, shape,
+                                                  batch, kernel):
     layer = Conv2D(**arguments)
     values = conv_arrays(layer, shape, batch, rng, np.float32)
-    got = await run_conv(device, layer, values)
+    got = await run_conv(device, layer, values, kernel=take_kernel(device, monkeypatch, kernel))
     assert_conv(got, *want_conv(layer, values), FLOAT32.rtol)
 
 
@@ -184,15 +200,17 @@ async def test_first_layer_skips_the_input_gradient(device, rng):
     assert_conv(got, *want_conv(layer, values), FLOAT32.rtol)
 
 
-@pytest.mark.parametrize("bound", [4, 1], ids=["split_in_5", "split_in_18"])
-async def test_weight_gradient_splits_its_long_k_under_a_lowered_loop_bound(device, rng,
-                                                                            monkeypatch, bound):
+@pytest.mark.parametrize("kernel", ["tiled", "subgroup"])
+@pytest.mark.parametrize("bound", [4, 1], ids=["bound_4", "bound_1"])
+async def test_weight_gradient_splits_its_long_k_under_a_lowered_loop_bound(
+        device, rng, monkeypatch, bound, kernel):
     """dW sums over batch · output pixels (K = 2 · 12 · 12 = 288 here): with the loop bound
-    lowered to ``bound`` slabs, that K is cut into chunks summed by a second pass."""
+    lowered to ``bound`` slabs (tiled) or blocks (subgroup), that K is cut into chunks summed
+    by a second pass."""
     monkeypatch.setattr(loops, "LOOP_BOUND", bound)
     layer = Conv2D(3, 5, 3, padding="same")
     values = conv_arrays(layer, (12, 12, 3), 2, rng, np.float32)
-    got = await run_conv(device, layer, values)
+    got = await run_conv(device, layer, values, kernel=take_kernel(device, monkeypatch, kernel))
     assert_conv(got, *want_conv(layer, values), FLOAT32.rtol)
 
 

@@ -42,11 +42,13 @@ async def test_a_small_cnn_learns_to_tell_images_apart(device, rng):
 
 def torch_cnn(torch):
     """A PyTorch CNN of every Conv2D feature (padding, stride, dilation, non-square kernel)
-    that global average pooling keeps free of the NCHW/NHWC flattening order."""
+    that global average pooling keeps free of the NCHW/NHWC flattening order; module i is our
+    layer i (the torch layout names tensors by layer index)."""
     nn = torch.nn
     return nn.Sequential(nn.Conv2d(2, 4, 3, padding=1), nn.ReLU(),
                          nn.Conv2d(4, 3, (3, 2), stride=2, dilation=(1, 2)),
-                         nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(3, 2)).double()
+                         nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten()),
+                         nn.Linear(3, 2)).double()
 
 
 def our_cnn() -> list:

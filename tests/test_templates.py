@@ -39,6 +39,8 @@ RENDERS = {
     "subgroup.forward_silu_texels": ("ops/gemm/subgroup.wgsl", subgroup.template(
         SubgroupConfig(8, 1, texels=True), 8, "n", True, "silu", None, False, "k",
         inputs_kept=True)),
+    "subgroup.conv_forward_patches_relu": ("ops/gemm/subgroup.wgsl", subgroup.template(
+        SubgroupConfig(8, 1), 8, "n", True, "relu", None, False, a_gather="patches")),
     "subgroup.dx_tanh_from_buffers": ("ops/gemm/subgroup.wgsl", subgroup.template(
         SubgroupConfig(32, 1), 8, "k", False, None, "hyperbolic_tangent", True)),
     "activation.relu": ("layers/activation.wgsl", {"activation": "relu", "inputs_kept": False}),

@@ -21,7 +21,8 @@ import wgpu
 from ...gpu import GPUArray, Program, fold_grid, texels
 from ...gpu.dtypes import FLOAT32, Precision
 from .. import loops
-from .codegen import element_type, epilogue_values, narrow, widen
+from .codegen import element_type, epilogue_values, gather_values, narrow, widen
+from .subgroup_texels import texel_steps
 
 # From this many multiply-adds on, a and b are copied into texels first (two buffer-to-texture
 # copies: below, their fixed cost outweighs the faster loads).
@@ -96,7 +97,8 @@ def usable(device) -> bool:
 def template(config: SubgroupConfig, width: int, b_vec4: str | None, bias: bool,
              activation: str | None, derivative: str | None, column_sums: bool,
              a_texels: str | None = None, inputs_kept: bool = False,
-             precision: Precision = FLOAT32, output: str | None = None) -> dict[str, object]:
+             precision: Precision = FLOAT32, output: str | None = None,
+             a_gather: str | None = None, b_gather: str | None = None) -> dict[str, object]:
     """The placeholder values of gemm_subgroup.wgsl for one configuration and operand layout.
 
     ``b_vec4``: "n" when b's rows are whole vec4s of columns (row-major, N a multiple of 4), "k"
@@ -107,17 +109,22 @@ def template(config: SubgroupConfig, width: int, b_vec4: str | None, bias: bool,
     texels as b_vec4 says (which must then not be None). The last block runs past K, with a's
     values there zeroed; from buffers, the last K mod W k's take a checked loop instead.
     ``output``: c's element type (default: the element type). f16 operands (never as texels)
-    are widened to f32 as they are loaded: broadcasts, FMAs and sums are f32."""
+    are widened to f32 as they are loaded: broadcasts, FMAs and sums are f32.
+    ``a_gather``/``b_gather``: an operand read through an im2col.wgsl gather (a convolution's
+    GEMM), a from buffers and b by scalar loads: a row's (b column's) part of the address is
+    taken apart once, each block's k part once per lane."""
     rows, quads = range(config.rows), range(config.quads)
     vector, output = f"vec4<{precision.accumulate}>", output or precision.wgsl  # loads, sums
-    declarations = [f"    let a_row_{r} = min(row0 + {r}u, last_row) * params.a_row_stride;"
+    declarations = [f"    let a_row_{r} = {a_gather}_row(min(row0 + {r}u, last_row));" if a_gather
+                    else f"    let a_row_{r} = min(row0 + {r}u, last_row) * params.a_row_stride;"
                     for r in rows]
     declarations += [f"    let col_{q} = col0 + 4u * (lane + {q * width}u);" for q in quads]
     if b_vec4 == "n":  # N is a multiple of 4: the last whole vec4 of a row starts at N - 4
         declarations += [f"    let b_quad_{q} = min(col_{q}, params.n - 4u) / 4u;" for q in quads]
     else:
-        declarations += [f"    let b_col_{q}_{j} = min(col_{q} + {j}u, last_col) * "
-                         f"params.b_col_stride;" for q in quads for j in range(4)]
+        declarations += [f"    let b_col_{q}_{j} = {b_gather}_col(min(col_{q} + {j}u, last_col));"
+                         if b_gather else f"    let b_col_{q}_{j} = min(col_{q} + {j}u, "
+                         "last_col) * params.b_col_stride;" for q in quads for j in range(4)]
     if a_texels == "m":  # a's texels hold rows 4g … 4g + 3 (the last whole four: M - 1 rounded)
         declarations += [f"    let a_quad_{g} = min(row0 + {4 * g}u, last_row & ~3u);"
                          for g in range(config.rows // 4)]
@@ -130,9 +137,12 @@ def template(config: SubgroupConfig, width: int, b_vec4: str | None, bias: bool,
             return [f"{pad}let {name}_{q} = " + widen(
                 f"b4[({k}) * (params.b_row_stride / 4u) + b_quad_{q}]", precision, True) + ";"
                 for q in quads]
-        return [f"{pad}let {name}_{q} = " + widen(f"vec4<{precision.wgsl}>(" + ", ".join(
-            f"b[({k}) * params.b_row_stride + b_col_{q}_{j}]" for j in range(4)) + ")",
-            precision, True) + ";" for q in quads]
+        value = (f"gather_b({name}_k, b_col_{{q}}_{{j}})" if b_gather
+                 else f"b[({k}) * params.b_row_stride + b_col_{{q}}_{{j}}]")
+        return [f"{pad}let {name}_k = {b_gather}_row({k});"] * bool(b_gather) + [
+            f"{pad}let {name}_{q} = " + widen(f"vec4<{precision.wgsl}>(" + ", ".join(
+                value.format(q=q, j=j) for j in range(4)) + ")", precision, True) + ";"
+            for q in quads]
 
     def update(a_value: str, b_name: str, pad: str) -> list[str]:
         lines = [f"{pad}acc_{r}_{q} = fma({vector}({a_value.format(r=r)}), {b_name}_{q}, "
@@ -162,10 +172,13 @@ def template(config: SubgroupConfig, width: int, b_vec4: str | None, bias: bool,
 
     pad = " " * 8
     if a_texels:
-        whole = _texel_steps(config, width, a_texels, b_vec4, products, pad)
+        whole = texel_steps(config.rows, config.quads, width, a_texels, b_vec4, products, pad)
     else:
-        whole = [f"{pad}let a_{r} = " + widen(
-            f"a[a_row_{r} + (k0 + lane) * params.a_col_stride]", precision) + ";" for r in rows]
+        whole = [f"{pad}let a_k = {a_gather}_col(k0 + lane);"] * bool(a_gather)
+        whole += [f"{pad}let a_{r} = " + widen(
+            f"gather_a(a_row_{r}, a_k)" if a_gather
+            else f"a[a_row_{r} + (k0 + lane) * params.a_col_stride]", precision) + ";"
+            for r in rows]
         if b_vec4 == "k":  # b_col_stride and k0 are multiples of 4
             whole += [f"{pad}let b_{q}_{j}_{p} = "
                       + widen(f"b4[(b_col_{q}_{j} + k0) / 4u + {p}u]", precision, True) + ";"
@@ -181,7 +194,10 @@ def template(config: SubgroupConfig, width: int, b_vec4: str | None, bias: bool,
     last = []
     if not a_texels:  # the last K mod W steps (from texels, the blocks cover them)
         last = load_b("i", "b_last", pad)
-        last += update(widen("a[a_row_{r} + i * params.a_col_stride]", precision), "b_last", pad)
+        last += [f"{pad}let a_k = {a_gather}_col(i);"] * bool(a_gather)
+        last += update(widen("gather_a(a_row_{r}, a_k)" if a_gather
+                             else "a[a_row_{r} + i * params.a_col_stride]", precision),
+                       "b_last", pad)
     stores = [f"    store(split, row0 + {r}u, col_{q} + {j}u, acc_{r}_{q}[{j}]);"
               for r in rows for q in quads for j in range(4)]
     if column_sums:  # the first row of workgroups writes; the others summed the same b
@@ -191,58 +207,14 @@ def template(config: SubgroupConfig, width: int, b_vec4: str | None, bias: bool,
                    for q in quads for j in range(4)]
         stores.append("    }")
     return {"width": width, "rows": config.rows, "quads": config.quads,
-            "block": 4 * width if a_texels else width, "texel_row": texels.ROW, "gather": False,
+            "block": 4 * width if a_texels else width, "texel_row": texels.ROW,
             # From texels, blocks of 4·W run past K; otherwise whole blocks of W, then the rest.
             "blocks_end": "k_begin + (k_end - k_begin + BLOCK - 1u) / BLOCK * BLOCK" if a_texels
             else "k_end - (k_end - k_begin) % BLOCK",
             **epilogue_values(bias, activation, derivative, inputs_kept, output),
+            **gather_values(a_gather, b_gather),
             "declarations": "\n".join(declarations), "whole_steps": "\n".join(whole),
             "last_steps": "\n".join(last), "stores": "\n".join(stores)}
-
-
-def _texel_steps(config: SubgroupConfig, width: int, a_texels: str, b_texels: str,
-                 products, pad: str) -> list[str]:
-    """One block of 4·W k's from texels (k = k0 + offset): the a texels of the whole block
-    (one per row and lane for "k", one per four rows, lane and W k's for "m"), then, W k's at a
-    time, their b texels and the FMAs."""
-    def fetch(texture: str, index: str) -> str:
-        return f"textureLoad({texture}, texel({index}), 0)"
-
-    rows, quads = range(config.rows), range(config.quads)
-    zero = "vec4<f32>(0.0)"  # a past K (the last block): its texels hold other rows' values
-    if a_texels == "k":  # lane j holds k0 + 4j … 4j + 3 of each row: offset 4j + c
-        lines = [f"{pad}let a_valid = k0 + 4u * lane + vec4<u32>(0u, 1u, 2u, 3u) < "
-                 f"vec4<u32>(k_end);"]
-        lines += [f"{pad}let a_{r} = select({zero}, "
-                  f"{fetch('a_texels', f'a_row_{r} / 4u + k0 / 4u + lane')}, a_valid);"
-                  for r in rows]
-        steps = [(f"{j}_{c}", lambda r, c=c: f"a_{r}[{c}]", j, 4 * j + c)
-                 for j in range(width) for c in range(4)]
-    else:  # lane j holds k0 + W·p + j of rows 4g … 4g + 3: offset W·p + j
-        lines = [f"{pad}let a_{g}_{p} = select({zero}, " + fetch(
-            "a_texels", f"((k0 + {width * p}u + lane) * params.a_col_stride + a_quad_{g}) / 4u")
-            + f", k0 + {width * p}u + lane < k_end);"
-            for g in range(config.rows // 4) for p in range(4)]
-        steps = [(f"{p}_{j}", lambda r, p=p: f"a_{r // 4}_{p}[{r % 4}]", j, width * p + j)
-                 for p in range(4) for j in range(width)]
-    for chunk in range(0, 4 * width, width):  # W steps at a time: whole fours of k's
-        block = steps[chunk:chunk + width]
-        for step, _, _, offset in block:
-            if b_texels == "n":  # rows past K: the last one (a is zero there)
-                lines += [f"{pad}let b{step}_{q} = " + fetch(
-                    "b_texels", f"min(k0 + {offset}u, last_k) * (params.b_row_stride / 4u) + "
-                    f"b_quad_{q}") + ";" for q in quads]
-                continue
-            if offset % 4 == 0:  # one texel per column holds this k and the next three
-                lines += [f"{pad}let b_{q}_{j}_{offset} = " + fetch(
-                    "b_texels", f"(b_col_{q}_{j} + k0 + {offset}u) / 4u") + ";"
-                    for q in quads for j in range(4)]
-        if b_texels == "k":
-            lines += [f"{pad}let b{step}_{q} = vec4<f32>(" + ", ".join(
-                f"b_{q}_{j}_{offset - offset % 4}[{offset % 4}]" for j in range(4)) + ");"
-                for step, _, _, offset in block for q in quads]
-        lines += products(block, pad)
-    return lines
 
 
 def split_k(device, k: int) -> tuple[int, int]:
@@ -261,25 +233,28 @@ def split_k(device, k: int) -> tuple[int, int]:
 
 def record(program: Program, a: GPUArray, b: GPUArray, c: GPUArray, config: SubgroupConfig,
            params: dict[str, float], epilogue: dict[str, GPUArray], activation: str | None,
-           derivative: str | None) -> None:
+           derivative: str | None, gathers: tuple[str | None, str | None] = (None, None)
+           ) -> None:
     """Record c = epilogue(a · b) with this kernel: ``params`` (sizes and strides) and
     ``epilogue`` (whichever of bias, activation_outputs, activation_inputs, pre_activations and
     grad_bias it uses) as record_gemm builds them for either kernel. With ``config.texels``, a
     and b are first copied into texels (see gpu/texels.py) when both layouts allow: four
-    consecutive elements of each along its contiguous dimension, starting on a texel."""
+    consecutive elements of each along its contiguous dimension, starting on a texel.
+    ``gathers``: the im2col gathers of a and b (record_gemm's Gather), read from buffers."""
     device = program.device
     if not usable(device):
         raise ValueError(f"{config}: the subgroup GEMM runs only on software adapters with "
                          f"subgroups; {device.name} is not one. Leave config=None.")
     lanes, m, n = width(device), params["m"], params["n"]
     b_row, b_col = params["b_row_stride"], params["b_col_stride"]
-    b_vec4, aligned = None, b.offset % (4 * b.dtype.itemsize) == 0  # a vec4's alignment
+    a_gather, b_gather = gathers
+    b_vec4, aligned = None, b.offset % (4 * b.dtype.itemsize) == 0 and not b_gather
     if aligned and b_col == 1 and b_row % 4 == 0 and n % 4 == 0:
         b_vec4 = "n"
     elif aligned and b_row == 1 and b_col % 4 == 0 and lanes % 4 == 0:
         b_vec4 = "k"
     a_row, a_col, a_texels = params["a_row_stride"], params["a_col_stride"], None
-    if config.texels and b_vec4 and texels.fits(a) and texels.fits(b):
+    if config.texels and b_vec4 and not a_gather and texels.fits(a) and texels.fits(b):
         if a_col == 1 and a_row % 4 == 0:
             a_texels = "k"
         elif a_row == 1 and a_col % 4 == 0 and config.rows % 4 == 0:
@@ -287,7 +262,7 @@ def record(program: Program, a: GPUArray, b: GPUArray, c: GPUArray, config: Subg
     kept = "pre_activations" in epilogue or "activation_inputs" in epilogue  # x for f'(x, o)
     values = template(config, lanes, b_vec4, "bias" in epilogue, activation, derivative,
                       "grad_bias" in epilogue, a_texels, kept, program.precision,
-                      element_type(c.dtype))
+                      element_type(c.dtype), a_gather, b_gather)
     if a_texels:
         operands = {"a_texels": program.texels(record, "a_texels", a),
                     "b_texels": program.texels(record, "b_texels", b)}

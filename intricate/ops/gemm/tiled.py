@@ -53,10 +53,12 @@ def select(device, a: GPUArray, b: GPUArray, c: GPUArray, m: int, n: int, k: int
     intricate.tuning), or ``choose``'s heuristic when tuning is off or the GEMM is small (its
     time is then mostly launch overhead, and timing would cost more than it could save). On
     software adapters: the subgroup kernel (gemm_subgroup.py) when they have subgroups, else
-    ``choose_on_cpu``'s tile. A ``gathered`` GEMM (a convolution's) takes the tiled kernel,
-    untimed: only its loads know the gathers."""
+    ``choose_on_cpu``'s tile. A ``gathered`` GEMM (a convolution's) is not timed: the tuner
+    times plain operands."""
     limit, itemsize = device.limits["max-compute-workgroup-storage-size"], a.dtype.itemsize
     on_cpu = device.adapter_info.get("adapter_type") == "CPU"
+    if on_cpu and gathered and gemm_subgroup.usable(device):
+        return gemm_subgroup.choose(m, n, k, gemm_subgroup.width(device))
     if gathered:
         return (choose_on_cpu if on_cpu else choose)(m, n, limit, itemsize)
     if on_cpu and not tuning.forced():
@@ -97,7 +99,7 @@ def record_gemm(program: Program, a: GPUArray, b: GPUArray, c: GPUArray, m: int,
             adapter); by default ``select`` picks one.
         gather: read a and/or b through an im2col gather (a convolution's implicit GEMM, see
             im2col.py) instead of their strides, which then only say which dimension is
-            contiguous; the tiled kernel only.
+            contiguous.
 
     Shapes: a(m, k), b(k, n) through their strides; c [m, n].
 
@@ -107,7 +109,7 @@ def record_gemm(program: Program, a: GPUArray, b: GPUArray, c: GPUArray, m: int,
 
     Raises:
         ValueError: an activation or derivative that activations.wgsl doesn't define, or an
-            array of another dtype than the above, or a gather with a SubgroupConfig.
+            array of another dtype than the above.
     """
     known = activation_functions()
     if activation is not None and activation not in known:
@@ -118,9 +120,6 @@ def record_gemm(program: Program, a: GPUArray, b: GPUArray, c: GPUArray, m: int,
                                          "pre_activations": pre_activations,
                                          **dict(zip(("activation_outputs", "activation_inputs"),
                                                     (derivative or ())[1:]))}, grad_bias)
-    if gather is not None and isinstance(config, SubgroupConfig):
-        raise ValueError(f"config: {config} can't gather operands (a convolution's GEMM); "
-                         "pass a GemmConfig or None")
     config = config or select(program.device, a, b, c, m, n, k, a_strides, b_strides,
                               program.precision, gathered=gather is not None)
     params = {"m": m, "n": n, "k": k, "a_row_stride": a_strides[0], "a_col_stride": a_strides[1],
@@ -141,14 +140,16 @@ def record_gemm(program: Program, a: GPUArray, b: GPUArray, c: GPUArray, m: int,
               "derivative": derivative and derivative[0], "column_sums": grad_bias is not None,
               "inputs_kept": inputs_kept, "a_gather": gather and gather.a,
               "b_gather": gather and gather.b}
+    gathers = (kernel["a_gather"], kernel["b_gather"])
     if isinstance(config, SubgroupConfig):
         params["splits"], params["k_chunk"] = gemm_subgroup.split_k(program.device, k)
         if params["splits"] == 1:
             gemm_subgroup.record(program, a, b, c, config, params, {**epilogue, **sums},
-                                 activation, derivative and derivative[0])
+                                 activation, derivative and derivative[0], gathers)
             return
         partials, partial_sums = _split_scratch(program, params, grad_bias)
-        gemm_subgroup.record(program, a, b, partials, config, params, partial_sums, None, None)
+        gemm_subgroup.record(program, a, b, partials, config, params, partial_sums, None, None,
+                             gathers)
         sum_values = template(SUM_CONFIG, True, True, split=True, precision=program.precision,
                               output=element_type(c.dtype), **kernel)
     else:

@@ -26,6 +26,9 @@
 // columns into the matrices (what they fetch past the edge is never stored). From buffers the
 // last K mod W values of k take a separate, checked path; from texels the last block runs past
 // K with a's values there zeroed.
+// Gathers (a convolution as implicit GEMM, im2col.wgsl): a and/or b read through a gather
+// instead of strides, from buffers, b by scalar loads; each row's part of a's addresses (each
+// column's of b's) is taken apart once, each block's k part once per lane.
 // NumPy: c = activation(a @ b + bias) for forward, c = a @ b for matmul.
 
 const W: u32 = {{ width }}u;
@@ -78,3 +81,5 @@ fn gemm(@builtin(workgroup_id) group: vec3<u32>, @builtin(num_workgroups) groups
 
 {% include "ops/gemm/interface.wgsl" %}
 {% include "ops/gemm/epilogue.wgsl" %}
+{%- if gather %}
+{% include "ops/gemm/im2col.wgsl" %}{%- endif %}

@@ -71,10 +71,7 @@ var<workgroup> b_tile: array<vec4<{{ tile }}>, {{ stages }}u * B_SLAB>;  // [(i 
 fn load_a(row: u32, i: u32, k_end: u32) -> {{ dtype }} {
     if (row < params.m && i < k_end) {
 {%- if a_gather %}
-        let at = {{ a_gather }}(row, i);
-        if (at >= 0) {
-            return a[at];
-        }{%- else %}
+        return gather_a({{ a_gather }}_row(row), {{ a_gather }}_col(i));{%- else %}
         return a[row * params.a_row_stride + i * params.a_col_stride];{%- endif %}
     }
     return 0.0;
@@ -83,10 +80,7 @@ fn load_a(row: u32, i: u32, k_end: u32) -> {{ dtype }} {
 fn load_b(i: u32, col: u32, k_end: u32) -> {{ dtype }} {
     if (i < k_end && col < params.n) {
 {%- if b_gather %}
-        let at = {{ b_gather }}(i, col);
-        if (at >= 0) {
-            return b[at];
-        }{%- else %}
+        return gather_b({{ b_gather }}_row(i), {{ b_gather }}_col(col));{%- else %}
         return b[i * params.b_row_stride + col * params.b_col_stride];{%- endif %}
     }
     return 0.0;

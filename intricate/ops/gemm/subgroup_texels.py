@@ -1,0 +1,49 @@
+"""The subgroup GEMM's reads from texels (shaders/ops/gemm/subgroup.wgsl, see gpu/texels.py):
+the unrolled code of one block of 4·W k's, spliced into the kernel by subgroup.template."""
+
+from __future__ import annotations
+
+
+def texel_steps(rows: int, quads: int, width: int, a_texels: str, b_texels: str, products,
+                pad: str) -> list[str]:
+    """One block of 4·W k's from texels (k = k0 + offset): the a texels of the whole block
+    (one per row and lane for "k", one per four rows, lane and W k's for "m"), then, W k's at a
+    time, their b texels and the FMAs."""
+    def fetch(texture: str, index: str) -> str:
+        return f"textureLoad({texture}, texel({index}), 0)"
+
+    groups, rows, quads = rows // 4, range(rows), range(quads)
+    zero = "vec4<f32>(0.0)"  # a past K (the last block): its texels hold other rows' values
+    if a_texels == "k":  # lane j holds k0 + 4j … 4j + 3 of each row: offset 4j + c
+        lines = [f"{pad}let a_valid = k0 + 4u * lane + vec4<u32>(0u, 1u, 2u, 3u) < "
+                 f"vec4<u32>(k_end);"]
+        lines += [f"{pad}let a_{r} = select({zero}, "
+                  f"{fetch('a_texels', f'a_row_{r} / 4u + k0 / 4u + lane')}, a_valid);"
+                  for r in rows]
+        steps = [(f"{j}_{c}", lambda r, c=c: f"a_{r}[{c}]", j, 4 * j + c)
+                 for j in range(width) for c in range(4)]
+    else:  # lane j holds k0 + W·p + j of rows 4g … 4g + 3: offset W·p + j
+        lines = [f"{pad}let a_{g}_{p} = select({zero}, " + fetch(
+            "a_texels", f"((k0 + {width * p}u + lane) * params.a_col_stride + a_quad_{g}) / 4u")
+            + f", k0 + {width * p}u + lane < k_end);"
+            for g in range(groups) for p in range(4)]
+        steps = [(f"{p}_{j}", lambda r, p=p: f"a_{r // 4}_{p}[{r % 4}]", j, width * p + j)
+                 for p in range(4) for j in range(width)]
+    for chunk in range(0, 4 * width, width):  # W steps at a time: whole fours of k's
+        block = steps[chunk:chunk + width]
+        for step, _, _, offset in block:
+            if b_texels == "n":  # rows past K: the last one (a is zero there)
+                lines += [f"{pad}let b{step}_{q} = " + fetch(
+                    "b_texels", f"min(k0 + {offset}u, last_k) * (params.b_row_stride / 4u) + "
+                    f"b_quad_{q}") + ";" for q in quads]
+                continue
+            if offset % 4 == 0:  # one texel per column holds this k and the next three
+                lines += [f"{pad}let b_{q}_{j}_{offset} = " + fetch(
+                    "b_texels", f"(b_col_{q}_{j} + k0 + {offset}u) / 4u") + ";"
+                    for q in quads for j in range(4)]
+        if b_texels == "k":
+            lines += [f"{pad}let b{step}_{q} = vec4<f32>(" + ", ".join(
+                f"b_{q}_{j}_{offset - offset % 4}[{offset % 4}]" for j in range(4)) + ");"
+                for step, _, _, offset in block for q in quads]
+        lines += products(block, pad)
+    return lines

@@ -1,0 +1,736 @@
+// ops/gemm/subgroup.wgsl: the Dense layer's GEMM for software adapters (llvmpipe/lavapipe), the same
+// c = epilogue(a · b) with strided operands as tiled.wgsl, shaped for a CPU's SIMD lanes.
+//
+// Why a second kernel: llvmpipe runs a subgroup's invocations as the lanes of one SIMD vector,
+// and (Mesa 22.3) loads every lane's element of a storage or workgroup buffer one at a time in a
+// loop, so loads, not FMAs, set a GEMM's speed there; tiled.wgsl's workgroup-memory tiles cost two
+// such loads per FMA. Here a workgroup is one subgroup of W = 8 lanes, owning R = 8
+// rows of c and, per lane, 1 vec4s of columns (4 · W · 1 columns in all). For
+// each W values of k, every lane loads a(row, k0 + lane) for its R rows, and the value of k0 + j
+// reaches every lane by subgroupBroadcast(·, j), a register shuffle; only b is loaded per lane,
+// each value feeding R FMAs.
+// From texels (BLOCK = 4 · W): a and b come from rgba32float textures holding their elements in
+// order, four per texel (intricate/gpu/texels.py), which llvmpipe fetches a whole texel per lane
+// at a time. A lane's texel of a holds four k's of a row (or four rows at one k), so one fetch
+// per row serves 4 · W k's; b's texels hold four columns at one k (or four k's of a column).
+//
+// Bindings and Params: interface.wgsl's (a, b, a4/b4 for 16-byte loads of b when the layout
+// allows, the epilogue's bias, activation_outputs, activation_inputs, pre_activations and
+// grad_bias, c, params), and from texels
+// 11 a_texels, 12 b_texels (texture_2d<f32>) instead of a, b, a4, b4. Split K as tiled.wgsl's:
+// ``splits`` chunks of ``k_chunk`` (a multiple of 4 · W), each chunk's plain a · b (and column
+// sums) at c[split · M · N + ...] (grad_bias[split · N + ...]), summed by tiled.wgsl's sum_splits.
+// Loop bound: an invocation loops k_chunk / BLOCK + W - 1 times at most; subgroup.py's split_k
+// keeps that near intricate/ops/loops.py's LOOP_BOUND (llvmpipe stops loops at 65535).
+// Grid: (ceil(N / (4 · W · 1)), ceil(M / R) · splits folded over y and z). Loads clamp rows and
+// columns into the matrices (what they fetch past the edge is never stored). From buffers the
+// last K mod W values of k take a separate, checked path; from texels the last block runs past
+// K with a's values there zeroed.
+// Gathers (a convolution as implicit GEMM, im2col.wgsl): a and/or b read through a gather
+// instead of strides, from buffers, b by scalar loads; each row's part of a's addresses (each
+// column's of b's) is taken apart once, each block's k part once per lane.
+// NumPy: c = activation(a @ b + bias) for forward, c = a @ b for matmul.
+
+const W: u32 = 8u;
+const R: u32 = 8u;
+const BLOCK: u32 = 8u;  // k's per step of the main loop: W, or 4 · W from texels
+const TEXEL_ROW: u32 = 4096u;
+
+// Where texel ``index`` of a texels texture lies (gpu/texels.py: TEXEL_ROW texels per row).
+fn texel(index: u32) -> vec2<u32> {
+    return vec2<u32>(index % TEXEL_ROW, index / TEXEL_ROW);
+}
+
+// With splits > 1 (no epilogue then): the plain sum of the workgroup's K chunk, at its split's
+// slice of c; tiled.wgsl's sum_splits adds the chunks and applies the epilogue.
+fn store(split: u32, row: u32, col: u32, value: f32) {
+    if (row < params.m && col < params.n) {
+        c[split * params.m * params.n + row * params.n + col] = epilogue(row, col, value);
+    }
+}
+
+@compute @workgroup_size(8)
+fn gemm(@builtin(workgroup_id) group: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>,
+        @builtin(subgroup_invocation_id) lane: u32) {
+    // Row groups (folded over y and z) run split after split of K; groups past the last split
+    // (a folded grid) get row0 outside c and an empty chunk: no stores.
+    let row_tiles = (params.m + R - 1u) / R;
+    let row_group = group.y + group.z * groups.y;
+    let split = row_group / row_tiles;
+    let row0 = select(row_group % row_tiles * R, params.m, split >= params.splits);
+    let col0 = group.x * 4u * W * 1u;
+    let last_row = params.m - 1u;
+    let last_col = params.n - 1u;
+    let k_begin = min(split * params.k_chunk, params.k);  // a multiple of 4 · W
+    let k_end = min(params.k, k_begin + params.k_chunk);
+    let a_row_0 = patches_row(min(row0 + 0u, last_row));
+    let a_row_1 = patches_row(min(row0 + 1u, last_row));
+    let a_row_2 = patches_row(min(row0 + 2u, last_row));
+    let a_row_3 = patches_row(min(row0 + 3u, last_row));
+    let a_row_4 = patches_row(min(row0 + 4u, last_row));
+    let a_row_5 = patches_row(min(row0 + 5u, last_row));
+    let a_row_6 = patches_row(min(row0 + 6u, last_row));
+    let a_row_7 = patches_row(min(row0 + 7u, last_row));
+    let col_0 = col0 + 4u * (lane + 0u);
+    let b_quad_0 = min(col_0, params.n - 4u) / 4u;
+    var acc_0_0 = vec4<f32>(0.0);
+    var acc_1_0 = vec4<f32>(0.0);
+    var acc_2_0 = vec4<f32>(0.0);
+    var acc_3_0 = vec4<f32>(0.0);
+    var acc_4_0 = vec4<f32>(0.0);
+    var acc_5_0 = vec4<f32>(0.0);
+    var acc_6_0 = vec4<f32>(0.0);
+    var acc_7_0 = vec4<f32>(0.0);
+    let last_k = k_end - 1u;
+    let k_whole = k_end - (k_end - k_begin) % BLOCK;
+    for (var k0 = k_begin; k0 < k_whole; k0 += BLOCK) {
+        let a_k = patches_col(k0 + lane);
+        let a_0 = gather_a(a_row_0, a_k);
+        let a_1 = gather_a(a_row_1, a_k);
+        let a_2 = gather_a(a_row_2, a_k);
+        let a_3 = gather_a(a_row_3, a_k);
+        let a_4 = gather_a(a_row_4, a_k);
+        let a_5 = gather_a(a_row_5, a_k);
+        let a_6 = gather_a(a_row_6, a_k);
+        let a_7 = gather_a(a_row_7, a_k);
+        let b0_0 = b4[(k0 + 0u) * (params.b_row_stride / 4u) + b_quad_0];
+        let b1_0 = b4[(k0 + 1u) * (params.b_row_stride / 4u) + b_quad_0];
+        let b2_0 = b4[(k0 + 2u) * (params.b_row_stride / 4u) + b_quad_0];
+        let b3_0 = b4[(k0 + 3u) * (params.b_row_stride / 4u) + b_quad_0];
+        let b4_0 = b4[(k0 + 4u) * (params.b_row_stride / 4u) + b_quad_0];
+        let b5_0 = b4[(k0 + 5u) * (params.b_row_stride / 4u) + b_quad_0];
+        let b6_0 = b4[(k0 + 6u) * (params.b_row_stride / 4u) + b_quad_0];
+        let b7_0 = b4[(k0 + 7u) * (params.b_row_stride / 4u) + b_quad_0];
+        let s0_0 = subgroupBroadcast(a_0, 0u);
+        let s0_1 = subgroupBroadcast(a_0, 1u);
+        let s0_2 = subgroupBroadcast(a_0, 2u);
+        let s0_3 = subgroupBroadcast(a_0, 3u);
+        let s0_4 = subgroupBroadcast(a_0, 4u);
+        let s0_5 = subgroupBroadcast(a_0, 5u);
+        let s0_6 = subgroupBroadcast(a_0, 6u);
+        let s0_7 = subgroupBroadcast(a_0, 7u);
+        acc_0_0 = fma(vec4<f32>(s0_0), b0_0, acc_0_0);
+        acc_0_0 = fma(vec4<f32>(s0_1), b1_0, acc_0_0);
+        acc_0_0 = fma(vec4<f32>(s0_2), b2_0, acc_0_0);
+        acc_0_0 = fma(vec4<f32>(s0_3), b3_0, acc_0_0);
+        acc_0_0 = fma(vec4<f32>(s0_4), b4_0, acc_0_0);
+        acc_0_0 = fma(vec4<f32>(s0_5), b5_0, acc_0_0);
+        acc_0_0 = fma(vec4<f32>(s0_6), b6_0, acc_0_0);
+        acc_0_0 = fma(vec4<f32>(s0_7), b7_0, acc_0_0);
+        let s1_0 = subgroupBroadcast(a_1, 0u);
+        let s1_1 = subgroupBroadcast(a_1, 1u);
+        let s1_2 = subgroupBroadcast(a_1, 2u);
+        let s1_3 = subgroupBroadcast(a_1, 3u);
+        let s1_4 = subgroupBroadcast(a_1, 4u);
+        let s1_5 = subgroupBroadcast(a_1, 5u);
+        let s1_6 = subgroupBroadcast(a_1, 6u);
+        let s1_7 = subgroupBroadcast(a_1, 7u);
+        acc_1_0 = fma(vec4<f32>(s1_0), b0_0, acc_1_0);
+        acc_1_0 = fma(vec4<f32>(s1_1), b1_0, acc_1_0);
+        acc_1_0 = fma(vec4<f32>(s1_2), b2_0, acc_1_0);
+        acc_1_0 = fma(vec4<f32>(s1_3), b3_0, acc_1_0);
+        acc_1_0 = fma(vec4<f32>(s1_4), b4_0, acc_1_0);
+        acc_1_0 = fma(vec4<f32>(s1_5), b5_0, acc_1_0);
+        acc_1_0 = fma(vec4<f32>(s1_6), b6_0, acc_1_0);
+        acc_1_0 = fma(vec4<f32>(s1_7), b7_0, acc_1_0);
+        let s2_0 = subgroupBroadcast(a_2, 0u);
+        let s2_1 = subgroupBroadcast(a_2, 1u);
+        let s2_2 = subgroupBroadcast(a_2, 2u);
+        let s2_3 = subgroupBroadcast(a_2, 3u);
+        let s2_4 = subgroupBroadcast(a_2, 4u);
+        let s2_5 = subgroupBroadcast(a_2, 5u);
+        let s2_6 = subgroupBroadcast(a_2, 6u);
+        let s2_7 = subgroupBroadcast(a_2, 7u);
+        acc_2_0 = fma(vec4<f32>(s2_0), b0_0, acc_2_0);
+        acc_2_0 = fma(vec4<f32>(s2_1), b1_0, acc_2_0);
+        acc_2_0 = fma(vec4<f32>(s2_2), b2_0, acc_2_0);
+        acc_2_0 = fma(vec4<f32>(s2_3), b3_0, acc_2_0);
+        acc_2_0 = fma(vec4<f32>(s2_4), b4_0, acc_2_0);
+        acc_2_0 = fma(vec4<f32>(s2_5), b5_0, acc_2_0);
+        acc_2_0 = fma(vec4<f32>(s2_6), b6_0, acc_2_0);
+        acc_2_0 = fma(vec4<f32>(s2_7), b7_0, acc_2_0);
+        let s3_0 = subgroupBroadcast(a_3, 0u);
+        let s3_1 = subgroupBroadcast(a_3, 1u);
+        let s3_2 = subgroupBroadcast(a_3, 2u);
+        let s3_3 = subgroupBroadcast(a_3, 3u);
+        let s3_4 = subgroupBroadcast(a_3, 4u);
+        let s3_5 = subgroupBroadcast(a_3, 5u);
+        let s3_6 = subgroupBroadcast(a_3, 6u);
+        let s3_7 = subgroupBroadcast(a_3, 7u);
+        acc_3_0 = fma(vec4<f32>(s3_0), b0_0, acc_3_0);
+        acc_3_0 = fma(vec4<f32>(s3_1), b1_0, acc_3_0);
+        acc_3_0 = fma(vec4<f32>(s3_2), b2_0, acc_3_0);
+        acc_3_0 = fma(vec4<f32>(s3_3), b3_0, acc_3_0);
+        acc_3_0 = fma(vec4<f32>(s3_4), b4_0, acc_3_0);
+        acc_3_0 = fma(vec4<f32>(s3_5), b5_0, acc_3_0);
+        acc_3_0 = fma(vec4<f32>(s3_6), b6_0, acc_3_0);
+        acc_3_0 = fma(vec4<f32>(s3_7), b7_0, acc_3_0);
+        let s4_0 = subgroupBroadcast(a_4, 0u);
+        let s4_1 = subgroupBroadcast(a_4, 1u);
+        let s4_2 = subgroupBroadcast(a_4, 2u);
+        let s4_3 = subgroupBroadcast(a_4, 3u);
+        let s4_4 = subgroupBroadcast(a_4, 4u);
+        let s4_5 = subgroupBroadcast(a_4, 5u);
+        let s4_6 = subgroupBroadcast(a_4, 6u);
+        let s4_7 = subgroupBroadcast(a_4, 7u);
+        acc_4_0 = fma(vec4<f32>(s4_0), b0_0, acc_4_0);
+        acc_4_0 = fma(vec4<f32>(s4_1), b1_0, acc_4_0);
+        acc_4_0 = fma(vec4<f32>(s4_2), b2_0, acc_4_0);
+        acc_4_0 = fma(vec4<f32>(s4_3), b3_0, acc_4_0);
+        acc_4_0 = fma(vec4<f32>(s4_4), b4_0, acc_4_0);
+        acc_4_0 = fma(vec4<f32>(s4_5), b5_0, acc_4_0);
+        acc_4_0 = fma(vec4<f32>(s4_6), b6_0, acc_4_0);
+        acc_4_0 = fma(vec4<f32>(s4_7), b7_0, acc_4_0);
+        let s5_0 = subgroupBroadcast(a_5, 0u);
+        let s5_1 = subgroupBroadcast(a_5, 1u);
+        let s5_2 = subgroupBroadcast(a_5, 2u);
+        let s5_3 = subgroupBroadcast(a_5, 3u);
+        let s5_4 = subgroupBroadcast(a_5, 4u);
+        let s5_5 = subgroupBroadcast(a_5, 5u);
+        let s5_6 = subgroupBroadcast(a_5, 6u);
+        let s5_7 = subgroupBroadcast(a_5, 7u);
+        acc_5_0 = fma(vec4<f32>(s5_0), b0_0, acc_5_0);
+        acc_5_0 = fma(vec4<f32>(s5_1), b1_0, acc_5_0);
+        acc_5_0 = fma(vec4<f32>(s5_2), b2_0, acc_5_0);
+        acc_5_0 = fma(vec4<f32>(s5_3), b3_0, acc_5_0);
+        acc_5_0 = fma(vec4<f32>(s5_4), b4_0, acc_5_0);
+        acc_5_0 = fma(vec4<f32>(s5_5), b5_0, acc_5_0);
+        acc_5_0 = fma(vec4<f32>(s5_6), b6_0, acc_5_0);
+        acc_5_0 = fma(vec4<f32>(s5_7), b7_0, acc_5_0);
+        let s6_0 = subgroupBroadcast(a_6, 0u);
+        let s6_1 = subgroupBroadcast(a_6, 1u);
+        let s6_2 = subgroupBroadcast(a_6, 2u);
+        let s6_3 = subgroupBroadcast(a_6, 3u);
+        let s6_4 = subgroupBroadcast(a_6, 4u);
+        let s6_5 = subgroupBroadcast(a_6, 5u);
+        let s6_6 = subgroupBroadcast(a_6, 6u);
+        let s6_7 = subgroupBroadcast(a_6, 7u);
+        acc_6_0 = fma(vec4<f32>(s6_0), b0_0, acc_6_0);
+        acc_6_0 = fma(vec4<f32>(s6_1), b1_0, acc_6_0);
+        acc_6_0 = fma(vec4<f32>(s6_2), b2_0, acc_6_0);
+        acc_6_0 = fma(vec4<f32>(s6_3), b3_0, acc_6_0);
+        acc_6_0 = fma(vec4<f32>(s6_4), b4_0, acc_6_0);
+        acc_6_0 = fma(vec4<f32>(s6_5), b5_0, acc_6_0);
+        acc_6_0 = fma(vec4<f32>(s6_6), b6_0, acc_6_0);
+        acc_6_0 = fma(vec4<f32>(s6_7), b7_0, acc_6_0);
+        let s7_0 = subgroupBroadcast(a_7, 0u);
+        let s7_1 = subgroupBroadcast(a_7, 1u);
+        let s7_2 = subgroupBroadcast(a_7, 2u);
+        let s7_3 = subgroupBroadcast(a_7, 3u);
+        let s7_4 = subgroupBroadcast(a_7, 4u);
+        let s7_5 = subgroupBroadcast(a_7, 5u);
+        let s7_6 = subgroupBroadcast(a_7, 6u);
+        let s7_7 = subgroupBroadcast(a_7, 7u);
+        acc_7_0 = fma(vec4<f32>(s7_0), b0_0, acc_7_0);
+        acc_7_0 = fma(vec4<f32>(s7_1), b1_0, acc_7_0);
+        acc_7_0 = fma(vec4<f32>(s7_2), b2_0, acc_7_0);
+        acc_7_0 = fma(vec4<f32>(s7_3), b3_0, acc_7_0);
+        acc_7_0 = fma(vec4<f32>(s7_4), b4_0, acc_7_0);
+        acc_7_0 = fma(vec4<f32>(s7_5), b5_0, acc_7_0);
+        acc_7_0 = fma(vec4<f32>(s7_6), b6_0, acc_7_0);
+        acc_7_0 = fma(vec4<f32>(s7_7), b7_0, acc_7_0);
+    }
+    for (var i = k_whole; i < k_end; i++) {
+        let b_last_0 = b4[(i) * (params.b_row_stride / 4u) + b_quad_0];
+        let a_k = patches_col(i);
+        acc_0_0 = fma(vec4<f32>(gather_a(a_row_0, a_k)), b_last_0, acc_0_0);
+        acc_1_0 = fma(vec4<f32>(gather_a(a_row_1, a_k)), b_last_0, acc_1_0);
+        acc_2_0 = fma(vec4<f32>(gather_a(a_row_2, a_k)), b_last_0, acc_2_0);
+        acc_3_0 = fma(vec4<f32>(gather_a(a_row_3, a_k)), b_last_0, acc_3_0);
+        acc_4_0 = fma(vec4<f32>(gather_a(a_row_4, a_k)), b_last_0, acc_4_0);
+        acc_5_0 = fma(vec4<f32>(gather_a(a_row_5, a_k)), b_last_0, acc_5_0);
+        acc_6_0 = fma(vec4<f32>(gather_a(a_row_6, a_k)), b_last_0, acc_6_0);
+        acc_7_0 = fma(vec4<f32>(gather_a(a_row_7, a_k)), b_last_0, acc_7_0);
+    }
+    store(split, row0 + 0u, col_0 + 0u, acc_0_0[0]);
+    store(split, row0 + 0u, col_0 + 1u, acc_0_0[1]);
+    store(split, row0 + 0u, col_0 + 2u, acc_0_0[2]);
+    store(split, row0 + 0u, col_0 + 3u, acc_0_0[3]);
+    store(split, row0 + 1u, col_0 + 0u, acc_1_0[0]);
+    store(split, row0 + 1u, col_0 + 1u, acc_1_0[1]);
+    store(split, row0 + 1u, col_0 + 2u, acc_1_0[2]);
+    store(split, row0 + 1u, col_0 + 3u, acc_1_0[3]);
+    store(split, row0 + 2u, col_0 + 0u, acc_2_0[0]);
+    store(split, row0 + 2u, col_0 + 1u, acc_2_0[1]);
+    store(split, row0 + 2u, col_0 + 2u, acc_2_0[2]);
+    store(split, row0 + 2u, col_0 + 3u, acc_2_0[3]);
+    store(split, row0 + 3u, col_0 + 0u, acc_3_0[0]);
+    store(split, row0 + 3u, col_0 + 1u, acc_3_0[1]);
+    store(split, row0 + 3u, col_0 + 2u, acc_3_0[2]);
+    store(split, row0 + 3u, col_0 + 3u, acc_3_0[3]);
+    store(split, row0 + 4u, col_0 + 0u, acc_4_0[0]);
+    store(split, row0 + 4u, col_0 + 1u, acc_4_0[1]);
+    store(split, row0 + 4u, col_0 + 2u, acc_4_0[2]);
+    store(split, row0 + 4u, col_0 + 3u, acc_4_0[3]);
+    store(split, row0 + 5u, col_0 + 0u, acc_5_0[0]);
+    store(split, row0 + 5u, col_0 + 1u, acc_5_0[1]);
+    store(split, row0 + 5u, col_0 + 2u, acc_5_0[2]);
+    store(split, row0 + 5u, col_0 + 3u, acc_5_0[3]);
+    store(split, row0 + 6u, col_0 + 0u, acc_6_0[0]);
+    store(split, row0 + 6u, col_0 + 1u, acc_6_0[1]);
+    store(split, row0 + 6u, col_0 + 2u, acc_6_0[2]);
+    store(split, row0 + 6u, col_0 + 3u, acc_6_0[3]);
+    store(split, row0 + 7u, col_0 + 0u, acc_7_0[0]);
+    store(split, row0 + 7u, col_0 + 1u, acc_7_0[1]);
+    store(split, row0 + 7u, col_0 + 2u, acc_7_0[2]);
+    store(split, row0 + 7u, col_0 + 3u, acc_7_0[3]);
+}
+
+// The texel reads' operands (besides interface.wgsl's bindings): a and b copied into textures.
+@group(0) @binding(11) var a_texels: texture_2d<f32>;
+@group(0) @binding(12) var b_texels: texture_2d<f32>;
+
+// ops/gemm/interface.wgsl: the Params and bindings of both GEMM kernels (tiled.wgsl and
+// subgroup.wgsl include it at their end), so record_gemm binds either kernel with the same names
+// and the same Params. Declarations only: no entry points.
+//
+// Bindings (group 0), by variable name, f32 throughout except c and grad_bias, of c's own
+// element type f32 (an f32 dW beside f16 operands; split K's chunk sums), and partials
+// and partial_sums, f32:
+//   0 a                   read        a(m, i) = a[m * a_row_stride + i * a_col_stride], [M, K]
+//   1 b                   read        b(i, n) = b[i * b_row_stride + n * b_col_stride], [K, N]
+//   2 bias                read        [N]     the forward epilogue's bias
+//   3 activation_outputs  read        [M, N]  o of the activation whose derivative the dX
+//                                             epilogue multiplies by
+//   4 c                   read_write  [M, N]  row-major
+//   5 grad_bias           read_write  [N]     column sums Σ_i b(i, n) (the bias gradient)
+//   6 params              uniform     Params
+//   7 a4, 8 b4            read        vec4<f32>: a and b again, for vector loads
+//   9 partials            read        [splits, M, N]  split-K: each K chunk's a · b
+//   10 partial_sums       read        [splits, N]     and its column sums of b
+//   13 pre_activations    read_write  [M, N]  the forward epilogue's activation input x (only
+//                                             for activations whose derivative reads x)
+//   14 activation_inputs  read        [M, N]  that x again, for the dX epilogue
+// Params: m, n, k, the four strides above, the split of K (splits chunks of k_chunk), and alpha,
+// the fused activation's hyperparameter (0 when unused).
+// With a gather (a convolution's implicit GEMM, see im2col.wgsl): the convolution's geometry,
+// conv_in_height ... conv_pad_left.
+// Workgroup, grid and NumPy expression: the including kernel's.
+
+struct Params {
+    m: u32,
+    n: u32,
+    k: u32,
+    a_row_stride: u32,
+    a_col_stride: u32,
+    b_row_stride: u32,
+    b_col_stride: u32,
+    k_chunk: u32,
+    splits: u32,
+    alpha: f32,
+    conv_in_height: u32,
+    conv_in_width: u32,
+    conv_in_channels: u32,
+    conv_out_height: u32,
+    conv_out_width: u32,
+    conv_out_channels: u32,
+    conv_kernel_width: u32,
+    conv_stride_h: u32,
+    conv_stride_w: u32,
+    conv_dilation_h: u32,
+    conv_dilation_w: u32,
+    conv_pad_top: u32,
+    conv_pad_left: u32,
+}
+
+@group(0) @binding(0) var<storage, read> a: array<f32>;
+@group(0) @binding(1) var<storage, read> b: array<f32>;
+@group(0) @binding(2) var<storage, read> bias: array<f32>;
+@group(0) @binding(3) var<storage, read> activation_outputs: array<f32>;
+@group(0) @binding(4) var<storage, read_write> c: array<f32>;
+@group(0) @binding(5) var<storage, read_write> grad_bias: array<f32>;
+@group(0) @binding(6) var<uniform> params: Params;
+@group(0) @binding(7) var<storage, read> a4: array<vec4<f32>>;
+@group(0) @binding(8) var<storage, read> b4: array<vec4<f32>>;
+@group(0) @binding(9) var<storage, read> partials: array<f32>;
+@group(0) @binding(10) var<storage, read> partial_sums: array<f32>;
+@group(0) @binding(13) var<storage, read_write> pre_activations: array<f32>;
+@group(0) @binding(14) var<storage, read> activation_inputs: array<f32>;
+
+// ops/gemm/epilogue.wgsl: epilogue(row, col, value), what both GEMM kernels apply to a finished
+// sum before c stores it, with the activation formulas of layers/activations.wgsl (included at
+// the end). Functions only: the bindings are interface.wgsl's.
+//
+// Template values:
+//   activation   the forward's activation function ("identity" for none)
+//   bias         the forward adds bias[col] first
+//   derivative   "" in the forward; in the dX GEMM of the layer above an activation, that
+//                activation's function: the epilogue multiplies by its derivative (the
+//                activation's backward, fused)
+//   inputs_kept  the activation's derivative reads x: the forward stores x in pre_activations,
+//                the dX GEMM reads it from activation_inputs; otherwise it gets x = o
+// Workgroup and grid: the including kernel's.
+//   output       c's element type, which the epilogue returns: the element type (forward y,
+//                dX) or the accumulator type (an f32 dW beside f16 data; split K's chunk sums)
+// The activation computes in f32 (f32 beside f16 data), rounded once, to c's type.
+// NumPy: forward c = f(value + bias); dX c = value * f'(x, o).
+
+fn epilogue(row: u32, col: u32, value: f32) -> f32 {
+
+
+    let x = value + f32(bias[col]);
+
+
+    return f32(relu(x, params.alpha));
+
+}
+
+// layers/activations.wgsl: every element-wise activation's formula, written once: forward beside
+// derivative. A library of functions, no entry points: layers/activation.wgsl (the element-wise
+// kernels) and ops/gemm/epilogue.wgsl (fused into both GEMM kernels) include it.
+//
+// Bindings: none. Params: none. Workgroup and grid: those of the including kernel.
+// Contract, T = f32 (the kernel's accumulate type: f32 for float32 and
+// mixed_float16, whose f16 values are converted to f32 before and rounded after; f64 for float64):
+//   fn NAME(x: T, alpha: T) -> T                   o = f(x)
+//   fn NAME_derivative(x: T, o: T, alpha: T) -> T  f'(x), from x (the input) and/or o (the output)
+// alpha is the activation's one hyperparameter (0 when it has none). An activation whose class
+// says derivative_uses_inputs = False is called with x = o (its derivative reads only o), so
+// its kernels keep no inputs; the others get the real x (stored by the fused forward GEMM).
+// Adding an activation: its two functions here, its class in intricate/layers/activations.py.
+// float64: e^x, e^x - 1 and ln(1 + x) come from gpu/float64.wgsl (through gpu/math.wgsl,
+// included at the end), as the builtins are undefined on f64; every formula is built on them.
+// NumPy: each function's comment.
+
+// identity: o = x (a GEMM with no activation).
+fn identity(x: f32, alpha: f32) -> f32 {
+    return x;
+}
+
+fn identity_derivative(x: f32, o: f32, alpha: f32) -> f32 {
+    return 1.0;
+}
+
+// ReLU: o = np.maximum(x, 0); f' = (o > 0) (0 at x = 0, like PyTorch).
+fn relu(x: f32, alpha: f32) -> f32 {
+    return max(x, 0.0);
+}
+
+fn relu_derivative(x: f32, o: f32, alpha: f32) -> f32 {
+    return select(f32(0.0), 1.0, o > 0.0);
+}
+
+// TanH: o = np.tanh(x), to about one ulp over the whole range, never NaN; f' = 1 - o².
+// Below |x| = 0.55 (o < 0.5) as -e / (2 + e) with e = np.expm1(-2|x|), which keeps the relative
+// accuracy of tiny x ((1 - exp(-2|x|)) / (1 + ...) cancelled: relative error 2.7e-4 at 1e-4,
+// 2.0 at 1e-8); above, as 1 - 2t / (1 + t) with t = exp(-2|x|), where the subtraction is exact
+// and o stays within an ulp of 1 (f' = 1 - o² reads o there, as PyTorch's does).
+fn hyperbolic_tangent(x: f32, alpha: f32) -> f32 {
+    let e = exp_minus_one(-2.0 * abs(x));
+    let t = exp_non_positive(-2.0 * abs(x));
+    return sign(x) * select(1.0 - 2.0 * t / (1.0 + t), -e / (2.0 + e), abs(x) < 0.55);
+}
+
+fn hyperbolic_tangent_derivative(x: f32, o: f32, alpha: f32) -> f32 {
+    return 1.0 - o * o;
+}
+
+// Sigmoid: o = 1 / (1 + np.exp(-x)), evaluated on the side where exp can't overflow;
+// f' = o (1 - o).
+fn sigmoid(x: f32, alpha: f32) -> f32 {
+    let e = exp_non_positive(-abs(x));
+    return select(e / (1.0 + e), 1.0 / (1.0 + e), x >= 0.0);
+}
+
+fn sigmoid_derivative(x: f32, o: f32, alpha: f32) -> f32 {
+    return o * (1.0 - o);
+}
+
+// LeakyReLU (alpha >= 0): o = np.where(x > 0, x, alpha x); f' = 1 where o > 0, else alpha
+// (o > 0 exactly where x > 0 when alpha >= 0).
+fn leaky_relu(x: f32, alpha: f32) -> f32 {
+    return select(alpha * x, x, x > 0.0);
+}
+
+fn leaky_relu_derivative(x: f32, o: f32, alpha: f32) -> f32 {
+    return select(alpha, 1.0, o > 0.0);
+}
+
+// ELU: o = np.where(x > 0, x, alpha np.expm1(x)); f' = 1 where x > 0, else alpha exp(x)
+// (from x, as PyTorch: from o, o + alpha loses the relative accuracy of a tiny alpha exp(x)).
+fn elu(x: f32, alpha: f32) -> f32 {
+    return select(alpha * exp_minus_one(min(x, 0.0)), x, x > 0.0);
+}
+fn elu_derivative(x: f32, o: f32, alpha: f32) -> f32 {
+    return select(alpha * exp_non_positive(min(x, 0.0)), 1.0, x > 0.0);
+}
+// GELU, tanh form (PyTorch's approximate="tanh"): u = sqrt(2/pi) (x + 0.044715 x³),
+// o = x (1 + tanh(u)) / 2 = x · sigmoid(2u) (the same function; the sigmoid form keeps its
+// relative accuracy where tanh(u) is near -1); f' = s + 2 x s (1 - s) u' with s = sigmoid(2u),
+// u' = sqrt(2/pi) (1 + 3 · 0.044715 x²), and 1 - s = sigmoid(-2u).
+// Where 2u is very negative, o ≈ x e^(2u) inherits 2u's absolute error as a relative one: 2u
+// rounded to float32 (constants included) cost 45 ulps at x = -7, so gelu_argument gives 2u
+// to ~2^-40 as three float32s. Past |x| = 30, s is exactly 0 or 1 even in f64, so clamping x
+// there changes nothing but keeps x³ finite (|x| > 1e13 gave 0 · inf = NaN).
+fn gelu(x: f32, alpha: f32) -> f32 {
+    return x * sigmoid_of_sum(gelu_argument(clamp(x, -30.0, 30.0)));
+}
+
+fn gelu_derivative(x: f32, o: f32, alpha: f32) -> f32 {
+    let z = clamp(x, -30.0, 30.0);
+    let two_u = gelu_argument(z);
+    let du = 0.7978845608028654 * (1.0 + 0.134145 * z * z);
+    let s = sigmoid_of_sum(two_u);
+    return s + 2.0 * z * s * sigmoid_of_sum(-two_u) * du;
+}
+
+// 2u = C1 x + C3 x³ (C1 = 2 sqrt(2/pi), C3 = C1 · 0.044715) as three float32s whose exact sum
+// is within ~2^-40 of it: (C1 x, C3 x³) rounded, and the sum of their rounding errors (each
+// constant split in two float32s, each product's error recovered exactly by product_error).
+// The two big terms are never added: llvmpipe's compiler may reassociate, which turns an
+// error-free sum into 0; they are exponentiated apart instead (sigmoid_of_sum).
+fn gelu_argument(x: f32) -> vec3<f32> {
+
+    let x2 = x * x;
+    let x3 = x2 * x;
+    let x3_low = product_error(x2, x, x3) + product_error(x, x, x2) * x;
+    let linear = 1.5957691669464111 * x;
+    let linear_low = product_error(1.5957691669464111, x, linear) - 4.534068054340423e-08 * x;
+    let cubic = 0.07135481387376785 * x3;
+    let cubic_low = product_error(0.07135481387376785, x3, cubic)
+        + 0.07135481387376785 * x3_low + 2.3988324659995897e-09 * x3;
+    return vec3<f32>(linear, cubic, linear_low + cubic_low);
+
+}
+
+// left · right - product exactly, for product = left · right rounded (Dekker): each factor is
+// split into 12-bit halves by masking its float32 bits, so that no reassociation can undo the
+// split; every partial product is exact. (Names here avoid a and b: the GEMM binds variables so
+// named, and the loader finds a kernel's bindings by the identifiers its functions use.)
+fn product_error(left: f32, right: f32, product: f32) -> f32 {
+    let left_high = bitcast<f32>(bitcast<u32>(f32(left)) & 0xfffff000u);
+    let left_low = f32(left) - left_high;
+    let right_high = bitcast<f32>(bitcast<u32>(f32(right)) & 0xfffff000u);
+    let right_low = f32(right) - right_high;
+    return f32(((left_high * right_high - f32(product)) + left_high * right_low
+        + left_low * right_high) + left_low * right_low);
+}
+
+// sigmoid(z.x + z.y + z.z) for gelu_argument's terms (z.x and z.y of one sign, z.z tiny):
+// e^-|z.x + z.y + z.z| = e^-|z.x| e^-|z.y| (1 -+ z.z), then sigmoid from e as sigmoid does.
+fn sigmoid_of_sum(z: vec3<f32>) -> f32 {
+    let e = exp_non_positive(-abs(z.x)) * exp_non_positive(-abs(z.y))
+        * (1.0 - sign(z.x) * z.z);
+    return select(e / (1.0 + e), 1.0 / (1.0 + e), z.x >= 0.0);
+}
+
+// SiLU (Swish): o = x · sigmoid(x); f' = s (1 + x (1 - s)) with s = sigmoid(x),
+// 1 - s = sigmoid(-x).
+fn silu(x: f32, alpha: f32) -> f32 {
+    return x * sigmoid(x, 0.0);
+}
+
+fn silu_derivative(x: f32, o: f32, alpha: f32) -> f32 {
+    // 1 - s as sigmoid(-x): from s it cancels where s is near 1 (6 ulps of f' at x = 12)
+    return sigmoid(x, 0.0) * (1.0 + x * sigmoid(-x, 0.0));
+}
+
+// Softplus: o = np.log1p(np.exp(x)), as max(x, 0) + log1p(exp(-|x|)) so exp never
+// overflows and o keeps its relative accuracy where it is tiny (x < -17); f' = sigmoid(x).
+fn softplus(x: f32, alpha: f32) -> f32 {
+    return max(x, 0.0) + log_one_plus(exp_non_positive(-abs(x)));
+}
+
+fn softplus_derivative(x: f32, o: f32, alpha: f32) -> f32 {
+    return sigmoid(x, 0.0);
+}
+
+// e^x and np.expm1(x) for x <= 0 (all that the activations need), to about one ulp. WGSL's exp
+// need only be within 3 + 2|x| ulps (lavapipe: 20 ulps at x = -50, which Sigmoid, SiLU, Softplus
+// and ELU' inherited), and exp(x) - 1 cancels near 0. So: x = k ln 2 + r with |r| <= ln 2 / 2
+// (ln 2 split Cody-Waite style, so k · LN2_HIGH is exact), e^r - 1 by its Taylor series to r^8
+// (the next term is < 2e-9 of it), then scaled by 2^k exactly; expm1 = 2^k (e^r - 1) + (2^k - 1),
+// where 2^k - 1 is exact. Below x = -104, e^x is 0 in float32. The low part enters as a factor
+// e^-c with c = k LOW, never as (x - k HIGH) - k LOW, which NVIDIA's driver regroups into
+// x - k (HIGH + LOW) (see gpu/float64.wgsl's exp_minus_one_split_f64).
+const LN2_HIGH = 0.693145751953125;  // ln 2's leading 16 bits
+const LN2_LOW = 1.4286068203094173e-06;  // ln 2 - LN2_HIGH
+
+fn exp_minus_one_reduced(r: f32) -> f32 {
+    return r + r * r * (0.5 + r * (0.16666666666666666 + r * (0.041666666666666664
+        + r * (0.008333333333333333 + r * (0.001388888888888889 + r * (0.0001984126984126984
+        + r * 2.48015873015873e-05))))));
+}
+
+fn reduced_exponent(x: f32) -> f32 {
+    return round(max(x, -104.0) * 1.4426950408889634);  // k = round(x / ln 2)
+}
+
+// e^(x - k ln 2) - 1 as e^(x - k HIGH) · e^-c - 1, e^-c - 1 = c (c / 2 - 1) (|c| < 2.2e-4).
+fn exp_minus_one_split(x: f32, k: f32) -> f32 {
+    let p = exp_minus_one_reduced(max(x, -104.0) - k * LN2_HIGH);
+    let c = k * LN2_LOW;
+    return p + (1.0 + p) * (c * (0.5 * c - 1.0));
+}
+
+fn exp_non_positive(x: f32) -> f32 {
+
+    let k = reduced_exponent(x);
+    return ldexp(1.0 + exp_minus_one_split(x, k), i32(k));
+
+}
+
+fn exp_minus_one(x: f32) -> f32 {
+
+    let k = reduced_exponent(x);
+    let scale = ldexp(f32(1.0), i32(k));
+    return scale * exp_minus_one_split(x, k) + (scale - 1.0);
+
+}
+
+// np.log1p(e) for 0 <= e <= 1 (Softplus' range) to about one ulp: 2 atanh(s) with
+// s = e / (2 + e) <= 1/3, by its series to s^17 (the next term is < 2e-9 of it). Never forms
+// 1 + e, whose rounding alone cost up to 9 ulps of log1p near e = 0.1 (and log(1 + e) all of
+// them below e = 1e-8: Softplus(-60) returned 0).
+fn log_one_plus(e: f32) -> f32 {
+
+    let s = e / (2.0 + e);
+    let q = s * s;
+    return 2.0 * s * (1.0 + q * (0.3333333333333333 + q * (0.2 + q * (0.14285714285714285
+        + q * (0.1111111111111111 + q * (0.09090909090909091 + q * (0.07692307692307693
+        + q * (0.06666666666666667 + q * 0.058823529411764705))))))));
+
+}
+
+// gpu/math.wgsl: exponential(x) and logarithm(x) in the kernel's accumulate type
+// (f32): the builtins exp and log for f32, gpu/float64.wgsl's for f64 (the
+// builtins are undefined on f64, see there). Kernels call these, never exp or log, so one
+// template serves every dtype. Functions only: bindings, params, workgroup and grid are the
+// including kernel's. NumPy: np.exp, np.log.
+
+
+fn exponential(x: f32) -> f32 {
+    return exp(x);
+}
+
+fn logarithm(x: f32) -> f32 {
+    return log(x);
+}
+
+
+
+
+// ops/gemm/im2col.wgsl: the implicit GEMM's operand gathers. A convolution's three GEMMs read
+// their operands as matrices that are never stored (the im2col patches): each function below maps
+// an element (row, col) of such a matrix to the index of the stored array that holds it, or -1
+// where the matrix holds a zero (a tap in the padding, or, for the input gradient, no output pixel
+// there). Each gather G is separable: G_row(row) and G_col(col) take the row's and the
+// column's parts of the address apart once (their divisions), G_at(row part, col part) puts them
+// together per element (adds and compares, and for output_patches a division by the stride), so
+// a kernel that reuses a row's part over many columns (the subgroup kernel) pays the divisions
+// once per row. gather_a / gather_b read the operand there (0 for -1). tiled.wgsl's load_a /
+// load_b and subgroup.wgsl's loads call them instead of stepping by strides. Functions only:
+// the Params fields (conv_*) are interface.wgsl's, present when a gather is.
+//
+// Geometry (NHWC, Keras kernel [KH, KW, C, F]): x [N, H, W, C], y [N, OH, OW, F]; output pixel
+// (oh, ow) reads x at (oh·stride_h + kh·dilation_h - pad_top, ow·stride_w + kw·dilation_w -
+// pad_left) for tap (kh, kw). Params: conv_in_height H, conv_in_width W, conv_in_channels C,
+// conv_out_height OH, conv_out_width OW, conv_out_channels F, conv_kernel_width KW, conv_stride_h,
+// conv_stride_w, conv_dilation_h, conv_dilation_w, conv_pad_top, conv_pad_left.
+// Loop bound: no loops. Workgroup and grid: the including kernel's.
+// NumPy (intricate/kernels/reference.py, conv2d_patches): patches(p, t) = patches[p, t] of the
+// [N·OH·OW, KH·KW·C] matrix; output_patches(q, j) = dY's [N·H·W, KH·KW·F] matrix whose product
+// with kernel_transposed's [KH·KW·F, C] is dX.
+
+// Forward, a(p, t): x at output pixel p = (n, oh, ow) for tap·channel t = (kh, kw, c). The row
+// part: (x's index of (n, oh·sh - pad_top, ow·sw - pad_left, 0), that y, that x), the column's:
+// (its offset from there, kh·dh, kw·dw); the tap lies in the image when y and x do.
+fn patches_row(p: u32) -> vec4<i32> {
+    let pixels = params.conv_out_height * params.conv_out_width;
+    let pixel = p % pixels;
+    let y = i32(pixel / params.conv_out_width * params.conv_stride_h) - i32(params.conv_pad_top);
+    let x = i32(pixel % params.conv_out_width * params.conv_stride_w) - i32(params.conv_pad_left);
+    let image = i32(p / pixels * params.conv_in_height);
+    return vec4<i32>(((image + y) * i32(params.conv_in_width) + x) *
+                     i32(params.conv_in_channels), y, x, 0);
+}
+
+fn patches_col(t: u32) -> vec4<i32> {
+    let tap = t / params.conv_in_channels;
+    let y = i32(tap / params.conv_kernel_width * params.conv_dilation_h);
+    let x = i32(tap % params.conv_kernel_width * params.conv_dilation_w);
+    return vec4<i32>((y * i32(params.conv_in_width) + x) * i32(params.conv_in_channels) +
+                     i32(t % params.conv_in_channels), y, x, 0);
+}
+
+fn patches_at(row: vec4<i32>, col: vec4<i32>) -> i32 {
+    // Negative y or x wrap to huge u32s: one compare per side.
+    if (u32(row.y + col.y) >= params.conv_in_height || u32(row.z + col.z) >= params.conv_in_width) {
+        return -1;
+    }
+    return row.x + col.x;
+}
+
+// Weight gradient, a(t, p) = patches(p, t): dW = patchesᵀ · dY.
+fn patches_transposed_row(t: u32) -> vec4<i32> {
+    return patches_col(t);
+}
+
+fn patches_transposed_col(p: u32) -> vec4<i32> {
+    return patches_row(p);
+}
+
+fn patches_transposed_at(row: vec4<i32>, col: vec4<i32>) -> i32 {
+    return patches_at(col, row);
+}
+
+// Input gradient, a(q, j): dY at the output pixel that tap j = (kh, kw, f) of input pixel
+// q = (n, h, w) feeds, if one does: oh = (h + pad_top - kh·dh) / sh when that divides exactly
+// and lies in [0, OH) (likewise ow). With h + pad_top = sh·qh + rh and kh·dh = sh·qk + rk, it
+// divides exactly when rh = rk, and then oh = qh - qk: the divisions are the parts' (the
+// remainders of both axes packed into one number, rh·sw + rw, compared at once).
+// Row part: (dY's index of image n, qh, qw, rh·sw + rw); column part: (f, qk, ql, rk·sw + rl).
+fn output_patches_row(q: u32) -> vec4<i32> {
+    let pixels = params.conv_in_height * params.conv_in_width;
+    let pixel = q % pixels;
+    let image = q / pixels * params.conv_out_height * params.conv_out_width *
+                params.conv_out_channels;
+    return vec4<i32>(i32(image), strided(pixel / params.conv_in_width + params.conv_pad_top,
+                                         pixel % params.conv_in_width + params.conv_pad_left));
+}
+
+fn output_patches_col(j: u32) -> vec4<i32> {
+    let tap = j / params.conv_out_channels;
+    return vec4<i32>(i32(j % params.conv_out_channels),
+                     strided(tap / params.conv_kernel_width * params.conv_dilation_h,
+                             tap % params.conv_kernel_width * params.conv_dilation_w));
+}
+
+// (y / sh, x / sw, (y mod sh)·sw + x mod sw)
+fn strided(y: u32, x: u32) -> vec3<i32> {
+    return vec3<i32>(i32(y / params.conv_stride_h), i32(x / params.conv_stride_w),
+                     i32(y % params.conv_stride_h * params.conv_stride_w +
+                         x % params.conv_stride_w));
+}
+
+fn output_patches_at(row: vec4<i32>, col: vec4<i32>) -> i32 {
+    let oh = u32(row.y - col.y);  // negative: a huge u32, past OH
+    let ow = u32(row.z - col.z);
+    if (row.w != col.w || oh >= params.conv_out_height || ow >= params.conv_out_width) {
+        return -1;
+    }
+    return row.x + i32((oh * params.conv_out_width + ow) * params.conv_out_channels) + col.x;
+}
+
+// Input gradient, b(j, c): the kernel read as [KH·KW·F, C], kernel[kh, kw, c, f] for
+// j = (kh, kw, f): row part (kh·KW + kw)·C·F + f, column part c·F.
+fn kernel_transposed_row(j: u32) -> vec4<i32> {
+    let tap = j / params.conv_out_channels;
+    return vec4<i32>(i32(tap * params.conv_in_channels * params.conv_out_channels +
+                         j % params.conv_out_channels), 0, 0, 0);
+}
+
+fn kernel_transposed_col(c: u32) -> vec4<i32> {
+    return vec4<i32>(i32(c * params.conv_out_channels), 0, 0, 0);
+}
+
+fn kernel_transposed_at(row: vec4<i32>, col: vec4<i32>) -> i32 {
+    return row.x + col.x;
+}
+
+// Operand a's element at a row part and a column part of its gather (0 where it says -1).
+fn gather_a(row: vec4<i32>, col: vec4<i32>) -> f32 {
+    let at = patches_at(row, col);
+    return select(f32(0.0), a[max(at, 0)], at >= 0);
+}
+
