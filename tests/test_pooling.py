@@ -10,7 +10,7 @@ import math
 import numpy as np
 import pytest
 
-from intricate import Model, TrainingOptions
+from intricate import Model, TrainingOptions, gpu
 from intricate.gpu.dtypes import FLOAT32
 from intricate.kernels import check_gradients
 from intricate.layers import (
@@ -123,6 +123,26 @@ async def test_global_average_pooling_matches_the_reference(device, rng, shape, 
                  scale=reference.global_average_pool_forward(np.abs(x)))
     assert_close(grad_inputs, reference.global_average_pool_backward(x.shape, dy),
                  gradient_rtol(precision))
+
+
+@pytest.mark.parametrize("kind", [MaxPool2D, AvgPool2D])
+async def test_grids_past_max_groups_fold_over_y(device, rng, monkeypatch, kind):
+    """With MAX_GROUPS lowered to 3, the backward's 1152 invocations (5 workgroups of 256) run
+    as a 3x2 grid: every element is still computed once, none past the end."""
+    monkeypatch.setattr(gpu.program, "MAX_GROUPS", 3)
+    shape = (2, 12, 12, 4)
+    layer = _layer(kind, 2, None, "valid", shape)
+    x = _distinct_values(rng, shape)
+    dy = rng.uniform(-1, 1, (2, 6, 6, 4))
+    outputs, grad_inputs = await _run(device, layer, x, dy, FLOAT32)
+    if kind is MaxPool2D:
+        want, argmax = reference.max_pool_forward(x, (2, 2), (2, 2))
+        grad = reference.max_pool_backward(shape, argmax, dy)
+    else:
+        want = reference.average_pool_forward(x, (2, 2), (2, 2))
+        grad = reference.average_pool_backward(shape, dy, (2, 2), (2, 2))
+    assert_close(outputs, want)
+    assert_close(grad_inputs, grad)
 
 
 def _central_differences(function, x, step=1e-6):

@@ -22,9 +22,10 @@
 //   average's partial sums per channel, of part_cells cells each; 0 elsewhere).
 // Template: argmax (max_forward keeps each window's argmax for max_backward).
 // Workgroup `workgroup_size` (1-D); one invocation per element of count, grid folded over x and y.
-// Loop bound (llvmpipe stops loops after 65535 iterations per invocation): the forwards loop
-//   over a window's pool_height * pool_width cells, the backwards over the windows that hold a
-//   cell (at most as many); layers/pooling.py refuses windows of more than LOOP_BOUND cells.
+// Loop bound (llvmpipe stops loops after 65535 iterations per invocation, all loops counted):
+//   the forwards loop pool_height · (pool_width + 1) times (a window's rows, then its cells),
+//   the backwards at most as often (over the windows that hold a cell); layers/pooling.py
+//   refuses windows past LOOP_BOUND that way, and averages a whole image past it in parts:
 //   global_partial_sums loops part_cells <= LOOP_BOUND times, global_average parts times.
 // Padding cells take no part: a max ignores them, an average divides by the real cells only
 //   (Keras/TF); every window holds at least one real cell.
