@@ -26,7 +26,14 @@ from intricate.ops import loops
 from intricate.optimizers import SGD, Adam
 
 import reference
-from harness import ALL_PRECISIONS, assert_close, gradient_rtol, run_programs, skip_unsupported
+from harness import (
+    ALL_PRECISIONS,
+    PRECISIONS,
+    assert_close,
+    gradient_rtol,
+    run_programs,
+    skip_unsupported,
+)
 
 # (batch, height, width, channels), pool_size, strides, padding: the edges each case probes.
 CASES = {
@@ -456,15 +463,19 @@ POOLED_STEP_LAYERS = {  # a pooling of (8, 8, 2) images and its float64 forward 
 }
 
 
+@pytest.mark.parametrize("precision", PRECISIONS)
 @pytest.mark.parametrize("name", sorted(POOLED_STEP_LAYERS))
-async def test_one_training_step_through_a_pooling_layer_matches_float64(device, rng, name):
+async def test_one_training_step_through_a_pooling_layer_matches_float64(device, rng, name,
+                                                                         precision):
     """Dense → Reshape((8, 8, 2)) → pooling → Flatten → Dense → SoftMax, one SGD step on one
     batch: both Dense layers' new weights equal the float64 step, so the pooling's backward
     carries dE/dO down to the first Dense inside fit (a training program keeps the argmax)."""
+    skip_unsupported(device, precision)
     make, forward, backward = POOLED_STEP_LAYERS[name]
     pooling, batch, learning_rate = make(), 8, 0.5
     model = Model([Dense(6, 128), Reshape((8, 8, 2)), pooling, Flatten(), Dense(
-        math.prod(pooling.output_shape_for((8, 8, 2))), 3), SoftMax()], device=device, seed=0)
+        math.prod(pooling.output_shape_for((8, 8, 2))), 3), SoftMax()], device=device, seed=0,
+        dtype=precision.name)
     x = rng.normal(size=(batch, 6)).astype(np.float32)
     y = np.eye(3, dtype=np.float32)[rng.integers(0, 3, batch)]
     before = [w.astype(np.float64) for w in model.get_weights()]
@@ -480,7 +491,8 @@ async def test_one_training_step_through_a_pooling_layer_matches_float64(device,
     grad_hidden = backward(hidden, state, (grad_logits @ top_kernel.T).reshape(pooled.shape))
     grads = [x.T @ grad_hidden.reshape(batch, -1), grad_hidden.reshape(batch, -1).sum(0),
              flat.T @ grad_logits, grad_logits.sum(0)]
+    rtol, epsilon = (1e-3, 2.0**-24) if precision is FLOAT32 else (1e-9, 2.0**-53)
     for got, start, grad in zip(model.get_weights(), before, grads):
-        # float32 rounds the step at the size of the weights it is added to.
-        assert_close(got - start, -learning_rate * grad, 1e-3,
-                     scale=np.abs(learning_rate * grad) + 1e4 * 2.0**-24 * np.abs(start))
+        # The dtype rounds the step at the size of the weights it is added to (10 ulps here).
+        assert_close(got - start, -learning_rate * grad, rtol,
+                     scale=np.abs(learning_rate * grad) + 10 / rtol * epsilon * np.abs(start))
