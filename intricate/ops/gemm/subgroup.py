@@ -179,7 +179,13 @@ def template(config: SubgroupConfig, width: int, b_vec4: str | None, bias: bool,
             f"gather_a(a_row_{r}, a_k)" if a_gather
             else f"a[a_row_{r} + (k0 + lane) * params.a_col_stride]", precision) + ";"
             for r in rows]
-        if b_vec4 == "k":  # b_col_stride and k0 are multiples of 4
+        if b_vec4 == "k" and b_gather:  # four k's from a multiple of 4 lie side by side
+            whole += [f"{pad}let b_k_{p} = {b_gather}_row(k0 + {4 * p}u).x;"
+                      for p in range(width // 4)]
+            whole += [f"{pad}let b_{q}_{j}_{p} = " + widen(
+                f"b4[u32(b_k_{p} + b_col_{q}_{j}.x) / 4u]", precision, True) + ";"
+                for q in quads for j in range(4) for p in range(width // 4)]
+        elif b_vec4 == "k":  # b_col_stride and k0 are multiples of 4
             whole += [f"{pad}let b_{q}_{j}_{p} = "
                       + widen(f"b4[(b_col_{q}_{j} + k0) / 4u + {p}u]", precision, True) + ";"
                       for q in quads for j in range(4) for p in range(width // 4)]
@@ -248,8 +254,12 @@ def record(program: Program, a: GPUArray, b: GPUArray, c: GPUArray, config: Subg
     lanes, m, n = width(device), params["m"], params["n"]
     b_row, b_col = params["b_row_stride"], params["b_col_stride"]
     a_gather, b_gather = gathers
-    b_vec4, aligned = None, b.offset % (4 * b.dtype.itemsize) == 0 and not b_gather
-    if aligned and b_col == 1 and b_row % 4 == 0 and n % 4 == 0:
+    b_vec4, aligned = None, b.offset % (4 * b.dtype.itemsize) == 0
+    if b_gather:  # the kernel read transposed: runs of F contiguous k's (im2col.wgsl)
+        if aligned and b_gather == "kernel_transposed" and params["conv_out_channels"] % 4 == 0 \
+                and lanes % 4 == 0:
+            b_vec4 = "k"
+    elif aligned and b_col == 1 and b_row % 4 == 0 and n % 4 == 0:
         b_vec4 = "n"
     elif aligned and b_row == 1 and b_col % 4 == 0 and lanes % 4 == 0:
         b_vec4 = "k"

@@ -101,7 +101,9 @@ fn output_patches_at(row: vec4<i32>, col: vec4<i32>) -> i32 {
 }
 
 // Input gradient, b(j, c): the kernel read as [KH·KW·F, C], kernel[kh, kw, c, f] for
-// j = (kh, kw, f): row part (kh·KW + kw)·C·F + f, column part c·F.
+// j = (kh, kw, f): row part (kh·KW + kw)·C·F + f, column part c·F, always inside, their sum the
+// address: with F a multiple of 4, the four k's from a multiple of 4 lie side by side (one
+// 16-byte load at row part .x + column part .x, the subgroup kernel's b4 reads).
 fn kernel_transposed_row(j: u32) -> vec4<i32> {
     let tap = j / params.conv_out_channels;
     return vec4<i32>(i32(tap * params.conv_in_channels * params.conv_out_channels +
