@@ -168,6 +168,33 @@ async def test_inference_normalises_by_the_moving_statistics_without_updating_th
     assert np.array_equal(got["moving_variance"], moving_variance)
 
 
+async def test_the_backward_of_an_inference_forward_takes_the_statistics_as_constants(device,
+                                                                                       rng):
+    shape = (5, 2, 3, 4)
+    layer = BatchNormalization()
+    layer.build(shape[1:])
+    x = as_used(rng.normal(size=shape), np.float32)
+    grad_outputs = as_used(rng.normal(size=shape), np.float32)
+    weights = [as_used(w, np.float32) for w in layer_weights(layer, rng)]
+    got, _ = await run_layer(device, layer, x, weights, grad_outputs=grad_outputs,
+                             training=False)
+    gamma, _, moving_mean, moving_variance = weights
+    want = reference.batch_norm_inference_backward(x, grad_outputs, moving_mean,
+                                                   moving_variance, gamma, EPSILON)
+    scales = term_scales(x, grad_outputs, gamma, None)
+    for name, values in zip(("dx", "dgamma", "dbeta"), want):
+        assert_close(got[name], values, 1e-4, np.abs(values) if name == "dx" else scales[name])
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+async def test_check_gradients_verifies_the_layer(device, rng, dtype):
+    from intricate.kernels import check_gradients
+
+    report = await check_gradients(BatchNormalization(), rng.normal(size=(6, 2, 2, 3)),
+                                   device=device, dtype=dtype, input_shape=(2, 2, 3))
+    assert report.passed, report
+
+
 async def test_moving_statistics_after_several_steps_follow_the_formula(device, rng):
     shape, steps, momentum = (6, 4), 5, 0.7
     layer = BatchNormalization(momentum=momentum)

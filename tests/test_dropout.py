@@ -12,6 +12,7 @@ import pytest
 
 from intricate import Model, TrainingOptions, gpu
 from intricate.gpu.dtypes import FLOAT32, FLOAT64
+from intricate.kernels import check_gradients
 from intricate.layers import Dense, Dropout, TanH
 
 import reference
@@ -63,6 +64,20 @@ async def test_outside_training_the_inputs_pass_through_with_no_dispatch(device,
         return layer.propagate(program, inputs) is inputs, program.dispatch_count
 
     assert await device.run(work) == (True, 0)
+
+
+async def test_the_backward_of_a_forward_that_dropped_nothing_passes_dy_on(device, rng):
+    layer = built(Dropout(0.5, seed=1), 8)
+
+    def work():
+        program = gpu.Program(gpu.Workspace(device, 4, FLOAT32))  # training stays False
+        inputs = gpu.from_numpy(device, rng.normal(size=(4, 8)))
+        layer.propagate(program, inputs)
+        return layer.back_propagate(program, inputs) is inputs, program.dispatch_count
+
+    assert await device.run(work) == (True, 0)
+    report = await check_gradients(Dropout(0.5), rng.normal(size=(3, 5)), device=device)
+    assert report.passed, report
 
 
 async def test_rate_zero_is_the_identity_with_no_dispatch_even_in_training(device, rng):

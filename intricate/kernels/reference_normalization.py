@@ -89,6 +89,18 @@ def batch_norm_backward(x, grad_outputs, gamma=None, epsilon=1e-3):
     return grad_inputs.reshape(shape), grad_gamma, grad_beta
 
 
+def batch_norm_inference_backward(x, grad_outputs, mean, variance, gamma=None, epsilon=1e-3):
+    """(dE/dx, dE/dgamma, dE/dbeta) of ``batch_norm_forward`` with constant statistics (the
+    moving ones): dE/dx = gamma / sqrt(variance + eps) · dE/dy."""
+    columns = np.asarray(x, np.float64).reshape(-1, np.shape(x)[-1])
+    grad = np.asarray(grad_outputs, np.float64).reshape(columns.shape)
+    inverse_std = 1 / np.sqrt(np.asarray(variance, np.float64) + epsilon)
+    normalized = (columns - mean) * inverse_std
+    scale = inverse_std * (1.0 if gamma is None else np.asarray(gamma, np.float64))
+    return ((scale * grad).reshape(np.shape(x)), (grad * normalized).sum(axis=0),
+            grad.sum(axis=0))
+
+
 def batch_norm_moving(moving, batch_value, momentum):
     """Keras' update of a moving statistic: momentum · moving + (1 - momentum) · batch (the
     biased batch variance for moving_variance)."""

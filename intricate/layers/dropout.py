@@ -53,6 +53,7 @@ class Dropout(Layer):
             raise ValueError(f"seed: expected None or a non-negative integer, received {seed!r}")
         self.seed = None if seed is None else int(seed)
         self._model_entropy: int | None = None  # the model's seed, as its generator holds it
+        self.dropping = False  # whether the forward recorded last drops (a training step's)
 
     def initial_parameters(self, rng: np.random.Generator) -> list[np.ndarray]:
         """No parameters; keeps the seed of the model's generator (``Model(seed=...)``, or the
@@ -88,7 +89,8 @@ class Dropout(Layer):
 
         Shapes: [batch, features] → same."""
         self.last_inputs = self.last_outputs = inputs
-        if not getattr(program, "training", False) or self.rate == 0.0:
+        self.dropping = bool(getattr(program, "training", False)) and self.rate > 0.0
+        if not self.dropping:
             return inputs
         outputs = program.array(self, "outputs", inputs.shape)
         self._record(program, "forward", inputs.size, inputs=inputs, outputs=outputs)
@@ -97,12 +99,14 @@ class Dropout(Layer):
 
     def back_propagate(self, program: Program, grad_outputs: GPUArray,
                        need_grad_inputs: bool = True) -> GPUArray | None:
-        """Record dE/dI = mask · dE/dO / (1 - rate), the forward's mask drawn again.
+        """Record dE/dI = mask · dE/dO / (1 - rate), the forward's mask drawn again; after a
+        forward that dropped nothing (rate 0, or outside a training step: ``check_gradients``)
+        dE/dO itself, with no dispatch.
 
         Shapes: [batch, features] → same."""
         if not need_grad_inputs:
             return None
-        if self.rate == 0.0:
+        if not self.dropping:
             return grad_outputs
         grad_inputs = program.array(self, "grad_inputs", grad_outputs.shape)
         self._record(program, "backward", grad_outputs.size, grad_outputs=grad_outputs,

@@ -81,6 +81,7 @@ class BatchNormalization(Layer):
             if not isinstance(flag, (bool, np.bool_)):
                 raise ValueError(f"{name}: expected True or False, received {flag!r}")
         self.center, self.scale = bool(center), bool(scale)
+        self.through_batch = True  # whether the forward recorded last used batch statistics
 
     @property
     def channels(self) -> int:
@@ -109,7 +110,8 @@ class BatchNormalization(Layer):
         training step, by the moving statistics elsewhere. Shapes: [batch, features] → same."""
         outputs = program.array(self, "outputs", inputs.shape)
         bound = {"inputs": inputs, "outputs": outputs, **self._parameters()}
-        if getattr(program, "training", False):
+        self.through_batch = bool(getattr(program, "training", False))
+        if self.through_batch:
             moving_mean, moving_variance = self.states
             mean, variance = self._batch_statistics(program)
             parts = self._parts(program, inputs.size // self.channels)
@@ -124,10 +126,13 @@ class BatchNormalization(Layer):
 
     def back_propagate(self, program: Program, grad_outputs: GPUArray,
                        need_grad_inputs: bool = True) -> GPUArray | None:
-        """Record dE/dgamma = Σ dE/dy · x̂, dE/dbeta = Σ dE/dy and dE/dx through the batch
-        statistics. Shapes: [batch, features] → same."""
+        """Record dE/dgamma = Σ dE/dy · x̂, dE/dbeta = Σ dE/dy and dE/dx, of the forward
+        recorded last: through the batch statistics after a training step's; with the moving
+        statistics as constants after an inference forward (``check_gradients`` runs one).
+        Shapes: [batch, features] → same."""
         inputs = self.last_inputs
-        mean, variance = self._batch_statistics(program)
+        mean, variance = (self._batch_statistics(program) if self.through_batch
+                          else self.states)
         parts = self._parts(program, inputs.size // self.channels)
         channel_sums = program.array(self, "channel_sums", (2, self.channels),
                                      program.precision.parameters)
@@ -176,6 +181,7 @@ class BatchNormalization(Layer):
                          template={"scale": self.scale, "center": self.center},
                          params={"rows": rows, "channels": channels, "part_rows": part_rows,
                                  "parts": parts, "count": count,
+                                 "through_batch": int(self.through_batch),
                                  "epsilon": self.epsilon, "momentum": self.momentum},
                          **bound)
 

@@ -27,7 +27,9 @@
 //  14 grad_beta        read_write  {{ accumulate }}  [channels]  (center only)
 //  15 params           uniform     Params
 // Params: rows, channels, part_rows (rows per part), parts = ceil(rows / part_rows), count =
-//   rows · channels, epsilon, momentum ({{ accumulate }}).
+//   rows · channels, through_batch (1: the forward normalised by the batch's statistics, and
+//   dE/dx flows through them; 0: by the moving ones, constants), epsilon, momentum
+//   ({{ accumulate }}).
 // Template: scale (gamma exists), center (beta exists).
 // Entries, in a training step's order; workgroup `workgroup_size` (1-D), grids folded over x and y:
 //   statistics_parts  an invocation per (part, channel): the part's mean, then Σ (x - mean)²;
@@ -42,6 +44,9 @@
 //   gradient_sums     a workgroup per channel: the parts' sums, dE/dgamma = Σ dE/dy · x̂ and
 //                     dE/dbeta = Σ dE/dy; loops as statistics does.
 //   grad_inputs_of    an invocation per element; no loop.
+// The backward differentiates the forward that was recorded: after an inference forward (mean
+//   and variance bound to the moving statistics) the same entries give dE/dgamma, dE/dbeta and,
+//   with through_batch 0, dE/dx = gamma / sqrt(variance + eps) · dE/dy.
 // Types: every statistic and sum is {{ accumulate }} (f32 for mixed_float16's f16 data); y and
 //   dE/dx are rounded to {{ dtype }} once, as stored.
 // NumPy (x, dy [rows, channels]): mean = x.mean(0); variance = ((x - mean)**2).mean(0);
@@ -55,6 +60,7 @@ struct Params {
     part_rows: u32,
     parts: u32,
     count: u32,
+    through_batch: u32,
     epsilon: {{ accumulate }},
     momentum: {{ accumulate }},
 }
@@ -246,9 +252,10 @@ fn grad_inputs_of(@builtin(workgroup_id) group: vec3<u32>,
     let channel = i % params.channels;
     let spread = inverse_std(channel);
     let normalized = ({{ accumulate }}(inputs[i]) - mean[channel]) * spread;
-    let rows = {{ accumulate }}(params.rows);
-    let mean_gradient = channel_sums[channel] / rows;
-    let mean_product = channel_sums[params.channels + channel] / rows;
+    // The batch statistics' share: 0 after an inference forward, whose statistics are constants.
+    let share = {{ accumulate }}(params.through_batch) / {{ accumulate }}(params.rows);
+    let mean_gradient = channel_sums[channel] * share;
+    let mean_product = channel_sums[params.channels + channel] * share;
     grad_inputs[i] = {{ dtype }}(scale_of(channel) * spread
         * ({{ accumulate }}(grad_outputs[i]) - mean_gradient - normalized * mean_product));
 }

@@ -27,7 +27,9 @@
 //  14 grad_beta        read_write  f32  [channels]  (center only)
 //  15 params           uniform     Params
 // Params: rows, channels, part_rows (rows per part), parts = ceil(rows / part_rows), count =
-//   rows · channels, epsilon, momentum (f32).
+//   rows · channels, through_batch (1: the forward normalised by the batch's statistics, and
+//   dE/dx flows through them; 0: by the moving ones, constants), epsilon, momentum
+//   (f32).
 // Template: scale (gamma exists), center (beta exists).
 // Entries, in a training step's order; workgroup `workgroup_size` (1-D), grids folded over x and y:
 //   statistics_parts  an invocation per (part, channel): the part's mean, then Σ (x - mean)²;
@@ -42,6 +44,9 @@
 //   gradient_sums     a workgroup per channel: the parts' sums, dE/dgamma = Σ dE/dy · x̂ and
 //                     dE/dbeta = Σ dE/dy; loops as statistics does.
 //   grad_inputs_of    an invocation per element; no loop.
+// The backward differentiates the forward that was recorded: after an inference forward (mean
+//   and variance bound to the moving statistics) the same entries give dE/dgamma, dE/dbeta and,
+//   with through_batch 0, dE/dx = gamma / sqrt(variance + eps) · dE/dy.
 // Types: every statistic and sum is f32 (f32 for mixed_float16's f16 data); y and
 //   dE/dx are rounded to f32 once, as stored.
 // NumPy (x, dy [rows, channels]): mean = x.mean(0); variance = ((x - mean)**2).mean(0);
@@ -55,6 +60,7 @@ struct Params {
     part_rows: u32,
     parts: u32,
     count: u32,
+    through_batch: u32,
     epsilon: f32,
     momentum: f32,
 }
@@ -242,9 +248,10 @@ fn grad_inputs_of(@builtin(workgroup_id) group: vec3<u32>,
     let channel = i % params.channels;
     let spread = inverse_std(channel);
     let normalized = (f32(inputs[i]) - mean[channel]) * spread;
-    let rows = f32(params.rows);
-    let mean_gradient = channel_sums[channel] / rows;
-    let mean_product = channel_sums[params.channels + channel] / rows;
+    // The batch statistics' share: 0 after an inference forward, whose statistics are constants.
+    let share = f32(params.through_batch) / f32(params.rows);
+    let mean_gradient = channel_sums[channel] * share;
+    let mean_product = channel_sums[params.channels + channel] * share;
     grad_inputs[i] = f32(scale_of(channel) * spread
         * (f32(grad_outputs[i]) - mean_gradient - normalized * mean_product));
 }

@@ -81,7 +81,8 @@ def _split(rows: int) -> tuple[int, int]:
 def _params(rows: int) -> dict:
     part_rows, parts = _split(rows)
     return {"rows": rows, "channels": CHANNELS, "part_rows": part_rows, "parts": parts,
-            "count": rows * CHANNELS, "epsilon": EPSILON, "momentum": MOMENTUM}
+            "count": rows * CHANNELS, "through_batch": 1, "epsilon": EPSILON,
+            "momentum": MOMENTUM}
 
 
 def _parts_of(values: np.ndarray, part_rows: int) -> list[np.ndarray]:
@@ -205,11 +206,13 @@ def gradient_sums(device: Device, size: int, rng: np.random.Generator,
                     precision)
 
 
-def _grad_inputs(inputs, grad_outputs, mean, variance, gamma, channel_sums, rows, epsilon, **_):
+def _grad_inputs(inputs, grad_outputs, mean, variance, gamma, channel_sums, rows, epsilon,
+                 through_batch, **_):
     spread = 1 / np.sqrt(variance + epsilon)
     normalized = (inputs - mean) * spread
-    return {"grad_inputs": gamma * spread * (grad_outputs - channel_sums[0] / rows
-                                             - normalized * channel_sums[1] / rows)}
+    share = through_batch / rows
+    return {"grad_inputs": gamma * spread * (grad_outputs - channel_sums[0] * share
+                                             - normalized * channel_sums[1] * share)}
 
 
 @register("normalization.grad_inputs_of", normalization.SHADER, "grad_inputs_of", **_BN,
