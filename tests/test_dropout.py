@@ -225,6 +225,27 @@ async def test_a_clone_draws_the_masks_of_its_original(device, rng):
     assert all(np.array_equal(a, b) for a, b in zip(original.get_weights(), twin.get_weights()))
 
 
+async def test_a_fit_draws_step_after_step_masks_even_as_the_first_layer(device, rng):
+    """[Dropout, Dense] records no Dropout backward (nothing below needs dE/dI): the forward
+    advances the counter itself. Two full-batch SGD steps equal NumPy's on the reference
+    masks of steps 0 and 1."""
+    x = rng.uniform(0.5, 1.5, (8, 5)).astype(np.float32)
+    y = rng.normal(size=(8, 2)).astype(np.float32)
+    dropout = Dropout(0.5, seed=6)
+    model = Model([dropout, Dense(5, 2)], device=device, seed=0)
+    kernel, bias = (w.astype(np.float64) for w in model.get_weights())
+    await model.fit(x, y, TrainingOptions(learning_rate=0.1, epochs=2, loss_algorithm="mse"))
+    low, high = dropout.seed_words()
+    for step in range(2):
+        keep = reference.dropout_keep(x.size, step, low, high, round(0.5 * 2**32))
+        dropped = reference.dropout_forward(x, keep.reshape(x.shape), 0.5)
+        grad = reference.mean_squared_gradient(dropped @ kernel + bias, y)
+        _, grad_kernel, grad_bias = reference.dense_backward(dropped, kernel, grad)
+        kernel, bias = kernel - 0.1 * grad_kernel, bias - 0.1 * grad_bias
+    for got, want in zip(model.get_weights(), (kernel, bias)):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+
+
 async def test_predict_and_evaluate_are_unchanged_by_dropout(device, rng):
     x = rng.normal(size=(12, 6)).astype(np.float32)
     y = rng.normal(size=(12, 2)).astype(np.float32)
