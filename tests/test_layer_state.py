@@ -205,3 +205,33 @@ async def test_torch_state_dict_loads_states(device, tmp_path):
     with pytest.raises(ModelFileError, match=r"1 holds \['extra'\], which Dense\(2, 3\) has no "
                                              "weight for"):
         Model.from_torch_state_dict(state, [FirstRowMemory(2), StatefulDense(2, 3)])
+
+
+async def test_batch_normalization_states_in_files_state_dicts_and_summary(device, tmp_path):
+    from intricate.layers import BatchNormalization, Flatten
+
+    def layers():
+        return [BatchNormalization(), Flatten(), Dense(12, 2)]
+
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(6, 2, 3, 2)).astype(np.float32)
+    model = Model(layers(), device=device, seed=1, input_shape=(2, 3, 2))
+    await model.fit(x, rng.normal(size=(6, 2)), TrainingOptions(epochs=2, learning_rate=0.1))
+    weights = model.get_weights()
+    assert [w.shape for w in weights] == [(2,), (2,), (2,), (2,), (12, 2), (2,)]
+    assert not np.array_equal(weights[2], np.zeros(2))  # moving_mean moved in training
+    text = model.summary()
+    assert "Trainable params: 30" in text and "Non-trainable params: 4" in text
+    path = tmp_path / "bn.safetensors"
+    model.save(path)
+    loaded = Model.load(path, device=device)
+    assert_same(loaded.get_weights(), weights)
+    assert np.array_equal(await loaded.predict(x), await model.predict(x))
+    torch_path = tmp_path / "bn_torch.safetensors"
+    model.save(torch_path, layout="torch")
+    tensors = load_file(torch_path)
+    assert np.array_equal(tensors["0.running_var"], weights[3])
+    first = {key: value for key, value in tensors.items() if key.startswith("0.")}
+    state = first | {"0.num_batches_tracked": np.array(2, np.int64)} | tensors
+    again = Model.from_torch_state_dict(state, layers(), device=device, input_shape=(2, 3, 2))
+    assert_same(again.get_weights(), weights)

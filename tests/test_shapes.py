@@ -132,7 +132,8 @@ async def test_predict_returns_samples_of_the_output_shape(device):
     np.testing.assert_allclose(predictions.reshape(5, 12), want, rtol=1e-5, atol=1e-6)
     y = np.zeros((5, 2, 3, 2), np.float32)
     assert np.isfinite(await model.evaluate(x, y))
-    await model.fit(x, y, TrainingOptions(epochs=1))
+    history = await model.fit(x, y, TrainingOptions(epochs=1, validation_data=(x[:2], y[:2])))
+    assert history.history["val_loss"][0] == await model.evaluate(x[:2], y[:2])
     with pytest.raises(ValueError, match=r"y: expected an array \[samples, 2, 3, 2\] "
                                          r"\(per-sample shape \(2, 3, 2\)\), received shape "
                                          r"\(5, 12\)"):
