@@ -80,7 +80,8 @@ class Dataset:
                              f"{model.dtype}; upload the arrays with this model's upload()")
         if self.x.shape[1] != model.input_size:
             raise ValueError(f"{name}: expected {model.input_size} features per sample (the "
-                             f"first layer's inputs), the Dataset has {self.x.shape[1]}")
+                             f"first layer's inputs, input_shape {model.input_shape}), the "
+                             f"Dataset has {self.x.shape[1]}")
         if needs_targets and self.y is None:
             raise ValueError(f"{name}: this Dataset has no targets; upload it with "
                              "model.upload(x, y)")

@@ -197,6 +197,9 @@ async def test_gradient_check_takes_an_input_shape(device):
     report = await check_gradients(Flatten(), x.reshape(3, 12), input_shape=(2, 3, 2),
                                    device=device)
     assert report.passed and report.outputs[0].size == 32, str(report)
+    model = Model([Reshape((-1,)), Dense(12, 1)], device=device, input_shape=(2, 3, 2))
+    report = await check_gradients(model.layers[0], x)  # the image shape it has in its model
+    assert report.passed, str(report)
     with pytest.raises(ValueError, match=r"x: expected \[rows, 2, 2, 2\] \(input_shape "
                                          r"\(2, 2, 2\)\), received float64 \(3, 2, 3, 2\)"):
         await check_gradients(Flatten(), x, input_shape=(2, 2, 2), device=device)

@@ -64,6 +64,8 @@ def _check_arguments(layer: object, x: object, samples: object, dtype: np.dtype,
         raise ValueError(f"samples: expected a positive int, received {samples!r}")
     values = np.asarray(x)
     shape = check_input_shape(input_shape)
+    if shape is None and layer.input_shape is not None and len(layer.input_shape) > 1:
+        shape = layer.input_shape  # built in a model: the images it takes there
     if shape is not None and values.ndim > 1 and values.shape[1:] in (shape, (math.prod(shape),)):
         values = values.reshape(len(values), -1)  # images [rows, H, W, C] as rows
     elif shape is not None:
@@ -103,7 +105,8 @@ async def check_gradients(layer: Layer, x: np.ndarray, *, samples: int = 32,
             outside a model); mixed_float16 perturbs the f16 copy of the weights the layer
             computes with, and needs weights within f16's range.
         input_shape: the per-sample shape the layer takes ((H, W, C) for an image layer:
-            Conv2D, pooling); None: flat samples of x's width.
+            Conv2D, pooling); None: the image shape it has in its model, else flat samples of
+            x's width.
 
     Returns:
         GradientReport: per gradient max abs/rel error, worst index, passed; ``str()``
