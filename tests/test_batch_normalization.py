@@ -278,10 +278,13 @@ async def test_folded_grids_reach_every_channel_and_part(device, rng, monkeypatc
 
 
 def test_more_rows_than_the_bounded_reductions_sum_are_refused(monkeypatch):
+    """LOOP_BOUND 40: parts of at most 20 rows (looped twice), merged by 256 lanes looping
+    twice over at most 12 parts each beside two 8-step tree sums: 20 · 256 · 12 rows."""
     monkeypatch.setattr(loops, "LOOP_BOUND", 40)
-    normalization_module.split_rows(2000, 1)  # 100 parts of 20 rows: within the bound
-    with pytest.raises(ValueError, match="values per channel"):
-        normalization_module.split_rows(200_000, 1)
+    assert normalization_module.split_rows(2000, 1) == (16, 125)
+    assert normalization_module.split_rows(61_440, 1) == (20, 3072)  # as many as it sums
+    with pytest.raises(ValueError, match=r"61441 values per channel, more than .*\(61440\)"):
+        normalization_module.split_rows(61_441, 1)
 
 
 async def test_the_first_layer_records_no_grad_inputs(device, rng):

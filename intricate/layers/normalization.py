@@ -35,14 +35,16 @@ def split_rows(rows: int, channels: int) -> tuple[int, int]:
         ValueError: more rows than any split keeps within the bound.
     """
     bound = loops.LOOP_BOUND
-    part_rows = max(MIN_PART_ROWS, math.ceil(rows * channels / TARGET_INVOCATIONS))
+    # A merge's lanes loop twice over their parts, plus two tree sums of log2(lanes) steps.
+    most_parts = WORKGROUP_SIZE * max(0, (bound - 2 * int(math.log2(WORKGROUP_SIZE))) // 2)
+    part_rows = max(MIN_PART_ROWS, math.ceil(rows * channels / TARGET_INVOCATIONS),
+                    math.ceil(rows / max(most_parts, 1)))
     part_rows = max(1, min(part_rows, bound // 2, rows))  # statistics_parts loops twice
     parts = math.ceil(rows / part_rows)
-    merge_loops = 2 * math.ceil(parts / WORKGROUP_SIZE) + 2 * int(math.log2(WORKGROUP_SIZE))
-    if merge_loops > bound:
-        raise ValueError(f"BatchNormalization: {rows} values per channel exceed what its "
-                         f"bounded reductions sum ({(bound // 2) ** 2 * WORKGROUP_SIZE // 4}); "
-                         "use smaller batches or images")
+    if parts > most_parts:
+        raise ValueError(f"BatchNormalization: {rows} values per channel, more than its "
+                         f"bounded reductions sum ({bound // 2 * most_parts}); use smaller "
+                         "batches or images")
     return part_rows, parts
 
 
