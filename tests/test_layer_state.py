@@ -235,3 +235,15 @@ async def test_batch_normalization_states_in_files_state_dicts_and_summary(devic
     state = first | {"0.num_batches_tracked": np.array(2, np.int64)} | tensors
     again = Model.from_torch_state_dict(state, layers(), device=device, input_shape=(2, 3, 2))
     assert_same(again.get_weights(), weights)
+
+
+def test_mixed_float16_states_are_not_held_to_float16s_range(device):
+    model = stateful_model(device, dtype="mixed_float16")
+    weights = chosen_weights(model)
+    weights[4] = np.full(3, 1e6, np.float32)  # a moving variance past f16's 65504: kept in f32
+    model.set_weights(weights)
+    assert np.array_equal(model.get_weights()[4], weights[4])
+    weights[1] = np.full((2, 3), 1e6, np.float32)  # a kernel is copied to f16: refused
+    with pytest.raises(ValueError, match=r"weights\[1\]: expected finite values \(within "
+                                         r"float16's range"):
+        model.set_weights(weights)

@@ -33,6 +33,9 @@ def test_shapes_chain_through_build():
     model = Model([Reshape((4, 4, 1)), Flatten(), Dense(16, 3)], input_shape=(16,))
     assert (model.input_shape, model.output_shape) == ((16,), (3,))
     assert (model.input_size, model.output_size) == (16, 3)
+    numpy_ints = Model([Reshape(np.array([16])), Dense(16, 1)], input_shape=np.array([4, 4, 1]))
+    assert numpy_ints.input_shape == (4, 4, 1) and type(numpy_ints.input_shape[0]) is int
+    assert numpy_ints.layers[0].get_config() == {"shape": [16]}  # JSON-able
     flat = Model([TanH(), Dense(6, 2), SoftMax()])  # the first Dense gives it, as before
     assert (flat.input_shape, flat.output_shape, flat.input_size) == ((6,), (2,), 6)
 

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
+
 from .base import Layer, check_free
 
 
@@ -18,11 +20,12 @@ def check_input_shape(input_shape: object) -> tuple[int, ...] | None:
         shape = tuple(input_shape)
     except TypeError:
         shape = ()
-    if not shape or not all(isinstance(n, int) and not isinstance(n, bool) and n > 0
-                            for n in shape):
+    if isinstance(input_shape, str) or not shape or not all(
+            isinstance(n, int | np.integer) and not isinstance(n, bool | np.bool_) and n > 0
+            for n in shape):
         raise ValueError(f"input_shape: expected a per-sample shape of positive ints, (H, W, C) "
                          f"for images or (features,), received {input_shape!r}")
-    return shape
+    return tuple(int(n) for n in shape)  # x.shape[1:] of a NumPy array's ints works too
 
 
 def keeps_shape(layer: Layer) -> bool:

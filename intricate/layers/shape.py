@@ -11,6 +11,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import numpy as np
+
 from ..gpu import GPUArray, Program
 from .base import Layer
 from .registry import register
@@ -64,11 +66,12 @@ class Reshape(_SameValues):
             target = tuple(shape)
         except TypeError:
             target = ()
-        if not target or not all(type(n) is int and (n > 0 or n == -1) for n in target) or (
-                target.count(-1) > 1):
+        if isinstance(shape, str) or not target or not all(
+                isinstance(n, int | np.integer) and not isinstance(n, bool | np.bool_)
+                and (n > 0 or n == -1) for n in target) or target.count(-1) > 1:
             raise ValueError(f"shape: expected a tuple of positive ints with at most one -1 "
                              f"(e.g. (28, 28, 1) or (-1, 4)), received {shape!r}")
-        self.shape = target
+        self.shape = tuple(int(n) for n in target)
 
     def output_shape_for(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
         size, known = math.prod(input_shape), math.prod(n for n in self.shape if n != -1)
