@@ -247,3 +247,17 @@ def test_mixed_float16_states_are_not_held_to_float16s_range(device):
     with pytest.raises(ValueError, match=r"weights\[1\]: expected finite values \(within "
                                          r"float16's range"):
         model.set_weights(weights)
+
+
+async def test_optimizer_files_of_a_model_with_states(device, tmp_path):
+    model = stateful_model(device)
+    await model.fit(X, Y, TrainingOptions(epochs=2, optimizer="adam"))
+    path = tmp_path / "resume.safetensors"
+    model.save(path, include_optimizer=True)
+    loaded = Model.load(path, device=device)
+    assert_same(loaded.get_weights(), model.get_weights())
+    saved = model.optimizer_state()
+    assert sorted(saved) == sorted(loaded.optimizer_state())  # moments of parameters only
+    assert not any("moving" in key or "first_row" in key for key in saved)
+    for key, value in saved.items():
+        assert np.array_equal(loaded.optimizer_state()[key], value)
