@@ -131,9 +131,16 @@ fn workgroup_sum(lane: u32, value: {{ accumulate }}) -> {{ accumulate }} {
     return total;
 }
 
-// The workgroup's channel (uniform), channels past the last one (folded grid) included.
-fn workgroup_channel(group: vec3<u32>, groups: vec3<u32>) -> u32 {
-    return group.x + group.y * groups.x;
+// A merge's workgroup: its channel and the parts it merges (uniform), none for a workgroup past
+// the last channel (folded grid).
+fn merged_channel(group: vec3<u32>, groups: vec3<u32>) -> vec2<u32> {
+    let channel = group.x + group.y * groups.x;
+    return vec2<u32>(channel, select(0u, params.parts, channel < params.channels));
+}
+
+// x̂ of element `at` of `channel`: (x - mean) / sqrt(variance + eps).
+fn normalized(at: u32, channel: u32) -> {{ accumulate }} {
+    return ({{ accumulate }}(inputs[at]) - mean[channel]) * inverse_std(channel);
 }
 
 @compute @workgroup_size(workgroup_size)
@@ -162,11 +169,13 @@ fn statistics_parts(@builtin(workgroup_id) group: vec3<u32>,
 fn statistics(@builtin(workgroup_id) group: vec3<u32>,
               @builtin(num_workgroups) groups: vec3<u32>,
               @builtin(local_invocation_index) lane: u32) {
-    let channel = workgroup_channel(group, groups);
-    let parts = select(0u, params.parts, channel < params.channels);  // uniform
+    let merged = merged_channel(group, groups);
+    let channel = merged.x;
+    let parts = merged.y;
     var weighted: {{ accumulate }} = 0.0;
     for (var part = lane; part < parts; part += workgroup_size) {
-        weighted += {{ accumulate }}(part_span(part).y) * partial_first[part * params.channels + channel];
+        let rows = {{ accumulate }}(part_span(part).y);
+        weighted += rows * partial_first[part * params.channels + channel];
     }
     let batch_mean = workgroup_sum(lane, weighted) / {{ accumulate }}(params.rows);
     var squares: {{ accumulate }} = 0.0;
@@ -191,8 +200,7 @@ fn normalize(@builtin(workgroup_id) group: vec3<u32>, @builtin(num_workgroups) g
     let i = invocation(group, groups, lane);
     if (i >= params.count) { return; }
     let channel = i % params.channels;
-    let normalized = ({{ accumulate }}(inputs[i]) - mean[channel]) * inverse_std(channel);
-    outputs[i] = {{ dtype }}(scale_of(channel) * normalized + shift_of(channel));
+    outputs[i] = {{ dtype }}(scale_of(channel) * normalized(i, channel) + shift_of(channel));
 }
 
 @compute @workgroup_size(workgroup_size)
@@ -221,8 +229,9 @@ fn gradient_parts(@builtin(workgroup_id) group: vec3<u32>,
 fn gradient_sums(@builtin(workgroup_id) group: vec3<u32>,
                  @builtin(num_workgroups) groups: vec3<u32>,
                  @builtin(local_invocation_index) lane: u32) {
-    let channel = workgroup_channel(group, groups);
-    let parts = select(0u, params.parts, channel < params.channels);  // uniform
+    let merged = merged_channel(group, groups);
+    let channel = merged.x;
+    let parts = merged.y;
     var gradients: {{ accumulate }} = 0.0;
     var products: {{ accumulate }} = 0.0;
     for (var part = lane; part < parts; part += workgroup_size) {
@@ -250,14 +259,13 @@ fn grad_inputs_of(@builtin(workgroup_id) group: vec3<u32>,
     let i = invocation(group, groups, lane);
     if (i >= params.count) { return; }
     let channel = i % params.channels;
-    let spread = inverse_std(channel);
-    let normalized = ({{ accumulate }}(inputs[i]) - mean[channel]) * spread;
     // The batch statistics' share: 0 after an inference forward, whose statistics are constants.
     let share = {{ accumulate }}(params.through_batch) / {{ accumulate }}(params.rows);
     let mean_gradient = channel_sums[channel] * share;
     let mean_product = channel_sums[params.channels + channel] * share;
-    grad_inputs[i] = {{ dtype }}(scale_of(channel) * spread
-        * ({{ accumulate }}(grad_outputs[i]) - mean_gradient - normalized * mean_product));
+    let gradient = {{ accumulate }}(grad_outputs[i]);
+    grad_inputs[i] = {{ dtype }}(scale_of(channel) * inverse_std(channel)
+        * (gradient - mean_gradient - normalized(i, channel) * mean_product));
 }
 
 {% include "gpu/grid.wgsl" %}
