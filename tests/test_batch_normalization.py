@@ -277,6 +277,22 @@ async def test_folded_grids_reach_every_channel_and_part(device, rng, monkeypatc
     assert_close(got["moving_variance"], 0.5 * weights[3] + 0.5 * variance, 1e-5)
 
 
+@pytest.mark.parametrize("bound", [40, 64, 1000, loops.LOOP_BOUND])
+def test_every_split_keeps_each_loop_within_the_bound(monkeypatch, bound):
+    monkeypatch.setattr(loops, "LOOP_BOUND", bound)
+    lanes = normalization_module.WORKGROUP_SIZE
+    for rows in (1, 2, 15, 16, 17, 255, 1000, 70_000, 10**6, 10**8):
+        for channels in (1, 3, 64):
+            try:
+                part_rows, parts = normalization_module.split_rows(rows, channels)
+            except ValueError:
+                assert rows > bound // 2 * lanes * ((bound - 16) // 2)
+                continue
+            assert (parts - 1) * part_rows < rows <= parts * part_rows  # no empty part
+            assert 2 * part_rows <= bound  # statistics_parts: two passes over its part
+            assert 2 * -(-parts // lanes) + 16 <= bound  # a merge's lane, and 2 tree sums
+
+
 def test_more_rows_than_the_bounded_reductions_sum_are_refused(monkeypatch):
     """LOOP_BOUND 40: parts of at most 20 rows (looped twice), merged by 256 lanes looping
     twice over at most 12 parts each beside two 8-step tree sums: 20 · 256 · 12 rows."""
