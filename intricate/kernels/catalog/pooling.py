@@ -11,7 +11,8 @@ import numpy as np
 
 from ...gpu import Device, fold_grid
 from ...gpu.dtypes import FLOAT32, Precision
-from ...layers.pooling import SHADER, AvgPool2D, MaxPool2D, Windows
+from ...layers.pooling import SHADER, AvgPool2D, MaxPool2D
+from ...layers.windows import Windows
 from .. import reference_pooling as reference
 from .registry import Case, nbytes, register
 

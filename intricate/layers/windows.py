@@ -1,0 +1,66 @@
+"""The geometry of pooling windows on NHWC images, as TensorFlow lays them out: "valid" takes
+the windows that fit, floor((in - pool) / stride) + 1 per axis; "same" gives ceil(in / stride)
+per axis, the padding split evenly with its odd cell at the bottom/right. Used by the pooling
+layers (layers/pooling.py) and their kernel catalog entries.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .base import Layer, check_size
+
+PADDINGS = ("valid", "same")
+
+
+def check_pair(name: str, value: object) -> tuple[int, int]:
+    """A positive int or a pair of them (height, width) as a pair, or a ValueError naming it."""
+    if isinstance(value, (tuple, list)):
+        if len(value) != 2:
+            raise ValueError(f"{name}: expected a positive integer or a pair (height, width), "
+                             f"received {value!r}")
+        return check_size(f"{name}[0]", value[0]), check_size(f"{name}[1]", value[1])
+    size = check_size(name, value)
+    return size, size
+
+
+def check_image_shape(layer: Layer, input_shape: tuple[int, ...]) -> tuple[int, int, int]:
+    """``input_shape`` as (height, width, channels), or a ValueError naming ``layer``."""
+    if len(input_shape) != 3:
+        raise ValueError(f"{layer!r} takes images (height, width, channels), received samples of "
+                         f"shape {input_shape}; give the model input_shape=(H, W, C), or "
+                         "Reshape((H, W, C)) before it")
+    return input_shape
+
+
+@dataclass(frozen=True)
+class Windows:
+    """Where the windows of a pooling lie on an image: the shader's Params, less ``count``."""
+
+    height: int
+    width: int
+    channels: int
+    out_height: int
+    out_width: int
+    pool_height: int
+    pool_width: int
+    stride_height: int
+    stride_width: int
+    pad_top: int = 0
+    pad_left: int = 0
+
+    @property
+    def trips(self) -> int:
+        """Loop iterations of one invocation (the rows, then each row's cells, of a window)."""
+        return self.pool_height * (self.pool_width + 1)
+
+    def params(self, count: int, parts: int = 0, part_cells: int = 0) -> dict[str, int]:
+        return {**self.__dict__, "count": count, "parts": parts, "part_cells": part_cells}
+
+
+def out_size(size: int, pool: int, stride: int, padding: str) -> tuple[int, int]:
+    """(outputs, padding before) along one axis of ``size`` cells, as TensorFlow counts them."""
+    if padding == "valid":
+        return (size - pool) // stride + 1, 0
+    outputs = -(-size // stride)
+    return outputs, max((outputs - 1) * stride + pool - size, 0) // 2
