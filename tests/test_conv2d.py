@@ -45,7 +45,9 @@ CASES = [  # (layer arguments, per-sample input shape, batch), named after the e
     pytest.param(dict(in_channels=2, out_channels=2, kernel_size=1, strides=3), (7, 8, 2), 2,
                  id="stride_past_the_kernel_leaves_pixels_unread"),
     pytest.param(dict(in_channels=7, out_channels=9, kernel_size=3, padding=1, use_bias=False),
-                 (10, 10, 7), 3, id="channels_not_multiple_of_4_whole_tiles_no_bias"),
+                 (10, 10, 7), 3, id="channels_not_multiple_of_4_no_bias"),
+    pytest.param(dict(in_channels=32, out_channels=32, kernel_size=3, padding="same"),
+                 (6, 5, 32), 2, id="wide_channels_fill_whole_tiles"),
 ]
 
 

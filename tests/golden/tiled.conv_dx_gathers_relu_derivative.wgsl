@@ -22,10 +22,12 @@
 //   9 partials            read        A    [splits, M, N]  split-K: each K chunk's a · b
 //   10 partial_sums       read        A    [splits, N]     and its column sums of b
 // (All declared in interface.wgsl, included at the end with epilogue.wgsl.)
-// Gathers (a convolution as implicit GEMM): with a_gather / b_gather naming a function of
-// im2col.wgsl, that operand's element (row, col) is read at the index the function computes
+// Gathers (a convolution as implicit GEMM): with a_gather / b_gather naming a gather of
+// im2col.wgsl, that operand's element (row, col) is read at the address its parts put together
 // (or is 0, in padding) instead of through its strides, which then only say which dimension is
-// contiguous (the order of the loads); no vector loads of it. The patches are never stored.
+// contiguous (the order of the loads); no vector loads of it. The parts fixed over K are taken
+// apart before the K loop (with load_coordinates), k's once per slab where the lane has one.
+// The patches are never stored.
 // Precision: the slabs hold T, each fragment read from them widened to A once, or A when
 // GemmConfig.widened widens each element as it is staged; every product is summed into A
 // over the whole K. f16 data: f32 sums, whose error stays far inside the 1e-3 of Σ|a||b| that
@@ -65,19 +67,17 @@ const B_SLAB: u32 = BK * B_STRIDE / 4u;
 var<workgroup> a_tile: array<vec4<f32>, 1u * A_SLAB>;  // [(i * A_STRIDE + m) / 4][m % 4]
 var<workgroup> b_tile: array<vec4<f32>, 1u * B_SLAB>;  // [(i * B_STRIDE + n) / 4][n % 4]
 
-// Edge tiles: zero outside the matrices, so partial tiles add nothing. A gathered operand (a
-// convolution's patches, see im2col.wgsl) is always read here, its gather giving the index (or a
-// zero: padding).
+// Edge tiles: zero outside the matrices, so partial tiles add nothing.
 fn load_a(row: u32, i: u32, k_end: u32) -> f32 {
     if (row < params.m && i < k_end) {
-        return gather_a(output_patches_row(row), output_patches_col(i));
+        return a[row * params.a_row_stride + i * params.a_col_stride];
     }
     return 0.0;
 }
 
 fn load_b(i: u32, col: u32, k_end: u32) -> f32 {
     if (i < k_end && col < params.n) {
-        return gather_b(kernel_transposed_row(i), kernel_transposed_col(col));
+        return b[i * params.b_row_stride + col * params.b_col_stride];
     }
     return 0.0;
 }
@@ -128,6 +128,38 @@ fn gemm(@builtin(workgroup_id) group: vec3<u32>, @builtin(num_workgroups) groups
     let a_inner = lane % 16u;
     let b_outer = lane / 16u;
     let b_inner = lane % 16u;
+    let a_part_0 = output_patches_row(min(row0 + a_outer + 0u, params.m - 1u));
+    let a_part_1 = output_patches_row(min(row0 + a_outer + 4u, params.m - 1u));
+    let a_part_2 = output_patches_row(min(row0 + a_outer + 8u, params.m - 1u));
+    let a_part_3 = output_patches_row(min(row0 + a_outer + 12u, params.m - 1u));
+    let a_part_4 = output_patches_row(min(row0 + a_outer + 16u, params.m - 1u));
+    let a_part_5 = output_patches_row(min(row0 + a_outer + 20u, params.m - 1u));
+    let a_part_6 = output_patches_row(min(row0 + a_outer + 24u, params.m - 1u));
+    let a_part_7 = output_patches_row(min(row0 + a_outer + 28u, params.m - 1u));
+    let a_part_8 = output_patches_row(min(row0 + a_outer + 32u, params.m - 1u));
+    let a_part_9 = output_patches_row(min(row0 + a_outer + 36u, params.m - 1u));
+    let a_part_10 = output_patches_row(min(row0 + a_outer + 40u, params.m - 1u));
+    let a_part_11 = output_patches_row(min(row0 + a_outer + 44u, params.m - 1u));
+    let a_part_12 = output_patches_row(min(row0 + a_outer + 48u, params.m - 1u));
+    let a_part_13 = output_patches_row(min(row0 + a_outer + 52u, params.m - 1u));
+    let a_part_14 = output_patches_row(min(row0 + a_outer + 56u, params.m - 1u));
+    let a_part_15 = output_patches_row(min(row0 + a_outer + 60u, params.m - 1u));
+    let b_part_0 = kernel_transposed_col(min(col0 + b_outer + 0u, params.n - 1u));
+    let b_part_1 = kernel_transposed_col(min(col0 + b_outer + 4u, params.n - 1u));
+    let b_part_2 = kernel_transposed_col(min(col0 + b_outer + 8u, params.n - 1u));
+    let b_part_3 = kernel_transposed_col(min(col0 + b_outer + 12u, params.n - 1u));
+    let b_part_4 = kernel_transposed_col(min(col0 + b_outer + 16u, params.n - 1u));
+    let b_part_5 = kernel_transposed_col(min(col0 + b_outer + 20u, params.n - 1u));
+    let b_part_6 = kernel_transposed_col(min(col0 + b_outer + 24u, params.n - 1u));
+    let b_part_7 = kernel_transposed_col(min(col0 + b_outer + 28u, params.n - 1u));
+    let b_part_8 = kernel_transposed_col(min(col0 + b_outer + 32u, params.n - 1u));
+    let b_part_9 = kernel_transposed_col(min(col0 + b_outer + 36u, params.n - 1u));
+    let b_part_10 = kernel_transposed_col(min(col0 + b_outer + 40u, params.n - 1u));
+    let b_part_11 = kernel_transposed_col(min(col0 + b_outer + 44u, params.n - 1u));
+    let b_part_12 = kernel_transposed_col(min(col0 + b_outer + 48u, params.n - 1u));
+    let b_part_13 = kernel_transposed_col(min(col0 + b_outer + 52u, params.n - 1u));
+    let b_part_14 = kernel_transposed_col(min(col0 + b_outer + 56u, params.n - 1u));
+    let b_part_15 = kernel_transposed_col(min(col0 + b_outer + 60u, params.n - 1u));
     let inside = row0 + BM <= params.m && col0 + BN <= params.n;
 
     {
@@ -136,71 +168,75 @@ fn gemm(@builtin(workgroup_id) group: vec3<u32>, @builtin(num_workgroups) groups
         // Stage the slabs (neighbouring invocations read neighbouring addresses). Whole tiles,
         // the common case, skip the bounds checks; the test is uniform across the workgroup.
         if (inside && start + BK <= k_end) {
-            a_tile[((a_inner) * 68u + a_outer + 0u) / 4u][(a_outer + 0u) % 4u] = load_a(row0 + a_outer + 0u, start + a_inner, k_end);
-            a_tile[((a_inner) * 68u + a_outer + 4u) / 4u][(a_outer + 4u) % 4u] = load_a(row0 + a_outer + 4u, start + a_inner, k_end);
-            a_tile[((a_inner) * 68u + a_outer + 8u) / 4u][(a_outer + 8u) % 4u] = load_a(row0 + a_outer + 8u, start + a_inner, k_end);
-            a_tile[((a_inner) * 68u + a_outer + 12u) / 4u][(a_outer + 12u) % 4u] = load_a(row0 + a_outer + 12u, start + a_inner, k_end);
-            a_tile[((a_inner) * 68u + a_outer + 16u) / 4u][(a_outer + 16u) % 4u] = load_a(row0 + a_outer + 16u, start + a_inner, k_end);
-            a_tile[((a_inner) * 68u + a_outer + 20u) / 4u][(a_outer + 20u) % 4u] = load_a(row0 + a_outer + 20u, start + a_inner, k_end);
-            a_tile[((a_inner) * 68u + a_outer + 24u) / 4u][(a_outer + 24u) % 4u] = load_a(row0 + a_outer + 24u, start + a_inner, k_end);
-            a_tile[((a_inner) * 68u + a_outer + 28u) / 4u][(a_outer + 28u) % 4u] = load_a(row0 + a_outer + 28u, start + a_inner, k_end);
-            a_tile[((a_inner) * 68u + a_outer + 32u) / 4u][(a_outer + 32u) % 4u] = load_a(row0 + a_outer + 32u, start + a_inner, k_end);
-            a_tile[((a_inner) * 68u + a_outer + 36u) / 4u][(a_outer + 36u) % 4u] = load_a(row0 + a_outer + 36u, start + a_inner, k_end);
-            a_tile[((a_inner) * 68u + a_outer + 40u) / 4u][(a_outer + 40u) % 4u] = load_a(row0 + a_outer + 40u, start + a_inner, k_end);
-            a_tile[((a_inner) * 68u + a_outer + 44u) / 4u][(a_outer + 44u) % 4u] = load_a(row0 + a_outer + 44u, start + a_inner, k_end);
-            a_tile[((a_inner) * 68u + a_outer + 48u) / 4u][(a_outer + 48u) % 4u] = load_a(row0 + a_outer + 48u, start + a_inner, k_end);
-            a_tile[((a_inner) * 68u + a_outer + 52u) / 4u][(a_outer + 52u) % 4u] = load_a(row0 + a_outer + 52u, start + a_inner, k_end);
-            a_tile[((a_inner) * 68u + a_outer + 56u) / 4u][(a_outer + 56u) % 4u] = load_a(row0 + a_outer + 56u, start + a_inner, k_end);
-            a_tile[((a_inner) * 68u + a_outer + 60u) / 4u][(a_outer + 60u) % 4u] = load_a(row0 + a_outer + 60u, start + a_inner, k_end);
-            b_tile[((b_inner) * 68u + b_outer + 0u) / 4u][(b_outer + 0u) % 4u] = load_b(start + b_inner, col0 + b_outer + 0u, k_end);
-            b_tile[((b_inner) * 68u + b_outer + 4u) / 4u][(b_outer + 4u) % 4u] = load_b(start + b_inner, col0 + b_outer + 4u, k_end);
-            b_tile[((b_inner) * 68u + b_outer + 8u) / 4u][(b_outer + 8u) % 4u] = load_b(start + b_inner, col0 + b_outer + 8u, k_end);
-            b_tile[((b_inner) * 68u + b_outer + 12u) / 4u][(b_outer + 12u) % 4u] = load_b(start + b_inner, col0 + b_outer + 12u, k_end);
-            b_tile[((b_inner) * 68u + b_outer + 16u) / 4u][(b_outer + 16u) % 4u] = load_b(start + b_inner, col0 + b_outer + 16u, k_end);
-            b_tile[((b_inner) * 68u + b_outer + 20u) / 4u][(b_outer + 20u) % 4u] = load_b(start + b_inner, col0 + b_outer + 20u, k_end);
-            b_tile[((b_inner) * 68u + b_outer + 24u) / 4u][(b_outer + 24u) % 4u] = load_b(start + b_inner, col0 + b_outer + 24u, k_end);
-            b_tile[((b_inner) * 68u + b_outer + 28u) / 4u][(b_outer + 28u) % 4u] = load_b(start + b_inner, col0 + b_outer + 28u, k_end);
-            b_tile[((b_inner) * 68u + b_outer + 32u) / 4u][(b_outer + 32u) % 4u] = load_b(start + b_inner, col0 + b_outer + 32u, k_end);
-            b_tile[((b_inner) * 68u + b_outer + 36u) / 4u][(b_outer + 36u) % 4u] = load_b(start + b_inner, col0 + b_outer + 36u, k_end);
-            b_tile[((b_inner) * 68u + b_outer + 40u) / 4u][(b_outer + 40u) % 4u] = load_b(start + b_inner, col0 + b_outer + 40u, k_end);
-            b_tile[((b_inner) * 68u + b_outer + 44u) / 4u][(b_outer + 44u) % 4u] = load_b(start + b_inner, col0 + b_outer + 44u, k_end);
-            b_tile[((b_inner) * 68u + b_outer + 48u) / 4u][(b_outer + 48u) % 4u] = load_b(start + b_inner, col0 + b_outer + 48u, k_end);
-            b_tile[((b_inner) * 68u + b_outer + 52u) / 4u][(b_outer + 52u) % 4u] = load_b(start + b_inner, col0 + b_outer + 52u, k_end);
-            b_tile[((b_inner) * 68u + b_outer + 56u) / 4u][(b_outer + 56u) % 4u] = load_b(start + b_inner, col0 + b_outer + 56u, k_end);
-            b_tile[((b_inner) * 68u + b_outer + 60u) / 4u][(b_outer + 60u) % 4u] = load_b(start + b_inner, col0 + b_outer + 60u, k_end);
+            let a_k_part = output_patches_col(min(start + a_inner, params.k - 1u));
+            a_tile[((a_inner) * 68u + a_outer + 0u) / 4u][(a_outer + 0u) % 4u] = gather_a(a_part_0, a_k_part);
+            a_tile[((a_inner) * 68u + a_outer + 4u) / 4u][(a_outer + 4u) % 4u] = gather_a(a_part_1, a_k_part);
+            a_tile[((a_inner) * 68u + a_outer + 8u) / 4u][(a_outer + 8u) % 4u] = gather_a(a_part_2, a_k_part);
+            a_tile[((a_inner) * 68u + a_outer + 12u) / 4u][(a_outer + 12u) % 4u] = gather_a(a_part_3, a_k_part);
+            a_tile[((a_inner) * 68u + a_outer + 16u) / 4u][(a_outer + 16u) % 4u] = gather_a(a_part_4, a_k_part);
+            a_tile[((a_inner) * 68u + a_outer + 20u) / 4u][(a_outer + 20u) % 4u] = gather_a(a_part_5, a_k_part);
+            a_tile[((a_inner) * 68u + a_outer + 24u) / 4u][(a_outer + 24u) % 4u] = gather_a(a_part_6, a_k_part);
+            a_tile[((a_inner) * 68u + a_outer + 28u) / 4u][(a_outer + 28u) % 4u] = gather_a(a_part_7, a_k_part);
+            a_tile[((a_inner) * 68u + a_outer + 32u) / 4u][(a_outer + 32u) % 4u] = gather_a(a_part_8, a_k_part);
+            a_tile[((a_inner) * 68u + a_outer + 36u) / 4u][(a_outer + 36u) % 4u] = gather_a(a_part_9, a_k_part);
+            a_tile[((a_inner) * 68u + a_outer + 40u) / 4u][(a_outer + 40u) % 4u] = gather_a(a_part_10, a_k_part);
+            a_tile[((a_inner) * 68u + a_outer + 44u) / 4u][(a_outer + 44u) % 4u] = gather_a(a_part_11, a_k_part);
+            a_tile[((a_inner) * 68u + a_outer + 48u) / 4u][(a_outer + 48u) % 4u] = gather_a(a_part_12, a_k_part);
+            a_tile[((a_inner) * 68u + a_outer + 52u) / 4u][(a_outer + 52u) % 4u] = gather_a(a_part_13, a_k_part);
+            a_tile[((a_inner) * 68u + a_outer + 56u) / 4u][(a_outer + 56u) % 4u] = gather_a(a_part_14, a_k_part);
+            a_tile[((a_inner) * 68u + a_outer + 60u) / 4u][(a_outer + 60u) % 4u] = gather_a(a_part_15, a_k_part);
+            let b_k_part = kernel_transposed_row(min(start + b_inner, params.k - 1u));
+            b_tile[((b_inner) * 68u + b_outer + 0u) / 4u][(b_outer + 0u) % 4u] = gather_b(b_k_part, b_part_0);
+            b_tile[((b_inner) * 68u + b_outer + 4u) / 4u][(b_outer + 4u) % 4u] = gather_b(b_k_part, b_part_1);
+            b_tile[((b_inner) * 68u + b_outer + 8u) / 4u][(b_outer + 8u) % 4u] = gather_b(b_k_part, b_part_2);
+            b_tile[((b_inner) * 68u + b_outer + 12u) / 4u][(b_outer + 12u) % 4u] = gather_b(b_k_part, b_part_3);
+            b_tile[((b_inner) * 68u + b_outer + 16u) / 4u][(b_outer + 16u) % 4u] = gather_b(b_k_part, b_part_4);
+            b_tile[((b_inner) * 68u + b_outer + 20u) / 4u][(b_outer + 20u) % 4u] = gather_b(b_k_part, b_part_5);
+            b_tile[((b_inner) * 68u + b_outer + 24u) / 4u][(b_outer + 24u) % 4u] = gather_b(b_k_part, b_part_6);
+            b_tile[((b_inner) * 68u + b_outer + 28u) / 4u][(b_outer + 28u) % 4u] = gather_b(b_k_part, b_part_7);
+            b_tile[((b_inner) * 68u + b_outer + 32u) / 4u][(b_outer + 32u) % 4u] = gather_b(b_k_part, b_part_8);
+            b_tile[((b_inner) * 68u + b_outer + 36u) / 4u][(b_outer + 36u) % 4u] = gather_b(b_k_part, b_part_9);
+            b_tile[((b_inner) * 68u + b_outer + 40u) / 4u][(b_outer + 40u) % 4u] = gather_b(b_k_part, b_part_10);
+            b_tile[((b_inner) * 68u + b_outer + 44u) / 4u][(b_outer + 44u) % 4u] = gather_b(b_k_part, b_part_11);
+            b_tile[((b_inner) * 68u + b_outer + 48u) / 4u][(b_outer + 48u) % 4u] = gather_b(b_k_part, b_part_12);
+            b_tile[((b_inner) * 68u + b_outer + 52u) / 4u][(b_outer + 52u) % 4u] = gather_b(b_k_part, b_part_13);
+            b_tile[((b_inner) * 68u + b_outer + 56u) / 4u][(b_outer + 56u) % 4u] = gather_b(b_k_part, b_part_14);
+            b_tile[((b_inner) * 68u + b_outer + 60u) / 4u][(b_outer + 60u) % 4u] = gather_b(b_k_part, b_part_15);
         } else {
-            a_tile[((a_inner) * 68u + a_outer + 0u) / 4u][(a_outer + 0u) % 4u] = load_a(row0 + a_outer + 0u, start + a_inner, k_end);
-            a_tile[((a_inner) * 68u + a_outer + 4u) / 4u][(a_outer + 4u) % 4u] = load_a(row0 + a_outer + 4u, start + a_inner, k_end);
-            a_tile[((a_inner) * 68u + a_outer + 8u) / 4u][(a_outer + 8u) % 4u] = load_a(row0 + a_outer + 8u, start + a_inner, k_end);
-            a_tile[((a_inner) * 68u + a_outer + 12u) / 4u][(a_outer + 12u) % 4u] = load_a(row0 + a_outer + 12u, start + a_inner, k_end);
-            a_tile[((a_inner) * 68u + a_outer + 16u) / 4u][(a_outer + 16u) % 4u] = load_a(row0 + a_outer + 16u, start + a_inner, k_end);
-            a_tile[((a_inner) * 68u + a_outer + 20u) / 4u][(a_outer + 20u) % 4u] = load_a(row0 + a_outer + 20u, start + a_inner, k_end);
-            a_tile[((a_inner) * 68u + a_outer + 24u) / 4u][(a_outer + 24u) % 4u] = load_a(row0 + a_outer + 24u, start + a_inner, k_end);
-            a_tile[((a_inner) * 68u + a_outer + 28u) / 4u][(a_outer + 28u) % 4u] = load_a(row0 + a_outer + 28u, start + a_inner, k_end);
-            a_tile[((a_inner) * 68u + a_outer + 32u) / 4u][(a_outer + 32u) % 4u] = load_a(row0 + a_outer + 32u, start + a_inner, k_end);
-            a_tile[((a_inner) * 68u + a_outer + 36u) / 4u][(a_outer + 36u) % 4u] = load_a(row0 + a_outer + 36u, start + a_inner, k_end);
-            a_tile[((a_inner) * 68u + a_outer + 40u) / 4u][(a_outer + 40u) % 4u] = load_a(row0 + a_outer + 40u, start + a_inner, k_end);
-            a_tile[((a_inner) * 68u + a_outer + 44u) / 4u][(a_outer + 44u) % 4u] = load_a(row0 + a_outer + 44u, start + a_inner, k_end);
-            a_tile[((a_inner) * 68u + a_outer + 48u) / 4u][(a_outer + 48u) % 4u] = load_a(row0 + a_outer + 48u, start + a_inner, k_end);
-            a_tile[((a_inner) * 68u + a_outer + 52u) / 4u][(a_outer + 52u) % 4u] = load_a(row0 + a_outer + 52u, start + a_inner, k_end);
-            a_tile[((a_inner) * 68u + a_outer + 56u) / 4u][(a_outer + 56u) % 4u] = load_a(row0 + a_outer + 56u, start + a_inner, k_end);
-            a_tile[((a_inner) * 68u + a_outer + 60u) / 4u][(a_outer + 60u) % 4u] = load_a(row0 + a_outer + 60u, start + a_inner, k_end);
-            b_tile[((b_inner) * 68u + b_outer + 0u) / 4u][(b_outer + 0u) % 4u] = load_b(start + b_inner, col0 + b_outer + 0u, k_end);
-            b_tile[((b_inner) * 68u + b_outer + 4u) / 4u][(b_outer + 4u) % 4u] = load_b(start + b_inner, col0 + b_outer + 4u, k_end);
-            b_tile[((b_inner) * 68u + b_outer + 8u) / 4u][(b_outer + 8u) % 4u] = load_b(start + b_inner, col0 + b_outer + 8u, k_end);
-            b_tile[((b_inner) * 68u + b_outer + 12u) / 4u][(b_outer + 12u) % 4u] = load_b(start + b_inner, col0 + b_outer + 12u, k_end);
-            b_tile[((b_inner) * 68u + b_outer + 16u) / 4u][(b_outer + 16u) % 4u] = load_b(start + b_inner, col0 + b_outer + 16u, k_end);
-            b_tile[((b_inner) * 68u + b_outer + 20u) / 4u][(b_outer + 20u) % 4u] = load_b(start + b_inner, col0 + b_outer + 20u, k_end);
-            b_tile[((b_inner) * 68u + b_outer + 24u) / 4u][(b_outer + 24u) % 4u] = load_b(start + b_inner, col0 + b_outer + 24u, k_end);
-            b_tile[((b_inner) * 68u + b_outer + 28u) / 4u][(b_outer + 28u) % 4u] = load_b(start + b_inner, col0 + b_outer + 28u, k_end);
-            b_tile[((b_inner) * 68u + b_outer + 32u) / 4u][(b_outer + 32u) % 4u] = load_b(start + b_inner, col0 + b_outer + 32u, k_end);
-            b_tile[((b_inner) * 68u + b_outer + 36u) / 4u][(b_outer + 36u) % 4u] = load_b(start + b_inner, col0 + b_outer + 36u, k_end);
-            b_tile[((b_inner) * 68u + b_outer + 40u) / 4u][(b_outer + 40u) % 4u] = load_b(start + b_inner, col0 + b_outer + 40u, k_end);
-            b_tile[((b_inner) * 68u + b_outer + 44u) / 4u][(b_outer + 44u) % 4u] = load_b(start + b_inner, col0 + b_outer + 44u, k_end);
-            b_tile[((b_inner) * 68u + b_outer + 48u) / 4u][(b_outer + 48u) % 4u] = load_b(start + b_inner, col0 + b_outer + 48u, k_end);
-            b_tile[((b_inner) * 68u + b_outer + 52u) / 4u][(b_outer + 52u) % 4u] = load_b(start + b_inner, col0 + b_outer + 52u, k_end);
-            b_tile[((b_inner) * 68u + b_outer + 56u) / 4u][(b_outer + 56u) % 4u] = load_b(start + b_inner, col0 + b_outer + 56u, k_end);
-            b_tile[((b_inner) * 68u + b_outer + 60u) / 4u][(b_outer + 60u) % 4u] = load_b(start + b_inner, col0 + b_outer + 60u, k_end);
+            let a_k_part = output_patches_col(min(start + a_inner, params.k - 1u));
+            a_tile[((a_inner) * 68u + a_outer + 0u) / 4u][(a_outer + 0u) % 4u] = select(0.0, gather_a(a_part_0, a_k_part), row0 + a_outer + 0u < params.m && start + a_inner < k_end);
+            a_tile[((a_inner) * 68u + a_outer + 4u) / 4u][(a_outer + 4u) % 4u] = select(0.0, gather_a(a_part_1, a_k_part), row0 + a_outer + 4u < params.m && start + a_inner < k_end);
+            a_tile[((a_inner) * 68u + a_outer + 8u) / 4u][(a_outer + 8u) % 4u] = select(0.0, gather_a(a_part_2, a_k_part), row0 + a_outer + 8u < params.m && start + a_inner < k_end);
+            a_tile[((a_inner) * 68u + a_outer + 12u) / 4u][(a_outer + 12u) % 4u] = select(0.0, gather_a(a_part_3, a_k_part), row0 + a_outer + 12u < params.m && start + a_inner < k_end);
+            a_tile[((a_inner) * 68u + a_outer + 16u) / 4u][(a_outer + 16u) % 4u] = select(0.0, gather_a(a_part_4, a_k_part), row0 + a_outer + 16u < params.m && start + a_inner < k_end);
+            a_tile[((a_inner) * 68u + a_outer + 20u) / 4u][(a_outer + 20u) % 4u] = select(0.0, gather_a(a_part_5, a_k_part), row0 + a_outer + 20u < params.m && start + a_inner < k_end);
+            a_tile[((a_inner) * 68u + a_outer + 24u) / 4u][(a_outer + 24u) % 4u] = select(0.0, gather_a(a_part_6, a_k_part), row0 + a_outer + 24u < params.m && start + a_inner < k_end);
+            a_tile[((a_inner) * 68u + a_outer + 28u) / 4u][(a_outer + 28u) % 4u] = select(0.0, gather_a(a_part_7, a_k_part), row0 + a_outer + 28u < params.m && start + a_inner < k_end);
+            a_tile[((a_inner) * 68u + a_outer + 32u) / 4u][(a_outer + 32u) % 4u] = select(0.0, gather_a(a_part_8, a_k_part), row0 + a_outer + 32u < params.m && start + a_inner < k_end);
+            a_tile[((a_inner) * 68u + a_outer + 36u) / 4u][(a_outer + 36u) % 4u] = select(0.0, gather_a(a_part_9, a_k_part), row0 + a_outer + 36u < params.m && start + a_inner < k_end);
+            a_tile[((a_inner) * 68u + a_outer + 40u) / 4u][(a_outer + 40u) % 4u] = select(0.0, gather_a(a_part_10, a_k_part), row0 + a_outer + 40u < params.m && start + a_inner < k_end);
+            a_tile[((a_inner) * 68u + a_outer + 44u) / 4u][(a_outer + 44u) % 4u] = select(0.0, gather_a(a_part_11, a_k_part), row0 + a_outer + 44u < params.m && start + a_inner < k_end);
+            a_tile[((a_inner) * 68u + a_outer + 48u) / 4u][(a_outer + 48u) % 4u] = select(0.0, gather_a(a_part_12, a_k_part), row0 + a_outer + 48u < params.m && start + a_inner < k_end);
+            a_tile[((a_inner) * 68u + a_outer + 52u) / 4u][(a_outer + 52u) % 4u] = select(0.0, gather_a(a_part_13, a_k_part), row0 + a_outer + 52u < params.m && start + a_inner < k_end);
+            a_tile[((a_inner) * 68u + a_outer + 56u) / 4u][(a_outer + 56u) % 4u] = select(0.0, gather_a(a_part_14, a_k_part), row0 + a_outer + 56u < params.m && start + a_inner < k_end);
+            a_tile[((a_inner) * 68u + a_outer + 60u) / 4u][(a_outer + 60u) % 4u] = select(0.0, gather_a(a_part_15, a_k_part), row0 + a_outer + 60u < params.m && start + a_inner < k_end);
+            let b_k_part = kernel_transposed_row(min(start + b_inner, params.k - 1u));
+            b_tile[((b_inner) * 68u + b_outer + 0u) / 4u][(b_outer + 0u) % 4u] = select(0.0, gather_b(b_k_part, b_part_0), col0 + b_outer + 0u < params.n && start + b_inner < k_end);
+            b_tile[((b_inner) * 68u + b_outer + 4u) / 4u][(b_outer + 4u) % 4u] = select(0.0, gather_b(b_k_part, b_part_1), col0 + b_outer + 4u < params.n && start + b_inner < k_end);
+            b_tile[((b_inner) * 68u + b_outer + 8u) / 4u][(b_outer + 8u) % 4u] = select(0.0, gather_b(b_k_part, b_part_2), col0 + b_outer + 8u < params.n && start + b_inner < k_end);
+            b_tile[((b_inner) * 68u + b_outer + 12u) / 4u][(b_outer + 12u) % 4u] = select(0.0, gather_b(b_k_part, b_part_3), col0 + b_outer + 12u < params.n && start + b_inner < k_end);
+            b_tile[((b_inner) * 68u + b_outer + 16u) / 4u][(b_outer + 16u) % 4u] = select(0.0, gather_b(b_k_part, b_part_4), col0 + b_outer + 16u < params.n && start + b_inner < k_end);
+            b_tile[((b_inner) * 68u + b_outer + 20u) / 4u][(b_outer + 20u) % 4u] = select(0.0, gather_b(b_k_part, b_part_5), col0 + b_outer + 20u < params.n && start + b_inner < k_end);
+            b_tile[((b_inner) * 68u + b_outer + 24u) / 4u][(b_outer + 24u) % 4u] = select(0.0, gather_b(b_k_part, b_part_6), col0 + b_outer + 24u < params.n && start + b_inner < k_end);
+            b_tile[((b_inner) * 68u + b_outer + 28u) / 4u][(b_outer + 28u) % 4u] = select(0.0, gather_b(b_k_part, b_part_7), col0 + b_outer + 28u < params.n && start + b_inner < k_end);
+            b_tile[((b_inner) * 68u + b_outer + 32u) / 4u][(b_outer + 32u) % 4u] = select(0.0, gather_b(b_k_part, b_part_8), col0 + b_outer + 32u < params.n && start + b_inner < k_end);
+            b_tile[((b_inner) * 68u + b_outer + 36u) / 4u][(b_outer + 36u) % 4u] = select(0.0, gather_b(b_k_part, b_part_9), col0 + b_outer + 36u < params.n && start + b_inner < k_end);
+            b_tile[((b_inner) * 68u + b_outer + 40u) / 4u][(b_outer + 40u) % 4u] = select(0.0, gather_b(b_k_part, b_part_10), col0 + b_outer + 40u < params.n && start + b_inner < k_end);
+            b_tile[((b_inner) * 68u + b_outer + 44u) / 4u][(b_outer + 44u) % 4u] = select(0.0, gather_b(b_k_part, b_part_11), col0 + b_outer + 44u < params.n && start + b_inner < k_end);
+            b_tile[((b_inner) * 68u + b_outer + 48u) / 4u][(b_outer + 48u) % 4u] = select(0.0, gather_b(b_k_part, b_part_12), col0 + b_outer + 48u < params.n && start + b_inner < k_end);
+            b_tile[((b_inner) * 68u + b_outer + 52u) / 4u][(b_outer + 52u) % 4u] = select(0.0, gather_b(b_k_part, b_part_13), col0 + b_outer + 52u < params.n && start + b_inner < k_end);
+            b_tile[((b_inner) * 68u + b_outer + 56u) / 4u][(b_outer + 56u) % 4u] = select(0.0, gather_b(b_k_part, b_part_14), col0 + b_outer + 56u < params.n && start + b_inner < k_end);
+            b_tile[((b_inner) * 68u + b_outer + 60u) / 4u][(b_outer + 60u) % 4u] = select(0.0, gather_b(b_k_part, b_part_15), col0 + b_outer + 60u < params.n && start + b_inner < k_end);
         }
         workgroupBarrier();
         let a0_0 = a_tile[0u + a_at];

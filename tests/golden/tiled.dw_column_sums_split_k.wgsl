@@ -22,10 +22,12 @@
 //   9 partials            read        A    [splits, M, N]  split-K: each K chunk's a · b
 //   10 partial_sums       read        A    [splits, N]     and its column sums of b
 // (All declared in interface.wgsl, included at the end with epilogue.wgsl.)
-// Gathers (a convolution as implicit GEMM): with a_gather / b_gather naming a function of
-// im2col.wgsl, that operand's element (row, col) is read at the index the function computes
+// Gathers (a convolution as implicit GEMM): with a_gather / b_gather naming a gather of
+// im2col.wgsl, that operand's element (row, col) is read at the address its parts put together
 // (or is 0, in padding) instead of through its strides, which then only say which dimension is
-// contiguous (the order of the loads); no vector loads of it. The patches are never stored.
+// contiguous (the order of the loads); no vector loads of it. The parts fixed over K are taken
+// apart before the K loop (with load_coordinates), k's once per slab where the lane has one.
+// The patches are never stored.
 // Precision: the slabs hold T, each fragment read from them widened to A once, or A when
 // GemmConfig.widened widens each element as it is staged; every product is summed into A
 // over the whole K. f16 data: f32 sums, whose error stays far inside the 1e-3 of Σ|a||b| that
@@ -65,9 +67,7 @@ const B_SLAB: u32 = BK * B_STRIDE / 4u;
 var<workgroup> a_tile: array<vec4<f32>, 1u * A_SLAB>;  // [(i * A_STRIDE + m) / 4][m % 4]
 var<workgroup> b_tile: array<vec4<f32>, 1u * B_SLAB>;  // [(i * B_STRIDE + n) / 4][n % 4]
 
-// Edge tiles: zero outside the matrices, so partial tiles add nothing. A gathered operand (a
-// convolution's patches, see im2col.wgsl) is always read here, its gather giving the index (or a
-// zero: padding).
+// Edge tiles: zero outside the matrices, so partial tiles add nothing.
 fn load_a(row: u32, i: u32, k_end: u32) -> f32 {
     if (row < params.m && i < k_end) {
         return a[row * params.a_row_stride + i * params.a_col_stride];

@@ -50,18 +50,38 @@ def gather_values(a_gather: str | None = None, b_gather: str | None = None
             "b_gather": b_gather or ""}
 
 
+def _gather_parts(operand: str, gather: str, width: int, bk: int, contiguous_k: bool,
+                  threads: int) -> list[str]:
+    """A gathered operand's address parts that stay fixed over K (declared before the K loop):
+    of each row of a (column of b) the lane stages, one when the operand is not contiguous in
+    k (the lane's one row), one per staged element otherwise (see im2col.wgsl's parts)."""
+    part = f"{gather}_row" if operand == "a" else f"{gather}_col"
+    origin, last = ("row0", "params.m - 1u") if operand == "a" else ("col0", "params.n - 1u")
+    if not contiguous_k:
+        return [f"    let {operand}_part = {part}(min({origin} + {operand}_inner, {last}));"]
+    return [f"    let {operand}_part_{j} = {part}(min({origin} + {operand}_outer + "
+            f"{j * (threads // bk)}u, {last}));" for j in range(width * bk // threads)]
+
+
 def _loads(operand: str, tile: str, width: int, bk: int, contiguous_k: bool,
-           inside: bool, threads: int, stride: int, stage: Precision | None = None) -> list[str]:
+           inside: bool, threads: int, stride: int, stage: Precision | None = None,
+           gather: str | None = None) -> list[str]:
     """Unrolled staging of one slab of ``operand`` ("a": width = BM rows; "b": BN columns),
     each element widened to ``stage``'s accumulator type when given (GemmConfig.widened).
 
     Invocation ``lane`` takes the elements lane, lane + threads, ... of the slab, numbered so that
     neighbouring lanes read neighbouring global addresses: along i when the operand is
-    contiguous in i (k), along the row/column otherwise."""
+    contiguous in i (k), along the row/column otherwise. A ``gather``ed operand puts each
+    element's address together from its parts (``_gather_parts``' and k's, taken apart once
+    per slab when the lane's k is one), zero outside the matrix."""
     pad, lines = " " * 12, []
     # o is a's row (m) or b's column (n); the stride that steps o, and the one that steps k.
     origin, o_stride, k_stride = (("row0", "a_row_stride", "a_col_stride") if operand == "a"
                                   else ("col0", "b_col_stride", "b_row_stride"))
+    k_part = f"{gather}_col" if operand == "a" else f"{gather}_row"
+    if gather and contiguous_k:  # the lane's one k of this slab
+        lines.append(f"{pad}let {operand}_k_part = {k_part}(min(start + {operand}_inner, "
+                     "params.k - 1u));")
     for j in range(width * bk // threads):
         # The lane's slow coordinate advances by threads / (length of the fast one) per element.
         step = threads // bk if contiguous_k else threads // width
@@ -69,7 +89,15 @@ def _loads(operand: str, tile: str, width: int, bk: int, contiguous_k: bool,
         o, i = (outer, inner) if contiguous_k else (inner, outer)  # i fastest, or o fastest
         slot = f"{tile}[(({i}) * {stride}u + {o}) / 4u][({o}) % 4u]"
         position, k = f"{origin} + {o}", f"start + {i}"
-        if not inside:  # bounds-checked: load_a(row, k) / load_b(k, column)
+        if gather:
+            parts = (f"{operand}_part_{j}" if contiguous_k else f"{operand}_part",
+                     f"{operand}_k_part" if contiguous_k else f"{k_part}(min({k}, params.k - 1u))")
+            value = (f"gather_a({parts[0]}, {parts[1]})" if operand == "a"
+                     else f"gather_b({parts[1]}, {parts[0]})")
+            if not inside:
+                size = "params.m" if operand == "a" else "params.n"
+                value = f"select(0.0, {value}, {position} < {size} && {k} < k_end)"
+        elif not inside:  # bounds-checked: load_a(row, k) / load_b(k, column)
             value = (f"load_a({position}, {k}, k_end)" if operand == "a"
                      else f"load_b({k}, {position}, k_end)")
         elif contiguous_k:
@@ -147,9 +175,8 @@ def template(config, a_k_contiguous: bool, b_n_contiguous: bool,
     """The placeholder values of tiled.wgsl: unrolled accumulators, loads, FMAs and stores, and
     the epilogue's (see ``epilogue_values``), for ``precision``'s element and accumulator types
     and c's element type ``output`` (default: the element type; split K's chunk sums: the
-    accumulator type). ``a_gather``/``b_gather``: the im2col.wgsl function an operand is
-    gathered by (a convolution's implicit GEMM), whose loads then always go through
-    load_a/load_b."""
+    accumulator type). ``a_gather``/``b_gather``: the im2col.wgsl gather an operand is read
+    through (a convolution's implicit GEMM; see ``_loads``)."""
     bm, bn, bk, side = config.bm, config.bn, config.bk, config.side
     threads, spacing = side * side, 4 * side  # 4 × 4 groups lie 4·side apart
     b_k_contiguous = not b_n_contiguous
@@ -223,19 +250,24 @@ def template(config, a_k_contiguous: bool, b_n_contiguous: bool,
         "store_column_sums": "\n".join(sums_stores),
         **epilogue_values(bias, activation, derivative, inputs_kept, output),
         "declare_accumulators": accumulators,
-        "load_coordinates": "\n".join(coordinates),
+        "load_coordinates": "\n".join(
+            coordinates
+            + (_gather_parts("a", a_gather, bm, bk, a_k_contiguous, threads) if a_gather else [])
+            + (_gather_parts("b", b_gather, bn, bk, b_k_contiguous, threads) if b_gather else [])),
         "load_inside": "\n".join(
             (_vector_loads("a", "a_tile", bm, bk, a_k_contiguous, threads, a_stride,
                            stage=staged) if a_vec4
-             else _loads("a", "a_tile", bm, bk, a_k_contiguous, not a_gather, threads, a_stride,
-                         staged)) +
+             else _loads("a", "a_tile", bm, bk, a_k_contiguous, True, threads, a_stride, staged,
+                         a_gather)) +
             (_vector_loads("b", "b_tile", bn, bk, b_k_contiguous, threads, b_stride,
                            stage=staged) if b_vec4
-             else _loads("b", "b_tile", bn, bk, b_k_contiguous, not b_gather, threads, b_stride,
-                         staged))),
+             else _loads("b", "b_tile", bn, bk, b_k_contiguous, True, threads, b_stride, staged,
+                         b_gather))),
         "load_edge": "\n".join(
-            _loads("a", "a_tile", bm, bk, a_k_contiguous, False, threads, a_stride, staged) +
-            _loads("b", "b_tile", bn, bk, b_k_contiguous, False, threads, b_stride, staged)),
+            _loads("a", "a_tile", bm, bk, a_k_contiguous, False, threads, a_stride, staged,
+                   a_gather) +
+            _loads("b", "b_tile", bn, bk, b_k_contiguous, False, threads, b_stride, staged,
+                   b_gather)),
         "inner_product": "\n".join(products),
         "stores": "\n".join(stores),
         # Split K: the gemm entry stores plain chunk sums, sum_splits applies the epilogue (its
