@@ -1,8 +1,8 @@
 // layers/pooling.wgsl: 2-D pooling of NHWC images, forward beside backward: MaxPool2D,
 // AvgPool2D and GlobalAveragePooling2D (intricate/layers/pooling.py). GlobalAveragePooling2D is
 // an average pool whose one window is the whole image: average_forward and average_backward
-// serve it, and images of more than LOOP_BOUND cells sum in two passes (global_partial_sums,
-// then global_average) so that no invocation loops past the bound.
+// serve it, and images whose one-window loop would pass LOOP_BOUND sum in two passes
+// (global_partial_sums, then global_average) so that no invocation loops past the bound.
 //
 // Bindings (group 0), by variable name (each entry binds the ones it uses):
 //   0 inputs        read        f32        [batch, height * width * channels]  forwards
@@ -17,8 +17,9 @@
 // Params: count = the invocations' elements (outputs for the forwards, inputs for the
 //   backwards, batch * parts * channels for global_partial_sums, batch * channels for
 //   global_average); the input's height, width, channels; out_height, out_width; the window's
-//   pool_height, pool_width, stride_height, stride_width; pad_top, pad_left (TF's "same": the
-//   extra row and column of padding at the bottom and right); parts and part_cells (the global
+//   pool_height, pool_width, stride_height, stride_width; pad_top, pad_left: the padding above
+//   and left of the image (TF's "same" puts an odd cell of padding at the bottom/right: half
+//   the total rounded down goes first); parts and part_cells (the global
 //   average's partial sums per channel, of part_cells cells each; 0 elsewhere).
 // Template: argmax (max_forward keeps each window's argmax for max_backward).
 // Workgroup `workgroup_size` (1-D); one invocation per element of count, grid folded over x and y.
