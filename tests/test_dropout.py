@@ -162,6 +162,21 @@ async def test_every_step_draws_a_new_mask_without_readbacks(device):
             assert abs(both - count / 4) <= 6 * math.sqrt(count * 3 / 16), (a, b, both)
 
 
+async def test_each_training_program_recorded_draws_its_own_masks(device):
+    """A later fit records new programs, in workspaces whose step counters may start at 0
+    again (a batch size whose workspace was freed): its masks are still new ones."""
+    count = 20_000
+    layer = built(Dropout(0.5, seed=3), count)
+    ones = np.ones((1, count), np.float32)
+    [[first]], _ = await run_steps(device, [layer], ones)  # each call: a new workspace
+    [[second]], _ = await run_steps(device, [layer], ones)
+    both = int(((first != 0) & (second != 0)).sum())
+    assert abs(both - count / 4) <= 6 * math.sqrt(count * 3 / 16)
+    for recording, y in enumerate((first, second)):
+        keep = reference.dropout_keep(count, 0, *layer.seed_words(recording), round(2**31))
+        assert np.array_equal(y.reshape(-1) != 0, keep)
+
+
 async def test_two_dropout_layers_of_one_model_draw_different_masks(device):
     count = 20_000
     first, second = Dropout(0.5), Dropout(0.5)

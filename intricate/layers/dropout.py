@@ -39,7 +39,9 @@ class Dropout(Layer):
     Masks: element i of a training step's batch is kept when a hash of (seed, step, batch
     elements, i) reaches round(rate · 2^32); every training step draws a new mask (the step
     counter advances on the GPU), and predict/evaluate/validation pass inputs through unchanged,
-    recording nothing.
+    recording nothing. The seed also counts the training programs the layer has recorded (one
+    per batch size and fit), so a later fit draws new masks even where its step counters start
+    again from 0 (a batch size whose workspace was freed).
 
     Raises:
         ValueError: rate outside [0, 1) or not a number; seed not None or a non-negative int.
@@ -54,6 +56,8 @@ class Dropout(Layer):
         self.seed = None if seed is None else int(seed)
         self._model_entropy: int | None = None  # the model's seed, as its generator holds it
         self.dropping = False  # whether the forward recorded last drops (a training step's)
+        self.recordings = 0  # training forwards recorded so far: each draws its own stream
+        self._recorded_seed = (0, 0)  # seed_words of the forward recorded last
 
     def initial_parameters(self, rng: np.random.Generator) -> list[np.ndarray]:
         """No parameters; keeps the seed of the model's generator (``Model(seed=...)``, or the
@@ -62,18 +66,19 @@ class Dropout(Layer):
         self._model_entropy = rng.bit_generator.seed_seq.entropy
         return []
 
-    def seed_words(self) -> tuple[int, int]:
-        """The two 32-bit words of the seed the shader hashes: from ``seed``, else from the
-        model's seed and this layer's index in the model."""
+    def seed_words(self, recording: int = 0) -> tuple[int, int]:
+        """The two 32-bit words of the seed the shader hashes in the training program this
+        layer records as its ``recording``-th (from 0): from ``seed``, else from the model's
+        seed and this layer's index in the model."""
         if self.seed is not None:
-            entropy = [self.seed]
+            entropy = [self.seed, recording]
         else:
             if self._model_entropy is None:  # a copy, or a layer loaded from a file: unseeded
                 self._model_entropy = np.random.SeedSequence().entropy
             model = self._owner() if self._owner is not None else None
             layers = getattr(model, "layers", [])
             index = next((i for i, layer in enumerate(layers) if layer is self), 0)
-            entropy = [self._model_entropy, 1 + index]  # 1 +: never [seed] of a layer's own
+            entropy = [self._model_entropy, index, recording]  # never a layer seed's 2 words
         low, high = np.random.SeedSequence(entropy).generate_state(2, np.uint32)
         return int(low), int(high)
 
@@ -92,6 +97,8 @@ class Dropout(Layer):
         self.dropping = bool(getattr(program, "training", False)) and self.rate > 0.0
         if not self.dropping:
             return inputs
+        self._recorded_seed = self.seed_words(self.recordings)
+        self.recordings += 1
         outputs = program.array(self, "outputs", inputs.shape)
         self._record(program, "forward", inputs.size, inputs=inputs, outputs=outputs)
         self.last_outputs = outputs
@@ -118,7 +125,7 @@ class Dropout(Layer):
         of that size: a word per workgroup (zero when created, as every buffer starts), kept with
         the workspace, shared by the forward and backward of the step."""
         steps = program.array(self, "steps", (math.ceil(count / WORKGROUP_SIZE),), np.uint32)
-        seed_low, seed_high = self.seed_words()
+        seed_low, seed_high = self._recorded_seed
         program.dispatch(SHADER, entry, threads=count, workgroup_size=WORKGROUP_SIZE,
                          params={"count": count,
                                  "threshold": min(round(self.rate * 2**32), 2**32 - 1),
