@@ -17,7 +17,9 @@ from intricate.initializers import GlorotUniform, HeNormal
 from intricate.layers import ReLU, SiLU
 from intricate.layers.conv2d import Conv2D
 from intricate.ops import loops
+from intricate.ops.gemm import CONFIGS, tuning
 from intricate.ops.gemm import subgroup as gemm_subgroup
+from intricate.ops.gemm import tiled as gemm
 
 import reference
 from harness import ALL_PRECISIONS, assert_close, gradient_rtol, run_programs, skip_unsupported
@@ -322,3 +324,31 @@ async def test_inputs_of_the_wrong_width_are_refused_before_gpu_work(device, rng
 
     await run_programs(device, record, {"x": np.zeros((2, 49)), "kernel": np.zeros((3, 3, 2, 3)),
                                         "bias": np.zeros(3)}, 2)
+
+
+async def test_tuning_times_the_convolution_with_its_gathers(device, rng, tmp_path, monkeypatch):
+    """Where GEMMs are timed (forced here on any adapter), a convolution's are timed as they
+    run, gathers included, under a shape class of their own."""
+    monkeypatch.setattr(gemm, "CONFIGS", CONFIGS[-5:-3])  # two small tiles: compiling costs
+    monkeypatch.setattr(gemm_subgroup, "usable", lambda device: False)
+    monkeypatch.setenv("INTRICATE_GEMM_TUNING", "on")
+    monkeypatch.setenv("INTRICATE_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(tuning, "SMALLEST_TUNED", 0)
+    timed_gathers, real = [], gemm.record_gemm
+
+    def spy(*arguments, **options):
+        timed_gathers.append(options.get("gather"))
+        return real(*arguments, **options)
+
+    monkeypatch.setattr(gemm, "record_gemm", spy)  # what select hands the tuner
+    device.cache["gemm-tuner"] = tuner = tuning.Tuner(device)
+    try:
+        layer = Conv2D(2, 3, 3, strides=2, padding="same")
+        values = conv_arrays(layer, (5, 6, 2), 2, rng, np.float32)
+        got = await run_conv(device, layer, values)
+    finally:
+        del device.cache["gemm-tuner"]
+    assert_conv(got, *want_conv(layer, values), FLOAT32.rtol)
+    assert sorted(name.split("/")[0] for name in tuner.table) == [
+        "output_patches+kernel_transposed", "patches+", "patches_transposed+"]
+    assert len(timed_gathers) == 3 * 2 and all(gather is not None for gather in timed_gathers)

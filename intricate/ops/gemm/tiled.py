@@ -48,20 +48,16 @@ def activation_functions() -> list[str]:
 
 def select(device, a: GPUArray, b: GPUArray, c: GPUArray, m: int, n: int, k: int,
            a_strides: tuple[int, int], b_strides: tuple[int, int],
-           precision: Precision = FLOAT32, gathered: bool = False) -> GemmConfig | SubgroupConfig:
+           precision: Precision = FLOAT32, gather: Gather | None = None
+           ) -> GemmConfig | SubgroupConfig:
     """The configuration for this GEMM: timed once per shape class and remembered (see
     intricate.tuning), or ``choose``'s heuristic when tuning is off or the GEMM is small (its
     time is then mostly launch overhead, and timing would cost more than it could save). On
     software adapters: the subgroup kernel (gemm_subgroup.py) when they have subgroups, else
-    ``choose_on_cpu``'s tile. A ``gathered`` GEMM (a convolution's) is not timed: the tuner
-    times plain operands."""
+    ``choose_on_cpu``'s tile. A convolution's GEMM (``gather``) is timed with its gathers, as
+    a shape class of its own."""
     limit, itemsize = device.limits["max-compute-workgroup-storage-size"], a.dtype.itemsize
-    on_cpu = device.adapter_info.get("adapter_type") == "CPU"
-    if on_cpu and gathered and gemm_subgroup.usable(device):
-        return gemm_subgroup.choose(m, n, k, gemm_subgroup.width(device))
-    if gathered:
-        return (choose_on_cpu if on_cpu else choose)(m, n, limit, itemsize)
-    if on_cpu and not tuning.forced():
+    if device.adapter_info.get("adapter_type") == "CPU" and not tuning.forced():
         if gemm_subgroup.usable(device):
             return gemm_subgroup.choose(m, n, k, gemm_subgroup.width(device))
         return choose_on_cpu(m, n, limit, itemsize)
@@ -72,7 +68,7 @@ def select(device, a: GPUArray, b: GPUArray, c: GPUArray, m: int, n: int, k: int
     if gemm_subgroup.usable(device):  # tuning forced on a software adapter: its kernel competes
         fitting.append(gemm_subgroup.choose(m, n, k, gemm_subgroup.width(device)))
     return tuning.Tuner.of(device).choose(a, b, c, m, n, k, a_strides, b_strides, fitting,
-                                          record_gemm, precision)
+                                          record_gemm, precision, gather)
 
 
 
@@ -121,7 +117,7 @@ def record_gemm(program: Program, a: GPUArray, b: GPUArray, c: GPUArray, m: int,
                                          **dict(zip(("activation_outputs", "activation_inputs"),
                                                     (derivative or ())[1:]))}, grad_bias)
     config = config or select(program.device, a, b, c, m, n, k, a_strides, b_strides,
-                              program.precision, gathered=gather is not None)
+                              program.precision, gather)
     params = {"m": m, "n": n, "k": k, "a_row_stride": a_strides[0], "a_col_stride": a_strides[1],
               "b_row_stride": b_strides[0], "b_col_stride": b_strides[1], "k_chunk": k,
               "splits": 1, "alpha": alpha, **(gather.geometry.params() if gather else {})}

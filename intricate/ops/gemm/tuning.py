@@ -50,15 +50,19 @@ def cache_path() -> Path:
 
 
 def shape_class(m: int, n: int, k: int, a_strides: tuple[int, int],
-                b_strides: tuple[int, int], precision: Precision = FLOAT32) -> str:
+                b_strides: tuple[int, int], precision: Precision = FLOAT32,
+                gather=None) -> str:
     """e.g. "kn:128x512x1024": a contiguous along k, b along n, sizes rounded up to powers of 2;
     other dtypes than float32 (whose tiles differ: f64 doubles their bytes) prefix their name,
-    "float64/kn:128x512x1024"."""
+    "float64/kn:128x512x1024", and a convolution's GEMM its gathers (im2col.Gather),
+    "patches+/kn:...", "output_patches+kernel_transposed/kn:..."."""
     def bucket(size: int) -> int:
         return 1 << max(4, (size - 1).bit_length())
 
     layout = ("k" if a_strides[1] == 1 else "m") + ("n" if b_strides[1] == 1 else "k")
     prefix = "" if precision is FLOAT32 else f"{precision.name}/"
+    if gather is not None:
+        prefix += f"{gather.a or ''}+{gather.b or ''}/"
     return f"{prefix}{layout}:{bucket(m)}x{bucket(n)}x{bucket(k)}"
 
 
@@ -85,10 +89,11 @@ class Tuner:
         return device.cache["gemm-tuner"]
 
     def choose(self, a, b, c, m, n, k, a_strides, b_strides, candidates, record,
-               precision: Precision = FLOAT32):
+               precision: Precision = FLOAT32, gather=None):
         """The fastest of ``candidates`` for this shape class and dtype: remembered, or timed
-        now by recording each with ``record`` (gemm's record_gemm, passed in: no import cycle)."""
-        name = shape_class(m, n, k, a_strides, b_strides, precision)
+        now by recording each with ``record`` (gemm's record_gemm, passed in: no import cycle),
+        with the convolution's ``gather`` when there is one."""
+        name = shape_class(m, n, k, a_strides, b_strides, precision, gather)
         known = self.table.get(name)
         for kind in {type(config) for config in candidates} if isinstance(known, dict) else ():
             try:
@@ -102,7 +107,8 @@ class Tuner:
         repeats = max(1, min(20, round(2e-4 / (2 * m * n * k / 2e13))))
         for config in candidates:
             scratch = Program(Workspace(self.device, m, precision))
-            record(scratch, a, b, c, m, n, k, a_strides, b_strides, config=config)
+            record(scratch, a, b, c, m, n, k, a_strides, b_strides, config=config,
+                   **({"gather": gather} if gather is not None else {}))
             # the GEMM, and its split-K sum or its operands' copies into texels if any
             seconds = time_steps(self.device, scratch.steps, repeats, samples=3)[0]
             timings.append((seconds, candidates.index(config), config))
