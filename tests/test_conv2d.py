@@ -14,6 +14,7 @@ from intricate import gpu
 from intricate.gpu.dtypes import FLOAT32
 from intricate.gpu.layout import SCALARS
 from intricate.initializers import GlorotUniform, HeNormal
+from intricate.kernels import check_gradients
 from intricate.layers import ReLU, SiLU
 from intricate.layers.conv2d import Conv2D
 from intricate.ops import loops
@@ -352,3 +353,15 @@ async def test_tuning_times_the_convolution_with_its_gathers(device, rng, tmp_pa
     assert sorted(name.split("/")[0] for name in tuner.table) == [
         "output_patches+kernel_transposed", "patches+", "patches_transposed+"]
     assert len(timed_gathers) == 3 * 2 and all(gather is not None for gather in timed_gathers)
+
+
+@pytest.mark.parametrize("precision", ALL_PRECISIONS)
+async def test_gpu_gradients_match_central_differences_on_the_gpu(device, rng, precision):
+    """check_gradients: dX, dW and db of our GEMMs against central differences of our forward,
+    on the GPU, strided, dilated and padded on one side more than the other."""
+    skip_unsupported(device, precision)
+    layer, shape = Conv2D(3, 4, (3, 2), strides=(2, 1), padding="same", dilation=(1, 2)), (5, 6, 3)
+    report = await check_gradients(layer, rng.normal(size=(2, *shape)), input_shape=shape,
+                                   device=device, dtype=precision.name)
+    assert report.passed, str(report)
+    assert [output.name for output in report.outputs] == ["grad_inputs", "grad_kernel", "grad_bias"]
