@@ -302,7 +302,7 @@ def test_bad_arguments_are_refused(arguments, match):
 
 
 @pytest.mark.parametrize("layer,shape,match", [
-    (Conv2D(3, 4, 3), (8, 8), r"takes images \(height, width, 3\).*received per-sample shape"),
+    (Conv2D(3, 4, 3), (8, 8), r"takes images \(height, width, channels\).*received samples"),
     (Conv2D(3, 4, 3), (8, 8, 1), r"expects 3 input channels.*received shape \(8, 8, 1\)"),
     (Conv2D(1, 4, 3, dilation=2), (4, 9, 1), r"at least 5 pixels high.*received shape"),
     (Conv2D(1, 4, (1, 4), padding=(0, 1)), (4, 1, 1), r"at least 4 pixels wide"),

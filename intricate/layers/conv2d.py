@@ -24,17 +24,7 @@ from ..ops.gemm.im2col import ConvGeometry, Gather
 from .activations import Activation
 from .base import Layer, check_size
 from .registry import register
-
-
-def _pair(name: str, value: object) -> tuple[int, int]:
-    """A positive int or (h, w) pair of them, as a pair; else a ValueError naming ``name``."""
-    if isinstance(value, (tuple, list)) and len(value) == 2:
-        return check_size(f"{name}[0]", value[0]), check_size(f"{name}[1]", value[1])
-    if isinstance(value, (tuple, list)):
-        raise ValueError(f"{name}: expected a positive integer or a pair of them (height, "
-                         f"width), received {value!r}")
-    size = check_size(name, value)
-    return size, size
+from .windows import check_image_shape, check_pair, out_size
 
 
 def _padding(value: object) -> str | tuple[int, int]:
@@ -85,10 +75,10 @@ class Conv2D(Layer):
         super().__init__()
         self.in_channels = check_size("in_channels", in_channels)
         self.out_channels = check_size("out_channels", out_channels)
-        self.kernel_size = _pair("kernel_size", kernel_size)
-        self.strides = _pair("strides", strides)
+        self.kernel_size = check_pair("kernel_size", kernel_size)
+        self.strides = check_pair("strides", strides)
         self.padding = _padding(padding)
-        self.dilation = _pair("dilation", dilation)
+        self.dilation = check_pair("dilation", dilation)
         if not isinstance(use_bias, (bool, np.bool_)):
             raise ValueError(f"use_bias: expected True or False, received {use_bias!r}")
         self.use_bias = bool(use_bias)
@@ -96,34 +86,32 @@ class Conv2D(Layer):
         self.bias_initializer = initializers.get(bias_initializer, "bias_initializer")
 
     # Shapes ---------------------------------------------------------------------------------
+    def _spans(self) -> tuple[int, int]:
+        """The dilated kernel's extent, (kh - 1)·dh + 1 by (kw - 1)·dw + 1 pixels."""
+        return tuple((kernel - 1) * dilation + 1
+                     for kernel, dilation in zip(self.kernel_size, self.dilation))
+
     def pads(self, input_shape: tuple[int, ...]) -> tuple[tuple[int, int], tuple[int, int]]:
-        """((top, bottom), (left, right)) zero padding of an (H, W, C) input."""
-        if self.padding == "valid":
-            return (0, 0), (0, 0)
-        if self.padding != "same":
+        """((top, bottom), (left, right)) zero padding of an (H, W, C) input: "same" as
+        TensorFlow's windows (layers/windows.py, the odd pixel at the bottom/right)."""
+        if isinstance(self.padding, tuple):
             return (self.padding[0],) * 2, (self.padding[1],) * 2
         pads = []
-        for size, kernel, stride, dilation in zip(input_shape[:2], self.kernel_size,
-                                                  self.strides, self.dilation):
-            total = max((math.ceil(size / stride) - 1) * stride + (kernel - 1) * dilation + 1
-                        - size, 0)
-            pads.append((total // 2, total - total // 2))  # the odd one at the bottom/right
+        for size, span, stride in zip(input_shape[:2], self._spans(), self.strides):
+            outputs, before = out_size(size, span, stride, self.padding)
+            pads.append((before, max((outputs - 1) * stride + span - size - before, 0)))
         return pads[0], pads[1]
 
     def output_shape_for(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
-        input_shape = tuple(input_shape)
-        if len(input_shape) != 3:
-            raise ValueError(f"{self!r} takes images (height, width, {self.in_channels}) "
-                             f"(NHWC), received per-sample shape {input_shape}; give the model "
-                             "image inputs or Reshape((H, W, C)) before it")
+        input_shape = check_image_shape(self, tuple(input_shape))
         if input_shape[2] != self.in_channels:
             raise ValueError(f"{self!r} expects {self.in_channels} input channels (the last "
                              f"dimension, NHWC), received shape {input_shape}; make in_channels "
                              "match the layer before it")
         pads, out = self.pads(input_shape), []
-        for axis, (size, kernel, stride, dilation) in enumerate(zip(
-                input_shape[:2], self.kernel_size, self.strides, self.dilation)):
-            span, padded = (kernel - 1) * dilation + 1, size + sum(pads[axis])
+        for axis, (size, span, stride) in enumerate(zip(input_shape[:2], self._spans(),
+                                                        self.strides)):
+            padded = size + sum(pads[axis])
             if padded < span:
                 raise ValueError(f"{self!r} needs images at least {span} pixels "
                                  f"{('high', 'wide')[axis]} (its dilated kernel, less padding), "
