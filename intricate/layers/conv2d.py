@@ -23,6 +23,7 @@ from ..ops.gemm import record_gemm
 from ..ops.gemm.im2col import ConvGeometry, Gather
 from .activations import Activation
 from .base import Layer, check_size
+from .epilogues import forward_outputs, grad_inputs_of, remember_forward
 from .registry import register
 from .windows import check_image_shape, check_pair, out_size
 
@@ -64,7 +65,7 @@ class Conv2D(Layer):
         ValueError: a bad argument (named), here; an input shape it can't take, when built.
     """
 
-    applies_activations = True  # the planner may fuse an element-wise activation (see Dense)
+    applies_activations = True  # the planner may fuse an activation: see layers/epilogues.py
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int | tuple[int, int],
                  strides: int | tuple[int, int] = 1,
@@ -163,20 +164,12 @@ class Conv2D(Layer):
         kernel = self.parameters[0]
         bias = self.parameters[1] if self.use_bias else None
         pixels, outs = batch * geometry.out_height * geometry.out_width, self.out_channels
-        width = math.prod(self.output_shape)
-        owner = self if activation is None else activation
-        outputs = program.array(owner, "outputs", (batch, width))
-        pre_activations = None
-        if activation is not None and activation.derivative_uses_inputs:
-            pre_activations = program.array(activation, "inputs", (batch, width))
+        outputs, epilogue = forward_outputs(program, self, activation,
+                                            (batch, math.prod(self.output_shape)))
         taps = math.prod(self.kernel_size) * self.in_channels
         record_gemm(program, inputs, kernel, outputs, pixels, outs, taps, (taps, 1), (outs, 1),
-                    bias=bias, activation=None if activation is None else activation.function,
-                    alpha=0.0 if activation is None else activation.alpha,
-                    pre_activations=pre_activations, gather=Gather(geometry, a="patches"))
-        self.last_inputs, self.last_outputs = inputs, outputs
-        if activation is not None:
-            activation.last_inputs, activation.last_outputs = pre_activations, outputs
+                    bias=bias, gather=Gather(geometry, a="patches"), **epilogue)
+        remember_forward(self, activation, inputs, outputs, epilogue)
         return outputs
 
     def back_propagate(self, program: Program, grad_outputs: GPUArray,
@@ -199,17 +192,12 @@ class Conv2D(Layer):
                     gather=Gather(geometry, a="patches_transposed"))
         if not need_grad_inputs:
             return None
-        owner = self if activation is None else activation
-        grad_inputs = program.array(owner, "grad_inputs", (batch, math.prod(self.input_shape)))
-        derivative, alpha = None, 0.0
-        if activation is not None:
-            alpha = activation.alpha
-            derivative = (activation.function, activation.last_outputs,
-                          activation.last_inputs if activation.derivative_uses_inputs else None)
+        grad_inputs, epilogue = grad_inputs_of(program, self, activation,
+                                               (batch, math.prod(self.input_shape)))
         record_gemm(program, grad_outputs, kernel, grad_inputs,
                     batch * geometry.in_height * geometry.in_width, ins, taps * outs,
-                    (taps * outs, 1), (1, taps * outs), derivative=derivative, alpha=alpha,
-                    gather=Gather(geometry, a="output_patches", b="kernel_transposed"))
+                    (taps * outs, 1), (1, taps * outs),
+                    gather=Gather(geometry, a="output_patches", b="kernel_transposed"), **epilogue)
         return grad_inputs
 
     # PyTorch's nn.Conv2d keeps its weight as [out, in, kh, kw] ---------------------------------

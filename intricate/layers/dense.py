@@ -12,6 +12,7 @@ from ..initializers import Initializer
 from ..ops.gemm import record_gemm
 from .activations import Activation
 from .base import Layer, check_size
+from .epilogues import forward_outputs, grad_inputs_of, remember_forward
 from .registry import register
 
 
@@ -61,19 +62,10 @@ class Dense(Layer):
         derivative reads them) and hands them to it."""
         kernel, bias = self.parameters
         rows = inputs.shape[0]
-        owner = self if activation is None else activation
-        outputs = program.array(owner, "outputs", (rows, self.output_size))
-        pre_activations = None
-        if activation is not None and activation.derivative_uses_inputs:
-            pre_activations = program.array(activation, "inputs", (rows, self.output_size))
+        outputs, epilogue = forward_outputs(program, self, activation, (rows, self.output_size))
         record_gemm(program, inputs, kernel, outputs, rows, self.output_size, self.input_size,
-                    (self.input_size, 1), (self.output_size, 1), bias=bias,
-                    activation=None if activation is None else activation.function,
-                    alpha=0.0 if activation is None else activation.alpha,
-                    pre_activations=pre_activations)
-        self.last_inputs, self.last_outputs = inputs, outputs
-        if activation is not None:
-            activation.last_inputs, activation.last_outputs = pre_activations, outputs
+                    (self.input_size, 1), (self.output_size, 1), bias=bias, **epilogue)
+        remember_forward(self, activation, inputs, outputs, epilogue)
         return outputs
 
     def back_propagate(self, program: Program, grad_outputs: GPUArray,
@@ -93,16 +85,10 @@ class Dense(Layer):
                     (1, ins), (outs, 1), grad_bias=grad_bias)
         if not need_grad_inputs:
             return None
-        owner = self if activation is None else activation
-        grad_inputs = program.array(owner, "grad_inputs", (rows, ins))
-        derivative, alpha = None, 0.0
-        if activation is not None:
-            alpha = activation.alpha
-            derivative = (activation.function, activation.last_outputs,
-                          activation.last_inputs if activation.derivative_uses_inputs else None)
+        grad_inputs, epilogue = grad_inputs_of(program, self, activation, (rows, ins))
         # b = W read transposed.
         record_gemm(program, grad_outputs, kernel, grad_inputs, rows, ins, outs,
-                    (outs, 1), (1, outs), derivative=derivative, alpha=alpha)
+                    (outs, 1), (1, outs), **epilogue)
         return grad_inputs
 
     def get_config(self) -> dict[str, Any]:
