@@ -21,6 +21,7 @@ from intricate.ops import loops
 from intricate.ops.gemm import CONFIGS, tuning
 from intricate.ops.gemm import subgroup as gemm_subgroup
 from intricate.ops.gemm import tiled as gemm
+from intricate.ops.gemm.im2col import ConvGeometry, Gather
 
 import reference
 from harness import ALL_PRECISIONS, assert_close, gradient_rtol, run_programs, skip_unsupported
@@ -51,6 +52,10 @@ CASES = [  # (layer arguments, per-sample input shape, batch), named after the e
                  (10, 10, 7), 3, id="channels_not_multiple_of_4_no_bias"),
     pytest.param(dict(in_channels=32, out_channels=32, kernel_size=3, padding="same"),
                  (6, 5, 32), 2, id="wide_channels_fill_whole_tiles"),
+    pytest.param(dict(in_channels=2, out_channels=3, kernel_size=1, padding=2), (3, 4, 2), 2,
+                 id="padding_past_the_kernel_leaves_outputs_of_bias_only"),
+    pytest.param(dict(in_channels=1, out_channels=2, kernel_size=3, dilation=4, padding="same"),
+                 (5, 5, 1), 1, id="dilated_kernel_wider_than_the_image"),
 ]
 
 
@@ -195,6 +200,18 @@ async def test_fused_activations_match_the_reference_in_one_dispatch_each(device
                                         "kernel": values["kernel"], "bias": values["bias"],
                                         "dy": values["dy"].reshape(2, -1)}, 2)
     assert counts == {"forward": 1, "backward": 2}  # y; dW with db, dX with f'
+
+
+@pytest.mark.parametrize("kernel", ["tiled", "subgroup"])
+async def test_grids_past_the_workgroup_limit_fold(device, rng, monkeypatch, kernel):
+    """With MAX_GROUPS lowered to 4 and the loop bound to 2, dX's 6 row tiles × 2 K splits
+    (12 workgroups in each kernel) fold over y and z; all of them still run, once."""
+    monkeypatch.setattr(gpu.program, "MAX_GROUPS", 4)
+    monkeypatch.setattr(loops, "LOOP_BOUND", 2)
+    layer = Conv2D(3, 5, 3, strides=2, padding="same")
+    values = conv_arrays(layer, (9, 10, 3), 2, rng, np.float32)
+    got = await run_conv(device, layer, values, kernel=take_kernel(device, monkeypatch, kernel))
+    assert_conv(got, *want_conv(layer, values), FLOAT32.rtol)
 
 
 async def test_first_layer_skips_the_input_gradient(device, rng):
@@ -365,3 +382,14 @@ async def test_gpu_gradients_match_central_differences_on_the_gpu(device, rng, p
                                    device=device, dtype=precision.name)
     assert report.passed, str(report)
     assert [output.name for output in report.outputs] == ["grad_inputs", "grad_kernel", "grad_bias"]
+
+
+def test_operands_past_the_gathers_i32_addresses_are_refused():
+    class Huge:  # a GPUArray's size, without its 8 GiB
+        size = 2**31
+
+    geometry = ConvGeometry(1, 1, 1, 1, 1, 1, 1, 1)
+    with pytest.raises(ValueError, match=r"a: a convolution's gathered operand holds at most "
+                                         r"2147483647 elements.*received 2147483648 \(patches\)"):
+        Gather(geometry, a="patches").check(Huge(), Huge())
+    Gather(geometry, b="kernel_transposed").check(Huge(), type("Small", (), {"size": 9})())

@@ -15,6 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 
 GATHERS = ("patches", "patches_transposed", "output_patches", "kernel_transposed")
+# The gathers compute addresses as i32 (-1: a zero of the padding): a gathered array holds fewer.
+MOST_ELEMENTS = 2**31 - 1
 
 
 @dataclass(frozen=True)
@@ -56,3 +58,15 @@ class Gather:
             if value is not None and value not in GATHERS:
                 raise ValueError(f"Gather.{name}: expected one of {GATHERS} or None, received "
                                  f"{value!r}")
+
+    def check(self, a, b) -> None:
+        """Refuse a gathered operand (a GPUArray) too large for the gathers' i32 addresses.
+
+        Raises:
+            ValueError: naming the operand, its size and the limit.
+        """
+        for name, array in (("a", a), ("b", b)):
+            if getattr(self, name) is not None and array.size > MOST_ELEMENTS:
+                raise ValueError(f"{name}: a convolution's gathered operand holds at most "
+                                 f"{MOST_ELEMENTS} elements (i32 addresses), received "
+                                 f"{array.size} ({getattr(self, name)}); use smaller batches")

@@ -105,7 +105,8 @@ def record_gemm(program: Program, a: GPUArray, b: GPUArray, c: GPUArray, m: int,
 
     Raises:
         ValueError: an activation or derivative that activations.wgsl doesn't define, or an
-            array of another dtype than the above.
+            array of another dtype than the above, or a gathered operand past the gathers'
+            i32 addresses.
     """
     known = activation_functions()
     if activation is not None and activation not in known:
@@ -116,6 +117,8 @@ def record_gemm(program: Program, a: GPUArray, b: GPUArray, c: GPUArray, m: int,
                                          "pre_activations": pre_activations,
                                          **dict(zip(("activation_outputs", "activation_inputs"),
                                                     (derivative or ())[1:]))}, grad_bias)
+    if gather is not None:
+        gather.check(a, b)
     config = config or select(program.device, a, b, c, m, n, k, a_strides, b_strides,
                               program.precision, gather)
     params = {"m": m, "n": n, "k": k, "a_row_stride": a_strides[0], "a_col_stride": a_strides[1],
