@@ -89,3 +89,20 @@ async def test_a_torch_cnn_predicts_and_trains_the_same_here(device, rng, tmp_pa
     again.load_state_dict(torch_load_file(path))
     np.testing.assert_allclose(again(torch_x).detach().numpy(), await model.predict(x),
                                rtol=1e-10, atol=1e-12)
+
+
+async def test_model_and_layer_files_keep_every_setting(device, rng, tmp_path):
+    """Saved and loaded (model file, layer file, copy): the same layer, the same predictions."""
+    layer = Conv2D(2, 4, (3, 2), strides=(2, 1), padding=(1, 0), dilation=2, use_bias=False)
+    model = Model([layer, ReLU(), GlobalAveragePooling2D(), Dense(4, 2)], device=device, seed=0,
+                  input_shape=(7, 6, 2))
+    x = rng.normal(size=(3, 7, 6, 2)).astype(np.float32)
+    model.save(tmp_path / "model.safetensors")
+    again = Model.load(tmp_path / "model.safetensors", device=device)
+    assert repr(again.layers[0]) == repr(layer) == (
+        "Conv2D(2, 4, (3, 2), strides=(2, 1), padding=(1, 0), dilation=(2, 2), use_bias=False)")
+    np.testing.assert_array_equal(await again.predict(x), await model.predict(x))
+    layer.save(tmp_path / "layer.safetensors")
+    loaded = Conv2D.from_file(tmp_path / "layer.safetensors")
+    assert loaded.settings() == layer.settings() == layer.copy().settings()
+    np.testing.assert_array_equal(loaded.host_weights[0], model.get_weights()[0])
