@@ -25,12 +25,12 @@ from .activations import Activation
 from .base import Layer, check_size
 from .epilogues import forward_outputs, grad_inputs_of, remember_forward
 from .registry import register
-from .windows import check_image_shape, check_pair, out_size
+from .windows import PADDINGS, check_image_shape, check_pair, out_size
 
 
 def _padding(value: object) -> str | tuple[int, int]:
     """"valid", "same", or symmetric zero padding (an int or (h, w) pair, each >= 0)."""
-    if isinstance(value, str) and value.lower() in ("valid", "same"):
+    if isinstance(value, str) and value.lower() in PADDINGS:
         return value.lower()
     pair = value if isinstance(value, (tuple, list)) and len(value) == 2 else (value, value)
     if all(isinstance(p, (int, np.integer)) and not isinstance(p, bool) and p >= 0 for p in pair):
