@@ -27,6 +27,7 @@ from .files import (
     read,
     read_header,
 )
+from .pytorch import feature_orders, from_torch, to_torch
 
 MOMENTS = ("first_moment", "second_moment")
 
@@ -41,13 +42,13 @@ def model_file(model, include_optimizer: bool, layout: str) -> tuple[dict, dict]
             raise ValueError(f"layout='torch': layers[{index}] {layer!r} carries WGSL code, "
                              "which no PyTorch module holds; save with layout='intricate'")
     weights = iter(model.get_weights())
-    tensors = {}
+    tensors, orders = {}, feature_orders(model.layers)
     for index, layer in enumerate(model.layers):
         for name, _ in layer.weight_shapes():  # parameters, then states
             value = next(weights)
             if layout == "torch":
-                tensors[f"{index}.{layer.torch_names.get(name, name)}"] = layer.to_torch(
-                    name, value)
+                tensors[f"{index}.{layer.torch_names.get(name, name)}"] = to_torch(
+                    layer, name, value, orders[index])
             else:
                 tensors[f"layers.{index}.{name}"] = value
     config = {"layers": [layer_config(layer) for layer in model.layers], "dtype": model.dtype,
@@ -115,12 +116,13 @@ def load_model(model_class, path, device=None, allow_code: bool = False):
         raise ModelFileError(path, f"holds loss scale {float(scale[0])!r}; a mixed_float16 "
                                    f"scale is at least {loss_scale.MINIMUM_SCALE} (halving stops "
                                    "there), as every saved one is: the file is damaged")
-    values = iter(tensors.items())
-    for layer in built:
+    values, orders = iter(tensors.items()), feature_orders(built)
+    for layer, layer_orders in zip(built, orders):
         weights = []
         for name, _ in layer.weight_shapes():
             value = next(values)[1]
-            weights.append(layer.from_torch(name, value) if torch_layout else value)
+            weights.append(from_torch(layer, name, value, layer_orders) if torch_layout
+                           else value)
         layer.host_weights = weights
     if device is not None:  # a clear word on the missing feature, not a ModelFileError
         dtypes.check_supported(policy, device)

@@ -5,6 +5,12 @@ module with tensors feeding the next layer with weights: ``nn.Linear`` a Dense (
 layer's ``torch_names`` / ``from_torch`` say. Writing the PyTorch layout is
 ``model.save(path, layout="torch")`` (intricate.io.model_files).
 
+Flat features that were an image: PyTorch's nn.Flatten flattens NCHW samples as (C, H, W), ours
+NHWC ones as (H, W, C) (and nn.Unflatten / our Reshape read a vector back so), so a Linear after
+a Flatten takes its input columns in another order than our Dense its kernel rows, as does a
+BatchNorm1d between them its vectors, and a Linear before an Unflatten gives its rows in another
+order: ``feature_orders`` says where, ``to_torch`` / ``from_torch`` permute them.
+
 Which module feeds which layer: the order of the modules, never guessed. A dict keeps its
 order (``state_dict()`` lists modules in call order); a file doesn't (safetensors sorts names
 as text: "10" before "2"), so its modules are ordered by their numeric index in the container
@@ -14,6 +20,7 @@ name them (``order=["fc", "classifier"]``).
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Sequence
 
@@ -68,6 +75,69 @@ def linear_order(path: str, names: list[str], order: Sequence[str] | None,
     return by_index or names
 
 
+# NCHW against NHWC flattening ---------------------------------------------------------------------
+def torch_positions(image_shape: tuple[int, ...]) -> np.ndarray | None:
+    """Where PyTorch's flattened (C, H, W) sample holds each value of our flattened (H, W, C)
+    one (None where both orders agree: one channel, or one pixel)."""
+    height, width, channels = image_shape
+    if channels == 1 or height * width == 1:
+        return None
+    return np.arange(channels * height * width).reshape(channels, height, width).transpose(
+        1, 2, 0).ravel()
+
+
+def feature_orders(model_layers: Sequence[layers.Layer]
+                   ) -> list[tuple[np.ndarray | None, np.ndarray | None]]:
+    """Per built layer, (inputs, outputs): where PyTorch's equivalent module keeps each flat
+    feature of ours (index i here is index order[i] there), or None (the same order; images).
+
+    The flat activations that layers keeping each feature in place join (activations, Dropout,
+    a BatchNormalization: a same-shape flat layer whose weights are all per feature) share one
+    order, which a Flatten of an image at their start sets ((C, H, W) there), else a Reshape
+    into an image at their end (nn.Unflatten reads (C, H, W)); layers mixing features (Dense)
+    take their inputs and give their outputs in any order, through their kernel's rows and
+    columns and their bias.
+    """
+    group, groups, fixed = 0, [0], {}
+    for index, layer in enumerate(model_layers):
+        ins, outs = tuple(layer.input_shape), tuple(layer.output_shape)
+        # A Flatten or Reshape between images and flat samples keeps the values (a global
+        # pooling to (C,) doesn't: its channels are in the same order in both).
+        values_kept = math.prod(ins) == math.prod(outs)
+        if len(ins) == 1 and len(outs) == 3 and values_kept:  # a start set wins over this end
+            fixed.setdefault(groups[index], torch_positions(outs))
+        if not (len(ins) == 1 and outs == ins and all(
+                tuple(shape) == ins for _, shape in layer.weight_shapes())):
+            group += 1  # a layer that mixes or reshapes features: a new group after it
+        groups.append(group)
+        if len(ins) == 3 and len(outs) == 1 and values_kept:
+            fixed[group] = torch_positions(ins)
+    return [(fixed.get(groups[index]) if len(layer.input_shape) == 1 else None,
+             fixed.get(groups[index + 1]) if len(layer.output_shape) == 1 else None)
+            for index, layer in enumerate(model_layers)]
+
+
+def _reorder(value: np.ndarray, orders: tuple, inverse: bool) -> np.ndarray:
+    """A weight's feature axes in our order (or PyTorch's, ``inverse``): a 2-D kernel's rows
+    (inputs) and columns (outputs), a 1-D weight's outputs (a bias; a per-feature vector)."""
+    axes = orders if value.ndim == 2 else orders[1:] if value.ndim == 1 else ()
+    for axis, order in enumerate(axes):
+        if order is not None:
+            value = np.take(value, np.argsort(order) if inverse else order, axis=axis)
+    return value
+
+
+def to_torch(layer: layers.Layer, name: str, value: np.ndarray, orders: tuple) -> np.ndarray:
+    """Weight ``name`` of ``layer`` as its PyTorch module keeps it (``orders``: the layer's
+    ``feature_orders``)."""
+    return layer.to_torch(name, _reorder(value, orders, inverse=True))
+
+
+def from_torch(layer: layers.Layer, name: str, value: np.ndarray, orders: tuple) -> np.ndarray:
+    """``to_torch``'s inverse."""
+    return np.ascontiguousarray(_reorder(layer.from_torch(name, value), orders, inverse=False))
+
+
 def _numpy(value) -> np.ndarray:
     """A state dict's tensor as NumPy; bfloat16, which NumPy lacks (torch's numpy() raises
     TypeError), as the float32 values it holds exactly."""
@@ -119,7 +189,7 @@ def torch_weights(source, model_layers: list[layers.Layer],
         raise ModelFileError(path, f"holds {len(linear)} modules with weights "
                                    f"({list(linear)}) for {len(weighted)} layers with weights "
                                    f"({weighted})")
-    weights = []
+    weights, orders = [], dict(zip(map(id, model_layers), feature_orders(model_layers)))
     for module, layer in zip(linear_order(path, list(linear), order, from_file), weighted):
         parts, taken = linear[module], []
         for name, shape in layer.weight_shapes():
@@ -132,7 +202,7 @@ def torch_weights(source, model_layers: list[layers.Layer],
                 raise ModelFileError(path, f"{module}.{key} is {got} (PyTorch's layout) but "
                                            f"{layer!r} needs {wanted}")
             check_finite(path, {f"{module}.{key}": value})
-            weights.append(layer.from_torch(name, value))
+            weights.append(from_torch(layer, name, value, orders[id(layer)]))
             taken.append(key)
             if sources is not None:  # the tensors as the file holds them, for messages
                 trainable = len(taken) <= len(layer.parameter_shapes())
