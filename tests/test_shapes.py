@@ -59,6 +59,9 @@ def test_shapes_chain_through_build():
     ([Reshape((-1, 3))], (4, 2), r"as \(-1, 3\) \(a multiple of 3 values\)"),
     ([Dense(2, 1)], (0, 2), r"input_shape: expected a per-sample shape of positive ints"),
     ([Dense(2, 1)], "2", r"input_shape: expected a per-sample shape"),
+    ([Dense(2, 1)], (None, 2), r"received \(None, 2\); leave out the batch dimension: "
+                               r"input_shape=\(2,\)$"),
+    ([Dense(2, 1)], 2, r"received 2; for flat samples write input_shape=\(2,\)$"),
     ([TanH()], None, r"expected a layer with a known input size .* or Model\(\.\.\., "
                      r"input_shape=\.\.\.\)"),
 ])

@@ -20,11 +20,17 @@ def check_input_shape(input_shape: object) -> tuple[int, ...] | None:
         shape = tuple(input_shape)
     except TypeError:
         shape = ()
-    if isinstance(input_shape, str) or not shape or not all(
-            isinstance(n, int | np.integer) and not isinstance(n, bool | np.bool_) and n > 0
-            for n in shape):
+    def positive(n: object) -> bool:
+        return isinstance(n, int | np.integer) and not isinstance(n, bool | np.bool_) and n > 0
+
+    if isinstance(input_shape, str) or not shape or not all(map(positive, shape)):
+        hint = ""  # Keras' batch shape (None, 28, 28, 1); a bare int, (4) for (4,)
+        if len(shape) > 1 and shape[0] is None and all(map(positive, shape[1:])):
+            hint = f"; leave out the batch dimension: input_shape={tuple(shape[1:])}"
+        elif positive(input_shape):
+            hint = f"; for flat samples write input_shape=({int(input_shape)},)"
         raise ValueError(f"input_shape: expected a per-sample shape of positive ints, (H, W, C) "
-                         f"for images or (features,), received {input_shape!r}")
+                         f"for images or (features,), received {input_shape!r}{hint}")
     return tuple(int(n) for n in shape)  # x.shape[1:] of a NumPy array's ints works too
 
 
