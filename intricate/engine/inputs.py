@@ -58,8 +58,14 @@ def check_array(name: str, values: object, shape: int | Sequence[int], meaning: 
         raise ValueError(f"{name}: expected numbers (e.g. np.float32), received dtype "
                          f"{array.dtype}; convert with np.asarray({name}, dtype=np.float32)")
     if len(shape) > 1 and array.shape[1:] != shape:  # images: [samples, H, W, C]
+        hint = ""
+        if len(shape) == 3 and array.shape[1:] == (shape[2], *shape[:2]) != shape:
+            hint = (f"; these look like NCHW images (PyTorch's layout): pass "
+                    f"{name}.transpose(0, 2, 3, 1)")
+        elif array.shape == shape:
+            hint = f"; for one sample pass {name}[None] (a batch of one)"
         raise ValueError(f"{name}: expected an array [samples, {layout}] (per-sample shape "
-                         f"{shape}), received shape {array.shape}")
+                         f"{shape}), received shape {array.shape}{hint}")
     if array.ndim != 2 and len(shape) == 1:
         raise ValueError(f"{name}: expected a 2-D array [samples, {layout}], received shape "
                          f"{array.shape}")
