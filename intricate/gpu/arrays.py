@@ -122,7 +122,10 @@ class StagedRead:
 
 
 def read(*arrays: GPUArray) -> list[np.ndarray]:
-    """Read arrays back to the host with one submit and one readback."""
+    """Read arrays back to the host with one submit and one readback (none for no arrays: a
+    model without parameters has no weights to read)."""
+    if not arrays:
+        return []
     device = arrays[0].device
     encoder = device.handle.create_command_encoder()
     staged = StagedRead(device, encoder, list(arrays))
