@@ -4,7 +4,9 @@ backward, written as plainly as possible: a loop over the windows of NHWC images
 both through tests/reference.py), kept apart so each module stays short.
 
 Windows follow TensorFlow: "valid" gives floor((in - pool) / stride) + 1 windows per axis, "same"
-ceil(in / stride) with the padding's odd cell at the bottom/right; padding cells take no part.
+ceil(in / stride) with the padding's odd cell at the bottom/right; an int padding p (or a pair,
+one per axis) is PyTorch's, p cells on each side. Padding cells take no part, except in an
+average with ``count_include_pad`` (PyTorch's), which divides by the cells inside the padded image.
 """
 
 from __future__ import annotations
@@ -12,23 +14,51 @@ from __future__ import annotations
 import numpy as np
 
 
-def pool_windows(size: int, pool: int, stride: int, padding: str) -> list[slice]:
+def pool_windows(size: int, pool: int, stride: int, padding) -> list[slice]:
     """The cells of each window along one axis of ``size`` cells (padding clipped off)."""
+    return [slice(max(start, 0), min(end, size))
+            for start, end in padded_windows(size, pool, stride, padding)]
+
+
+def padded_windows(size: int, pool: int, stride: int, padding) -> list[tuple[int, int]]:
+    """(start, end) of each window along one axis, padding cells included (start may be < 0),
+    clipped to the padded image as PyTorch's divisor is."""
+    if not isinstance(padding, str):
+        count = (size + 2 * padding - pool) // stride + 1
+        return [(i * stride - padding, min(i * stride - padding + pool, size + padding))
+                for i in range(count)]
     if padding == "valid":
         count, before = (size - pool) // stride + 1, 0
     else:
         count = -(-size // stride)
         before = max((count - 1) * stride + pool - size, 0) // 2
-    starts = [index * stride - before for index in range(count)]
-    return [slice(max(start, 0), min(start + pool, size)) for start in starts]
+    return [(index * stride - before, index * stride - before + pool) for index in range(count)]
+
+
+def _axes(padding):
+    """``padding`` per axis: a string or int for both, or a (height, width) pair."""
+    return tuple(padding) if isinstance(padding, (tuple, list)) else (padding, padding)
 
 
 def _windows(x, pool_size, strides, padding):
     _, height, width, _ = x.shape
-    rows = pool_windows(height, pool_size[0], strides[0], padding)
-    columns = pool_windows(width, pool_size[1], strides[1], padding)
+    pads = _axes(padding)
+    rows = pool_windows(height, pool_size[0], strides[0], pads[0])
+    columns = pool_windows(width, pool_size[1], strides[1], pads[1])
     return [(i, j, r, c) for i, r in enumerate(rows) for j, c in enumerate(columns)], (
         len(rows), len(columns))
+
+
+def _divisors(x_shape, pool_size, strides, padding, count_include_pad):
+    """[OH, OW]: what each window's average divides by (its real cells, or with
+    ``count_include_pad`` its cells inside the padded image)."""
+    lengths = []
+    for size, pool, stride, pad in zip(x_shape[1:3], pool_size, strides, _axes(padding)):
+        spans = padded_windows(size, pool, stride, pad)
+        if not count_include_pad:
+            spans = [(max(first, 0), min(end, size)) for first, end in spans]
+        lengths.append(np.array([end - first for first, end in spans], np.float64))
+    return np.outer(*lengths)
 
 
 def max_pool_forward(x, pool_size, strides, padding="valid"):
@@ -64,24 +94,26 @@ def max_pool_backward(x_shape, argmax, grad_outputs):
     return grad.reshape(x_shape)
 
 
-def average_pool_forward(x, pool_size, strides, padding="valid"):
-    """y [batch, OH, OW, C]: each window's mean over its real cells."""
+def average_pool_forward(x, pool_size, strides, padding="valid", count_include_pad=False):
+    """y [batch, OH, OW, C]: each window's sum over its real cells / its divisor."""
     x = np.asarray(x, np.float64)
     windows, (out_h, out_w) = _windows(x, pool_size, strides, padding)
+    divisors = _divisors(x.shape, pool_size, strides, padding, count_include_pad)
     y = np.empty((x.shape[0], out_h, out_w, x.shape[3]))
     for i, j, rows, columns in windows:
-        y[:, i, j, :] = x[:, rows, columns, :].mean(axis=(1, 2))
+        y[:, i, j, :] = x[:, rows, columns, :].sum(axis=(1, 2)) / divisors[i, j]
     return y
 
 
-def average_pool_backward(x_shape, grad_outputs, pool_size, strides, padding="valid"):
-    """dE/dx [batch, H, W, C]: each dE/dy spread evenly over its window's real cells."""
+def average_pool_backward(x_shape, grad_outputs, pool_size, strides, padding="valid",
+                          count_include_pad=False):
+    """dE/dx [batch, H, W, C]: each dE/dy / its window's divisor, at each of its real cells."""
     grad = np.zeros(x_shape)
     grad_outputs = np.asarray(grad_outputs, np.float64)
     windows, _ = _windows(grad, pool_size, strides, padding)
+    divisors = _divisors(x_shape, pool_size, strides, padding, count_include_pad)
     for i, j, rows, columns in windows:
-        cells = (rows.stop - rows.start) * (columns.stop - columns.start)
-        grad[:, rows, columns, :] += grad_outputs[:, i, j, None, None, :] / cells
+        grad[:, rows, columns, :] += grad_outputs[:, i, j, None, None, :] / divisors[i, j]
     return grad
 
 

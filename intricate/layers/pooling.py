@@ -1,15 +1,17 @@
 """Pooling of NHWC images: MaxPool2D, AvgPool2D and GlobalAveragePooling2D (Keras semantics),
 forward and backward in shaders/layers/pooling.wgsl.
 
-Windows follow TensorFlow (layers/windows.py: "same" pads the odd cell at the bottom/right).
-Padding cells take no part: a max ignores them and an average divides by the real cells of its
-window. Backwards gather (each input cell sums over the windows holding it), so overlapping
-windows (strides < pool) need no atomics.
+Windows follow TensorFlow (layers/windows.py: "same" pads the odd cell at the bottom/right), or
+PyTorch for an int padding. Padding cells take no part: a max ignores them and an average divides
+by the real cells of its window (unless AvgPool2D's count_include_pad, PyTorch's default).
+Backwards gather (each input cell sums over the windows holding it), so overlapping windows
+(strides < pool) need no atomics.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -18,7 +20,7 @@ from ..gpu import GPUArray, Program
 from ..ops import loops
 from .base import Layer
 from .registry import register
-from .windows import PADDINGS, Windows, check_image_shape, check_pair, out_size
+from .windows import Windows, check_image_shape, check_pair, check_pool_padding, out_size
 
 __all__ = ["AvgPool2D", "GlobalAveragePooling2D", "MaxPool2D"]
 
@@ -64,38 +66,45 @@ class Pooling2D(ImagePooling):
     Args:
         pool_size: window (height, width), or one int for both.
         strides: steps between windows, as pool_size; None takes pool_size.
-        padding: "valid" (windows that fit) or "same" (ceil(in / stride) windows per axis).
+        padding: "valid" (windows that fit) or "same" (ceil(in / stride) windows per axis), in
+            any case; or an int or (height, width) pair: PyTorch's padding, that many cells on
+            each side (at most half the pool), floor((in + 2p - pool) / stride) + 1 windows.
 
     Shapes: propagate [batch, H·W·C] → [batch, OH·OW·C] (NHWC rows; see ``output_shape_for``).
 
     Raises:
-        ValueError: a size that is not a positive int or pair, an unknown padding.
+        ValueError: a size that is not a positive int or pair, an unknown padding, padding
+            past half the pool.
     """
 
     def __init__(self, pool_size: int | tuple[int, int] = 2,
-                 strides: int | tuple[int, int] | None = None, padding: str = "valid") -> None:
+                 strides: int | tuple[int, int] | None = None,
+                 padding: str | int | tuple[int, int] = "valid") -> None:
         super().__init__()
         self.pool_size = check_pair("pool_size", pool_size)
         self.strides = self.pool_size if strides is None else check_pair("strides", strides)
-        if padding not in PADDINGS:
-            raise ValueError(f"padding: expected one of {PADDINGS}, received {padding!r}")
-        self.padding = padding
+        self.padding = check_pool_padding(padding, self.pool_size)
 
     def windows_for(self, input_shape: tuple[int, ...]) -> Windows:
         """The windows on images of ``input_shape`` (H, W, C).
 
         Raises:
-            ValueError: not an image shape; a "valid" window larger than the image; a window
-                of more cells than a shader loop may visit (ops/loops.py LOOP_BOUND).
+            ValueError: not an image shape; a "valid" (or int padding) window larger than the
+                (padded) image; a window of more cells than a shader loop may visit (ops/loops.py
+                LOOP_BOUND).
         """
         height, width, channels = check_image_shape(self, tuple(input_shape))
         (pool_h, pool_w), (stride_h, stride_w) = self.pool_size, self.strides
-        if self.padding == "valid" and (pool_h > height or pool_w > width):
+        pad_h, pad_w = (0, 0) if isinstance(self.padding, str) else self.padding
+        fits = pool_h <= height + 2 * pad_h and pool_w <= width + 2 * pad_w
+        if self.padding != "same" and not fits:
             raise ValueError(f"{self!r}: a {pool_h}x{pool_w} window does not fit images of shape "
-                             f"{tuple(input_shape)} with padding='valid'; use a pool_size of at "
-                             f"most ({height}, {width}) or padding='same'")
-        out_h, top = out_size(height, pool_h, stride_h, self.padding)
-        out_w, left = out_size(width, pool_w, stride_w, self.padding)
+                             f"{tuple(input_shape)} with padding={self.padding!r}; use a "
+                             f"pool_size of at most ({height + 2 * pad_h}, {width + 2 * pad_w}) "
+                             "or padding='same'")
+        axes = (self.padding,) * 2 if isinstance(self.padding, str) else self.padding
+        out_h, top = out_size(height, pool_h, stride_h, axes[0])
+        out_w, left = out_size(width, pool_w, stride_w, axes[1])
         windows = Windows(height, width, channels, out_h, out_w, pool_h, pool_w, stride_h,
                           stride_w, top, left)
         if windows.trips > loops.LOOP_BOUND:
@@ -162,7 +171,38 @@ class MaxPool2D(Pooling2D):
 class AvgPool2D(Pooling2D):
     """The mean of each window's real cells, per channel (see Pooling2D for the arguments):
     with padding="same", a window that overhangs the image divides by the cells it covers
-    (Keras; PyTorch's count_include_pad=False)."""
+    (Keras; PyTorch's count_include_pad=False).
+
+    Args:
+        count_include_pad: with an int padding, divide by the window's cells inside the padded
+            image, padding cells counted as zeros (PyTorch's default, True there; False here,
+            as Keras). Only with an int padding: "same" and "valid" pad as TensorFlow, which
+            never counts padding.
+
+    Raises:
+        ValueError: as Pooling2D; count_include_pad True with a padding that is not an int.
+    """
+
+    def __init__(self, pool_size: int | tuple[int, int] = 2,
+                 strides: int | tuple[int, int] | None = None,
+                 padding: str | int | tuple[int, int] = "valid",
+                 count_include_pad: bool = False) -> None:
+        super().__init__(pool_size, strides, padding)
+        if not isinstance(count_include_pad, (bool, np.bool_)):
+            raise ValueError(f"count_include_pad: expected True or False, received "
+                             f"{count_include_pad!r}")
+        if count_include_pad and isinstance(self.padding, str):
+            raise ValueError(f"count_include_pad=True counts PyTorch's symmetric padding, "
+                             f"received padding={padding!r}; give padding as an int or (height, "
+                             "width) pair, or leave count_include_pad False")
+        self.count_include_pad = bool(count_include_pad)
+
+    def windows_for(self, input_shape: tuple[int, ...]) -> Windows:
+        return replace(super().windows_for(input_shape),
+                       count_padding=int(self.count_include_pad))
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "count_include_pad": self.count_include_pad}
 
     def propagate(self, program: Program, inputs: GPUArray) -> GPUArray:
         """Record y = the mean of each window. Shapes: [batch, H·W·C] → [batch, OH·OW·C]."""

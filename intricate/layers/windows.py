@@ -1,12 +1,15 @@
 """The geometry of pooling windows on NHWC images, as TensorFlow lays them out: "valid" takes
 the windows that fit, floor((in - pool) / stride) + 1 per axis; "same" gives ceil(in / stride)
-per axis, the padding split evenly with its odd cell at the bottom/right. Used by the pooling
-layers (layers/pooling.py) and their kernel catalog entries.
+per axis, the padding split evenly with its odd cell at the bottom/right. An int padding p is
+PyTorch's: p cells on each side, floor((in + 2p - pool) / stride) + 1 windows per axis. Used by
+the pooling layers (layers/pooling.py) and their kernel catalog entries.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+import numpy as np
 
 from .base import Layer, check_size
 
@@ -22,6 +25,25 @@ def check_pair(name: str, value: object) -> tuple[int, int]:
         return check_size(f"{name}[0]", value[0]), check_size(f"{name}[1]", value[1])
     size = check_size(name, value)
     return size, size
+
+
+def check_pool_padding(value: object, pool_size: tuple[int, int]) -> str | tuple[int, int]:
+    """A pooling's padding: "valid" or "same" (any case, as Keras takes them), or PyTorch's
+    symmetric padding, an int or (height, width) pair of at most half the pool each (so every
+    window holds an image cell, as PyTorch requires); or a ValueError naming it."""
+    if isinstance(value, str) and value.lower() in PADDINGS:
+        return value.lower()
+    pair = value if isinstance(value, (tuple, list)) and len(value) == 2 else (value, value)
+    if not all(isinstance(p, (int, np.integer)) and not isinstance(p, bool) and p >= 0
+               for p in pair):
+        raise ValueError(f"padding: expected 'valid', 'same', or a non-negative integer or "
+                         f"(height, width) pair of them (PyTorch's symmetric padding), received "
+                         f"{value!r}")
+    if any(2 * pad > pool for pad, pool in zip(pair, pool_size)):
+        raise ValueError(f"padding: expected at most half the pool_size {pool_size} on each "
+                         f"side, as PyTorch (a window of padding alone has no value), received "
+                         f"{value!r}; use a smaller padding or a larger pool_size")
+    return int(pair[0]), int(pair[1])
 
 
 def check_image_shape(layer: Layer, input_shape: tuple[int, ...]) -> tuple[int, int, int]:
@@ -48,6 +70,7 @@ class Windows:
     stride_width: int
     pad_top: int = 0
     pad_left: int = 0
+    count_padding: int = 0  # 1: averages divide by their cells in the padded image (PyTorch's)
 
     @property
     def trips(self) -> int:
@@ -58,8 +81,11 @@ class Windows:
         return {**self.__dict__, "count": count, "parts": parts, "part_cells": part_cells}
 
 
-def out_size(size: int, pool: int, stride: int, padding: str) -> tuple[int, int]:
-    """(outputs, padding before) along one axis of ``size`` cells, as TensorFlow counts them."""
+def out_size(size: int, pool: int, stride: int, padding: str | int) -> tuple[int, int]:
+    """(outputs, padding before) along one axis of ``size`` cells, as TensorFlow counts them
+    ("valid", "same"), or PyTorch (``padding`` cells on each side)."""
+    if not isinstance(padding, str):
+        return (size + 2 * padding - pool) // stride + 1, padding
     if padding == "valid":
         return (size - pool) // stride + 1, 0
     outputs = -(-size // stride)

@@ -19,8 +19,11 @@
 //   global_average); the input's height, width, channels; out_height, out_width; the window's
 //   pool_height, pool_width, stride_height, stride_width; pad_top, pad_left: the padding above
 //   and left of the image (TF's "same" puts an odd cell of padding at the bottom/right: half
-//   the total rounded down goes first); parts and part_cells (the global
-//   average's partial sums per channel, of part_cells cells each; 0 elsewhere).
+//   the total rounded down goes first; PyTorch's int padding is as wide below and right as
+//   above and left); parts and part_cells (the global
+//   average's partial sums per channel, of part_cells cells each; 0 elsewhere); count_padding
+//   (1: average_* divide by the window's cells inside the padded image, PyTorch's
+//   count_include_pad, the padding as wide below/right as above/left; 0: by its real cells).
 // Template: argmax (max_forward keeps each window's argmax for max_backward).
 // Workgroup `workgroup_size` (1-D); one invocation per element of count, grid folded over x and y.
 // Loop bound (llvmpipe stops loops after 65535 iterations per invocation, all loops counted):
@@ -29,15 +32,16 @@
 //   refuses windows past LOOP_BOUND that way, and averages a whole image past it in parts:
 //   global_partial_sums loops part_cells <= LOOP_BOUND times, global_average parts times.
 // Padding cells take no part: a max ignores them, an average divides by the real cells only
-//   (Keras/TF); every window holds at least one real cell.
+//   (Keras/TF) unless count_padding; every window holds at least one real cell.
 // Types: maxima are compared and averages summed in f32 (f32 for f16 data), each
 //   result rounded to f32 once, as stored.
 // NumPy (x: [batch, height, width, channels], windows over axes 1 and 2):
 //   max_forward      y = x[window].max(), argmax = the first maximal cell in row-major order
 //                    (the first NaN if the window holds one: NaN propagates, as in PyTorch)
 //   max_backward     dx[cell] = Σ over the windows whose argmax is cell of dy[window]
-//   average_forward  y = x[window].mean() over the window's real cells
-//   average_backward dx[cell] = Σ over the windows holding cell of dy[window] / real cells
+//   average_forward  y = x[window].sum() / divisor(window): its real cells (count_padding:
+//                    its cells inside the padded image)
+//   average_backward dx[cell] = Σ over the windows holding cell of dy[window] / divisor(window)
 //   global_*         y[n, c] = x[n, :, :, c].mean()
 
 struct Params {
@@ -55,6 +59,7 @@ struct Params {
     pad_left: u32,
     parts: u32,
     part_cells: u32,
+    count_padding: u32,
 }
 
 @group(0) @binding(0) var<storage, read> inputs: array<f32>;
@@ -115,6 +120,18 @@ fn output_index(sample: u32, row: u32, column: u32, channel: u32) -> u32 {
 
 fn real_cells(window: Window) -> u32 {
     return (window.end.x - window.first.x) * (window.end.y - window.first.y);
+}
+
+// What the average of the window at (out row, out column) divides by (see the header).
+fn divisor(row: u32, column: u32) -> f32 {
+    if (params.count_padding == 0u) {
+        return f32(real_cells(window_at(row, column)));
+    }
+    let top = i32(row * params.stride_height) - i32(params.pad_top);
+    let left = i32(column * params.stride_width) - i32(params.pad_left);
+    let rows = min(top + i32(params.pool_height), i32(params.height + params.pad_top)) - top;
+    let columns = min(left + i32(params.pool_width), i32(params.width + params.pad_left)) - left;
+    return f32(rows * columns);
 }
 
 // NaN, tested on the bits of its f32 value (an f64 NaN converts to an f32 NaN): compilers fold
@@ -185,7 +202,7 @@ fn average_forward(@builtin(workgroup_id) group: vec3<u32>,
             total += f32(inputs[input_index(at.x, row, column, at.w)]);
         }
     }
-    outputs[i] = f32(total / f32(real_cells(window)));
+    outputs[i] = f32(total / divisor(at.y, at.z));
 }
 
 @compute @workgroup_size(workgroup_size)
@@ -199,8 +216,8 @@ fn average_backward(@builtin(workgroup_id) group: vec3<u32>,
     var total: f32 = 0.0;
     for (var row = windows.first.x; row < windows.end.x; row++) {
         for (var column = windows.first.y; column < windows.end.y; column++) {
-            let cells = f32(real_cells(window_at(row, column)));
-            total += f32(grad_outputs[output_index(at.x, row, column, at.w)]) / cells;
+            let dy = f32(grad_outputs[output_index(at.x, row, column, at.w)]);
+            total += dy / divisor(row, column);
         }
     }
     grad_inputs[i] = f32(total);

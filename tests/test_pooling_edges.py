@@ -1,0 +1,143 @@
+"""Pooling layers as a hostile user finds them: Keras' padding names in any case, PyTorch's int
+padding (and AvgPool2D's count_include_pad) against the float64 reference and PyTorch CPU, their
+refusals, and their configs through a model file."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from test_pooling import _distinct_values, _layer, _run
+
+from intricate import Model
+from intricate.layers import AvgPool2D, Flatten, MaxPool2D
+
+import reference
+from harness import ALL_PRECISIONS, assert_close, gradient_rtol, skip_unsupported
+
+# (batch, height, width, channels), pool_size, strides, padding, count_include_pad
+INT_PADDING = {
+    "resnet_stem_3_2_1": ((2, 7, 6, 3), 3, 2, 1, False),
+    "stride_1_keeps_the_size": ((1, 5, 4, 2), 3, 1, 1, False),
+    "stride_1_counting_padding": ((1, 5, 4, 2), 3, 1, 1, True),
+    "pair_padding_non_square": ((2, 6, 5, 1), (3, 2), (2, 1), (1, 1), True),
+    "padding_on_one_axis": ((1, 4, 7, 5), (2, 4), (1, 3), (0, 2), True),
+    "zero_padding_is_valid": ((1, 5, 5, 2), 2, 2, 0, True),
+}
+
+
+@pytest.mark.parametrize("padding", ["SAME", "Valid"])
+def test_keras_padding_names_in_any_case(padding):
+    """Keras lower-cases padding (as our Conv2D does): "SAME" is "same"."""
+    for kind in (MaxPool2D, AvgPool2D):
+        layer = kind(3, 2, padding)
+        layer.build((7, 8, 2))
+        assert layer.padding == padding.lower()
+        assert layer.output_shape == ((4, 4, 2) if padding == "SAME" else (3, 3, 2))
+
+
+@pytest.mark.parametrize(("padding", "input_shape", "output_shape"), [
+    (1, (112, 112, 64), (56, 56, 64)),  # ResNet's stem: MaxPool2d(3, 2, padding=1)
+    (1, (7, 6, 3), (4, 3, 3)),
+    ((0, 1), (5, 5, 1), (2, 3, 1)),
+])
+def test_int_padding_shapes_follow_pytorch(padding, input_shape, output_shape):
+    """floor((in + 2p - pool) / stride) + 1 per axis, the padding before each axis p."""
+    layer = MaxPool2D(3, 2, padding)
+    layer.build(input_shape)
+    assert layer.output_shape == output_shape
+    pair = padding if isinstance(padding, tuple) else (padding, padding)
+    assert (layer.windows.pad_top, layer.windows.pad_left) == pair
+
+
+def _int_padding_case(name):
+    shape, pool, strides, padding, counted = INT_PADDING[name]
+    maximum = _layer(MaxPool2D, pool, strides, padding, shape)
+    average = AvgPool2D(pool, strides, padding, count_include_pad=counted)
+    average.build(shape[1:])
+    return shape, maximum, average, (maximum.pool_size, maximum.strides, maximum.padding)
+
+
+@pytest.mark.parametrize("precision", ALL_PRECISIONS)
+@pytest.mark.parametrize("name", sorted(INT_PADDING))
+async def test_int_padding_matches_the_reference(device, rng, name, precision):
+    skip_unsupported(device, precision)
+    shape, maximum, average, windows = _int_padding_case(name)
+    counted = average.count_include_pad
+    x = _distinct_values(rng, shape)
+    want, argmax = reference.max_pool_forward(x, *windows)
+    dy = rng.uniform(-1, 1, want.shape).astype(precision.numpy)
+    outputs, grad_inputs = await _run(device, maximum, x, dy, precision)
+    assert_close(outputs, want, precision.rtol)
+    assert_close(grad_inputs, reference.max_pool_backward(shape, argmax, dy),
+                 gradient_rtol(precision), scale=reference.max_pool_backward(shape, argmax,
+                                                                             np.abs(dy)))
+    outputs, grad_inputs = await _run(device, average, x, dy, precision)
+    assert_close(outputs, reference.average_pool_forward(x, *windows, counted), precision.rtol,
+                 scale=reference.average_pool_forward(np.abs(x), *windows, counted))
+    assert_close(grad_inputs, reference.average_pool_backward(shape, dy, *windows, counted),
+                 gradient_rtol(precision),
+                 scale=reference.average_pool_backward(shape, np.abs(dy), *windows, counted))
+
+
+@pytest.mark.parametrize("name", sorted(INT_PADDING))
+async def test_int_padding_matches_pytorch(device, rng, name):
+    """nn.MaxPool2d and nn.AvgPool2d (count_include_pad as the case says) on CPU in float64,
+    forward and autograd backward, against the reference and the GPU in float64."""
+    torch = pytest.importorskip("torch")
+    from intricate.gpu.dtypes import FLOAT64
+    shape, maximum, average, windows = _int_padding_case(name)
+    x = _distinct_values(rng, shape)
+    for layer, module in ((maximum, torch.nn.MaxPool2d(*windows)),
+                          (average, torch.nn.AvgPool2d(
+                              *windows, count_include_pad=average.count_include_pad))):
+        images = torch.tensor(x).permute(0, 3, 1, 2).requires_grad_(True)
+        pooled = module(images)
+        dy = rng.uniform(-1, 1, pooled.shape)
+        (pooled * torch.tensor(dy)).sum().backward()
+        want = pooled.detach().permute(0, 2, 3, 1).numpy()
+        want_grad = images.grad.permute(0, 2, 3, 1).numpy()
+        outputs, grad_inputs = await _run(device, layer, x, dy.transpose(0, 2, 3, 1), FLOAT64)
+        np.testing.assert_allclose(outputs, want, rtol=1e-12, atol=1e-300)
+        np.testing.assert_allclose(grad_inputs, want_grad, rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.parametrize(("make", "message"), [
+    (lambda: MaxPool2D(3, 2, 2), r"padding: expected at most half the pool_size \(3, 3\) on "
+                                 r"each side, as PyTorch .* received 2; use a smaller padding"),
+    (lambda: AvgPool2D((4, 2), 1, (2, 2)), r"at most half the pool_size \(4, 2\) .* received "
+                                           r"\(2, 2\)"),
+    (lambda: MaxPool2D(2, None, -1), r"padding: expected 'valid', 'same', or a non-negative "
+                                     r"integer or \(height, width\) pair .* received -1"),
+    (lambda: MaxPool2D(2, None, "full"), r"padding: expected 'valid', 'same', .* received "
+                                         r"'full'"),
+    (lambda: MaxPool2D(2, None, True), r"padding: expected 'valid', .* received True"),
+    (lambda: AvgPool2D(2, None, "same", count_include_pad=True),
+     r"count_include_pad=True counts PyTorch's symmetric padding, received padding='same'; "
+     r"give padding as an int"),
+    (lambda: AvgPool2D(2, None, 1, count_include_pad="yes"),
+     r"count_include_pad: expected True or False, received 'yes'"),
+    (lambda: MaxPool2D(5, 1, 1).build((2, 8, 1)),
+     r"a 5x5 window does not fit images of shape \(2, 8, 1\) with padding=\(1, 1\); use a "
+     r"pool_size of at most \(4, 10\)"),
+])
+def test_bad_paddings_are_refused_naming_them(make, message):
+    with pytest.raises(ValueError, match=message):
+        make()
+
+
+async def test_int_padding_and_count_include_pad_survive_a_model_file(device, rng, tmp_path):
+    """The configs (a padding pair, count_include_pad) come back from a model file, and the
+    loaded model predicts the same."""
+    model = Model([MaxPool2D(3, 2, (1, 0)), AvgPool2D(3, 1, 1, count_include_pad=True),
+                   Flatten()], input_shape=(7, 6, 2), device=device)
+    x = rng.normal(size=(3, 7, 6, 2)).astype(np.float32)
+    predictions = await model.predict(x)
+    pooled = reference.max_pool_forward(x, (3, 3), (2, 2), (1, 0))[0]
+    assert_close(predictions, reference.average_pool_forward(pooled, (3, 3), (1, 1), 1, True)
+                 .reshape(3, -1), 1e-5)
+    model.save(tmp_path / "padded.safetensors")
+    loaded = Model.load(tmp_path / "padded.safetensors", device=device)
+    assert loaded.layers[0].padding == (1, 0)
+    assert loaded.layers[1].get_config() == {"pool_size": (3, 3), "strides": (1, 1),
+                                             "padding": (1, 1), "count_include_pad": True}
+    np.testing.assert_array_equal(await loaded.predict(x), predictions)
