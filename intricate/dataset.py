@@ -31,7 +31,9 @@ class Dataset:
     shuffled training needs (false for data over the adapter's binding limit). ``whole`` and
     ``first``: for a view (``rows``), the uploaded Dataset it is part of and its first row there
     (a view's rows that start off a 4-byte word are gathered from ``whole``: engine.inference's
-    realigned).
+    realigned). ``shapes``: the per-sample shapes of x and y (None: no y) of the model that
+    uploaded them, which a model of other shapes refuses (the same widths may order their
+    values otherwise: (4, 4, 2) against (2, 4, 4) images); None: not known.
     """
 
     x: GPUArray
@@ -40,6 +42,7 @@ class Dataset:
     bindable: bool = True
     whole: Dataset | None = None
     first: int = 0
+    shapes: tuple[tuple[int, ...], tuple[int, ...] | None] | None = None
 
     @classmethod
     def upload(cls, device, x: np.ndarray, y: np.ndarray | None,
@@ -68,10 +71,11 @@ class Dataset:
             return None if array is None else array.view(start * array.shape[1],
                                                          (count, array.shape[1]))
         return Dataset(part(self.x), part(self.y), count, self.bindable and start == 0,
-                       self.whole or self, self.first + start)
+                       self.whole or self, self.first + start, self.shapes)
 
     def check_for(self, name: str, model, needs_targets: bool = True) -> None:
-        """A ValueError unless this dataset fits ``model``: its device and widths."""
+        """A ValueError unless this dataset fits ``model``: its device, widths and per-sample
+        shapes."""
         if self.device is not model.device:
             raise ValueError(f"{name}: this Dataset is on {self.device}, the model on "
                              f"{model.device}; upload the arrays with this model's upload()")
@@ -88,6 +92,13 @@ class Dataset:
         if needs_targets and self.y.shape[1] != model.output_size:
             raise ValueError(f"{name}: expected {model.output_size} values per sample (the "
                              f"model's outputs), the Dataset has {self.y.shape[1]}")
+        for kind, given, wanted in (("samples", 0, model.input_shape),
+                                    ("targets", 1, model.output_shape)):
+            shape = None if self.shapes is None else self.shapes[given]
+            if shape is not None and tuple(shape) != tuple(wanted) and (
+                    given == 0 or needs_targets):
+                raise ValueError(f"{name}: this Dataset holds {kind} of shape {shape}, the model "
+                                 f"takes {wanted}; upload the arrays with this model's upload()")
 
     def __repr__(self) -> str:
         targets = "" if self.y is None else f", y={self.y.shape[1]} wide"

@@ -166,7 +166,9 @@ class Model(ModelFiles):
             x, y = check_dataset(x, y, self.input_shape, self.output_shape,
                                  dtype=self.precision.numpy)
         device = await self._ready_device(instantiate_gpu=True)
-        return await device.run(Dataset.upload, device, x, y)
+        data = await device.run(Dataset.upload, device, x, y)
+        data.shapes = (self.input_shape, None if y is None else self.output_shape)
+        return data
 
     async def fit(self, x: np.ndarray | Dataset, y: np.ndarray | None = None,
                   options: TrainingOptions | None = None) -> History:

@@ -1,0 +1,46 @@
+"""Hostile edges of image-shaped models: Datasets uploaded by a model of other per-sample shapes
+(the same widths, values in another order)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from intricate import Model, TrainingOptions
+from intricate.layers import Dense, Flatten, Reshape
+
+
+def flat_head(device, input_shape, output_shape=(3,)) -> Model:
+    tail = [Reshape(output_shape)] if len(output_shape) > 1 else []
+    return Model([Flatten(), Dense(32, 3), *tail], device=device, seed=0,
+                 input_shape=input_shape)
+
+
+async def test_a_dataset_of_other_sample_shapes_is_refused_before_gpu_work(device, rng):
+    uploader = flat_head(device, (4, 4, 2))
+    data = await uploader.upload(rng.normal(size=(5, 4, 4, 2)), rng.normal(size=(5, 3)))
+    inputs_only = await uploader.upload(rng.normal(size=(5, 4, 4, 2)))
+    transposed = flat_head(device, (2, 4, 4))  # 32 values per sample too, another order
+    await transposed.predict(rng.normal(size=(1, 2, 4, 4)))  # on the device already
+    device.stats.reset()
+    message = (r"this Dataset holds samples of shape \(4, 4, 2\), the model takes \(2, 4, 4\); "
+               r"upload the arrays with this model's upload\(\)")
+    for call in (lambda: transposed.predict(inputs_only), lambda: transposed.evaluate(data),
+                 lambda: transposed.fit(data, options=TrainingOptions(epochs=1)),
+                 lambda: transposed.fit(data, options=TrainingOptions(
+                     epochs=1, validation_split=0.4))):
+        with pytest.raises(ValueError, match=message):
+            await call()
+    assert device.stats["dispatches"] == 0
+    with pytest.raises(ValueError, match="validation_data: " + message):
+        await transposed.fit(await transposed.upload(rng.normal(size=(5, 2, 4, 4)),
+                                                     rng.normal(size=(5, 3))),
+                             options=TrainingOptions(epochs=1, validation_data=data))
+    reshaped = flat_head(device, (4, 4, 2), output_shape=(3, 1))
+    await reshaped.predict(data)  # inputs of its shape: targets don't matter
+    with pytest.raises(ValueError, match=r"this Dataset holds targets of shape \(3,\), the "
+                                         r"model takes \(3, 1\)"):
+        await reshaped.evaluate(data)
+    # A model of the same shapes takes it.
+    twin = flat_head(device, (4, 4, 2))
+    assert np.isfinite(await twin.evaluate(data))
