@@ -1,5 +1,6 @@
 """Hostile edges of image-shaped models: Datasets uploaded by a model of other per-sample shapes
-(the same widths, values in another order)."""
+(the same widths, values in another order), layers whose weights were built for other inputs,
+layer files without weights."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import numpy as np
 import pytest
 
 from intricate import Model, TrainingOptions
-from intricate.layers import Dense, Flatten, Reshape
+from intricate.layers import BatchNormalization, Conv2D, Dense, Flatten, ReLU, Reshape
 
 
 def flat_head(device, input_shape, output_shape=(3,)) -> Model:
@@ -44,3 +45,31 @@ async def test_a_dataset_of_other_sample_shapes_is_refused_before_gpu_work(devic
     # A model of the same shapes takes it.
     twin = flat_head(device, (4, 4, 2))
     assert np.isfinite(await twin.evaluate(data))
+
+
+async def test_a_layer_whose_weights_fit_other_inputs_is_refused(device, rng, tmp_path):
+    """A BatchNormalization's weight shapes come from its input's channels: one from a file or
+    copied from a model of 3 channels is refused by a model of 4, naming both, and stays
+    free; a model of 3 takes it with its weights."""
+    trained = Model([BatchNormalization()], device=device, input_shape=(2, 2, 3))
+    trained.set_weights([rng.uniform(0.5, 2, 3) for _ in range(4)])
+    trained.layers[0].save(tmp_path / "bn.safetensors")
+    for layer in (BatchNormalization.from_file(tmp_path / "bn.safetensors"),
+                  trained.layers[0].copy()):
+        with pytest.raises(ValueError, match=r"layers\[1\] BatchNormalization\(.*\) holds "
+                                             r"weights of shapes \[\(3,\), \(3,\), \(3,\), "
+                                             r"\(3,\)\] .* its input shape here, \(2, 2, 4\), "
+                                             r"needs \[\(4,\), \(4,\), \(4,\), \(4,\)\]"):
+            Model([ReLU(), layer], device=device, input_shape=(2, 2, 4))
+        assert layer._owner is None
+        again = Model([layer], device=device, input_shape=(5, 3))
+        for got, want in zip(again.get_weights(), trained.get_weights(), strict=True):
+            np.testing.assert_array_equal(got, want)
+
+
+def test_a_layer_without_weights_yet_is_not_saved(tmp_path):
+    """A file without the weights its config needs could not be read back: refused."""
+    with pytest.raises(ValueError, match=r"Conv2D\(2, 3, \(3, 3\)\) has no weights yet to save; "
+                                         r"put it in a Model"):
+        Conv2D(2, 3, 3).save(tmp_path / "conv.safetensors")
+    assert not (tmp_path / "conv.safetensors").exists()

@@ -178,12 +178,20 @@ def check_sizes(layers: Sequence[Layer], device: Device | None,
 
     Raises:
         ValueError: naming the largest layer, the bytes needed and the limit; or the dtype, the
-            missing feature and the adapter.
+            missing feature and the adapter; or a layer whose weights (from a file) have other
+            shapes than its input shape here gives it.
     """
     for index, layer in enumerate(layers):
         if layer.dtypes is not None and precision.name not in layer.dtypes:
             raise ValueError(f"dtype: layers[{index}] {layer!r} computes in {list(layer.dtypes)} "
                              f"only, received dtype={precision.name!r}; use one of those")
+        held = [np.shape(weights) for weights in layer.host_weights or ()]
+        wanted = [shape for _, shape in layer.weight_shapes()]
+        if layer.host_weights is not None and held != wanted:  # BatchNormalization's channels
+            raise ValueError(f"layers[{index}] {layer!r} holds weights of shapes {held} (a "
+                             f"layer file's, or a copy's, built for other inputs), but its "
+                             f"input shape here, {layer.input_shape}, needs {wanted}; use "
+                             f"a new layer (or layer.blank_copy()) for these inputs")
         for number, weights in enumerate(layer.host_weights or ()):  # e.g. a float64 file's
             for dtype in dict.fromkeys((precision.parameters, precision.numpy)):  # mixed: f16 too
                 check_range(f"layers[{index}] {layer!r}: its weights[{number}]", weights, dtype)

@@ -113,6 +113,9 @@ def layer_from_config(entry: object, path, where: str, allow_code: bool = False)
 # Layers ------------------------------------------------------------------------------------------
 def save_layer(layer: Any, path) -> None:
     values = layer.current_weights()
+    if layer.weight_shapes() and not values:  # a file without them could not be read back
+        raise ValueError(f"{layer!r} has no weights yet to save; put it in a Model (which "
+                         "draws them) or load some first")
     tensors = {name: value for (name, _), value in zip(layer.weight_shapes(), values)}
     entry = layer_config(layer)
     if layer.input_shape is not None:  # built: weight shapes may follow it (channels)
