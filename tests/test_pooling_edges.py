@@ -1,6 +1,7 @@
 """Pooling layers as a hostile user finds them: Keras' padding names in any case, PyTorch's int
 padding (and AvgPool2D's count_include_pad) against the float64 reference and PyTorch CPU, their
-refusals, and their configs through a model file."""
+refusals, and their configs through a model file; Keras' other names, GlobalMaxPooling2D and
+keepdims."""
 
 from __future__ import annotations
 
@@ -9,7 +10,20 @@ import pytest
 from test_pooling import _distinct_values, _layer, _run
 
 from intricate import Model
-from intricate.layers import AvgPool2D, Flatten, MaxPool2D
+from intricate.kernels import check_gradients
+from intricate.layers import (
+    AveragePooling2D,
+    AvgPool2D,
+    Conv2D,
+    Flatten,
+    GlobalAveragePooling2D,
+    GlobalAvgPool2D,
+    GlobalMaxPool2D,
+    GlobalMaxPooling2D,
+    MaxPool2D,
+    MaxPooling2D,
+)
+from intricate.ops import loops
 
 import reference
 from harness import ALL_PRECISIONS, assert_close, gradient_rtol, skip_unsupported
@@ -141,3 +155,71 @@ async def test_int_padding_and_count_include_pad_survive_a_model_file(device, rn
     assert loaded.layers[1].get_config() == {"pool_size": (3, 3), "strides": (1, 1),
                                              "padding": (1, 1), "count_include_pad": True}
     np.testing.assert_array_equal(await loaded.predict(x), predictions)
+
+
+def test_keras_names_are_the_same_classes():
+    """Keras' MaxPooling2D, AveragePooling2D, GlobalAvgPool2D, GlobalMaxPool2D: aliases, so a
+    file names the class (MaxPool2D) whichever name built it."""
+    assert MaxPooling2D is MaxPool2D and AveragePooling2D is AvgPool2D
+    assert GlobalAvgPool2D is GlobalAveragePooling2D and GlobalMaxPool2D is GlobalMaxPooling2D
+
+
+@pytest.mark.parametrize("precision", ALL_PRECISIONS)
+@pytest.mark.parametrize("shape", [(2, 3, 5, 7), (1, 1, 1, 1), (3, 6, 4, 2)])
+async def test_global_max_pooling_matches_the_reference(device, rng, shape, precision):
+    """The max over height and width (a window of the whole image) and its argmax backward."""
+    skip_unsupported(device, precision)
+    layer = GlobalMaxPooling2D()
+    layer.build(shape[1:])
+    assert layer.output_shape == (shape[3],)
+    x = _distinct_values(rng, shape)
+    want, argmax = reference.max_pool_forward(x, shape[1:3], shape[1:3])
+    dy = rng.uniform(-1, 1, want.shape).astype(precision.numpy)
+    outputs, grad_inputs = await _run(device, layer, x, dy, precision)
+    np.testing.assert_array_equal(outputs, want.astype(precision.numpy))
+    np.testing.assert_array_equal(grad_inputs, reference.max_pool_backward(shape, argmax, dy))
+
+
+@pytest.mark.parametrize("precision", ALL_PRECISIONS)
+async def test_global_max_pooling_gradients_match_central_differences(device, rng, precision):
+    skip_unsupported(device, precision)
+    shape = (5, 6, 3)
+    x = rng.permutation(np.arange(2 * 90) / 2 - 45).reshape(2, *shape)
+    step = 2.0**-9 if precision.name != "float64" else None
+    report = await check_gradients(GlobalMaxPooling2D(), x, input_shape=shape, device=device,
+                                   dtype=precision.name, step=step)
+    assert report.passed, str(report)
+
+
+def test_global_max_pooling_refuses_images_past_the_loop_bound(monkeypatch):
+    """4x5 images loop 4 · (5 + 1) = 24 times per invocation: refused under a bound of 23 at
+    build (naming what to use instead), accepted at 24."""
+    monkeypatch.setattr(loops, "LOOP_BOUND", 23)
+    with pytest.raises(ValueError, match=r"GlobalMaxPooling2D\(\): images of 4x5 take 24 loop "
+                                         r"iterations .* past the 23 .* put a MaxPool2D before"):
+        GlobalMaxPooling2D().build((4, 5, 2))
+    monkeypatch.setattr(loops, "LOOP_BOUND", 24)
+    GlobalMaxPooling2D().build((4, 5, 2))
+
+
+@pytest.mark.parametrize("kind", [GlobalAveragePooling2D, GlobalMaxPooling2D])
+async def test_keepdims_gives_images_of_one_pixel_to_a_convolution(device, rng, tmp_path, kind):
+    """keepdims=True (Keras'): (H, W, C) → (1, 1, C), which a 1x1 Conv2D takes (a squeeze-
+    and-excitation head); predictions are the pooled channels through the kernel, and the
+    config survives a model file."""
+    model = Model([kind(keepdims=True), Conv2D(3, 2, 1), Flatten()], input_shape=(5, 4, 3),
+                  device=device, seed=0)
+    assert "(None, 1, 1, 3)" in model.summary()
+    x = rng.normal(size=(4, 5, 4, 3)).astype(np.float32)
+    pooled = x.mean(axis=(1, 2)) if kind is GlobalAveragePooling2D else x.max(axis=(1, 2))
+    kernel, bias = model.get_weights()
+    predictions = await model.predict(x)
+    assert_close(predictions, pooled @ kernel[0, 0] + bias, 1e-5,
+                 scale=np.abs(pooled) @ np.abs(kernel[0, 0]) + np.abs(bias))
+    model.save(tmp_path / "keepdims.safetensors")
+    loaded = Model.load(tmp_path / "keepdims.safetensors", device=device)
+    assert loaded.layers[0].get_config() == {"keepdims": True}
+    np.testing.assert_array_equal(await loaded.predict(x), predictions)
+    assert kind().get_config() == {} and repr(kind()) == f"{kind.__name__}()"
+    with pytest.raises(ValueError, match=r"keepdims: expected True or False, received 1"):
+        kind(keepdims=1)

@@ -1,5 +1,6 @@
-"""Pooling of NHWC images: MaxPool2D, AvgPool2D and GlobalAveragePooling2D (Keras semantics),
-forward and backward in shaders/layers/pooling.wgsl.
+"""Windowed pooling of NHWC images: MaxPool2D and AvgPool2D (Keras semantics; the global
+poolings, whose one window is the image, are in global_pooling.py), forward and backward in
+shaders/layers/pooling.wgsl.
 
 Windows follow TensorFlow (layers/windows.py: "same" pads the odd cell at the bottom/right), or
 PyTorch for an int padding. Padding cells take no part: a max ignores them and an average divides
@@ -22,7 +23,7 @@ from .base import Layer
 from .registry import register
 from .windows import Windows, check_image_shape, check_pair, check_pool_padding, out_size
 
-__all__ = ["AvgPool2D", "GlobalAveragePooling2D", "MaxPool2D"]
+__all__ = ["AvgPool2D", "AveragePooling2D", "MaxPool2D", "MaxPooling2D"]
 
 SHADER = "layers/pooling.wgsl"
 
@@ -123,9 +124,8 @@ class Pooling2D(ImagePooling):
         return {"pool_size": self.pool_size, "strides": self.strides, "padding": self.padding}
 
 
-@register
-class MaxPool2D(Pooling2D):
-    """The maximum of each window, per channel (see Pooling2D for the arguments).
+class MaxPooling(ImagePooling):
+    """The maximum of each window, per channel: MaxPool2D's and GlobalMaxPooling2D's records.
 
     Backward routes each dE/dO to its window's argmax: the first maximal cell in row-major order
     on ties (as PyTorch and TensorFlow), the first NaN of a window holding one (NaN propagates).
@@ -165,6 +165,12 @@ class MaxPool2D(Pooling2D):
         dispatch(program, "max_backward", self.windows.params(grad_inputs.size),
                  grad_outputs=grad_outputs, argmax=self.argmax, grad_inputs=grad_inputs)
         return grad_inputs
+
+
+@register
+class MaxPool2D(Pooling2D, MaxPooling):
+    """The maximum of each window, per channel (see Pooling2D for the arguments, MaxPooling for
+    ties, NaN and the argmax)."""
 
 
 @register
@@ -235,51 +241,5 @@ def record_average_backward(layer: Layer, program: Program, grad_outputs: GPUArr
     return grad_inputs
 
 
-@register
-class GlobalAveragePooling2D(ImagePooling):
-    """The mean over each image's height and width, per channel: (H, W, C) → (C,).
-
-    An average pool whose one window is the whole image. Images of more cells than a shader
-    loop may visit (ops/loops.py LOOP_BOUND; 224x224 is 50176) are summed in parts of at most
-    LOOP_BOUND cells, then the parts: two dispatches instead of one.
-
-    Shapes: propagate [batch, H·W·C] → [batch, C].
-    """
-
-    def output_shape_for(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
-        """(H, W, C) → (C,); a ValueError naming this layer for a shape that is not an image."""
-        return (check_image_shape(self, tuple(input_shape))[2],)
-
-    def windows_for(self, input_shape: tuple[int, ...]) -> Windows:
-        height, width, channels = check_image_shape(self, tuple(input_shape))
-        return Windows(height, width, channels, 1, 1, height, width, height, width)
-
-    def propagate(self, program: Program, inputs: GPUArray) -> GPUArray:
-        """Record y[n, c] = mean of x[n, :, :, c]. Shapes: [batch, H·W·C] → [batch, C]."""
-        windows = self.built_windows(inputs)
-        batch, channels, cells = inputs.shape[0], windows.channels, windows.height * windows.width
-        outputs = program.array(self, "outputs", (batch, channels))
-        if windows.trips <= loops.LOOP_BOUND:  # one pass: an invocation per (sample, channel)
-            dispatch(program, "average_forward", windows.params(batch * channels),
-                     inputs=inputs, outputs=outputs)
-        else:
-            parts = -(-cells // loops.LOOP_BOUND)
-            if parts > loops.LOOP_BOUND:
-                raise ValueError(f"{self!r}: images of {cells} cells need {parts} partial sums "
-                                 f"per channel, past the {loops.LOOP_BOUND} one loop may add")
-            part_cells = -(-cells // parts)
-            partials = program.array(self, "partials", (batch, parts * channels),
-                                     program.precision.parameters)
-            dispatch(program, "global_partial_sums",
-                     windows.params(batch * parts * channels, parts, part_cells),
-                     inputs=inputs, partials=partials)
-            dispatch(program, "global_average", windows.params(batch * channels, parts),
-                     partials=partials, outputs=outputs)
-        self.last_inputs, self.last_outputs = inputs, outputs
-        return outputs
-
-    def back_propagate(self, program: Program, grad_outputs: GPUArray,
-                       need_grad_inputs: bool = True) -> GPUArray | None:
-        """Record dE/dI[n, h, w, c] = dE/dO[n, c] / (H·W). Shapes: [batch, C] → [batch, H·W·C]."""
-        return record_average_backward(self, program, grad_outputs, self.windows,
-                                       need_grad_inputs)
+MaxPooling2D = MaxPool2D  # Keras' other names for them (files name the class: MaxPool2D)
+AveragePooling2D = AvgPool2D
