@@ -235,11 +235,12 @@ async def test_data_far_from_zero_keeps_its_variance_in_float32(device, rng):
     assert_close(got["moving_mean"], mean, 1e-6)
 
 
-@pytest.mark.parametrize("bound", [None, 64])
+@pytest.mark.parametrize("bound", [None, 100])
 async def test_a_channel_of_more_values_than_llvmpipe_loops_over(device, rng, monkeypatch,
                                                                  bound):
     """70,000 values in one channel (one invocation summing them would stop at 65,535 on
-    lavapipe); and with LOOP_BOUND lowered, parts of at most 32 rows, merged in 2 passes."""
+    lavapipe); and with LOOP_BOUND lowered, parts of at most 50 rows, 1400 of them merged by
+    64 lanes."""
     if bound is not None:
         monkeypatch.setattr(loops, "LOOP_BOUND", bound)
         assert normalization_module.split_rows(70_000, 1)[0] <= bound // 2
@@ -280,27 +281,28 @@ async def test_folded_grids_reach_every_channel_and_part(device, rng, monkeypatc
 @pytest.mark.parametrize("bound", [40, 64, 1000, loops.LOOP_BOUND])
 def test_every_split_keeps_each_loop_within_the_bound(monkeypatch, bound):
     monkeypatch.setattr(loops, "LOOP_BOUND", bound)
-    lanes = normalization_module.WORKGROUP_SIZE
+    lanes = normalization_module.MERGE_WORKGROUP_SIZE
+    tree = 2 * int(np.log2(lanes))  # a merge's two tree sums
     for rows in (1, 2, 15, 16, 17, 255, 1000, 70_000, 10**6, 10**8):
         for channels in (1, 3, 64):
             try:
                 part_rows, parts = normalization_module.split_rows(rows, channels)
             except ValueError:
-                assert rows > bound // 2 * lanes * ((bound - 16) // 2)
+                assert rows > bound // 2 * lanes * ((bound - tree) // 2)
                 continue
             assert (parts - 1) * part_rows < rows <= parts * part_rows  # no empty part
             assert 2 * part_rows <= bound  # statistics_parts: two passes over its part
-            assert 2 * -(-parts // lanes) + 16 <= bound  # a merge's lane, and 2 tree sums
+            assert 2 * -(-parts // lanes) + tree <= bound  # a merge's lane looping twice
 
 
 def test_more_rows_than_the_bounded_reductions_sum_are_refused(monkeypatch):
-    """LOOP_BOUND 40: parts of at most 20 rows (looped twice), merged by 256 lanes looping
-    twice over at most 12 parts each beside two 8-step tree sums: 20 · 256 · 12 rows."""
+    """LOOP_BOUND 40: parts of at most 20 rows (looped twice), merged by 64 lanes looping
+    twice over at most 14 parts each beside two 6-step tree sums: 20 · 64 · 14 rows."""
     monkeypatch.setattr(loops, "LOOP_BOUND", 40)
     assert normalization_module.split_rows(2000, 1) == (16, 125)
-    assert normalization_module.split_rows(61_440, 1) == (20, 3072)  # as many as it sums
-    with pytest.raises(ValueError, match=r"61441 values per channel, more than .*\(61440\)"):
-        normalization_module.split_rows(61_441, 1)
+    assert normalization_module.split_rows(17_920, 1) == (20, 896)  # as many as it sums
+    with pytest.raises(ValueError, match=r"17921 values per channel, more than .*\(17920\)"):
+        normalization_module.split_rows(17_921, 1)
 
 
 async def test_the_first_layer_records_no_grad_inputs(device, rng):

@@ -31,7 +31,9 @@
 //   dE/dx flows through them; 0: by the moving ones, constants), epsilon, momentum
 //   ({{ accumulate }}).
 // Template: scale (gamma exists), center (beta exists).
-// Entries, in a training step's order; workgroup `workgroup_size` (1-D), grids folded over x and y:
+// Entries, in a training step's order; workgroup `workgroup_size` (1-D: 256 for the part and
+//   element kernels, 64 for the merges, as intricate/layers/normalization.py dispatches them),
+//   grids folded over x and y:
 //   statistics_parts  an invocation per (part, channel): the part's mean, then Σ (x - mean)²;
 //                     loops 2 · part_rows times.
 //   statistics        a workgroup per channel: Chan's merge of the parts into the batch mean
@@ -111,8 +113,14 @@ fn shift_of(channel: u32) -> {{ accumulate }} {
 {% endif %}
 }
 
+// 1 / sqrt(variance + eps): f32's inverseSqrt (2 ulps; a third cheaper than 1 / sqrt on lavapipe),
+// f64's from its sqrt, as optimizers.wgsl takes it.
 fn inverse_std(channel: u32) -> {{ accumulate }} {
+{% if accumulate == "f64" %}
     return 1.0 / sqrt(variance[channel] + params.epsilon);
+{% else %}
+    return inverseSqrt(variance[channel] + params.epsilon);
+{% endif %}
 }
 
 // The workgroup's sum of every lane's value, returned to every lane (has barriers: call from

@@ -130,9 +130,11 @@ def _bn_case(size: int, inputs: dict, shapes: dict, grid: str, data: int, sums: 
               math.ceil(threads[grid] / normalization.WORKGROUP_SIZE))
     shapes = {name: tuple(parts if axis == "parts" else axis for axis in shape)
               for name, shape in shapes.items()}
+    constants = ({"workgroup_size": normalization.MERGE_WORKGROUP_SIZE} if grid == "channels"
+                 else {})
     return Case({**inputs, **_params(size)}, fold_grid(groups),
                 nbytes(precision, data=data, sums=sums), f"{size}x{CHANNELS}", shapes=shapes,
-                template=TEMPLATE, flops=4 * size * CHANNELS)
+                template=TEMPLATE, constants=constants, flops=4 * size * CHANNELS)
 
 
 _BN = {"small": (1, 1000), "standard": (1 << 18,), "unit": f"rows of {CHANNELS} channels"}
