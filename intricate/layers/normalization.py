@@ -27,7 +27,7 @@ WORKGROUP_SIZE = 256  # the shader's default workgroup_size: the element and par
 # runs a merge 4x faster (fewer lanes meet at each barrier), and a GPU's merges are tiny anyway.
 MERGE_WORKGROUP_SIZE = 64
 TARGET_INVOCATIONS = 1 << 16  # parts · channels to aim for: enough to fill a GPU
-MIN_PART_ROWS = 16  # below this, a part's loop costs less than its merge
+MIN_PART_ROWS = 16  # shorter parts would cost their merge more than their loops save
 
 
 def split_rows(rows: int, channels: int) -> tuple[int, int]:
