@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from test_pooling import _distinct_values, _layer, _run
+from test_pooling import _distinct_values, _run
 
 from intricate import Model
 from intricate.kernels import check_gradients
@@ -28,14 +28,18 @@ from intricate.ops import loops
 import reference
 from harness import ALL_PRECISIONS, assert_close, gradient_rtol, skip_unsupported
 
-# (batch, height, width, channels), pool_size, strides, padding, count_include_pad
+# (batch, height, width, channels), pool_size, strides, padding, count_include_pad, ceil_mode
 INT_PADDING = {
-    "resnet_stem_3_2_1": ((2, 7, 6, 3), 3, 2, 1, False),
-    "stride_1_keeps_the_size": ((1, 5, 4, 2), 3, 1, 1, False),
-    "stride_1_counting_padding": ((1, 5, 4, 2), 3, 1, 1, True),
-    "pair_padding_non_square": ((2, 6, 5, 1), (3, 2), (2, 1), (1, 1), True),
-    "padding_on_one_axis": ((1, 4, 7, 5), (2, 4), (1, 3), (0, 2), True),
-    "zero_padding_is_valid": ((1, 5, 5, 2), 2, 2, 0, True),
+    "resnet_stem_3_2_1": ((2, 7, 6, 3), 3, 2, 1, False, False),
+    "stride_1_keeps_the_size": ((1, 5, 4, 2), 3, 1, 1, False, False),
+    "stride_1_counting_padding": ((1, 5, 4, 2), 3, 1, 1, True, False),
+    "pair_padding_non_square": ((2, 6, 5, 1), (3, 2), (2, 1), (1, 1), True, False),
+    "padding_on_one_axis": ((1, 4, 7, 5), (2, 4), (1, 3), (0, 2), True, False),
+    "zero_padding_is_valid": ((1, 5, 5, 2), 2, 2, 0, True, False),
+    "ceil_mode_keeps_the_odd_row": ((1, 5, 7, 2), 2, None, "valid", False, True),
+    "ceil_mode_overhang_counting_padding": ((2, 6, 7, 3), 3, 2, 1, True, True),
+    "ceil_mode_drops_a_window_in_the_padding": ((1, 5, 5, 1), 2, 2, 1, True, True),
+    "ceil_mode_non_square": ((1, 7, 4, 2), (3, 2), (2, 3), (1, 0), False, True),
 }
 
 
@@ -63,11 +67,25 @@ def test_int_padding_shapes_follow_pytorch(padding, input_shape, output_shape):
     assert (layer.windows.pad_top, layer.windows.pad_left) == pair
 
 
+@pytest.mark.parametrize(("arguments", "input_shape", "output_shape"), [
+    ((2, None, "valid"), (5, 7, 1), (3, 4, 1)),  # ceil instead of floor: the odd row kept
+    ((2, 2, 1), (5, 5, 1), (3, 3, 1)),  # ceil(5 / 2) + 1 = 4, less a window starting at 6 >= 5 + 1
+    ((3, 2, 1), (6, 7, 3), (4, 4, 3)),
+])
+def test_ceil_mode_shapes_follow_pytorch(arguments, input_shape, output_shape):
+    for kind in (MaxPool2D, AvgPool2D):
+        layer = kind(*arguments, ceil_mode=True)
+        layer.build(input_shape)
+        assert layer.output_shape == output_shape
+        assert layer.get_config()["ceil_mode"] is True
+
+
 def _int_padding_case(name):
-    shape, pool, strides, padding, counted = INT_PADDING[name]
-    maximum = _layer(MaxPool2D, pool, strides, padding, shape)
-    average = AvgPool2D(pool, strides, padding, count_include_pad=counted)
-    average.build(shape[1:])
+    shape, pool, strides, padding, counted, ceil = INT_PADDING[name]
+    maximum = MaxPool2D(pool, strides, padding, ceil_mode=ceil)
+    average = AvgPool2D(pool, strides, padding, ceil_mode=ceil, count_include_pad=counted)
+    for layer in (maximum, average):
+        layer.build(shape[1:])
     return shape, maximum, average, (maximum.pool_size, maximum.strides, maximum.padding)
 
 
@@ -76,9 +94,9 @@ def _int_padding_case(name):
 async def test_int_padding_matches_the_reference(device, rng, name, precision):
     skip_unsupported(device, precision)
     shape, maximum, average, windows = _int_padding_case(name)
-    counted = average.count_include_pad
+    counted, ceil = average.count_include_pad, average.ceil_mode
     x = _distinct_values(rng, shape)
-    want, argmax = reference.max_pool_forward(x, *windows)
+    want, argmax = reference.max_pool_forward(x, *windows, ceil)
     dy = rng.uniform(-1, 1, want.shape).astype(precision.numpy)
     outputs, grad_inputs = await _run(device, maximum, x, dy, precision)
     assert_close(outputs, want, precision.rtol)
@@ -86,24 +104,28 @@ async def test_int_padding_matches_the_reference(device, rng, name, precision):
                  gradient_rtol(precision), scale=reference.max_pool_backward(shape, argmax,
                                                                              np.abs(dy)))
     outputs, grad_inputs = await _run(device, average, x, dy, precision)
-    assert_close(outputs, reference.average_pool_forward(x, *windows, counted), precision.rtol,
-                 scale=reference.average_pool_forward(np.abs(x), *windows, counted))
-    assert_close(grad_inputs, reference.average_pool_backward(shape, dy, *windows, counted),
-                 gradient_rtol(precision),
-                 scale=reference.average_pool_backward(shape, np.abs(dy), *windows, counted))
+    assert_close(outputs, reference.average_pool_forward(x, *windows, counted, ceil),
+                 precision.rtol,
+                 scale=reference.average_pool_forward(np.abs(x), *windows, counted, ceil))
+    assert_close(grad_inputs, reference.average_pool_backward(shape, dy, *windows, counted, ceil),
+                 gradient_rtol(precision), scale=reference.average_pool_backward(
+                     shape, np.abs(dy), *windows, counted, ceil))
 
 
 @pytest.mark.parametrize("name", sorted(INT_PADDING))
 async def test_int_padding_matches_pytorch(device, rng, name):
-    """nn.MaxPool2d and nn.AvgPool2d (count_include_pad as the case says) on CPU in float64,
-    forward and autograd backward, against the reference and the GPU in float64."""
+    """nn.MaxPool2d and nn.AvgPool2d (count_include_pad, ceil_mode as the case says) on CPU in
+    float64, forward and autograd backward, against the GPU in float64."""
     torch = pytest.importorskip("torch")
     from intricate.gpu.dtypes import FLOAT64
-    shape, maximum, average, windows = _int_padding_case(name)
+    shape, maximum, average, (pool, strides, padding) = _int_padding_case(name)
+    torch_windows = (pool, strides, 0 if padding == "valid" else padding)
     x = _distinct_values(rng, shape)
-    for layer, module in ((maximum, torch.nn.MaxPool2d(*windows)),
+    for layer, module in ((maximum, torch.nn.MaxPool2d(*torch_windows,
+                                                       ceil_mode=maximum.ceil_mode)),
                           (average, torch.nn.AvgPool2d(
-                              *windows, count_include_pad=average.count_include_pad))):
+                              *torch_windows, ceil_mode=average.ceil_mode,
+                              count_include_pad=average.count_include_pad))):
         images = torch.tensor(x).permute(0, 3, 1, 2).requires_grad_(True)
         pooled = module(images)
         dy = rng.uniform(-1, 1, pooled.shape)
@@ -128,6 +150,9 @@ async def test_int_padding_matches_pytorch(device, rng, name):
     (lambda: AvgPool2D(2, None, "same", count_include_pad=True),
      r"count_include_pad=True counts PyTorch's symmetric padding, received padding='same'; "
      r"give padding as an int"),
+    (lambda: MaxPool2D(2, None, "same", ceil_mode=True),
+     r"ceil_mode: expected True or False, and False with padding='same' .* received True"),
+    (lambda: AvgPool2D(2, ceil_mode=1), r"ceil_mode: expected True or False.* received 1"),
     (lambda: AvgPool2D(2, None, 1, count_include_pad="yes"),
      r"count_include_pad: expected True or False, received 'yes'"),
     (lambda: MaxPool2D(5, 1, 1).build((2, 8, 1)),

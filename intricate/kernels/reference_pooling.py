@@ -5,26 +5,35 @@ both through tests/reference.py), kept apart so each module stays short.
 
 Windows follow TensorFlow: "valid" gives floor((in - pool) / stride) + 1 windows per axis, "same"
 ceil(in / stride) with the padding's odd cell at the bottom/right; an int padding p (or a pair,
-one per axis) is PyTorch's, p cells on each side. Padding cells take no part, except in an
-average with ``count_include_pad`` (PyTorch's), which divides by the cells inside the padded image.
+one per axis) is PyTorch's, p cells on each side (and ``ceil_mode`` its rounding up). Padding
+cells take no part, except in an average with ``count_include_pad`` (PyTorch's), which divides
+by the cells inside the padded image.
 """
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 
-def pool_windows(size: int, pool: int, stride: int, padding) -> list[slice]:
+def pool_windows(size: int, pool: int, stride: int, padding, ceil_mode=False) -> list[slice]:
     """The cells of each window along one axis of ``size`` cells (padding clipped off)."""
     return [slice(max(start, 0), min(end, size))
-            for start, end in padded_windows(size, pool, stride, padding)]
+            for start, end in padded_windows(size, pool, stride, padding, ceil_mode)]
 
 
-def padded_windows(size: int, pool: int, stride: int, padding) -> list[tuple[int, int]]:
+def padded_windows(size: int, pool: int, stride: int, padding,
+                   ceil_mode=False) -> list[tuple[int, int]]:
     """(start, end) of each window along one axis, padding cells included (start may be < 0),
-    clipped to the padded image as PyTorch's divisor is."""
-    if not isinstance(padding, str):
-        count = (size + 2 * padding - pool) // stride + 1
+    clipped to the padded image as PyTorch's divisor is. ``ceil_mode`` (PyTorch's, "valid"
+    then padding 0): windows while one starts inside the image or its first padding."""
+    if ceil_mode or not isinstance(padding, str):  # PyTorch's count, as its docs give it
+        padding = 0 if padding == "valid" else padding
+        span = size + 2 * padding - pool
+        count = (math.ceil(span / stride) if ceil_mode else span // stride) + 1
+        if ceil_mode and (count - 1) * stride >= size + padding:
+            count -= 1  # the last window would start in the bottom/right padding
         return [(i * stride - padding, min(i * stride - padding + pool, size + padding))
                 for i in range(count)]
     if padding == "valid":
@@ -40,33 +49,33 @@ def _axes(padding):
     return tuple(padding) if isinstance(padding, (tuple, list)) else (padding, padding)
 
 
-def _windows(x, pool_size, strides, padding):
+def _windows(x, pool_size, strides, padding, ceil_mode=False):
     _, height, width, _ = x.shape
     pads = _axes(padding)
-    rows = pool_windows(height, pool_size[0], strides[0], pads[0])
-    columns = pool_windows(width, pool_size[1], strides[1], pads[1])
+    rows = pool_windows(height, pool_size[0], strides[0], pads[0], ceil_mode)
+    columns = pool_windows(width, pool_size[1], strides[1], pads[1], ceil_mode)
     return [(i, j, r, c) for i, r in enumerate(rows) for j, c in enumerate(columns)], (
         len(rows), len(columns))
 
 
-def _divisors(x_shape, pool_size, strides, padding, count_include_pad):
+def _divisors(x_shape, pool_size, strides, padding, count_include_pad, ceil_mode):
     """[OH, OW]: what each window's average divides by (its real cells, or with
     ``count_include_pad`` its cells inside the padded image)."""
     lengths = []
     for size, pool, stride, pad in zip(x_shape[1:3], pool_size, strides, _axes(padding)):
-        spans = padded_windows(size, pool, stride, pad)
+        spans = padded_windows(size, pool, stride, pad, ceil_mode)
         if not count_include_pad:
             spans = [(max(first, 0), min(end, size)) for first, end in spans]
         lengths.append(np.array([end - first for first, end in spans], np.float64))
     return np.outer(*lengths)
 
 
-def max_pool_forward(x, pool_size, strides, padding="valid"):
+def max_pool_forward(x, pool_size, strides, padding="valid", ceil_mode=False):
     """(y [batch, OH, OW, C], argmax [batch, OH, OW, C]: each window's first maximal cell
     h · width + w in row-major order, or its first NaN)."""
     x = np.asarray(x, np.float64)
     batch, _, width, channels = x.shape
-    windows, (out_h, out_w) = _windows(x, pool_size, strides, padding)
+    windows, (out_h, out_w) = _windows(x, pool_size, strides, padding, ceil_mode)
     y = np.empty((batch, out_h, out_w, channels))
     argmax = np.empty((batch, out_h, out_w, channels), np.int64)
     for i, j, rows, columns in windows:
@@ -94,11 +103,12 @@ def max_pool_backward(x_shape, argmax, grad_outputs):
     return grad.reshape(x_shape)
 
 
-def average_pool_forward(x, pool_size, strides, padding="valid", count_include_pad=False):
+def average_pool_forward(x, pool_size, strides, padding="valid", count_include_pad=False,
+                         ceil_mode=False):
     """y [batch, OH, OW, C]: each window's sum over its real cells / its divisor."""
     x = np.asarray(x, np.float64)
-    windows, (out_h, out_w) = _windows(x, pool_size, strides, padding)
-    divisors = _divisors(x.shape, pool_size, strides, padding, count_include_pad)
+    windows, (out_h, out_w) = _windows(x, pool_size, strides, padding, ceil_mode)
+    divisors = _divisors(x.shape, pool_size, strides, padding, count_include_pad, ceil_mode)
     y = np.empty((x.shape[0], out_h, out_w, x.shape[3]))
     for i, j, rows, columns in windows:
         y[:, i, j, :] = x[:, rows, columns, :].sum(axis=(1, 2)) / divisors[i, j]
@@ -106,12 +116,12 @@ def average_pool_forward(x, pool_size, strides, padding="valid", count_include_p
 
 
 def average_pool_backward(x_shape, grad_outputs, pool_size, strides, padding="valid",
-                          count_include_pad=False):
+                          count_include_pad=False, ceil_mode=False):
     """dE/dx [batch, H, W, C]: each dE/dy / its window's divisor, at each of its real cells."""
     grad = np.zeros(x_shape)
     grad_outputs = np.asarray(grad_outputs, np.float64)
-    windows, _ = _windows(grad, pool_size, strides, padding)
-    divisors = _divisors(x_shape, pool_size, strides, padding, count_include_pad)
+    windows, _ = _windows(grad, pool_size, strides, padding, ceil_mode)
+    divisors = _divisors(x_shape, pool_size, strides, padding, count_include_pad, ceil_mode)
     for i, j, rows, columns in windows:
         grad[:, rows, columns, :] += grad_outputs[:, i, j, None, None, :] / divisors[i, j]
     return grad

@@ -70,21 +70,28 @@ class Pooling2D(ImagePooling):
         padding: "valid" (windows that fit) or "same" (ceil(in / stride) windows per axis), in
             any case; or an int or (height, width) pair: PyTorch's padding, that many cells on
             each side (at most half the pool), floor((in + 2p - pool) / stride) + 1 windows.
+        ceil_mode: PyTorch's: ceil instead of floor in that count (a last window may overhang
+            the bottom/right; its cells past the image take no part); "valid" is padding 0 then.
 
     Shapes: propagate [batch, H·W·C] → [batch, OH·OW·C] (NHWC rows; see ``output_shape_for``).
 
     Raises:
         ValueError: a size that is not a positive int or pair, an unknown padding, padding
-            past half the pool.
+            past half the pool, ceil_mode with padding "same".
     """
 
     def __init__(self, pool_size: int | tuple[int, int] = 2,
                  strides: int | tuple[int, int] | None = None,
-                 padding: str | int | tuple[int, int] = "valid") -> None:
+                 padding: str | int | tuple[int, int] = "valid", ceil_mode: bool = False) -> None:
         super().__init__()
         self.pool_size = check_pair("pool_size", pool_size)
         self.strides = self.pool_size if strides is None else check_pair("strides", strides)
         self.padding = check_pool_padding(padding, self.pool_size)
+        if not isinstance(ceil_mode, (bool, np.bool_)) or ceil_mode and self.padding == "same":
+            raise ValueError(f"ceil_mode: expected True or False, and False with padding='same' "
+                             f"(TensorFlow's windows already cover the image), received "
+                             f"{ceil_mode!r} with padding={self.padding!r}")
+        self.ceil_mode = bool(ceil_mode)
 
     def windows_for(self, input_shape: tuple[int, ...]) -> Windows:
         """The windows on images of ``input_shape`` (H, W, C).
@@ -103,9 +110,10 @@ class Pooling2D(ImagePooling):
                              f"{tuple(input_shape)} with padding={self.padding!r}; use a "
                              f"pool_size of at most ({height + 2 * pad_h}, {width + 2 * pad_w}) "
                              "or padding='same'")
-        axes = (self.padding,) * 2 if isinstance(self.padding, str) else self.padding
-        out_h, top = out_size(height, pool_h, stride_h, axes[0])
-        out_w, left = out_size(width, pool_w, stride_w, axes[1])
+        axes = ((0, 0) if self.ceil_mode and self.padding == "valid" else
+                (self.padding,) * 2 if isinstance(self.padding, str) else self.padding)
+        out_h, top = out_size(height, pool_h, stride_h, axes[0], self.ceil_mode)
+        out_w, left = out_size(width, pool_w, stride_w, axes[1], self.ceil_mode)
         windows = Windows(height, width, channels, out_h, out_w, pool_h, pool_w, stride_h,
                           stride_w, top, left)
         if windows.trips > loops.LOOP_BOUND:
@@ -121,7 +129,8 @@ class Pooling2D(ImagePooling):
         return windows.out_height, windows.out_width, windows.channels
 
     def get_config(self) -> dict[str, Any]:
-        return {"pool_size": self.pool_size, "strides": self.strides, "padding": self.padding}
+        config = {"pool_size": self.pool_size, "strides": self.strides, "padding": self.padding}
+        return {**config, "ceil_mode": True} if self.ceil_mode else config  # older files' keys
 
 
 class MaxPooling(ImagePooling):
@@ -191,9 +200,9 @@ class AvgPool2D(Pooling2D):
 
     def __init__(self, pool_size: int | tuple[int, int] = 2,
                  strides: int | tuple[int, int] | None = None,
-                 padding: str | int | tuple[int, int] = "valid",
+                 padding: str | int | tuple[int, int] = "valid", ceil_mode: bool = False,
                  count_include_pad: bool = False) -> None:
-        super().__init__(pool_size, strides, padding)
+        super().__init__(pool_size, strides, padding, ceil_mode)
         if not isinstance(count_include_pad, (bool, np.bool_)):
             raise ValueError(f"count_include_pad: expected True or False, received "
                              f"{count_include_pad!r}")
@@ -208,7 +217,8 @@ class AvgPool2D(Pooling2D):
                        count_padding=int(self.count_include_pad))
 
     def get_config(self) -> dict[str, Any]:
-        return {**super().get_config(), "count_include_pad": self.count_include_pad}
+        config = super().get_config()
+        return {**config, "count_include_pad": True} if self.count_include_pad else config
 
     def propagate(self, program: Program, inputs: GPUArray) -> GPUArray:
         """Record y = the mean of each window. Shapes: [batch, H·W·C] → [batch, OH·OW·C]."""

@@ -81,11 +81,17 @@ class Windows:
         return {**self.__dict__, "count": count, "parts": parts, "part_cells": part_cells}
 
 
-def out_size(size: int, pool: int, stride: int, padding: str | int) -> tuple[int, int]:
+def out_size(size: int, pool: int, stride: int, padding: str | int,
+             ceil_mode: bool = False) -> tuple[int, int]:
     """(outputs, padding before) along one axis of ``size`` cells, as TensorFlow counts them
-    ("valid", "same"), or PyTorch (``padding`` cells on each side)."""
+    ("valid", "same"), or PyTorch (``padding`` cells on each side; ``ceil_mode`` rounds the
+    count up, less a last window that would start past the image and its first padding)."""
     if not isinstance(padding, str):
-        return (size + 2 * padding - pool) // stride + 1, padding
+        span = size + 2 * padding - pool
+        outputs = (-(-span // stride) if ceil_mode else span // stride) + 1
+        if ceil_mode and (outputs - 1) * stride >= size + padding:
+            outputs -= 1
+        return outputs, padding
     if padding == "valid":
         return (size - pool) // stride + 1, 0
     outputs = -(-size // stride)
