@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 from test_pooling import _distinct_values, _run
 
-from intricate import Model
+from intricate import Model, gpu
+from intricate.gpu.dtypes import FLOAT32
 from intricate.kernels import check_gradients
 from intricate.layers import (
     AveragePooling2D,
@@ -248,3 +249,26 @@ async def test_keepdims_gives_images_of_one_pixel_to_a_convolution(device, rng, 
     assert kind().get_config() == {} and repr(kind()) == f"{kind.__name__}()"
     with pytest.raises(ValueError, match=r"keepdims: expected True or False, received 1"):
         kind(keepdims=1)
+
+
+@pytest.mark.parametrize("kind", [GlobalAveragePooling2D, GlobalMaxPooling2D])
+async def test_global_pooling_grids_past_max_groups_fold_over_y(device, rng, monkeypatch, kind):
+    """MAX_GROUPS lowered to 3 (9 workgroups of 256 at most, over x and y): 4 images of
+    2x2x112; the global average past a LOOP_BOUND of 2 sums in 2 parts (896 invocations: 4
+    workgroups, a 2x2 grid); both backwards take 1792 (7 workgroups, a 3x3 grid)."""
+    monkeypatch.setattr(gpu.program, "MAX_GROUPS", 3)
+    monkeypatch.setattr(loops, "LOOP_BOUND", 6 if kind is GlobalMaxPooling2D else 2)
+    shape = (4, 2, 2, 112)
+    layer = kind()
+    layer.build(shape[1:])
+    x = _distinct_values(rng, shape)
+    dy = rng.uniform(-1, 1, (4, 112))
+    outputs, grad_inputs = await _run(device, layer, x, dy, FLOAT32)
+    if kind is GlobalMaxPooling2D:
+        want, argmax = reference.max_pool_forward(x, (2, 2), (2, 2))
+        assert_close(outputs, want.reshape(4, 112))
+        assert_close(grad_inputs, reference.max_pool_backward(shape, argmax, dy))
+    else:
+        assert_close(outputs, reference.global_average_pool_forward(x), 1e-5,
+                     scale=reference.global_average_pool_forward(np.abs(x)))
+        assert_close(grad_inputs, reference.global_average_pool_backward(shape, dy))
