@@ -130,6 +130,27 @@ async def test_a_training_step_matches_the_reference(device, rng, case, precisio
         assert_close(values, want[name], rtol, scales[name])
 
 
+@pytest.mark.parametrize("shape", [(17, 1), (33, 257), (16, 256), (255, 3), (2, 300),
+                                   (40, 1, 1, 255)])
+async def test_edge_sizes_match_the_reference(device, rng, shape):
+    """Parts of 16 rows with a last part of 1 (17, 33 rows), channels past a workgroup
+    (255-257, 300), a channel's values in one row (batch 2)."""
+    layer = BatchNormalization(momentum=0.8)
+    layer.build(shape[1:])
+    x = as_used(rng.normal(0.5, 2.0, shape), np.float32)
+    grad_outputs = as_used(rng.normal(size=shape), np.float32)
+    weights = [as_used(w, np.float32) for w in layer_weights(layer, rng)]
+    got, _ = await run_layer(device, layer, x, weights, grad_outputs=grad_outputs)
+    y, mean, variance = reference.batch_norm_training_forward(x, *weights[:2], EPSILON)
+    dx, dgamma, dbeta = reference.batch_norm_backward(x, grad_outputs, weights[0], EPSILON)
+    scales = term_scales(x, grad_outputs, *weights[:2])
+    for name, want in (("y", y), ("dx", dx), ("dgamma", dgamma), ("dbeta", dbeta)):
+        assert_close(got[name], want, 1e-4, scales[name])
+    assert_close(got["moving_mean"], 0.8 * weights[2] + 0.2 * mean, 1e-4,
+                 0.8 * np.abs(weights[2]) + 0.2 * np.abs(x).reshape(-1, shape[-1]).max(0))
+    assert_close(got["moving_variance"], 0.8 * weights[3] + 0.2 * variance, 1e-4)
+
+
 def test_the_reference_backward_matches_finite_differences(rng):
     x = rng.normal(0.5, 1.5, (3, 2, 2, 3))
     gamma, beta = rng.uniform(0.5, 2.0, 3), rng.normal(size=3)

@@ -121,6 +121,18 @@ async def test_masks_are_the_reference_hash_of_seed_step_and_element(device):
         assert np.array_equal(y.reshape(-1) != 0, keep), step
 
 
+@pytest.mark.parametrize("count", [1, 255, 256, 257, 511])
+async def test_masks_at_workgroup_edges_are_the_reference_hash(device, count):
+    layer = built(Dropout(0.5, seed=12), count)
+    ones = np.ones((1, count), np.float32)
+    masks, _ = await run_steps(device, [layer], ones, steps=2, grad_outputs=ones)
+    low, high = layer.seed_words()
+    for step, (y, grad_inputs) in enumerate(masks):
+        keep = reference.dropout_keep(count, step, low, high, round(0.5 * 2**32))
+        assert np.array_equal(y.reshape(-1), np.where(keep, 2.0, 0.0)), step
+        assert np.array_equal(grad_inputs.reshape(-1), np.where(keep, 2.0, 0.0)), step
+
+
 async def test_a_folded_grid_keeps_each_workgroups_counter(device, monkeypatch):
     """Grids past MAX_GROUPS workgroups fold over y (lowered here to 4: 11 workgroups run as
     4 x 3, the last one past the elements): every element still hashes its own workgroup's
