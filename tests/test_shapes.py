@@ -151,8 +151,10 @@ async def test_predict_returns_samples_of_the_output_shape(device):
                         r"\(4, 4, 1\)\), received shape \(3, 16\)"),
     (np.zeros((3, 4, 4)), r"received shape \(3, 4, 4\)"),
     (np.zeros((3, 1, 4, 4)), r"received shape \(3, 1, 4, 4\); these look like NCHW images "
-                             r"\(PyTorch's layout\): pass x\.transpose\(0, 2, 3, 1\)$"),
-    (np.zeros((4, 4, 1)), r"received shape \(4, 4, 1\); for one sample pass x\[None\]"),
+                             r"\(PyTorch's layout\): transpose them to NHWC with "
+                             r"\.transpose\(0, 2, 3, 1\)$"),
+    (np.zeros((4, 4, 1)), r"received shape \(4, 4, 1\); for one sample add the batch "
+                          r"axis: x\[None\]"),
     (np.zeros((0, 4, 4, 1)), r"x: expected at least one sample"),
     ([[[[1.0]] * 4] * 4, [[[1.0]] * 3]], r"x: expected a rectangular array \[samples, 4, 4, 1\]"),
 ])

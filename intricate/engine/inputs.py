@@ -60,10 +60,10 @@ def check_array(name: str, values: object, shape: int | Sequence[int], meaning: 
     if len(shape) > 1 and array.shape[1:] != shape:  # images: [samples, H, W, C]
         hint = ""
         if len(shape) == 3 and array.shape[1:] == (shape[2], *shape[:2]) != shape:
-            hint = (f"; these look like NCHW images (PyTorch's layout): pass "
-                    f"{name}.transpose(0, 2, 3, 1)")
+            hint = ("; these look like NCHW images (PyTorch's layout): transpose them to NHWC "
+                    "with .transpose(0, 2, 3, 1)")
         elif array.shape == shape:
-            hint = f"; for one sample pass {name}[None] (a batch of one)"
+            hint = "; for one sample add the batch axis: x[None] (a batch of one)"
         raise ValueError(f"{name}: expected an array [samples, {layout}] (per-sample shape "
                          f"{shape}), received shape {array.shape}{hint}")
     if array.ndim != 2 and len(shape) == 1:
