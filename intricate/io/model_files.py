@@ -42,7 +42,8 @@ def model_file(model, include_optimizer: bool, layout: str) -> tuple[dict, dict]
             raise ValueError(f"layout='torch': layers[{index}] {layer!r} carries WGSL code, "
                              "which no PyTorch module holds; save with layout='intricate'")
     weights = iter(model.get_weights())
-    tensors, orders = {}, feature_orders(model.layers)
+    tensors = {}  # the torch layout's feature orders: arrays as long as a Flatten's outputs
+    orders = feature_orders(model.layers) if layout == "torch" else None
     for index, layer in enumerate(model.layers):
         for name, _ in layer.weight_shapes():  # parameters, then states
             value = next(weights)
@@ -116,7 +117,8 @@ def load_model(model_class, path, device=None, allow_code: bool = False):
         raise ModelFileError(path, f"holds loss scale {float(scale[0])!r}; a mixed_float16 "
                                    f"scale is at least {loss_scale.MINIMUM_SCALE} (halving stops "
                                    "there), as every saved one is: the file is damaged")
-    values, orders = iter(tensors.items()), feature_orders(built)
+    values = iter(tensors.items())
+    orders = feature_orders(built) if torch_layout else [None] * len(built)
     for layer, layer_orders in zip(built, orders):
         weights = []
         for name, _ in layer.weight_shapes():
