@@ -9,9 +9,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from intricate import Model, TrainingOptions, gpu
+from intricate import Model, TrainingOptions, gpu, losses
+from intricate.engine import plan
 from intricate.gpu.dtypes import FLOAT32
-from intricate.layers import BatchNormalization, Dense
+from intricate.layers import ELU, GELU, BatchNormalization, Dense, ReLU, Sigmoid
 from intricate.layers import normalization as normalization_module
 from intricate.ops import loops
 
@@ -446,3 +447,76 @@ async def test_training_and_inference_match_pytorch_batchnorm2d(device, rng):
     assert_close(after[2], network.running_mean.numpy(), 1e-12)
     assert_close(after[3], momentum * before[3] + (1 - momentum) * unbiased * (count - 1) / count,
                  1e-12)
+
+
+def sgd_step(spec, weights, x, y, learning_rate, momentum=0.99):
+    """NumPy's full-batch SGD step on the mean squared error of a model of ``spec`` ("Dense",
+    "BatchNormalization" or (activation, alpha) of reference.ELEMENTWISE): its weights after the
+    step in get_weights' order, moving statistics included, and each one's scale (its size
+    plus the learning rate times the sum of its gradient's |terms|: a bias before a
+    BatchNormalization gets a gradient of exactly 0, which float32 rounds at its terms' size)."""
+    weights = [np.asarray(w, np.float64) for w in weights]
+    starts = np.cumsum([0] + [2 if s == "Dense" else 4 if s == "BatchNormalization" else 0
+                              for s in spec])
+    values = [np.asarray(x, np.float64)]
+    stepped, scales = list(weights), [np.abs(w) for w in weights]
+    for kind, start in zip(spec, starts):
+        if kind == "Dense":
+            values.append(reference.dense_forward(values[-1], *weights[start:start + 2]))
+        elif kind == "BatchNormalization":
+            y_, mean, variance = reference.batch_norm_training_forward(
+                values[-1], *weights[start:start + 2], EPSILON)
+            for offset, batch in ((2, mean), (3, variance)):
+                stepped[start + offset] = reference.batch_norm_moving(weights[start + offset],
+                                                                      batch, momentum)
+            scales[start + 2] += (1 - momentum) * np.abs(values[-1]).mean(axis=0)
+            values.append(y_)
+        else:
+            values.append(reference.ELEMENTWISE[kind[0]][0](values[-1], kind[1]))
+    grad = reference.mean_squared_gradient(values[-1], y)
+    for index in reversed(range(len(spec))):
+        kind, start, inputs = spec[index], starts[index], values[index]
+        if kind == "Dense":
+            terms = [np.abs(inputs).T @ np.abs(grad), np.abs(grad).sum(axis=0)]
+            grad, *gradients = reference.dense_backward(inputs, weights[start], grad)
+        elif kind == "BatchNormalization":
+            mean, variance = reference.batch_norm_moments(inputs)
+            normalized = np.abs(inputs - mean) / np.sqrt(variance + EPSILON)
+            terms = [(np.abs(grad) * normalized).sum(axis=0), np.abs(grad).sum(axis=0)]
+            grad, *gradients = reference.batch_norm_backward(inputs, grad, weights[start],
+                                                             EPSILON)
+        else:
+            terms, gradients = [], []
+            grad = grad * reference.ELEMENTWISE[kind[0]][1](inputs, kind[1])
+        for offset, (gradient, size) in enumerate(zip(gradients, terms)):
+            stepped[start + offset] = weights[start + offset] - learning_rate * gradient
+            scales[start + offset] = scales[start + offset] + learning_rate * size
+    return stepped, scales
+
+
+FUSED = {  # name: (layers, spec, the planner's steps (forward, backward))
+    "BN then GELU (fused forward, its inputs kept)": (
+        lambda: [Dense(3, 5), BatchNormalization(), GELU(), Dense(5, 2)],
+        ["Dense", "BatchNormalization", ("GELU", 0.0), "Dense"], (3, 3)),
+    "ELU(0.5) then BN (BN's dx takes ELU's derivative from its inputs)": (
+        lambda: [Dense(3, 5), ELU(0.5), BatchNormalization(), Dense(5, 2)],
+        ["Dense", ("ELU", 0.5), "BatchNormalization", "Dense"], (3, 3)),
+    "ReLU, BN, Sigmoid": (
+        lambda: [Dense(3, 6), ReLU(), BatchNormalization(), Sigmoid(), Dense(6, 2)],
+        ["Dense", ("ReLU", 0.0), "BatchNormalization", ("Sigmoid", 0.0), "Dense"], (3, 3)),
+}
+
+
+@pytest.mark.parametrize("case", sorted(FUSED))
+async def test_activations_fused_into_the_layer_train_as_numpy(device, rng, case):
+    make_layers, spec, (forward_steps, backward_steps) = FUSED[case]
+    layers = make_layers()
+    model = Model(layers, device=device, seed=2)
+    assert len(plan.forward_steps(layers)) == forward_steps
+    assert len(plan.backward_steps(layers, losses.MeanSquared())) == backward_steps
+    x = rng.normal(0.5, 1.5, (12, 3)).astype(np.float32)
+    y = rng.normal(size=(12, 2)).astype(np.float32)
+    want, scales = sgd_step(spec, model.get_weights(), x, y, 0.1)
+    await model.fit(x, y, TrainingOptions(learning_rate=0.1, epochs=1, loss_algorithm="mse"))
+    for got, expected, scale in zip(model.get_weights(), want, scales, strict=True):
+        assert_close(got, expected, 1e-4, scale)

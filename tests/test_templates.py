@@ -47,7 +47,9 @@ RENDERS = {
     "activation.gelu": ("layers/activation.wgsl", {"activation": "gelu", "inputs_kept": True}),
     "softmax": ("layers/softmax.wgsl", {}),
     "dropout": ("layers/dropout.wgsl", {}),
-    "normalization": ("layers/normalization.wgsl", {"scale": True, "center": True}),
+    "normalization.gelu_after_elu_before": ("layers/normalization.wgsl", {
+        "scale": True, "center": True, "activation": "gelu", "inputs_kept": True,
+        "derivative": "elu", "derivative_reads_inputs": True}),
     "pooling.argmax": ("layers/pooling.wgsl", {"argmax": True}),
     "losses.mean_squared": ("losses.wgsl", {"loss": "mean_squared"}),
     "losses.categorical_crossentropy": ("losses.wgsl", {"loss": "categorical_crossentropy"}),

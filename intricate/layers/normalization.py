@@ -18,6 +18,7 @@ import numpy as np
 from ..gpu import GPUArray, Program
 from ..ops import loops
 from ..optimizers import check_number
+from .activations import Activation
 from .base import Layer
 from .registry import register
 
@@ -111,11 +112,26 @@ class BatchNormalization(Layer):
     def initial_state(self) -> list[np.ndarray]:
         return [np.zeros(self.channels, np.float32), np.ones(self.channels, np.float32)]
 
-    def propagate(self, program: Program, inputs: GPUArray) -> GPUArray:
+    # The planner (intricate/engine/plan.py) may hand an element-wise activation to propagate
+    # (the one after this layer: normalize applies it as it stores) and to back_propagate (the
+    # one before it: grad_inputs_of multiplies by its derivative), one dispatch fewer each.
+    applies_activations = True
+
+    def propagate(self, program: Program, inputs: GPUArray,
+                  activation: Activation | None = None) -> GPUArray:
         """Record y: normalised by the batch's statistics (updating the moving ones) in a
-        training step, by the moving statistics elsewhere. Shapes: [batch, features] → same."""
-        outputs = program.array(self, "outputs", inputs.shape)
+        training step, by the moving statistics elsewhere. Shapes: [batch, features] → same.
+
+        With ``activation`` (the next layer, as the planner decides) normalize stores its
+        outputs (and its inputs y when its derivative reads them) and hands them to it."""
+        outputs = program.array(self if activation is None else activation, "outputs",
+                                inputs.shape)
         bound = {"inputs": inputs, "outputs": outputs, **self._parameters()}
+        if activation is not None and activation.derivative_uses_inputs:
+            bound["pre_activations"] = program.array(activation, "inputs", inputs.shape)
+        if activation is not None:
+            activation.last_inputs = bound.get("pre_activations")
+            activation.last_outputs = outputs
         self.through_batch = bool(getattr(program, "training", False))
         if self.through_batch:
             moving_mean, moving_variance = self.states
@@ -126,16 +142,21 @@ class BatchNormalization(Layer):
                          moving_mean=moving_mean, moving_variance=moving_variance, **parts)
         else:
             mean, variance = self.states
-        self._record(program, "normalize", inputs, mean=mean, variance=variance, **bound)
+        self._record(program, "normalize", inputs, mean=mean, variance=variance, **bound,
+                     fused=activation)
         self.last_inputs, self.last_outputs = inputs, outputs
         return outputs
 
     def back_propagate(self, program: Program, grad_outputs: GPUArray,
-                       need_grad_inputs: bool = True) -> GPUArray | None:
+                       need_grad_inputs: bool = True,
+                       activation: Activation | None = None) -> GPUArray | None:
         """Record dE/dgamma = Σ dE/dy · x̂, dE/dbeta = Σ dE/dy and dE/dx, of the forward
         recorded last: through the batch statistics after a training step's; with the moving
         statistics as constants after an inference forward (``check_gradients`` runs one).
-        Shapes: [batch, features] → same."""
+        Shapes: [batch, features] → same.
+
+        With ``activation`` (the layer below, as the planner decides) dE/dx is multiplied by
+        its derivative: the activation's dE/dI is returned, its backward done too."""
         inputs = self.last_inputs
         mean, variance = (self._batch_statistics(program) if self.through_batch
                           else self.states)
@@ -149,11 +170,16 @@ class BatchNormalization(Layer):
                      **{f"grad_{name}": array for name, array in gradients.items()})
         if not need_grad_inputs:
             return None
-        grad_inputs = program.array(self, "grad_inputs", grad_outputs.shape)
+        grad_inputs = program.array(self if activation is None else activation, "grad_inputs",
+                                    grad_outputs.shape)
+        below = {}
+        if activation is not None and activation.derivative_uses_inputs:
+            below["activation_inputs"] = activation.last_inputs
         self._record(program, "grad_inputs_of", inputs, inputs=inputs, grad_outputs=grad_outputs,
                      mean=mean, variance=variance, channel_sums=channel_sums,
                      grad_inputs=grad_inputs, **{name: array for name, array in
-                                                 self._parameters().items() if name == "gamma"})
+                                                 self._parameters().items() if name == "gamma"},
+                     **below, derivative_of=activation)
         return grad_inputs
 
     def _parameters(self) -> dict[str, GPUArray]:
@@ -171,9 +197,12 @@ class BatchNormalization(Layer):
         return {name: program.array(self, name, shape, program.precision.parameters)
                 for name in ("partial_first", "partial_second")}
 
-    def _record(self, program: Program, entry: str, like: GPUArray, **bound: GPUArray) -> None:
+    def _record(self, program: Program, entry: str, like: GPUArray,
+                fused: Activation | None = None, derivative_of: Activation | None = None,
+                **bound: GPUArray) -> None:
         """Dispatch ``entry`` on batches the size of ``like``: a workgroup per channel for the
-        merges, an invocation per (part, channel) or per element for the others."""
+        merges, an invocation per (part, channel) or per element for the others; ``fused``
+        applied by normalize, ``derivative_of``'s derivative by grad_inputs_of."""
         channels, count = self.channels, like.size
         rows = count // channels
         part_rows, parts = split_rows(rows, channels)
@@ -184,13 +213,19 @@ class BatchNormalization(Layer):
             grid = {"threads": parts * channels}
         else:
             grid = {"threads": count}
-        program.dispatch(SHADER, entry, workgroup_size=lanes, **grid,
-                         template={"scale": self.scale, "center": self.center},
+        template = {"scale": self.scale, "center": self.center,
+                    "activation": fused.function if fused else "identity",
+                    "inputs_kept": bool(fused and fused.derivative_uses_inputs),
+                    "derivative": derivative_of.function if derivative_of else "identity",
+                    "derivative_reads_inputs": bool(derivative_of and
+                                                    derivative_of.derivative_uses_inputs)}
+        alpha = (fused or derivative_of).alpha if (fused or derivative_of) else 0.0
+        program.dispatch(SHADER, entry, workgroup_size=lanes, **grid, template=template,
                          params={"rows": rows, "channels": channels, "part_rows": part_rows,
                                  "parts": parts, "count": count,
                                  "through_batch": int(self.through_batch),
-                                 "epsilon": self.epsilon, "momentum": self.momentum},
-                         **bound)
+                                 "epsilon": self.epsilon, "momentum": self.momentum,
+                                 "alpha": alpha}, **bound)
 
     def get_config(self) -> dict[str, Any]:
         return {"momentum": self.momentum, "epsilon": self.epsilon, "center": self.center,

@@ -21,8 +21,13 @@
 //   9 partial_second   read_write  {{ accumulate }}  [parts, channels]  each part's Σ (x - its
 //                                                    mean)² (forward) or Σ dE/dy · x̂ (backward)
 //  10 channel_sums     read_write  {{ accumulate }}  [2, channels]  Σ dE/dy, Σ dE/dy · x̂
-//  11 outputs          read_write  {{ dtype }}       [rows, channels]  y
-//  12 grad_inputs      read_write  {{ dtype }}       [rows, channels]  dE/dx
+//  11 outputs          read_write  {{ dtype }}       [rows, channels]  y, or f(y) with a
+//                                                    fused activation f
+//  12 grad_inputs      read_write  {{ dtype }}       [rows, channels]  dE/dx, or dE/dx · g'
+//                                                    with the activation g below fused
+//  16 pre_activations  read_write  {{ dtype }}       [rows, channels]  y (inputs_kept only)
+//  17 activation_inputs  read      {{ dtype }}       [rows, channels]  g's inputs, whose
+//                                                    outputs are x (derivative_reads_inputs)
 //  13 grad_gamma       read_write  {{ accumulate }}  [channels]  (scale only)
 //  14 grad_beta        read_write  {{ accumulate }}  [channels]  (center only)
 //  15 params           uniform     Params
@@ -30,7 +35,12 @@
 //   rows · channels, through_batch (1: the forward normalised by the batch's statistics, and
 //   dE/dx flows through them; 0: by the moving ones, constants), epsilon, momentum
 //   ({{ accumulate }}).
-// Template: scale (gamma exists), center (beta exists).
+// Template: scale (gamma exists), center (beta exists); activation, the element-wise activation
+//   normalize applies as it stores (intricate/engine/plan.py fuses the one after the layer;
+//   "identity" alone), inputs_kept (its derivative reads y: stored too); derivative, the
+//   activation below the layer whose derivative grad_inputs_of applies ("identity" alone),
+//   derivative_reads_inputs (it reads that activation's inputs). Formulas from
+//   layers/activations.wgsl, alpha in Params.
 // Entries, in a training step's order; workgroup `workgroup_size` (1-D: 256 for the part and
 //   element kernels, 64 for the merges, as intricate/layers/normalization.py dispatches them),
 //   grids folded over x and y:
@@ -65,6 +75,7 @@ struct Params {
     through_batch: u32,
     epsilon: {{ accumulate }},
     momentum: {{ accumulate }},
+    alpha: {{ accumulate }},
 }
 
 @group(0) @binding(0) var<storage, read> inputs: array<{{ dtype }}>;
@@ -87,6 +98,12 @@ struct Params {
 @group(0) @binding(11) var<storage, read_write> outputs: array<{{ dtype }}>;
 @group(0) @binding(12) var<storage, read_write> grad_inputs: array<{{ dtype }}>;
 @group(0) @binding(15) var<uniform> params: Params;
+{% if inputs_kept %}
+@group(0) @binding(16) var<storage, read_write> pre_activations: array<{{ dtype }}>;
+{% endif %}
+{% if derivative_reads_inputs %}
+@group(0) @binding(17) var<storage, read> activation_inputs: array<{{ dtype }}>;
+{% endif %}
 
 override workgroup_size: u32 = 256;
 var<workgroup> lane_sums: array<{{ accumulate }}, workgroup_size>;
@@ -208,7 +225,11 @@ fn normalize(@builtin(workgroup_id) group: vec3<u32>, @builtin(num_workgroups) g
     let i = invocation(group, groups, lane);
     if (i >= params.count) { return; }
     let channel = i % params.channels;
-    outputs[i] = {{ dtype }}(scale_of(channel) * normalized(i, channel) + shift_of(channel));
+    let value = scale_of(channel) * normalized(i, channel) + shift_of(channel);
+{% if inputs_kept %}
+    pre_activations[i] = {{ dtype }}(value);
+{% endif %}
+    outputs[i] = {{ dtype }}({{ activation }}(value, params.alpha));
 }
 
 @compute @workgroup_size(workgroup_size)
@@ -272,8 +293,16 @@ fn grad_inputs_of(@builtin(workgroup_id) group: vec3<u32>,
     let mean_gradient = channel_sums[channel] * share;
     let mean_product = channel_sums[params.channels + channel] * share;
     let gradient = {{ accumulate }}(grad_outputs[i]);
+    let below = {{ accumulate }}(inputs[i]);  // the outputs of the activation below, if fused
+{% if derivative_reads_inputs %}
+    let before = {{ accumulate }}(activation_inputs[i]);
+{% else %}
+    let before = below;  // its derivative reads only its outputs
+{% endif %}
     grad_inputs[i] = {{ dtype }}(scale_of(channel) * inverse_std(channel)
-        * (gradient - mean_gradient - normalized(i, channel) * mean_product));
+        * (gradient - mean_gradient - normalized(i, channel) * mean_product)
+        * {{ derivative }}_derivative(before, below, params.alpha));
 }
 
+{% include "layers/activations.wgsl" %}
 {% include "gpu/grid.wgsl" %}

@@ -18,7 +18,8 @@ from .registry import Case, nbytes, register
 RATE, SEED = 0.3, (0x1234ABCD, 0x9E3779B9)
 CHANNELS = 24  # not a power of two: channel = i % channels wraps mid-workgroup
 EPSILON, MOMENTUM = 1e-3, 0.9
-TEMPLATE = {"scale": True, "center": True}
+TEMPLATE = {"scale": True, "center": True, "activation": "identity", "inputs_kept": False,
+            "derivative": "identity", "derivative_reads_inputs": False}  # no fused activation
 # Sums over a part's rows (or a channel's parts) of N(0, 1)-sized terms cancel: float32 keeps
 # ~1e-7 of their terms' size, not of the result.
 SUM_ATOL = 1e-5
@@ -82,7 +83,7 @@ def _params(rows: int) -> dict:
     part_rows, parts = _split(rows)
     return {"rows": rows, "channels": CHANNELS, "part_rows": part_rows, "parts": parts,
             "count": rows * CHANNELS, "through_batch": 1, "epsilon": EPSILON,
-            "momentum": MOMENTUM}
+            "momentum": MOMENTUM, "alpha": 0.0}
 
 
 def _parts_of(values: np.ndarray, part_rows: int) -> list[np.ndarray]:
