@@ -8,8 +8,19 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from intricate import Model
-from intricate.layers import BatchNormalization, Conv2D, Dense, Dropout, Flatten, ReLU, Reshape
+from intricate import Model, TrainingOptions
+from intricate.layers import (
+    BatchNormalization,
+    Conv2D,
+    Dense,
+    Dropout,
+    Flatten,
+    MaxPool2D,
+    ReLU,
+    Reshape,
+    Sigmoid,
+    TanH,
+)
 
 
 def torch_cnn(torch, batch_norm: bool):
@@ -101,3 +112,42 @@ async def test_a_linear_before_an_unflatten_gives_its_rows_in_torchs_order(devic
     again.load_state_dict(torch_load_file(path))
     np.testing.assert_allclose(again(torch.from_numpy(x)).detach().numpy(), want, rtol=1e-10,
                                atol=1e-12)
+
+
+@pytest.mark.parametrize("case", ["flatten", "unflatten"])
+async def test_one_training_step_through_flatten_matches_torchs(device, rng, tmp_path, case):
+    """One SGD step on the mean squared error, here and in torch (by hand: torch.optim is not
+    needed), then both saved in PyTorch's layout: the same weights (the gradients of Flatten
+    and Reshape are their dE/dO, read in each framework's order)."""
+    torch = pytest.importorskip("torch")
+    from safetensors.torch import load_file as torch_load_file
+
+    nn = torch.nn
+    torch.manual_seed(2)
+    if case == "flatten":
+        network = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.Sigmoid(), nn.MaxPool2d(2),
+                                nn.Flatten(), nn.Linear(16, 5), nn.Tanh(), nn.Linear(5, 3))
+        layers = [Conv2D(1, 4, 3, padding=1), Sigmoid(), MaxPool2D(2), Flatten(), Dense(16, 5),
+                  TanH(), Dense(5, 3)]
+        shape = (4, 4, 1)
+    else:
+        network = nn.Sequential(nn.Linear(6, 24), nn.Unflatten(1, (3, 2, 4)),
+                                nn.Conv2d(3, 2, 2), nn.ReLU(), nn.Flatten(), nn.Linear(6, 3))
+        layers = [Dense(6, 24), Reshape((2, 4, 3)), Conv2D(3, 2, 2), ReLU(), Flatten(),
+                  Dense(6, 3)]
+        shape = (6,)
+    network = network.double()
+    x, y = rng.normal(size=(5, *shape)), rng.normal(size=(5, 3))
+    model = Model.from_torch_state_dict(network.state_dict(), layers, device=device,
+                                        dtype="float64", input_shape=shape)
+    await model.fit(x, y, TrainingOptions(learning_rate=0.5, epochs=1, shuffle=False))
+    torch_x = torch.from_numpy(x.transpose(0, 3, 1, 2).copy() if len(shape) == 3 else x)
+    torch.nn.functional.mse_loss(network(torch_x), torch.from_numpy(y)).backward()
+    with torch.no_grad():
+        for parameter in network.parameters():
+            parameter -= 0.5 * parameter.grad
+    model.save(tmp_path / "stepped.safetensors", layout="torch")
+    ours = torch_load_file(tmp_path / "stepped.safetensors")
+    for key, value in network.state_dict().items():
+        np.testing.assert_allclose(ours[key].numpy(), value.numpy(), rtol=1e-10, atol=1e-12,
+                                   err_msg=key)
