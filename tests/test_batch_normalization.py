@@ -507,11 +507,13 @@ FUSED = {  # name: (layers, spec, the planner's steps (forward, backward))
 }
 
 
+@pytest.mark.parametrize("precision", ALL_PRECISIONS)
 @pytest.mark.parametrize("case", sorted(FUSED))
-async def test_activations_fused_into_the_layer_train_as_numpy(device, rng, case):
+async def test_activations_fused_into_the_layer_train_as_numpy(device, rng, case, precision):
+    skip_unsupported(device, precision)
     make_layers, spec, (forward_steps, backward_steps) = FUSED[case]
     layers = make_layers()
-    model = Model(layers, device=device, seed=2)
+    model = Model(layers, device=device, seed=2, dtype=precision.name)
     assert len(plan.forward_steps(layers)) == forward_steps
     assert len(plan.backward_steps(layers, losses.MeanSquared())) == backward_steps
     x = rng.normal(0.5, 1.5, (12, 3)).astype(np.float32)
@@ -519,4 +521,4 @@ async def test_activations_fused_into_the_layer_train_as_numpy(device, rng, case
     want, scales = sgd_step(spec, model.get_weights(), x, y, 0.1)
     await model.fit(x, y, TrainingOptions(learning_rate=0.1, epochs=1, loss_algorithm="mse"))
     for got, expected, scale in zip(model.get_weights(), want, scales, strict=True):
-        assert_close(got, expected, 1e-4, scale)
+        assert_close(got, expected, gradient_rtol(precision), scale)
