@@ -73,3 +73,14 @@ def test_a_layer_without_weights_yet_is_not_saved(tmp_path):
                                          r"put it in a Model"):
         Conv2D(2, 3, 3).save(tmp_path / "conv.safetensors")
     assert not (tmp_path / "conv.safetensors").exists()
+
+
+async def test_a_dataset_inside_a_pair_is_refused_clearly(device, rng):
+    model = flat_head(device, (4, 4, 2))
+    x, y = rng.normal(size=(3, 4, 4, 2)), rng.normal(size=(3, 3))
+    data = await model.upload(x, y)
+    message = r"received a Dataset inside a pair of arrays; a Dataset goes alone"
+    with pytest.raises(ValueError, match="validation_data x: " + message):
+        await model.fit(x, y, TrainingOptions(epochs=1, validation_data=(data, None)))
+    with pytest.raises(ValueError, match="y: " + message):
+        await model.fit(x, data)

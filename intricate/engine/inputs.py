@@ -48,6 +48,10 @@ def check_array(name: str, values: object, shape: int | Sequence[int], meaning: 
     """
     shape = (shape,) if isinstance(shape, int) else tuple(shape)
     layout = ", ".join(map(str, shape))
+    if isinstance(values, Dataset):  # validation_data=(data, None), fit(x, data)
+        raise ValueError(f"{name}: received a Dataset inside a pair of arrays; a Dataset "
+                         "goes alone, holding its targets: fit(data), evaluate(data), "
+                         "validation_data=data")
     try:
         array = np.asarray(values)
     except ValueError as error:  # NumPy refuses ragged nested lists ("inhomogeneous shape")
