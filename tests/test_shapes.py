@@ -10,7 +10,17 @@ import pytest
 
 from intricate import Model, TrainingOptions
 from intricate.kernels import check_gradients
-from intricate.layers import Dense, Flatten, Layer, ReLU, Reshape, SoftMax, TanH, check_chain
+from intricate.layers import (
+    Conv2D,
+    Dense,
+    Flatten,
+    Layer,
+    ReLU,
+    Reshape,
+    SoftMax,
+    TanH,
+    check_chain,
+)
 
 
 class Image(Layer):
@@ -59,6 +69,10 @@ def test_shapes_chain_through_build():
     ([Reshape((-1, 3))], (4, 2), r"as \(-1, 3\) \(a multiple of 3 values\)"),
     ([Dense(2, 1)], (0, 2), r"input_shape: expected a per-sample shape of positive ints"),
     ([Dense(2, 1)], "2", r"input_shape: expected a per-sample shape"),
+    ([Conv2D(1, 4, 3)], (1, 28, 20), r"expects 1 input channels .* \(the model's input_shape is "
+                                     r"\(1, 28, 20\); it looks like PyTorch's \(C, H, W\): "
+                                     r"images here are NHWC, input_shape=\(28, 20, 1\)\)$"),
+    ([Conv2D(3, 4, 3)], (5, 5, 2), r"expects 3 input channels .* is \(5, 5, 2\)\)$"),
     ([Dense(2, 1)], (None, 2), r"received \(None, 2\); leave out the batch dimension: "
                                r"input_shape=\(2,\)$"),
     ([Dense(2, 1)], 2, r"received 2; for flat samples write input_shape=\(2,\)$"),

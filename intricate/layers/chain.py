@@ -80,9 +80,22 @@ def check_chain(layers: Sequence[Layer], input_shape: Sequence[int] | None = Non
         try:
             layer.build(shape)
         except ValueError as error:
-            raise ValueError(f"layers[{index}] {error} ({source} {shape})") from None
+            raise ValueError(f"layers[{index}] {error} ({source} {shape}"
+                             f"{_nchw_hint(layer, shape) if previous is None else ''})") from None
         shape, previous = layer.output_shape, layer
     return first, shape
+
+
+def _nchw_hint(layer: Layer, shape: tuple[int, ...]) -> str:
+    """A word on an input_shape given as PyTorch's (C, H, W) where (H, W, C) would do."""
+    if len(shape) != 3:
+        return ""
+    nhwc = (shape[1], shape[2], shape[0])
+    try:
+        layer.output_shape_for(nhwc)
+    except ValueError:
+        return ""
+    return f"; it looks like PyTorch's (C, H, W): images here are NHWC, input_shape={nhwc}"
 
 
 def _implied_input_shape(layers: Sequence[Layer]) -> tuple[int, ...]:
