@@ -995,9 +995,9 @@ fn logarithm(x: f32) -> f32 {
 // conv_out_height OH, conv_out_width OW, conv_out_channels F, conv_kernel_width KW, conv_stride_h,
 // conv_stride_w, conv_dilation_h, conv_dilation_w, conv_pad_top, conv_pad_left.
 // Loop bound: no loops. Workgroup and grid: the including kernel's.
-// NumPy (intricate/kernels/reference.py, conv2d_patches): patches(p, t) = patches[p, t] of the
-// [N·OH·OW, KH·KW·C] matrix; output_patches(q, j) = dY's [N·H·W, KH·KW·F] matrix whose product
-// with kernel_transposed's [KH·KW·F, C] is dX.
+// NumPy (tests/reference.py's conv2d_forward / conv2d_backward, which the GEMMs' products
+// equal): patches(p, t) = patches[p, t] of the [N·OH·OW, KH·KW·C] matrix; output_patches(q, j)
+// = dY's [N·H·W, KH·KW·F] matrix whose product with kernel_transposed's [KH·KW·F, C] is dX.
 
 // Forward, a(p, t): x at output pixel p = (n, oh, ow) for tap·channel t = (kh, kw, c). The row
 // part: (x's index of (n, oh·sh - pad_top, ow·sw - pad_left, 0), that y, that x), the column's:
