@@ -214,7 +214,8 @@ class Model(ModelFiles):
                        loss_algorithm: losses.Loss | str | None = None,
                        metrics: Sequence[str] | None = None, return_dict: bool = False):
         """Loss and metrics over (x, y), computed on the GPU in batches of ``batch_size``
-        (None: all at once). The loss and metrics default to those of the last fit.
+        (None: as many as the device binds at once, all for most data). The loss and metrics
+        default to those of the last fit.
 
         Returns:
             The loss if there are no metrics, else [loss, *metrics] (Keras' order), or a dict

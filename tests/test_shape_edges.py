@@ -84,3 +84,30 @@ async def test_a_dataset_inside_a_pair_is_refused_clearly(device, rng):
         await model.fit(x, y, TrainingOptions(epochs=1, validation_data=(data, None)))
     with pytest.raises(ValueError, match="y: " + message):
         await model.fit(x, data)
+
+
+async def test_batches_wider_than_a_binding_are_refused_before_upload_or_split(device, rng,
+                                                                             monkeypatch):
+    """A conv's outputs (8, 8, 8) are 2 KiB a sample: with a 32 KiB binding limit, fit's
+    batches of 32 (or its whole dataset, batch_size None) are refused before anything is
+    uploaded, naming the layer and the batch size that binds; evaluate's default batch (None)
+    is the most that binds, as predict's: the same loss as one batch under the real limit."""
+    model = Model([Conv2D(1, 8, 3, padding="same"), ReLU(), Flatten(), Dense(512, 2)],
+                  device=device, seed=0, input_shape=(8, 8, 1))
+    x, y = rng.normal(size=(40, 8, 8, 1)), rng.normal(size=(40, 2))
+    whole = await model.evaluate(x, y)
+    monkeypatch.setitem(device.limits, "max-storage-buffer-binding-size", 32 * 1024)
+    device.stats.reset()
+    for batch_size, rows in ((32, 32), (None, 40)):
+        with pytest.raises(ValueError, match=(
+                rf"batch_size: batches of {rows} samples of layers\[0\] Conv2D\(1, 8, .*\)'s "
+                rf"outputs \(8, 8, 8\) need {rows * 2048:,} bytes, more than this device binds "
+                r"at once \(32,768\); use batch_size=16 or less")):
+            await model.fit(x, y, TrainingOptions(epochs=1, batch_size=batch_size))
+    with pytest.raises(ValueError, match="batches of 20 samples"):  # validation's batches too
+        await model.fit(x[:10], y[:10], TrainingOptions(epochs=1, validation_data=(x[:20],
+                                                                                   y[:20])))
+    assert device.stats["uploads"] == device.stats["dispatches"] == 0
+    # A clone: none of the model's cached 40-row programs.
+    np.testing.assert_allclose(await model.clone().evaluate(x, y), whole, rtol=1e-5)
+    await model.fit(x, y, TrainingOptions(epochs=1, batch_size=16))

@@ -25,6 +25,7 @@ from ..ops import statistics
 from ..options import History, TrainingOptions
 from . import loss_scale
 from .epochs import Epochs
+from .inference import check_batch_binding
 from .progress import Progress
 
 ROWS_PER_YIELD = 1000  # history rows filed between two yields to the event loop (~5 ms)
@@ -66,6 +67,10 @@ async def run_fit(model, x, y, validation, options: TrainingOptions) -> History:
     for name, data in (("x", x), ("validation_data", validation)):
         if isinstance(data, Dataset):
             data.check_for(name, model)
+    for samples in (len(x), len(validation) if isinstance(validation, Dataset) else
+                    0 if validation is None else len(validation[0])):  # as Epochs cuts batches
+        if samples:
+            check_batch_binding(model, device, min(options.batch_size or samples, samples))
     hooks = options.callbacks
     # A callback that may act on each epoch (stop, save) sees it before the next one trains, so
     # fit reads every epoch; the others (waits_for_each_epoch False: a live plot) take the

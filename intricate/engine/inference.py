@@ -215,9 +215,40 @@ def encode_evaluation(chunks: ChunkedEncoder, data: Dataset | None, steps,
                                           -(-rows * row // 4) * 4)
 
 
+def widest_activation(layers, input_shape: tuple[int, ...]) -> tuple[str, tuple[int, ...]]:
+    """(what, per-sample shape) of the widest array a batch's rows fill: x or a layer's
+    outputs (an image layer's, often)."""
+    widths = [("x", tuple(input_shape)), *((f"layers[{index}] {layer!r}'s outputs",
+                                            layer.output_shape)
+                                           for index, layer in enumerate(layers))]
+    return max(widths, key=lambda width: math.prod(width[1]))
+
+
+def bindable_rows(state) -> int:
+    """The most samples per batch whose widest activation a shader binds whole (predict's and
+    evaluate's default batch)."""
+    _, shape = widest_activation(state.layers, (state.input_size,))
+    limit = state.device.limits["max-storage-buffer-binding-size"]
+    return max(1, limit // (state.precision.itemsize * math.prod(shape)))
+
+
+def check_batch_binding(model, device, rows: int) -> None:
+    """Refuse, before anything is uploaded, batches of ``rows`` samples whose widest activation
+    is more than a shader binds at once (fit's batch_size, or its whole dataset)."""
+    limit = device.limits["max-storage-buffer-binding-size"]
+    name, shape = widest_activation(model.layers, model.input_shape)
+    per_sample = math.prod(shape) * model.precision.itemsize
+    if rows * per_sample > limit:
+        raise ValueError(f"batch_size: batches of {rows} samples of {name} {shape} need "
+                         f"{rows * per_sample:,} bytes, more than this device binds at once "
+                         f"({limit:,}); use batch_size={max(1, limit // per_sample)} or less")
+
+
 def evaluate_now(state, x, y, batch_size: int | None, loss: Loss, accuracy: int) -> np.ndarray:
     """The statistics FIELDS (loss, metrics) over (x, y): batches of forward + statistics, one
-    readback, one submit per MAX_DISPATCHES_PER_SUBMIT dispatches."""
+    readback, one submit per MAX_DISPATCHES_PER_SUBMIT dispatches; ``batch_size`` None: as
+    many samples as the device binds at once."""
+    batch_size = bindable_rows(state) if batch_size is None else batch_size
     cache = state.inference
     data = realigned(state, x) if isinstance(x, Dataset) else Dataset.upload(
         state.device, x, y, bindable=False)
@@ -239,11 +270,7 @@ def evaluate_now(state, x, y, batch_size: int | None, loss: Loss, accuracy: int)
 def predict_now(state, x: np.ndarray | Dataset, batch_size: int | None) -> np.ndarray:
     """The model's outputs for x, in batches, one readback, one submit per
     MAX_DISPATCHES_PER_SUBMIT dispatches."""
-    if batch_size is None:
-        widest = max([state.input_size, *(math.prod(layer.output_shape)
-                                          for layer in state.layers)])
-        limit = state.device.limits["max-storage-buffer-binding-size"]
-        batch_size = max(1, limit // (state.precision.itemsize * widest))
+    batch_size = bindable_rows(state) if batch_size is None else batch_size
     data = realigned(state, x) if isinstance(x, Dataset) else Dataset.upload(
         state.device, x, None, bindable=False)
     outputs = gpu.empty(state.device, (len(x), state.output_size), state.precision.numpy,
