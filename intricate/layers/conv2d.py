@@ -32,6 +32,8 @@ def _padding(value: object) -> str | tuple[int, int]:
     """"valid", "same", or symmetric zero padding (an int or (h, w) pair, each >= 0)."""
     if isinstance(value, str) and value.lower() in PADDINGS:
         return value.lower()
+    if isinstance(value, np.ndarray) and value.ndim == 1:  # a pair as check_pair takes them
+        value = tuple(value.tolist())
     pair = value if isinstance(value, (tuple, list)) and len(value) == 2 else (value, value)
     if all(isinstance(p, (int, np.integer)) and not isinstance(p, bool) and p >= 0 for p in pair):
         return int(pair[0]), int(pair[1])

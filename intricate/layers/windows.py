@@ -17,7 +17,10 @@ PADDINGS = ("valid", "same")
 
 
 def check_pair(name: str, value: object) -> tuple[int, int]:
-    """A positive int or a pair of them (height, width) as a pair, or a ValueError naming it."""
+    """A positive int or a pair of them (height, width) as a pair, or a ValueError naming it.
+    The pair may be a tuple, a list or a 1-D NumPy array (``np.array(shape[:2]) // 4``)."""
+    if isinstance(value, np.ndarray) and value.ndim == 1:
+        value = tuple(value.tolist())
     if isinstance(value, (tuple, list)):
         if len(value) != 2:
             raise ValueError(f"{name}: expected a positive integer or a pair (height, width), "
