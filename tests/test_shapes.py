@@ -98,7 +98,9 @@ def test_a_refused_chain_leaves_a_layer_of_another_model_unbuilt_by_it():
     ((2.5,), r"shape: expected a tuple of positive ints"),
     ((-1, -1), r"at most one -1"),
     ((), r"shape: expected"),
-    (3, r"received 3"),
+    (3, r"received 3; write \(3,\)$"),
+    (-1, r"received -1; write \(-1,\)$"),
+    (0, r"received 0$"),
 ])
 def test_bad_reshape_arguments(shape, message):
     with pytest.raises(ValueError, match=message):

@@ -69,8 +69,12 @@ class Reshape(_SameValues):
         if isinstance(shape, str) or not target or not all(
                 isinstance(n, int | np.integer) and not isinstance(n, bool | np.bool_)
                 and (n > 0 or n == -1) for n in target) or target.count(-1) > 1:
+            hint = ""  # Reshape((784)) is Reshape(784)
+            if isinstance(shape, int | np.integer) and not isinstance(shape, bool | np.bool_) \
+                    and (shape > 0 or shape == -1):
+                hint = f"; write ({int(shape)},)"
             raise ValueError(f"shape: expected a tuple of positive ints with at most one -1 "
-                             f"(e.g. (28, 28, 1) or (-1, 4)), received {shape!r}")
+                             f"(e.g. (28, 28, 1) or (-1, 4)), received {shape!r}{hint}")
         self.shape = tuple(int(n) for n in target)
 
     def output_shape_for(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
