@@ -74,6 +74,16 @@ def test_int_padding_shapes_follow_pytorch(padding, input_shape, output_shape):
     assert (layer.windows.pad_top, layer.windows.pad_left) == pair
 
 
+
+def test_pool_arguments_may_be_numpy_arrays():
+    """pool_size, strides and an int padding as 1-D arrays, as Conv2D takes them."""
+    layer = AvgPool2D(np.array([3, 2]), np.array([2, 1]), np.array([1, 0]))
+    assert layer.get_config() == {"pool_size": (3, 2), "strides": (2, 1), "padding": (1, 0)}
+    assert all(type(value) is int for value in (*layer.pool_size, *layer.padding))
+    with pytest.raises(ValueError, match=r"padding: expected 'valid', .* received \(1, 0, 1\)"):
+        MaxPool2D(3, 1, np.array([1, 0, 1]))
+
+
 @pytest.mark.parametrize(("arguments", "input_shape", "output_shape"), [
     ((2, None, "valid"), (5, 7, 1), (3, 4, 1)),  # ceil instead of floor: the odd row kept
     ((2, 2, 1), (5, 5, 1), (3, 3, 1)),  # ceil(5 / 2) + 1 = 4, less a window starting at 6 >= 5 + 1

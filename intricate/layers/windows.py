@@ -36,6 +36,8 @@ def check_pool_padding(value: object, pool_size: tuple[int, int]) -> str | tuple
     window holds an image cell, as PyTorch requires); or a ValueError naming it."""
     if isinstance(value, str) and value.lower() in PADDINGS:
         return value.lower()
+    if isinstance(value, np.ndarray) and value.ndim == 1:  # a pair as check_pair takes them
+        value = tuple(value.tolist())
     pair = value if isinstance(value, (tuple, list)) and len(value) == 2 else (value, value)
     if not all(isinstance(p, (int, np.integer)) and not isinstance(p, bool) and p >= 0
                for p in pair):
