@@ -27,7 +27,7 @@ from .files import (
     read,
     read_header,
 )
-from .pytorch import feature_orders, from_torch, to_torch
+from .pytorch import check_constant, feature_orders, from_torch, to_torch
 
 MOMENTS = ("first_moment", "second_moment")
 
@@ -52,6 +52,9 @@ def model_file(model, include_optimizer: bool, layout: str) -> tuple[dict, dict]
                     layer, name, value, orders[index])
             else:
                 tensors[f"layers.{index}.{name}"] = value
+        if layout == "torch":  # what PyTorch's module holds beyond the layer's weights
+            tensors.update({f"{index}.{name}": constant.astype(model.precision.parameters)
+                            for name, constant in layer.torch_constants().items()})
     config = {"layers": [layer_config(layer) for layer in model.layers], "dtype": model.dtype,
               "input_shape": [None, *model.input_shape]}
     if include_optimizer:
@@ -101,6 +104,9 @@ def load_model(model_class, path, device=None, allow_code: bool = False):
                 wanted[f"{index}.{layer.torch_names.get(name, name)}"] = (torch_shape, dtype)
             else:
                 wanted[f"layers.{index}.{name}"] = (shape, dtype)
+        if torch_layout:  # optional: older files lack them
+            wanted.update({key: (constant.shape, dtype) for key, constant in
+                           _torch_constants(layer, index).items() if key in header})
     optimizer = None
     if "optimizer" in config:
         optimizer = _optimizer_from(path, config["optimizer"])
@@ -119,12 +125,15 @@ def load_model(model_class, path, device=None, allow_code: bool = False):
                                    "there), as every saved one is: the file is damaged")
     values = iter(tensors.items())
     orders = feature_orders(built) if torch_layout else [None] * len(built)
-    for layer, layer_orders in zip(built, orders):
+    for index, (layer, layer_orders) in enumerate(zip(built, orders)):
         weights = []
         for name, _ in layer.weight_shapes():
             value = next(values)[1]
             weights.append(from_torch(layer, name, value, layer_orders) if torch_layout
                            else value)
+        for key, constant in _torch_constants(layer, index).items():
+            if torch_layout and key in header:
+                check_constant(path, key, next(values)[1], constant)
         layer.host_weights = weights
     if device is not None:  # a clear word on the missing feature, not a ModelFileError
         dtypes.check_supported(policy, device)
@@ -137,6 +146,11 @@ def load_model(model_class, path, device=None, allow_code: bool = False):
         model._pending_optimizer_state = {key[len("optimizer."):]: value
                                           for key, value in values}
     return model
+
+
+def _torch_constants(layer, index: int) -> dict[str, np.ndarray]:
+    """``layer.torch_constants()`` by their torch-layout file names."""
+    return {f"{index}.{name}": value for name, value in layer.torch_constants().items()}
 
 
 def _optimizer_from(path, entry: object) -> optimizers.Optimizer:

@@ -207,10 +207,24 @@ def torch_weights(source, model_layers: list[layers.Layer],
             if sources is not None:  # the tensors as the file holds them, for messages
                 trainable = len(taken) <= len(layer.parameter_shapes())
                 sources.append((f"{module}.{key}", value, trainable))
+        for key, constant in layer.torch_constants().items():  # affine BatchNorm's fixed one
+            if key in parts:
+                check_constant(path, f"{module}.{key}", parts[key], constant)
+                taken.append(key)
         if parts.keys() - set(taken):
             raise ModelFileError(path, f"{module} holds {sorted(parts.keys() - set(taken))}, "
                                        f"which {layer!r} has no weight for (it takes {taken})")
     return weights
+
+
+def check_constant(path, name: str, value: np.ndarray, constant: np.ndarray) -> None:
+    """Refuse a tensor the layer keeps fixed (``torch_constants``) holding other values: they
+    would be dropped silently."""
+    if not np.array_equal(np.asarray(value, np.float64), constant):
+        raise ModelFileError(path, f"{name} holds values other than the layer's fixed "
+                                   f"{float(constant.flat[0])!r}, which it can't keep (a "
+                                   "BatchNormalization learns both only with center=True and "
+                                   "scale=True)")
 
 
 def model_from_state_dict(cls, path_or_dict, model_layers: list, device, order, dtype: str,

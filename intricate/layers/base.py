@@ -228,6 +228,11 @@ class Layer:
         """``to_torch``'s inverse: weight ``name`` from PyTorch's layout into this layer's."""
         return np.ascontiguousarray(value.T) if name == "kernel" and value.ndim == 2 else value
 
+    def torch_constants(self) -> dict[str, np.ndarray]:
+        """Tensors PyTorch's module holds where this layer keeps a fixed value instead (by
+        PyTorch's name): written by the torch layout, checked and dropped when read back."""
+        return {}
+
     def __repr__(self) -> str:
         arguments = ", ".join(repr(value) for value in self.get_config().values())
         return f"{type(self).__name__}({arguments})"

@@ -98,6 +98,14 @@ class BatchNormalization(Layer):
                              "Model (or call layer.build(input_shape)) first")
         return self.input_shape[-1]
 
+    def torch_constants(self) -> dict[str, np.ndarray]:
+        """An affine BatchNorm (weight or bias learned) has both: the one this layer keeps
+        fixed, bias 0 (center=False) or weight 1 (scale=False), for load_state_dict."""
+        if self.scale == self.center:  # both learned, or neither (affine=False: none)
+            return {}
+        name, value = ("bias", 0.0) if self.scale else ("weight", 1.0)
+        return {name: np.full(self.channels, value, np.float32)}
+
     def parameter_shapes(self) -> list[tuple[str, tuple[int, ...]]]:
         names = ["gamma"] * self.scale + ["beta"] * self.center
         return [(name, (self.channels,)) for name in names]

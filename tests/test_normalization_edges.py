@@ -1,0 +1,83 @@
+"""Hostile edges of BatchNormalization and Dropout: PyTorch's BatchNorm (affine: weight and bias
+both, always) reading a torch-layout file of a layer with center or scale off, and back."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from intricate import Model, ModelFileError
+from intricate.io.files import read
+from intricate.layers import BatchNormalization, Dense
+
+from harness import assert_close
+
+
+def affine_model(device, **flags):
+    """Dense(3, 4) → BatchNormalization(**flags) → Dense(4, 2), its moving statistics moved."""
+    model = Model([Dense(3, 4), BatchNormalization(**flags), Dense(4, 2)], device=device, seed=0)
+    weights = model.get_weights()
+    rng = np.random.default_rng(5)
+    for index in range(2, len(weights) - 2):  # gamma/beta (those kept), the moving statistics
+        weights[index] = rng.uniform(0.5, 2.0, weights[index].shape).astype(np.float32)
+    model.set_weights(weights)
+    return model
+
+
+@pytest.mark.parametrize("flags, constant", [({"center": False}, ("1.bias", 0.0)),
+                                             ({"scale": False}, ("1.weight", 1.0))])
+async def test_a_torch_file_holds_the_affine_tensor_a_flag_turns_off(device, rng, tmp_path, flags,
+                                                                      constant):
+    """PyTorch's affine BatchNorm has both weight and bias: the torch layout writes the one the
+    layer keeps fixed (bias 0 or weight 1), so a strict load_state_dict takes the file; the
+    file loads back, and a state dict holding that constant loads into the layer."""
+    model = affine_model(device, **flags)
+    path = tmp_path / "model.safetensors"
+    model.save(path, layout="torch")
+    tensors, _ = read(path)
+    name, value = constant
+    assert np.array_equal(tensors[name], np.full(4, value, np.float32))
+    loaded = Model.load(path, device=device)
+    x = rng.normal(size=(5, 3)).astype(np.float32)
+    want = await model.predict(x)
+    assert np.array_equal(await loaded.predict(x), want)
+    again = Model.from_torch_state_dict(tensors, [Dense(3, 4), BatchNormalization(**flags),
+                                                  Dense(4, 2)], device=device)
+    assert np.array_equal(await again.predict(x), want)
+    changed = dict(tensors, **{name: np.full(4, value + 0.5, np.float32)})  # not the constant
+    with pytest.raises(ModelFileError, match=name.split(".")[1]):
+        Model.from_torch_state_dict(changed, [Dense(3, 4), BatchNormalization(**flags),
+                                              Dense(4, 2)], device=device)
+
+
+async def test_pytorch_loads_the_torch_file_strictly_and_predicts_the_same(device, rng, tmp_path):
+    torch = pytest.importorskip("torch")
+    safetensors_torch = pytest.importorskip("safetensors.torch")
+    for flags in ({"center": False}, {"scale": False}, {"center": False, "scale": False}):
+        model = affine_model(device, **flags)
+        path = tmp_path / "model.safetensors"
+        model.save(path, layout="torch")
+        affine = flags != {"center": False, "scale": False}
+        network = torch.nn.Sequential(torch.nn.Linear(3, 4),
+                                      torch.nn.BatchNorm1d(4, eps=1e-3, affine=affine),
+                                      torch.nn.Linear(4, 2))
+        network.load_state_dict(safetensors_torch.load_file(path))  # strict: every key
+        network.eval()
+        x = rng.normal(size=(5, 3)).astype(np.float32)
+        got = network(torch.from_numpy(x)).detach().numpy()
+        assert_close(got, await model.predict(x), 1e-5)
+
+
+async def test_an_older_torch_file_without_the_constant_still_loads(device, rng, tmp_path):
+    """Files written before the constant was: the tensor is optional on load."""
+    from safetensors.numpy import save_file
+
+    model = affine_model(device, center=False)
+    path = tmp_path / "model.safetensors"
+    model.save(path, layout="torch")
+    tensors, metadata = read(path)
+    del tensors["1.bias"]
+    save_file(tensors, path, metadata=metadata)
+    loaded = Model.load(path, device=device)
+    x = rng.normal(size=(5, 3)).astype(np.float32)
+    assert np.array_equal(await loaded.predict(x), await model.predict(x))
