@@ -322,7 +322,10 @@ def test_bad_arguments_are_refused(arguments, match):
     (Conv2D(3, 4, 3), (8, 8), r"takes images \(height, width, channels\).*received samples"),
     (Conv2D(3, 4, 3), (8, 8, 1), r"expects 3 input channels.*received shape \(8, 8, 1\)"),
     (Conv2D(1, 4, 3, dilation=2), (4, 9, 1), r"at least 5 pixels high.*received shape"),
-    (Conv2D(1, 4, (1, 4), padding=(0, 1)), (4, 1, 1), r"at least 4 pixels wide"),
+    (Conv2D(1, 4, (1, 4), padding=(0, 1)), (4, 1, 1),
+     r"at least 2 pixels wide \(its dilated kernel's 4 less 2 of padding\)"),
+    (Conv2D(1, 4, (7, 1), padding=2, dilation=(2, 1)), (8, 3, 1),
+     r"at least 9 pixels high \(its dilated kernel's 13 less 4 of padding\)"),
 ])
 def test_input_shapes_it_cannot_take_are_refused_naming_the_layer(layer, shape, match):
     with pytest.raises(ValueError, match=match):

@@ -5,6 +5,8 @@ GPU's tuner may pick (the lavapipe tests otherwise run only the CPU tiles) in ev
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 from test_conv2d import assert_conv, conv_arrays, run_conv, take_kernel, want_conv
@@ -165,3 +167,21 @@ def test_pairs_may_be_numpy_arrays():
         Conv2D(1, 2, np.array([3, 2, 1]))
     with pytest.raises(ValueError, match=r"strides\[1\]: expected a positive integer, received 0"):
         Conv2D(1, 2, 3, strides=np.array([2, 0]))
+
+
+@pytest.mark.parametrize("layer,axis", [(Conv2D(1, 4, (1, 4), padding=(0, 1)), 1),
+                                        (Conv2D(1, 4, (7, 1), padding=2, dilation=(2, 1)), 0),
+                                        (Conv2D(1, 4, 3, dilation=3), 0)])
+def test_the_smallest_image_a_refusal_names_builds(layer, axis):
+    """The refusal of a too small image names the smallest that fits (the dilated kernel less
+    the padding; it named the kernel's span whatever the padding), and that size builds."""
+    shape = [20, 20, 1]
+    shape[axis] = 1
+    with pytest.raises(ValueError, match=r"at least (\d+) pixels") as refusal:
+        layer.build(tuple(shape))
+    shape[axis] = int(re.search(r"at least (\d+) pixels", str(refusal.value)).group(1))
+    layer.build(tuple(shape))
+    assert layer.output_shape[axis] == 1
+    shape[axis] -= 1
+    with pytest.raises(ValueError, match="at least"):
+        layer.build(tuple(shape))

@@ -116,10 +116,11 @@ class Conv2D(Layer):
                                                         self.strides)):
             padded = size + sum(pads[axis])
             if padded < span:
-                raise ValueError(f"{self!r} needs images at least {span} pixels "
-                                 f"{('high', 'wide')[axis]} (its dilated kernel, less padding), "
-                                 f"received shape {input_shape}; use a smaller kernel, "
-                                 "padding='same' or larger images")
+                raise ValueError(f"{self!r} needs images at least {span - sum(pads[axis])} "
+                                 f"pixels {('high', 'wide')[axis]} (its dilated kernel's {span} "
+                                 f"less {sum(pads[axis])} of padding), received shape "
+                                 f"{input_shape}; use a smaller kernel, padding='same' or "
+                                 "larger images")
             out.append((padded - span) // stride + 1)
         return out[0], out[1], self.out_channels
 
