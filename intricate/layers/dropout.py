@@ -130,7 +130,7 @@ class Dropout(Layer):
                          params={"count": count,
                                  "threshold": min(round(self.rate * 2**32), 2**32 - 1),
                                  "seed_low": seed_low, "seed_high": seed_high,
-                                 "keep_probability": 1.0 - self.rate}, steps=steps, **bound)
+                                 "scale": 1.0 / (1.0 - self.rate)}, steps=steps, **bound)
 
     def get_config(self) -> dict[str, Any]:
         return {"rate": self.rate, "seed": self.seed}

@@ -1,6 +1,7 @@
 // layers/dropout.wgsl: inverted dropout (Keras', PyTorch's) in a training step, forward beside
-// backward. Each element is kept with probability keep_probability = 1 - rate, and a kept one is
-// divided by keep_probability. The keep mask is drawn from a counter-based hash of (the layer's
+// backward. Each element is kept with probability 1 - rate, and a kept one is multiplied by
+// scale = 1 / (1 - rate), computed on the host (PyTorch's way: WGSL's division may be 2.5 ulps
+// off, a product is rounded once, so kept values are the same on every GPU). The keep mask is drawn from a counter-based hash of (the layer's
 // seed, the step, count, the element index): no random state but a step counter, which the
 // forward advances on the GPU, so the host does nothing per step and reads nothing back. The
 // backward draws the same mask again from the counter the forward used (it stores no mask).
@@ -16,20 +17,20 @@
 //   5 params        uniform     Params
 // Params: count (elements), threshold (an element is kept when its hash >= threshold =
 //   round(rate · 2^32)), seed_low and seed_high (the layer's 64-bit seed),
-//   keep_probability (1 - rate, f32).
+//   scale (1 / (1 - rate), f32).
 // forward, backward: workgroup `workgroup_size` (1-D, the same for both: a workgroup's counter
 //   word covers the same elements in each); one invocation per element, grid folded over x and y.
 //   Loop bound: no loops, whatever the size.
 // Types: y and dE/dI are computed in f32 and rounded to f32 once, as stored.
-// NumPy: keep = hash(seed, step, count, i) >= threshold; y = np.where(keep, x / (1 - rate), 0);
-//   dE/dI = np.where(keep, dE/dO / (1 - rate), 0).
+// NumPy: keep = hash(seed, step, count, i) >= threshold; y = np.where(keep, x * scale, 0);
+//   dE/dI = np.where(keep, dE/dO * scale, 0).
 
 struct Params {
     count: u32,
     threshold: u32,
     seed_low: u32,
     seed_high: u32,
-    keep_probability: f32,
+    scale: f32,
 }
 
 @group(0) @binding(0) var<storage, read> inputs: array<f32>;
@@ -77,7 +78,7 @@ fn forward(@builtin(workgroup_id) group: vec3<u32>, @builtin(num_workgroups) gro
     let i = invocation(group, groups, lane);
     if (i >= params.count) { return; }
     let x = f32(inputs[i]);
-    outputs[i] = f32(select(f32(0.0), x / params.keep_probability,
+    outputs[i] = f32(select(f32(0.0), x * params.scale,
                                     kept(i, step)));
 }
 
@@ -89,7 +90,7 @@ fn backward(@builtin(workgroup_id) group: vec3<u32>, @builtin(num_workgroups) gr
     let step = steps[group.x + group.y * groups.x] - 1u;  // the step the forward drew
     let gradient = f32(grad_outputs[i]);
     grad_inputs[i] = f32(select(f32(0.0),
-                                        gradient / params.keep_probability, kept(i, step)));
+                                        gradient * params.scale, kept(i, step)));
 }
 
 // gpu/grid.wgsl: the linear index of an invocation in a 1-D kernel whose grid was folded over x

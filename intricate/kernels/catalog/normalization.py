@@ -28,7 +28,7 @@ SUM_ATOL = 1e-5
 # Dropout -----------------------------------------------------------------------------------------
 def _dropout_params(count: int) -> dict:
     return {"count": count, "threshold": round(RATE * 2**32), "seed_low": SEED[0],
-            "seed_high": SEED[1], "keep_probability": 1 - RATE}
+            "seed_high": SEED[1], "scale": 1 / (1 - RATE)}
 
 
 def _steps(count: int, rng: np.random.Generator) -> np.ndarray:
@@ -51,9 +51,9 @@ def _dropout_case(size: int, inputs: dict, output: str, precision: Precision) ->
 
 @register("dropout.forward", dropout.SHADER, "forward", small=(1, 1000), standard=(1 << 24,),
           unit="elements", reference=lambda inputs, steps, count, threshold, seed_low,
-          seed_high, keep_probability: {
+          seed_high, scale: {
               "outputs": reference.dropout_forward(inputs, _keep(
-                  count, steps, threshold, seed_low, seed_high), 1 - keep_probability),
+                  count, steps, threshold, seed_low, seed_high), 1 - 1 / scale),
               "steps": steps + np.uint32(1)})
 def dropout_forward(device: Device, size: int, rng: np.random.Generator,
                     precision: Precision = FLOAT32) -> Case:
@@ -63,10 +63,10 @@ def dropout_forward(device: Device, size: int, rng: np.random.Generator,
 
 @register("dropout.backward", dropout.SHADER, "backward", small=(1, 1000), standard=(1 << 24,),
           unit="elements", reference=lambda grad_outputs, steps, count, threshold, seed_low,
-          seed_high, keep_probability: {
+          seed_high, scale: {
               "grad_inputs": reference.dropout_backward(grad_outputs, _keep(
                   count, steps - np.uint32(1), threshold, seed_low, seed_high),
-                  1 - keep_probability)})
+                  1 - 1 / scale)})
 def dropout_backward(device: Device, size: int, rng: np.random.Generator,
                      precision: Precision = FLOAT32) -> Case:
     inputs = {"grad_outputs": rng.standard_normal(size, np.float32),
