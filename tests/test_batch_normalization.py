@@ -389,7 +389,7 @@ def test_the_config_rebuilds_the_layer():
     layer = BatchNormalization(momentum=0.9, epsilon=1e-5, center=False)
     again = BatchNormalization(**layer.get_config())
     assert again.get_config() == {"momentum": 0.9, "epsilon": 1e-5, "center": False,
-                                  "scale": True}
+                                  "scale": True, "axis": -1}
 
 
 async def test_a_cnn_with_normalization_and_dropout_trains_saves_and_loads_in_every_dtype(

@@ -8,7 +8,7 @@ import pytest
 
 from intricate import Model, ModelFileError
 from intricate.io.files import read
-from intricate.layers import BatchNormalization, Dense
+from intricate.layers import BatchNormalization, Dense, Flatten
 
 from harness import assert_close
 
@@ -81,3 +81,20 @@ async def test_an_older_torch_file_without_the_constant_still_loads(device, rng,
     loaded = Model.load(path, device=device)
     x = rng.normal(size=(5, 3)).astype(np.float32)
     assert np.array_equal(await loaded.predict(x), await model.predict(x))
+
+
+def test_keras_axis_argument_names_the_last_axis_only():
+    """Keras' axis=-1 (its default) or the last axis counted with the batch's (3 for NHWC
+    images) is taken; any other axis (PyTorch's channels-first habit, axis=1) is refused by
+    Model (before any GPU work) with what to do, as is a non-integer axis at construction."""
+    assert BatchNormalization(axis=-1).get_config()["axis"] == -1
+    model = Model([BatchNormalization(axis=3), Flatten(), Dense(40, 1)], input_shape=(4, 5, 2),
+                  seed=0)
+    assert model.layers[0].channels == 2
+    with pytest.raises(ValueError, match=r"axis=1.*last axis.*\(None, 4, 5, 2\).*NHWC"):
+        Model([BatchNormalization(axis=1), Flatten(), Dense(40, 1)], input_shape=(4, 5, 2), seed=0)
+    with pytest.raises(ValueError, match=r"axis=2.*\(None, 3\)"):
+        Model([BatchNormalization(axis=2), Dense(3, 1)], input_shape=(3,), seed=0)
+    for axis in ("channels", True, 1.5, [1, 2], None):
+        with pytest.raises(ValueError, match="axis: expected"):
+            BatchNormalization(axis=axis)

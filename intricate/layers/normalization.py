@@ -63,6 +63,8 @@ class BatchNormalization(Layer):
         epsilon: added to the variance before its square root, > 0.
         center: learn beta, the shift (else 0).
         scale: learn gamma, the scale (else 1).
+        axis: the normalised (channels) axis, Keras' argument: -1, or the last axis counted
+            with the batch's (3 for NHWC images); no other axis is supported.
 
     Shapes: any per-sample shape, kept; C = its last axis. Weights (Keras' order): gamma [C]
     (ones; if scale), beta [C] (zeros; if center), then the non-trainable states moving_mean [C]
@@ -73,14 +75,15 @@ class BatchNormalization(Layer):
     batch statistics. Predict, evaluate and validation use the moving statistics, unchanged.
 
     Raises:
-        ValueError: momentum outside [0, 1], epsilon <= 0, center or scale not a bool.
+        ValueError: momentum outside [0, 1], epsilon <= 0, center or scale not a bool, axis
+            not an int (once built: not the last axis, which Model checks).
     """
 
     torch_names = {"gamma": "weight", "beta": "bias", "moving_mean": "running_mean",
                    "moving_variance": "running_var"}  # BatchNorm1d/2d's state_dict names
 
     def __init__(self, momentum: float = 0.99, epsilon: float = 1e-3, center: bool = True,
-                 scale: bool = True) -> None:
+                 scale: bool = True, axis: int = -1) -> None:
         super().__init__()
         self.momentum = check_number("momentum", momentum, low=0.0, high=1.0)
         self.epsilon = check_number("epsilon", epsilon, low=0.0, low_inclusive=False)
@@ -88,6 +91,10 @@ class BatchNormalization(Layer):
             if not isinstance(flag, (bool, np.bool_)):
                 raise ValueError(f"{name}: expected True or False, received {flag!r}")
         self.center, self.scale = bool(center), bool(scale)
+        if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)):
+            raise ValueError(f"axis: expected an int, the channels axis (-1: the last, as "
+                             f"Keras' default), received {axis!r}")
+        self.axis = int(axis)
         self.through_batch = True  # whether the forward recorded last used batch statistics
 
     @property
@@ -96,6 +103,12 @@ class BatchNormalization(Layer):
         if self.input_shape is None:
             raise ValueError(f"{self!r}: its channels come from its input shape; put it in a "
                              "Model (or call layer.build(input_shape)) first")
+        rank = len(self.input_shape)  # axis counts the batch's too, as Keras'
+        if self.axis not in (-1, rank):  # checked here: Layer's own shape rules keep any shape
+            raise ValueError(f"{self!r}: axis={self.axis}, but it normalises the last axis "
+                             f"(the channels) only, axis=-1 or {rank} for inputs (None, "
+                             f"{', '.join(map(str, self.input_shape))}); images here are NHWC "
+                             "(PyTorch's channels axis 1 is the last): use axis=-1")
         return self.input_shape[-1]
 
     def torch_constants(self) -> dict[str, np.ndarray]:
@@ -237,4 +250,4 @@ class BatchNormalization(Layer):
 
     def get_config(self) -> dict[str, Any]:
         return {"momentum": self.momentum, "epsilon": self.epsilon, "center": self.center,
-                "scale": self.scale}
+                "scale": self.scale, "axis": self.axis}
