@@ -12,7 +12,7 @@ import pytest
 from intricate import Model, TrainingOptions, gpu, losses
 from intricate.engine import plan
 from intricate.gpu.dtypes import FLOAT32
-from intricate.layers import ELU, GELU, BatchNormalization, Dense, ReLU, Sigmoid
+from intricate.layers import ELU, GELU, BatchNormalization, Dense, LeakyReLU, ReLU, Sigmoid, SiLU
 from intricate.layers import normalization as normalization_module
 from intricate.ops import loops
 
@@ -504,6 +504,14 @@ FUSED = {  # name: (layers, spec, the planner's steps (forward, backward))
     "ReLU, BN, Sigmoid": (
         lambda: [Dense(3, 6), ReLU(), BatchNormalization(), Sigmoid(), Dense(6, 2)],
         ["Dense", ("ReLU", 0.0), "BatchNormalization", ("Sigmoid", 0.0), "Dense"], (3, 3)),
+    "BN, SiLU, BN (one fused forward, the other backward)": (
+        lambda: [Dense(3, 5), BatchNormalization(), SiLU(), BatchNormalization(), Dense(5, 2)],
+        ["Dense", "BatchNormalization", ("SiLU", 0.0), "BatchNormalization", "Dense"], (4, 4)),
+    "BN first, then LeakyReLU(0.2) fused into it": (
+        lambda: [BatchNormalization(), LeakyReLU(0.2), Dense(3, 2)],
+        ["BatchNormalization", ("LeakyReLU", 0.2), "Dense"], (2, 2)),
+    "BN last": (lambda: [Dense(3, 2), BatchNormalization()], ["Dense", "BatchNormalization"],
+                (2, 2)),
 }
 
 
