@@ -98,3 +98,24 @@ def test_keras_axis_argument_names_the_last_axis_only():
     for axis in ("channels", True, 1.5, [1, 2], None):
         with pytest.raises(ValueError, match="axis: expected"):
             BatchNormalization(axis=axis)
+
+
+async def test_a_layer_file_loads_between_axis_minus_one_and_the_last_axis(device, rng,
+                                                                         tmp_path):
+    """axis=-1 and axis=3 name one axis of NHWC images: a layer file of one loads into the
+    other (settings compare them as the same), another axis's file is refused."""
+    model = Model([BatchNormalization(), Flatten(), Dense(40, 1)], device=device, seed=0,
+                  input_shape=(4, 5, 2))
+    weights = model.get_weights()
+    weights[:4] = [rng.uniform(0.5, 2.0, 2).astype(np.float32) for _ in range(4)]
+    model.set_weights(weights)
+    model.layers[0].save(tmp_path / "last.safetensors")
+    other = Model([BatchNormalization(axis=3), Flatten(), Dense(40, 1)], device=device, seed=1,
+                  input_shape=(4, 5, 2))
+    other.layers[0].load(tmp_path / "last.safetensors")
+    assert all(np.array_equal(a, b) for a, b in zip(other.get_weights()[:4], weights[:4]))
+    other.layers[0].save(tmp_path / "three.safetensors")
+    model.layers[0].load(tmp_path / "three.safetensors")
+    with pytest.raises(ModelFileError, match="momentum"):
+        Model([BatchNormalization(momentum=0.5), Flatten(), Dense(40, 1)], device=device,
+              input_shape=(4, 5, 2)).layers[0].load(tmp_path / "three.safetensors")

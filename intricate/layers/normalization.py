@@ -248,6 +248,14 @@ class BatchNormalization(Layer):
                                  "epsilon": self.epsilon, "momentum": self.momentum,
                                  "alpha": alpha}, **bound)
 
+    def settings(self) -> dict[str, Any]:
+        """The config, axis as -1 where it names the last axis (axis=3 of NHWC images is -1):
+        a file of either loads into the other."""
+        settings = super().settings()
+        if self.input_shape is not None and self.axis == len(self.input_shape):
+            settings["axis"] = -1
+        return settings
+
     def get_config(self) -> dict[str, Any]:
         return {"momentum": self.momentum, "epsilon": self.epsilon, "center": self.center,
                 "scale": self.scale, "axis": self.axis}
