@@ -119,3 +119,25 @@ async def test_a_layer_file_loads_between_axis_minus_one_and_the_last_axis(devic
     with pytest.raises(ModelFileError, match="momentum"):
         Model([BatchNormalization(momentum=0.5), Flatten(), Dense(40, 1)], device=device,
               input_shape=(4, 5, 2)).layers[0].load(tmp_path / "three.safetensors")
+
+
+async def test_validation_uses_no_dropout_and_the_moving_statistics(device, rng):
+    """A fit's validation runs the inference forward: Dropout passes inputs on and
+    BatchNormalization takes the moving statistics, so the last epoch's val_loss is exactly
+    evaluate's in the same batches (twice the same), while the training loss saw dropped units."""
+    from intricate import TrainingOptions
+    from intricate.layers import Dropout, ReLU
+
+    x = rng.normal(1.0, 2.0, (12, 3)).astype(np.float32)
+    y = rng.normal(size=(12, 1)).astype(np.float32)
+    model = Model([Dense(3, 16), BatchNormalization(momentum=0.5), ReLU(), Dropout(0.9),
+                   Dense(16, 1)], device=device, seed=0)
+    history = await model.fit(x, y, TrainingOptions(learning_rate=1e-30, epochs=2, batch_size=4,
+                                                    loss_algorithm="mse",
+                                                    validation_data=(x, y)))
+    evaluated = await model.evaluate(x, y, batch_size=4)  # validation's batches: its sums
+    assert history.history["val_loss"][-1] == evaluated == await model.evaluate(x, y,
+                                                                                batch_size=4)
+    predicted = (await model.predict(x)).astype(np.float64)
+    assert_close(evaluated, ((predicted - y) ** 2).mean(), 1e-5)
+    assert abs(history.loss[-1] - evaluated) > 0.01 * evaluated  # the training loss dropped
