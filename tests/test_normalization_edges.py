@@ -141,3 +141,38 @@ async def test_validation_uses_no_dropout_and_the_moving_statistics(device, rng)
     predicted = (await model.predict(x)).astype(np.float64)
     assert_close(evaluated, ((predicted - y) ** 2).mean(), 1e-5)
     assert abs(history.loss[-1] - evaluated) > 0.01 * evaluated  # the training loss dropped
+
+
+async def test_batch_norm_after_dense_trains_as_pytorch_batchnorm1d_over_an_epoch(device, rng):
+    """Linear → BatchNorm1d(momentum = 1 - Keras') → Linear, three SGD steps of batches 5, 5
+    and a last partial one of 2, in float64: the same weights and running mean (PyTorch's
+    running_var takes the unbiased batch variance, Keras' the biased: not compared)."""
+    torch = pytest.importorskip("torch")
+    from intricate import TrainingOptions
+
+    momentum, learning_rate = 0.8, 0.1
+    x, y = rng.normal(2.0, 3.0, (12, 3)), rng.normal(size=(12, 2))
+    network = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.BatchNorm1d(
+        4, eps=1e-3, momentum=1 - momentum), torch.nn.Linear(4, 2)).double()
+    with torch.no_grad():
+        network[1].weight.uniform_(0.5, 2.0)
+        network[1].bias.normal_()
+    model = Model.from_torch_state_dict(network.state_dict(), [
+        Dense(3, 4), BatchNormalization(momentum=momentum), Dense(4, 2)], device=device,
+        dtype="float64")
+    await model.fit(x, y, TrainingOptions(learning_rate=learning_rate, epochs=1, batch_size=5,
+                                          shuffle=False, loss_algorithm="mse"))
+    for start in range(0, 12, 5):  # SGD by hand: torch.optim imports triton, which crashes
+        network.zero_grad()         # beside lavapipe's LLVM
+        batch = torch.from_numpy(x[start:start + 5])
+        torch.nn.functional.mse_loss(network(batch), torch.from_numpy(y[start:start + 5])
+                                     ).backward()
+        with torch.no_grad():
+            for parameter in network.parameters():
+                parameter -= learning_rate * parameter.grad
+    kernel, bias, gamma, beta, moving_mean, _, kernel2, bias2 = model.get_weights()
+    for got, want in ((kernel, network[0].weight.T), (bias, network[0].bias),
+                      (gamma, network[1].weight), (beta, network[1].bias),
+                      (moving_mean, network[1].running_mean), (kernel2, network[2].weight.T),
+                      (bias2, network[2].bias)):
+        assert_close(got, want.detach().numpy(), 1e-9)
