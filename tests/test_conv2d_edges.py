@@ -185,3 +185,23 @@ def test_the_smallest_image_a_refusal_names_builds(layer, axis):
     shape[axis] -= 1
     with pytest.raises(ValueError, match="at least"):
         layer.build(tuple(shape))
+
+
+async def test_softmax_after_a_convolution_is_refused_rather_than_normalizing_whole_images(
+        device):
+    """A segmentation head Conv2D → SoftMax: Keras normalizes each pixel's channels; SoftMax's
+    row here is the whole image (before, its predictions summed to 1 per image, silently).
+    Refused when recorded, in predict and fit alike; after Flatten() it is one distribution."""
+    from intricate import Model, TrainingOptions
+    from intricate.layers import Flatten, SoftMax
+
+    x, y = np.zeros((2, 2, 2, 1), np.float32), np.full((2, 2, 2, 3), 1 / 12, np.float32)
+    model = Model([Conv2D(1, 3, 1), SoftMax()], device=device, input_shape=(2, 2, 1))
+    refusal = (r"SoftMax\(\) normalizes each sample's values.*received samples of shape "
+               r"\(2, 2, 3\).*put Flatten\(\) before it")
+    with pytest.raises(ValueError, match=refusal):
+        await model.predict(x)
+    with pytest.raises(ValueError, match=refusal):
+        await model.fit(x, y, TrainingOptions(loss_algorithm="categorical_crossentropy"))
+    flat = Model([Conv2D(1, 3, 1), Flatten(), SoftMax()], device=device, input_shape=(2, 2, 1))
+    np.testing.assert_allclose((await flat.predict(x)).sum(axis=1), 1.0, rtol=1e-6)

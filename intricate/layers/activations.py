@@ -181,6 +181,15 @@ class SoftMax(Activation):
 
     def _record(self, program: Program, direction: str, shape: tuple[int, ...],
                 **bound: GPUArray) -> None:
+        if self.input_shape is not None and len(self.input_shape) != 1:
+            # On (H, W, C) images Keras' Softmax normalizes each pixel's channels (axis=-1),
+            # where a row here would be the whole image: refused rather than silently other.
+            raise ValueError(f"{self!r} normalizes each sample's values as one distribution and "
+                             f"takes flat samples, received samples of shape {self.input_shape} "
+                             "(Keras' Softmax would normalize the last axis at each position, "
+                             "which it doesn't); put Flatten() before it for one distribution "
+                             "per sample, or pool the images to their channels first "
+                             "(GlobalAveragePooling2D)")
         rows, width = shape
         params = {"count": rows * width, "width": width}
         # The wide path's lanes loop 3 · ceil(width / WIDE_WORKGROUP) + 2 · log2 times.
