@@ -176,3 +176,11 @@ async def test_batch_norm_after_dense_trains_as_pytorch_batchnorm1d_over_an_epoc
                       (moving_mean, network[1].running_mean), (kernel2, network[2].weight.T),
                       (bias2, network[2].bias)):
         assert_close(got, want.detach().numpy(), 1e-9)
+
+
+def test_a_state_dict_without_running_statistics_says_how_to_keep_them():
+    """BatchNorm1d(track_running_stats=False) keeps weight and bias alone: refused, saying so."""
+    state = {"0.weight": np.ones((4, 3)), "0.bias": np.zeros(4), "1.weight": np.ones(4),
+             "1.bias": np.zeros(4), "2.weight": np.ones((2, 4)), "2.bias": np.zeros(2)}
+    with pytest.raises(ModelFileError, match="1.running_mean is missing.*track_running_stats"):
+        Model.from_torch_state_dict(state, [Dense(3, 4), BatchNormalization(), Dense(4, 2)])

@@ -199,8 +199,12 @@ def torch_weights(source, model_layers: list[layers.Layer],
                                np.float64)  # Linear(bias=False) has none; the model converts
             if value.shape != wanted:
                 got = "missing" if key not in parts else f"{value.shape}"
+                hint = ("; a BatchNorm with track_running_stats=False keeps none, and "
+                        "BatchNormalization predicts with them: build it with the default "
+                        "track_running_stats=True" if key.startswith("running_") and
+                        key not in parts else "")
                 raise ModelFileError(path, f"{module}.{key} is {got} (PyTorch's layout) but "
-                                           f"{layer!r} needs {wanted}")
+                                           f"{layer!r} needs {wanted}{hint}")
             check_finite(path, {f"{module}.{key}": value})
             weights.append(from_torch(layer, name, value, orders[id(layer)]))
             taken.append(key)
