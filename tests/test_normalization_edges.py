@@ -184,3 +184,29 @@ def test_a_state_dict_without_running_statistics_says_how_to_keep_them():
              "1.bias": np.zeros(4), "2.weight": np.ones((2, 4)), "2.bias": np.zeros(2)}
     with pytest.raises(ModelFileError, match="1.running_mean is missing.*track_running_stats"):
         Model.from_torch_state_dict(state, [Dense(3, 4), BatchNormalization(), Dense(4, 2)])
+
+
+@pytest.mark.parametrize("momentum", [0.0, 1.0])
+async def test_momentum_zero_and_one_with_a_constant_channel_and_a_last_batch_of_one(device,
+                                                                                     rng, momentum):
+    """momentum 0: the moving statistics are the last batch's (here a partial batch of one
+    sample: its values, variance 0); momentum 1: they never move. A constant channel (variance
+    0) normalises to beta, finite, and its gradient flows as 0."""
+    from intricate import TrainingOptions
+
+    x = rng.normal(size=(9, 3)).astype(np.float32)
+    x[:, 1] = 3.0  # a constant channel
+    y = rng.normal(size=(9, 1)).astype(np.float32)
+    model = Model([BatchNormalization(momentum=momentum), Dense(3, 1)], device=device, seed=0)
+    history = await model.fit(x, y, TrainingOptions(learning_rate=0.1, epochs=1, batch_size=4,
+                                                    shuffle=False, loss_algorithm="mse"))
+    gamma, beta, moving_mean, moving_variance, _, _ = model.get_weights()
+    assert np.isfinite(history.loss).all()
+    if momentum == 0.0:
+        assert np.array_equal(moving_mean, x[8]) and np.array_equal(moving_variance, np.zeros(3))
+    else:
+        assert np.array_equal(moving_mean, np.zeros(3)) and np.array_equal(moving_variance,
+                                                                          np.ones(3))
+    assert gamma[1] == 1.0  # the constant channel's x̂ is 0: no gradient for its gamma
+    predictions = await model.predict(x)
+    assert np.isfinite(predictions).all()
