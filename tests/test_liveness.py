@@ -160,7 +160,14 @@ async def test_models_without_a_device_share_the_default_one(device):
 
 
 CTRL_C_CHILD = """
-import asyncio, atexit
+import asyncio, atexit, faulthandler, signal, sys
+faulthandler.dump_traceback_later(CHILD_SECONDS - 10, exit=True)  # a hang shows its stacks
+# Ctrl-C as a terminal delivers it: a pytest-xdist worker may pass on SIGINT ignored or blocked
+# (under the full suite the child kept training past 50 s, never cancelled)
+print(signal.getsignal(signal.SIGINT), signal.pthread_sigmask(signal.SIG_BLOCK, []),
+      file=sys.stderr, flush=True)
+signal.signal(signal.SIGINT, signal.default_int_handler)
+signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
 import numpy as np
 from intricate import Model, TrainingOptions
 from intricate.engine import submits
@@ -190,14 +197,16 @@ except KeyboardInterrupt:
 
 
 def test_ctrl_c_stops_a_fit_within_a_chunk():
-    child = subprocess.Popen([sys.executable, "-c", CTRL_C_CHILD], stdout=subprocess.PIPE,
-                             text=True)
+    code = CTRL_C_CHILD.replace("CHILD_SECONDS", str(CHILD_SECONDS))
+    child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
     try:
         assert child.stdout.readline().strip() == "training"
         child.send_signal(signal.SIGINT)
-        out, _ = child.communicate(timeout=CHILD_SECONDS)
+        out, err = child.communicate(timeout=CHILD_SECONDS)
     finally:
         child.kill()
+    assert len(out.split()) == 3, out + err  # else the stacks of a hang, or an error
     word, dispatches, epochs = out.split()
     # An epoch is 100,000 steps (800,001 dispatches); the stop comes within a chunk or two
     # (the GPU thread used to finish the epoch before the process could exit).
