@@ -25,21 +25,7 @@ from .activations import Activation
 from .base import Layer, check_size
 from .epilogues import forward_outputs, grad_inputs_of, remember_forward
 from .registry import register
-from .windows import PADDINGS, check_image_shape, check_pair, out_size
-
-
-def _padding(value: object) -> str | tuple[int, int]:
-    """"valid", "same", or symmetric zero padding (an int or (h, w) pair, each >= 0)."""
-    if isinstance(value, str) and value.lower() in PADDINGS:
-        return value.lower()
-    if isinstance(value, np.ndarray) and value.ndim == 1:  # a pair as check_pair takes them
-        value = tuple(value.tolist())
-    pair = value if isinstance(value, (tuple, list)) and len(value) == 2 else (value, value)
-    if all(isinstance(p, (int, np.integer)) and not isinstance(p, bool) and p >= 0 for p in pair):
-        return int(pair[0]), int(pair[1])
-    raise ValueError(f"padding: expected 'valid', 'same', or a non-negative integer or (height, "
-                     f"width) pair of them (PyTorch's symmetric zero padding), received "
-                     f"{value!r}")
+from .windows import check_image_shape, check_padding, check_pair, out_size
 
 
 @register
@@ -80,7 +66,7 @@ class Conv2D(Layer):
         self.out_channels = check_size("out_channels", out_channels)
         self.kernel_size = check_pair("kernel_size", kernel_size)
         self.strides = check_pair("strides", strides)
-        self.padding = _padding(padding)
+        self.padding = check_padding(padding)
         self.dilation = check_pair("dilation", dilation)
         if not isinstance(use_bias, (bool, np.bool_)):
             raise ValueError(f"use_bias: expected True or False, received {use_bias!r}")

@@ -30,10 +30,10 @@ def check_pair(name: str, value: object) -> tuple[int, int]:
     return size, size
 
 
-def check_pool_padding(value: object, pool_size: tuple[int, int]) -> str | tuple[int, int]:
-    """A pooling's padding: "valid" or "same" (any case, as Keras takes them), or PyTorch's
-    symmetric padding, an int or (height, width) pair of at most half the pool each (so every
-    window holds an image cell, as PyTorch requires); or a ValueError naming it."""
+def check_padding(value: object) -> str | tuple[int, int]:
+    """"valid" or "same" (any case, as Keras takes them), or PyTorch's symmetric zero padding,
+    a non-negative int or (height, width) pair (a tuple, list or 1-D NumPy array); or a
+    ValueError naming it."""
     if isinstance(value, str) and value.lower() in PADDINGS:
         return value.lower()
     if isinstance(value, np.ndarray) and value.ndim == 1:  # a pair as check_pair takes them
@@ -42,13 +42,21 @@ def check_pool_padding(value: object, pool_size: tuple[int, int]) -> str | tuple
     if not all(isinstance(p, (int, np.integer)) and not isinstance(p, bool) and p >= 0
                for p in pair):
         raise ValueError(f"padding: expected 'valid', 'same', or a non-negative integer or "
-                         f"(height, width) pair of them (PyTorch's symmetric padding), received "
-                         f"{value!r}")
-    if any(2 * pad > pool for pad, pool in zip(pair, pool_size)):
+                         f"(height, width) pair of them (PyTorch's symmetric zero padding), "
+                         f"received {value!r}")
+    return int(pair[0]), int(pair[1])
+
+
+def check_pool_padding(value: object, pool_size: tuple[int, int]) -> str | tuple[int, int]:
+    """A pooling's padding (``check_padding``), an int or pair of at most half the pool each
+    (so every window holds an image cell, as PyTorch requires); or a ValueError naming it."""
+    padding = check_padding(value)
+    if not isinstance(padding, str) and any(2 * pad > pool
+                                            for pad, pool in zip(padding, pool_size)):
         raise ValueError(f"padding: expected at most half the pool_size {pool_size} on each "
                          f"side, as PyTorch (a window of padding alone has no value), received "
                          f"{value!r}; use a smaller padding or a larger pool_size")
-    return int(pair[0]), int(pair[1])
+    return padding
 
 
 def check_image_shape(layer: Layer, input_shape: tuple[int, ...]) -> tuple[int, int, int]:
