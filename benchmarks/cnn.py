@@ -14,13 +14,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import platform
-import time
 from pathlib import Path
 
 import numpy as np
-import wgpu
-from fit_timing import time_fit  # benchmarks/ (the script's folder) is on sys.path
+from fit_timing import results, time_fit  # benchmarks/ (the script's folder) is on sys.path
 from torch_steps import time_torch
 
 import intricate
@@ -132,10 +129,7 @@ async def main(args) -> dict:
                   f"{show(eager, ',.0f'):>12} {show(row['ours_over_eager'], '.2f'):>10} "
                   f"{show(graph, ',.0f'):>12} {show(row['ours_over_graph'], '.2f'):>10} "
                   f"{per_step:>9.1f} {submits:>9.1f} {reads:>7.1f}", flush=True)
-    return {"date": time.strftime("%Y-%m-%d"), "adapter": device.adapter_info,
-            "versions": {"intricate": intricate.__version__, "wgpu": wgpu.__version__,
-                         "numpy": np.__version__, "python": platform.python_version()},
-            "rows": rows}
+    return results(device, rows)
 
 
 if __name__ == "__main__":

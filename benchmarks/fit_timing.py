@@ -4,9 +4,22 @@ samples/s with its GPU counters per step and per epoch."""
 from __future__ import annotations
 
 import math
+import platform
 import time
 
+import numpy as np
+import wgpu
+
+import intricate
 from intricate import TrainingOptions
+
+
+def results(device, rows: list[dict]) -> dict:
+    """A benchmark's JSON: the date, the adapter, the versions that ran, and its rows."""
+    return {"date": time.strftime("%Y-%m-%d"), "adapter": device.adapter_info,
+            "versions": {"intricate": intricate.__version__, "wgpu": wgpu.__version__,
+                         "numpy": np.__version__, "python": platform.python_version()},
+            "rows": rows}
 
 
 async def time_fit(device, model, data, samples: int, batch: int, options: dict,

@@ -19,13 +19,11 @@ import argparse
 import asyncio
 import json
 import math
-import platform
 import time
 from pathlib import Path
 
 import numpy as np
-import wgpu
-from fit_timing import time_fit  # benchmarks/ (the script's folder) is on sys.path
+from fit_timing import results, time_fit  # benchmarks/ (the script's folder) is on sys.path
 
 import intricate
 from intricate import Model
@@ -171,10 +169,7 @@ async def main(args) -> dict:
                   f"{(f'{theirs:,.0f}' if theirs else where):>16} "
                   f"{(f'{ratio:.2f}' if ratio else '-'):>6} {per_step:>9.1f} {submits:>9.1f} "
                   f"{reads:>7.1f} {per_parameter:>7.1f}", flush=True)
-    return {"date": time.strftime("%Y-%m-%d"), "adapter": device.adapter_info,
-            "versions": {"intricate": intricate.__version__, "wgpu": wgpu.__version__,
-                         "numpy": np.__version__, "python": platform.python_version()},
-            "rows": rows}
+    return results(device, rows)
 
 
 if __name__ == "__main__":
