@@ -1,6 +1,8 @@
-"""MLP training throughput: our fit vs PyTorch eager on the same machine in the same run (CUDA when
+"""MLP training throughput: our fit vs PyTorch on the same machine in the same run (CUDA when
 present, CPU otherwise; TF32 off), data resident on the device, shuffled mini-batches, ReLU hidden
-layers with SoftMax + cross-entropy. Prints samples/s, the ratio, our dispatches per step and
+layers with SoftMax + cross-entropy. Two PyTorch columns: eager, and (CUDA only) the whole step
+(index_select, forward, loss, backward, optimizer) captured in one CUDA graph and replayed
+(benchmarks/torch_steps.py). Prints samples/s, the ratios, our dispatches per step and
 submits/readbacks per epoch; writes JSON.
 
     python benchmarks/mlp.py [--quick] [--dtype float64] [--json out.json]
@@ -18,12 +20,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import math
-import time
 from pathlib import Path
 
 import numpy as np
-from fit_timing import results, time_fit  # benchmarks/ (the script's folder) is on sys.path
+import torch_steps  # benchmarks/ (the script's folder) is on sys.path
+from fit_timing import results, time_fit
 
 import intricate
 from intricate import Model
@@ -77,67 +78,39 @@ async def time_ours(device, sizes, batch, samples, optimizer, epochs, dtype="flo
     return speed, per_step, submits, reads, held / model.count_params()
 
 
-def time_torch(sizes, batch, samples, optimizer, epochs, threads, dtype="float32"):
+def time_torch(sizes, batch, samples, optimizer, threads, dtype="float32", graph=False):
+    """PyTorch's samples/s on the same network and data (benchmarks/torch_steps.py): eager, or
+    with ``graph`` the whole step replayed from one CUDA graph (CUDA only; not for
+    mixed_float16, whose GradScaler isn't captured). Returns (samples/s or None, where)."""
     try:
         import torch
     except ImportError:
         return None, "torch not installed"
     device = "cuda" if torch.cuda.is_available() else "cpu"
+    if graph and (device == "cpu" or dtype == "mixed_float16"):
+        return None, "-"
     if device == "cpu":
         torch.set_num_threads(threads)
-    torch.backends.cuda.matmul.allow_tf32 = False
-    torch.backends.cudnn.allow_tf32 = False
-    torch.manual_seed(0)
-    modules = []
-    for ins, outs in zip(sizes, sizes[1:]):
-        modules += [torch.nn.Linear(ins, outs), torch.nn.ReLU()]
-    if sizes[-1] == 1:
-        modules[-1] = torch.nn.Sigmoid()
-    else:
-        modules.pop()  # CrossEntropyLoss applies the softmax itself
     mixed = dtype == "mixed_float16"  # AMP: float32 parameters and data, f16 autocast
-    network = torch.nn.Sequential(*modules).to(device, torch.float32 if mixed
-                                               else getattr(torch, dtype))
+
+    def make_network():
+        modules = []
+        for ins, outs in zip(sizes, sizes[1:]):
+            modules += [torch.nn.Linear(ins, outs), torch.nn.ReLU()]
+        if sizes[-1] == 1:
+            modules[-1] = torch.nn.Sigmoid()
+        else:
+            modules.pop()  # CrossEntropyLoss applies the softmax itself
+        return torch.nn.Sequential(*modules)
+
     x, y = data_for(sizes, samples, "float32" if mixed else dtype)
     x = torch.from_numpy(x).to(device)
-    labels = torch.from_numpy(y.argmax(axis=1)).to(device)
-    kind = torch.optim.SGD if optimizer == "sgd" else torch.optim.Adam
-    optim = kind(network.parameters(), lr=0.01)
-    loss_fn = torch.nn.CrossEntropyLoss() if sizes[-1] > 1 else torch.nn.BCELoss()
-    targets = labels if sizes[-1] > 1 else torch.from_numpy(y).to(device)
-
-    scaler = torch.amp.GradScaler(device) if mixed else None
-
-    def epoch():
-        order = torch.randperm(samples, device=device)
-        for start in range(0, samples, batch):
-            index = order[start:start + batch]
-            optim.zero_grad(set_to_none=True)
-            with torch.autocast(device, dtype=torch.float16, enabled=mixed):
-                outputs = network(x[index])
-            loss = loss_fn(outputs.float() if mixed else outputs, targets[index])
-            if scaler is None:
-                loss.backward()
-                optim.step()
-            else:
-                scaler.scale(loss).backward()
-                scaler.step(optim)
-                scaler.update()
-
-    epoch()
-    if device == "cuda":
-        torch.cuda.synchronize()
-    start = time.perf_counter()
-    epoch()
-    if device == "cuda":
-        torch.cuda.synchronize()
-    epochs = max(epochs, math.ceil(3.0 / (time.perf_counter() - start)))  # ~3 s, as ours
-    start = time.perf_counter()
-    for _ in range(epochs):
-        epoch()
-    if device == "cuda":
-        torch.cuda.synchronize()
-    return samples * epochs / (time.perf_counter() - start), device
+    if sizes[-1] > 1:
+        targets, loss_fn = torch.from_numpy(y.argmax(axis=1)).to(device), None
+    else:
+        targets, loss_fn = torch.from_numpy(y).to(device), torch.nn.BCELoss()
+    return torch_steps.time_torch(make_network, x, targets, batch, optimizer, graph=graph,
+                                  loss_fn=loss_fn, amp=mixed), device
 
 
 async def main(args) -> dict:
@@ -147,7 +120,8 @@ async def main(args) -> dict:
     print(f"adapter: {device.name} ({device.adapter_info.get('backend_type')}); dtype: "
           f"{args.dtype}{amp}")
     print(f"{'model':>20} {'batch':>6} {'opt':>5} {'ours samples/s':>15} {'torch samples/s':>16} "
-          f"{'ratio':>6} {'disp/step':>9} {'submit/ep':>9} {'read/ep':>7} {'B/param':>7}")
+          f"{'ratio':>6} {'torch graph':>12} {'÷graph':>6} {'disp/step':>9} {'submit/ep':>9} "
+          f"{'read/ep':>7} {'B/param':>7}")
     rows = []
     cases = CASES[:3] if args.quick else CASES
     if args.case:
@@ -157,17 +131,25 @@ async def main(args) -> dict:
         for optimizer in ("sgd", "adam"):
             ours, per_step, submits, reads, per_parameter = await time_ours(
                 device, sizes, batch, samples, optimizer, args.epochs, args.dtype)
-            theirs, where = time_torch(sizes, batch, samples, optimizer, args.epochs,
-                                       args.threads, args.dtype)
+            theirs, where = time_torch(sizes, batch, samples, optimizer, args.threads,
+                                       args.dtype)
+            graph, _ = time_torch(sizes, batch, samples, optimizer, args.threads, args.dtype,
+                                  graph=True)
             ratio = theirs and ours / theirs
+            graph_ratio = graph and ours / graph
             rows.append({"model": name, "batch": batch, "optimizer": optimizer, "dtype": args.dtype,
                          "ours_samples_per_s": ours, "torch_samples_per_s": theirs,
-                         "torch_device": where, "ratio": ratio, "dispatches_per_step": per_step,
+                         "torch_device": where, "ratio": ratio,
+                         "torch_graph_samples_per_s": graph, "graph_ratio": graph_ratio,
+                         "dispatches_per_step": per_step,
                          "submits_per_epoch": submits, "readbacks_per_epoch": reads,
                          "bytes_per_parameter": per_parameter})
             print(f"{name:>20} {batch:>6} {optimizer:>5} {ours:>15,.0f} "
                   f"{(f'{theirs:,.0f}' if theirs else where):>16} "
-                  f"{(f'{ratio:.2f}' if ratio else '-'):>6} {per_step:>9.1f} {submits:>9.1f} "
+                  f"{(f'{ratio:.2f}' if ratio else '-'):>6} "
+                  f"{(f'{graph:,.0f}' if graph else '-'):>12} "
+                  f"{(f'{graph_ratio:.2f}' if graph_ratio else '-'):>6} {per_step:>9.1f} "
+                  f"{submits:>9.1f} "
                   f"{reads:>7.1f} {per_parameter:>7.1f}", flush=True)
     return results(device, rows)
 

@@ -20,11 +20,14 @@ def optimizer_for(torch, network, name: str, learning_rate: float, capturable: b
 
 
 def time_torch(make_network, x, labels, batch: int, optimizer: str, seconds: float = 3.0,
-               graph: bool = False, learning_rate: float = 0.01):
-    """Samples/s of training ``make_network()`` on ``x`` [N, ...] and integer ``labels`` [N]
-    (torch tensors on one device) with cross-entropy, shuffled batches of ``batch``; whole
-    epochs for about ``seconds``. ``graph``: the step replayed from one CUDA graph (CUDA only;
-    the last partial batch is dropped, as a graph has one shape)."""
+               graph: bool = False, learning_rate: float = 0.01, loss_fn=None,
+               amp: bool = False):
+    """Samples/s of training ``make_network()`` on ``x`` [N, ...] and ``labels`` [N, ...]
+    (torch tensors on one device; the network takes ``x``'s dtype) with ``loss_fn`` (default
+    cross-entropy over integer labels), shuffled batches of ``batch``; whole epochs for about
+    ``seconds``. ``graph``: the step replayed from one CUDA graph (CUDA only; the last partial
+    batch is dropped, as a graph has one shape). ``amp``: float32 parameters, the forward under
+    ``torch.autocast(float16)`` and a GradScaler (eager only), as mixed_float16 compares."""
     import torch
 
     torch.backends.cuda.matmul.allow_tf32 = False
@@ -32,17 +35,27 @@ def time_torch(make_network, x, labels, batch: int, optimizer: str, seconds: flo
     torch.manual_seed(0)
     device = x.device
     cuda = device.type == "cuda"
-    network = make_network().to(device)
+    if graph and amp:
+        raise ValueError("time_torch: graph=True with amp=True is not measured (GradScaler)")
+    network = make_network().to(device, torch.float32 if amp else x.dtype)
     optim = optimizer_for(torch, network, optimizer, learning_rate, capturable=graph)
-    loss_fn = torch.nn.CrossEntropyLoss()
+    loss_fn = loss_fn or torch.nn.CrossEntropyLoss()
+    scaler = torch.amp.GradScaler(device.type) if amp else None
     samples = len(x)
     steps = samples // batch if graph else math.ceil(samples / batch)
 
     def step(index):
         optim.zero_grad(set_to_none=not graph)
-        loss = loss_fn(network(x.index_select(0, index)), labels.index_select(0, index))
-        loss.backward()
-        optim.step()
+        with torch.autocast(device.type, dtype=torch.float16, enabled=amp):
+            outputs = network(x.index_select(0, index))
+        loss = loss_fn(outputs.float() if amp else outputs, labels.index_select(0, index))
+        if scaler is None:
+            loss.backward()
+            optim.step()
+        else:
+            scaler.scale(loss).backward()
+            scaler.step(optim)
+            scaler.update()
 
     if graph:
         static_index = torch.arange(batch, device=device)
