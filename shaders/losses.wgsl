@@ -45,8 +45,9 @@
 //   row they own (losses.py keeps the total within LOOP_BOUND).
 // softmax_gradient: dL/dz alone, ONE workgroup per row (grid folded over x and y); lanes stride
 //   over the row (ceil(width / workgroup_size) iterations each) and reduce Σy in workgroup memory.
-// Element functions return (loss term, gradient term); Keras' definitions, probabilities clipped
-// to [EPSILON, 1 - EPSILON] with the gradient of the clipped expression (0 where it clips):
+// Element functions (loss_terms.wgsl, included) return (loss term, gradient term); Keras'
+// definitions, probabilities clipped to [EPSILON, 1 - EPSILON] with the gradient of the clipped
+// expression (0 where it clips):
 //   mean_squared:             L = mean((ŷ - y)²)                 dL/dŷ = 2(ŷ - y) / count
 //   mean_absolute:            L = mean(|ŷ - y|)                  dL/dŷ = sign(ŷ - y) / count
 //   binary_crossentropy:      L = mean(-(y log p + (1 - y) log(1 - p)))  p = clip(ŷ)
@@ -76,7 +77,6 @@ struct Params {
 @group(0) @binding(5) var<storage, read_write> partials: array<vec4<{{ accumulate }}>>;
 {% if dtype == "f16" %}@group(0) @binding(6) var<storage, read> loss_scaling: array<u32>;{% endif %}
 
-const EPSILON: {{ accumulate }} = 1e-7;
 override workgroup_size: u32 = 256;
 var<workgroup> partial_sums: array<vec4<{{ accumulate }}>, workgroup_size>;
 var<workgroup> best_values: array<vec2<{{ accumulate }}>, workgroup_size>;  // (ŷ, y) maxima of a row
@@ -86,44 +86,6 @@ var<workgroup> best_indices: array<vec2<u32>, workgroup_size>;  // and where the
 // mixed_float16 training (so small gradients survive f16; the optimizer divides it out).
 fn gradient_factor() -> {{ accumulate }} {
     return params.gradient_scale{% if dtype == "f16" %} * bitcast<f32>(loss_scaling[0]){% endif %};
-}
-
-// Keras' clip into [ε, 1 - ε]; with f32 sums a NaN or ±inf p (an overflow upstream, e.g. an
-// f16 logit) stays, so the loss shows it (NaN, ±inf) rather than the plausible -log ε of a
-// clamped NaN. Tested on the bits: compilers fold p != p and p - p to constants.
-fn clip(p: {{ accumulate }}) -> {{ accumulate }} {
-    let clipped = clamp(p, EPSILON, 1.0 - EPSILON);
-{%- if accumulate == "f32" %}
-    return select(clipped, p, (bitcast<u32>(p) & 0x7f800000u) == 0x7f800000u);
-{%- else %}
-    return clipped;
-{%- endif %}
-}
-
-fn inside_clip(p: {{ accumulate }}) -> bool {
-    return p >= EPSILON && p <= 1.0 - EPSILON;
-}
-
-fn mean_squared(p: {{ accumulate }}, y: {{ accumulate }}) -> vec2<{{ accumulate }}> {
-    return vec2<{{ accumulate }}>((p - y) * (p - y), 2.0 * (p - y));
-}
-
-fn mean_absolute(p: {{ accumulate }}, y: {{ accumulate }}) -> vec2<{{ accumulate }}> {
-    return vec2<{{ accumulate }}>(abs(p - y), sign(p - y));
-}
-
-fn binary_crossentropy(p: {{ accumulate }}, y: {{ accumulate }}) -> vec2<{{ accumulate }}> {
-    let q = clip(p);
-    let gradient = select(0.0, (p - y) / (p * (1.0 - p)), inside_clip(p));
-    return vec2<{{ accumulate }}>(-(y * logarithm(q) + (1.0 - y) * logarithm(1.0 - q)), gradient);
-}
-
-fn categorical_crossentropy(p: {{ accumulate }}, y: {{ accumulate }}) -> vec2<{{ accumulate }}> {
-    return vec2<{{ accumulate }}>(-y * logarithm(clip(p)), select(0.0, -y / p, inside_clip(p)));
-}
-
-fn softmax_crossentropy(p: {{ accumulate }}, y: {{ accumulate }}, target_sum: {{ accumulate }}) -> vec2<{{ accumulate }}> {
-    return vec2<{{ accumulate }}>(-y * logarithm(clip(p)), p * target_sum - y);
 }
 
 // The categorical-correct rows among rows [first, end): a row per lane.
@@ -307,4 +269,5 @@ fn softmax_gradient(@builtin(workgroup_id) group: vec3<u32>,
     }
 }
 
+{% include "loss_terms.wgsl" %}
 {% include "gpu/math.wgsl" %}

@@ -45,8 +45,9 @@ enable f16; // losses.wgsl: per-batch loss and metrics summed on the GPU, and th
 //   row they own (losses.py keeps the total within LOOP_BOUND).
 // softmax_gradient: dL/dz alone, ONE workgroup per row (grid folded over x and y); lanes stride
 //   over the row (ceil(width / workgroup_size) iterations each) and reduce Σy in workgroup memory.
-// Element functions return (loss term, gradient term); Keras' definitions, probabilities clipped
-// to [EPSILON, 1 - EPSILON] with the gradient of the clipped expression (0 where it clips):
+// Element functions (loss_terms.wgsl, included) return (loss term, gradient term); Keras'
+// definitions, probabilities clipped to [EPSILON, 1 - EPSILON] with the gradient of the clipped
+// expression (0 where it clips):
 //   mean_squared:             L = mean((ŷ - y)²)                 dL/dŷ = 2(ŷ - y) / count
 //   mean_absolute:            L = mean(|ŷ - y|)                  dL/dŷ = sign(ŷ - y) / count
 //   binary_crossentropy:      L = mean(-(y log p + (1 - y) log(1 - p)))  p = clip(ŷ)
@@ -76,7 +77,6 @@ struct Params {
 @group(0) @binding(5) var<storage, read_write> partials: array<vec4<f32>>;
 @group(0) @binding(6) var<storage, read> loss_scaling: array<u32>;
 
-const EPSILON: f32 = 1e-7;
 override workgroup_size: u32 = 256;
 var<workgroup> partial_sums: array<vec4<f32>, workgroup_size>;
 var<workgroup> best_values: array<vec2<f32>, workgroup_size>;  // (ŷ, y) maxima of a row
@@ -86,40 +86,6 @@ var<workgroup> best_indices: array<vec2<u32>, workgroup_size>;  // and where the
 // mixed_float16 training (so small gradients survive f16; the optimizer divides it out).
 fn gradient_factor() -> f32 {
     return params.gradient_scale * bitcast<f32>(loss_scaling[0]);
-}
-
-// Keras' clip into [ε, 1 - ε]; with f32 sums a NaN or ±inf p (an overflow upstream, e.g. an
-// f16 logit) stays, so the loss shows it (NaN, ±inf) rather than the plausible -log ε of a
-// clamped NaN. Tested on the bits: compilers fold p != p and p - p to constants.
-fn clip(p: f32) -> f32 {
-    let clipped = clamp(p, EPSILON, 1.0 - EPSILON);
-    return select(clipped, p, (bitcast<u32>(p) & 0x7f800000u) == 0x7f800000u);
-}
-
-fn inside_clip(p: f32) -> bool {
-    return p >= EPSILON && p <= 1.0 - EPSILON;
-}
-
-fn mean_squared(p: f32, y: f32) -> vec2<f32> {
-    return vec2<f32>((p - y) * (p - y), 2.0 * (p - y));
-}
-
-fn mean_absolute(p: f32, y: f32) -> vec2<f32> {
-    return vec2<f32>(abs(p - y), sign(p - y));
-}
-
-fn binary_crossentropy(p: f32, y: f32) -> vec2<f32> {
-    let q = clip(p);
-    let gradient = select(0.0, (p - y) / (p * (1.0 - p)), inside_clip(p));
-    return vec2<f32>(-(y * logarithm(q) + (1.0 - y) * logarithm(1.0 - q)), gradient);
-}
-
-fn categorical_crossentropy(p: f32, y: f32) -> vec2<f32> {
-    return vec2<f32>(-y * logarithm(clip(p)), select(0.0, -y / p, inside_clip(p)));
-}
-
-fn softmax_crossentropy(p: f32, y: f32, target_sum: f32) -> vec2<f32> {
-    return vec2<f32>(-y * logarithm(clip(p)), p * target_sum - y);
 }
 
 // The categorical-correct rows among rows [first, end): a row per lane.
@@ -324,6 +290,50 @@ fn softmax_gradient(@builtin(workgroup_id) group: vec3<u32>,
         let terms = softmax_crossentropy(f32(predictions[i]), f32(targets[i]), total);
         grad_predictions[i] = f16(terms.y * gradient_factor());
     }
+}
+
+// loss_terms.wgsl: each loss's element function, written once: (loss term, gradient term) of
+// one prediction p and target y, in f32 (Keras' definitions; the formulas are in
+// losses.wgsl's header). A library of functions, no entry points: losses.wgsl (the batch
+// statistics and dL/dŷ) and engine/tiny_fit.wgsl (a whole fit in one workgroup) include it.
+// Bindings: none. Params: none. Workgroup and grid: the including kernel's. The includer also
+// includes gpu/math.wgsl (logarithm), once.
+// NumPy: tests/reference.py's losses.
+
+const EPSILON: f32 = 1e-7;
+
+// Keras' clip into [ε, 1 - ε]; with f32 sums a NaN or ±inf p (an overflow upstream, e.g. an
+// f16 logit) stays, so the loss shows it (NaN, ±inf) rather than the plausible -log ε of a
+// clamped NaN. Tested on the bits: compilers fold p != p and p - p to constants.
+fn clip(p: f32) -> f32 {
+    let clipped = clamp(p, EPSILON, 1.0 - EPSILON);
+    return select(clipped, p, (bitcast<u32>(p) & 0x7f800000u) == 0x7f800000u);
+}
+
+fn inside_clip(p: f32) -> bool {
+    return p >= EPSILON && p <= 1.0 - EPSILON;
+}
+
+fn mean_squared(p: f32, y: f32) -> vec2<f32> {
+    return vec2<f32>((p - y) * (p - y), 2.0 * (p - y));
+}
+
+fn mean_absolute(p: f32, y: f32) -> vec2<f32> {
+    return vec2<f32>(abs(p - y), sign(p - y));
+}
+
+fn binary_crossentropy(p: f32, y: f32) -> vec2<f32> {
+    let q = clip(p);
+    let gradient = select(0.0, (p - y) / (p * (1.0 - p)), inside_clip(p));
+    return vec2<f32>(-(y * logarithm(q) + (1.0 - y) * logarithm(1.0 - q)), gradient);
+}
+
+fn categorical_crossentropy(p: f32, y: f32) -> vec2<f32> {
+    return vec2<f32>(-y * logarithm(clip(p)), select(0.0, -y / p, inside_clip(p)));
+}
+
+fn softmax_crossentropy(p: f32, y: f32, target_sum: f32) -> vec2<f32> {
+    return vec2<f32>(-y * logarithm(clip(p)), p * target_sum - y);
 }
 
 // gpu/math.wgsl: exponential(x) and logarithm(x) in the kernel's accumulate type

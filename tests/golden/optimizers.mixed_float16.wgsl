@@ -21,6 +21,7 @@ enable f16; // optimizers.wgsl: parameter updates over the model's flat paramete
 //   β2 = 0.999 is off by 1e-5 relative, and so would be 1 - β2^t.
 // Workgroup `workgroup_size` (1-D), one invocation per element, grid folded over x and y.
 // Loop bound: no loops, whatever the parameter count (llvmpipe stops loops at 65535).
+// Each update's formula is optimizer_rules.wgsl's (included), shared with engine/tiny_fit.wgsl.
 //   sgd:       θ ← θ - lr·g
 //   momentum:  b ← μ·b + g;  θ ← θ - lr·b                       (SGD momentum, dampening 0)
 //   nesterov:  b ← μ·b + g;  θ ← θ - lr·(g + μ·b)               (SGD nesterov=True)
@@ -76,7 +77,7 @@ fn sgd(@builtin(workgroup_id) group: vec3<u32>, @builtin(num_workgroups) groups:
        @builtin(local_invocation_index) lane: u32) {
     let i = invocation(group, groups, lane);
     if (idle(i)) { return; }
-    store(i, parameters[i] - params.learning_rate * gradient(i));
+    store(i, sgd_rule(parameters[i], gradient(i)));
 }
 
 @compute @workgroup_size(workgroup_size)
@@ -84,9 +85,9 @@ fn momentum(@builtin(workgroup_id) group: vec3<u32>, @builtin(num_workgroups) gr
             @builtin(local_invocation_index) lane: u32) {
     let i = invocation(group, groups, lane);
     if (idle(i)) { return; }
-    let velocity = params.momentum * first_moment[i] + gradient(i);
-    first_moment[i] = velocity;
-    store(i, parameters[i] - params.learning_rate * velocity);
+    let updated = momentum_rule(parameters[i], gradient(i), first_moment[i]);
+    first_moment[i] = updated.y;
+    store(i, updated.x);
 }
 
 @compute @workgroup_size(workgroup_size)
@@ -94,10 +95,9 @@ fn nesterov(@builtin(workgroup_id) group: vec3<u32>, @builtin(num_workgroups) gr
             @builtin(local_invocation_index) lane: u32) {
     let i = invocation(group, groups, lane);
     if (idle(i)) { return; }
-    let g = gradient(i);
-    let velocity = params.momentum * first_moment[i] + g;
-    first_moment[i] = velocity;
-    store(i, parameters[i] - params.learning_rate * (g + params.momentum * velocity));
+    let updated = nesterov_rule(parameters[i], gradient(i), first_moment[i]);
+    first_moment[i] = updated.y;
+    store(i, updated.x);
 }
 
 @compute @workgroup_size(workgroup_size)
@@ -105,35 +105,19 @@ fn adagrad(@builtin(workgroup_id) group: vec3<u32>, @builtin(num_workgroups) gro
            @builtin(local_invocation_index) lane: u32) {
     let i = invocation(group, groups, lane);
     if (idle(i)) { return; }
-    let g = gradient(i);
-    let total = first_moment[i] + g * g;
-    first_moment[i] = total;
-    store(i, parameters[i] - params.learning_rate * g / (sqrt(total) + params.epsilon));
-}
-
-// 1 - β^t = -expm1(t · log β) without the cancellation of 1 - pow(β, t): a Taylor series
-// while |x| is small (relative error < 1e-9 for |x| < 0.1), exp(x) - 1 beyond.
-fn one_minus_power(log_beta: f32, t: f32) -> f32 {
-    let x = t * log_beta;
-    if (abs(x) < 0.1) {
-        return -x * (1.0 + x / 2.0 * (1.0 + x / 3.0 * (1.0 + x / 4.0 * (1.0 + x / 5.0 *
-               (1.0 + x / 6.0)))));
-    }
-    return 1.0 - exponential(x);
+    let updated = adagrad_rule(parameters[i], gradient(i), first_moment[i]);
+    first_moment[i] = updated.y;
+    store(i, updated.x);
 }
 
 // The Adam step shared by adam and adamw; `decay` is lr·λ (0 for adam).
 fn adam_step(i: u32, decay: f32) {
     let t = f32(step_in[0] + 1u);
-    let g = gradient(i);
-    let m = params.beta_1 * first_moment[i] + params.one_minus_beta_1 * g;
-    let v = params.beta_2 * second_moment[i] + params.one_minus_beta_2 * g * g;
-    first_moment[i] = m;
-    second_moment[i] = v;
-    let m_hat = m / one_minus_power(params.log_beta_1, t);
-    let v_hat = v / one_minus_power(params.log_beta_2, t);
-    let theta = parameters[i] * (1.0 - decay);
-    store(i, theta - params.learning_rate * m_hat / (sqrt(v_hat) + params.epsilon));
+    let updated = adam_rule(parameters[i], gradient(i), first_moment[i], second_moment[i], t,
+                            decay);
+    first_moment[i] = updated.y;
+    second_moment[i] = updated.z;
+    store(i, updated.x);
     if (i == 0u) {
         step_out[0] = step_in[0] + 1u;
     }
@@ -162,6 +146,63 @@ fn compute_copy(@builtin(workgroup_id) group: vec3<u32>, @builtin(num_workgroups
     let i = invocation(group, groups, lane);
     if (i >= params.count) { return; }
     compute_parameters[i] = f16(parameters[i]);
+}
+
+// optimizer_rules.wgsl: each optimizer's update of one parameter, written once (PyTorch's
+// torch.optim formulas, listed in optimizers.wgsl's header). A library of functions, no entry
+// points: optimizers.wgsl (one dispatch over the model's parameters) and engine/tiny_fit.wgsl
+// (a whole fit in one workgroup) include it.
+// Bindings: none. The includer declares a uniform `params` with the hyperparameter fields
+// (learning_rate, momentum, epsilon, beta_1, beta_2, one_minus_beta_1, one_minus_beta_2,
+// log_beta_1, log_beta_2) and includes gpu/math.wgsl (exponential) once. Workgroup and grid:
+// the includer's. T = f32. Each rule takes θ, g and the parameter's state and
+// returns the new values: θ first, then the state in the order given.
+
+// sgd: θ ← θ - lr·g
+fn sgd_rule(theta: f32, g: f32) -> f32 {
+    return theta - params.learning_rate * g;
+}
+
+// momentum: b ← μ·b + g;  θ ← θ - lr·b. Returns (θ, b).
+fn momentum_rule(theta: f32, g: f32, velocity: f32) -> vec2<f32> {
+    let b = params.momentum * velocity + g;
+    return vec2<f32>(theta - params.learning_rate * b, b);
+}
+
+// nesterov: b ← μ·b + g;  θ ← θ - lr·(g + μ·b). Returns (θ, b).
+fn nesterov_rule(theta: f32, g: f32, velocity: f32) -> vec2<f32> {
+    let b = params.momentum * velocity + g;
+    return vec2<f32>(theta - params.learning_rate * (g + params.momentum * b), b);
+}
+
+// adagrad: s ← s + g²;  θ ← θ - lr·g / (√s + ε). Returns (θ, s).
+fn adagrad_rule(theta: f32, g: f32, sum: f32) -> vec2<f32> {
+    let total = sum + g * g;
+    return vec2<f32>(theta - params.learning_rate * g / (sqrt(total) + params.epsilon), total);
+}
+
+// 1 - β^t = -expm1(t · log β) without the cancellation of 1 - pow(β, t): a Taylor series
+// while |x| is small (relative error < 1e-9 for |x| < 0.1), exp(x) - 1 beyond.
+fn one_minus_power(log_beta: f32, t: f32) -> f32 {
+    let x = t * log_beta;
+    if (abs(x) < 0.1) {
+        return -x * (1.0 + x / 2.0 * (1.0 + x / 3.0 * (1.0 + x / 4.0 * (1.0 + x / 5.0 *
+               (1.0 + x / 6.0)))));
+    }
+    return 1.0 - exponential(x);
+}
+
+// adam (decay 0) and adamw (decay lr·λ), step t (1 for the first update):
+// θ ← θ·(1 - decay); m ← β1·m + (1-β1)·g;  v ← β2·v + (1-β2)·g²;
+// θ ← θ - lr·(m / (1-β1^t)) / (√(v / (1-β2^t)) + ε). Returns (θ, m, v).
+fn adam_rule(theta: f32, g: f32, first: f32, second: f32,
+             t: f32, decay: f32) -> vec3<f32> {
+    let m = params.beta_1 * first + params.one_minus_beta_1 * g;
+    let v = params.beta_2 * second + params.one_minus_beta_2 * g * g;
+    let m_hat = m / one_minus_power(params.log_beta_1, t);
+    let v_hat = v / one_minus_power(params.log_beta_2, t);
+    let decayed = theta * (1.0 - decay);
+    return vec3<f32>(decayed - params.learning_rate * m_hat / (sqrt(v_hat) + params.epsilon), m, v);
 }
 
 // gpu/grid.wgsl: the linear index of an invocation in a 1-D kernel whose grid was folded over x
