@@ -24,7 +24,7 @@ from ..metrics import resolve as resolve_metrics
 from ..ops import statistics
 from ..options import History, TrainingOptions
 from . import loss_scale
-from .epochs import Epochs
+from .tiny_epochs import epochs_for
 from .inference import check_batch_binding
 from .progress import Progress
 
@@ -77,8 +77,9 @@ async def run_fit(model, x, y, validation, options: TrainingOptions) -> History:
     # epochs as fit reads them anyway and cost no readback.
     prompt = any(getattr(hook, "waits_for_each_epoch", True) for hook in hooks)
     interval = 1 if prompt else loss_read_interval(options.epochs)
-    epochs = await device.run(Epochs, model._state, x, y, validation, options, chosen.accuracy,
-                              interval)
+    # A tiny Dense model trains whole windows of epochs in one workgroup (tiny.py decides).
+    epochs = await device.run(epochs_for, model._state, x, y, validation, options,
+                              chosen.accuracy, interval)
     model._last_fit, model.optimizer = options, options.optimizer
     history = model.history = History()
     model.stop_training = False

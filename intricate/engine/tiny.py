@@ -1,0 +1,174 @@
+"""Tiny fits in one workgroup: which fits qualify, and the shape of their kernel.
+
+A model whose weights, batch, gradients and optimizer state are a few hundred floats spends its
+steps waiting between tiny dependent dispatches (nine per step on the normal path). When they
+all fit one workgroup's memory, shaders/engine/tiny_fit.wgsl runs forward, loss, backward and
+update of many steps inside one dispatch, whole epochs at a time (tiny_epochs.TinyEpochs: a
+10000-epoch XoR fit is ~100 dispatches, one per window the host reads, not 90,000).
+
+``eligibility`` is the rule; ``plan`` gives the kernel's template and bounds. The path is
+chosen by ``tiny_epochs.epochs_for`` (fit.py calls it), counted in ``COUNTS``; set ``ENABLED``
+to False to force the normal path (A/B benchmarks and the parity tests do).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from dataclasses import dataclass
+
+from ..dataset import Dataset
+from ..layers import Activation
+from ..layers.dense import Dense
+from ..losses import LOSSES
+from ..ops import loops
+from ..ops.gather import batches
+from ..optimizers import SGD, Adagrad, Adam, AdamW, Momentum, Nesterov
+from . import plan as fusion
+
+ENABLED = True  # False: every fit takes the normal path (an A/B switch for tests, benchmarks)
+COUNTS: Counter = Counter()  # fits per path: COUNTS["tiny"], COUNTS["normal"]
+# Optimizer class → (its optimizer_rules.wgsl rule, per-parameter moments). Exact classes only:
+# a subclass may change the update.
+RULES = {SGD: ("sgd", 0), Momentum: ("momentum", 1), Nesterov: ("nesterov", 1),
+         Adagrad: ("adagrad", 1), Adam: ("adam", 2), AdamW: ("adamw", 2)}
+DTYPES = ("float32", "float64")
+MIN_LANES, MAX_LANES = 8, 256  # the workgroup: a power of two covering the widest phase
+SLACK_TRIPS = 8  # loop iterations outside the step loop besides the parameter loads/stores
+
+
+@dataclass(frozen=True)
+class TinyPlan:
+    """The kernel of one tiny fit.
+
+    Attributes:
+        layers: per Dense layer (inputs, outputs, kernel offset, bias offset, activation function,
+            alpha, whether its derivative reads x) — tiny_fit.wgsl's ``layers`` template value.
+        lanes: the workgroup's invocations.
+        steps_per_dispatch: steps one dispatch runs, within loops.LOOP_BOUND per invocation.
+        workgroup_bytes: the workgroup memory the kernel declares.
+    """
+
+    layers: tuple
+    lanes: int
+    steps_per_dispatch: int
+    workgroup_bytes: int
+
+
+def dense_groups(layers) -> list[tuple[Dense, Activation | None]] | None:
+    """The model as Dense layers each followed by at most one element-wise activation of the
+    library (layers/activations.wgsl), or None if it is anything else."""
+    groups, index = [], 0
+    while index < len(layers):
+        layer = layers[index]
+        if type(layer) is not Dense:
+            return None
+        following = layers[index + 1] if index + 1 < len(layers) else None
+        if following is not None and fusion.fuses(layer, following) and (
+                following.shader == Activation.shader):
+            groups.append((layer, following))
+            index += 2
+        elif following is None or type(following) is Dense:
+            groups.append((layer, None))
+            index += 1
+        else:
+            return None
+    return groups
+
+
+def _ceil(count: int, lanes: int) -> int:
+    return -(-count // lanes)
+
+
+def step_trips(sizes: list[tuple[int, int]], rows: int, parameters: int, lanes: int,
+               categorical: bool) -> int:
+    """Loop iterations of one lane in one step of tiny_fit.wgsl (every loop counted, as
+    llvmpipe counts them): gather, each forward (element loop × inputs), the loss (+ the
+    categorical argmax, + the reduction), each backward (dW/db over the rows, dX over the
+    outputs), the update, the epoch's log row, the step loop itself."""
+    inputs, outputs = sizes[0][0], sizes[-1][1]
+    trips = _ceil(rows * inputs, lanes) + _ceil(rows * outputs, lanes)
+    trips += sum(_ceil(rows * outs, lanes) * (ins + 1) for ins, outs in sizes)
+    trips += _ceil(rows * outputs, lanes) + lanes.bit_length() + 1
+    trips += _ceil(rows, lanes) * outputs if categorical else 0
+    for index, (ins, outs) in enumerate(sizes):
+        trips += _ceil(ins * outs + outs, lanes) * (rows + 1)
+        trips += _ceil(rows * ins, lanes) * (outs + 1) if index else 0
+    return trips + _ceil(parameters, lanes) + 6 + 1
+
+
+def plan(state, batch_rows: int, optimizer, accuracy: int) -> TinyPlan | None:
+    """The kernel for ``state``'s model at batches of ``batch_rows`` (None: not a Dense stack).
+
+    Offsets come from the layers' parameter views of the model's flat parameter buffer."""
+    groups = dense_groups(state.layers)
+    if groups is None:
+        return None
+    itemsize = state.parameters.dtype.itemsize
+    layers, sizes = [], []
+    for dense, activation in groups:
+        kernel, bias = (
+            (view.offset - state.parameters.offset) // itemsize for view in dense.parameters)
+        function = "identity" if activation is None else activation.function
+        kept = activation is not None and activation.derivative_uses_inputs
+        alpha = 0.0 if activation is None else float(activation.alpha)
+        layers.append((dense.input_size, dense.output_size, kernel, bias, function, alpha, kept))
+        sizes.append((dense.input_size, dense.output_size))
+    widest = max(max(batch_rows * outs, ins * outs + outs) for ins, outs in sizes)
+    lanes = min(MAX_LANES, max(MIN_LANES, 1 << (widest - 1).bit_length()))
+    count, moments = state.parameters.size, RULES[type(optimizer)][1]
+    values = count * (2 + moments) + batch_rows * (sizes[0][0] + sizes[-1][1]) + sum(
+        batch_rows * outs * (2 + kept) + (not kept) for (_, outs, *_, kept) in layers)
+    workgroup_bytes = values * itemsize + 16 * lanes * itemsize // 4 + 16
+    per_step = step_trips(sizes, batch_rows, count, lanes, bool(accuracy & 2))
+    outside = 2 * _ceil(count, lanes) + SLACK_TRIPS
+    steps = max(0, (loops.LOOP_BOUND - outside) // per_step)
+    return TinyPlan(tuple(layers), lanes, steps, workgroup_bytes)
+
+
+def eligibility(state, x, validation, options, accuracy: int) -> str:
+    """Whether a fit can run in one workgroup: "" if it can, else why not (for tests and logs).
+
+    Eligible: ``ENABLED``; a float32 or float64 model of Dense layers, each followed by at
+    most one element-wise activation of the library (ReLU, TanH, Sigmoid, LeakyReLU, ELU, GELU,
+    SiLU, Softplus; none is the identity); a built-in loss (MeanSquared, MeanAbsolute,
+    BinaryCrossEntropy, CategoricalCrossEntropy); SGD, Momentum, Nesterov, Adagrad, Adam or
+    AdamW (exact classes); no validation data; training data (arrays, or an uploaded bindable
+    Dataset starting on a bindable offset) within the adapter's storage binding limit; and the
+    kernel's workgroup memory (parameters, gradients, optimizer state, one batch's activations)
+    within the adapter's max-compute-workgroup-storage-size, with at least one step per
+    dispatch under loops.LOOP_BOUND. Anything else (SoftMax, Conv2D, Dropout, normalization,
+    mixed_float16, validation, a custom loss or optimizer) takes the normal path.
+    """
+    if not ENABLED:
+        return "disabled (engine.tiny.ENABLED is False)"
+    if state.precision.name not in DTYPES:
+        return f"dtype {state.precision.name} (tiny fits: {DTYPES})"
+    if validation is not None:
+        return "validation data"
+    if type(options.loss_algorithm) not in LOSSES:
+        return f"loss {options.loss_algorithm!r}"
+    if type(options.optimizer) not in RULES:
+        return f"optimizer {options.optimizer!r}"
+    device, samples = state.device, len(x)
+    limit = device.limits["max-storage-buffer-binding-size"]
+    if isinstance(x, Dataset):
+        align = device.limits["min-storage-buffer-offset-alignment"]
+        if x.y is None or not x.bindable or x.x.offset % align or x.y.offset % align:
+            return "a Dataset that can't be bound whole"
+    elif max(x.nbytes, x.shape[0] * state.output_size * x.itemsize) > limit:
+        return "data past the storage binding limit"
+    rows = max(count for _, count in batches(samples, options.batch_size))
+    kernel = plan(state, rows, options.optimizer, accuracy)
+    if kernel is None:
+        return "layers other than Dense + element-wise activations"
+    if kernel.workgroup_bytes > device.limits["max-compute-workgroup-storage-size"]:
+        return f"{kernel.workgroup_bytes} bytes of workgroup memory"
+    if kernel.steps_per_dispatch < 1:
+        return "a step loops past loops.LOOP_BOUND"
+    return ""
+
+
+def dispatches(total_steps: int, steps_per_dispatch: int) -> int:
+    """Dispatches that run ``total_steps`` steps."""
+    return math.ceil(total_steps / steps_per_dispatch)
