@@ -24,9 +24,9 @@ from ..metrics import resolve as resolve_metrics
 from ..ops import statistics
 from ..options import History, TrainingOptions
 from . import loss_scale
-from .tiny_epochs import epochs_for
 from .inference import check_batch_binding
 from .progress import Progress
+from .tiny_epochs import epochs_for
 
 ROWS_PER_YIELD = 1000  # history rows filed between two yields to the event loop (~5 ms)
 LOSS_READS_PER_FIT = 100  # very short epochs: read the statistics ~100 times, not every epoch
