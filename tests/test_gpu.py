@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 import intricate
 from intricate import gpu
 from intricate.gpu import shaders, texels
+from intricate.ops import gather as gather_ops
 
 
 async def test_setup_device_rejects_bad_arguments_before_touching_wgpu():
@@ -64,7 +65,8 @@ async def test_kernels_bind_by_name_and_check_params(device):
     def record_with(**bound):
         program = gpu.Program(gpu.Workspace(device, 1))
         program.dispatch("ops/gather.wgsl", "gather_rows", threads=4,
-                         params={"rows": 4, "x_width": 1, "y_width": 1}, **bound)
+                         params={"rows": 4, "x_width": 1, "y_width": 1},
+                         template=gather_ops.template(1, 1), **bound)
 
     array = await device.run(gpu.empty, device, (4,))
     with pytest.raises(ValueError, match=r"binds \['batch_x', 'batch_y', 'indices', "
@@ -73,7 +75,8 @@ async def test_kernels_bind_by_name_and_check_params(device):
     compiled = await device.run(shaders.kernel, device, "optimizers.wgsl", "sgd", dtype="f32")
     assert compiled.bindings == {"gradients": 0, "parameters": 2, "params": 6}  # only sgd's
     assert compiled.workgroup_size == 256
-    gather = await device.run(shaders.kernel, device, "ops/gather.wgsl", "gather_rows", dtype="f32")
+    gather = await device.run(shaders.kernel, device, "ops/gather.wgsl", "gather_rows",
+                              dtype="f32", **gather_ops.template(1, 1))
     assert gather.params == [("rows", "u32"), ("x_width", "u32"), ("y_width", "u32")]
     assert len(gather.pack_params({"rows": 4, "x_width": 1, "y_width": 2})) == 16
     with pytest.raises(ValueError, match=r"missing \['y_width'\], unknown \['width'\]"):

@@ -433,7 +433,7 @@ def test_sources_are_text_paths_or_built_in_names(tmp_path):
     path.write_text(SCALE)
     assert Kernel(path).origin == str(path) and Kernel(str(path)).origin == str(path)
     assert Kernel(WGSLSource(SCALE, "mine.wgsl")).name == "mine.wgsl:main"
-    assert Kernel("ops/gather.wgsl").shader == "ops/gather.wgsl"
+    assert Kernel("ops/copy.wgsl").shader == "ops/copy.wgsl"
     with pytest.raises(FileNotFoundError, match=r"'nowhere.wgsl' is neither a file nor a "
                                                 r"built-in shader"):
         Kernel("nowhere.wgsl")

@@ -58,7 +58,12 @@ RENDERS = {
     "losses.mean_squared.mixed_float16": ("losses.wgsl", {"loss": "mean_squared", "dtype": "f16",
                                                           "accumulate": "f32"}),
     "loss_scale": ("engine/loss_scale.wgsl", {}),
-    "gather": ("ops/gather.wgsl", {}),
+    "gather": ("ops/gather.wgsl", {"x_lanes": 1, "y_lanes": 1, "indexed": True,
+                                   "cursor": False}),
+    "gather.vec4_permutation_cursor": ("ops/gather.wgsl", {"x_lanes": 4, "y_lanes": 2,
+                                                           "indexed": True, "cursor": True}),
+    "gather.in_order_cursor": ("ops/gather.wgsl", {"x_lanes": 4, "y_lanes": 1,
+                                                   "indexed": False, "cursor": True}),
     "copy": ("ops/copy.wgsl", {}),
     "statistics": ("ops/statistics.wgsl", {"slot": 4, "size": 10}),
 }

@@ -2,10 +2,13 @@
 run are in programs.py; evaluate and predict in inference.py). Everything here runs on the
 device's GPU thread.
 
-An epoch: for each batch, copy its slice of the permutation into the batch's index array and
-encode the step; then the validation batches (copied rows → forward → sums); then one dispatch
-turns the sums into the epoch's means and a copy files them in the loss log. The host reads the
-log once per ``interval`` epochs.
+An epoch: clear the gather's cursor; for each batch, the gather (the batch's rows of the
+permutation, or of the samples in order when unshuffled, from the cursor, which it moves on) and
+the step; then the validation batches (copied rows → forward → sums); then one dispatch turns
+the sums into the epoch's means and a copy files them in the loss log. The host reads the log
+once per ``interval`` epochs. Nothing but dispatches runs between the clear and the validation,
+so the training steps share one compute pass (gpu/encoding.py); only unshuffled data too large
+to bind whole is copied batch by batch (a pass per step).
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from .. import gpu
 from ..dataset import Dataset
 from ..gpu import Program, StagedRead
 from ..ops import statistics
-from ..ops.gather import batch_sizes, batches, copy_rows
+from ..ops.gather import batch_sizes, batches, copy_rows, record_gather
 from .inference import copied_batches, encode_evaluation, realigned, rows_copyable
 from .programs import Programs
 from .submits import ChunkedEncoder, InFlight, Stopped
@@ -49,11 +52,14 @@ class Epochs:
         # full-batch training): upload it straight into the batch arrays, copy nothing per epoch.
         self.in_place = not self.shuffle and len(self.steps) == 1 and (
             self.steps[0][1] not in {rows for _, rows in self.val_steps})
-        # Unshuffled batches are copied, unless one starts an f16 row of odd width off a 4-byte
-        # word (ops.gather.copyable): then all are gathered, in the identity order.
+        # Batches are gathered (unshuffled: in order) from data a shader binds whole; larger
+        # unshuffled data is copied batch by batch, unless a batch starts an f16 row of odd
+        # width off a 4-byte word (ops.gather.copyable): such data can't be trained on.
         arrays = (x.x, x.y) if isinstance(x, Dataset) else (x, y)
-        self.gathered = not self.shuffle and not self.in_place and not rows_copyable(
-            arrays, self.steps)
+        limit = self.device.limits["max-storage-buffer-binding-size"]
+        nbytes = max(array.nbytes for array in arrays)
+        bindable = nbytes <= limit and not (isinstance(x, Dataset) and not x.bindable)
+        self.gathered = not self.in_place and (self.shuffle or bindable)
         if self.in_place and isinstance(x, Dataset):  # the batch arrays take it once
             inputs, targets, _ = programs.io(samples)
             encoder = self.device.handle.create_command_encoder()
@@ -65,26 +71,35 @@ class Epochs:
             gpu.upload(inputs, x)
             gpu.upload(targets, y)
         else:
-            limit = self.device.limits["max-storage-buffer-binding-size"]
-            nbytes = max(array.nbytes for array in arrays)
-            if self.shuffle and (nbytes > limit or isinstance(x, Dataset) and not x.bindable):
+            if self.shuffle and not bindable:
                 raise ValueError(
                     f"x: {samples}×{state.input_size} floats ({nbytes / 2**20:.0f} MiB) exceed "
                     f"this adapter's storage binding limit ({limit / 2**20:.0f} MiB), which "
                     "shuffled training needs (the gather shader binds the whole dataset); pass "
                     "shuffle=False (batches are then copied, not bound) or fewer samples")
-            if self.gathered and (nbytes > limit or isinstance(x, Dataset) and not x.bindable):
+            if not self.gathered and not rows_copyable(arrays, self.steps):
                 raise ValueError(f"batch_size: {options.batch_size} starts f16 rows off the "
                                  "4-byte words buffer copies need, and this data is too large "
                                  "to gather from (the adapter's binding limit); use an even "
                                  "batch_size")
             self.train = x if isinstance(x, Dataset) else Dataset.upload(
-                self.device, x, y, bindable=self.shuffle or self.gathered)
-        indexed = self.shuffle or self.gathered  # batches picked by self.permutation's indices
-        loss, gather_from = options.loss_algorithm, self.train if indexed else None
-        self.training = {rows: programs.training(rows, gather_from, loss, options.optimizer,
-                                                 accuracy) for rows in batch_sizes(self.steps)}
-        self.indices = {rows: programs.io(rows)[2] for rows in batch_sizes(self.steps)}
+                self.device, x, y, bindable=self.gathered)
+        loss = options.loss_algorithm
+        self.training = {rows: programs.training(rows, None, loss, options.optimizer, accuracy)
+                         for rows in batch_sizes(self.steps)}
+        self.permutation = gpu.empty(self.device, (samples,), np.uint32,
+                                     label="permutation") if self.shuffle else None
+        # The gather's cursor: the position of the batch in the epoch's order. Step k reads
+        # one word and writes the next batch's position into the other (odd steps swap them),
+        # so the same recorded gather takes each batch in turn with no copy between steps.
+        self.cursor = tuple(gpu.empty(self.device, (1,), np.uint32, label="cursor")
+                            for _ in range(2)) if self.gathered else None
+        self.gathers = {}
+        for rows in batch_sizes(self.steps) if self.gathered else ():
+            gather = self.gathers[rows] = Program(state.workspace(rows))
+            inputs, targets, _ = programs.io(rows)
+            record_gather(gather, self.permutation, self.train.x, self.train.y, inputs, targets,
+                          cursor=self.cursor)
         self.validation, self.evaluating = None, {}
         if validation is not None:  # uploaded after the checks above, so a refusal costs nothing
             self.validation = validation if isinstance(validation, Dataset) else Dataset.upload(
@@ -94,10 +109,6 @@ class Epochs:
         self.finish = Program(state.workspace(1))
         statistics.record_finish_epoch(self.finish, state.statistics, state.epoch_result,
                                        samples, val_samples)
-        self.permutation = gpu.empty(self.device, (samples,), np.uint32, label="permutation",
-                                     bindable=False) if indexed else None
-        if self.gathered:
-            gpu.upload(self.permutation, np.arange(samples, dtype=np.uint32))
         self.log = gpu.empty(self.device, (interval, statistics.SIZE), state.epoch_result.dtype,
                              label="epoch_log", bindable=False)
         self.epoch_result, self.sums = state.epoch_result, state.statistics
@@ -154,13 +165,14 @@ class Epochs:
         Raises:
             Stopped: ``stop`` was set at a chunk boundary; the steps before were submitted."""
         chunks = ChunkedEncoder(self.device, stop, self.in_flight)
-        for start, rows in self.steps:
-            program = self.training[rows]
-            encoder = chunks.reserve(program.dispatch_count, self.step_work[rows])
-            if self.shuffle or self.gathered:
-                indices = self.indices[rows]
-                encoder.copy_buffer_to_buffer(self.permutation.buffer, start * 4, indices.buffer,
-                                              indices.offset, rows * 4)
+        if self.gathered:  # the first batch starts at position 0 (before the pass begins)
+            chunks.encoder.clear_buffer(self.cursor[0].buffer, self.cursor[0].offset, 4)
+        for phase, (start, rows) in enumerate(self.steps):
+            program, gather = self.training[rows], self.gathers.get(rows)
+            encoder = chunks.reserve(program.dispatch_count + (
+                0 if gather is None else gather.dispatch_count), self.step_work[rows])
+            if gather is not None:  # phase: which cursor word this step reads (see __init__)
+                gather.encode(encoder, phase)
             elif not self.in_place:
                 copy_rows(encoder, self.train.x, start, program.inputs)
                 copy_rows(encoder, self.train.y, start, program.targets)

@@ -10,6 +10,7 @@ import threading
 import wgpu
 
 from ..gpu import Device
+from ..gpu.encoding import Encoder
 
 MAX_DISPATCHES_PER_SUBMIT = 4096  # longer work is split into chunks of whole batches
 # Estimated multiply-adds per submit of a fit (6 · rows · parameters per step): a cancelled fit
@@ -72,18 +73,20 @@ class ChunkedEncoder:
     """A command encoder that ``reserve`` submits and restarts whenever it is full.
 
     Chunks end between whole programs (a batch's step is never split), and queue order keeps
-    them in sequence, so a staged read encoded into the last chunk sees all of them.
+    them in sequence, so a staged read encoded into the last chunk sees all of them. The
+    encoder is a gpu.encoding.Encoder: programs encoded one after another share its compute
+    pass until a copy (or the chunk's end) ends it.
     """
 
     def __init__(self, device: Device, stop: threading.Event | None = None,
                  in_flight: InFlight | None = None) -> None:
         self.device = device
         self.stop, self.in_flight = stop, in_flight
-        self.encoder = device.handle.create_command_encoder()
+        self.encoder = Encoder(device)
         self.dispatches = self.work = 0
         self.max_work = work_per_submit(device)
 
-    def reserve(self, dispatches: int, work: int = 0) -> wgpu.GPUCommandEncoder:
+    def reserve(self, dispatches: int, work: int = 0) -> Encoder:
         """The encoder to record ``dispatches`` more dispatches (about ``work`` multiply-adds)
         into: the current one, or a new one after submitting the current one if it already
         holds MAX_DISPATCHES_PER_SUBMIT dispatches or ``max_work``.
@@ -96,7 +99,7 @@ class ChunkedEncoder:
             self.submit()
             if self.stop is not None and self.stop.is_set():
                 raise Stopped
-            self.encoder = self.device.handle.create_command_encoder()
+            self.encoder = Encoder(self.device)
             self.dispatches = self.work = 0
         self.dispatches += dispatches
         self.work += work

@@ -60,11 +60,12 @@ def check_not_forked(opened_in: int | None = None) -> None:
 class Stats(dict):
     """Counters of GPU work, readable like a dict: ``device.stats["dispatches"]``.
 
-    ``dispatches``, ``submits``, ``readbacks`` and ``uploads`` count events since the last
-    ``reset()``; ``live_buffers`` is a gauge (buffers currently alive) and is never reset.
+    ``dispatches``, ``submits``, ``readbacks``, ``uploads`` and ``passes`` (compute passes
+    encoded: gpu/encoding.py) count events since the last ``reset()``; ``live_buffers`` is a
+    gauge (buffers currently alive) and is never reset.
     """
 
-    COUNTERS = ("dispatches", "submits", "readbacks", "uploads")
+    COUNTERS = ("dispatches", "submits", "readbacks", "uploads", "passes")
 
     def __init__(self) -> None:
         super().__init__({name: 0 for name in self.COUNTERS}, live_buffers=0)

@@ -2,14 +2,15 @@
 
 WebGPU command buffers can't be submitted twice, so a training step is recorded as a list of
 ready-made (pipeline, bind group, grid) triples and re-encoded into each epoch's encoder: the
-per-epoch host work is a loop of ``set_pipeline``/``set_bind_group``/``dispatch_workgroups``.
+per-epoch host work is a loop of ``set_pipeline``/``set_bind_group``/``dispatch_workgroups``,
+made of direct wgpu-native calls on handles resolved once (encoding.py), in one compute pass
+that programs encoded one after another share until a copy ends it.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import numpy as np
 import wgpu
@@ -18,6 +19,16 @@ from . import arrays
 from .arrays import GPUArray
 from .device import Device
 from .dtypes import FLOAT32, Precision
+from .encoding import (
+    Copy,
+    Dispatch,
+    DispatchRun,
+    Encoder,
+    TexelCopy,
+    as_encoder,
+    compile_steps,
+    encode_steps,  # noqa: F401 (imported from here by timing.py)
+)
 from .shaders import Shader, kernel
 from .texels import TEXEL_BYTES, Texels
 
@@ -37,28 +48,6 @@ def fold_grid(groups: int) -> tuple[int, int, int]:
     if rows > max_groups:
         raise ValueError(f"grid: {groups} workgroups exceed {max_groups}² for one dispatch")
     return (max_groups, rows, 1)
-
-
-@dataclass
-class Dispatch:
-    pipeline: wgpu.GPUComputePipeline
-    bind_group: wgpu.GPUBindGroup
-    grid: tuple[int, int, int]
-    label: str
-    uniform: wgpu.GPUBuffer | None = None  # kept alive (and counted) as long as the dispatch
-
-
-@dataclass
-class Copy:
-    source: GPUArray
-    destination: GPUArray
-    nbytes: int  # rounded up to whole 4-byte words, as copies require
-
-
-@dataclass
-class TexelCopy:
-    source: GPUArray
-    destination: Texels
 
 
 class Workspace:
@@ -106,6 +95,7 @@ class Program:
         self.precision = workspace.precision  # its kernels' {{ dtype }} and {{ accumulate }}
         self.steps: list[Dispatch | Copy | TexelCopy] = []
         self.dispatch_count = 0  # kept as steps are recorded: encode runs once per step
+        self._encoded: dict[int, tuple[int, list]] = {}  # phase → (len(steps), compile_steps)
         # True while the training step records (Dropout drops, BatchNormalization uses and
         # updates batch statistics); False for evaluation, validation and predict programs.
         self.training = False
@@ -138,6 +128,7 @@ class Program:
                  params: dict[str, float] | None = None, workgroup_size: int | None = None,
                  template: dict[str, object] | None = None,
                  constants: dict[str, int] | None = None,
+                 alternate: dict[str, GPUArray] | None = None,
                  **bound: GPUArray | Texels) -> None:
         """Record one dispatch of ``shader``'s ``entry``.
 
@@ -150,6 +141,8 @@ class Program:
             template: the shader's template values; the program's dtype policy fills
                 ``dtype`` and ``accumulate`` unless ``dtype`` is given (then ``accumulate``
                 defaults to it, see shaders.render).
+            alternate: arrays bound instead of some of ``bound`` on the program's odd phases
+                (a second bind group; see ``encode``).
             bound: arrays (or Texels) bound to the shader's variables, by variable name.
         """
         template = dict(template or {})
@@ -161,19 +154,28 @@ class Program:
         if names != bound.keys():
             raise ValueError(f"{compiled.name}:{entry} binds {sorted(names)}, "
                              f"received {sorted(bound)}")
-        _check_offsets(self.device, f"{compiled.name}:{entry}", bound)
-        entries = [{"binding": compiled.bindings[name], "resource": array.binding()}
-                   for name, array in bound.items()]
+        if alternate is not None and not alternate.keys() <= bound.keys():
+            raise ValueError(f"{compiled.name}:{entry}: alternate binds "
+                             f"{sorted(alternate.keys() - bound.keys())}, which it doesn't bind")
+        _check_offsets(self.device, f"{compiled.name}:{entry}", {**bound, **(alternate or {})})
         uniform = None
         if compiled.uniform is not None:
             data = compiled.pack_params(params or {})
             uniform = self.device.create_buffer(
                 len(data), wgpu.BufferUsage.UNIFORM | wgpu.BufferUsage.COPY_DST, label="params")
             self.device.queue.write_buffer(uniform, 0, data)
-            entries.append({"binding": compiled.bindings[compiled.uniform],
-                            "resource": {"buffer": uniform, "offset": 0, "size": len(data)}})
-        bind_group = self.device.handle.create_bind_group(
-            layout=compiled.pipeline.get_bind_group_layout(0), entries=entries)
+
+        def bind(arrays: dict[str, GPUArray | Texels]) -> wgpu.GPUBindGroup:
+            entries = [{"binding": compiled.bindings[name], "resource": array.binding()}
+                       for name, array in arrays.items()]
+            if uniform is not None:
+                entries.append({"binding": compiled.bindings[compiled.uniform], "resource":
+                                {"buffer": uniform, "offset": 0, "size": len(data)}})
+            return self.device.handle.create_bind_group(
+                layout=compiled.pipeline.get_bind_group_layout(0), entries=entries)
+
+        bind_group = bind(bound)
+        second = None if alternate is None else bind({**bound, **alternate})
         if threads is not None:
             grid = fold_grid(math.ceil(threads / compiled.workgroup_size))
         elif isinstance(groups, int):
@@ -182,8 +184,8 @@ class Program:
             grid = tuple(groups)
         else:
             raise ValueError("dispatch: give threads= or groups=")
-        self.steps.append(
-            Dispatch(compiled.pipeline, bind_group, grid, f"{compiled.name}:{entry}", uniform))
+        self.steps.append(Dispatch(compiled.pipeline, bind_group, grid,
+                                   f"{compiled.name}:{entry}", uniform, second))
         self.dispatch_count += 1
 
     def copy(self, source: GPUArray, destination: GPUArray) -> None:
@@ -191,47 +193,29 @@ class Program:
             raise ValueError(f"copy: {source} and {destination} differ in size")
         self.steps.append(Copy(source, destination, source.binding()["size"]))
 
-    def encode(self, encoder: wgpu.GPUCommandEncoder) -> None:
-        """Encode every step; consecutive dispatches share one compute pass."""
-        encode_steps(encoder, self.steps)
+    def encode(self, encoder: Encoder | wgpu.GPUCommandEncoder, phase: int = 0) -> None:
+        """Encode every step. Dispatches go into ``encoder``'s open compute pass (an Encoder's
+        stays open for the next program; a plain wgpu encoder's pass ends here); a copy ends
+        it. ``phase``: the step's number in a sequence of encodes: odd phases bind dispatches'
+        ``alternate`` bind groups (an epoch's gather moves its cursor so)."""
+        wrapped = as_encoder(self.device, encoder)
+        for item in self.encoded(phase % 2):
+            if item.__class__ is DispatchRun:
+                wrapped.dispatch(item)
+            else:
+                wrapped.end_pass()
+                item.encode(wrapped.handle)
+        if wrapped is not encoder:
+            wrapped.end_pass()
         self.device.stats["dispatches"] += self.dispatch_count
 
-
-def encode_steps(encoder: wgpu.GPUCommandEncoder, steps: Sequence[Dispatch | Copy | TexelCopy],
-                 timestamps: wgpu.GPUQuerySet | None = None) -> None:
-    """Encode recorded steps; consecutive dispatches share one compute pass. With
-    ``timestamps``, query 0 is written as the first compute pass begins and query 1 as the
-    last one ends (the steps must hold a dispatch)."""
-    starts = [] if timestamps is None else [  # where passes begin (fit encodes without)
-        i for i, step in enumerate(steps) if isinstance(step, Dispatch)
-        and (i == 0 or not isinstance(steps[i - 1], Dispatch))]
-    compute_pass = None
-    for index, step in enumerate(steps):
-        if isinstance(step, Dispatch):
-            if compute_pass is None:
-                writes = {}
-                if timestamps is not None:
-                    writes = {"query_set": timestamps,
-                              **({"beginning_of_pass_write_index": 0} if index == starts[0]
-                                 else {}),
-                              **({"end_of_pass_write_index": 1} if index == starts[-1] else {})}
-                compute_pass = encoder.begin_compute_pass(  # a middle pass writes none
-                    **({"timestamp_writes": writes} if len(writes) > 1 else {}))
-            compute_pass.set_pipeline(step.pipeline)
-            compute_pass.set_bind_group(0, step.bind_group)
-            compute_pass.dispatch_workgroups(*step.grid)
-            continue
-        if compute_pass is not None:
-            compute_pass.end()
-            compute_pass = None
-        if isinstance(step, TexelCopy):
-            step.destination.copy(encoder, step.source)
-        else:
-            encoder.copy_buffer_to_buffer(step.source.buffer, step.source.offset,
-                                          step.destination.buffer, step.destination.offset,
-                                          step.nbytes)
-    if compute_pass is not None:
-        compute_pass.end()
+    def encoded(self, phase: int) -> list[DispatchRun | Copy | TexelCopy]:
+        """``compile_steps(self.steps, phase)``, kept until steps are added."""
+        count, items = self._encoded.get(phase, (-1, None))
+        if count != len(self.steps):
+            items = compile_steps(self.steps, phase)
+            self._encoded[phase] = (len(self.steps), items)
+        return items
 
 
 def _check_offsets(device, name: str, bound: dict[str, GPUArray | Texels]) -> None:

@@ -50,15 +50,61 @@ def copy_rows(encoder, source: GPUArray, start: int, destination: GPUArray) -> N
 GATHER_WORKGROUP = 256  # invocations per workgroup of gather_rows (its override)
 
 
-def record_gather(program: Program, indices: GPUArray, source_x: GPUArray, source_y: GPUArray,
-                  batch_x: GPUArray, batch_y: GPUArray) -> None:
-    """Record batch_x = source_x[indices], batch_y = source_y[indices] (ops/gather.wgsl: a workgroup
-    row per batch row, its columns across x)."""
+def lanes(width: int, itemsize: int, *offsets: int) -> int:
+    """How many elements (4, 2 or 1) one load of gather_rows moves in rows of ``width``
+    elements of ``itemsize`` bytes: a divisor of the width whose bytes (16 at most: vec4<f32>,
+    vec2<f64>) divide every array's byte offset, as a vector binding needs."""
+    for count in (4, 2):
+        if width % count == 0 and count * itemsize <= 16 and all(
+                offset % (count * itemsize) == 0 for offset in offsets):
+            return count
+    return 1
+
+
+def template(x_lanes: int, y_lanes: int, indexed: bool = True, cursor: bool = False) -> dict:
+    """ops/gather.wgsl's template values (besides the dtype)."""
+    return {"x_lanes": x_lanes, "y_lanes": y_lanes, "indexed": indexed, "cursor": cursor}
+
+
+def launch(rows: int, x_chunks: int, y_chunks: int) -> tuple[dict[str, int], tuple[int, int, int]]:
+    """The ``row_shift`` override and the grid of gather_rows for ``rows`` batch rows of
+    ``x_chunks`` and ``y_chunks`` loads: the fewest lanes (a power of two) that cover a row's
+    chunks, so narrow rows share a workgroup instead of idling most of its lanes."""
+    row_lanes = min(GATHER_WORKGROUP, 1 << (max(x_chunks, y_chunks, 1) - 1).bit_length())
+    shift = row_lanes.bit_length() - 1
+    row_groups = fold_grid(math.ceil(rows / (GATHER_WORKGROUP >> shift)))
+    grid = (math.ceil(max(x_chunks, y_chunks) / row_lanes), row_groups[0], row_groups[1])
+    return {"row_shift": shift}, grid
+
+
+def record_gather(program: Program, indices: GPUArray | None, source_x: GPUArray,
+                  source_y: GPUArray, batch_x: GPUArray, batch_y: GPUArray,
+                  cursor: tuple[GPUArray, GPUArray] | None = None) -> None:
+    """Record batch_x = source_x[order], batch_y = source_y[order] (ops/gather.wgsl), where
+    order = indices[:rows], or with ``cursor`` (two u32 words: c0, c1) the ``rows`` positions
+    from c0's value of ``indices`` (None: the samples themselves, in order) and c1 = c0 + rows.
+    The program's odd phases (Program.encode's ``phase``) swap c0 and c1, so a step encoded
+    as phases 0, 1, 2, ... gathers consecutive batches of one permutation (c0 cleared first).
+
+    Raises:
+        ValueError: neither ``indices`` nor ``cursor``.
+    """
+    if indices is None and cursor is None:
+        raise ValueError("record_gather: give indices, a cursor or both")
     (rows, x_width), y_width = batch_x.shape, batch_y.shape[1]
-    row_groups = fold_grid(rows)
-    groups = (math.ceil(max(x_width, y_width) / GATHER_WORKGROUP), row_groups[0], row_groups[1])
-    program.dispatch("ops/gather.wgsl", "gather_rows", groups=groups,
-                     workgroup_size=GATHER_WORKGROUP,
+    x_lanes, y_lanes = (lanes(source.shape[1], source.dtype.itemsize, source.offset,
+                              batch.offset) for source, batch in ((source_x, batch_x),
+                                                                  (source_y, batch_y)))
+    constants, grid = launch(rows, x_width // x_lanes, y_width // y_lanes)
+    bound = {"source_x": source_x, "source_y": source_y, "batch_x": batch_x, "batch_y": batch_y}
+    bound |= {} if indices is None else {"indices": indices}
+    alternate = None
+    if cursor is not None:
+        bound |= {"cursor_in": cursor[0], "cursor_out": cursor[1]}
+        alternate = {"cursor_in": cursor[1], "cursor_out": cursor[0]}
+    program.dispatch("ops/gather.wgsl", "gather_rows", groups=grid,
+                     workgroup_size=GATHER_WORKGROUP, constants=constants,
+                     template=template(x_lanes, y_lanes, indices is not None,
+                                       cursor is not None),
                      params={"rows": rows, "x_width": x_width, "y_width": y_width},
-                     indices=indices, source_x=source_x, source_y=source_y, batch_x=batch_x,
-                     batch_y=batch_y)
+                     alternate=alternate, **bound)

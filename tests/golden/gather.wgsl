@@ -1,18 +1,28 @@
 // ops/gather.wgsl: assembling a mini-batch on the GPU from the resident dataset.
 //
-// Bindings (group 0), by variable name:
-//   0 indices       read        u32          [rows]           sample numbers of this batch
-//   1 source_x      read        f32  [samples, x_width]  the whole training inputs
-//   2 source_y      read        f32  [samples, y_width]  the whole training targets
-//   3 batch_x       read_write  f32  [rows, x_width]
-//   4 batch_y       read_write  f32  [rows, y_width]
-//   5 params        uniform     Params
-// Params: rows, x_width, y_width.
-// gather_rows: one invocation per column of a batch row, x's and y's columns side by side;
-//   workgroup `workgroup_size`, grid (ceil(max(x_width, y_width) / workgroup_size), rows folded
-//   over y and z), so no invocation divides (a u32 division per element is slow on a CPU).
-//   NumPy: batch_x = source_x[indices]; batch_y = source_y[indices]
-// Loop bound: no loops (one element per invocation), whatever the data size.
+// Bindings (group 0), by variable name (each only where its template flag keeps it):
+//   0 indices     read        u32        [samples or rows]  sample numbers (`indexed`)
+//   1 cursor_in   read        u32        the batch's first position in `indices` (`cursor`)
+//   2 source_x    read        X          [samples, x_width]  the whole training inputs
+//   3 source_y    read        Y          [samples, y_width]  the whole training targets
+//   4 batch_x     read_write  X          [rows, x_width]
+//   5 batch_y     read_write  Y          [rows, y_width]
+//   6 cursor_out  read_write  u32        cursor_in + rows: the next batch's cursor (`cursor`)
+//   7 params      uniform     Params
+// Params: rows, x_width, y_width (in elements).
+// Template: dtype; x_lanes, y_lanes (1, 2 or 4, dividing the width): elements moved as one
+//   (X = vecN<dtype> for N = x_lanes, or dtype for 1), so a 784-float row moves in 196 16-byte
+//   loads; indexed: samples come from `indices` (else they are consecutive); cursor: the batch
+//   starts at position cursor_in (an epoch's step k reads the word step k - 1 wrote: fit swaps
+//   the two words' bindings every step, so a recorded step gathers each batch in turn).
+// gather_rows: one invocation per chunk of a batch row, x's and y's chunks side by side;
+//   2^row_shift lanes per row, so a workgroup copies 2^(log2(workgroup_size) - row_shift) narrow
+//   rows (shifts and masks, no u32 division per element: slow on a CPU); grid
+//   (ceil(chunks / 2^row_shift), row groups folded over y and z).
+//   NumPy: order = indices[cursor:cursor + rows] if indexed else arange(cursor, cursor + rows);
+//          batch_x = source_x[order]; batch_y = source_y[order]; cursor_out = cursor + rows
+// Loop bound: no loops (one chunk per invocation), whatever the data size.
+
 
 struct Params {
     rows: u32,
@@ -21,27 +31,37 @@ struct Params {
 }
 
 @group(0) @binding(0) var<storage, read> indices: array<u32>;
-@group(0) @binding(1) var<storage, read> source_x: array<f32>;
-@group(0) @binding(2) var<storage, read> source_y: array<f32>;
-@group(0) @binding(3) var<storage, read_write> batch_x: array<f32>;
-@group(0) @binding(4) var<storage, read_write> batch_y: array<f32>;
-@group(0) @binding(5) var<uniform> params: Params;
+
+@group(0) @binding(2) var<storage, read> source_x: array<f32>;
+@group(0) @binding(3) var<storage, read> source_y: array<f32>;
+@group(0) @binding(4) var<storage, read_write> batch_x: array<f32>;
+@group(0) @binding(5) var<storage, read_write> batch_y: array<f32>;
+
+@group(0) @binding(7) var<uniform> params: Params;
 
 override workgroup_size: u32 = 256;
+override row_shift: u32 = 8;  // log2 of the lanes per batch row (at most log2(workgroup_size))
 
 @compute @workgroup_size(workgroup_size)
 fn gather_rows(@builtin(workgroup_id) group: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>,
                @builtin(local_invocation_index) lane: u32) {
-    let column = group.x * workgroup_size + lane;
-    let row = group.y + group.z * groups.y;
+    let row_lanes = 1u << row_shift;
+    let column = group.x * row_lanes + (lane & (row_lanes - 1u));
+    let row = (group.y + group.z * groups.y) * (workgroup_size >> row_shift) + (lane >> row_shift);
+    var first = 0u;
+
     if (row >= params.rows) {
         return;
     }
-    let sample = indices[row];
-    if (column < params.x_width) {
-        batch_x[row * params.x_width + column] = source_x[sample * params.x_width + column];
+
+    let sample = indices[first + row];
+
+    let x_chunks = params.x_width / 1u;  // a power of two: a shift
+    let y_chunks = params.y_width / 1u;
+    if (column < x_chunks) {
+        batch_x[row * x_chunks + column] = source_x[sample * x_chunks + column];
     }
-    if (column < params.y_width) {
-        batch_y[row * params.y_width + column] = source_y[sample * params.y_width + column];
+    if (column < y_chunks) {
+        batch_y[row * y_chunks + column] = source_y[sample * y_chunks + column];
     }
 }

@@ -49,12 +49,13 @@ def gather_rows(device: Device, size: int, rng: np.random.Generator,
               "source_x": rng.standard_normal((samples, x_width), np.float32),
               "source_y": rng.standard_normal((samples, y_width), np.float32),
               "rows": size, "x_width": x_width, "y_width": y_width}
-    rows = fold_grid(size)
-    grid = (math.ceil(max(GATHER_WIDTHS) / gather.GATHER_WORKGROUP), rows[0], rows[1])
+    x_lanes, y_lanes = (gather.lanes(width, precision.itemsize) for width in GATHER_WIDTHS)
+    constants, grid = gather.launch(size, x_width // x_lanes, y_width // y_lanes)
     return Case(inputs, grid, nbytes(precision, data=2 * size * (x_width + y_width), words=size),
                 f"{size}x({x_width}+{y_width})",
                 shapes={"batch_x": (size, x_width), "batch_y": (size, y_width)},
-                constants={"workgroup_size": gather.GATHER_WORKGROUP})
+                constants={"workgroup_size": gather.GATHER_WORKGROUP, **constants},
+                template=gather.template(x_lanes, y_lanes))
 
 
 def _epoch_means(statistics, train_count, val_count, **_):
