@@ -327,7 +327,10 @@ def test_config_choice_fits_the_device_and_the_shape():
     assert gemm.choose_on_cpu(4096, 4096, 16384).workgroup_bytes <= 16384
     # K is split only when it is long and the output has few tiles; the chunks cover K.
     assert gemm.split_k(GemmConfig(64, 64, 16), 4096, 4096, 4096) == (1, 4096)
-    assert gemm.split_k(GemmConfig(64, 64, 16), 128, 512, 784) == (1, 784)
+    assert gemm.split_k(GemmConfig(64, 64, 16), 784, 512, 128) == (1, 128)  # K < SPLIT_FROM_K
+    # A b128 layer's GEMM (16 tiles): up to 2 · ENOUGH_WORKGROUPS workgroups, chunks of at least
+    # SPLIT_MIN_K: 6 chunks of 144 (9 slabs) cover 784.
+    assert gemm.split_k(GemmConfig(64, 64, 16), 128, 512, 784) == (6, 144)
     for config in CONFIGS:
         splits, chunk = gemm.split_k(config, 64, 40, 2064)  # the split-K edge shape above
         assert splits > 1 and chunk % config.bk == 0 and (splits - 1) * chunk < 2064 <= \

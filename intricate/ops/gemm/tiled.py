@@ -34,8 +34,10 @@ from .subgroup import SubgroupConfig
 
 SHADER = "ops/gemm/tiled.wgsl"
 # Split K only from SPLIT_FROM_K on (below, a workgroup's serial K loop is short, and the extra
-# dispatch costs more than it saves), in chunks of at least SPLIT_MIN_K (16 slabs of 16).
-SPLIT_FROM_K, SPLIT_MIN_K = 1024, 256
+# dispatch costs more than it saves), in chunks of at least SPLIT_MIN_K (8 slabs of 16). On an
+# H200 (benchmarks/split_sweep.py) the b128 MLP GEMMs, 128×784×512 and 128×512×512 in each form,
+# ran fastest split 4 ways (e.g. 3.6 vs 2.4 TFLOP/s unsplit); 784×512×128 fastest unsplit.
+SPLIT_FROM_K, SPLIT_MIN_K = 512, 128
 ACTIVATION_LIBRARY = "layers/activations.wgsl"  # the functions an epilogue may apply
 
 
