@@ -5,6 +5,7 @@ past llvmpipe's 65535-iteration cap; the counters; and ineligible fits on the no
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
 import math
 import threading
@@ -283,3 +284,49 @@ async def test_float64_trains_as_on_the_normal_path(device, monkeypatch, rng):
     x, y = small_data(rng)
     await assert_paths_agree(device, monkeypatch, net, x, y, dtype="float64", batch_size=4,
                              epochs=3, optimizer=optimizers.Adam, seed=2)
+
+
+async def test_float64_xor_follows_the_normal_path_to_1e_9(device, monkeypatch):
+    """The README's network in float64, full batch, 3000 epochs: every epoch's loss as the
+    normal path's (itself NumPy float64's to 1e-9, test_precision.py) to 1e-9, past 1e-10."""
+    if "shader-f64" not in device.features:
+        pytest.skip("no shader-f64 on this adapter")
+    x = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], np.float64)
+    y = np.array([[0], [0.8], [0.8], [0]], np.float64)
+    runs = [await fit_on(device, monkeypatch, enabled, [Dense(2, 3), TanH(), Dense(3, 1), TanH()],
+                         x, y, dtype="float64", learning_rate=0.1, epochs=3000)
+            for enabled in (True, False)]
+    assert [run[0] for run in runs] == ["tiny", "normal"]
+    np.testing.assert_allclose(runs[0][1]["loss"], runs[1][1]["loss"], rtol=1e-9)
+    assert runs[0][1]["loss"][-1] < 1e-10
+    assert runs[0][3]["dispatches"] == 100
+
+
+async def test_cancelling_a_tiny_fit_keeps_its_epochs_and_drops_the_partial_sums(
+        device, monkeypatch):
+    """A cancelled fit stops within a chunk or two (tiny.TRIPS_PER_SUBMIT), keeps the epochs
+    that completed and drops the partial one's sums: a fit that doesn't move the weights then
+    reports exactly evaluate's loss."""
+    x = np.tile(np.array([[0, 0], [0, 1], [1, 0], [1, 1]], np.float32), (100, 1))
+    y = np.tile(np.array([[0], [1], [1], [0]], np.float32), (100, 1))
+    model = Model([Dense(2, 3), TanH(), Dense(3, 1), TanH()], device=device, seed=0)
+    await model.predict(x[:4])
+    device.stats.reset()
+    before = tiny.COUNTS["tiny"]
+    task = asyncio.create_task(model.fit(x, y, TrainingOptions(
+        batch_size=1, learning_rate=0.01, epochs=10**6)))
+    for _ in range(60000):
+        if device.stats["submits"] > 3:
+            break
+        await asyncio.sleep(0.002)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert tiny.COUNTS["tiny"] == before + 1
+    kernel = tiny.plan(model._state, 1, optimizers.SGD(), 0)
+    steps = device.stats["dispatches"] * kernel.steps_per_dispatch
+    assert 1 <= len(model.history.loss) <= steps // 400
+    loss = await model.evaluate(x, y)
+    history = await model.fit(x, y, TrainingOptions(learning_rate=1e-30, epochs=1,
+                                                    shuffle=False))
+    assert history.loss[0] == pytest.approx(loss, rel=1e-5)

@@ -35,6 +35,12 @@ RULES = {SGD: ("sgd", 0), Momentum: ("momentum", 1), Nesterov: ("nesterov", 1),
 DTYPES = ("float32", "float64")
 MIN_LANES, MAX_LANES = 8, 256  # the workgroup: a power of two covering the widest phase
 SLACK_TRIPS = 8  # loop iterations outside the step loop besides the parameter loads/stores
+# A chunk of a tiny fit (what a stop waits for; see submits.py), in step_trips summed over its
+# steps: lavapipe runs a 2-3-1 step (~30 trips) in ~30 µs, so 2^17 is ~0.1 s there; an H200 a
+# step in a few µs, 2^18 ~25 ms. Tiny steps are latency-bound: their multiply-adds (the normal
+# path's measure) would make a chunk of minutes.
+TRIPS_PER_SUBMIT = {"CPU": 2**17}
+DEFAULT_TRIPS_PER_SUBMIT = 2**18
 
 
 @dataclass(frozen=True)
@@ -47,12 +53,15 @@ class TinyPlan:
         lanes: the workgroup's invocations.
         steps_per_dispatch: steps one dispatch runs, within loops.LOOP_BOUND per invocation.
         workgroup_bytes: the workgroup memory the kernel declares.
+        step_trips: loop iterations of a lane per step (``step_trips``): what a step costs,
+            latency-bound as it is, where the normal path counts multiply-adds.
     """
 
     layers: tuple
     lanes: int
     steps_per_dispatch: int
     workgroup_bytes: int
+    step_trips: int
 
 
 def dense_groups(layers) -> list[tuple[Dense, Activation | None]] | None:
@@ -123,7 +132,7 @@ def plan(state, batch_rows: int, optimizer, accuracy: int) -> TinyPlan | None:
     per_step = step_trips(sizes, batch_rows, count, lanes, bool(accuracy & 2))
     outside = 2 * _ceil(count, lanes) + SLACK_TRIPS
     steps = max(0, (loops.LOOP_BOUND - outside) // per_step)
-    return TinyPlan(tuple(layers), lanes, steps, workgroup_bytes)
+    return TinyPlan(tuple(layers), lanes, steps, workgroup_bytes, per_step)
 
 
 def eligibility(state, x, validation, options, accuracy: int) -> str:

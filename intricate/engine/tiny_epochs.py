@@ -28,7 +28,7 @@ from . import tiny
 from .epochs import Epochs
 from .submits import ChunkedEncoder, InFlight, Stopped
 
-ORDER_WORDS = 1 << 20  # permutation indices uploaded at once (4 MiB)
+ORDER_WORDS = 1 << 18  # permutation indices uploaded at once (1 MiB), made into one block
 
 
 def epochs_for(state, x, y, validation, options, accuracy: int, interval: int):
@@ -62,8 +62,9 @@ class TinyEpochs:
         state.keep_workspaces({1})  # the normal path's batch arrays of earlier fits go
         self.train = x if isinstance(x, Dataset) else Dataset.upload(device, x, y, bindable=True)
         self.epochs_per_upload = max(1, min(interval, ORDER_WORDS // samples))
-        self.orders = gpu.empty(device, (self.epochs_per_upload * samples if self.shuffle else 1,),
-                                np.uint32, label="orders")
+        uploaded = self.epochs_per_upload if self.shuffle else 0  # permutations at once
+        self.block = np.empty((uploaded, samples), np.uint32)
+        self.orders = gpu.empty(device, (max(1, uploaded * samples),), np.uint32, label="orders")
         self.cursor = gpu.empty(device, (4,), np.uint32, label="cursor")
         self.log = gpu.empty(device, (interval, statistics.SIZE), state.epoch_result.dtype,
                              label="epoch_log")
@@ -96,8 +97,13 @@ class TinyEpochs:
             parameters=state.parameters, gradients=state.gradients, statistics=self.sums,
             epoch_log=self.log, cursor=self.cursor, **bound)
         self.in_flight = InFlight(device)
-        # Multiply-adds of one dispatch (6 · rows · parameters a step): ChunkedEncoder's chunks.
-        self.dispatch_work = 6 * rows * state.parameters.size * self.plan.steps_per_dispatch
+        # One dispatch's share of a chunk (submits.py's work measure): its loop trips over the
+        # trips a chunk may hold (tiny.TRIPS_PER_SUBMIT), so a stop waits as long as on the
+        # normal path, whatever the adapter.
+        kind = device.adapter_info.get("adapter_type", "")
+        budget = tiny.TRIPS_PER_SUBMIT.get(kind, tiny.DEFAULT_TRIPS_PER_SUBMIT)
+        self.dispatch_work = max(1, self.in_flight.max_work * self.plan.steps_per_dispatch
+                                 * self.plan.step_trips // budget)
 
     def submit(self, permutations: Iterable[np.ndarray | None],
                stop: threading.Event) -> StagedRead | None:
@@ -107,12 +113,11 @@ class TinyEpochs:
         completed (None if none did). Returns the staged read of their statistics [epochs, 8]
         (``collect`` it later)."""
         done, encoder, orders = 0, None, iter(permutations)
-        chunk = list(itertools.islice(orders, self.epochs_per_upload))
+        chunk = self.take(orders)
         while chunk and not stop.is_set():
             if self.shuffle:
-                gpu.upload(self.orders.view(0, (len(chunk) * self.samples,)),
-                           np.concatenate(chunk))
-            total = len(chunk) * self.steps
+                gpu.upload(self.orders.view(0, (chunk * self.samples,)), self.block[:chunk])
+            total = chunk * self.steps
             gpu.upload(self.cursor, np.array([0, total, done, 0], np.uint32))
             chunks = ChunkedEncoder(self.device, stop, self.in_flight)
             encoded = 0
@@ -127,9 +132,9 @@ class TinyEpochs:
                 encoder = self.device.handle.create_command_encoder()
                 encoder.clear_buffer(self.sums.buffer, self.sums.offset, self.sums.nbytes)
                 break
-            done += len(chunk)
+            done += chunk
             encoder = chunks.encoder
-            chunk = list(itertools.islice(orders, self.epochs_per_upload))
+            chunk = self.take(orders)
             if not chunk or stop.is_set():  # the read goes with the last chunk
                 break
             chunks.submit()
@@ -140,3 +145,13 @@ class TinyEpochs:
         if encoder is not None:
             self.in_flight.submit(encoder, self.dispatch_work)
         return staged if done else None
+
+    def take(self, orders) -> int:
+        """The next epochs' permutations (up to epochs_per_upload, made one at a time as fit
+        hands them) into ``self.block``; returns how many epochs came (0: the window ended)."""
+        count = 0
+        for order in itertools.islice(orders, self.epochs_per_upload):
+            if self.shuffle:
+                self.block[count] = order
+            count += 1
+        return count
