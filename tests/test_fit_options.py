@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from intricate import Model, TrainingOptions, optimizers
-from intricate.engine import submits
+from intricate.engine import submits, tiny
 from intricate.layers import Dense, ReLU, Sigmoid, SoftMax
 
 import reference
@@ -174,6 +174,7 @@ async def test_long_epochs_are_split_into_several_submits(device, rng, monkeypat
     x, y = small_data(rng, samples=40)
     first, second = small_model(device), small_model(device)
     options = dict(epochs=2, batch_size=4, shuffle=False, learning_rate=0.1)
+    monkeypatch.setattr(tiny, "ENABLED", False)  # the normal path's chunks (tiny: its tests)
     await first.fit(x, y, TrainingOptions(**options))
     monkeypatch.setattr(submits, "MAX_DISPATCHES_PER_SUBMIT", 30)  # 8 dispatches per step
     device.stats.reset()

@@ -11,6 +11,7 @@ import pytest
 from safetensors.numpy import load_file
 
 from intricate import Model, TrainingOptions
+from intricate.engine import tiny
 from intricate.gpu import WGSLSource, dtypes, render
 from intricate.gpu.dtypes import FLOAT32, FLOAT64, MIXED_FLOAT16
 from intricate.initializers import Constant
@@ -133,11 +134,12 @@ def xor_model(device, dtype="float64") -> Model:
     return Model([Dense(2, 3), TanH(), Dense(3, 1), TanH()], device=device, seed=0, dtype=dtype)
 
 
-async def test_float64_xor_reaches_1e_10_and_follows_numpy_float64(device):
+async def test_float64_xor_reaches_1e_10_and_follows_numpy_float64(device, monkeypatch):
     """The README's network, full-batch SGD lr 0.1, targets 0 and 0.8: the float64 model's loss
     passes 1e-10 within 3000 epochs, and every epoch's loss is NumPy float64's of the same
     training (same initial weights) to 1e-9 relative; 8 dispatches per step, as in float32."""
     skip_unsupported(device, FLOAT64)
+    monkeypatch.setattr(tiny, "ENABLED", False)  # the normal path (tiny: test_tiny_fit.py)
     model = xor_model(device)
     weights = model.get_weights()
     assert all(w.dtype == np.float64 for w in weights)
