@@ -343,7 +343,9 @@ def test_config_choice_fits_the_device_and_the_shape():
     # Texels from TEXELS_FROM multiply-adds on.
     assert gemm_subgroup.choose(128, 512, 64, 8) == SubgroupConfig(32, 2, texels=True)
     assert gemm_subgroup.choose(128, 512, 63, 8) == SubgroupConfig(32, 2)
-    assert gemm_subgroup.choose(4096, 10, 512, 8) == SubgroupConfig(32, 1, texels=True)
+    # A 10-wide output from texels (a's texels, b's scalar loads): 64 rows share each b load.
+    assert gemm_subgroup.choose(4096, 10, 512, 8) == SubgroupConfig(64, 1, texels=True)
+    assert gemm_subgroup.choose(128, 10, 512, 8) == SubgroupConfig(32, 1)
     with pytest.raises(ValueError, match="SubgroupConfig: expected rows from 1 to 64"):
         SubgroupConfig(0, 2)
     with pytest.raises(ValueError, match="quads 1, 2 or 4"):

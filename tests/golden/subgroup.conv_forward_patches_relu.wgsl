@@ -13,11 +13,14 @@
 // order, four per texel (intricate/gpu/texels.py), which llvmpipe fetches a whole texel per lane
 // at a time. A lane's texel of a holds four k's of a row (or four rows at one k), so one fetch
 // per row serves 4 · W k's; b's texels hold four columns at one k (or four k's of a column).
+// When b's rows are no whole texels (N = 10), b comes from its buffer by scalar loads instead,
+// each serving all R rows, beside a's texels.
 //
 // Bindings and Params: interface.wgsl's (a, b, a4/b4 for 16-byte loads of b when the layout
 // allows, the epilogue's bias, activation_outputs, activation_inputs, pre_activations and
 // grad_bias, c, params), and from texels
-// 11 a_texels, 12 b_texels (texture_2d<f32>) instead of a, b, a4, b4. Split K as tiled.wgsl's:
+// 11 a_texels, 12 b_texels (texture_2d<f32>) instead of a, b, a4, b4 (b stays when b's rows are
+// no whole texels). Split K as tiled.wgsl's:
 // ``splits`` chunks of ``k_chunk`` (a multiple of 4 · W), each chunk's plain a · b (and column
 // sums) at c[split · M · N + ...] (grad_bias[split · N + ...]), summed by tiled.wgsl's sum_splits.
 // Loop bound: an invocation loops k_chunk / BLOCK + W - 1 times at most; subgroup.py's split_k

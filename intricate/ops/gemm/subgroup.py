@@ -60,8 +60,14 @@ def choose(m: int, n: int, k: int, width: int) -> SubgroupConfig:
     24 × 2 39 / 38 / 38; 48 × 2 37 / 43 / 42; 64 × 2 37 / 29 / 44; 16 × 4 37 / 32 / 35 (each
     lane streams more of Wᵀ's rows at once); gemm.wgsl's 256 × 128 × 16 tile 11 / 10 / 12.
     From texels (forward, 4096 × 512 × 768, best of 3): 32 × 2 53; 48 × 2 51; 64 × 2 51;
-    64 × 1 49; 16 × 4 45."""
-    return SubgroupConfig(32, 1 if n <= 4 * width else 2, texels=m * n * k >= TEXELS_FROM)
+    64 × 1 49; 16 × 4 45. An output one vec4 per lane wide (N = 10) from texels: 64 rows,
+    since b's scalar loads, not a's texels, cost most there and each serves every row (4096 ×
+    10 × 512 and 512 × 10 × 4096, ms, same process: from buffers 32 rows 17.8 / 17.5, 64 rows
+    14.1 / 13.2; a from texels 64 rows ~4× faster than 32 from buffers under load)."""
+    many = m * n * k >= TEXELS_FROM
+    if n <= 4 * width:
+        return SubgroupConfig(64 if many else 32, 1, texels=many)
+    return SubgroupConfig(32, 2, texels=many)
 
 
 def width(device) -> int:
@@ -106,8 +112,8 @@ def template(config: SubgroupConfig, width: int, b_vec4: str | None, bias: bool,
     k's of a column at once, W / 4 vec4s per column for W steps; None: scalar loads.
     ``a_texels``: read a and b from texels (see gpu/texels.py) in blocks of 4·W k's, a's texels
     holding four k's of a row ("k": a is contiguous in k) or four rows at one k ("m"); b's
-    texels as b_vec4 says (which must then not be None). The last block runs past K, with a's
-    values there zeroed; from buffers, the last K mod W k's take a checked loop instead.
+    texels as b_vec4 says, or (None) b by scalar loads from its buffer. The last block runs past
+    K, with a's values there zeroed; from buffers, the last K mod W k's take a checked loop instead.
     ``output``: c's element type (default: the element type). f16 operands (never as texels)
     are widened to f32 as they are loaded: broadcasts, FMAs and sums are f32.
     ``a_gather``/``b_gather``: an operand read through an im2col.wgsl gather (a convolution's
@@ -264,7 +270,10 @@ def record(program: Program, a: GPUArray, b: GPUArray, c: GPUArray, config: Subg
     elif aligned and b_row == 1 and b_col % 4 == 0 and lanes % 4 == 0:
         b_vec4 = "k"
     a_row, a_col, a_texels = params["a_row_stride"], params["a_col_stride"], None
-    if config.texels and b_vec4 and not a_gather and texels.fits(a) and texels.fits(b):
+    # b from its buffer by scalar loads (b_vec4 None, not gathered) beside a's texels: an output
+    # too narrow for texels of b (N = 10) still reads a, its costly operand, a texel at a time.
+    if config.texels and not a_gather and texels.fits(a) and (
+            texels.fits(b) if b_vec4 else not b_gather):
         if a_col == 1 and a_row % 4 == 0:
             a_texels = "k"
         elif a_row == 1 and a_col % 4 == 0 and config.rows % 4 == 0:
@@ -275,7 +284,8 @@ def record(program: Program, a: GPUArray, b: GPUArray, c: GPUArray, config: Subg
                       element_type(c.dtype), a_gather, b_gather)
     if a_texels:
         operands = {"a_texels": program.texels(record, "a_texels", a),
-                    "b_texels": program.texels(record, "b_texels", b)}
+                    **({"b_texels": program.texels(record, "b_texels", b)} if b_vec4
+                       else {"b": b})}
     else:  # b4 for the vector loads; b for the scalar ones (and the last K mod W when "k")
         operands = {"a": a, **({"b4": b} if b_vec4 else {}),
                     **({"b": b} if b_vec4 != "n" else {})}

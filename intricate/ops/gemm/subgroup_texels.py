@@ -8,7 +8,9 @@ def texel_steps(rows: int, quads: int, width: int, a_texels: str, b_texels: str,
                 pad: str) -> list[str]:
     """One block of 4·W k's from texels (k = k0 + offset): the a texels of the whole block
     (one per row and lane for "k", one per four rows, lane and W k's for "m"), then, W k's at a
-    time, their b texels and the FMAs."""
+    time, their b texels and the FMAs. ``b_texels`` None: b from its buffer instead, four
+    scalar loads per vec4 of columns (b's rows are no whole texels: a 10-wide layer's W or dY),
+    so that a, which every column of b multiplies, still comes a texel at a time."""
     def fetch(texture: str, index: str) -> str:
         return f"textureLoad({texture}, texel({index}), 0)"
 
@@ -32,6 +34,11 @@ def texel_steps(rows: int, quads: int, width: int, a_texels: str, b_texels: str,
     for chunk in range(0, 4 * width, width):  # W steps at a time: whole fours of k's
         block = steps[chunk:chunk + width]
         for step, _, _, offset in block:
+            if b_texels is None:  # scalar loads of four columns; rows past K: the last one
+                lines += [f"{pad}let b{step}_{q} = vec4<f32>(" + ", ".join(
+                    f"b[min(k0 + {offset}u, last_k) * params.b_row_stride + b_col_{q}_{j}]"
+                    for j in range(4)) + ");" for q in quads]
+                continue
             if b_texels == "n":  # rows past K: the last one (a is zero there)
                 lines += [f"{pad}let b{step}_{q} = " + fetch(
                     "b_texels", f"min(k0 + {offset}u, last_k) * (params.b_row_stride / 4u) + "

@@ -1,0 +1,99 @@
+"""The subgroup GEMM's narrow outputs (N = 10: the last Dense layer of a classifier) on software
+adapters: a from texels, b (no whole texels in its rows) by scalar loads from its buffer, against
+the float64 NumPy product at edge sizes, through split K, and past loops.LOOP_BOUND."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from test_gemm import LAYOUTS, needs_subgroup_kernel, run_gemm
+
+from intricate import gpu
+from intricate.ops import loops
+from intricate.ops.gemm import SubgroupConfig, record_gemm
+from intricate.ops.gemm import subgroup as gemm_subgroup
+
+from harness import assert_close
+
+FORWARD, WEIGHTS = "forward x·W", "weight gradient xᵀ·dY"
+NARROW = SubgroupConfig(64, 1, texels=True)  # what choose gives a 10-wide output from texels
+
+CASES = [  # (m, n, k, layout, config): a's texels need K (forward) or M (xᵀ) a multiple of 4
+    pytest.param(68, 10, 100, FORWARD, NARROW, id="rows_past_a_group_and_a_short_last_block"),
+    pytest.param(65, 10, 100, FORWARD, NARROW, id="one_row_past_a_group"),
+    pytest.param(64, 1, 32, FORWARD, NARROW, id="one_column_one_whole_block"),
+    pytest.param(3, 7, 4, FORWARD, SubgroupConfig(3, 1, texels=True), id="k_of_one_texel"),
+    pytest.param(68, 10, 100, WEIGHTS, NARROW, id="four_rows_a_texel_with_column_sums"),
+    pytest.param(8, 3, 33, WEIGHTS, SubgroupConfig(4, 1, texels=True), id="k_one_past_a_block"),
+]
+
+
+@pytest.mark.parametrize("m,n,k,layout,config", CASES)
+async def test_narrow_output_from_texels_matches_reference(device, rng, m, n, k, layout, config):
+    needs_subgroup_kernel(device)
+    got, want, _, _, scale = await run_gemm(device, rng, m, n, k, layout, config,
+                                            column_sums=layout == WEIGHTS)
+    assert_close(got, want, scale=scale)
+
+
+async def test_narrow_output_epilogues_from_texels(device, rng):
+    """The forward's bias and activation, and a dX epilogue's f'(o), after a's texels."""
+    needs_subgroup_kernel(device)
+    got, want, bias, _, scale = await run_gemm(device, rng, 68, 10, 100, FORWARD, NARROW,
+                                               bias=True, activation="relu")
+    assert_close(got, np.maximum(want + bias, 0), scale=scale + np.abs(bias))
+    got, want, _, outputs, scale = await run_gemm(device, rng, 68, 10, 100, FORWARD, NARROW,
+                                                  derivative="sigmoid")
+    assert_close(got, want * outputs * (1 - outputs), scale=scale)
+
+
+@pytest.mark.parametrize("layout", [FORWARD, WEIGHTS])
+async def test_narrow_output_split_k_with_lowered_loop_bound(device, rng, monkeypatch, layout):
+    """LOOP_BOUND 8: chunks of two 4·W blocks, the last one short, summed by sum_splits (which
+    adds the column sums too)."""
+    needs_subgroup_kernel(device)
+    monkeypatch.setattr(loops, "LOOP_BOUND", 8)
+    splits, chunk = await device.run(gemm_subgroup.split_k, device, 200)
+    assert splits > 1 and (splits - 1) * chunk < 200
+    got, want, _, _, scale = await run_gemm(device, rng, 68, 10, 200, layout, NARROW,
+                                            column_sums=layout == WEIGHTS)
+    assert_close(got, want, scale=scale)
+
+
+async def test_narrow_output_past_the_real_loop_bound(device, rng):
+    """K past LOOP_BOUND blocks of 4·W k's (and past llvmpipe's 65535 iterations had it been one
+    loop): split K, every k counted (a loop stopped early would drop whole chunks)."""
+    needs_subgroup_kernel(device)
+    block = 4 * await device.run(gemm_subgroup.width, device)
+    k = loops.LOOP_BOUND * block + 36
+    splits, _ = await device.run(gemm_subgroup.split_k, device, k)
+    assert splits >= 2
+    got, want, _, _, scale = await run_gemm(device, rng, 4, 10, k, FORWARD, NARROW)
+    assert_close(got, want, scale=scale)
+
+
+@pytest.mark.parametrize("layout", [FORWARD, WEIGHTS])
+async def test_narrow_output_copies_only_a_into_texels(device, layout, monkeypatch):
+    """A 10-wide output from texels: a's texels ("k" of x, "m" of xᵀ), b's scalar loads (b_vec4
+    None), one texel copy; from buffers (texels off, or a's rows not on texels) no copy."""
+    needs_subgroup_kernel(device)
+    chosen, original = [], gemm_subgroup.template
+    monkeypatch.setattr(gemm_subgroup, "template", lambda *args: (
+        chosen.append((args[2], args[7])), original(*args))[1])
+
+    def record(m: int, k: int, texels: bool) -> list[str]:
+        program = gpu.Program(gpu.Workspace(device, m))
+        a, b = gpu.empty(device, (m, k)), gpu.empty(device, (k, 10))
+        record_gemm(program, a, b, gpu.empty(device, (m, 10)), m, 10, k,
+                    *(f(m, 10, k) for f in LAYOUTS[layout]),
+                    config=SubgroupConfig(64, 1, texels=texels))
+        return [type(step).__name__ for step in program.steps]
+
+    assert await device.run(record, 64, 64, True) == ["TexelCopy", "Dispatch"]
+    assert await device.run(record, 64, 64, False) == ["Dispatch"]
+    # a's rows (forward: K) or its columns of xᵀ (M) not on texels: from buffers.
+    odd = (64, 63) if layout == FORWARD else (63, 64)
+    assert await device.run(record, *odd, True) == ["Dispatch"]
+    a_expected = "k" if layout == FORWARD else "m"
+    assert chosen == [(None, a_expected), (None, None), (None, None)]
+
