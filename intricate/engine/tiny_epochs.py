@@ -92,7 +92,7 @@ class TinyEpochs:
             params=params, template={
                 "layers": self.plan.layers, "parameter_count": state.parameters.size,
                 "batch_size": rows, "moments": optimizer.moments, "optimizer": rule,
-                "loss": loss.entry},
+                "loss": loss.entry, "slot": statistics.SLOT, "size": statistics.SIZE},
             source_x=self.train.x, source_y=self.train.y, orders=self.orders,
             parameters=state.parameters, gradients=state.gradients, statistics=self.sums,
             epoch_log=self.log, cursor=self.cursor, **bound)

@@ -32,7 +32,8 @@
 // Template: layers = ((inputs, outputs, kernel offset, bias offset, activation, alpha,
 //   inputs_kept), ...) per Dense layer and the activation after it ("identity" for none);
 //   parameter_count; batch_size; moments (0-2); optimizer (an optimizer_rules.wgsl rule: sgd,
-//   momentum, nesterov, adagrad, adam, adamw); loss (a loss_terms.wgsl function).
+//   momentum, nesterov, adagrad, adam, adamw); loss (a loss_terms.wgsl function); slot, size
+//   (ops/statistics.py's SLOT and SIZE).
 // Workgroup `workgroup_size` lanes (1-D), grid (1, 1, 1): one workgroup does everything.
 // Loop bound (llvmpipe stops loops after 65535 iterations per invocation, all loops together):
 //   a lane iterates at most tiny.py's step_trips per step, plus the loads and stores of the
@@ -84,8 +85,8 @@ const ROWS: u32 = {{ batch_size }}u;
 {% set last = layers[-1] %}
 const INPUTS: u32 = {{ layers[0][0] }}u;
 const OUTPUTS: u32 = {{ last[1] }}u;
-const SIZE: u32 = 10u;  // statistics.SIZE
-const SLOT: u32 = 4u;   // statistics.SLOT
+const SIZE: u32 = {{ size }}u;  // the statistics layout's (intricate/ops/statistics.py)
+const SLOT: u32 = {{ slot }}u;
 
 var<workgroup> theta: array<{{ accumulate }}, PARAMETERS>;
 var<workgroup> grad: array<{{ accumulate }}, PARAMETERS>;
