@@ -58,6 +58,10 @@ RENDERS = {
     "losses.mean_squared.mixed_float16": ("losses.wgsl", {"loss": "mean_squared", "dtype": "f16",
                                                           "accumulate": "f32"}),
     "loss_scale": ("engine/loss_scale.wgsl", {}),
+    "tiny_fit.adam_gelu": ("engine/tiny_fit.wgsl", {
+        "layers": ((3, 5, 0, 15, "gelu", 0.0, True), (5, 2, 20, 30, "sigmoid", 0.0, False)),
+        "parameter_count": 32, "batch_size": 4, "moments": 2, "optimizer": "adam",
+        "loss": "binary_crossentropy", "slot": 4, "size": 10}),
     "gather": ("ops/gather.wgsl", {"x_lanes": 1, "y_lanes": 1, "indexed": True,
                                    "cursor": False}),
     "gather.vec4_permutation_cursor": ("ops/gather.wgsl", {"x_lanes": 4, "y_lanes": 2,

@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 from dataclasses import dataclass
+from types import SimpleNamespace
 
 from ..dataset import Dataset
 from ..layers import Activation
@@ -176,6 +177,16 @@ def eligibility(state, x, validation, options, accuracy: int) -> str:
     if kernel.steps_per_dispatch < 1:
         return "a step loops past loops.LOOP_BOUND"
     return ""
+
+
+def loss_factors(loss, rows: int, last_rows: int, width: int, accuracy: int) -> dict:
+    """tiny_fit.wgsl's mean_factor, full_scale and last_scale: losses.py's mean_factor and
+    gradient_scale (float64, rounded as its dispatches round them) for batches of ``rows`` and
+    for the epoch's last batch of ``last_rows``."""
+    full, last = (loss._params(SimpleNamespace(shape=(count, width)), 0, accuracy)
+                  for count in (rows, last_rows))
+    return {"mean_factor": full["mean_factor"], "full_scale": full["gradient_scale"],
+            "last_scale": last["gradient_scale"]}
 
 
 def dispatches(total_steps: int, steps_per_dispatch: int) -> int:

@@ -14,7 +14,6 @@ from __future__ import annotations
 import itertools
 import threading
 from collections.abc import Iterable
-from types import SimpleNamespace
 
 import numpy as np
 
@@ -70,17 +69,10 @@ class TinyEpochs:
                              label="epoch_log")
         self.sums = state.statistics
         rule, _ = tiny.RULES[type(optimizer)]
-        width = state.output_size
-        # losses.py's factors (float64, rounded as its dispatches round them) for a full batch
-        # and for the epoch's last one.
-        factors = [loss._params(SimpleNamespace(shape=(count, width)), 0, accuracy)
-                   for count in (rows, last_rows)]
         params = {"samples": samples, "batch_size": rows, "steps_per_epoch": self.steps,
                   "steps_per_dispatch": self.plan.steps_per_dispatch,
                   "shuffled": int(self.shuffle), "accuracy": accuracy,
-                  "mean_factor": factors[0]["mean_factor"],
-                  "full_scale": factors[0]["gradient_scale"],
-                  "last_scale": factors[1]["gradient_scale"],
+                  **tiny.loss_factors(loss, rows, last_rows, state.output_size, accuracy),
                   **(dict.fromkeys(HYPERPARAMETERS, 0.0) | optimizer.shader_values())}
         state_arrays = optimizer.state_for(state.parameters)
         bound = dict(zip(("first_moment", "second_moment"), state_arrays[:optimizer.moments]))

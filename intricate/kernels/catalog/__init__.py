@@ -6,7 +6,14 @@ float64 reference, inputs at a size, template values, grid, flops and bytes (see
     entries = catalog.select(["gemm", "softmax.forward"])   # by name, family or glob
 """
 
-from . import layers, normalization, ops, pooling, training  # noqa: F401 (each registers its family's entries)
+from . import (  # noqa: F401 (each registers its family's entries)
+    layers,
+    normalization,
+    ops,
+    pooling,
+    tiny,
+    training,
+)
 from .registry import (
     ENTRIES,
     SIZE_CLASSES,
