@@ -644,38 +644,39 @@ fn gemm(@builtin(workgroup_id) group: vec3<u32>, @builtin(num_workgroups) groups
     for (var i = k_whole; i < k_end; i++) {
 
     }
-    store(split, row0 + 0u, col_0 + 0u, acc_0_0[0]);
-    store(split, row0 + 0u, col_0 + 1u, acc_0_0[1]);
-    store(split, row0 + 0u, col_0 + 2u, acc_0_0[2]);
-    store(split, row0 + 0u, col_0 + 3u, acc_0_0[3]);
-    store(split, row0 + 1u, col_0 + 0u, acc_1_0[0]);
-    store(split, row0 + 1u, col_0 + 1u, acc_1_0[1]);
-    store(split, row0 + 1u, col_0 + 2u, acc_1_0[2]);
-    store(split, row0 + 1u, col_0 + 3u, acc_1_0[3]);
-    store(split, row0 + 2u, col_0 + 0u, acc_2_0[0]);
-    store(split, row0 + 2u, col_0 + 1u, acc_2_0[1]);
-    store(split, row0 + 2u, col_0 + 2u, acc_2_0[2]);
-    store(split, row0 + 2u, col_0 + 3u, acc_2_0[3]);
-    store(split, row0 + 3u, col_0 + 0u, acc_3_0[0]);
-    store(split, row0 + 3u, col_0 + 1u, acc_3_0[1]);
-    store(split, row0 + 3u, col_0 + 2u, acc_3_0[2]);
-    store(split, row0 + 3u, col_0 + 3u, acc_3_0[3]);
-    store(split, row0 + 4u, col_0 + 0u, acc_4_0[0]);
-    store(split, row0 + 4u, col_0 + 1u, acc_4_0[1]);
-    store(split, row0 + 4u, col_0 + 2u, acc_4_0[2]);
-    store(split, row0 + 4u, col_0 + 3u, acc_4_0[3]);
-    store(split, row0 + 5u, col_0 + 0u, acc_5_0[0]);
-    store(split, row0 + 5u, col_0 + 1u, acc_5_0[1]);
-    store(split, row0 + 5u, col_0 + 2u, acc_5_0[2]);
-    store(split, row0 + 5u, col_0 + 3u, acc_5_0[3]);
-    store(split, row0 + 6u, col_0 + 0u, acc_6_0[0]);
-    store(split, row0 + 6u, col_0 + 1u, acc_6_0[1]);
-    store(split, row0 + 6u, col_0 + 2u, acc_6_0[2]);
-    store(split, row0 + 6u, col_0 + 3u, acc_6_0[3]);
-    store(split, row0 + 7u, col_0 + 0u, acc_7_0[0]);
-    store(split, row0 + 7u, col_0 + 1u, acc_7_0[1]);
-    store(split, row0 + 7u, col_0 + 2u, acc_7_0[2]);
-    store(split, row0 + 7u, col_0 + 3u, acc_7_0[3]);
+    let bias_0 = vec4<f32>(f32(bias[min(col_0 + 0u, last_col)]), f32(bias[min(col_0 + 1u, last_col)]), f32(bias[min(col_0 + 2u, last_col)]), f32(bias[min(col_0 + 3u, last_col)]));
+    store(split, row0 + 0u, col_0 + 0u, acc_0_0[0] + bias_0[0]);
+    store(split, row0 + 0u, col_0 + 1u, acc_0_0[1] + bias_0[1]);
+    store(split, row0 + 0u, col_0 + 2u, acc_0_0[2] + bias_0[2]);
+    store(split, row0 + 0u, col_0 + 3u, acc_0_0[3] + bias_0[3]);
+    store(split, row0 + 1u, col_0 + 0u, acc_1_0[0] + bias_0[0]);
+    store(split, row0 + 1u, col_0 + 1u, acc_1_0[1] + bias_0[1]);
+    store(split, row0 + 1u, col_0 + 2u, acc_1_0[2] + bias_0[2]);
+    store(split, row0 + 1u, col_0 + 3u, acc_1_0[3] + bias_0[3]);
+    store(split, row0 + 2u, col_0 + 0u, acc_2_0[0] + bias_0[0]);
+    store(split, row0 + 2u, col_0 + 1u, acc_2_0[1] + bias_0[1]);
+    store(split, row0 + 2u, col_0 + 2u, acc_2_0[2] + bias_0[2]);
+    store(split, row0 + 2u, col_0 + 3u, acc_2_0[3] + bias_0[3]);
+    store(split, row0 + 3u, col_0 + 0u, acc_3_0[0] + bias_0[0]);
+    store(split, row0 + 3u, col_0 + 1u, acc_3_0[1] + bias_0[1]);
+    store(split, row0 + 3u, col_0 + 2u, acc_3_0[2] + bias_0[2]);
+    store(split, row0 + 3u, col_0 + 3u, acc_3_0[3] + bias_0[3]);
+    store(split, row0 + 4u, col_0 + 0u, acc_4_0[0] + bias_0[0]);
+    store(split, row0 + 4u, col_0 + 1u, acc_4_0[1] + bias_0[1]);
+    store(split, row0 + 4u, col_0 + 2u, acc_4_0[2] + bias_0[2]);
+    store(split, row0 + 4u, col_0 + 3u, acc_4_0[3] + bias_0[3]);
+    store(split, row0 + 5u, col_0 + 0u, acc_5_0[0] + bias_0[0]);
+    store(split, row0 + 5u, col_0 + 1u, acc_5_0[1] + bias_0[1]);
+    store(split, row0 + 5u, col_0 + 2u, acc_5_0[2] + bias_0[2]);
+    store(split, row0 + 5u, col_0 + 3u, acc_5_0[3] + bias_0[3]);
+    store(split, row0 + 6u, col_0 + 0u, acc_6_0[0] + bias_0[0]);
+    store(split, row0 + 6u, col_0 + 1u, acc_6_0[1] + bias_0[1]);
+    store(split, row0 + 6u, col_0 + 2u, acc_6_0[2] + bias_0[2]);
+    store(split, row0 + 6u, col_0 + 3u, acc_6_0[3] + bias_0[3]);
+    store(split, row0 + 7u, col_0 + 0u, acc_7_0[0] + bias_0[0]);
+    store(split, row0 + 7u, col_0 + 1u, acc_7_0[1] + bias_0[1]);
+    store(split, row0 + 7u, col_0 + 2u, acc_7_0[2] + bias_0[2]);
+    store(split, row0 + 7u, col_0 + 3u, acc_7_0[3] + bias_0[3]);
 }
 
 // The texel reads' operands (besides interface.wgsl's bindings): a and b copied into textures.
@@ -757,7 +758,7 @@ struct Params {
 fn epilogue(row: u32, col: u32, value: f32) -> f32 {
 
 
-    let x = value + f32(bias[col]);
+    let x = value;
 
 
     pre_activations[row * params.n + col] = f32(x);

@@ -60,10 +60,9 @@ def choose(m: int, n: int, k: int, width: int) -> SubgroupConfig:
     24 × 2 39 / 38 / 38; 48 × 2 37 / 43 / 42; 64 × 2 37 / 29 / 44; 16 × 4 37 / 32 / 35 (each
     lane streams more of Wᵀ's rows at once); gemm.wgsl's 256 × 128 × 16 tile 11 / 10 / 12.
     From texels (forward, 4096 × 512 × 768, best of 3): 32 × 2 53; 48 × 2 51; 64 × 2 51;
-    64 × 1 49; 16 × 4 45. An output one vec4 per lane wide (N = 10) from texels: 64 rows,
-    since b's scalar loads, not a's texels, cost most there and each serves every row (4096 ×
-    10 × 512 and 512 × 10 × 4096, ms, same process: from buffers 32 rows 17.8 / 17.5, 64 rows
-    14.1 / 13.2; a from texels 64 rows ~4× faster than 32 from buffers under load)."""
+    64 × 1 49; 16 × 4 45. One vec4 per lane (N = 10) from texels: 64 rows, each of b's scalar
+    loads serving all (4096 × 10 × 512 and 512 × 10 × 4096 from buffers, ms: 32 rows 17.8 /
+    17.5, 64 rows 14.1 / 13.2; a from texels at 64 rows: ~4× faster still)."""
     many = m * n * k >= TEXELS_FROM
     if n <= 4 * width:
         return SubgroupConfig(64 if many else 32, 1, texels=many)
@@ -210,8 +209,13 @@ def template(config: SubgroupConfig, width: int, b_vec4: str | None, bias: bool,
         last += update(widen("gather_a(a_row_{r}, a_k)" if a_gather
                              else "a[a_row_{r} + i * params.a_col_stride]", precision),
                        "b_last", pad)
-    stores = [f"    store(split, row0 + {r}u, col_{q} + {j}u, acc_{r}_{q}[{j}]);"
-              for r in rows for q in quads for j in range(4)]
+    # The bias, a lane's columns' once (epilogue.wgsl would load bias[col] for every row: each
+    # a scalar load loop on llvmpipe), added before the epilogue, which then has no bias.
+    stores = [f"    let bias_{q} = {vector}(" + ", ".join(
+        f"{precision.accumulate}(bias[min(col_{q} + {j}u, last_col)])" for j in range(4)) + ");"
+        for q in quads] if bias else []
+    stores += [f"    store(split, row0 + {r}u, col_{q} + {j}u, acc_{r}_{q}[{j}]"
+               + f" + bias_{q}[{j}]" * bias + ");" for r in rows for q in quads for j in range(4)]
     if column_sums:  # the first row of workgroups writes; the others summed the same b
         stores.append("    if (row0 == 0u) {")
         stores += [f"        if (col_{q} + {j}u < params.n) {{ grad_bias[split * params.n + "
@@ -223,7 +227,7 @@ def template(config: SubgroupConfig, width: int, b_vec4: str | None, bias: bool,
             # From texels, blocks of 4·W run past K; otherwise whole blocks of W, then the rest.
             "blocks_end": "k_begin + (k_end - k_begin + BLOCK - 1u) / BLOCK * BLOCK" if a_texels
             else "k_end - (k_end - k_begin) % BLOCK",
-            **epilogue_values(bias, activation, derivative, inputs_kept, output),
+            **epilogue_values(False, activation, derivative, inputs_kept, output),
             **gather_values(a_gather, b_gather),
             "declarations": "\n".join(declarations), "whole_steps": "\n".join(whole),
             "last_steps": "\n".join(last), "stores": "\n".join(stores)}
