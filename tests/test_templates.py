@@ -61,7 +61,11 @@ RENDERS = {
     "tiny_fit.adam_gelu": ("engine/tiny_fit.wgsl", {
         "layers": ((3, 5, 0, 15, "gelu", 0.0, True), (5, 2, 20, 30, "sigmoid", 0.0, False)),
         "parameter_count": 32, "batch_size": 4, "moments": 2, "optimizer": "adam",
-        "loss": "binary_crossentropy", "slot": 4, "size": 10}),
+        "loss": "binary_crossentropy", "softmax": False, "slot": 4, "size": 10}),
+    "tiny_fit.softmax_momentum": ("engine/tiny_fit.wgsl", {
+        "layers": ((3, 5, 0, 15, "relu", 0.0, False), (5, 4, 20, 40, "identity", 0.0, False)),
+        "parameter_count": 44, "batch_size": 8, "moments": 1, "optimizer": "momentum",
+        "loss": "categorical_crossentropy", "softmax": True, "slot": 4, "size": 10}),
     "gather": ("ops/gather.wgsl", {"x_lanes": 1, "y_lanes": 1, "indexed": True,
                                    "cursor": False}),
     "gather.vec4_permutation_cursor": ("ops/gather.wgsl", {"x_lanes": 4, "y_lanes": 2,

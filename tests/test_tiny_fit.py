@@ -107,6 +107,21 @@ async def test_each_loss_trains_as_on_the_normal_path(device, monkeypatch, rng, 
                              learning_rate=0.2, seed=5)
 
 
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+@pytest.mark.parametrize("classes", [1, 4])
+async def test_softmax_with_categorical_crossentropy_trains_as_on_the_normal_path(
+        device, monkeypatch, rng, optimizer, classes):
+    """A last SoftMax, its gradient fused into the loss (ŷ·Σy - y) / batch, targets that are
+    one-hot and rows that don't sum to 1 (exact for any y), one class too; 10 = 4 + 4 + 2."""
+    x = rng.normal(size=(10, 3)).astype(np.float32)
+    y = np.eye(classes, dtype=np.float32)[rng.integers(0, classes, 10)]
+    y[:3] *= 0.5
+    await assert_paths_agree(
+        device, monkeypatch, lambda: net(ReLU(), SoftMax(), sizes=(3, 6, classes)), x, y,
+        loss_algorithm="categorical_crossentropy", optimizer=optimizer, learning_rate=0.05,
+        metrics=["categorical_accuracy"], epochs=3, batch_size=4, seed=8)
+
+
 @pytest.mark.parametrize("hidden", [ReLU, TanH, Sigmoid, lambda: LeakyReLU(0.2),
                                     lambda: ELU(0.5), GELU, SiLU, Softplus, None],
                          ids=["relu", "tanh", "sigmoid", "leaky_relu", "elu", "gelu", "silu",
@@ -249,13 +264,16 @@ async def test_stop_between_chunks_keeps_whole_epochs_and_drops_the_partial_sums
     assert not sums.any()
 
 
-@pytest.mark.parametrize("case", ["softmax", "validation", "dropout", "optimizer_subclass",
-                                  "disabled", "too_large"])
+@pytest.mark.parametrize("case", ["softmax_mse", "softmax_after_tanh", "validation", "dropout",
+                                  "optimizer_subclass", "disabled", "too_large"])
 async def test_ineligible_fits_take_the_normal_path(device, monkeypatch, rng, case):
     x, y = small_data(rng)
     layers, extra = net(), {}
-    if case == "softmax":
-        layers, extra = net(last=SoftMax()), {"loss_algorithm": "categorical_crossentropy"}
+    if case == "softmax_mse":  # its backward is not fused into this loss
+        layers, extra = net(last=SoftMax()), {"loss_algorithm": "mse"}
+    elif case == "softmax_after_tanh":
+        layers = net(last=False) + [TanH(), SoftMax()]
+        extra = {"loss_algorithm": "categorical_crossentropy"}
     elif case == "validation":
         extra = {"validation_data": (x[:4], y[:4])}
     elif case == "dropout":

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from types import SimpleNamespace
 
 from ..dataset import Dataset
-from ..layers import Activation
+from ..layers import Activation, SoftMax
 from ..layers.dense import Dense
 from ..losses import LOSSES
 from ..ops import loops
@@ -56,6 +56,8 @@ class TinyPlan:
         workgroup_bytes: the workgroup memory the kernel declares.
         step_trips: loop iterations of a lane per step (``step_trips``): what a step costs,
             latency-bound as it is, where the normal path counts multiply-adds.
+        softmax: the last Dense layer is followed by a SoftMax whose gradient the categorical
+            cross-entropy fuses (the loss writes dE/dx = (ŷ·Σy - y) / batch).
     """
 
     layers: tuple
@@ -63,17 +65,22 @@ class TinyPlan:
     steps_per_dispatch: int
     workgroup_bytes: int
     step_trips: int
+    softmax: bool = False
 
 
-def dense_groups(layers) -> list[tuple[Dense, Activation | None]] | None:
+def dense_groups(layers, loss=None) -> list[tuple[Dense, Activation | None]] | None:
     """The model as Dense layers each followed by at most one element-wise activation of the
-    library (layers/activations.wgsl), or None if it is anything else."""
+    library (layers/activations.wgsl), the last Dense possibly by a SoftMax whose backward
+    ``loss`` fuses (plan.loss_through_last_layer: categorical cross-entropy); None if it is
+    anything else."""
+    softmax = type(layers[-1]) is SoftMax and fusion.loss_through_last_layer(layers, loss)
+    body = layers[:-1] if softmax else layers
     groups, index = [], 0
-    while index < len(layers):
-        layer = layers[index]
+    while index < len(body):
+        layer = body[index]
         if type(layer) is not Dense:
             return None
-        following = layers[index + 1] if index + 1 < len(layers) else None
+        following = body[index + 1] if index + 1 < len(body) else None
         if following is not None and fusion.fuses(layer, following) and (
                 following.shader == Activation.shader):
             groups.append((layer, following))
@@ -83,6 +90,10 @@ def dense_groups(layers) -> list[tuple[Dense, Activation | None]] | None:
             index += 1
         else:
             return None
+    if softmax:
+        if not groups or groups[-1][1] is not None:
+            return None
+        groups[-1] = (groups[-1][0], layers[-1])
     return groups
 
 
@@ -91,15 +102,18 @@ def _ceil(count: int, lanes: int) -> int:
 
 
 def step_trips(sizes: list[tuple[int, int]], rows: int, parameters: int, lanes: int,
-               categorical: bool) -> int:
+               categorical: bool, softmax: bool = False) -> int:
     """Loop iterations of one lane in one step of tiny_fit.wgsl (every loop counted, as
-    llvmpipe counts them): gather, each forward (element loop × inputs), the loss (+ the
+    llvmpipe counts them): gather, each forward (element loop × inputs; a SoftMax: a row per
+    lane, 3 loops over it), the loss (each element's row target sum through a SoftMax; + the
     categorical argmax, + the reduction), each backward (dW/db over the rows, dX over the
     outputs), the update, the epoch's log row, the step loop itself."""
     inputs, outputs = sizes[0][0], sizes[-1][1]
     trips = _ceil(rows * inputs, lanes) + _ceil(rows * outputs, lanes)
     trips += sum(_ceil(rows * outs, lanes) * (ins + 1) for ins, outs in sizes)
-    trips += _ceil(rows * outputs, lanes) + lanes.bit_length() + 1
+    trips += _ceil(rows, lanes) * (3 * outputs + 1) if softmax else 0
+    trips += _ceil(rows * outputs, lanes) * (outputs + 1 if softmax else 1)
+    trips += lanes.bit_length() + 1
     trips += _ceil(rows, lanes) * outputs if categorical else 0
     for index, (ins, outs) in enumerate(sizes):
         trips += _ceil(ins * outs + outs, lanes) * (rows + 1)
@@ -107,13 +121,17 @@ def step_trips(sizes: list[tuple[int, int]], rows: int, parameters: int, lanes: 
     return trips + _ceil(parameters, lanes) + 6 + 1
 
 
-def plan(state, batch_rows: int, optimizer, accuracy: int) -> TinyPlan | None:
-    """The kernel for ``state``'s model at batches of ``batch_rows`` (None: not a Dense stack).
+def plan(state, batch_rows: int, optimizer, accuracy: int, loss=None) -> TinyPlan | None:
+    """The kernel for ``state``'s model at batches of ``batch_rows`` (None: not a Dense stack;
+    ``loss`` decides whether a last SoftMax is fused).
 
     Offsets come from the layers' parameter views of the model's flat parameter buffer."""
-    groups = dense_groups(state.layers)
+    groups = dense_groups(state.layers, loss)
     if groups is None:
         return None
+    softmax = type(groups[-1][1]) is SoftMax
+    if softmax:  # the Dense layer computes the logits; the kernel's SoftMax phase the rest
+        groups[-1] = (groups[-1][0], None)
     itemsize = state.parameters.dtype.itemsize
     layers, sizes = [], []
     for dense, activation in groups:
@@ -130,10 +148,10 @@ def plan(state, batch_rows: int, optimizer, accuracy: int) -> TinyPlan | None:
     values = count * (2 + moments) + batch_rows * (sizes[0][0] + sizes[-1][1]) + sum(
         batch_rows * outs * (2 + kept) + (not kept) for (_, outs, *_, kept) in layers)
     workgroup_bytes = values * itemsize + 16 * lanes * itemsize // 4 + 16
-    per_step = step_trips(sizes, batch_rows, count, lanes, bool(accuracy & 2))
+    per_step = step_trips(sizes, batch_rows, count, lanes, bool(accuracy & 2), softmax)
     outside = 2 * _ceil(count, lanes) + SLACK_TRIPS
     steps = max(0, (loops.LOOP_BOUND - outside) // per_step)
-    return TinyPlan(tuple(layers), lanes, steps, workgroup_bytes, per_step)
+    return TinyPlan(tuple(layers), lanes, steps, workgroup_bytes, per_step, softmax)
 
 
 def eligibility(state, x, validation, options, accuracy: int) -> str:
@@ -141,14 +159,16 @@ def eligibility(state, x, validation, options, accuracy: int) -> str:
 
     Eligible: ``ENABLED``; a float32 or float64 model of Dense layers, each followed by at
     most one element-wise activation of the library (ReLU, TanH, Sigmoid, LeakyReLU, ELU, GELU,
-    SiLU, Softplus; none is the identity); a built-in loss (MeanSquared, MeanAbsolute,
+    SiLU, Softplus; none is the identity), the last one possibly by a SoftMax with the
+    categorical cross-entropy (the fused gradient); a built-in loss (MeanSquared, MeanAbsolute,
     BinaryCrossEntropy, CategoricalCrossEntropy); SGD, Momentum, Nesterov, Adagrad, Adam or
     AdamW (exact classes); no validation data; training data (arrays, or an uploaded bindable
     Dataset starting on a bindable offset) within the adapter's storage binding limit; and the
     kernel's workgroup memory (parameters, gradients, optimizer state, one batch's activations)
     within the adapter's max-compute-workgroup-storage-size, with at least one step per
-    dispatch under loops.LOOP_BOUND. Anything else (SoftMax, Conv2D, Dropout, normalization,
-    mixed_float16, validation, a custom loss or optimizer) takes the normal path.
+    dispatch under loops.LOOP_BOUND. Anything else (a SoftMax elsewhere or with another loss,
+    Conv2D, Dropout, normalization, mixed_float16, validation, a custom loss or optimizer)
+    takes the normal path.
     """
     if not ENABLED:
         return "disabled (engine.tiny.ENABLED is False)"
@@ -169,7 +189,7 @@ def eligibility(state, x, validation, options, accuracy: int) -> str:
     elif max(x.nbytes, x.shape[0] * state.output_size * x.itemsize) > limit:
         return "data past the storage binding limit"
     rows = max(count for _, count in batches(samples, options.batch_size))
-    kernel = plan(state, rows, options.optimizer, accuracy)
+    kernel = plan(state, rows, options.optimizer, accuracy, options.loss_algorithm)
     if kernel is None:
         return "layers other than Dense + element-wise activations"
     if kernel.workgroup_bytes > device.limits["max-compute-workgroup-storage-size"]:

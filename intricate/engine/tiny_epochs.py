@@ -57,7 +57,7 @@ class TinyEpochs:
         self.steps = len(steps)
         rows, last_rows = steps[0][1], steps[-1][1]
         optimizer, loss = options.optimizer, options.loss_algorithm
-        self.plan = tiny.plan(state, rows, optimizer, accuracy)
+        self.plan = tiny.plan(state, rows, optimizer, accuracy, loss)
         state.keep_workspaces({1})  # the normal path's batch arrays of earlier fits go
         self.train = x if isinstance(x, Dataset) else Dataset.upload(device, x, y, bindable=True)
         self.epochs_per_upload = max(1, min(interval, ORDER_WORDS // samples))
@@ -84,7 +84,8 @@ class TinyEpochs:
             params=params, template={
                 "layers": self.plan.layers, "parameter_count": state.parameters.size,
                 "batch_size": rows, "moments": optimizer.moments, "optimizer": rule,
-                "loss": loss.entry, "slot": statistics.SLOT, "size": statistics.SIZE},
+                "loss": loss.entry, "softmax": self.plan.softmax, "slot": statistics.SLOT,
+                "size": statistics.SIZE},
             source_x=self.train.x, source_y=self.train.y, orders=self.orders,
             parameters=state.parameters, gradients=state.gradients, statistics=self.sums,
             epoch_log=self.log, cursor=self.cursor, **bound)

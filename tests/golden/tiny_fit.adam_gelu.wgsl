@@ -32,14 +32,15 @@
 // Template: layers = ((inputs, outputs, kernel offset, bias offset, activation, alpha,
 //   inputs_kept), ...) per Dense layer and the activation after it ("identity" for none);
 //   parameter_count; batch_size; moments (0-2); optimizer (an optimizer_rules.wgsl rule: sgd,
-//   momentum, nesterov, adagrad, adam, adamw); loss (a loss_terms.wgsl function); slot, size
-//   (ops/statistics.py's SLOT and SIZE).
+//   momentum, nesterov, adagrad, adam, adamw); loss (a loss_terms.wgsl function); softmax (a
+//   SoftMax after the last layer, whose gradient categorical_crossentropy fuses: the last
+//   layer's activation is then "identity"); slot, size (ops/statistics.py's SLOT and SIZE).
 // Workgroup `workgroup_size` lanes (1-D), grid (1, 1, 1): one workgroup does everything.
 // Loop bound (llvmpipe stops loops after 65535 iterations per invocation, all loops together):
 //   a lane iterates at most tiny.py's step_trips per step, plus the loads and stores of the
 //   dispatch; steps_per_dispatch keeps the total within intricate/ops/loops.py's LOOP_BOUND.
 // NumPy (tests/test_tiny_fit.py's reference): per step, x = X[order[batch]], o_l = f_l(o_{l-1} @
-//   W_l + b_l); d = dL/dŷ · f'(last); dW_l = o_{l-1}ᵀ d, db_l = d.sum(0),
+//   W_l + b_l) (the last: softmax with `softmax`); d = dL/dŷ · f'(last) (or (ŷ·Σy - y) / batch); dW_l = o_{l-1}ᵀ d, db_l = d.sum(0),
 //   d ← (d @ W_lᵀ) · f'_{l-1}; θ ← rule(θ, g); sums += losses.wgsl's batch sums;
 //   epoch end: log[row] = sums / samples (statistics.epoch_means), sums = 0.
 
@@ -201,6 +202,7 @@ fn train(@builtin(local_invocation_index) lane: u32) {
         workgroupBarrier();
 
 
+
         // The loss: the batch's sums (as losses.wgsl's group_sums) and dE/dx of the last layer.
         let scale = select(params.full_scale, params.last_scale, batch + 1u == params.steps_per_epoch);
         var share = vec4<f32>(0.0);
@@ -211,8 +213,10 @@ fn train(@builtin(local_invocation_index) lane: u32) {
             share.x += terms.x;
             share.y += select(f32(0.0), 1.0, select(f32(0.0), 1.0, p > 0.5) == y);
             share.z += abs(p - y);
+
             let x = p;
             delta_1[e] = terms.y * scale * sigmoid_derivative(x, p, 0.0);
+
         }
         share = vec4<f32>(share.x * params.mean_factor, share.yz / f32(OUTPUTS), 0.0);
         share.y = select(0.0, share.y, (params.accuracy & 1u) != 0u);

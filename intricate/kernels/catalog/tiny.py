@@ -50,7 +50,7 @@ def _setup(device: Device, size: int, rng: np.random.Generator,
                             ACCURACY),
         **dict.fromkeys(optimizers.HYPERPARAMETERS, 0.0), "learning_rate": LEARNING_RATE}
     template = {"layers": LAYERS, "parameter_count": PARAMETERS, "batch_size": rows,
-                "moments": 0, "optimizer": "sgd", "loss": "mean_squared",
+                "moments": 0, "optimizer": "sgd", "loss": "mean_squared", "softmax": False,
                 "slot": layout.SLOT, "size": layout.SIZE}
     moved = nbytes(precision, data=size * (INPUTS + OUTPUTS), sums=4 * PARAMETERS + 2 * layout.SIZE,
                    words=size + 8)
