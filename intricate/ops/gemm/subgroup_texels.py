@@ -7,8 +7,8 @@ from __future__ import annotations
 def texel_steps(rows: int, quads: int, width: int, a_texels: str, b_texels: str, products,
                 pad: str) -> list[str]:
     """One block of 4·W k's from texels (k = k0 + offset): the a texels of the whole block
-    (one per row and lane for "k", one per four rows, lane and W k's for "m"), then, W k's at a
-    time, their b texels and the FMAs. ``b_texels`` None: b from its buffer instead, four
+    (one per row and lane for "k", one per four rows, lane and W k's for "m"), its b texels,
+    then the FMAs. ``b_texels`` None: b from its buffer instead, four
     scalar loads per vec4 of columns (b's rows are no whole texels: a 10-wide layer's W or dY),
     so that a, which every column of b multiplies, still comes a texel at a time."""
     def fetch(texture: str, index: str) -> str:
@@ -31,26 +31,25 @@ def texel_steps(rows: int, quads: int, width: int, a_texels: str, b_texels: str,
             for g in range(groups) for p in range(4)]
         steps = [(f"{p}_{j}", lambda r, p=p: f"a_{r // 4}_{p}[{r % 4}]", j, width * p + j)
                  for p in range(4) for j in range(width)]
-    for chunk in range(0, 4 * width, width):  # W steps at a time: whole fours of k's
-        block = steps[chunk:chunk + width]
-        for step, _, _, offset in block:
-            if b_texels is None:  # scalar loads of four columns; rows past K: the last one
-                lines += [f"{pad}let b{step}_{q} = vec4<f32>(" + ", ".join(
-                    f"b[min(k0 + {offset}u, last_k) * params.b_row_stride + b_col_{q}_{j}]"
-                    for j in range(4)) + ");" for q in quads]
-                continue
-            if b_texels == "n":  # rows past K: the last one (a is zero there)
-                lines += [f"{pad}let b{step}_{q} = " + fetch(
-                    "b_texels", f"min(k0 + {offset}u, last_k) * (params.b_row_stride / 4u) + "
-                    f"b_quad_{q}") + ";" for q in quads]
-                continue
-            if offset % 4 == 0:  # one texel per column holds this k and the next three
-                lines += [f"{pad}let b_{q}_{j}_{offset} = " + fetch(
-                    "b_texels", f"(b_col_{q}_{j} + k0 + {offset}u) / 4u") + ";"
-                    for q in quads for j in range(4)]
-        if b_texels == "k":
+    # The whole block's b first, then the FMAs row by row over all 4·W steps: a row's
+    # accumulators are loaded and stored (llvmpipe spills them) once per block, not once per W
+    # steps (4096 × 512 × 512 on 2 cores, CPU time, same process: 6% less than per W steps).
+    for step, _, _, offset in steps:
+        if b_texels is None:  # scalar loads of four columns; rows past K: the last one
             lines += [f"{pad}let b{step}_{q} = vec4<f32>(" + ", ".join(
-                f"b_{q}_{j}_{offset - offset % 4}[{offset % 4}]" for j in range(4)) + ");"
-                for step, _, _, offset in block for q in quads]
-        lines += products(block, pad)
+                f"b[min(k0 + {offset}u, last_k) * params.b_row_stride + b_col_{q}_{j}]"
+                for j in range(4)) + ");" for q in quads]
+        elif b_texels == "n":  # rows past K: the last one (a is zero there)
+            lines += [f"{pad}let b{step}_{q} = " + fetch(
+                "b_texels", f"min(k0 + {offset}u, last_k) * (params.b_row_stride / 4u) + "
+                f"b_quad_{q}") + ";" for q in quads]
+        elif offset % 4 == 0:  # one texel per column holds this k and the next three
+            lines += [f"{pad}let b_{q}_{j}_{offset} = " + fetch(
+                "b_texels", f"(b_col_{q}_{j} + k0 + {offset}u) / 4u") + ";"
+                for q in quads for j in range(4)]
+    if b_texels == "k":
+        lines += [f"{pad}let b{step}_{q} = vec4<f32>(" + ", ".join(
+            f"b_{q}_{j}_{offset - offset % 4}[{offset % 4}]" for j in range(4)) + ");"
+            for step, _, _, offset in steps for q in quads]
+    lines += products(steps, pad)
     return lines
