@@ -348,3 +348,19 @@ async def test_cancelling_a_tiny_fit_keeps_its_epochs_and_drops_the_partial_sums
     history = await model.fit(x, y, TrainingOptions(learning_rate=1e-30, epochs=1,
                                                     shuffle=False))
     assert history.loss[0] == pytest.approx(loss, rel=1e-5)
+
+
+async def test_a_window_of_several_uploads_files_every_epoch_row(device, monkeypatch, rng):
+    """1000 shuffled epochs read every 10, uploaded 3 at a time (MAX_ROWS lowered): each
+    upload's rows are copied after the ones before in the window's log (the kernel binds only
+    an upload's rows: a 10**7-epoch window's log exceeds any binding limit)."""
+    monkeypatch.setattr(tiny_epochs, "MAX_ROWS", 3)
+    x = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], np.float32)
+    y = np.array([[0], [1], [1], [0]], np.float32)
+    run, _ = await assert_paths_agree(
+        device, monkeypatch, lambda: [Dense(2, 3), TanH(), Dense(3, 1), TanH()], x, y,
+        learning_rate=0.1, epochs=1000, batch_size=2, seed=3)
+    # Per window: uploads of 3, 3, 3 and 1 epochs, each a dispatch and a submit (the next
+    # upload's permutations are written after it), one readback.
+    assert run[3]["dispatches"] == run[3]["submits"] == 100 * 4
+    assert run[3]["readbacks"] == 100

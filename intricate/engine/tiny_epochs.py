@@ -5,8 +5,9 @@ of the window's per-epoch statistics). Everything here runs on the device's GPU 
 A window's permutations are uploaded together (at most ORDER_WORDS indices at a time), then
 the cursor (next step, steps, first log row) is reset and the same recorded dispatch is encoded
 once per ``steps_per_dispatch`` steps: each runs the next steps and advances the cursor on the
-GPU. Chunks of dispatches are submitted through submits.ChunkedEncoder, so ``stop`` is honoured
-between chunks as on the normal path.
+GPU; a copy files the upload's epoch rows in the window's log. Chunks of dispatches are
+submitted through submits.ChunkedEncoder, so ``stop`` is honoured between chunks as on the
+normal path.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from .epochs import Epochs
 from .submits import ChunkedEncoder, InFlight, Stopped
 
 ORDER_WORDS = 1 << 18  # permutation indices uploaded at once (1 MiB), made into one block
+MAX_ROWS = 1 << 16  # epochs per upload at most: the kernel's bound log rows (2.5 MiB in f32)
 
 
 def epochs_for(state, x, y, validation, options, accuracy: int, interval: int):
@@ -60,13 +62,18 @@ class TinyEpochs:
         self.plan = tiny.plan(state, rows, optimizer, accuracy, loss)
         state.keep_workspaces({1})  # the normal path's batch arrays of earlier fits go
         self.train = x if isinstance(x, Dataset) else Dataset.upload(device, x, y, bindable=True)
-        self.epochs_per_upload = max(1, min(interval, ORDER_WORDS // samples))
+        self.epochs_per_upload = max(1, min(interval, ORDER_WORDS // samples, MAX_ROWS))
         uploaded = self.epochs_per_upload if self.shuffle else 0  # permutations at once
         self.block = np.empty((uploaded, samples), np.uint32)
         self.orders = gpu.empty(device, (max(1, uploaded * samples),), np.uint32, label="orders")
         self.cursor = gpu.empty(device, (4,), np.uint32, label="cursor")
-        self.log = gpu.empty(device, (interval, statistics.SIZE), state.epoch_result.dtype,
-                             label="epoch_log")
+        # The kernel writes an upload's epoch rows (bound: small), copied into the window's log
+        # (only copied: a 10**7-epoch window's log is past any binding limit).
+        dtype = state.epoch_result.dtype
+        self.rows = gpu.empty(device, (self.epochs_per_upload, statistics.SIZE), dtype,
+                              label="epoch_rows")
+        self.log = gpu.empty(device, (interval, statistics.SIZE), dtype, label="epoch_log",
+                             bindable=False)
         self.sums = state.statistics
         rule, _ = tiny.RULES[type(optimizer)]
         params = {"samples": samples, "batch_size": rows, "steps_per_epoch": self.steps,
@@ -88,7 +95,7 @@ class TinyEpochs:
                 "size": statistics.SIZE},
             source_x=self.train.x, source_y=self.train.y, orders=self.orders,
             parameters=state.parameters, gradients=state.gradients, statistics=self.sums,
-            epoch_log=self.log, cursor=self.cursor, **bound)
+            epoch_log=self.rows, cursor=self.cursor, **bound)
         self.in_flight = InFlight(device)
         # One dispatch's share of a chunk (submits.py's work measure): its loop trips over the
         # trips a chunk may hold (tiny.TRIPS_PER_SUBMIT), so a stop waits as long as on the
@@ -111,7 +118,7 @@ class TinyEpochs:
             if self.shuffle:
                 gpu.upload(self.orders.view(0, (chunk * self.samples,)), self.block[:chunk])
             total = chunk * self.steps
-            gpu.upload(self.cursor, np.array([0, total, done, 0], np.uint32))
+            gpu.upload(self.cursor, np.array([0, total, 0, 0], np.uint32))
             chunks = ChunkedEncoder(self.device, stop, self.in_flight)
             encoded = 0
             try:
@@ -121,12 +128,12 @@ class TinyEpochs:
                     encoded += 1
             except Stopped:  # the chunks before ran: keep their whole epochs, drop the rest
                 ran = min(total, encoded * self.plan.steps_per_dispatch)
-                done += ran // self.steps
                 encoder = self.device.handle.create_command_encoder()
+                done = self.file_rows(encoder, done, ran // self.steps)
                 encoder.clear_buffer(self.sums.buffer, self.sums.offset, self.sums.nbytes)
                 break
-            done += chunk
             encoder = chunks.encoder
+            done = self.file_rows(encoder, done, chunk)
             chunk = self.take(orders)
             if not chunk or stop.is_set():  # the read goes with the last chunk
                 break
@@ -138,6 +145,15 @@ class TinyEpochs:
         if encoder is not None:
             self.in_flight.submit(encoder, self.dispatch_work)
         return staged if done else None
+
+    def file_rows(self, encoder, done: int, count: int) -> int:
+        """Encode the copy of this upload's first ``count`` epoch rows into the window's log
+        after its ``done`` rows; returns the rows the log then holds."""
+        if count:
+            row_bytes = statistics.SIZE * self.log.dtype.itemsize
+            encoder.copy_buffer_to_buffer(self.rows.buffer, self.rows.offset, self.log.buffer,
+                                          self.log.offset + done * row_bytes, count * row_bytes)
+        return done + count
 
     def take(self, orders) -> int:
         """The next epochs' permutations (up to epochs_per_upload, made one at a time as fit
