@@ -8,6 +8,9 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import math
+import os
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -364,3 +367,15 @@ async def test_a_window_of_several_uploads_files_every_epoch_row(device, monkeyp
     # upload's permutations are written after it), one readback.
     assert run[3]["dispatches"] == run[3]["submits"] == 100 * 4
     assert run[3]["readbacks"] == 100
+
+
+@pytest.mark.parametrize("value, enabled", [("0", False), ("1", True), (None, True)])
+def test_the_environment_switch_forces_the_normal_path_for_a_whole_run(value, enabled):
+    """INTRICATE_TINY_FITS=0: any script (benchmarks/mlp.py) A/B without changing it."""
+    environment = {key: item for key, item in os.environ.items() if key != "INTRICATE_TINY_FITS"}
+    if value is not None:
+        environment["INTRICATE_TINY_FITS"] = value
+    printed = subprocess.run(
+        [sys.executable, "-c", "from intricate.engine import tiny; print(tiny.ENABLED)"],
+        env=environment, capture_output=True, text=True, check=True).stdout.strip()
+    assert printed == str(enabled)

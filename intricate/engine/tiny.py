@@ -8,12 +8,14 @@ update of many steps inside one dispatch, whole epochs at a time (tiny_epochs.Ti
 
 ``eligibility`` is the rule; ``plan`` gives the kernel's template and bounds. The path is
 chosen by ``tiny_epochs.epochs_for`` (fit.py calls it), counted in ``COUNTS``; set ``ENABLED``
-to False to force the normal path (A/B benchmarks and the parity tests do).
+to False (or run with INTRICATE_TINY_FITS=0) to force the normal path, as A/B benchmarks
+(benchmarks/tiny_ab.py) and the parity tests do.
 """
 
 from __future__ import annotations
 
 import math
+import os
 from collections import Counter
 from dataclasses import dataclass
 from types import SimpleNamespace
@@ -27,7 +29,9 @@ from ..ops.gather import batches
 from ..optimizers import SGD, Adagrad, Adam, AdamW, Momentum, Nesterov
 from . import plan as fusion
 
-ENABLED = True  # False: every fit takes the normal path (an A/B switch for tests, benchmarks)
+# False: every fit takes the normal path (an A/B switch for tests and benchmarks); the
+# environment variable INTRICATE_TINY_FITS=0 sets it for a whole run (any script, unchanged).
+ENABLED = os.environ.get("INTRICATE_TINY_FITS", "1") != "0"
 COUNTS: Counter = Counter()  # fits per path: COUNTS["tiny"], COUNTS["normal"]
 # Optimizer class → (its optimizer_rules.wgsl rule, per-parameter moments). Exact classes only:
 # a subclass may change the update.
