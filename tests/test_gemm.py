@@ -341,7 +341,8 @@ def test_config_choice_fits_the_device_and_the_shape():
         gemm.record_gemm(None, None, None, None, 1, 1, 1, (1, 1), (1, 1), activation="gelu_typo")
     # The subgroup kernel: two vec4s of columns per lane, one when the output is narrower.
     # Texels from TEXELS_FROM multiply-adds on.
-    assert gemm_subgroup.choose(128, 512, 64, 8) == SubgroupConfig(32, 2, texels=True)
+    assert gemm_subgroup.choose(128, 512, 64, 8) == SubgroupConfig(32, 2, texels=True,
+                                                                  transposed_a=(64, 1))
     assert gemm_subgroup.choose(128, 512, 63, 8) == SubgroupConfig(32, 2)
     # A 10-wide output from texels (a's texels, b's scalar loads): 64 rows share each b load.
     assert gemm_subgroup.choose(4096, 10, 512, 8) == SubgroupConfig(64, 1, texels=True)

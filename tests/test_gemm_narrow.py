@@ -1,6 +1,8 @@
-"""The subgroup GEMM's narrow outputs (N = 10: the last Dense layer of a classifier) on software
-adapters: a from texels, b (no whole texels in its rows) by scalar loads from its buffer, against
-the float64 NumPy product at edge sizes, through split K, and past loops.LOOP_BOUND."""
+"""The subgroup GEMM's per-layout reads on software adapters, against the float64 NumPy product
+at edge sizes, through split K and past loops.LOOP_BOUND: narrow outputs (N = 10: the last Dense
+layer of a classifier) read a from texels and b (no whole texels in its rows) by scalar loads from
+its buffer; the weight gradient (a = xᵀ as texels of four rows) takes the config's
+transposed_a rows and quads."""
 
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ from harness import assert_close
 
 FORWARD, WEIGHTS = "forward x·W", "weight gradient xᵀ·dY"
 NARROW = SubgroupConfig(64, 1, texels=True)  # what choose gives a 10-wide output from texels
+WIDE = SubgroupConfig(32, 2, texels=True, transposed_a=(64, 1))  # and a wide one
 
 CASES = [  # (m, n, k, layout, config): a's texels need K (forward) or M (xᵀ) a multiple of 4
     pytest.param(68, 10, 100, FORWARD, NARROW, id="rows_past_a_group_and_a_short_last_block"),
@@ -25,6 +28,10 @@ CASES = [  # (m, n, k, layout, config): a's texels need K (forward) or M (xᵀ) 
     pytest.param(3, 7, 4, FORWARD, SubgroupConfig(3, 1, texels=True), id="k_of_one_texel"),
     pytest.param(68, 10, 100, WEIGHTS, NARROW, id="four_rows_a_texel_with_column_sums"),
     pytest.param(8, 3, 33, WEIGHTS, SubgroupConfig(4, 1, texels=True), id="k_one_past_a_block"),
+    pytest.param(68, 36, 100, WEIGHTS, WIDE, id="transposed_a_rows_past_a_group"),
+    pytest.param(132, 68, 65, WEIGHTS, SubgroupConfig(8, 1, texels=True, transposed_a=(4, 4)),
+                 id="transposed_a_small_groups_wide_columns"),
+    pytest.param(68, 36, 100, FORWARD, WIDE, id="forward_keeps_its_rows"),
 ]
 
 
@@ -47,15 +54,16 @@ async def test_narrow_output_epilogues_from_texels(device, rng):
     assert_close(got, want * outputs * (1 - outputs), scale=scale)
 
 
-@pytest.mark.parametrize("layout", [FORWARD, WEIGHTS])
-async def test_narrow_output_split_k_with_lowered_loop_bound(device, rng, monkeypatch, layout):
+@pytest.mark.parametrize("layout,n,config", [(FORWARD, 10, NARROW), (WEIGHTS, 10, NARROW),
+                                             (WEIGHTS, 36, WIDE)])
+async def test_split_k_with_lowered_loop_bound(device, rng, monkeypatch, layout, n, config):
     """LOOP_BOUND 8: chunks of two 4·W blocks, the last one short, summed by sum_splits (which
     adds the column sums too)."""
     needs_subgroup_kernel(device)
     monkeypatch.setattr(loops, "LOOP_BOUND", 8)
     splits, chunk = await device.run(gemm_subgroup.split_k, device, 200)
     assert splits > 1 and (splits - 1) * chunk < 200
-    got, want, _, _, scale = await run_gemm(device, rng, 68, 10, 200, layout, NARROW,
+    got, want, _, _, scale = await run_gemm(device, rng, 68, n, 200, layout, config,
                                             column_sums=layout == WEIGHTS)
     assert_close(got, want, scale=scale)
 
@@ -97,3 +105,46 @@ async def test_narrow_output_copies_only_a_into_texels(device, layout, monkeypat
     a_expected = "k" if layout == FORWARD else "m"
     assert chosen == [(None, a_expected), (None, None), (None, None)]
 
+
+
+async def test_weight_gradient_by_default_matches_reference(device, rng):
+    """No config: choose's (texels from TEXELS_FROM multiply-adds, transposed_a for xᵀ)."""
+    needs_subgroup_kernel(device)
+    assert 68 * 64 * 1000 >= gemm_subgroup.TEXELS_FROM
+    got, want, _, _, scale = await run_gemm(device, rng, 68, 64, 1000, WEIGHTS,
+                                            column_sums=True)
+    assert_close(got, want, scale=scale)
+
+
+@pytest.mark.parametrize("layout", sorted(LAYOUTS))
+async def test_only_the_weight_gradient_takes_transposed_a(device, layout, monkeypatch):
+    """transposed_a's rows and quads (template and grid) where a comes as four rows at one k;
+    the config's own elsewhere, and wherever a comes from buffers."""
+    needs_subgroup_kernel(device)
+    chosen, original = [], gemm_subgroup.template
+    monkeypatch.setattr(gemm_subgroup, "template", lambda *args: (
+        chosen.append((args[0].rows, args[0].quads, args[7])), original(*args))[1])
+    lanes = await device.run(gemm_subgroup.width, device)
+
+    def grid(size: int, texels: bool) -> tuple[int, int, int]:
+        program = gpu.Program(gpu.Workspace(device, size))
+        a, b, c = (gpu.empty(device, (size, size)) for _ in range(3))
+        record_gemm(program, a, b, c, size, size, size,
+                    *(f(size, size, size) for f in LAYOUTS[layout]),
+                    config=SubgroupConfig(32, 2, texels=texels, transposed_a=(64, 1)))
+        return program.steps[-1].grid
+
+    texel_grid, buffer_grid = await device.run(grid, 256, True), await device.run(grid, 256, False)
+    if layout == WEIGHTS:
+        assert chosen == [(64, 1, "m"), (32, 2, None)]
+        assert texel_grid == (256 // (4 * lanes), 256 // 64, 1)
+    else:
+        assert chosen == [(32, 2, "k"), (32, 2, None)]
+        assert texel_grid == (256 // (8 * lanes), 256 // 32, 1)
+    assert buffer_grid == (256 // (8 * lanes), 256 // 32, 1)
+
+
+def test_transposed_a_is_checked():
+    for bad in ((30, 1), (68, 1), (64, 3), (0, 1)):
+        with pytest.raises(ValueError, match="transposed_a's rows a multiple of 4"):
+            SubgroupConfig(transposed_a=bad)

@@ -22,7 +22,7 @@ from ...gpu import GPUArray, Program, fold_grid, texels
 from ...gpu.dtypes import FLOAT32, Precision
 from .. import loops
 from .codegen import element_type, epilogue_values, gather_values, narrow, widen
-from .subgroup_texels import texel_steps
+from .subgroup_texels import operand_reads, texel_steps
 
 # From this many multiply-adds on, a and b are copied into texels first (two buffer-to-texture
 # copies: below, their fixed cost outweighs the faster loads).
@@ -46,8 +46,14 @@ class SubgroupConfig:
     rows: int = 32
     quads: int = 2
     texels: bool = False  # read a and b as texels when their layouts allow (see record)
+    # (rows, quads) instead when a comes as texels of four rows at one k (a = xᵀ: dW = xᵀ·dY)
+    transposed_a: tuple[int, int] | None = None
 
     def __post_init__(self) -> None:
+        rows, quads = self.transposed_a or (4, 1)
+        if rows % 4 or not 1 <= rows <= 64 or quads not in (1, 2, 4):
+            raise ValueError(f"SubgroupConfig: expected transposed_a's rows a multiple of 4 up "
+                             f"to 64 and quads 1, 2 or 4, received {self}")
         if not 1 <= self.rows <= 64 or self.quads not in (1, 2, 4):
             raise ValueError(f"SubgroupConfig: expected rows from 1 to 64 and quads 1, 2 or 4, "
                              f"received {self}")
@@ -62,11 +68,13 @@ def choose(m: int, n: int, k: int, width: int) -> SubgroupConfig:
     From texels (forward, 4096 × 512 × 768, best of 3): 32 × 2 53; 48 × 2 51; 64 × 2 51;
     64 × 1 49; 16 × 4 45. One vec4 per lane (N = 10) from texels: 64 rows, each of b's scalar
     loads serving all (4096 × 10 × 512 and 512 × 10 × 4096 from buffers, ms: 32 rows 17.8 /
-    17.5, 64 rows 14.1 / 13.2; a from texels at 64 rows: ~4× faster still)."""
+    17.5, 64 rows 14.1 / 13.2; a from texels at 64 rows: ~4× faster still). a = xᵀ from
+    texels (dW): 64 × 1, which took 25-35% less CPU time than 32 × 2 at 512 × 512 × 4096 and
+    784 × 512 × 4096 (same process, interleaved; the forward ran the same, dY·Wᵀ 8% slower)."""
     many = m * n * k >= TEXELS_FROM
     if n <= 4 * width:
         return SubgroupConfig(64 if many else 32, 1, texels=many)
-    return SubgroupConfig(32, 2, texels=many)
+    return SubgroupConfig(32, 2, texels=many, transposed_a=(64, 1) if many else None)
 
 
 def width(device) -> int:
@@ -262,26 +270,8 @@ def record(program: Program, a: GPUArray, b: GPUArray, c: GPUArray, config: Subg
         raise ValueError(f"{config}: the subgroup GEMM runs only on software adapters with "
                          f"subgroups; {device.name} is not one. Leave config=None.")
     lanes, m, n = width(device), params["m"], params["n"]
-    b_row, b_col = params["b_row_stride"], params["b_col_stride"]
     a_gather, b_gather = gathers
-    b_vec4, aligned = None, b.offset % (4 * b.dtype.itemsize) == 0
-    if b_gather:  # the kernel read transposed: runs of F contiguous k's (im2col.wgsl)
-        if aligned and b_gather == "kernel_transposed" and params["conv_out_channels"] % 4 == 0 \
-                and lanes % 4 == 0:
-            b_vec4 = "k"
-    elif aligned and b_col == 1 and b_row % 4 == 0 and n % 4 == 0:
-        b_vec4 = "n"
-    elif aligned and b_row == 1 and b_col % 4 == 0 and lanes % 4 == 0:
-        b_vec4 = "k"
-    a_row, a_col, a_texels = params["a_row_stride"], params["a_col_stride"], None
-    # b from its buffer by scalar loads (b_vec4 None, not gathered) beside a's texels: an output
-    # too narrow for texels of b (N = 10) still reads a, its costly operand, a texel at a time.
-    if config.texels and not a_gather and texels.fits(a) and (
-            texels.fits(b) if b_vec4 else not b_gather):
-        if a_col == 1 and a_row % 4 == 0:
-            a_texels = "k"
-        elif a_row == 1 and a_col % 4 == 0 and config.rows % 4 == 0:
-            a_texels = "m"
+    config, b_vec4, a_texels = operand_reads(config, a, b, params, lanes, gathers)
     kept = "pre_activations" in epilogue or "activation_inputs" in epilogue  # x for f'(x, o)
     values = template(config, lanes, b_vec4, "bias" in epilogue, activation, derivative,
                       "grad_bias" in epilogue, a_texels, kept, program.precision,

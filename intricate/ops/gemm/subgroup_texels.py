@@ -1,7 +1,45 @@
-"""The subgroup GEMM's reads from texels (shaders/ops/gemm/subgroup.wgsl, see gpu/texels.py):
-the unrolled code of one block of 4·W k's, spliced into the kernel by subgroup.template."""
+"""The subgroup GEMM's reads (shaders/ops/gemm/subgroup.wgsl): which operand comes as vec4s or
+texels (see gpu/texels.py), and the unrolled code of one block of 4·W k's from texels, spliced
+into the kernel by subgroup.template."""
 
 from __future__ import annotations
+
+from dataclasses import replace
+
+from ...gpu import texels
+
+
+def operand_reads(config, a, b, params: dict, lanes: int, gathers: tuple[str | None, ...]):
+    """How subgroup.record reads a and b: (config, b_vec4, a_texels), ``config`` with its
+    ``transposed_a`` rows and quads when a comes as texels of four rows at one k.
+
+    b_vec4: "n" (b's rows are whole vec4s of columns), "k" (each column contiguous in k), None
+    (scalar loads). a_texels: with ``config.texels``, "k" (texels of four k's of a row) or "m"
+    (four rows at one k); b then as texels too, or (b_vec4 None, not gathered: an output too
+    narrow for texels, N = 10) from its buffer, so a, its costly operand, still comes a texel at
+    a time. None: from buffers."""
+    a_gather, b_gather = gathers
+    b_row, b_col, n = params["b_row_stride"], params["b_col_stride"], params["n"]
+    b_vec4, aligned = None, b.offset % (4 * b.dtype.itemsize) == 0
+    if b_gather:  # the kernel read transposed: runs of F contiguous k's (im2col.wgsl)
+        if aligned and b_gather == "kernel_transposed" and params["conv_out_channels"] % 4 == 0 \
+                and lanes % 4 == 0:
+            b_vec4 = "k"
+    elif aligned and b_col == 1 and b_row % 4 == 0 and n % 4 == 0:
+        b_vec4 = "n"
+    elif aligned and b_row == 1 and b_col % 4 == 0 and lanes % 4 == 0:
+        b_vec4 = "k"
+    a_row, a_col, a_texels = params["a_row_stride"], params["a_col_stride"], None
+    if config.texels and not a_gather and texels.fits(a) and (
+            texels.fits(b) if b_vec4 else not b_gather):
+        if a_col == 1 and a_row % 4 == 0:
+            a_texels = "k"
+        elif a_row == 1 and a_col % 4 == 0 and config.transposed_a:
+            a_texels = "m"
+            config = replace(config, rows=config.transposed_a[0], quads=config.transposed_a[1])
+        elif a_row == 1 and a_col % 4 == 0 and config.rows % 4 == 0:
+            a_texels = "m"
+    return config, b_vec4, a_texels
 
 
 def texel_steps(rows: int, quads: int, width: int, a_texels: str, b_texels: str, products,
