@@ -6,6 +6,9 @@ transposed_a rows and quads."""
 
 from __future__ import annotations
 
+import dataclasses
+import json
+
 import numpy as np
 import pytest
 from test_gemm import LAYOUTS, needs_subgroup_kernel, run_gemm
@@ -144,7 +147,10 @@ async def test_only_the_weight_gradient_takes_transposed_a(device, layout, monke
     assert buffer_grid == (256 // (8 * lanes), 256 // 32, 1)
 
 
-def test_transposed_a_is_checked():
+def test_transposed_a_is_checked_and_survives_json():
+    """A tuning table (ops/gemm/tuning.py) stores configs as JSON: the list comes back equal."""
+    config = gemm_subgroup.choose(4096, 512, 4096, 8)
+    assert SubgroupConfig(**json.loads(json.dumps(dataclasses.asdict(config)))) == config
     for bad in ((30, 1), (68, 1), (64, 3), (0, 1)):
         with pytest.raises(ValueError, match="transposed_a's rows a multiple of 4"):
             SubgroupConfig(transposed_a=bad)

@@ -50,6 +50,8 @@ class SubgroupConfig:
     transposed_a: tuple[int, int] | None = None
 
     def __post_init__(self) -> None:
+        if self.transposed_a is not None:  # a tuning table's JSON gives a list
+            object.__setattr__(self, "transposed_a", tuple(self.transposed_a))
         rows, quads = self.transposed_a or (4, 1)
         if rows % 4 or not 1 <= rows <= 64 or quads not in (1, 2, 4):
             raise ValueError(f"SubgroupConfig: expected transposed_a's rows a multiple of 4 up "
