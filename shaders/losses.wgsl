@@ -78,7 +78,6 @@ struct Params {
 {% if dtype == "f16" %}@group(0) @binding(6) var<storage, read> loss_scaling: array<u32>;{% endif %}
 
 override workgroup_size: u32 = 256;
-var<workgroup> partial_sums: array<vec4<{{ accumulate }}>, workgroup_size>;
 var<workgroup> best_values: array<vec2<{{ accumulate }}>, workgroup_size>;  // (ŷ, y) maxima of a row
 var<workgroup> best_indices: array<vec2<u32>, workgroup_size>;  // and where they are
 
@@ -136,19 +135,6 @@ fn categorical_by_workgroup(lane: u32, first: u32, end: u32) -> {{ accumulate }}
         workgroupBarrier();  // before the next row overwrites them
     }
     return correct;
-}
-
-// Tree reduction of every lane's value; the total is lane 0's. Call from all lanes.
-fn reduce(lane: u32, value: vec4<{{ accumulate }}>) -> vec4<{{ accumulate }}> {
-    partial_sums[lane] = value;
-    workgroupBarrier();
-    for (var stride = workgroup_size / 2u; stride > 0u; stride /= 2u) {
-        if (lane < stride) {
-            partial_sums[lane] += partial_sums[lane + stride];
-        }
-        workgroupBarrier();
-    }
-    return partial_sums[0];
 }
 
 fn add_to_statistics(total: vec4<{{ accumulate }}>) {
@@ -270,4 +256,5 @@ fn softmax_gradient(@builtin(workgroup_id) group: vec3<u32>,
 }
 
 {% include "loss_terms.wgsl" %}
+{% include "workgroup_sum.wgsl" %}
 {% include "gpu/math.wgsl" %}

@@ -101,21 +101,7 @@ var<workgroup> pre_{{ loop.index0 }}: array<{{ accumulate }}, {{ outs * batch_si
 var<workgroup> out_{{ loop.index0 }}: array<{{ accumulate }}, {{ outs * batch_size }}u>;
 var<workgroup> delta_{{ loop.index0 }}: array<{{ accumulate }}, {{ outs * batch_size }}u>;
 {% endfor %}
-var<workgroup> partial_sums: array<vec4<{{ accumulate }}>, workgroup_size>;
 var<workgroup> header: array<u32, 4>;
-
-// Tree reduction of every lane's value; the total is lane 0's. Call from all lanes.
-fn reduce(lane: u32, value: vec4<{{ accumulate }}>) -> vec4<{{ accumulate }}> {
-    partial_sums[lane] = value;
-    workgroupBarrier();
-    for (var stride = workgroup_size / 2u; stride > 0u; stride /= 2u) {
-        if (lane < stride) {
-            partial_sums[lane] += partial_sums[lane + stride];
-        }
-        workgroupBarrier();
-    }
-    return partial_sums[0];
-}
 
 // The optimizer's update of parameter i from grad[i] (Adam's t: updates done, this one counted).
 fn update(i: u32, t: u32) {
@@ -335,5 +321,6 @@ fn train(@builtin(local_invocation_index) lane: u32) {
 }
 
 {% include "loss_terms.wgsl" %}
+{% include "workgroup_sum.wgsl" %}
 {% include "optimizer_rules.wgsl" %}
 {% include "layers/activations.wgsl" %}

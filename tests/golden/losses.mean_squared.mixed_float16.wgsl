@@ -78,7 +78,6 @@ struct Params {
 @group(0) @binding(6) var<storage, read> loss_scaling: array<u32>;
 
 override workgroup_size: u32 = 256;
-var<workgroup> partial_sums: array<vec4<f32>, workgroup_size>;
 var<workgroup> best_values: array<vec2<f32>, workgroup_size>;  // (ŷ, y) maxima of a row
 var<workgroup> best_indices: array<vec2<u32>, workgroup_size>;  // and where they are
 
@@ -136,19 +135,6 @@ fn categorical_by_workgroup(lane: u32, first: u32, end: u32) -> f32 {
         workgroupBarrier();  // before the next row overwrites them
     }
     return correct;
-}
-
-// Tree reduction of every lane's value; the total is lane 0's. Call from all lanes.
-fn reduce(lane: u32, value: vec4<f32>) -> vec4<f32> {
-    partial_sums[lane] = value;
-    workgroupBarrier();
-    for (var stride = workgroup_size / 2u; stride > 0u; stride /= 2u) {
-        if (lane < stride) {
-            partial_sums[lane] += partial_sums[lane + stride];
-        }
-        workgroupBarrier();
-    }
-    return partial_sums[0];
 }
 
 fn add_to_statistics(total: vec4<f32>) {
@@ -334,6 +320,29 @@ fn categorical_crossentropy(p: f32, y: f32) -> vec2<f32> {
 
 fn softmax_crossentropy(p: f32, y: f32, target_sum: f32) -> vec2<f32> {
     return vec2<f32>(-y * logarithm(clip(p)), p * target_sum - y);
+}
+
+// workgroup_sum.wgsl: the tree reduction of four sums over a workgroup's lanes, written once.
+// A library, no entry points: losses.wgsl (a batch's statistics) and engine/tiny_fit.wgsl (a
+// whole fit in one workgroup) include it.
+// Bindings: none; workgroup memory: partial_sums, one vec4 per lane. Params: none. The includer
+// declares `override workgroup_size` (a power of two) and calls reduce from uniform control flow
+// (it has barriers). Loop bound: log2(workgroup_size) iterations.
+// NumPy: value.sum(axis=0) over the lanes' values (in a tree order).
+
+var<workgroup> partial_sums: array<vec4<f32>, workgroup_size>;
+
+// Tree reduction of every lane's value; the total is lane 0's. Call from all lanes.
+fn reduce(lane: u32, value: vec4<f32>) -> vec4<f32> {
+    partial_sums[lane] = value;
+    workgroupBarrier();
+    for (var stride = workgroup_size / 2u; stride > 0u; stride /= 2u) {
+        if (lane < stride) {
+            partial_sums[lane] += partial_sums[lane + stride];
+        }
+        workgroupBarrier();
+    }
+    return partial_sums[0];
 }
 
 // gpu/math.wgsl: exponential(x) and logarithm(x) in the kernel's accumulate type

@@ -105,21 +105,7 @@ var<workgroup> pre_1: array<f32, 1u>;
 var<workgroup> out_1: array<f32, 32u>;
 var<workgroup> delta_1: array<f32, 32u>;
 
-var<workgroup> partial_sums: array<vec4<f32>, workgroup_size>;
 var<workgroup> header: array<u32, 4>;
-
-// Tree reduction of every lane's value; the total is lane 0's. Call from all lanes.
-fn reduce(lane: u32, value: vec4<f32>) -> vec4<f32> {
-    partial_sums[lane] = value;
-    workgroupBarrier();
-    for (var stride = workgroup_size / 2u; stride > 0u; stride /= 2u) {
-        if (lane < stride) {
-            partial_sums[lane] += partial_sums[lane + stride];
-        }
-        workgroupBarrier();
-    }
-    return partial_sums[0];
-}
 
 // The optimizer's update of parameter i from grad[i] (Adam's t: updates done, this one counted).
 fn update(i: u32, t: u32) {
@@ -389,6 +375,29 @@ fn categorical_crossentropy(p: f32, y: f32) -> vec2<f32> {
 
 fn softmax_crossentropy(p: f32, y: f32, target_sum: f32) -> vec2<f32> {
     return vec2<f32>(-y * logarithm(clip(p)), p * target_sum - y);
+}
+
+// workgroup_sum.wgsl: the tree reduction of four sums over a workgroup's lanes, written once.
+// A library, no entry points: losses.wgsl (a batch's statistics) and engine/tiny_fit.wgsl (a
+// whole fit in one workgroup) include it.
+// Bindings: none; workgroup memory: partial_sums, one vec4 per lane. Params: none. The includer
+// declares `override workgroup_size` (a power of two) and calls reduce from uniform control flow
+// (it has barriers). Loop bound: log2(workgroup_size) iterations.
+// NumPy: value.sum(axis=0) over the lanes' values (in a tree order).
+
+var<workgroup> partial_sums: array<vec4<f32>, workgroup_size>;
+
+// Tree reduction of every lane's value; the total is lane 0's. Call from all lanes.
+fn reduce(lane: u32, value: vec4<f32>) -> vec4<f32> {
+    partial_sums[lane] = value;
+    workgroupBarrier();
+    for (var stride = workgroup_size / 2u; stride > 0u; stride /= 2u) {
+        if (lane < stride) {
+            partial_sums[lane] += partial_sums[lane + stride];
+        }
+        workgroupBarrier();
+    }
+    return partial_sums[0];
 }
 
 // optimizer_rules.wgsl: each optimizer's update of one parameter, written once (PyTorch's
