@@ -4,9 +4,10 @@ benchmark). ``--before REV`` loads the package as it was at git revision REV bes
 (as the module ``intricate_before``, on its own device) and measures both in turns, in this
 process, so a noisy shared CPU weighs on both alike (A/B); ``--fit`` measures instead the
 samples/s of whole fits of benchmarks/mlp.py's --quick rows (normal path: the tiny-model path
-is off, so both sides run the same engine).
+is off, so both sides run the same engine); ``--encode`` only the host µs per dispatch of a
+step encoded by wgpu-native's C functions and by wgpu-py's public API.
 
-    python benchmarks/profile_step.py [--before HEAD~1|FOLDER] [--fit] [--repeats 5]
+    python benchmarks/profile_step.py [--before HEAD~1|FOLDER] [--fit | --encode] [--case NAME]
 """
 
 from __future__ import annotations
@@ -129,6 +130,45 @@ async def _profile(package, device, model, x, y, options, shuffle, runs, trainer
             "dispatches_per_step": (dispatches - 1) / steps, "passes_per_epoch": passes}
 
 
+async def encode_cost(device, sizes, batch) -> dict[str, float]:
+    """µs of host time per dispatch of a shuffled step (gather + training program) encoded 100
+    times into one open pass: by wgpu-native's C functions, and by wgpu-py's public API (this
+    package only: the handles hidden from gpu/encoding.py)."""
+    from intricate.engine import epochs as trainer
+    from intricate.gpu import encoding
+
+    x, y = data_for(sizes, batch * 4)
+    costs, native_handle = {}, encoding.native_handle
+    for mode in ("native", "public"):
+        encoding.native_handle = native_handle if mode == "native" else (lambda _: None)
+        try:
+            model = model_for(intricate, device, sizes)
+            options = options_for(intricate, sizes, batch, "sgd", True)
+            await model.fit(x, y, options)  # compiles
+            epochs = await device.run(trainer.Epochs, model._state, x, y, None, options, 0, 1)
+            runs = [item for program in (epochs.gathers[batch], epochs.training[batch])
+                    for item in program.encoded(0) if isinstance(item, encoding.DispatchRun)]
+            assert all((item.native is None) == (mode == "public") for item in runs)
+
+            def run(runs=runs):
+                times = []
+                for _ in range(7):
+                    encoder = encoding.Encoder(device)
+                    start = time.perf_counter()
+                    for _ in range(100):
+                        for item in runs:
+                            encoder.dispatch(item)
+                    times.append(time.perf_counter() - start)
+                    encoder.end_pass()  # never submitted
+                return np.median(times)
+
+            dispatches = sum(len(item.public) for item in runs)
+            costs[mode] = await device.run(run) / (100 * dispatches) * 1e6
+        finally:
+            encoding.native_handle = native_handle
+    return costs
+
+
 async def samples_per_second(package, device, sizes, batch, steps, optimizer) -> float:
     """mlp.py's measure: samples/s of a fit on a resident Dataset (shuffled), whole fits."""
     samples = batch * (steps // 5)
@@ -141,6 +181,11 @@ async def samples_per_second(package, device, sizes, batch, steps, optimizer) ->
     return 3 * samples / (time.perf_counter() - start)
 
 
+def chosen(cases: list[tuple], part: str | None) -> list[tuple]:
+    """The cases whose name contains ``part`` (all for None)."""
+    return [case for case in cases if part is None or part in case[0]]
+
+
 async def main(arguments) -> None:
     sides = [("after", intricate)]
     if arguments.before:
@@ -150,10 +195,16 @@ async def main(arguments) -> None:
         normal_path(package)
         devices[side] = await package.setup_device()
     print(f"adapter: {devices['after'].name}; before = {arguments.before or '-'}")
+    if arguments.encode:
+        for name, sizes, batch in chosen(CASES, arguments.case):
+            costs = await encode_cost(devices["after"], sizes, batch)
+            print(f"{name}: encode us/dispatch " + ", ".join(
+                f"{mode} {cost:.2f}" for mode, cost in costs.items()), flush=True)
+        return
     if not arguments.fit:
         print(f"{'case':>42} {'side':>6} {'steps':>5} {'encode us/step':>14} {'submit us':>10} "
               f"{'gpu wait us/step':>16} {'disp/step':>9} {'passes/ep':>9}")
-    for name, sizes, batch in [] if arguments.fit else CASES:
+    for name, sizes, batch in [] if arguments.fit else chosen(CASES, arguments.case):
         for optimizer in ("sgd", "adam"):
             for shuffle in (False, True):
                 rows = {side: [] for side, _ in sides}
@@ -172,7 +223,7 @@ async def main(arguments) -> None:
         return
     print(f"{'mlp.py --quick row':>32} " + " ".join(f"{side + ' samples/s':>18}"
                                                     for side, _ in sides) + "  after/before")
-    for name, sizes, batch, steps in FIT_CASES:
+    for name, sizes, batch, steps in chosen(FIT_CASES, arguments.case):
         for optimizer in ("sgd", "adam"):
             speeds = {side: [] for side, _ in sides}
             for _ in range(arguments.repeats):
@@ -191,5 +242,8 @@ if __name__ == "__main__":
     parser.add_argument("--before", help="a git revision to compare with (e.g. HEAD~1), or a "
                         "folder holding that revision's intricate/ and shaders/")
     parser.add_argument("--fit", action="store_true", help="samples/s of whole fits instead")
+    parser.add_argument("--encode", action="store_true", help="only the encoding's host µs "
+                        "per dispatch, C calls vs wgpu-py's API (this package)")
+    parser.add_argument("--case", help='only cases whose name holds this, e.g. "784-512"')
     parser.add_argument("--repeats", type=int, default=5, help="turns per side (medians)")
     asyncio.run(main(parser.parse_args()))
