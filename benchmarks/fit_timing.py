@@ -39,6 +39,8 @@ async def time_fit(device, model, data, samples: int, batch: int, options: dict,
     await model.fit(data, options=TrainingOptions(epochs=epochs, **options))
     elapsed = time.perf_counter() - start
     stats = dict(device.stats)
-    per_step = (stats["dispatches"] - epochs) / (epochs * -(-samples // batch))  # 1 finish/epoch
+    # Every dispatch of the fit, per step: the normal path's epoch-finishing dispatch included
+    # (1/steps of one), and a tiny fit's one dispatch per window of epochs (engine/tiny.py).
+    per_step = stats["dispatches"] / (epochs * -(-samples // batch))
     return (samples * epochs / elapsed, per_step, stats["submits"] / epochs,
             stats["readbacks"] / epochs)
