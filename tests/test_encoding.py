@@ -221,3 +221,18 @@ def test_wide_loads_where_rows_and_offsets_allow():
     assert gather.launch(300, 1, 1) == ({"row_shift": 0}, (1, 2, 1))
     assert gather.launch(300, 196, 5) == ({"row_shift": 8}, (1, 300, 1))
     assert gather.launch(3, 300, 1) == ({"row_shift": 8}, (2, 3, 1))
+
+
+async def test_an_alternate_binding_must_replace_a_bound_one(device):
+    def work():
+        program = gpu.Program(gpu.Workspace(device, 4))
+        source, batch = gpu.empty(device, (4, 3)), gpu.empty(device, (4, 3))
+        indices = gpu.empty(device, (4,), np.uint32)
+        with pytest.raises(ValueError, match=r"alternate binds \['cursor_in'\], which it "):
+            program.dispatch("ops/gather.wgsl", "gather_rows", groups=1,
+                             template=gather.template(1, 1),
+                             params={"rows": 4, "x_width": 3, "y_width": 3},
+                             alternate={"cursor_in": indices}, indices=indices,
+                             source_x=source, source_y=source, batch_x=batch, batch_y=batch)
+        assert program.steps == []
+    await device.run(work)
