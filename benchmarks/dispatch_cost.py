@@ -92,7 +92,8 @@ async def profile_case(device, sizes, batch, optimizer) -> dict:
     await model.fit(x, y, options)
     # The engine's GPU state (private: this profile looks inside, as profile_step.py does).
     epochs = await device.run(trainer.Epochs, model._state, x, y, None, options, 0, 1)
-    steps = epochs.training[batch].steps
+    gather = epochs.gathers.get(batch)  # the batch's gather is a program of its own
+    steps = (list(gather.steps) if gather is not None else []) + epochs.training[batch].steps
 
     def measure():
         step_gpu, _ = time_steps(device, steps, repeats=64, samples=5)
