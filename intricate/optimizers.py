@@ -128,8 +128,9 @@ class Optimizer:
         program.dispatch("optimizers.wgsl", self.entry, threads=parameters.size,
                          params={"count": parameters.size, **values},
                          parameters=parameters, gradients=gradients, **bound)
-        if self.counts_steps:
-            program.copy(bound["step_out"], bound["step_in"])
+        if self.counts_steps:  # t moves on in a dispatch, not a copy: the pass stays open
+            program.dispatch("optimizers.wgsl", "advance_step", groups=1,
+                             step_out=bound["step_out"], step_counter=bound["step_in"])
 
     def get_config(self) -> dict[str, float]:
         return self.hyperparameters()

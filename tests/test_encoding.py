@@ -122,6 +122,9 @@ async def test_one_pass_per_epoch(device, rng):
     for shuffle in (True, False):  # unshuffled: gathered in order, no copy either
         _, counts = await fit(device, x, y, shuffle=shuffle)
         assert counts["passes"] == 3
+    # Adam's step counter moves on in a dispatch, not a copy that would end the pass each step.
+    _, counts = await fit(device, x, y, optimizer="adam")
+    assert counts["passes"] == 3
     # Validation batches are copied, so each starts a pass (the epoch's means join the last).
     _, counts = await fit(device, x, y, validation_data=(x[:7], y[:7]))
     assert counts["passes"] == 3 * (1 + 2)

@@ -160,8 +160,8 @@ async def test_batched_fit_with_validation_costs_one_submit_and_readback_per_epo
         optimizer="adam", epochs=epochs, batch_size=4, metrics=["mae"],
         validation_data=(x[samples:], y[samples:])))
     # gather, 2 forward (activations fused), stats + dL/dŷ, Sigmoid backward, 2 for the second
-    # Dense (dW+db, dX+TanH'), 1 for the first (dW+db), Adam.
-    per_step = 1 + 2 + 1 + 1 + 2 + 1 + 1
+    # Dense (dW+db, dX+TanH'), 1 for the first (dW+db), Adam and its step counter's advance.
+    per_step = 1 + 2 + 1 + 1 + 2 + 1 + 1 + 1
     per_validation_batch = 2 + 1
     assert device.stats["dispatches"] == epochs * (
         batches_per_epoch * per_step + 2 * per_validation_batch + 1)
