@@ -9,6 +9,7 @@ import asyncio
 import importlib.util
 import math
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -20,7 +21,7 @@ import pytest
 from intricate import Model, TrainingOptions, gpu, optimizers
 from intricate.callbacks import Callback
 from intricate.engine import submits, tiny, tiny_epochs
-from intricate.gpu import default_device
+from intricate.gpu import default_device, reflect
 from intricate.layers import (
     ELU,
     GELU,
@@ -379,3 +380,50 @@ def test_the_environment_switch_forces_the_normal_path_for_a_whole_run(value, en
         [sys.executable, "-c", "from intricate.engine import tiny; print(tiny.ENABLED)"],
         env=environment, capture_output=True, text=True, check=True).stdout.strip()
     assert printed == str(enabled)
+
+
+WORKGROUP_VARIABLE = re.compile(r"var<workgroup>\s+\w+\s*:\s*array<\s*((?:vec4<\s*)?\w+)>?\s*,"
+                                r"\s*([^;]+?)>\s*;")
+
+
+def declared_workgroup_bytes(source: str, lanes: int) -> int:
+    """The workgroup memory a rendered kernel declares: its var<workgroup> arrays in source
+    order, each at its element's alignment (vec4 of f32: 16 bytes, of f64: 32)."""
+    names = reflect.integers(source, {"workgroup_size": lanes})
+    total = 0
+    for element, count in WORKGROUP_VARIABLE.findall(reflect.strip_comments(source)):
+        scalar = 8 if element.endswith("f64") else 4
+        size = scalar * (4 if element.startswith("vec4") else 1)
+        total = -(-total // size) * size + size * reflect.evaluate(count, names)
+    return total
+
+
+@pytest.mark.parametrize("dtype, layers, options, accuracy", [
+    ("float32", lambda: net(), {"batch_size": 4}, 0),
+    ("float32", lambda: [Dense(3, 7), ELU(0.5), Dense(7, 4), SoftMax()],
+     {"batch_size": 3, "optimizer": "adam", "loss_algorithm": "categorical_crossentropy"}, 2),
+    ("float64", lambda: [Dense(5, 9), GELU(), Dense(9, 9), Dense(9, 1), Sigmoid()],
+     {"batch_size": 7, "optimizer": "adamw", "loss_algorithm": "bce"}, 1),
+    ("float32", lambda: [Dense(3, 500), TanH(), Dense(500, 1)], {"batch_size": 1}, 0)],
+    ids=["sgd", "adam_softmax_kept", "float64_adamw", "wide"])
+async def test_the_workgroup_budget_covers_what_the_kernel_declares(device, rng, dtype, layers,
+                                                                    options, accuracy):
+    """tiny.plan's workgroup_bytes (what eligibility holds against the adapter's
+    max-compute-workgroup-storage-size) is the memory the rendered kernel declares, alignment
+    padding included: neither wgpu nor lavapipe refuses a kernel past that limit (one 4 KiB
+    over ran here), so an undercount would only show on adapters that enforce it."""
+    if dtype == "float64" and "shader-f64" not in device.features:
+        pytest.skip("no shader-f64 on this adapter")
+    x = rng.normal(size=(10, layers()[0].input_size)).astype(dtype)
+    y = np.zeros((10, Model(layers(), device=device).output_size), dtype)
+    model = Model(layers(), device=device, seed=0, dtype=dtype)
+    await model._ready_device(False)
+    fit_options = TrainingOptions(epochs=1, **options)
+    assert not tiny.eligibility(model._state, x, None, fit_options, accuracy)
+    epochs = await device.run(tiny_epochs.epochs_for, model._state, x, y, None, fit_options,
+                              accuracy, 1)
+    pipeline = epochs.program.steps[0].pipeline
+    [source] = [compiled.source for compiled in device.cache.values()
+                if getattr(compiled, "pipeline", None) is pipeline]
+    declared = declared_workgroup_bytes(source, epochs.plan.lanes)
+    assert declared == epochs.plan.workgroup_bytes

@@ -151,7 +151,10 @@ def plan(state, batch_rows: int, optimizer, accuracy: int, loss=None) -> TinyPla
     count, moments = state.parameters.size, RULES[type(optimizer)][1]
     values = count * (2 + moments) + batch_rows * (sizes[0][0] + sizes[-1][1]) + sum(
         batch_rows * outs * (2 + kept) + (not kept) for (_, outs, *_, kept) in layers)
-    workgroup_bytes = values * itemsize + 16 * lanes * itemsize // 4 + 16
+    # The scalars and the u32 header, padded to the alignment of the vec4 partial sums after
+    # them (workgroup_sum.wgsl), then those.
+    vec4 = 4 * itemsize
+    workgroup_bytes = _ceil(values * itemsize + 16, vec4) * vec4 + vec4 * lanes
     per_step = step_trips(sizes, batch_rows, count, lanes, bool(accuracy & 2), softmax)
     outside = 2 * _ceil(count, lanes) + SLACK_TRIPS
     steps = max(0, (loops.LOOP_BOUND - outside) // per_step)
