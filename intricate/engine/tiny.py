@@ -107,11 +107,13 @@ def _ceil(count: int, lanes: int) -> int:
 
 def step_trips(sizes: list[tuple[int, int]], rows: int, parameters: int, lanes: int,
                categorical: bool, softmax: bool = False) -> int:
-    """Loop iterations of one lane in one step of tiny_fit.wgsl (every loop counted, as
-    llvmpipe counts them): gather, each forward (element loop × inputs; a SoftMax: a row per
-    lane, 3 loops over it), the loss (each element's row target sum through a SoftMax; + the
-    categorical argmax, + the reduction), each backward (dW/db over the rows, dX over the
-    outputs), the update, the epoch's log row, the step loop itself."""
+    """Loop iterations of one lane in one step of tiny_fit.wgsl (every loop's iterations;
+    llvmpipe counts 10-30% more for the smallest steps, its loops' exit passes, which
+    LOOP_BOUND's 4x margin covers: test_tiny_fit holds it within 2x): gather, each forward
+    (element loop × inputs; a SoftMax: a row per lane, 3 loops over it), the loss (each
+    element's row target sum through a SoftMax; + the categorical argmax, + the reduction),
+    each backward (dW/db over the rows, dX over the outputs), the update, the epoch's log row,
+    the step loop itself."""
     inputs, outputs = sizes[0][0], sizes[-1][1]
     trips = _ceil(rows * inputs, lanes) + _ceil(rows * outputs, lanes)
     trips += sum(_ceil(rows * outs, lanes) * (ins + 1) for ins, outs in sizes)
