@@ -12,10 +12,19 @@ from .ops.statistics import CATEGORICAL
 SHADER = "losses.wgsl"
 
 
-# Outputs per statistics workgroup (more: more workgroups, a second pass). One workgroup of a
-# 4096×10 batch took 72 µs on an H200, a tenth of a 784-512-512-10 step (dispatch_cost.py), where
-# a dispatch costs ~2 µs: past 16 values per lane, spreading the batch over workgroups pays.
+# Outputs per statistics workgroup (more: more workgroups, a second pass). On GPUs, one workgroup
+# of a 4096×10 batch took 72 µs on an H200, a tenth of a 784-512-512-10 step (dispatch_cost.py),
+# where a dispatch costs ~2 µs: past 16 values per lane, spreading the batch over workgroups
+# pays. Software adapters run a workgroup per CPU thread and keep one up to CPU_FUSED_LIMIT: the
+# split's softmax_gradient (a workgroup per row) cost lavapipe ~75 ms of a ~500 ms b4096 step.
 FUSED_LIMIT = 1 << 12
+CPU_FUSED_LIMIT = 1 << 16
+
+
+def fused_limit(device) -> int:
+    """The most outputs one statistics workgroup takes on ``device`` (see FUSED_LIMIT)."""
+    cpu = device is not None and device.adapter_info.get("adapter_type") == "CPU"
+    return CPU_FUSED_LIMIT if cpu else FUSED_LIMIT
 LANES, LOG_LANES = 256, 8  # losses.wgsl's workgroup_size
 
 
@@ -28,11 +37,13 @@ def _trips(rows: int, width: int, accuracy: int, cooperative: int) -> int:
     return trips
 
 
-def statistics_plan(rows: int, width: int, accuracy: int) -> dict[str, int]:
+def statistics_plan(rows: int, width: int, accuracy: int,
+                    limit: int | None = None) -> dict[str, int]:
     """How losses.wgsl splits a batch's statistics over workgroups: the most rows per workgroup
-    within FUSED_LIMIT elements (at least one row) whose lanes loop at most loops.LOOP_BOUND
-    times (a whole workgroup per row for the categorical argmax when a lane per row would loop
-    longer); ``groups`` workgroups, summed by a second pass when more than one.
+    within ``limit`` elements (FUSED_LIMIT unless given; at least one row) whose lanes loop at
+    most loops.LOOP_BOUND times (a whole workgroup per row for the categorical argmax when a
+    lane per row would loop longer); ``groups`` workgroups, summed by a second pass when more
+    than one.
 
     Raises:
         ValueError: rows so wide that even one row per workgroup loops past
@@ -44,7 +55,7 @@ def statistics_plan(rows: int, width: int, accuracy: int) -> dict[str, int]:
         raise ValueError(f"loss: rows of {width} values need {trips} loop iterations per lane, "
                          f"past the {loops.LLVMPIPE_CAP} some adapters run (llvmpipe stops "
                          "there silently); use fewer outputs")
-    per_group = min(rows, max(1, FUSED_LIMIT // width))
+    per_group = min(rows, max(1, (FUSED_LIMIT if limit is None else limit) // width))
     while per_group > 1 and _trips(per_group, width, accuracy, cooperative) > bound:
         per_group = max(1, per_group * bound // _trips(per_group, width, accuracy, cooperative))
     return {"rows_per_group": per_group, "groups": -(-rows // per_group),
@@ -61,13 +72,14 @@ class Loss:
     aliases: tuple[str, ...] = ()
     mean_over_outputs = True
 
-    def _params(self, predictions: GPUArray, slot: int, accuracy: int) -> dict:
+    def _params(self, predictions: GPUArray, slot: int, accuracy: int,
+                limit: int | None = None) -> dict:
         rows, width = predictions.shape
         return {"count": rows * width, "batch": rows, "width": width, "slot": slot,
                 "accuracy": accuracy,
                 "mean_factor": 1.0 / width if self.mean_over_outputs else 1.0,
                 "gradient_scale": 1.0 / (rows * width if self.mean_over_outputs else rows),
-                **statistics_plan(rows, width, accuracy)}
+                **statistics_plan(rows, width, accuracy, limit)}
 
     def record_statistics(self, program: Program, predictions: GPUArray, targets: GPUArray,
                           statistics: GPUArray, slot: int = 0, accuracy: int = 0,
@@ -78,7 +90,7 @@ class Loss:
         dispatch while one workgroup covers the batch (see statistics_plan), else two.
         ``loss_scale``: mixed_float16's state (engine/loss_scale.py), whose scale multiplies
         dL/dŷ (not the loss value)."""
-        params = self._params(predictions, slot, accuracy)
+        params = self._params(predictions, slot, accuracy, fused_limit(program.device))
         bound = {"predictions": predictions, "targets": targets}
         entry = "statistics"
         if grad_predictions is not None:
@@ -114,14 +126,15 @@ class Loss:
                                    grad_predictions, loss_scale)
             return
         rows, width = predictions.shape
-        params = self._params(predictions, 0, accuracy)
+        limit = fused_limit(program.device)
+        params = self._params(predictions, 0, accuracy, limit)
         bound = {"predictions": predictions, "targets": targets,
                  "grad_predictions": grad_predictions}
         if loss_scale is not None:
             bound["loss_scaling"] = loss_scale
         # One workgroup also writes the gradient, lanes owning rows (2 · width loops a row).
         gradient_trips = 2 * -(-rows // LANES) * width
-        if (params["groups"] == 1 and predictions.size <= FUSED_LIMIT
+        if (params["groups"] == 1 and predictions.size <= limit
                 and _trips(params["rows_per_group"], width, accuracy, params["cooperative"])
                 + gradient_trips <= loops.LOOP_BOUND):
             program.dispatch(SHADER, "softmax_statistics_and_gradient", groups=1,

@@ -82,6 +82,18 @@ for _name, _kind in optimizers.OPTIMIZERS.items():
     _register_optimizer(_name, _kind)
 
 
+@register("optimizer.advance_step", "optimizers.wgsl", "advance_step",
+          unit="words (always 1: Adam's step counter)", small=(1,), standard=(1,),
+          reference=lambda step_out: {"step_counter": step_out.copy()})
+def advance_step(device: Device, size: int, rng: np.random.Generator,
+                 precision: Precision = FLOAT32) -> Case:
+    """After adam/adamw: the step counter they read takes the t they wrote (a dispatch, so
+    the epoch's compute pass stays open)."""
+    inputs = {"step_out": np.array([rng.integers(1, 1 << 20)], np.uint32)}
+    return Case(inputs, (1, 1, 1), nbytes(precision, words=2), "1",
+                shapes={"step_counter": (1,)})
+
+
 # Losses -----------------------------------------------------------------------------------------
 LOSS_NAMES = {kind.entry: kind.__name__ for kind in losses.LOSSES}  # WGSL function → reference
 
