@@ -370,7 +370,8 @@ async def test_a_window_of_several_uploads_files_every_epoch_row(device, monkeyp
     assert run[3]["readbacks"] == 100
 
 
-@pytest.mark.parametrize("value, enabled", [("0", False), ("1", True), (None, True)])
+@pytest.mark.parametrize("value, enabled", [("0", False), ("off", False), (" False", False),
+                                            ("no", False), ("1", True), (None, True)])
 def test_the_environment_switch_forces_the_normal_path_for_a_whole_run(value, enabled):
     """INTRICATE_TINY_FITS=0: any script (benchmarks/mlp.py) A/B without changing it."""
     environment = {key: item for key, item in os.environ.items() if key != "INTRICATE_TINY_FITS"}

@@ -30,8 +30,10 @@ from ..optimizers import SGD, Adagrad, Adam, AdamW, Momentum, Nesterov
 from . import plan as fusion
 
 # False: every fit takes the normal path (an A/B switch for tests and benchmarks); the
-# environment variable INTRICATE_TINY_FITS=0 sets it for a whole run (any script, unchanged).
-ENABLED = os.environ.get("INTRICATE_TINY_FITS", "1") != "0"
+# environment variable INTRICATE_TINY_FITS=0 (or off/false/no, as INTRICATE_GEMM_TUNING reads)
+# sets it for a whole run (any script, unchanged).
+ENABLED = os.environ.get("INTRICATE_TINY_FITS", "1").strip().lower() not in (
+    "0", "off", "false", "no")
 COUNTS: Counter = Counter()  # fits per path: COUNTS["tiny"], COUNTS["normal"]
 # Optimizer class → (its optimizer_rules.wgsl rule, per-parameter moments). Exact classes only:
 # a subclass may change the update.
