@@ -239,3 +239,23 @@ async def test_an_alternate_binding_must_replace_a_bound_one(device):
                              source_x=source, source_y=source, batch_x=batch, batch_y=batch)
         assert program.steps == []
     await device.run(work)
+
+
+async def test_an_unbindable_dataset_is_refused_for_what_it_is(device, rng):
+    """A row view from sample 3 can't be bound (binding offsets are aligned), nor a Dataset
+    uploaded unbindable: fit refuses them as such, not as data over the binding limit (they
+    are a few bytes)."""
+    x, y = data(rng)
+    whole = await device.run(Dataset.upload, device, x, y)
+    model = model_for(device)
+    with pytest.raises(ValueError, match=r"x: this Dataset can't be bound whole \(a row view "
+                                         r"that starts past sample 0"):
+        await model.fit(whole.rows(3, 10), None, TrainingOptions(epochs=1, batch_size=4,
+                                                                 verbose=0))
+    half = await device.run(Dataset.upload, device, x.astype(np.float16), y.astype(np.float16),
+                            False)  # f16 rows of 10 bytes: batch 1 of 3 rows starts off a word
+    f16 = Model([Dense(5, 3), SoftMax()], device=device, seed=0, dtype="mixed_float16")
+    with pytest.raises(ValueError, match=r"batch_size: 3 starts f16 rows .* and this Dataset "
+                                         r"can't be bound whole"):
+        await f16.fit(half, None, TrainingOptions(epochs=1, batch_size=3, shuffle=False,
+                                                  verbose=0))

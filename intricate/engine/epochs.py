@@ -71,17 +71,24 @@ class Epochs:
             gpu.upload(inputs, x)
             gpu.upload(targets, y)
         else:
+            # Why the data can't be bound: its size, or a Dataset uploaded unbindable or viewed
+            # from a row past 0 (binding offsets must be aligned), however small.
+            unbound = "this Dataset can't be bound whole (a row view that starts past sample " \
+                "0, or uploaded with bindable=False)" if nbytes <= limit else None
+            too_large = "this data is too large to gather from (the adapter's binding limit)"
             if self.shuffle and not bindable:
                 raise ValueError(
+                    f"x: {unbound}, which shuffled training needs (the gather shader binds the "
+                    "whole dataset); pass shuffle=False (batches are then copied, not bound)"
+                    if unbound else
                     f"x: {samples}×{state.input_size} floats ({nbytes / 2**20:.0f} MiB) exceed "
                     f"this adapter's storage binding limit ({limit / 2**20:.0f} MiB), which "
                     "shuffled training needs (the gather shader binds the whole dataset); pass "
                     "shuffle=False (batches are then copied, not bound) or fewer samples")
             if not self.gathered and not rows_copyable(arrays, self.steps):
                 raise ValueError(f"batch_size: {options.batch_size} starts f16 rows off the "
-                                 "4-byte words buffer copies need, and this data is too large "
-                                 "to gather from (the adapter's binding limit); use an even "
-                                 "batch_size")
+                                 f"4-byte words buffer copies need, and {unbound or too_large}"
+                                 "; use an even batch_size")
             self.train = x if isinstance(x, Dataset) else Dataset.upload(
                 self.device, x, y, bindable=self.gathered)
         loss = options.loss_algorithm
