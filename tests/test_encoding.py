@@ -17,6 +17,7 @@ from intricate.gpu.dtypes import FLOAT32, FLOAT64, MIXED_FLOAT16
 from intricate.gpu.encoding import Encoder
 from intricate.layers import Dense, ReLU, SoftMax
 from intricate.ops import gather
+from intricate.optimizers import SGD, Adam
 
 from harness import skip_unsupported
 
@@ -160,18 +161,30 @@ async def test_chunks_continue_the_cursor(device, rng, monkeypatch, limit):
         chunk_counts["submits"] - counts["submits"])
 
 
-async def test_each_epoch_restarts_the_cursor(device, rng):
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+async def test_each_epoch_restarts_the_cursor(device, rng, optimizer):
     """Two shuffled epochs train as two fits on the data in those orders, copied batch by
-    batch (no gather, no cursor; SGD keeps no state between fits)."""
+    batch (no gather, no cursor). SGD keeps no state between fits; an Adam instance keeps its
+    moments and step counter t (one for both recorded steps: the partial batch's too), which
+    each step's advance_step dispatch moves on in the shuffled epochs' one pass."""
     x, y = data(rng)
-    shuffled, _ = await fit(device, x, y, epochs=2)
-    model = model_for(device)
+    made = (lambda: Adam(0.01)) if optimizer == "adam" else (lambda: SGD(0.1))
+    trained, used = model_for(device), made()
+    device.stats.reset()
+    await trained.fit(x, y, TrainingOptions(epochs=2, batch_size=BATCH, seed=5, optimizer=used,
+                                            verbose=0, loss_algorithm="cce"))
+    shuffled = trained.get_weights()
+    assert device.stats["passes"] == 2
+    if optimizer == "adam":  # t after 2 epochs of 6 steps (step_in, step_out)
+        (state,) = used._state.values()
+        assert [int(word[0]) for word in await device.run(gpu.read, *state[-2:])] == [12, 12]
+    model, kept = model_for(device), made()
     orders = np.random.default_rng(5)
     for _ in range(2):
         order = orders.permutation(SAMPLES)
         copied = await device.run(Dataset.upload, device, x[order], y[order], False)
         await model.fit(copied, None, TrainingOptions(
-            epochs=1, batch_size=BATCH, shuffle=False, learning_rate=0.1, verbose=0,
+            epochs=1, batch_size=BATCH, shuffle=False, optimizer=kept, verbose=0,
             loss_algorithm="cce"))
     for got, want in zip(model.get_weights(), shuffled, strict=True):
         assert np.array_equal(got, want)
