@@ -272,3 +272,31 @@ async def test_an_unbindable_dataset_is_refused_for_what_it_is(device, rng):
                                          r"can't be bound whole"):
         await f16.fit(half, None, TrainingOptions(epochs=1, batch_size=3, shuffle=False,
                                                   verbose=0))
+
+
+async def test_dispatches_of_one_pipeline_each_bind_their_own_arrays(device, rng):
+    """The pass skips setting a pipeline it already has, never the bind group: two gathers
+    of one pipeline in a row (then a third after a copy ends the pass) fill their own batches."""
+    sources = [rng.normal(size=(6, 3)).astype(np.float32) for _ in range(3)]
+    order = np.array([4, 0, 5, 2], np.uint32)
+
+    def work():
+        program = gpu.Program(gpu.Workspace(device, 4))
+        indices = gpu.from_numpy(device, order, np.uint32)
+        batches = []
+        for index, values in enumerate(sources):
+            if index == 2:
+                program.copy(indices, gpu.empty(device, (4,), np.uint32))
+            source = gpu.from_numpy(device, values, np.float32)
+            batches.append(gpu.empty(device, (4, 3)))
+            gather.record_gather(program, indices, source, source, batches[-1],
+                                 gpu.empty(device, (4, 3)))
+        assert len({step.pipeline for step in program.steps if hasattr(step, "pipeline")}) == 1
+        encoder = Encoder(device)
+        program.encode(encoder)
+        staged = gpu.StagedRead(device, encoder, batches)
+        device.submit(encoder)
+        return staged.collect()
+
+    for got, values in zip(await device.run(work), sources, strict=True):
+        assert np.array_equal(got, values[order])
