@@ -169,8 +169,7 @@ async def test_each_epoch_restarts_the_cursor(device, rng, optimizer):
     each step's advance_step dispatch moves on in the shuffled epochs' one pass."""
     x, y = data(rng)
     made = (lambda: Adam(0.01)) if optimizer == "adam" else (lambda: SGD(0.1))
-    trained, used = model_for(device), made()
-    device.stats.reset()
+    trained, used, _ = model_for(device), made(), device.stats.reset()
     await trained.fit(x, y, TrainingOptions(epochs=2, batch_size=BATCH, seed=5, optimizer=used,
                                             verbose=0, loss_algorithm="cce"))
     shuffled = trained.get_weights()
@@ -183,9 +182,9 @@ async def test_each_epoch_restarts_the_cursor(device, rng, optimizer):
     for _ in range(2):
         order = orders.permutation(SAMPLES)
         copied = await device.run(Dataset.upload, device, x[order], y[order], False)
-        await model.fit(copied, None, TrainingOptions(
-            epochs=1, batch_size=BATCH, shuffle=False, optimizer=kept, verbose=0,
-            loss_algorithm="cce"))
+        await model.fit(copied, None, TrainingOptions(epochs=1, batch_size=BATCH, shuffle=False,
+                                                      optimizer=kept, verbose=0,
+                                                      loss_algorithm="cce"))
     for got, want in zip(model.get_weights(), shuffled, strict=True):
         assert np.array_equal(got, want)
 
@@ -282,8 +281,7 @@ async def test_dispatches_of_one_pipeline_each_bind_their_own_arrays(device, rng
 
     def work():
         program = gpu.Program(gpu.Workspace(device, 4))
-        indices = gpu.from_numpy(device, order, np.uint32)
-        batches = []
+        indices, batches = gpu.from_numpy(device, order, np.uint32), []
         for index, values in enumerate(sources):
             if index == 2:
                 program.copy(indices, gpu.empty(device, (4,), np.uint32))
@@ -292,8 +290,7 @@ async def test_dispatches_of_one_pipeline_each_bind_their_own_arrays(device, rng
             gather.record_gather(program, indices, source, source, batches[-1],
                                  gpu.empty(device, (4, 3)))
         assert len({step.pipeline for step in program.steps if hasattr(step, "pipeline")}) == 1
-        encoder = Encoder(device)
-        program.encode(encoder)
+        program.encode(encoder := Encoder(device))
         staged = gpu.StagedRead(device, encoder, batches)
         device.submit(encoder)
         return staged.collect()
