@@ -18,7 +18,7 @@ from intricate.ops import loops
 from intricate.ops.gemm import SubgroupConfig, record_gemm
 from intricate.ops.gemm import subgroup as gemm_subgroup
 
-from harness import assert_close
+from harness import assert_close, run_programs
 
 FORWARD, WEIGHTS = "forward x·W", "weight gradient xᵀ·dY"
 NARROW = SubgroupConfig(64, 1, texels=True)  # what choose gives a 10-wide output from texels
@@ -55,6 +55,33 @@ async def test_narrow_output_epilogues_from_texels(device, rng):
     got, want, _, outputs, scale = await run_gemm(device, rng, 68, 10, 100, FORWARD, NARROW,
                                                   derivative="sigmoid")
     assert_close(got, want * outputs * (1 - outputs), scale=scale)
+
+
+@pytest.mark.parametrize("bound", [8, loops.LOOP_BOUND], ids=["split_k", "whole_k"])
+@pytest.mark.parametrize("n,config", [(10, NARROW), (36, WIDE)], ids=["narrow", "wide"])
+async def test_kept_pre_activations_include_the_bias_loaded_once(device, rng, monkeypatch, n,
+                                                                 config, bound):
+    """The bias is added to the sums before the epilogue (rendered without one): the kept x
+    (pre_activations, for a derivative that reads it) must hold a·b + bias too, from texels and
+    through split K (sum_splits adds the bias there)."""
+    needs_subgroup_kernel(device)
+    monkeypatch.setattr(loops, "LOOP_BOUND", bound)
+    m, k = 68, 100
+    a, b = rng.uniform(-1, 1, (m, k)), rng.uniform(-1, 1, (k, n))
+    bias = rng.uniform(-1, 1, n)
+
+    def record(program, uploaded):
+        c, kept = gpu.empty(program.device, (m, n)), gpu.empty(program.device, (m, n))
+        record_gemm(program, uploaded["a"], uploaded["b"], c, m, n, k, (k, 1), (n, 1),
+                    bias=uploaded["bias"], activation="hyperbolic_tangent", pre_activations=kept,
+                    config=config)
+        return [c, kept]
+
+    c, kept = await run_programs(device, record, {"a": a, "b": b, "bias": bias}, m)
+    x = a.astype(np.float32).astype(np.float64) @ b.astype(np.float32) + bias.astype(np.float32)
+    scale = np.abs(a) @ np.abs(b) + np.abs(bias)
+    assert_close(kept, x, scale=scale)
+    assert_close(c, np.tanh(x), scale=scale)
 
 
 @pytest.mark.parametrize("layout,n,config", [(FORWARD, 10, NARROW), (WEIGHTS, 10, NARROW),
