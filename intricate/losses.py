@@ -25,6 +25,8 @@ def fused_limit(device) -> int:
     """The most outputs one statistics workgroup takes on ``device`` (see FUSED_LIMIT)."""
     cpu = device is not None and device.adapter_info.get("adapter_type") == "CPU"
     return CPU_FUSED_LIMIT if cpu else FUSED_LIMIT
+
+
 LANES, LOG_LANES = 256, 8  # losses.wgsl's workgroup_size
 
 
