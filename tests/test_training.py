@@ -84,7 +84,12 @@ async def while_ticking(fit, attempts: int = 3):
 
 
 @pytest.mark.serial  # measures event-loop gaps: alone, not beside another test process
-async def test_xor_converges_with_counted_gpu_work_and_no_event_loop_stall(device):
+@pytest.mark.parametrize("tiny_fits", [False, True], ids=["normal", "tiny"])
+async def test_xor_converges_with_counted_gpu_work_and_no_event_loop_stall(device, monkeypatch,
+                                                                           tiny_fits):
+    """The normal path (a submit per epoch) and the tiny one (XoR fits one workgroup: a
+    dispatch and a submit per window of 100 epochs, engine/tiny.py) alike."""
+    monkeypatch.setattr(tiny, "ENABLED", tiny_fits)
     epochs = 10000
 
     async def fit():
@@ -99,16 +104,18 @@ async def test_xor_converges_with_counted_gpu_work_and_no_event_loop_stall(devic
     assert len(history.loss) == epochs and history.history["loss"] is history.loss
     assert history.loss[-1] < 0.01
     assert np.array_equal(np.round(predictions), XOR_Y)
-    # One submit per epoch and the loss read ~100 times, never once per epoch; predict adds one
-    # submit, one readback and one forward pass (4 dispatches).
+    # One submit per epoch (tiny: per window) and the loss read ~100 times, never once per
+    # epoch; predict adds one submit, one readback and one forward pass (2 dispatches).
     reads = math.ceil(epochs / loss_read_interval(epochs))
     assert reads == 100
-    assert device.stats["submits"] == epochs + 1
+    submits = reads if tiny_fits else epochs
+    assert device.stats["submits"] == submits + 1
     assert device.stats["readbacks"] == reads + 1
-    assert device.stats["dispatches"] == XOR_DISPATCHES_PER_EPOCH * epochs + 2
+    assert device.stats["dispatches"] == (
+        reads if tiny_fits else XOR_DISPATCHES_PER_EPOCH * epochs) + 2
     # The parameters once (when the model first meets the device), x and y once per fit,
-    # x once per predict.
-    assert device.stats["uploads"] == 1 + 2 + 1
+    # x once per predict; a tiny fit also uploads each window's epoch orders at once.
+    assert device.stats["uploads"] == 1 + 2 + 1 + (reads if tiny_fits else 0)
     assert ticker.ticks > 100
     print(f"longest event-loop gap during the XoR fit: {ticker.longest_gap * 1000:.1f} ms")
     assert ticker.longest_gap < STALL_LIMIT
