@@ -103,10 +103,12 @@ class Tuner:
             if config in candidates:
                 return config
         timings = []
-        # Samples of ~1 ms or more at ~20 TFLOP/s, so launch jitter and a GPU's clocks between
-        # short submits don't pick the tile (0.2 ms samples of b128 GEMMs picked a 64×64 tile
-        # that ran at 0.55× the 32×32 one on an H200).
-        repeats = max(1, min(400, round(1e-3 / (2 * m * n * k / 2e13))))
+        # Samples of ~1 ms or more at ~20 TFLOP/s (a software adapter's ~50 GFLOP/s when forced
+        # to tune there: 20 TFLOP/s repeated its GEMMs 400 times), so launch jitter and a GPU's
+        # clocks between short submits don't pick the tile (0.2 ms samples of b128 GEMMs
+        # picked a 64×64 tile that ran at 0.55× the 32×32 one on an H200).
+        rate = 5e10 if self.device.adapter_info.get("adapter_type") == "CPU" else 2e13
+        repeats = max(1, min(400, round(1e-3 / (2 * m * n * k / rate))))
         for config in candidates:
             scratch = Program(Workspace(self.device, m, precision))
             record(scratch, a, b, c, m, n, k, a_strides, b_strides, config=config,
